@@ -1,0 +1,26 @@
+"""Errors the domain raises; the web layer maps each to one HTTP status."""
+
+
+class NeonomalyError(Exception):
+    """Base class: the message is written for the person who called the API."""
+
+
+class NotFoundError(NeonomalyError):
+    """The thing does not exist, or belongs to someone else (both look the same)."""
+
+
+class ConflictError(NeonomalyError):
+    """The request clashes with what is stored (a duplicate name, say)."""
+
+
+class InvalidRequestError(NeonomalyError):
+    """The request is well-formed but cannot be acted on (too few readings, say)."""
+
+
+class DependencyUnavailableError(NeonomalyError):
+    """A backing service (graph store, Redis) cannot be reached."""
+
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        self.dependency = dependency
+        self.detail = detail
+        super().__init__(f"{dependency} is unavailable" + (f": {detail}" if detail else ""))

@@ -1,0 +1,116 @@
+"""Run Cypher on one engine. The store picks an executor from GRAPH_URL and owns all queries.
+
+Each executor turns its driver's connection failures into DependencyUnavailableError,
+so callers see one error whatever the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from common.errors import DependencyUnavailableError
+
+Row = dict[str, Any]
+GRAPH = "graph store"
+
+
+class CypherExecutor(Protocol):
+    engine: str  # "neo4j" or "falkordb": picks the schema statements
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def close(self) -> None: ...
+
+
+class FalkorDBExecutor:
+    """FalkorDB over the Redis protocol (an external server or the embedded one)."""
+
+    engine = "falkordb"
+
+    def __init__(self, host: str, port: int, graph_name: str, password: str | None = None):
+        from falkordb import FalkorDB
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self._db = FalkorDB(
+            host=host,
+            port=port,
+            password=password,
+            socket_timeout=120,
+            socket_connect_timeout=2,
+            # One immediate retry replaces a pooled connection the server closed (a restart);
+            # redis-py's default backoff would make a down server take seconds to report.
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._graph = self._db.select_graph(graph_name)
+        self.address = f"{host}:{port}"
+
+    @classmethod
+    def from_url(cls, url: str, graph_name: str) -> FalkorDBExecutor:
+        parsed = urlparse(url)
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, graph_name, parsed.password)
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._run(lambda: self._graph.ro_query(query, params))
+
+    def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._run(lambda: self._graph.query(query, params))
+
+    def _run(self, call: Callable[[], Any]) -> list[Row]:
+        import redis
+
+        try:
+            result = call()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise DependencyUnavailableError(GRAPH, f"FalkorDB at {self.address}: {exc}") from exc
+        except redis.ResponseError as exc:
+            if "LOADING" in str(exc) or "BUSY" in str(exc):
+                raise DependencyUnavailableError(GRAPH, f"FalkorDB is starting: {exc}") from exc
+            raise
+        columns = [column[1] for column in result.header]
+        return [dict(zip(columns, row, strict=True)) for row in result.result_set]
+
+    def close(self) -> None:
+        self._db.connection.close()
+
+
+class Neo4jExecutor:
+    """Neo4j through the official driver: one driver per process, reads routed as reads.
+
+    `execute_query` runs each statement in a managed transaction, which the driver retries
+    on transient errors (deadlocks, leader changes) within its retry budget.
+    """
+
+    engine = "neo4j"
+
+    def __init__(self, url: str, user: str, password: str, database: str):
+        import neo4j
+
+        self._neo4j = neo4j
+        self._driver = neo4j.GraphDatabase.driver(
+            url, auth=(user, password), connection_acquisition_timeout=10
+        )
+        self._database = database
+        self.address = url
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._run(query, params, self._neo4j.RoutingControl.READ)
+
+    def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._run(query, params, self._neo4j.RoutingControl.WRITE)
+
+    def _run(self, query: str, params: dict[str, Any] | None, routing: Any) -> list[Row]:
+        errors = self._neo4j.exceptions
+        try:
+            records, _, _ = self._driver.execute_query(
+                query, params or {}, database_=self._database, routing_=routing
+            )
+        except (errors.ServiceUnavailable, errors.SessionExpired, OSError) as exc:
+            raise DependencyUnavailableError(GRAPH, f"Neo4j at {self.address}: {exc}") from exc
+        return [record.data() for record in records]
+
+    def close(self) -> None:
+        self._driver.close()
+

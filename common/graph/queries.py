@@ -1,0 +1,301 @@
+"""Every Cypher statement the service runs, as named constants.
+
+Written in the subset both Neo4j 5 and FalkorDB execute (each constant is linted by
+Neo4j's semantic analyzer in the test suite and run on FalkorDB by the contract tests).
+Values go only through $parameters. Every write is one statement: FalkorDB has no
+multi-statement transactions, and one statement is one transaction on Neo4j too.
+
+Times are integer epoch milliseconds. Queries return scalar columns, never nodes, so
+both engines' results look alike.
+"""
+
+# --- schema -------------------------------------------------------------------------
+# Neo4j: constraints give uniqueness (and the index behind it); composite keys where an
+# id is only unique within its parent.
+NEO4J_SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
+    "CREATE CONSTRAINT user_key IF NOT EXISTS FOR (u:User) REQUIRE u.api_key_hash IS UNIQUE",
+    "CREATE CONSTRAINT service_id IF NOT EXISTS FOR (s:Service) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT metric_id IF NOT EXISTS FOR (m:Metric) REQUIRE m.id IS UNIQUE",
+    "CREATE CONSTRAINT metric_name IF NOT EXISTS FOR (m:Metric) "
+    "REQUIRE (m.service_id, m.name) IS UNIQUE",
+    "CREATE CONSTRAINT reading_id IF NOT EXISTS FOR (r:MetricReading) "
+    "REQUIRE (r.metric_id, r.id) IS UNIQUE",
+    "CREATE CONSTRAINT anomaly_id IF NOT EXISTS FOR (a:Anomaly) REQUIRE a.id IS UNIQUE",
+    "CREATE INDEX reading_window IF NOT EXISTS FOR (r:MetricReading) ON (r.metric_id, r.timestamp)",
+    "CREATE INDEX anomaly_window IF NOT EXISTS FOR (a:Anomaly) ON (a.metric_id, a.timestamp)",
+)
+
+# FalkorDB: one range index per label covering the looked-up properties (it answers a
+# metric_id + timestamp range from that index). Uniqueness holds because FalkorDB runs one
+# write query at a time per graph and every create below checks before it creates.
+FALKORDB_SCHEMA: tuple[str, ...] = (
+    "CREATE INDEX FOR (u:User) ON (u.id, u.api_key_hash)",
+    "CREATE INDEX FOR (s:Service) ON (s.id)",
+    "CREATE INDEX FOR (m:Metric) ON (m.id, m.service_id)",
+    "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
+    "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
+)
+
+PING = "RETURN 1 AS ok"
+
+# --- users ----------------------------------------------------------------------------
+CREATE_USER = """
+CREATE (u:User {id: $id, name: $name, api_key_hash: $api_key_hash, created_at: $created_at})
+RETURN u.id AS id, u.name AS name, u.created_at AS created_at
+"""
+
+FIND_USER_BY_KEY_HASH = """
+MATCH (u:User {api_key_hash: $api_key_hash})
+RETURN u.id AS id, u.name AS name, u.created_at AS created_at
+"""
+
+# --- services -------------------------------------------------------------------------
+_SERVICE_COLUMNS = """
+RETURN s.id AS id, s.name AS name, s.description AS description, u.id AS owner_id,
+       s.created_at AS created_at
+"""
+
+CREATE_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})
+CREATE (u)-[:OWNS]->(s:Service {id: $id, name: $name, description: $description,
+                                created_at: $created_at})
+"""
+    + _SERVICE_COLUMNS
+)
+
+LIST_SERVICES = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service)
+"""
+    + _SERVICE_COLUMNS
+    + "ORDER BY s.created_at, s.id"
+)
+
+GET_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+"""
+    + _SERVICE_COLUMNS
+)
+
+# $set_description distinguishes "leave it" from "clear it" (a PATCH with null).
+UPDATE_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+SET s.name = coalesce($name, s.name),
+    s.description = CASE WHEN $set_description THEN $description ELSE s.description END
+"""
+    + _SERVICE_COLUMNS
+)
+
+LIST_SERVICE_METRIC_IDS = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->(m:Metric)
+RETURN m.id AS id
+"""
+
+DELETE_SERVICE = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
+WITH s, collect(m) AS metrics
+FOREACH (m IN metrics | DETACH DELETE m)
+DETACH DELETE s
+RETURN count(*) AS deleted
+"""
+
+# --- metrics --------------------------------------------------------------------------
+_METRIC_COLUMNS = """
+RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS service_id,
+       m.created_at AS created_at, latest.id AS latest_id, latest.timestamp AS latest_timestamp,
+       latest.value AS latest_value
+"""
+
+# No row: the service is not the owner's. clashes > 0: the name is taken in that service.
+CREATE_METRIC = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+OPTIONAL MATCH (s)-[:MONITORS]->(existing:Metric {name: $name})
+WITH s, count(existing) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  CREATE (s)-[:MONITORS]->(:Metric {id: $id, name: $name, description: $description,
+                                    service_id: $service_id, created_at: $created_at}))
+RETURN clashes
+"""
+
+GET_METRIC = (
+    """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
+)
+
+FIND_METRIC_BY_NAME = (
+    """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->
+      (m:Metric {name: $name})
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
+)
+
+LIST_METRICS = (
+    """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->(m:Metric)
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
+    + "ORDER BY m.created_at, m.id"
+)
+
+# No row: not the owner's metric. clashes > 0: another metric of the service has the name.
+UPDATE_METRIC = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+OPTIONAL MATCH (s)-[:MONITORS]->(other:Metric {name: $name})
+WHERE other.id <> m.id
+WITH m, count(other) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  SET m.name = coalesce($name, m.name),
+      m.description = CASE WHEN $set_description THEN $description ELSE m.description END)
+RETURN clashes
+"""
+
+# Readings and anomalies are found by their indexed metric_id, not by walking the chain.
+DELETE_METRIC = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+OPTIONAL MATCH (a:Anomaly {metric_id: $metric_id})
+WITH m, collect(a) AS anomalies
+OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
+WITH m, anomalies, collect(r) AS readings
+FOREACH (a IN anomalies | DETACH DELETE a)
+FOREACH (r IN readings | DETACH DELETE r)
+DETACH DELETE m
+RETURN count(*) AS deleted
+"""
+
+GET_METRIC_REF = """
+MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
+       latest.timestamp AS latest_timestamp
+"""
+
+# last_append_at is the server's clock at the last append: "received since", not reading time,
+# so a late reading with an old timestamp still makes the metric due for a scan.
+METRICS_APPENDED_SINCE = """
+MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
+WHERE m.last_append_at >= $since
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
+       latest.timestamp AS latest_timestamp
+ORDER BY m.id
+"""
+
+# --- readings -------------------------------------------------------------------------
+# Append a batch (sorted by timestamp, id; no id twice) and keep the chain whole:
+#  1. SET on the metric first: on Neo4j this takes the metric's write lock before anything
+#     reads LATEST_READING, so concurrent appends to one metric queue instead of forking.
+#     (FalkorDB runs one write query at a time per graph anyway.)
+#  2. Create the readings whose (metric_id, id) is new; a re-sent id is stored once.
+#  3. Everything at or after $earliest (the batch's first timestamp) is the chain's tail,
+#     found by the (metric_id, timestamp) index: for in-order appends it is just the new
+#     readings. Unlink the tail, sort it with the new readings and link it back behind the
+#     anchor (the last reading before $earliest), so a late reading is spliced in place.
+#     The new readings are created before the scan so that only scalars cross the UNWIND.
+# No row back: every reading was already stored.
+APPEND_READINGS = """
+MATCH (m:Metric {id: $metric_id})
+SET m.append_seq = coalesce(m.append_seq, 0) + 1, m.last_append_at = $now
+WITH m
+UNWIND $readings AS r
+OPTIONAL MATCH (dup:MetricReading {metric_id: $metric_id, id: r.id})
+WITH m, r, dup
+WHERE dup IS NULL
+CREATE (:MetricReading {id: r.id, metric_id: $metric_id, timestamp: r.timestamp, value: r.value})
+WITH m, count(*) AS stored
+OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
+OPTIONAL MATCH (x:MetricReading {metric_id: $metric_id})
+WHERE x.timestamp >= $earliest
+OPTIONAL MATCH (p:MetricReading)-[link:NEXT]->(x)
+WITH m, stored, latest, old_latest, collect(x) AS tail, collect(link) AS old_links,
+     collect(CASE WHEN p.timestamp < $earliest THEN p END) AS before
+FOREACH (l IN old_links | DELETE l)
+DELETE old_latest
+WITH m, stored, tail,
+     CASE WHEN size(before) > 0 THEN head(before)
+          WHEN latest.timestamp < $earliest THEN latest
+          ELSE null END AS anchor
+UNWIND tail AS s
+WITH m, stored, anchor, s
+ORDER BY s.timestamp, s.id
+WITH m, stored, anchor, collect(s) AS ordered
+WITH m, stored, CASE WHEN anchor IS NULL THEN ordered ELSE [anchor] + ordered END AS chain
+WITH m, stored, chain, chain[size(chain) - 1] AS newest
+CREATE (m)-[:LATEST_READING]->(newest)
+FOREACH (i IN range(0, size(chain) - 2) |
+  FOREACH (a IN [chain[i]] | FOREACH (b IN [chain[i + 1]] | CREATE (a)-[:NEXT]->(b))))
+RETURN stored
+"""
+
+# A window by index range on (metric_id, timestamp): never an unbounded [:NEXT*] walk.
+READ_WINDOW = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN r.id AS id, r.timestamp AS timestamp, r.value AS value
+ORDER BY r.timestamp, r.id
+LIMIT $limit
+"""
+
+# The newest $limit readings of a window (rolling scans want the recent end).
+READ_WINDOW_NEWEST = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN r.id AS id, r.timestamp AS timestamp, r.value AS value
+ORDER BY r.timestamp DESC, r.id DESC
+LIMIT $limit
+"""
+
+# Keyset paging: strictly after ($after_timestamp, $after_id) in chain order.
+LIST_READINGS_AFTER = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+  AND (r.timestamp > $after_timestamp OR (r.timestamp = $after_timestamp AND r.id > $after_id))
+RETURN r.id AS id, r.timestamp AS timestamp, r.value AS value
+ORDER BY r.timestamp, r.id
+LIMIT $limit
+"""
+
+# The chain as the graph links it, for invariant checks (tests, `neonomaly check`).
+CHAIN_FACTS = """
+MATCH (m:Metric {id: $metric_id})
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
+OPTIONAL MATCH (r)-[:NEXT]->(n:MetricReading)
+RETURN latest.id AS latest_id, r.id AS id, r.timestamp AS timestamp, collect(n.id) AS next_ids
+"""
+
+# --- anomalies ------------------------------------------------------------------------
+# Keyed on a deterministic id (metric, reading, method): a re-run updates, never duplicates.
+SAVE_ANOMALIES = """
+UNWIND $anomalies AS a
+MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
+MERGE (an:Anomaly {id: a.id})
+ON CREATE SET an.detected_at = $now
+SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
+    an.value = a.value, an.expected = a.expected, an.lower = a.lower, an.upper = a.upper,
+    an.score = a.score, an.method = a.method, an.event_start = a.event_start,
+    an.event_end = a.event_end, an.job_id = $job_id
+MERGE (an)-[:FLAGS]->(r)
+RETURN count(an) AS saved
+"""
+
+LIST_ANOMALIES = """
+MATCH (a:Anomaly)
+WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp < $end
+RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
+       a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
+       a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
+       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id
+ORDER BY a.timestamp, a.id
+LIMIT $limit
+"""

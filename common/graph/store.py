@@ -1,0 +1,420 @@
+"""GraphStore: the only code that talks to the graph. Every method returns models.
+
+Scoped methods take the caller's `owner_id`: another user's service or metric is simply
+not found, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from common.embedded import resolve_urls
+from common.errors import ConflictError, NotFoundError
+from common.graph import queries as q
+from common.graph.executors import CypherExecutor, FalkorDBExecutor, Neo4jExecutor
+from common.models import (
+    Anomaly,
+    AnomalyPoint,
+    Metric,
+    MetricRef,
+    NewReading,
+    Reading,
+    ReadingSeries,
+    Service,
+    User,
+    from_epoch_ms,
+    to_epoch_ms,
+)
+from common.settings import Settings
+
+# Open ends of a time range, as epoch ms (both engines compare 64-bit integers).
+MIN_MS = -(2**62)
+MAX_MS = 2**62
+# "No limit" for a LIMIT clause: FalkorDB returns nothing for a LIMIT past 32 bits.
+NO_LIMIT = 2**31 - 1
+NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
+    """Deterministic, so that storing the same finding again updates instead of duplicating."""
+    return hashlib.sha256(f"{metric_id}\x00{reading_id}\x00{method}".encode()).hexdigest()[:32]
+
+
+def executor_for(settings: Settings) -> CypherExecutor:
+    graph_url = resolve_urls(settings).graph_url
+    if graph_url.startswith(NEO4J_SCHEMES):
+        return Neo4jExecutor(
+            graph_url,
+            settings.neo4j_user,
+            settings.neo4j_password.get_secret_value(),
+            settings.neo4j_database,
+        )
+    if graph_url.startswith("falkordb://"):
+        return FalkorDBExecutor.from_url(graph_url, settings.graph_name)
+    raise ValueError(
+        f"GRAPH_URL {graph_url!r} is not supported: use 'embedded', falkordb://host:port, "
+        "neo4j://, neo4j+s:// or bolt://"
+    )
+
+
+def _range(start: datetime | None, end: datetime | None) -> dict[str, int]:
+    return {
+        "start": MIN_MS if start is None else to_epoch_ms(start),
+        "end": MAX_MS if end is None else to_epoch_ms(end),
+    }
+
+
+def _service(row: dict[str, Any]) -> Service:
+    return Service(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        owner_id=row["owner_id"],
+        created_at=from_epoch_ms(row["created_at"]),
+    )
+
+
+def _metric(row: dict[str, Any]) -> Metric:
+    latest = None
+    if row["latest_id"] is not None:
+        latest = Reading(
+            id=row["latest_id"],
+            timestamp=from_epoch_ms(row["latest_timestamp"]),
+            value=row["latest_value"],
+        )
+    return Metric(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        service_id=row["service_id"],
+        created_at=from_epoch_ms(row["created_at"]),
+        latest_reading=latest,
+    )
+
+
+def _metric_ref(row: dict[str, Any]) -> MetricRef:
+    latest = row["latest_timestamp"]
+    return MetricRef(
+        id=row["id"],
+        name=row["name"],
+        service_id=row["service_id"],
+        owner_id=row["owner_id"],
+        latest_timestamp=None if latest is None else from_epoch_ms(latest),
+    )
+
+
+def _deleted(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and rows[0]["deleted"] > 0
+
+
+def _reading(row: dict[str, Any]) -> Reading:
+    return Reading(id=row["id"], timestamp=from_epoch_ms(row["timestamp"]), value=row["value"])
+
+
+class GraphStore:
+    def __init__(self, executor: CypherExecutor):
+        self.executor = executor
+
+    @classmethod
+    def connect(cls, settings: Settings) -> GraphStore:
+        return cls(executor_for(settings))
+
+    def close(self) -> None:
+        self.executor.close()
+
+    def ping(self) -> None:
+        self.executor.read(q.PING)
+
+    def ensure_schema(self) -> None:
+        """Create constraints and indexes; safe to run on every start."""
+        if self.executor.engine == "neo4j":
+            for statement in q.NEO4J_SCHEMA:
+                self.executor.write(statement)
+            return
+        for statement in q.FALKORDB_SCHEMA:
+            try:
+                self.executor.write(statement)
+            except Exception as exc:  # FalkorDB has no IF NOT EXISTS for indexes
+                if "already indexed" not in str(exc):
+                    raise
+
+    # --- users --------------------------------------------------------------------------
+    def create_user(self, name: str, api_key_hash: str) -> User:
+        rows = self.executor.write(
+            q.CREATE_USER,
+            {"id": new_id(), "name": name, "api_key_hash": api_key_hash, "created_at": now_ms()},
+        )
+        return User(id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"]))
+
+    def find_user_by_key_hash(self, api_key_hash: str) -> User | None:
+        rows = self.executor.read(q.FIND_USER_BY_KEY_HASH, {"api_key_hash": api_key_hash})
+        if not rows:
+            return None
+        return User(id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"]))
+
+    # --- services -----------------------------------------------------------------------
+    def create_service(self, owner_id: str, name: str, description: str | None) -> Service:
+        rows = self.executor.write(
+            q.CREATE_SERVICE,
+            {
+                "owner_id": owner_id,
+                "id": new_id(),
+                "name": name,
+                "description": description,
+                "created_at": now_ms(),
+            },
+        )
+        if not rows:
+            raise NotFoundError(f"user {owner_id} not found")
+        return _service(rows[0])
+
+    def list_services(self, owner_id: str) -> list[Service]:
+        return [_service(row) for row in self.executor.read(q.LIST_SERVICES, {"owner_id": owner_id})]
+
+    def get_service(self, owner_id: str, service_id: str) -> Service | None:
+        rows = self.executor.read(q.GET_SERVICE, {"owner_id": owner_id, "service_id": service_id})
+        return _service(rows[0]) if rows else None
+
+    def update_service(
+        self,
+        owner_id: str,
+        service_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        set_description: bool = False,
+    ) -> Service | None:
+        rows = self.executor.write(
+            q.UPDATE_SERVICE,
+            {
+                "owner_id": owner_id,
+                "service_id": service_id,
+                "name": name,
+                "description": description,
+                "set_description": set_description,
+            },
+        )
+        return _service(rows[0]) if rows else None
+
+    def delete_service(self, owner_id: str, service_id: str) -> bool:
+        """Delete a service with its metrics, their readings and anomalies.
+
+        One statement per metric keeps each statement's size bounded by one metric; a crash
+        part-way leaves the service in place, and deleting again finishes the job.
+        """
+        scope = {"owner_id": owner_id, "service_id": service_id}
+        for row in self.executor.read(q.LIST_SERVICE_METRIC_IDS, scope):
+            self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": row["id"]})
+        return _deleted(self.executor.write(q.DELETE_SERVICE, scope))
+
+    # --- metrics ------------------------------------------------------------------------
+    def create_metric(
+        self, owner_id: str, service_id: str, name: str, description: str | None
+    ) -> Metric:
+        metric_id = new_id()
+        rows = self.executor.write(
+            q.CREATE_METRIC,
+            {
+                "owner_id": owner_id,
+                "service_id": service_id,
+                "id": metric_id,
+                "name": name,
+                "description": description,
+                "created_at": now_ms(),
+            },
+        )
+        if not rows:
+            raise NotFoundError(f"service {service_id} not found")
+        if rows[0]["clashes"]:
+            raise ConflictError(f"service {service_id} already has a metric named {name!r}")
+        metric = self.get_metric(owner_id, metric_id)
+        assert metric is not None
+        return metric
+
+    def get_metric(self, owner_id: str, metric_id: str) -> Metric | None:
+        rows = self.executor.read(q.GET_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
+        return _metric(rows[0]) if rows else None
+
+    def find_metric_by_name(self, owner_id: str, service_id: str, name: str) -> Metric | None:
+        rows = self.executor.read(
+            q.FIND_METRIC_BY_NAME, {"owner_id": owner_id, "service_id": service_id, "name": name}
+        )
+        return _metric(rows[0]) if rows else None
+
+    def list_metrics(self, owner_id: str, service_id: str) -> list[Metric]:
+        rows = self.executor.read(q.LIST_METRICS, {"owner_id": owner_id, "service_id": service_id})
+        return [_metric(row) for row in rows]
+
+    def update_metric(
+        self,
+        owner_id: str,
+        metric_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        set_description: bool = False,
+    ) -> Metric | None:
+        rows = self.executor.write(
+            q.UPDATE_METRIC,
+            {
+                "owner_id": owner_id,
+                "metric_id": metric_id,
+                "name": name,
+                "description": description,
+                "set_description": set_description,
+            },
+        )
+        if not rows:
+            return None
+        if rows[0]["clashes"]:
+            raise ConflictError(f"the service already has a metric named {name!r}")
+        return self.get_metric(owner_id, metric_id)
+
+    def delete_metric(self, owner_id: str, metric_id: str) -> bool:
+        rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
+        return _deleted(rows)
+
+    def get_metric_ref(self, metric_id: str) -> MetricRef | None:
+        """A metric with its owner, unscoped: for workers acting on a job's metric id."""
+        rows = self.executor.read(q.GET_METRIC_REF, {"metric_id": metric_id})
+        return _metric_ref(rows[0]) if rows else None
+
+    def metrics_with_readings_since(self, since: datetime | None) -> list[MetricRef]:
+        """Metrics that received readings at or after `since` (server time), all owners."""
+        since_ms = MIN_MS if since is None else to_epoch_ms(since)
+        return [_metric_ref(row) for row in self.executor.read(q.METRICS_APPENDED_SINCE, {"since": since_ms})]
+
+    # --- readings -----------------------------------------------------------------------
+    def append_readings(self, metric_id: str, readings: Sequence[NewReading]) -> int:
+        """Store readings in the metric's chain; returns how many were new.
+
+        A reading whose id is already stored for this metric is skipped (and so is a repeat
+        within the batch: the first one wins). Readings older than the newest are spliced in
+        at their place. One statement: the chain is never seen half-linked.
+        """
+        if not readings:
+            return 0
+        unique: dict[str, NewReading] = {}
+        for reading in readings:
+            unique.setdefault(reading.id, reading)
+        ordered = sorted(unique.values(), key=lambda r: (r.timestamp_ms, r.id))
+        rows = self.executor.write(
+            q.APPEND_READINGS,
+            {
+                "metric_id": metric_id,
+                "now": now_ms(),
+                "earliest": ordered[0].timestamp_ms,
+                "readings": [
+                    {"id": r.id, "timestamp": r.timestamp_ms, "value": r.value} for r in ordered
+                ],
+            },
+        )
+        return int(rows[0]["stored"]) if rows else 0
+
+    def read_window(
+        self,
+        metric_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> ReadingSeries:
+        """Readings with start <= timestamp < end in time order, by index range.
+
+        With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
+        """
+        params: dict[str, Any] = {"metric_id": metric_id, **_range(start, end), "limit": limit or NO_LIMIT}
+        rows = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+        if newest:
+            rows.reverse()
+        return ReadingSeries(
+            ids=[row["id"] for row in rows],
+            timestamps_ms=np.fromiter((row["timestamp"] for row in rows), dtype=np.int64, count=len(rows)),
+            values=np.fromiter((row["value"] for row in rows), dtype=np.float64, count=len(rows)),
+        )
+
+    def list_readings(
+        self,
+        metric_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        after: tuple[int, str] | None = None,
+    ) -> list[Reading]:
+        """A page of readings in time order; `after` is the (epoch ms, id) of the last one seen."""
+        bounds = _range(start, end)
+        # The first page starts "after" a moment just before the window: every reading in it.
+        after_ms, after_id = after if after is not None else (bounds["start"] - 1, "")
+        rows = self.executor.read(
+            q.LIST_READINGS_AFTER,
+            {"metric_id": metric_id, **bounds, "after_timestamp": after_ms, "after_id": after_id, "limit": limit},
+        )
+        return [_reading(row) for row in rows]
+
+    def chain_facts(self, metric_id: str) -> list[dict[str, Any]]:
+        """Each reading with its NEXT targets, plus the LATEST_READING id: for invariant checks."""
+        return self.executor.read(q.CHAIN_FACTS, {"metric_id": metric_id})
+
+    # --- anomalies ----------------------------------------------------------------------
+    def save_anomalies(
+        self, metric_id: str, points: Sequence[AnomalyPoint], job_id: str | None = None
+    ) -> int:
+        if not points:
+            return 0
+        rows = self.executor.write(
+            q.SAVE_ANOMALIES,
+            {
+                "metric_id": metric_id,
+                "job_id": job_id,
+                "now": now_ms(),
+                "anomalies": [
+                    {
+                        "id": anomaly_id(metric_id, p.reading_id, p.method),
+                        "reading_id": p.reading_id,
+                        "timestamp": to_epoch_ms(p.timestamp),
+                        "value": p.value,
+                        "expected": p.expected,
+                        "lower": p.lower,
+                        "upper": p.upper,
+                        "score": p.score,
+                        "method": p.method,
+                        "event_start": to_epoch_ms(p.event_start),
+                        "event_end": to_epoch_ms(p.event_end),
+                    }
+                    for p in points
+                ],
+            },
+        )
+        return int(rows[0]["saved"]) if rows else 0
+
+    def list_anomalies(
+        self, metric_id: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Anomaly]:
+        rows = self.executor.read(
+            q.LIST_ANOMALIES, {"metric_id": metric_id, **_range(start, end), "limit": limit}
+        )
+        return [
+            Anomaly(
+                **{
+                    **row,
+                    "timestamp": from_epoch_ms(row["timestamp"]),
+                    "event_start": from_epoch_ms(row["event_start"]),
+                    "event_end": from_epoch_ms(row["event_end"]),
+                    "detected_at": from_epoch_ms(row["detected_at"]),
+                }
+            )
+            for row in rows
+        ]

@@ -1,0 +1,104 @@
+"""Domain models: what the graph store returns and the rest of the code passes around.
+
+Times are timezone-aware UTC datetimes here; in the graph they are integer epoch
+milliseconds, which both engines index and compare the same way.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from pydantic import BaseModel
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Epoch milliseconds of `moment`; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def from_epoch_ms(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+
+
+class User(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class Service(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    owner_id: str
+    created_at: datetime
+
+
+class Reading(BaseModel):
+    id: str
+    timestamp: datetime
+    value: float
+
+
+class Metric(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    service_id: str
+    created_at: datetime
+    latest_reading: Reading | None = None
+
+
+class MetricRef(BaseModel):
+    """A metric with its owner: what workers and scans need to act for a user."""
+
+    id: str
+    name: str
+    service_id: str
+    owner_id: str
+    latest_timestamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewReading:
+    """A reading on its way into the graph (already validated, time in epoch ms)."""
+
+    id: str
+    timestamp_ms: int
+    value: float
+
+
+@dataclass(frozen=True)
+class ReadingSeries:
+    """A window of a metric's readings in time order, as arrays for detection."""
+
+    ids: list[str]
+    timestamps_ms: np.ndarray  # int64
+    values: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class AnomalyPoint(BaseModel):
+    """One flagged reading, as detection found it; stored linked to its reading."""
+
+    reading_id: str
+    timestamp: datetime
+    value: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    method: str
+    event_start: datetime
+    event_end: datetime
+
+
+class Anomaly(AnomalyPoint):
+    id: str
+    metric_id: str
+    detected_at: datetime
+    job_id: str | None = None

@@ -1,0 +1,55 @@
+"""The one place configuration is read: environment variables (and `.env`)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Graph store: "embedded" (bundled FalkorDB), falkordb://host:port, or neo4j://, bolt://, neo4j+s://
+    graph_url: str = EMBEDDED
+    graph_name: str = "neonomaly"  # FalkorDB graph key; ignored on Neo4j
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")
+    neo4j_database: str = "neo4j"
+
+    # Broker, result backend and job store. Unset: the embedded server (the same one as the graph).
+    redis_url: str | None = None
+
+    # Where the embedded server keeps its data, pid and port files.
+    data_dir: Path = Path(".neonomaly")
+
+    # Request limits. A batch of 10,000 readings is about 0.8 MB of JSON.
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_batch_readings: int = Field(default=10_000, gt=0)
+    page_size_max: int = Field(default=10_000, gt=0)
+
+    # Jobs. Time limits stay below the broker's visibility timeout, so a job that
+    # overruns is killed before Redis hands it to another worker.
+    result_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    job_record_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    job_soft_time_limit_seconds: int = Field(default=300, gt=0)
+    job_time_limit_seconds: int = Field(default=330, gt=0)
+    broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+
+    # Periodic scans (celery beat).
+    scan_interval_seconds: float = Field(default=300.0, gt=0)
+    scan_window_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+
+    log_level: str = "INFO"
+
+    @property
+    def uses_embedded(self) -> bool:
+        return self.graph_url in ("", EMBEDDED)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,274 @@
+"""GraphStore contract: runs on embedded FalkorDB always, and on Neo4j when NEO4J_TEST_URI is set.
+
+    NEO4J_TEST_URI=bolt://localhost:7687 NEO4J_TEST_USER=neo4j NEO4J_TEST_PASSWORD=... make test
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from common.auth import new_api_key
+from common.errors import ConflictError, NotFoundError
+from common.graph.integrity import check_chain
+from common.graph.store import GraphStore, new_id
+from common.models import AnomalyPoint, NewReading, User, from_epoch_ms
+from common.settings import Settings
+
+T0 = 1_700_000_000_000  # epoch ms
+
+
+@pytest.fixture(params=["falkordb", "neo4j"])
+def graph(request: pytest.FixtureRequest, store: GraphStore) -> Iterator[GraphStore]:
+    if request.param == "falkordb":
+        yield store
+        return
+    uri = os.environ.get("NEO4J_TEST_URI")
+    if not uri:
+        pytest.skip("set NEO4J_TEST_URI (and NEO4J_TEST_USER/NEO4J_TEST_PASSWORD) to run on Neo4j")
+    neo4j_store = GraphStore.connect(
+        Settings(
+            graph_url=uri,
+            redis_url="redis://unused",
+            neo4j_user=os.environ.get("NEO4J_TEST_USER", "neo4j"),
+            neo4j_password=os.environ.get("NEO4J_TEST_PASSWORD", ""),  # type: ignore[arg-type]
+            neo4j_database=os.environ.get("NEO4J_TEST_DATABASE", "neo4j"),
+            _env_file=None,  # type: ignore[call-arg]
+        )
+    )
+    neo4j_store.ensure_schema()
+    yield neo4j_store
+    neo4j_store.close()
+
+
+def make_owner(graph: GraphStore) -> User:
+    return graph.create_user("owner", new_api_key().hashed)
+
+
+def make_metric(graph: GraphStore) -> tuple[User, str]:
+    owner = make_owner(graph)
+    service = graph.create_service(owner.id, "api", None)
+    return owner, graph.create_metric(owner.id, service.id, "cpu", None).id
+
+
+def readings(timestamps: list[int], prefix: str = "r") -> list[NewReading]:
+    return [NewReading(id=f"{prefix}{t}", timestamp_ms=T0 + t, value=float(t)) for t in timestamps]
+
+
+def test_schema_bootstrap_is_idempotent(graph: GraphStore) -> None:
+    graph.ensure_schema()
+    graph.ensure_schema()
+
+
+def test_user_found_by_key_hash_only(graph: GraphStore) -> None:
+    key = new_api_key()
+    user = graph.create_user("alice", key.hashed)
+    assert graph.find_user_by_key_hash(key.hashed) == user
+    assert graph.find_user_by_key_hash(new_api_key().hashed) is None
+
+
+def test_service_crud_is_scoped_to_owner(graph: GraphStore) -> None:
+    alice, bob = make_owner(graph), make_owner(graph)
+    service = graph.create_service(alice.id, "checkout", "payments")
+    assert graph.get_service(alice.id, service.id) == service
+    assert graph.get_service(bob.id, service.id) is None
+    assert service.id not in [s.id for s in graph.list_services(bob.id)]
+    assert graph.update_service(bob.id, service.id, name="stolen") is None
+    updated = graph.update_service(alice.id, service.id, name="cart", set_description=True)
+    assert updated is not None and updated.name == "cart" and updated.description is None
+    assert not graph.delete_service(bob.id, service.id)
+    assert graph.delete_service(alice.id, service.id)
+    assert graph.get_service(alice.id, service.id) is None
+
+
+def test_duplicate_metric_name_in_service_conflicts(graph: GraphStore) -> None:
+    owner = make_owner(graph)
+    service = graph.create_service(owner.id, "api", None)
+    graph.create_metric(owner.id, service.id, "cpu", None)
+    with pytest.raises(ConflictError):
+        graph.create_metric(owner.id, service.id, "cpu", "again")
+    other = graph.create_service(owner.id, "db", None)
+    graph.create_metric(owner.id, other.id, "cpu", None)  # same name, other service: fine
+    assert len(graph.list_metrics(owner.id, service.id)) == 1
+
+
+def test_metric_in_someone_elses_service_is_not_found(graph: GraphStore) -> None:
+    alice, bob = make_owner(graph), make_owner(graph)
+    service = graph.create_service(alice.id, "api", None)
+    with pytest.raises(NotFoundError):
+        graph.create_metric(bob.id, service.id, "cpu", None)
+
+
+def test_rename_metric_onto_taken_name_conflicts(graph: GraphStore) -> None:
+    owner = make_owner(graph)
+    service = graph.create_service(owner.id, "api", None)
+    graph.create_metric(owner.id, service.id, "cpu", None)
+    mem = graph.create_metric(owner.id, service.id, "mem", None)
+    with pytest.raises(ConflictError):
+        graph.update_metric(owner.id, mem.id, name="cpu")
+    renamed = graph.update_metric(owner.id, mem.id, name="memory", description="rss", set_description=True)
+    assert renamed is not None and (renamed.name, renamed.description) == ("memory", "rss")
+
+
+def test_in_order_appends_form_one_chain(graph: GraphStore) -> None:
+    owner, metric_id = make_metric(graph)
+    assert graph.append_readings(metric_id, readings([1, 2, 3])) == 3
+    assert graph.append_readings(metric_id, readings([4])) == 1
+    report = check_chain(graph, metric_id)
+    assert report.ok, report.problems
+    assert report.readings == report.linked == 4
+    metric = graph.get_metric(owner.id, metric_id)
+    assert metric is not None and metric.latest_reading is not None
+    assert metric.latest_reading.id == "r4"
+
+
+def test_shuffled_readings_end_up_as_one_ordered_chain(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    order = list(range(100))
+    random.Random(7).shuffle(order)
+    for t in order:
+        graph.append_readings(metric_id, readings([t]))
+    report = check_chain(graph, metric_id)
+    assert report.ok, report.problems
+    assert report.readings == 100
+    window = graph.read_window(metric_id, None, None)
+    assert list(window.timestamps_ms) == [T0 + t for t in range(100)]
+
+
+def test_late_batch_is_spliced_in_place(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, readings(list(range(0, 100, 10))))
+    graph.append_readings(metric_id, readings([55, 5, 95, 200, 0], prefix="late"))
+    report = check_chain(graph, metric_id)
+    assert report.ok, report.problems
+    assert report.readings == 15
+
+
+def test_resent_ids_are_stored_once(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    batch = readings(list(range(50)))
+    assert graph.append_readings(metric_id, batch) == 50
+    assert graph.append_readings(metric_id, batch) == 0
+    assert graph.append_readings(metric_id, batch[:3] + readings([99])) == 1
+    # A repeat inside one batch: the first one wins.
+    twice = [NewReading("dup", T0 + 500, 1.0), NewReading("dup", T0 + 600, 2.0)]
+    assert graph.append_readings(metric_id, twice) == 1
+    report = check_chain(graph, metric_id)
+    assert report.ok and report.readings == 52
+
+
+def test_same_timestamp_readings_are_kept_and_ordered_by_id(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, [NewReading("b", T0, 1.0), NewReading("c", T0, 2.0)])
+    graph.append_readings(metric_id, [NewReading("a", T0, 0.0)])
+    assert graph.read_window(metric_id, None, None).ids == ["a", "b", "c"]
+    assert check_chain(graph, metric_id).ok
+
+
+def test_read_window_is_a_time_range(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, readings(list(range(100))))
+    window = graph.read_window(metric_id, from_epoch_ms(T0 + 10), from_epoch_ms(T0 + 20))
+    assert list(window.timestamps_ms) == [T0 + t for t in range(10, 20)]
+    assert list(window.values) == [float(t) for t in range(10, 20)]
+    newest = graph.read_window(metric_id, None, None, limit=5, newest=True)
+    assert list(newest.timestamps_ms) == [T0 + t for t in range(95, 100)]
+
+
+def test_list_readings_pages_without_gaps_or_repeats(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, [NewReading(f"id{i:03}", T0 + i // 3, float(i)) for i in range(30)])
+    seen: list[str] = []
+    after = None
+    while True:
+        page = graph.list_readings(metric_id, None, None, limit=7, after=after)
+        if not page:
+            break
+        seen += [r.id for r in page]
+        last = page[-1]
+        after = (int(last.timestamp.timestamp() * 1000), last.id)
+    assert seen == [f"id{i:03}" for i in range(30)]
+
+
+def test_delete_metric_removes_its_readings(graph: GraphStore) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, readings([1, 2, 3]))
+    assert graph.delete_metric(owner.id, metric_id)
+    assert graph.get_metric(owner.id, metric_id) is None
+    assert len(graph.read_window(metric_id, None, None)) == 0
+
+
+def test_delete_service_removes_metrics_readings_and_anomalies(graph: GraphStore) -> None:
+    owner = make_owner(graph)
+    service = graph.create_service(owner.id, "api", None)
+    metric = graph.create_metric(owner.id, service.id, "cpu", None)
+    graph.append_readings(metric.id, readings([1, 2]))
+    graph.save_anomalies(metric.id, [anomaly_at("r2")])
+    assert graph.delete_service(owner.id, service.id)
+    assert graph.get_metric(owner.id, metric.id) is None
+    assert len(graph.read_window(metric.id, None, None)) == 0
+    assert graph.list_anomalies(metric.id, None, None, 10) == []
+
+
+def anomaly_at(reading_id: str, method: str = "rolling") -> AnomalyPoint:
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    return AnomalyPoint(
+        reading_id=reading_id, timestamp=moment, value=9.0, expected=1.0, lower=0.0, upper=2.0,
+        score=4.0, method=method, event_start=moment, event_end=moment,
+    )  # fmt: skip
+
+
+def test_anomalies_are_saved_idempotently(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, readings([1, 2, 3]))
+    assert graph.save_anomalies(metric_id, [anomaly_at("r2")], job_id="j1") == 1
+    assert graph.save_anomalies(metric_id, [anomaly_at("r2")], job_id="j2") == 1
+    graph.save_anomalies(metric_id, [anomaly_at("r2", method="stl")])
+    found = graph.list_anomalies(metric_id, None, None, 10)
+    assert sorted(a.method for a in found) == ["rolling", "stl"]
+    assert {a.reading_id for a in found} == {"r2"}
+    # An anomaly for a reading that does not exist is not stored.
+    assert graph.save_anomalies(metric_id, [anomaly_at("missing")]) == 0
+
+
+def test_metrics_with_readings_since(graph: GraphStore) -> None:
+    owner, metric_id = make_metric(graph)
+    before = datetime.now(UTC)
+    graph.append_readings(metric_id, readings([1]))
+    due = {ref.id: ref for ref in graph.metrics_with_readings_since(before)}
+    assert metric_id in due and due[metric_id].owner_id == owner.id
+    later = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
+    assert metric_id not in {ref.id for ref in graph.metrics_with_readings_since(later)}
+
+
+def test_concurrent_appends_to_one_metric_keep_one_chain(graph: GraphStore) -> None:
+    """The metric's write lock (Neo4j) / one writer per graph (FalkorDB) prevents forks."""
+    _, metric_id = make_metric(graph)
+    errors: list[BaseException] = []
+
+    def writer(worker: int) -> None:
+        try:
+            for i in range(25):
+                t = i * 8 + worker  # interleaved across writers
+                graph.append_readings(metric_id, [NewReading(f"w{worker}-{i}", T0 + t, 1.0)])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    report = check_chain(graph, metric_id)
+    assert report.ok, report.problems
+    assert report.readings == 200
+
+
+def test_unknown_metric_append_stores_nothing(graph: GraphStore) -> None:
+    assert graph.append_readings(new_id(), readings([1])) == 0
