@@ -125,12 +125,12 @@ def app_server(service_env: dict[str, str], store: GraphStore) -> Iterator[AppSe
 
 
 @pytest.fixture
-def client(app_server: AppServer, make_user: Callable[..., tuple[User, str]]) -> Iterator[httpx.Client]:
+def client(
+    app_server: AppServer, make_user: Callable[..., tuple[User, str]]
+) -> Iterator[httpx.Client]:
     """An HTTP client authenticated as a fresh user (its User is at `client.user`)."""
     user, key = make_user()
-    with httpx.Client(
-        base_url=app_server.base_url, headers={"X-API-Key": key}, timeout=30
-    ) as http:
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}, timeout=30) as http:
         http.user = user  # type: ignore[attr-defined]
         yield http
 

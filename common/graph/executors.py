@@ -113,4 +113,3 @@ class Neo4jExecutor:
 
     def close(self) -> None:
         self._driver.close()
-

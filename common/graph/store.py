@@ -159,13 +159,17 @@ class GraphStore:
             q.CREATE_USER,
             {"id": new_id(), "name": name, "api_key_hash": api_key_hash, "created_at": now_ms()},
         )
-        return User(id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"]))
+        return User(
+            id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"])
+        )
 
     def find_user_by_key_hash(self, api_key_hash: str) -> User | None:
         rows = self.executor.read(q.FIND_USER_BY_KEY_HASH, {"api_key_hash": api_key_hash})
         if not rows:
             return None
-        return User(id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"]))
+        return User(
+            id=rows[0]["id"], name=rows[0]["name"], created_at=from_epoch_ms(rows[0]["created_at"])
+        )
 
     # --- services -----------------------------------------------------------------------
     def create_service(self, owner_id: str, name: str, description: str | None) -> Service:
@@ -184,7 +188,9 @@ class GraphStore:
         return _service(rows[0])
 
     def list_services(self, owner_id: str) -> list[Service]:
-        return [_service(row) for row in self.executor.read(q.LIST_SERVICES, {"owner_id": owner_id})]
+        return [
+            _service(row) for row in self.executor.read(q.LIST_SERVICES, {"owner_id": owner_id})
+        ]
 
     def get_service(self, owner_id: str, service_id: str) -> Service | None:
         rows = self.executor.read(q.GET_SERVICE, {"owner_id": owner_id, "service_id": service_id})
@@ -295,7 +301,10 @@ class GraphStore:
     def metrics_with_readings_since(self, since: datetime | None) -> list[MetricRef]:
         """Metrics that received readings at or after `since` (server time), all owners."""
         since_ms = MIN_MS if since is None else to_epoch_ms(since)
-        return [_metric_ref(row) for row in self.executor.read(q.METRICS_APPENDED_SINCE, {"since": since_ms})]
+        return [
+            _metric_ref(row)
+            for row in self.executor.read(q.METRICS_APPENDED_SINCE, {"since": since_ms})
+        ]
 
     # --- readings -----------------------------------------------------------------------
     def append_readings(self, metric_id: str, readings: Sequence[NewReading]) -> int:
@@ -336,13 +345,19 @@ class GraphStore:
 
         With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
         """
-        params: dict[str, Any] = {"metric_id": metric_id, **_range(start, end), "limit": limit or NO_LIMIT}
+        params: dict[str, Any] = {
+            "metric_id": metric_id,
+            **_range(start, end),
+            "limit": limit or NO_LIMIT,
+        }
         rows = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
         if newest:
             rows.reverse()
         return ReadingSeries(
             ids=[row["id"] for row in rows],
-            timestamps_ms=np.fromiter((row["timestamp"] for row in rows), dtype=np.int64, count=len(rows)),
+            timestamps_ms=np.fromiter(
+                (row["timestamp"] for row in rows), dtype=np.int64, count=len(rows)
+            ),
             values=np.fromiter((row["value"] for row in rows), dtype=np.float64, count=len(rows)),
         )
 
@@ -360,7 +375,13 @@ class GraphStore:
         after_ms, after_id = after if after is not None else (bounds["start"] - 1, "")
         rows = self.executor.read(
             q.LIST_READINGS_AFTER,
-            {"metric_id": metric_id, **bounds, "after_timestamp": after_ms, "after_id": after_id, "limit": limit},
+            {
+                "metric_id": metric_id,
+                **bounds,
+                "after_timestamp": after_ms,
+                "after_id": after_id,
+                "limit": limit,
+            },
         )
         return [_reading(row) for row in rows]
 

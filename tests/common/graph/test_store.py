@@ -1,6 +1,6 @@
 """GraphStore contract: runs on embedded FalkorDB always, and on Neo4j when NEO4J_TEST_URI is set.
 
-    NEO4J_TEST_URI=bolt://localhost:7687 NEO4J_TEST_USER=neo4j NEO4J_TEST_PASSWORD=... make test
+NEO4J_TEST_URI=bolt://localhost:7687 NEO4J_TEST_USER=neo4j NEO4J_TEST_PASSWORD=... make test
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def test_rename_metric_onto_taken_name_conflicts(graph: GraphStore) -> None:
     mem = graph.create_metric(owner.id, service.id, "mem", None)
     with pytest.raises(ConflictError):
         graph.update_metric(owner.id, mem.id, name="cpu")
-    renamed = graph.update_metric(owner.id, mem.id, name="memory", description="rss", set_description=True)
+    renamed = graph.update_metric(
+        owner.id, mem.id, name="memory", description="rss", set_description=True
+    )
     assert renamed is not None and (renamed.name, renamed.description) == ("memory", "rss")
 
 
@@ -182,7 +184,9 @@ def test_read_window_is_a_time_range(graph: GraphStore) -> None:
 
 def test_list_readings_pages_without_gaps_or_repeats(graph: GraphStore) -> None:
     _, metric_id = make_metric(graph)
-    graph.append_readings(metric_id, [NewReading(f"id{i:03}", T0 + i // 3, float(i)) for i in range(30)])
+    graph.append_readings(
+        metric_id, [NewReading(f"id{i:03}", T0 + i // 3, float(i)) for i in range(30)]
+    )
     seen: list[str] = []
     after = None
     while True:

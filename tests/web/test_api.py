@@ -1,0 +1,308 @@
+"""The CRUD API over real HTTP against the app on the embedded store."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from common.graph.integrity import check_chain
+from common.graph.store import GraphStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def iso(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+def make_service(client: httpx.Client, name: str = "checkout") -> str:
+    response = client.post("/api/services", json={"name": name, "description": "payments"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def make_metric(client: httpx.Client, name: str = "cpu") -> str:
+    service_id = make_service(client)
+    response = client.post("/api/metrics", json={"name": name, "service_id": service_id})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_seed_flow_over_http_builds_the_chain(client: httpx.Client, store: GraphStore) -> None:
+    service_id = make_service(client)
+    assert client.get(f"/api/services/{service_id}").json()["name"] == "checkout"
+    assert [s["id"] for s in client.get("/api/services").json()] == [service_id]
+    metric = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()
+    for i in range(5):
+        response = client.post(
+            f"/api/metrics/{metric['id']}/readings", json={"value": i, "timestamp": iso(i)}
+        )
+        assert response.status_code == 201 and response.json()["stored"] == 1
+    listed = client.get(f"/api/metrics/service/{service_id}").json()
+    assert len(listed) == 1
+    assert listed[0]["latest_reading"]["value"] == 4
+    assert listed[0]["latest_reading"]["timestamp"] == iso(4).replace("+00:00", "Z")
+    report = check_chain(store, metric["id"])
+    assert report.ok and report.readings == 5
+
+
+def test_reading_without_timestamp_is_stamped_now(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+    before = datetime.now(UTC)
+    client.post(f"/api/metrics/{metric_id}/readings", json={"value": 1.5})
+    latest = client.get(f"/api/metrics/{metric_id}").json()["latest_reading"]
+    stamped = datetime.fromisoformat(latest["timestamp"])
+    assert before - timedelta(seconds=1) <= stamped <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_naive_timestamp_is_utc_and_offsets_are_converted(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+    client.post(
+        f"/api/metrics/{metric_id}/readings", json={"value": 1, "timestamp": "2026-01-01T10:00:00"}
+    )
+    client.post(
+        f"/api/metrics/{metric_id}/readings",
+        json={"value": 2, "timestamp": "2026-01-01T12:00:00+01:00"},
+    )
+    readings = client.get(f"/api/metrics/{metric_id}/readings").json()["readings"]
+    assert [r["timestamp"] for r in readings] == ["2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"]
+
+
+def test_shuffled_batch_and_singles_end_up_ordered(client: httpx.Client, store: GraphStore) -> None:
+    metric_id = make_metric(client)
+    seconds = list(range(100))
+    random.Random(3).shuffle(seconds)
+    batch = [{"value": s, "timestamp": iso(s), "id": f"r{s}"} for s in seconds[:60]]
+    assert (
+        client.post(f"/api/metrics/{metric_id}/readings", json={"readings": batch}).json()["stored"]
+        == 60
+    )
+    for s in seconds[60:]:
+        client.post(
+            f"/api/metrics/{metric_id}/readings",
+            json={"value": s, "timestamp": iso(s), "id": f"r{s}"},
+        )
+    report = check_chain(store, metric_id)
+    assert report.ok, report.problems
+    assert report.readings == 100
+    values = [
+        r["value"]
+        for r in client.get(f"/api/metrics/{metric_id}/readings?limit=1000").json()["readings"]
+    ]
+    assert values == list(range(100))
+
+
+def test_resent_batch_stores_nothing_new(client: httpx.Client, store: GraphStore) -> None:
+    metric_id = make_metric(client)
+    batch = {"readings": [{"value": i, "timestamp": iso(i), "id": f"id-{i}"} for i in range(20)]}
+    first = client.post(f"/api/metrics/{metric_id}/readings", json=batch)
+    again = client.post(f"/api/metrics/{metric_id}/readings", json=batch)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["stored"] == 20
+    assert again.json() == {**first.json(), "stored": 0, "duplicates": 20}
+    assert check_chain(store, metric_id).readings == 20
+
+
+def test_readings_page_with_cursor_and_range(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+    batch = [{"value": i, "timestamp": iso(i)} for i in range(25)]
+    client.post(f"/api/metrics/{metric_id}/readings", json={"readings": batch})
+    values: list[float] = []
+    url = f"/api/metrics/{metric_id}/readings?limit=10"
+    while url:
+        page = client.get(url).json()
+        values += [r["value"] for r in page["readings"]]
+        cursor = page["next_cursor"]
+        url = f"/api/metrics/{metric_id}/readings?limit=10&cursor={cursor}" if cursor else ""
+    assert values == list(range(25))
+    ranged = client.get(
+        f"/api/metrics/{metric_id}/readings", params={"start": iso(5), "end": iso(8)}
+    )
+    assert [r["value"] for r in ranged.json()["readings"]] == [5, 6, 7]
+    assert client.get(f"/api/metrics/{metric_id}/readings?cursor=bogus!").status_code == 422
+
+
+def test_update_and_delete_service_cascades(client: httpx.Client, store: GraphStore) -> None:
+    service_id = make_service(client)
+    metric_id = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()[
+        "id"
+    ]
+    client.post(f"/api/metrics/{metric_id}/readings", json={"value": 1})
+    patched = client.patch(
+        f"/api/services/{service_id}", json={"name": "cart", "description": None}
+    )
+    assert patched.status_code == 200
+    assert (patched.json()["name"], patched.json()["description"]) == ("cart", None)
+    assert client.delete(f"/api/services/{service_id}").status_code == 204
+    assert client.get(f"/api/services/{service_id}").status_code == 404
+    assert client.get(f"/api/metrics/{metric_id}").status_code == 404
+    assert len(store.read_window(metric_id, None, None)) == 0
+
+
+def test_metric_update_delete_and_duplicate_name(client: httpx.Client) -> None:
+    service_id = make_service(client)
+    cpu = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()
+    duplicate = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id})
+    assert duplicate.status_code == 409 and "cpu" in duplicate.json()["detail"]
+    renamed = client.patch(
+        f"/api/metrics/{cpu['id']}", json={"name": "cpu_user", "description": "%"}
+    )
+    assert renamed.json()["name"] == "cpu_user" and renamed.json()["description"] == "%"
+    assert client.delete(f"/api/metrics/{cpu['id']}").status_code == 204
+    assert client.get(f"/api/metrics/{cpu['id']}").status_code == 404
+
+
+def test_two_users_cannot_see_each_others_data(
+    client: httpx.Client, app_server: object, make_user: object
+) -> None:
+    service_id = make_service(client)
+    metric_id = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()[
+        "id"
+    ]
+    _, other_key = make_user("mallory")  # type: ignore[operator]
+    other = httpx.Client(
+        base_url=str(client.base_url), headers={"Authorization": f"Bearer {other_key}"}
+    )
+    assert other.get("/api/services").json() == []
+    for method, url, body in [
+        ("GET", f"/api/services/{service_id}", None),
+        ("PATCH", f"/api/services/{service_id}", {"name": "x"}),
+        ("DELETE", f"/api/services/{service_id}", None),
+        ("GET", f"/api/metrics/service/{service_id}", None),
+        ("GET", f"/api/metrics/{metric_id}", None),
+        ("PATCH", f"/api/metrics/{metric_id}", {"name": "x"}),
+        ("DELETE", f"/api/metrics/{metric_id}", None),
+        ("POST", f"/api/metrics/{metric_id}/readings", {"value": 1}),
+        ("GET", f"/api/metrics/{metric_id}/readings", None),
+        ("POST", "/api/metrics", {"name": "x", "service_id": service_id}),
+    ]:
+        response = other.request(method, url, json=body)
+        assert response.status_code == 404, (method, url, response.text)
+    # The owner still sees everything, unchanged.
+    assert client.get(f"/api/services/{service_id}").json()["name"] == "checkout"
+    assert client.get(f"/api/metrics/{metric_id}/readings").json()["readings"] == []
+
+
+def test_missing_or_wrong_key_is_401(anonymous: httpx.Client) -> None:
+    assert anonymous.get("/health").status_code == 200
+    assert anonymous.get("/openapi.json").status_code == 200
+    for url in ["/api/services", "/ready", "/api/metrics/x", "/api/metrics/service/x"]:
+        response = anonymous.get(url)
+        assert response.status_code == 401 and "API key" in response.json()["detail"]
+    wrong = anonymous.get("/api/services", headers={"X-API-Key": "nno_wrong"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "invalid API key"
+
+
+def test_ready_reports_both_dependencies(client: httpx.Client) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"graph": "ok", "redis": "ok"}
+
+
+BAD_READINGS = [
+    pytest.param('{"value": NaN}', id="nan"),
+    pytest.param('{"value": Infinity}', id="infinity"),
+    pytest.param('{"value": -Infinity}', id="minus-infinity"),
+    pytest.param('{"value": 1e309}', id="overflow"),
+    pytest.param('{"value": "high"}', id="string"),
+    pytest.param('{"value": 1, "colour": "red"}', id="unknown-field"),
+    pytest.param('{"value": 1, "timestamp": "yesterday"}', id="bad-timestamp"),
+    pytest.param('{"value": 1, "timestamp": "1500-01-01T00:00:00Z"}', id="ancient"),
+    pytest.param('{"value": 1, "timestamp": "9999-01-01T00:00:00Z"}', id="far-future"),
+    pytest.param('{"value": 1, "id": ""}', id="empty-id"),
+    pytest.param('{"readings": [{"value": 1}, {"value": NaN}]}', id="nan-in-batch"),
+    pytest.param('{"value": 1', id="malformed-json"),
+    pytest.param("[]", id="not-an-object"),
+]
+
+
+@pytest.mark.parametrize("body", BAD_READINGS)
+def test_bad_readings_are_422_and_change_nothing(
+    client: httpx.Client, store: GraphStore, body: str
+) -> None:
+    metric_id = make_metric(client)
+    client.post(
+        f"/api/metrics/{metric_id}/readings", json={"value": 7, "timestamp": iso(0), "id": "keep"}
+    )
+    response = client.post(
+        f"/api/metrics/{metric_id}/readings",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+    window = store.read_window(metric_id, None, None)
+    assert window.ids == ["keep"] and list(window.values) == [7.0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"name": ""}, id="empty"),
+        pytest.param({"name": "x" * 101}, id="101-chars"),
+        pytest.param({"name": "bad\x00name"}, id="control-char"),
+        pytest.param({"name": "ok", "owner": "someone"}, id="unknown-field"),
+        pytest.param({}, id="missing"),
+    ],
+)
+def test_bad_service_names_are_422_and_change_nothing(
+    client: httpx.Client, body: dict[str, str]
+) -> None:
+    make_service(client)
+    response = client.post("/api/services", json=body)
+    assert response.status_code == 422, response.text
+    assert [s["name"] for s in client.get("/api/services").json()] == ["checkout"]
+
+
+def test_100_character_name_is_fine(client: httpx.Client) -> None:
+    assert client.post("/api/services", json={"name": "x" * 100}).status_code == 201
+
+
+def test_oversized_batch_is_413_naming_the_limit(client: httpx.Client, store: GraphStore) -> None:
+    metric_id = make_metric(client)
+    batch = {"readings": [{"value": i} for i in range(10_001)]}
+    response = client.post(f"/api/metrics/{metric_id}/readings", json=batch)
+    assert response.status_code == 413
+    assert "10000" in response.json()["detail"]
+    assert len(store.read_window(metric_id, None, None)) == 0
+
+
+def test_oversized_body_is_413(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+    body = json.dumps({"readings": [{"value": 1.0, "id": "x" * 190}] * 40_000})
+    response = client.post(
+        f"/api/metrics/{metric_id}/readings",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_oversized_chunked_body_is_413(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        yield b'{"readings": ['
+        for _ in range(30_000):
+            yield b'{"value": 1.0, "id": "' + b"y" * 200 + b'"},'
+        yield b'{"value": 1.0}]}'
+
+    response = client.post(
+        f"/api/metrics/{metric_id}/readings",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_unknown_ids_are_404(client: httpx.Client) -> None:
+    assert client.get("/api/services/nope").status_code == 404
+    assert client.get("/api/metrics/nope").status_code == 404
+    assert client.post("/api/metrics/nope/readings", json={"value": 1}).status_code == 404
+    response = client.post("/api/metrics", json={"name": "cpu", "service_id": "nope"})
+    assert response.status_code == 404 and "nope" in response.json()["detail"]

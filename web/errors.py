@@ -1,0 +1,134 @@
+"""How errors become HTTP answers: always JSON `{"detail": ...}`, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    InvalidRequestError,
+    NeonomalyError,
+    NotFoundError,
+)
+
+log = logging.getLogger(__name__)
+MAX_REPORTED_ERRORS = 20
+
+
+class UnauthorizedError(NeonomalyError):
+    """No API key, or one that matches no user."""
+
+
+class PayloadTooLargeError(NeonomalyError):
+    """The body, or the batch in it, is over a configured limit."""
+
+
+STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
+    UnauthorizedError: 401,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PayloadTooLargeError: 413,
+    InvalidRequestError: 422,
+    DependencyUnavailableError: 503,
+}
+
+
+def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        status = next(
+            (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
+        )
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 503:
+            headers = {"Retry-After": "5"}
+            log.warning("dependency down on %s %s: %s", request.method, request.url.path, exc)
+        return _json(status, str(exc), headers)
+
+    async def redis_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("redis down on %s %s: %s", request.method, request.url.path, exc)
+        return _json(503, f"redis is unavailable: {exc}", {"Retry-After": "5"})
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        # Say where and what, without echoing the input: it may be NaN (not encodable as
+        # JSON) or megabytes of batch.
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()[:MAX_REPORTED_ERRORS]
+        ]
+        return _json(422, detail)
+
+    async def too_deep(request: Request, exc: Exception) -> JSONResponse:
+        return _json(422, "the JSON body is nested too deeply")
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _json(500, "internal error; the server log has the details")
+
+    app.add_exception_handler(NeonomalyError, domain_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(redis.ConnectionError, redis_down)
+    app.add_exception_handler(redis.TimeoutError, redis_down)
+    app.add_exception_handler(RecursionError, too_deep)
+    app.add_exception_handler(Exception, unexpected)
+
+
+class BodySizeLimit:
+    """Refuse bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # Once over the limit, the app's own answer (FastAPI turns the read error into
+            # a 400) is dropped and replaced by the 413 below.
+            if not too_large:
+                await send(message)
+
+        with contextlib.suppress(_BodyTooLargeError):
+            await self.app(scope, counting_receive, guarded_send)
+        if too_large:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _json(413, f"request body is over the limit of {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    pass

@@ -1,0 +1,71 @@
+"""The FastAPI app: `uvicorn web.main:app` (or the factory `web.main:create_app`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI
+
+from common.embedded import resolve_urls
+from common.errors import DependencyUnavailableError
+from common.graph.store import GraphStore
+from common.settings import Settings, get_settings
+from web.errors import BodySizeLimit, install_error_handlers
+from web.routers import health, metrics, services
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Anomaly detection for server metrics. Users own services, services monitor metrics, and
+each metric keeps its readings as a time-ordered chain in a graph. Detection runs as
+background jobs (rolling statistics or STL): submit, poll, fetch the result.
+
+Every endpoint except `/health`, `/ready` and these docs needs an API key, sent as
+`X-API-Key: KEY` or `Authorization: Bearer KEY` (`neonomaly create-user NAME` makes one).
+Timestamps are ISO 8601; without an offset they are taken as UTC.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    urls = resolve_urls(settings)
+    app.state.store = GraphStore.connect(settings)
+    app.state.redis = redis.Redis.from_url(
+        urls.redis_url, socket_connect_timeout=2, socket_timeout=10
+    )
+    try:
+        app.state.store.ensure_schema()
+    except DependencyUnavailableError as exc:
+        # Serve anyway: requests answer 503 until the graph store is back, and the
+        # schema statements are idempotent, so the next start creates what is missing.
+        log.warning("graph store unavailable at startup, schema not checked: %s", exc)
+    yield
+    app.state.store.close()
+    app.state.redis.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = FastAPI(
+        title="Neonomaly",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(services.router)
+    app.include_router(metrics.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,147 @@
+"""Metrics of a service, and their readings (kept as a linked chain in the graph)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from common.errors import InvalidRequestError, NotFoundError
+from common.graph.store import new_id
+from common.models import NewReading, to_epoch_ms
+from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
+from web.errors import PayloadTooLargeError
+from web.schemas import (
+    MetricCreate,
+    MetricPublic,
+    MetricUpdate,
+    ReadingBatchCreate,
+    ReadingCreate,
+    ReadingPage,
+    ReadingsStored,
+    Timestamp,
+)
+
+router = APIRouter(prefix="/api/metrics", tags=["metrics"])
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses={409: {"description": "name taken"}}
+)
+def create_metric(body: MetricCreate, user: CurrentUser, store: StoreDep) -> MetricPublic:
+    """Create a metric in one of the caller's services; names are unique within a service."""
+    return store.create_metric(user.id, body.service_id, body.name, body.description)
+
+
+@router.get("/service/{service_id}")
+def list_service_metrics(
+    service: OwnedService, user: CurrentUser, store: StoreDep
+) -> list[MetricPublic]:
+    """List a service's metrics, each with its latest reading."""
+    return store.list_metrics(user.id, service.id)
+
+
+@router.get("/{metric_id}")
+def get_metric(metric: OwnedMetric) -> MetricPublic:
+    """Get one metric with its latest reading."""
+    return metric
+
+
+@router.patch("/{metric_id}", responses={409: {"description": "name taken"}})
+def update_metric(
+    body: MetricUpdate, metric: OwnedMetric, user: CurrentUser, store: StoreDep
+) -> MetricPublic:
+    """Rename a metric or change its description (send null to clear the description)."""
+    updated = store.update_metric(
+        user.id,
+        metric.id,
+        name=body.name,
+        description=body.description,
+        set_description="description" in body.model_fields_set,
+    )
+    if updated is None:
+        raise NotFoundError(f"metric {metric.id} not found")
+    return updated
+
+
+@router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_metric(metric: OwnedMetric, user: CurrentUser, store: StoreDep) -> Response:
+    """Delete a metric with its readings and anomalies."""
+    store.delete_metric(user.id, metric.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{metric_id}/readings",
+    status_code=status.HTTP_201_CREATED,
+    responses={413: {"description": "batch or body over the limit"}},
+)
+def add_readings(
+    body: ReadingCreate | ReadingBatchCreate,
+    metric: OwnedMetric,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> ReadingsStored:
+    """Add one reading `{value, timestamp?, id?}` or a batch `{"readings": [...]}`.
+
+    Readings may arrive in any order: each is linked into the chain at its timestamp.
+    A reading whose id is already stored is not stored again (counted in `duplicates`),
+    so a client can safely re-send a batch after a timeout.
+    """
+    items = body.readings if isinstance(body, ReadingBatchCreate) else [body]
+    if len(items) > settings.max_batch_readings:
+        raise PayloadTooLargeError(
+            f"a batch holds at most {settings.max_batch_readings} readings; got {len(items)}: "
+            "split it into several requests"
+        )
+    now = datetime.now(UTC)
+    readings = [
+        NewReading(
+            id=item.id or new_id(),
+            timestamp_ms=to_epoch_ms(item.timestamp or now),
+            value=item.value,
+        )
+        for item in items
+    ]
+    stored = store.append_readings(metric.id, readings)
+    return ReadingsStored(
+        received=len(readings),
+        stored=stored,
+        duplicates=len(readings) - stored,
+        ids=[reading.id for reading in readings],
+    )
+
+
+def encode_cursor(timestamp_ms: int, reading_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{timestamp_ms}:{reading_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        timestamp, reading_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        return int(timestamp), reading_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequestError("cursor is not one this API returned") from exc
+
+
+@router.get("/{metric_id}/readings")
+def list_readings(
+    metric: OwnedMetric,
+    store: StoreDep,
+    settings: SettingsDep,
+    start: Annotated[Timestamp | None, Query(description="inclusive")] = None,
+    end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> ReadingPage:
+    """List readings in time order, a page at a time (follow `next_cursor`)."""
+    after = decode_cursor(cursor) if cursor else None
+    page = store.list_readings(metric.id, start, end, min(limit, settings.page_size_max), after)
+    next_cursor = None
+    if len(page) == limit:
+        last = page[-1]
+        next_cursor = encode_cursor(to_epoch_ms(last.timestamp), last.id)
+    return ReadingPage(readings=page, next_cursor=next_cursor)

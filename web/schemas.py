@@ -1,0 +1,108 @@
+"""Request and response bodies of the CRUD API (XCreate / XUpdate / XPublic).
+
+Every request model forbids unknown fields, so a typo is an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from common.models import Metric, Reading, Service
+
+# Readings outside this range are almost certainly a unit mistake (ms sent as seconds, say).
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="1 to 100 characters, no control characters"),
+]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+ReadingId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="client-chosen id; a reading re-sent with the same id is stored once"),
+]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, description="a finite number")]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive timestamps are UTC; the result is always in range and timezone-aware."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP:
+        raise ValueError("timestamp must be between 1970-01-01 and 2200-01-01 (UTC)")
+    return moment
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    Field(description="ISO 8601; without an offset it is taken as UTC"),
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceCreate(RequestModel):
+    name: Name
+    description: Description | None = None
+
+
+class ServiceUpdate(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
+
+
+ServicePublic = Service
+
+
+class MetricCreate(RequestModel):
+    name: Name
+    description: Description | None = None
+    service_id: str
+
+
+class MetricUpdate(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
+
+
+MetricPublic = Metric
+
+
+class ReadingCreate(RequestModel):
+    value: FiniteFloat
+    timestamp: Timestamp | None = Field(default=None, description="default: now")
+    id: ReadingId | None = Field(default=None, description="default: a new random id")
+
+
+class ReadingBatchCreate(RequestModel):
+    readings: list[ReadingCreate]
+
+
+class ReadingsStored(BaseModel):
+    received: int = Field(description="readings in the request")
+    stored: int = Field(description="readings that were new")
+    duplicates: int = Field(description="readings whose id was already stored (not changed)")
+    ids: list[str] = Field(description="the id of each received reading, in request order")
+
+
+ReadingPublic = Reading
+
+
+class ReadingPage(BaseModel):
+    readings: list[ReadingPublic]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= to get the next page; null on the last page"
+    )
+
+
+class Readiness(BaseModel):
+    graph: str
+    redis: str
