@@ -1,0 +1,103 @@
+"""The `neonomaly` command: up, create-user, detect, check-chain."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
+    return Settings(**overrides)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from common.supervisor import Supervisor, UpOptions
+
+    settings = _settings(args)
+    options = UpOptions(
+        host=args.host, port=args.port, flower_port=args.flower_port, data_dir=settings.data_dir
+    )
+    return Supervisor(settings, options).run()
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from common.auth import new_api_key
+    from common.graph.store import GraphStore
+
+    store = GraphStore.connect(_settings(args))
+    try:
+        store.ensure_schema()
+        key = new_api_key()
+        user = store.create_user(args.name, key.hashed)
+    finally:
+        store.close()
+    print(f"created user {user.name!r} (id {user.id}). Its API key, shown only this once:")
+    print(key.plain)
+    return 0
+
+
+def cmd_check_chain(args: argparse.Namespace) -> int:
+    from common.graph.integrity import check_chain
+    from common.graph.store import GraphStore
+
+    store = GraphStore.connect(_settings(args))
+    try:
+        report = check_chain(store, args.metric_id)
+    finally:
+        store.close()
+    print(f"{report.readings} readings, {report.linked} on the chain")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neonomaly", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--data-dir", type=Path, help="embedded server data (default: DATA_DIR or ./.neonomaly)"
+        )
+
+    up = commands.add_parser("up", help="run the whole service on the embedded default")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--flower-port", type=int, default=5555)
+    with_data_dir(up)
+    up.set_defaults(func=cmd_up)
+
+    create_user = commands.add_parser("create-user", help="create a user and print its API key")
+    create_user.add_argument("name")
+    with_data_dir(create_user)
+    create_user.set_defaults(func=cmd_create_user)
+
+    check = commands.add_parser("check-chain", help="verify a metric's reading chain")
+    check.add_argument("metric_id")
+    with_data_dir(check)
+    check.set_defaults(func=cmd_check_chain)
+
+    try:
+        from common.detection import csv_tool
+    except ImportError:  # the detection library is optional for web-only installs
+        pass
+    else:
+        csv_tool.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""`neonomaly up`: the embedded server plus every service process, stopped together.
+
+Children are started in order; if one exits on its own, or on Ctrl-C / SIGTERM, all are
+stopped (SIGTERM, then SIGKILL after a grace period) in reverse order, the server last, so
+that workers can finish their AOF-backed writes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from common.embedded import EmbeddedServer, running_port
+from common.settings import Settings
+
+GRACE_SECONDS = 10.0
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    argv: list[str]
+    url: str | None = None  # printed for the user
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    flower_port: int = 5555
+    data_dir: Path = Path(".neonomaly")
+
+
+def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
+    python = sys.executable
+    celery_app = "worker.celery_app:app"
+    beat_schedule = str(options.data_dir.resolve() / "celerybeat-schedule")
+    flower_user = flower_auth.split(":", 1)[0]
+    return [
+        ChildSpec(
+            "web",
+            [python, "-m", "uvicorn", "web.main:app", "--host", options.host,
+             "--port", str(options.port)],
+            url=f"http://{options.host}:{options.port}/docs",
+        ),
+        ChildSpec(
+            "worker",
+            [python, "-m", "celery", "-A", celery_app, "worker", "--loglevel=INFO",
+             "--concurrency=2", "--hostname=worker@%h"],
+        ),
+        ChildSpec(
+            "beat",
+            [python, "-m", "celery", "-A", celery_app, "beat", "--loglevel=INFO",
+             f"--schedule={beat_schedule}"],
+        ),
+        ChildSpec(
+            "flower",
+            [python, "-m", "celery", "-A", celery_app, "flower", f"--address={options.host}",
+             f"--port={options.flower_port}"],
+            url=f"http://{options.host}:{options.flower_port} (user {flower_user})",
+            env={"FLOWER_BASIC_AUTH": flower_auth},
+        ),
+    ]  # fmt: skip
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, options: UpOptions):
+        self.settings = settings
+        self.options = options
+        self.server: EmbeddedServer | None = None
+        self.children: list[tuple[ChildSpec, subprocess.Popen[bytes]]] = []
+        self._stopping = False
+
+    def _service_env(self) -> dict[str, str]:
+        env = {**os.environ, "DATA_DIR": str(self.options.data_dir.resolve())}
+        if self.settings.uses_embedded:
+            if running_port(self.options.data_dir) is not None:
+                raise SystemExit(
+                    f"an embedded server already runs on {self.options.data_dir}; "
+                    "stop that `neonomaly up` first, or use another --data-dir"
+                )
+            self.server = EmbeddedServer(self.options.data_dir).start()
+            print(f"embedded graph store + redis: {self.server.redis_url} "
+                  f"(data in {self.server.data_dir})", flush=True)  # fmt: skip
+            env["GRAPH_URL"] = self.server.graph_url
+            env["REDIS_URL"] = self.settings.redis_url or self.server.redis_url
+        return env
+
+    def run(self) -> int:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"
+        try:
+            env = self._service_env()
+            for spec in child_specs(self.options, flower_auth):
+                process = subprocess.Popen(spec.argv, env={**env, **spec.env})
+                self.children.append((spec, process))
+            print("\nNeonomaly is up:", flush=True)
+            for spec, _ in self.children:
+                if spec.url:
+                    print(f"  {spec.name:<7} {spec.url}", flush=True)
+            if "FLOWER_BASIC_AUTH" not in os.environ:
+                print(f"  flower login: {flower_auth}", flush=True)
+            print("Create an API key: neonomaly create-user NAME    Stop: Ctrl-C\n", flush=True)
+            return self._wait()
+        finally:
+            self.stop()
+
+    def _wait(self) -> int:
+        while not self._stopping:
+            for spec, process in self.children:
+                code = process.poll()
+                if code is not None:
+                    print(f"{spec.name} exited with code {code}; stopping everything", flush=True)
+                    return code or 1
+            time.sleep(0.5)
+        return 0
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for spec, process in reversed(self.children):
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{spec.name} did not stop in {GRACE_SECONDS:.0f}s; killing it", flush=True)
+                process.kill()
+                process.wait()
+        self.children.clear()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
