@@ -10,11 +10,13 @@ of starting a second server on the same files.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -24,6 +26,8 @@ from common.settings import Settings
 
 STATE_FILE = "server.json"
 LOG_FILE = "redis.log"
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+_prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,12 @@ class EmbeddedServer:
             "--logfile", str(self.data_dir / LOG_FILE),
             "--loadmodule", str(module),
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            # Safe with threads: it only calls a libc function resolved before the fork.
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509
+        )
         deadline = time.monotonic() + timeout
         while not _answers_ping(self.port):
             if self.process.poll() is not None:
@@ -126,6 +135,16 @@ class EmbeddedServer:
         state_file = self.data_dir / STATE_FILE
         if state_file.exists() and _read_state(self.data_dir).get("pid") == self.process.pid:
             state_file.unlink()
+
+
+def _terminate_with_parent() -> None:
+    """In the child: have the kernel send SIGTERM when the process that started it dies.
+
+    Covers owners that never run atexit handlers (uvicorn re-raises SIGTERM after its
+    graceful shutdown; a SIGKILLed owner). redis-server flushes its AOF on SIGTERM.
+    """
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _is_loading(port: int) -> bool:
