@@ -1,0 +1,134 @@
+"""The `neonomaly` command as users run it: real processes, real embedded server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from common.auth import hash_api_key
+from common.embedded import EmbeddedServer, running_port
+from common.graph.store import GraphStore
+from common.settings import Settings
+from tests.conftest import ROOT, free_port
+
+NEONOMALY = [sys.executable, "-m", "common.cli"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean_env = {
+        k: v for k, v in os.environ.items() if k not in ("GRAPH_URL", "REDIS_URL", "DATA_DIR")
+    }
+    return subprocess.run(
+        [*NEONOMALY, *args], check=False, capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**clean_env, "PYTHONPATH": str(ROOT), **(env or {})},
+    )  # fmt: skip
+
+
+def key_is_stored(data_dir: Path, key: str) -> bool:
+    server = EmbeddedServer(data_dir).start()
+    try:
+        store = GraphStore.connect(Settings(graph_url=server.graph_url, redis_url=server.redis_url))
+        return store.find_user_by_key_hash(hash_api_key(key)) is not None
+    finally:
+        server.stop()
+
+
+def test_create_user_without_a_server_prints_a_working_key(tmp_path: Path) -> None:
+    result = run_cli("create-user", "alice", "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("nno_") and " " not in key
+    assert running_port(tmp_path) is None  # the temporary server is gone
+    assert key_is_stored(tmp_path, key)
+
+
+def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path).start()
+    try:
+        result = run_cli("create-user", "bob", "--data-dir", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        key = result.stdout.strip().splitlines()[-1]
+        store = GraphStore.connect(Settings(graph_url=server.graph_url, redis_url=server.redis_url))
+        assert store.find_user_by_key_hash(hash_api_key(key)) is not None
+        assert running_port(tmp_path) == server.port  # still the same, still running
+    finally:
+        server.stop()
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def start_up(data_dir: Path, port: int, flower_port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*NEONOMALY, "up", "--data-dir", str(data_dir), "--port", str(port),
+         "--flower-port", str(flower_port)],
+        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "FLOWER_BASIC_AUTH": "admin:secret"},
+    )  # fmt: skip
+
+
+def stop_up(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    output, _ = process.communicate(timeout=60)
+    return output
+
+
+def process_tree_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if not children.exists():
+        return []
+    direct = [int(child) for child in children.read_text().split()]
+    return direct + [p for child in direct for p in process_tree_pids(child)]
+
+
+@pytest.mark.slow
+def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    port, flower_port = free_port(), free_port()
+    process = start_up(tmp_path, port, flower_port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        wait_for(f"http://127.0.0.1:{flower_port}/", timeout=60)
+        children = process_tree_pids(process.pid)
+        assert len(children) >= 5  # embedded server, web, worker, beat, flower
+        result = run_cli("create-user", "carol", "--data-dir", str(tmp_path))
+        key = result.stdout.strip().splitlines()[-1]
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
+        assert api.post("/api/services", json={"name": "kept"}).status_code == 201
+        assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
+        workers = httpx.get(
+            f"http://127.0.0.1:{flower_port}/api/workers", auth=("admin", "secret"), timeout=10
+        )
+        assert workers.status_code == 200
+    finally:
+        output = stop_up(process)
+    assert process.returncode == 0, output
+    for pid in children:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+    assert running_port(tmp_path) is None
+
+    # Data survives a restart.
+    process = start_up(tmp_path, port, flower_port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        services = httpx.get(f"http://127.0.0.1:{port}/api/services", headers={"X-API-Key": key})
+        assert [s["name"] for s in services.json()] == ["kept"]
+    finally:
+        stop_up(process)
