@@ -13,7 +13,7 @@ from common.errors import NotFoundError
 from common.graph.store import GraphStore
 from common.models import Metric, Service, User
 from common.settings import Settings
-from web.errors import UnauthorizedError
+from web.errors import MISSING_KEY, UnauthorizedError
 
 
 def get_store(request: Request) -> GraphStore:
@@ -47,7 +47,7 @@ def get_current_user(
 ) -> User:
     key = api_key or (credentials.credentials if credentials else None)
     if not key:
-        raise UnauthorizedError("missing API key: send X-API-Key: KEY or Authorization: Bearer KEY")
+        raise UnauthorizedError(MISSING_KEY)
     user = store.find_user_by_key_hash(hash_api_key(key))
     if user is None:
         raise UnauthorizedError("invalid API key")

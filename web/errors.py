@@ -10,6 +10,8 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import (
@@ -22,6 +24,7 @@ from common.errors import (
 
 log = logging.getLogger(__name__)
 MAX_REPORTED_ERRORS = 20
+MISSING_KEY = "missing API key: send X-API-Key: KEY or Authorization: Bearer KEY"
 
 
 class UnauthorizedError(NeonomalyError):
@@ -74,6 +77,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def too_deep(request: Request, exc: Exception) -> JSONResponse:
         return _json(422, "the JSON body is nested too deeply")
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route on the path; each method is its
+            # own route here, so list the methods of every route the path matches.
+            allowed: set[str] = set()
+            for route in request.app.router.routes:
+                methods = getattr(route, "methods", None)
+                if methods and route.matches(request.scope)[0] != Match.NONE:
+                    allowed |= methods
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return _json(exc.status_code, exc.detail, headers or None)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _json(500, "internal error; the server log has the details")
@@ -83,6 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(redis.ConnectionError, redis_down)
     app.add_exception_handler(redis.TimeoutError, redis_down)
     app.add_exception_handler(RecursionError, too_deep)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -132,3 +150,27 @@ class BodySizeLimit:
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class ApiKeyRequired:
+    """401 for a request that carries no API key, before anything reads its body.
+
+    Whether the key is valid is checked later (get_current_user, against the graph); this
+    only makes sure that an anonymous caller learns nothing from body parsing or routing.
+    """
+
+    def __init__(self, app: ASGIApp, public_paths: frozenset[str]):
+        self.app = app
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        authorization = headers.get(b"authorization", b"")
+        if headers.get(b"x-api-key") or authorization[:7].lower() == b"bearer ":
+            await self.app(scope, receive, send)
+            return
+        response = _json(401, MISSING_KEY, {"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)

@@ -13,7 +13,7 @@ from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore
 from common.settings import Settings, get_settings
-from web.errors import BodySizeLimit, install_error_handlers
+from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
 from web.routers import health, metrics, services
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: no key, no body parsing or size check.
+    public = {"/health", app.docs_url, app.redoc_url, app.openapi_url}
+    public.add(app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(ApiKeyRequired, public_paths=frozenset(p for p in public if p))
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
