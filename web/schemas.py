@@ -6,9 +6,16 @@ Every request model forbids unknown fields, so a typo is an error, not silently 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from common.models import Metric, Reading, Service
 
@@ -27,7 +34,10 @@ ReadingId = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
     Field(description="client-chosen id; a reading re-sent with the same id is stored once"),
 ]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False, description="a finite number")]
+# Strict: a JSON number only (an integer is fine), not true/false or "1.5".
+FiniteFloat = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, description="a finite number")
+]
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -38,8 +48,27 @@ def as_utc(moment: datetime) -> datetime:
     return moment
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def iso_text_only(value: Any) -> Any:
+    """A number (or "1700000000" in a query) would be read as epoch seconds or milliseconds
+    depending on its size: refuse to guess."""
+    if _is_number(value):
+        raise ValueError("timestamp must be an ISO 8601 string such as 2026-01-01T00:00:00Z")
+    return value
+
+
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(iso_text_only),
     AfterValidator(as_utc),
     Field(description="ISO 8601; without an offset it is taken as UTC"),
 ]
@@ -106,3 +135,37 @@ class ReadingPage(BaseModel):
 class Readiness(BaseModel):
     graph: str
     redis: str
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message, or (422) a list of what is wrong where."""
+
+    detail: str | list[ValidationProblem]
+
+
+# What an endpoint can answer besides success, for `responses=` (so the OpenAPI schema
+# lists every status a client can get).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or invalid API key"},
+    503: {
+        "model": ErrorBody,
+        "description": "the graph store or Redis is unavailable; retry after `Retry-After` s",
+    },
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "does not exist, or is not the caller's"},
+}
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "invalid parameters or body"},
+}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    **BAD_REQUEST,
+    400: {"model": ErrorBody, "description": "the body could not be read (not UTF-8, say)"},
+    413: {"model": ErrorBody, "description": "the body, or the batch in it, is over the limit"},
+}

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from common.errors import DependencyUnavailableError
 from web.deps import CurrentUser, RedisDep, StoreDep
-from web.schemas import Readiness
+from web.schemas import AUTH_ERRORS, ErrorBody, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +16,15 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={
+        **AUTH_ERRORS,
+        # Readiness names what is down; when the graph is, the key check answers first.
+        503: {"model": Readiness | ErrorBody, "description": "the graph store or Redis is down"},
+    },
+)
 def ready(_: CurrentUser, store: StoreDep, redis_client: RedisDep) -> JSONResponse:
     """The graph store and Redis both answer; 503 names whichever does not."""
     status = {"graph": "ok", "redis": "ok"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -15,6 +15,11 @@ from common.models import NewReading, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
 from web.errors import PayloadTooLargeError
 from web.schemas import (
+    AUTH_ERRORS,
+    BAD_BODY,
+    BAD_REQUEST,
+    NOT_FOUND,
+    ErrorBody,
     MetricCreate,
     MetricPublic,
     MetricUpdate,
@@ -25,18 +30,20 @@ from web.schemas import (
     Timestamp,
 )
 
-router = APIRouter(prefix="/api/metrics", tags=["metrics"])
+# Every metric route names a metric or a service: 404 when it is not the caller's.
+router = APIRouter(prefix="/api/metrics", tags=["metrics"], responses={**AUTH_ERRORS, **NOT_FOUND})
+NAME_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the service has a metric of that name"}
+}
 
 
-@router.post(
-    "", status_code=status.HTTP_201_CREATED, responses={409: {"description": "name taken"}}
-)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**BAD_BODY, **NAME_TAKEN})
 def create_metric(body: MetricCreate, user: CurrentUser, store: StoreDep) -> MetricPublic:
     """Create a metric in one of the caller's services; names are unique within a service."""
     return store.create_metric(user.id, body.service_id, body.name, body.description)
 
 
-@router.get("/service/{service_id}")
+@router.get("/service/{service_id}", responses=BAD_REQUEST)
 def list_service_metrics(
     service: OwnedService, user: CurrentUser, store: StoreDep
 ) -> list[MetricPublic]:
@@ -44,13 +51,13 @@ def list_service_metrics(
     return store.list_metrics(user.id, service.id)
 
 
-@router.get("/{metric_id}")
+@router.get("/{metric_id}", responses=BAD_REQUEST)
 def get_metric(metric: OwnedMetric) -> MetricPublic:
     """Get one metric with its latest reading."""
     return metric
 
 
-@router.patch("/{metric_id}", responses={409: {"description": "name taken"}})
+@router.patch("/{metric_id}", responses={**BAD_BODY, **NAME_TAKEN})
 def update_metric(
     body: MetricUpdate, metric: OwnedMetric, user: CurrentUser, store: StoreDep
 ) -> MetricPublic:
@@ -67,7 +74,7 @@ def update_metric(
     return updated
 
 
-@router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)
 def delete_metric(metric: OwnedMetric, user: CurrentUser, store: StoreDep) -> Response:
     """Delete a metric with its readings and anomalies."""
     store.delete_metric(user.id, metric.id)
@@ -77,7 +84,7 @@ def delete_metric(metric: OwnedMetric, user: CurrentUser, store: StoreDep) -> Re
 @router.post(
     "/{metric_id}/readings",
     status_code=status.HTTP_201_CREATED,
-    responses={413: {"description": "batch or body over the limit"}},
+    responses=BAD_BODY,
 )
 def add_readings(
     body: ReadingCreate | ReadingBatchCreate,
@@ -127,7 +134,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidRequestError("cursor is not one this API returned") from exc
 
 
-@router.get("/{metric_id}/readings")
+@router.get("/{metric_id}/readings", responses=BAD_REQUEST)
 def list_readings(
     metric: OwnedMetric,
     store: StoreDep,

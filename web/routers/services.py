@@ -4,12 +4,20 @@ from fastapi import APIRouter, Response, status
 
 from common.errors import NotFoundError
 from web.deps import CurrentUser, OwnedService, StoreDep
-from web.schemas import ServiceCreate, ServicePublic, ServiceUpdate
+from web.schemas import (
+    AUTH_ERRORS,
+    BAD_BODY,
+    BAD_REQUEST,
+    NOT_FOUND,
+    ServiceCreate,
+    ServicePublic,
+    ServiceUpdate,
+)
 
-router = APIRouter(prefix="/api/services", tags=["services"])
+router = APIRouter(prefix="/api/services", tags=["services"], responses=AUTH_ERRORS)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=BAD_BODY)
 def create_service(body: ServiceCreate, user: CurrentUser, store: StoreDep) -> ServicePublic:
     """Create a service owned by the caller."""
     return store.create_service(user.id, body.name, body.description)
@@ -21,13 +29,13 @@ def list_services(user: CurrentUser, store: StoreDep) -> list[ServicePublic]:
     return store.list_services(user.id)
 
 
-@router.get("/{service_id}")
+@router.get("/{service_id}", responses={**NOT_FOUND, **BAD_REQUEST})
 def get_service(service: OwnedService) -> ServicePublic:
     """Get one of the caller's services."""
     return service
 
 
-@router.patch("/{service_id}")
+@router.patch("/{service_id}", responses={**NOT_FOUND, **BAD_BODY})
 def update_service(
     body: ServiceUpdate, service: OwnedService, user: CurrentUser, store: StoreDep
 ) -> ServicePublic:
@@ -44,7 +52,11 @@ def update_service(
     return updated
 
 
-@router.delete("/{service_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{service_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **BAD_REQUEST},
+)
 def delete_service(service: OwnedService, user: CurrentUser, store: StoreDep) -> Response:
     """Delete a service with all its metrics, their readings and anomalies."""
     store.delete_service(user.id, service.id)
