@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from common.auth import hash_api_key
@@ -14,6 +14,7 @@ from common.graph.store import GraphStore
 from common.models import Metric, Service, User
 from common.settings import Settings
 from web.errors import MISSING_KEY, UnauthorizedError
+from web.schemas import NO_CONTROL
 
 
 def get_store(request: Request) -> GraphStore:
@@ -57,14 +58,18 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_owned_service(service_id: str, user: CurrentUser, store: StoreDep) -> Service:
+# Ids in paths are checked like every other string that reaches a Cypher parameter.
+PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROL)]
+
+
+def get_owned_service(service_id: PathId, user: CurrentUser, store: StoreDep) -> Service:
     service = store.get_service(user.id, service_id)
     if service is None:
         raise NotFoundError(f"service {service_id} not found")
     return service
 
 
-def get_owned_metric(metric_id: str, user: CurrentUser, store: StoreDep) -> Metric:
+def get_owned_metric(metric_id: PathId, user: CurrentUser, store: StoreDep) -> Metric:
     metric = store.get_metric(user.id, metric_id)
     if metric is None:
         raise NotFoundError(f"metric {metric_id} not found")

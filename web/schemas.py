@@ -23,28 +23,50 @@ from common.models import Metric, Reading, Service
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)
 
+# No control characters (C0, DEL, C1) in names and ids; descriptions may hold tabs and line
+# breaks. A NUL would also break FalkorDB's parameter parsing (it answers an error).
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]+$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL),
     Field(description="1 to 100 characters, no control characters"),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=1000, pattern=TEXT),
+    Field(description="up to 1000 characters; no control characters but tab and line breaks"),
+]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
 ReadingId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL),
     Field(description="client-chosen id; a reading re-sent with the same id is stored once"),
 ]
 # Strict: a JSON number only (an integer is fine), not true/false or "1.5".
+# |v| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which rounds
+# values near the float maximum up to infinity on the way back.
 FiniteFloat = Annotated[
-    float, Field(strict=True, allow_inf_nan=False, description="a finite number")
+    float,
+    Field(
+        strict=True,
+        allow_inf_nan=False,
+        ge=-1e308,
+        le=1e308,
+        description="a finite number, at most 1e308 in size (kept to 15 significant digits)",
+    ),
 ]
 
 
 def as_utc(moment: datetime) -> datetime:
     """Naive timestamps are UTC; the result is always in range and timezone-aware."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    out_of_range = "timestamp must be between 1970-01-01 and 2200-01-01 (UTC)"
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise ValueError(out_of_range) from exc
     if not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP:
-        raise ValueError("timestamp must be between 1970-01-01 and 2200-01-01 (UTC)")
+        raise ValueError(out_of_range)
     return moment
 
 
@@ -94,7 +116,7 @@ ServicePublic = Service
 class MetricCreate(RequestModel):
     name: Name
     description: Description | None = None
-    service_id: str
+    service_id: ObjectId
 
 
 class MetricUpdate(RequestModel):
@@ -168,4 +190,5 @@ BAD_BODY: dict[int | str, dict[str, Any]] = {
     **BAD_REQUEST,
     400: {"model": ErrorBody, "description": "the body could not be read (not UTF-8, say)"},
     413: {"model": ErrorBody, "description": "the body, or the batch in it, is over the limit"},
+    415: {"model": ErrorBody, "description": "the body is not JSON"},
 }

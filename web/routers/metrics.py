@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from web.schemas import (
     AUTH_ERRORS,
     BAD_BODY,
     BAD_REQUEST,
+    NO_CONTROL,
     NOT_FOUND,
     ErrorBody,
     MetricCreate,
@@ -129,6 +131,8 @@ def encode_cursor(timestamp_ms: int, reading_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         timestamp, reading_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        if not re.fullmatch(NO_CONTROL, reading_id):
+            raise ValueError("not a reading id")
         return int(timestamp), reading_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidRequestError("cursor is not one this API returned") from exc
