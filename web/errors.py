@@ -45,6 +45,13 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
 }
 
 
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
@@ -68,6 +75,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # Say where and what, without echoing the input: it may be NaN (not encodable as
         # JSON) or megabytes of batch.
         assert isinstance(exc, RequestValidationError)
+        content_type = request.headers.get("content-type")
+        if content_type and not _is_json(content_type) and await request.body():
+            # FastAPI hands a non-JSON body to validation as bytes; say what is wrong.
+            return _json(
+                415,
+                f"send the body as JSON (Content-Type: application/json), "
+                f"not {content_type.split(';')[0]}",
+            )
         detail = [
             {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
             for error in exc.errors()[:MAX_REPORTED_ERRORS]
@@ -80,6 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
+        # FastAPI turns any failure to decode the body into "There was an error parsing
+        # the body"; name the two a client can fix.
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            return await too_deep(request, exc)
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            return _json(400, "the body is not valid UTF-8")
         if exc.status_code == 405:
             # Starlette's Allow names only the first route on the path; each method is its
             # own route here, so list the methods of every route the path matches.
