@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,10 +39,19 @@ class Settings(BaseSettings):
     job_time_limit_seconds: int = Field(default=330, gt=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     max_wait_seconds: float = Field(default=30.0, ge=0)
+    job_queue: str = "neonomaly"  # the Celery queue detection jobs and scans go through
+    job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
+    job_max_attempts: int = Field(default=3, gt=0)  # runs of one job (a worker died mid-job)
+    job_list_max: int = Field(default=1000, gt=0)  # recent jobs kept listed per user
+    # Fault testing only: a running job sleeps this long before its work, so that a test
+    # can kill the worker mid-job. Leave at 0.
+    job_start_delay_seconds: float = Field(default=0.0, ge=0)
 
     # Periodic scans (celery beat).
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     scan_window_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    scan_method: Literal["rolling", "stl"] = "rolling"
+    scan_sigma: float = Field(default=3.0, gt=0)
 
     log_level: str = "INFO"
 
