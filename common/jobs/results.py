@@ -1,0 +1,160 @@
+"""A job's result as stored in Redis: detection output for every reading, in chunks.
+
+The result hash holds `meta` (method, parameters, events, counts) and the points in
+chunks of CHUNK_POINTS, each a JSON object of columns. A page of points reads only the
+chunks it covers. Values that are not numbers (NaN where a point was not judged, say)
+are stored as null, so every chunk is plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from common.models import ReadingSeries
+
+CHUNK_POINTS = 1000
+FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score")
+
+
+class EventLike(Protocol):
+    start_index: int
+    end_index: int
+    peak_index: int
+    peak_score: float
+
+
+class DetectionOutput(Protocol):
+    """What the detection library returns (common.detection.DetectionResult)."""
+
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray
+    is_anomaly: np.ndarray
+    events: list[Any]
+    method: str
+    params: dict[str, Any]
+
+
+def json_floats(values: np.ndarray) -> list[float | None]:
+    """Floats as JSON can carry them: NaN and ±inf become null."""
+    floats = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(floats), floats, None).tolist()  # type: ignore[no-any-return]
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars and arrays in method params, as JSON types."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def event_dicts(series: ReadingSeries, events: list[Any]) -> list[dict[str, Any]]:
+    timestamps = series.timestamps_ms
+    return [
+        {
+            "start_index": int(event.start_index),
+            "end_index": int(event.end_index),
+            "peak_index": int(event.peak_index),
+            "start_ms": int(timestamps[event.start_index]),
+            "end_ms": int(timestamps[event.end_index]),
+            "peak_ms": int(timestamps[event.peak_index]),
+            "peak_score": finite_or_none(float(event.peak_score)),
+        }
+        for event in events
+    ]
+
+
+def encode_result(
+    job_id: str,
+    metric_id: str,
+    series: ReadingSeries,
+    output: DetectionOutput,
+    method: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """The result's meta document and its chunks of points, ready for JobStore.save_result."""
+    columns: dict[str, list[Any]] = {
+        "timestamp_ms": series.timestamps_ms.astype(np.int64).tolist(),
+        "reading_id": list(series.ids),
+        "value": json_floats(series.values),
+        "expected": json_floats(output.expected),
+        "lower": json_floats(output.lower),
+        "upper": json_floats(output.upper),
+        "score": json_floats(output.score),
+        "is_anomaly": np.asarray(output.is_anomaly, dtype=bool).tolist(),
+    }
+    total = len(series)
+    chunks = [
+        json.dumps({name: column[start : start + CHUNK_POINTS] for name, column in columns.items()})
+        for start in range(0, total, CHUNK_POINTS)
+    ]
+    meta = {
+        "job_id": job_id,
+        "metric_id": metric_id,
+        "method": method,
+        "method_params": plain(output.params),
+        "total": total,
+        "flagged": int(np.count_nonzero(output.is_anomaly)),
+        "chunk_points": CHUNK_POINTS,
+        "events": event_dicts(series, output.events),
+    }
+    return meta, chunks
+
+
+@dataclass(frozen=True)
+class PointColumns:
+    """A run of stored points as columns (a page, or the whole result for a plot)."""
+
+    timestamp_ms: list[int]
+    reading_id: list[str]
+    value: list[float | None]
+    expected: list[float | None]
+    lower: list[float | None]
+    upper: list[float | None]
+    score: list[float | None]
+    is_anomaly: list[bool]
+
+    def rows(self) -> list[dict[str, Any]]:
+        names = ("timestamp_ms", "reading_id", *FLOAT_COLUMNS, "is_anomaly")
+        return [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(getattr(self, n) for n in names), strict=True)
+        ]
+
+
+def chunk_span(offset: int, limit: int, total: int, chunk_points: int) -> list[int]:
+    """Indexes of the chunks that hold points [offset, offset + limit)."""
+    stop = min(offset + limit, total)
+    if offset >= stop:
+        return []
+    return list(range(offset // chunk_points, (stop - 1) // chunk_points + 1))
+
+
+def slice_points(
+    chunks: list[dict[str, Any]], first_chunk: int, offset: int, limit: int, chunk_points: int
+) -> PointColumns:
+    """Points [offset, offset + limit) out of consecutive chunks starting at `first_chunk`."""
+    merged: dict[str, list[Any]] = {name: [] for name in PointColumns.__dataclass_fields__}
+    for chunk in chunks:
+        for name, column in merged.items():
+            column.extend(chunk[name])
+    start = offset - first_chunk * chunk_points
+    window = {name: column[start : start + limit] for name, column in merged.items()}
+    return PointColumns(**window)

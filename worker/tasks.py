@@ -1,0 +1,91 @@
+"""Celery tasks: thin. Each takes ids, calls one function in `common.jobs`, and decides
+only whether to retry (graph store or Redis briefly unreachable) or give up."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+from common.errors import DependencyUnavailableError
+from common.jobs.detection_job import run_detection_job
+from common.jobs.queue import DETECT_TASK, SCAN_TASK, JobQueue
+from common.jobs.scans import run_scan
+from worker import resources
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (DependencyUnavailableError, redis.ConnectionError, redis.TimeoutError)
+MAX_RETRIES = 5
+
+
+def backoff_seconds(retries: int) -> int:
+    """1, 2, 4, 8, 16 s between attempts: about half a minute of outage in all."""
+    return int(min(2**retries, 60))
+
+
+def _fail_quietly(job_id: str, message: str) -> None:
+    """Record a failure, unless Redis is down too (then the job stays as it was)."""
+    try:
+        resources.current().jobs.mark_failed(job_id, message)
+    except TRANSIENT:
+        log.exception("could not record the failure of job %s", job_id)
+
+
+class DetectionTask(Task):  # type: ignore[misc]
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        # Runs in the worker's main process after a hard time limit killed the child, and
+        # in the child for any error the task did not handle: the job must not stay running.
+        job_id = args[0] if args else kwargs.get("job_id", task_id)
+        if isinstance(exc, TimeLimitExceeded):
+            message = (
+                f"the job ran longer than {app.conf.task_time_limit} s and was stopped: "
+                "try a shorter window"
+            )
+        else:
+            message = f"internal error ({type(exc).__name__}); the worker log has the details"
+        _fail_quietly(job_id, message)
+
+
+@app.task(bind=True, name=DETECT_TASK, base=DetectionTask, max_retries=MAX_RETRIES)
+def detect(self: Task, job_id: str) -> dict[str, Any]:
+    """Run detection job `job_id` (see common.jobs.detection_job)."""
+    worker = resources.current()
+    try:
+        record = run_detection_job(job_id, worker.store, worker.jobs, worker.settings)
+    except SoftTimeLimitExceeded:
+        _fail_quietly(
+            job_id,
+            f"the job ran longer than {worker.settings.job_soft_time_limit_seconds} s "
+            "and was stopped: try a shorter window",
+        )
+        return {"job_id": job_id, "status": "failed"}
+    except TRANSIENT as exc:
+        retries = self.request.retries
+        if retries >= MAX_RETRIES:
+            _fail_quietly(job_id, f"gave up after {retries + 1} attempts: {exc}")
+            return {"job_id": job_id, "status": "failed"}
+        countdown = backoff_seconds(retries)
+        # If Redis itself is down, the retry below finds out.
+        with contextlib.suppress(*TRANSIENT):
+            worker.jobs.mark_queued(job_id, f"retrying in {countdown} s: {exc}")
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return {"job_id": job_id, "status": None if record is None else record.status}
+
+
+@app.task(bind=True, name=SCAN_TASK, max_retries=MAX_RETRIES)
+def scan(self: Task) -> dict[str, Any]:
+    """One periodic sweep: a scan job per metric with new readings (common.jobs.scans)."""
+    worker = resources.current()
+    try:
+        report = run_scan(worker.store, worker.jobs, JobQueue(app), worker.settings)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"metrics": report.metrics_seen, "jobs": len(report.job_ids)}
