@@ -1,0 +1,239 @@
+"""Anomaly detection: submit a job for a metric (the seed's endpoint), list stored anomalies."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field, model_validator
+
+from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
+from common.graph.store import GraphStore, new_id
+from common.jobs.moments import bound_at, epoch_ms
+from common.jobs.records import DetectionParams, JobRecord, Method, utc_now
+from common.models import Anomaly, Metric
+from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
+from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, job_url
+from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RequestModel, Timestamp
+
+router = APIRouter(prefix="/api/metrics", tags=["detection"], responses={**AUTH_ERRORS})
+
+
+class DetectionJobCreate(RequestModel):
+    """Name the metric by `metric_id`, or by `service_id` + `metric_name` (the seed's way).
+
+    The window is `start`..`end`, or the last `time_window_seconds` before `end` (default:
+    now); with neither, every reading (the newest JOB_MAX_POINTS at most).
+    """
+
+    metric_id: str | None = None
+    service_id: str | None = None
+    metric_name: str | None = None
+    time_window_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
+    start: Timestamp | None = Field(default=None, description="inclusive")
+    end: Timestamp | None = Field(default=None, description="exclusive")
+    method: Method = Field(default="rolling", description="rolling, stl, or auto")
+    sigma_threshold: float = Field(
+        default=3.0, gt=0, le=1000, description="a reading is anomalous beyond this many sigmas"
+    )
+    window: int | None = Field(
+        default=None, ge=2, le=100_000, description="rolling window, in readings"
+    )
+    robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
+    period: int | None = Field(
+        default=None, ge=2, le=100_000, description="STL period in readings; inferred if unset"
+    )
+    online: bool = Field(default=False, description="judge each reading from earlier ones only")
+
+    @model_validator(mode="after")
+    def names_one_metric(self) -> DetectionJobCreate:
+        by_name = self.service_id is not None or self.metric_name is not None
+        if self.metric_id is None and not (self.service_id and self.metric_name):
+            raise ValueError("give metric_id, or service_id and metric_name")
+        if self.metric_id is not None and by_name:
+            raise ValueError("give metric_id, or service_id and metric_name, not both")
+        if self.time_window_seconds is not None and self.start is not None:
+            raise ValueError("give start or time_window_seconds, not both")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    status_url: str = Field(description="poll this until the status is succeeded or failed")
+    result_url: str
+    job: JobPublic | None = Field(
+        default=None, description="with ?wait=: the job as it was when the wait ended"
+    )
+
+
+class AnomalyPage(BaseModel):
+    anomalies: list[Anomaly]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+def _target_metric(body: DetectionJobCreate, user_id: str, store: GraphStore) -> Metric:
+    if body.metric_id is not None:
+        metric = store.get_metric(user_id, body.metric_id)
+        missing = f"metric {body.metric_id} not found"
+    else:
+        assert body.service_id is not None and body.metric_name is not None
+        metric = store.find_metric_by_name(user_id, body.service_id, body.metric_name)
+        missing = f"service {body.service_id} has no metric named {body.metric_name!r}"
+    if metric is None:
+        raise NotFoundError(missing)
+    return metric
+
+
+def _window(body: DetectionJobCreate, metric: Metric) -> tuple[datetime | None, datetime]:
+    """The window, fixed now so that every run of the job reads the same readings."""
+    assert metric.latest_reading is not None
+    if body.end is not None:
+        end = bound_at(epoch_ms(body.end))
+    elif body.time_window_seconds is not None:
+        end = utc_now()  # the seed's meaning: the last N seconds
+    else:
+        end = bound_at(epoch_ms(metric.latest_reading.timestamp) + 1)
+    start: datetime | None = None
+    if body.start is not None:
+        start = bound_at(epoch_ms(body.start))
+    elif body.time_window_seconds is not None:
+        start = end - timedelta(seconds=body.time_window_seconds)
+    return start, end
+
+
+@router.post(
+    "/anomaly-detection",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **BAD_BODY,
+        **NOT_FOUND,
+        200: {"model": JobAccepted, "description": "with ?wait=: the job finished in time"},
+    },
+)
+def submit_detection(
+    body: DetectionJobCreate,
+    response: Response,
+    user: CurrentUser,
+    store: StoreDep,
+    jobs: JobStoreDep,
+    queue: JobQueueDep,
+    settings: SettingsDep,
+    wait: Annotated[
+        float | None,
+        Query(ge=0, le=3600, description="wait up to this many seconds (capped by the server)"),
+    ] = None,
+) -> JobAccepted:
+    """Start anomaly detection on a metric: 202 with the job's id and where to poll it.
+
+    With `?wait=SECONDS` the answer comes when the job is finished (200, the job in `job`)
+    or when the wait is over (202), whichever is first.
+    """
+    metric = _target_metric(body, user.id, store)
+    if metric.latest_reading is None:
+        raise InvalidRequestError(f"metric {metric.id} has no readings yet: add some first")
+    start, end = _window(body, metric)
+    record = JobRecord(
+        id=new_id(),
+        kind="detect",
+        owner_id=user.id,
+        metric_id=metric.id,
+        submitted_at=utc_now(),
+        params=DetectionParams(
+            method=body.method,
+            sigma=body.sigma_threshold,
+            window=body.window,
+            robust=body.robust,
+            period=body.period,
+            online=body.online,
+            start=start,
+            end=end,
+            max_points=settings.job_max_points,
+        ),
+    )
+    jobs.create(record)
+    try:
+        queue.enqueue_detection(record.id)
+    except DependencyUnavailableError as exc:
+        with contextlib.suppress(DependencyUnavailableError):
+            jobs.mark_failed(record.id, f"the job could not be queued: {exc}")
+        raise
+    current: JobRecord | None = record
+    waited = wait is not None and wait > 0
+    if waited:
+        assert wait is not None
+        current = jobs.wait_finished(record.id, min(wait, settings.max_wait_seconds)) or record
+        if current.is_final:
+            response.status_code = status.HTTP_200_OK
+    url = job_url(record.id)
+    return JobAccepted(
+        job_id=record.id,
+        status=current.status,
+        status_url=url,
+        result_url=f"{url}/result",
+        job=JobPublic.of(current) if waited else None,
+    )
+
+
+def _encode_cursor(anomaly: Anomaly) -> str:
+    text = f"{epoch_ms(anomaly.timestamp)}:{anomaly.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        timestamp, anomaly_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        return int(timestamp), anomaly_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequestError("cursor is not one this API returned") from exc
+
+
+def _anomalies_after(
+    store: GraphStore,
+    metric_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    after: tuple[int, str] | None,
+) -> list[Anomaly]:
+    """Up to `limit` + 1 anomalies in (timestamp, id) order, strictly after `after`."""
+    if after is None:
+        return store.list_anomalies(metric_id, start, end, limit + 1)
+    after_ms, _ = after
+    if start is None or epoch_ms(start) < after_ms:
+        start = bound_at(after_ms)
+    # Anomalies that share the cursor's timestamp are skipped here; there are few of them
+    # (one per method and reading), so a slightly larger read covers them.
+    fetch = limit + 8
+    while True:
+        rows = store.list_anomalies(metric_id, start, end, fetch)
+        kept = [row for row in rows if (epoch_ms(row.timestamp), row.id) > after]
+        if len(kept) > limit or len(rows) < fetch:
+            return kept
+        fetch *= 2
+
+
+@router.get("/{metric_id}/anomalies", responses={**NOT_FOUND, **BAD_REQUEST})
+def list_anomalies(
+    metric: OwnedMetric,
+    store: StoreDep,
+    start: Annotated[Timestamp | None, Query(description="inclusive")] = None,
+    end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> AnomalyPage:
+    """List the anomalies stored for a metric in time order (follow `next_cursor`)."""
+    after = _decode_cursor(cursor) if cursor else None
+    start = None if start is None else bound_at(epoch_ms(start))
+    end = None if end is None else bound_at(epoch_ms(end))
+    rows = _anomalies_after(store, metric.id, start, end, limit, after)
+    page = rows[:limit]
+    return AnomalyPage(
+        anomalies=page, next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None
+    )

@@ -1,0 +1,241 @@
+"""Detection jobs: status, result (paged), plot, and the caller's recent jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+
+from common.errors import ConflictError
+from common.jobs.queue import JobQueue, producer_app
+from common.jobs.records import (
+    DetectionParams,
+    JobKind,
+    JobRecord,
+    JobStatus,
+    JobStore,
+    JobSummary,
+)
+from common.jobs.results import chunk_span, slice_points
+from common.models import from_epoch_ms
+from web.deps import CurrentUser, RedisDep, SettingsDep
+from web.schemas import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, ErrorBody
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses={**AUTH_ERRORS, **BAD_REQUEST})
+
+NO_RESULT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the job has not succeeded (yet): no result"},
+    410: {"model": ErrorBody, "description": "the result expired (RESULT_TTL_SECONDS)"},
+}
+
+
+def get_job_store(client: RedisDep, settings: SettingsDep) -> JobStore:
+    return JobStore.from_settings(client, settings)
+
+
+def get_job_queue(request: Request, settings: SettingsDep) -> JobQueue:
+    """One Celery producer per web process, made on first use."""
+    queue: JobQueue | None = getattr(request.app.state, "job_queue", None)
+    if queue is None:
+        from common.embedded import resolve_urls
+
+        queue = JobQueue(producer_app(settings, resolve_urls(settings).redis_url))
+        request.app.state.job_queue = queue
+    return queue
+
+
+JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+
+
+def job_url(job_id: str) -> str:
+    return f"/api/jobs/{job_id}"
+
+
+class JobPublic(BaseModel):
+    """A job as its owner sees it."""
+
+    id: str
+    kind: JobKind
+    metric_id: str
+    status: JobStatus
+    progress: float
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    params: DetectionParams
+    summary: JobSummary | None
+    attempts: int
+    result_expires_at: datetime | None
+    result_expired: bool
+    status_url: str
+    result_url: str
+    plot_url: str
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobPublic:
+        fields = record.model_dump(exclude={"owner_id", "worker"})
+        url = job_url(record.id)
+        return cls(**fields, status_url=url, result_url=f"{url}/result", plot_url=f"{url}/plot.png")
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+    next_offset: int | None
+
+
+class ResultPoint(BaseModel):
+    timestamp: datetime
+    reading_id: str
+    value: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    score: float | None
+    is_anomaly: bool
+
+
+class ResultEvent(BaseModel):
+    """Consecutive flagged readings; indexes are positions in the result's points."""
+
+    start: datetime
+    end: datetime
+    peak: datetime
+    start_index: int
+    end_index: int
+    peak_index: int
+    peak_score: float | None
+
+
+class JobResultPage(BaseModel):
+    job_id: str
+    metric_id: str
+    method: str
+    method_params: dict[str, Any]
+    total: int
+    flagged: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    events: list[ResultEvent]
+    points: list[ResultPoint]
+
+
+@router.get("")
+def list_jobs(
+    user: CurrentUser,
+    jobs: JobStoreDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    kind: JobKind | None = None,
+) -> JobList:
+    """List the caller's recent jobs (submitted and scans), newest first."""
+    records = jobs.list_owned(user.id, limit=limit + 1, offset=offset, kind=kind)
+    page = records[:limit]
+    return JobList(
+        jobs=[JobPublic.of(record) for record in page],
+        next_offset=offset + limit if len(records) > limit else None,
+    )
+
+
+@router.get("/{job_id}", responses=NOT_FOUND)
+def get_job(job_id: str, user: CurrentUser, jobs: JobStoreDep) -> JobPublic:
+    """Get a job's status, progress, times, and its error or summary."""
+    return JobPublic.of(jobs.get_owned(user.id, job_id))
+
+
+def _result_meta(jobs: JobStore, record: JobRecord) -> dict[str, Any]:
+    if record.status != "succeeded":
+        if record.status == "failed":
+            raise ConflictError(f"job {record.id} failed, so it has no result: {record.error}")
+        raise ConflictError(
+            f"job {record.id} is {record.status}; poll {job_url(record.id)} until it succeeds"
+        )
+    meta = jobs.result_meta(record.id)
+    if meta is None:
+        expired_at = record.result_expires_at.isoformat() if record.result_expires_at else "?"
+        raise HTTPException(
+            410,
+            f"the result of job {record.id} expired (kept until {expired_at}); its summary "
+            f"is still at {job_url(record.id)} and its anomalies in "
+            f"/api/metrics/{record.metric_id}/anomalies. Submit the job again to recompute it.",
+        )
+    return meta
+
+
+@router.get("/{job_id}/result", responses={**NOT_FOUND, **NO_RESULT})
+def get_job_result(
+    job_id: str,
+    user: CurrentUser,
+    jobs: JobStoreDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> JobResultPage:
+    """Get a succeeded job's per-reading series (paged by offset/limit) and its events."""
+    record = jobs.get_owned(user.id, job_id)
+    meta = _result_meta(jobs, record)
+    total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
+    indexes = chunk_span(offset, limit, total, chunk_points)
+    chunks = jobs.result_chunks(job_id, indexes)
+    if chunks is None:  # expired between the two reads
+        _result_meta(jobs, record)
+        raise HTTPException(410, f"the result of job {job_id} expired")
+    columns = slice_points(chunks, indexes[0] if indexes else 0, offset, limit, chunk_points)
+    points = [
+        ResultPoint(timestamp=from_epoch_ms(row.pop("timestamp_ms")), **row)
+        for row in columns.rows()
+    ]
+    events = [
+        ResultEvent(
+            start=from_epoch_ms(event["start_ms"]),
+            end=from_epoch_ms(event["end_ms"]),
+            peak=from_epoch_ms(event["peak_ms"]),
+            start_index=event["start_index"],
+            end_index=event["end_index"],
+            peak_index=event["peak_index"],
+            peak_score=event["peak_score"],
+        )
+        for event in meta["events"]
+    ]
+    end = offset + len(points)
+    return JobResultPage(
+        job_id=job_id,
+        metric_id=meta["metric_id"],
+        method=meta["method"],
+        method_params=meta["method_params"],
+        total=total,
+        flagged=meta["flagged"],
+        offset=offset,
+        limit=limit,
+        next_offset=end if end < total else None,
+        events=events,
+        points=points,
+    )
+
+
+@router.get(
+    "/{job_id}/plot.png",
+    responses={
+        **NOT_FOUND,
+        **NO_RESULT,
+        200: {"content": {"image/png": {}}, "description": "the series, bounds and anomalies"},
+    },
+    response_class=Response,
+)
+def get_job_plot(job_id: str, user: CurrentUser, jobs: JobStoreDep) -> Response:
+    """Draw a succeeded job's result: readings, expected band, flagged readings."""
+    from common.jobs.plots import render_result_png
+
+    record = jobs.get_owned(user.id, job_id)
+    meta = _result_meta(jobs, record)
+    total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
+    indexes = chunk_span(0, total, total, chunk_points)
+    chunks = jobs.result_chunks(job_id, indexes)
+    if chunks is None:
+        raise HTTPException(410, f"the result of job {job_id} expired")
+    columns = slice_points(chunks, 0, 0, total, chunk_points)
+    png = render_result_png(columns, meta, title=f"metric {record.metric_id} · {meta['method']}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
