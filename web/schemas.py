@@ -46,15 +46,25 @@ ReadingId = Annotated[
 # Strict: a JSON number only (an integer is fine), not true/false or "1.5".
 # |v| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which rounds
 # values near the float maximum up to infinity on the way back.
+MAX_VALUE = 1e308
+
+
+def within_max_value(value: float) -> float:
+    if abs(value) > MAX_VALUE:
+        raise ValueError("value must be at most 1e308 in size")
+    return value
+
+
 FiniteFloat = Annotated[
     float,
     Field(
         strict=True,
         allow_inf_nan=False,
-        ge=-1e308,
-        le=1e308,
+        # Documented here, checked by within_max_value (le= would print the bound in full).
+        json_schema_extra={"minimum": -MAX_VALUE, "maximum": MAX_VALUE},
         description="a finite number, at most 1e308 in size (kept to 15 significant digits)",
     ),
+    AfterValidator(within_max_value),
 ]
 
 
