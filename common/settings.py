@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     job_time_limit_seconds: int = Field(default=330, gt=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     max_wait_seconds: float = Field(default=30.0, ge=0)
-    job_queue: str = "neonomaly"  # the Celery queue detection jobs and scans go through
+    # The Celery queue of jobs and scans; not "neonomaly", the graph's key on the embedded server.
+    job_queue: str = "neonomaly.jobs"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
     job_max_attempts: int = Field(default=3, gt=0)  # runs of one job (a worker died mid-job)
     job_list_max: int = Field(default=1000, gt=0)  # recent jobs kept listed per user

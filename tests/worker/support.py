@@ -1,0 +1,146 @@
+"""Helpers of the job tests: a real Celery worker process, metrics with known series, polling.
+
+`start_worker` also serves tests that need their own worker (on their own queue, with
+their own settings), such as the one that SIGKILLs a worker's child mid-job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from common.graph.store import GraphStore
+from common.models import NewReading, to_epoch_ms
+from tests.conftest import ROOT
+
+READY_TIMEOUT = 60.0
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    queue: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        """The prefork pool's processes (the ones that run tasks)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return []
+
+
+def start_worker(
+    env: dict[str, str], log_dir: Path, extra_env: dict[str, str] | None = None
+) -> WorkerProcess:
+    """`celery worker --pool=prefork --concurrency=1`, waited for until it is ready."""
+    env = {**env, **(extra_env or {})}
+    queue = env.get("JOB_QUEUE", "neonomaly.jobs")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
+             "--pool=prefork", "--concurrency=1", "--loglevel=INFO", f"--hostname={name}@%h",
+             "--without-gossip", "--without-mingle"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = WorkerProcess(process, log_path, queue)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while " ready." not in worker.log():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the worker did not start:\n{worker.log()[-3000:]}")
+        time.sleep(0.1)
+    return worker
+
+
+def stop_worker(worker: WorkerProcess) -> None:
+    worker.process.send_signal(signal.SIGTERM)  # warm shutdown
+    try:
+        worker.process.wait(20)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """Poll until `condition()` is truthy (and return it); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def poll_job(http: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """GET the job until it is final; returns its last state."""
+
+    def final() -> dict[str, Any] | None:
+        job = http.get(f"/api/jobs/{job_id}").json()
+        return job if job["status"] in ("succeeded", "failed") else None
+
+    return wait_for(final, timeout, f"job {job_id} to finish")  # type: ignore[no-any-return]
+
+
+def seasonal_series(
+    count: int, period: int = 48, spike_at: int | None = None, seed: int = 7
+) -> np.ndarray:
+    """A daily-like sine with a little noise, and optionally one large spike."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(count)
+    values = 50 + 10 * np.sin(2 * np.pi * steps / period) + rng.normal(0, 0.5, count)
+    if spike_at is not None:
+        values[spike_at] += 40
+    return values
+
+
+def add_metric(
+    http: httpx.Client,
+    store: GraphStore,
+    values: np.ndarray,
+    start: datetime = T0,
+    step: timedelta = timedelta(minutes=5),
+) -> tuple[str, list[str]]:
+    """A new service + metric holding `values` every `step` from `start`; (metric id, ids)."""
+    service = http.post("/api/services", json={"name": f"svc-{uuid.uuid4().hex[:6]}"})
+    assert service.status_code == 201, service.text
+    metric = http.post("/api/metrics", json={"name": "cpu", "service_id": service.json()["id"]})
+    assert metric.status_code == 201, metric.text
+    metric_id = metric.json()["id"]
+    ids = [f"r{i}" for i in range(len(values))]
+    readings = [
+        NewReading(id=ids[i], timestamp_ms=to_epoch_ms(start + i * step), value=float(v))
+        for i, v in enumerate(values)
+    ]
+    # Straight to the store: quicker than HTTP for big series, and the same chain code.
+    for first in range(0, len(readings), 5000):
+        store.append_readings(metric_id, readings[first : first + 5000])
+    return metric_id, ids
+
+
+def kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,241 @@
+"""Detection jobs end to end: HTTP → Redis broker → a real worker process → graph + Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import redis
+
+from common.detection import minimum_points
+from common.graph.store import GraphStore, new_id
+from common.jobs import keys
+from common.models import User
+from tests.conftest import AppServer, start_app, stop_app
+from tests.worker.support import WorkerProcess, add_metric, poll_job, seasonal_series
+
+pytest_plugins = ["tests.fixtures_worker"]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+SPIKE = 500
+
+
+@pytest.fixture
+def spiky_metric(client: httpx.Client, store: GraphStore) -> tuple[str, list[str]]:
+    return add_metric(client, store, seasonal_series(600, period=48, spike_at=SPIKE))
+
+
+def test_detection_job_flags_the_spike_and_stores_it(
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, ids = spiky_metric
+    submitted = client.post(
+        "/api/metrics/anomaly-detection",
+        json={"metric_id": metric_id, "method": "stl", "period": 48},
+    )
+    assert submitted.status_code == 202, submitted.text
+    accepted = submitted.json()
+    assert accepted["status"] == "queued"
+    assert accepted["status_url"] == f"/api/jobs/{accepted['job_id']}"
+
+    job = poll_job(client, accepted["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 1.0 and job["attempts"] == 1
+    assert job["started_at"] and job["finished_at"] and job["error"] is None
+    summary = job["summary"]
+    assert summary["method"] == "stl" and summary["points"] == 600
+    assert summary["anomalies_stored"] >= 1
+    assert set(summary["latest"]) >= {
+        "timestamp", "value", "window_mean", "window_std_dev", "is_anomaly"
+    }  # fmt: skip
+
+    page = client.get(job["result_url"], params={"offset": 450, "limit": 100}).json()
+    assert page["total"] == 600 and page["offset"] == 450 and page["next_offset"] == 550
+    assert len(page["points"]) == 100
+    spike = page["points"][SPIKE - 450]
+    assert spike["reading_id"] == ids[SPIKE] and spike["is_anomaly"] is True
+    assert spike["score"] >= 1 and spike["value"] > spike["upper"]
+    assert any(event["peak_index"] == SPIKE for event in page["events"])
+
+    stored = store.list_anomalies(metric_id, None, None, 1000)
+    assert ids[SPIKE] in {anomaly.reading_id for anomaly in stored}
+    assert all(anomaly.job_id == job["id"] for anomaly in stored)
+    listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
+    assert {a["reading_id"] for a in listed} == {a.reading_id for a in stored}
+
+
+def test_rerunning_a_job_does_not_duplicate_anomalies(
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, _ = spiky_metric
+    body = {"metric_id": metric_id, "method": "rolling", "window": 24}
+    first = poll_job(
+        client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
+    )
+    count = len(store.list_anomalies(metric_id, None, None, 10_000))
+    second = poll_job(
+        client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
+    )
+    assert first["status"] == second["status"] == "succeeded"
+    assert first["summary"]["anomalies_stored"] == second["summary"]["anomalies_stored"] == count
+    assert len(store.list_anomalies(metric_id, None, None, 10_000)) == count
+
+
+def test_seed_body_with_wait_answers_the_final_job(
+    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+) -> None:
+    values = seasonal_series(200, spike_at=199)
+    # Readings half a minute off the minute: the last hour holds exactly 60 of them.
+    start = datetime.now(UTC) - timedelta(minutes=200, seconds=-30)
+    metric_id, _ = add_metric(client, store, values, start=start, step=timedelta(minutes=1))
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    answer = client.post(
+        "/api/metrics/anomaly-detection",
+        params={"wait": 30},
+        json={
+            "service_id": service_id,
+            "metric_name": "cpu",
+            "time_window_seconds": 3600,
+            "sigma_threshold": 3,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    job = answer.json()["job"]
+    assert job["status"] == "succeeded" and job["summary"]["points"] == 60
+    latest = job["summary"]["latest"]
+    assert latest["value"] == pytest.approx(values[-1])
+    assert latest["is_anomaly"] is True and latest["window_std_dev"] > 0
+
+
+def test_too_few_readings_fail_with_a_clear_message(
+    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+) -> None:
+    metric_id, _ = add_metric(client, store, seasonal_series(10))
+    job_id = client.post(
+        "/api/metrics/anomaly-detection",
+        json={"metric_id": metric_id, "method": "stl", "period": 48},
+    ).json()["job_id"]
+    job = poll_job(client, job_id)
+    assert job["status"] == "failed" and job["summary"] is None
+    assert str(minimum_points("stl", 48, None)) in job["error"], job["error"]
+    result = client.get(job["result_url"])
+    assert result.status_code == 409 and "failed" in result.json()["detail"]
+
+
+def test_unknown_metric_is_not_found(client: httpx.Client) -> None:
+    answer = client.post("/api/metrics/anomaly-detection", json={"metric_id": new_id()})
+    assert answer.status_code == 404
+    by_name = client.post(
+        "/api/metrics/anomaly-detection",
+        json={"service_id": new_id(), "metric_name": "cpu", "time_window_seconds": 60},
+    )
+    assert by_name.status_code == 404
+
+
+def test_metric_without_readings_is_refused_at_once(client: httpx.Client) -> None:
+    service = client.post("/api/services", json={"name": "empty"}).json()
+    metric = client.post("/api/metrics", json={"name": "m", "service_id": service["id"]}).json()
+    answer = client.post("/api/metrics/anomaly-detection", json={"metric_id": metric["id"]})
+    assert answer.status_code == 422 and "no readings" in answer.json()["detail"]
+
+
+def test_another_users_job_is_not_found(
+    client: httpx.Client,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, _ = spiky_metric
+    job_id = client.post("/api/metrics/anomaly-detection", json={"metric_id": metric_id}).json()[
+        "job_id"
+    ]
+    _, other_key = make_user("other")
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": other_key}) as other:
+        for path in ("", "/result", "/plot.png"):
+            assert other.get(f"/api/jobs/{job_id}{path}").status_code == 404
+        assert job_id not in {job["id"] for job in other.get("/api/jobs").json()["jobs"]}
+        assert other.get(f"/api/metrics/{metric_id}/anomalies").status_code == 404
+    assert client.get(f"/api/jobs/{new_id()}").status_code == 404
+    assert job_id in {job["id"] for job in client.get("/api/jobs").json()["jobs"]}
+
+
+def test_result_plot_is_a_png(
+    client: httpx.Client, celery_worker: WorkerProcess, spiky_metric: tuple[str, list[str]]
+) -> None:
+    metric_id, _ = spiky_metric
+    job_id = client.post(
+        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
+    ).json()["job_id"]
+    plot = client.get(f"/api/jobs/{job_id}/plot.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+    assert plot.content.startswith(b"\x89PNG")
+
+
+def test_expired_result_is_reported(
+    client: httpx.Client,
+    service_env: dict[str, str],
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, _ = spiky_metric
+    job_id = client.post(
+        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
+    ).json()["job_id"]
+    assert client.get(f"/api/jobs/{job_id}").json()["result_expired"] is False
+    with redis.Redis.from_url(service_env["REDIS_URL"]) as direct:
+        assert direct.ttl(keys.job_result(job_id)) > 0  # it would expire on its own
+        direct.delete(keys.job_result(job_id))  # as if RESULT_TTL_SECONDS had passed
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["result_expired"] is True
+    assert job["summary"] is not None
+    gone = client.get(f"/api/jobs/{job_id}/result")
+    assert gone.status_code == 410 and "expired" in gone.json()["detail"]
+    assert client.get(f"/api/jobs/{job_id}/plot.png").status_code == 410
+
+
+def test_anomalies_are_paged(
+    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+) -> None:
+    values = seasonal_series(400, period=48)
+    for index in (100, 150, 200, 250, 300):
+        values[index] += 40
+    metric_id, ids = add_metric(client, store, values)
+    client.post(
+        "/api/metrics/anomaly-detection",
+        params={"wait": 30},
+        json={"metric_id": metric_id, "method": "stl", "period": 48},
+    )
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        params: dict[str, str | int] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/api/metrics/{metric_id}/anomalies", params=params).json()
+        seen += [a["reading_id"] for a in page["anomalies"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    assert {ids[i] for i in (100, 150, 200, 250, 300)} <= set(seen)
+
+
+def test_redis_down_answers_503_naming_redis(
+    service_env: dict[str, str], make_user: Callable[..., tuple[User, str]]
+) -> None:
+    app = start_app(service_env, {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    try:
+        _, key = make_user("no-redis")
+        with httpx.Client(base_url=app.base_url, headers={"X-API-Key": key}, timeout=30) as http:
+            for answer in (http.get(f"/api/jobs/{new_id()}"), http.get("/api/jobs")):
+                assert answer.status_code == 503, answer.text
+                assert "redis" in answer.json()["detail"]
+    finally:
+        stop_app(app)
