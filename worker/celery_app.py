@@ -24,12 +24,12 @@ def create_celery(settings: Settings) -> Celery:
     return app
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _open_process_clients(**_: Any) -> None:
     resources.open_resources()
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _close_process_clients(**_: Any) -> None:
     resources.close_resources()
 

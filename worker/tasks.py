@@ -54,7 +54,7 @@ class DetectionTask(Task):  # type: ignore[misc]
         _fail_quietly(job_id, message)
 
 
-@app.task(bind=True, name=DETECT_TASK, base=DetectionTask, max_retries=MAX_RETRIES)
+@app.task(bind=True, name=DETECT_TASK, base=DetectionTask, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def detect(self: Task, job_id: str) -> dict[str, Any]:
     """Run detection job `job_id` (see common.jobs.detection_job)."""
     worker = resources.current()
@@ -80,7 +80,7 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "status": None if record is None else record.status}
 
 
-@app.task(bind=True, name=SCAN_TASK, max_retries=MAX_RETRIES)
+@app.task(bind=True, name=SCAN_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def scan(self: Task) -> dict[str, Any]:
     """One periodic sweep: a scan job per metric with new readings (common.jobs.scans)."""
     worker = resources.current()

@@ -60,7 +60,7 @@ def render_result_png(columns: PointColumns, meta: dict[str, Any], title: str) -
     png: bytes = render_png(
         np.array(columns.timestamp_ms, dtype=np.int64),
         _floats(columns.value),
-        result,  # type: ignore[arg-type]
+        result,  # type: ignore[arg-type, unused-ignore]
         title,
     )
     return png

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
+from redis.typing import EncodableT, FieldT
 
 from common.errors import DependencyUnavailableError, NotFoundError
 from common.jobs import keys
@@ -219,7 +220,7 @@ class JobStore:
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     if raw is None:
                         pipe.unwatch()
@@ -310,7 +311,7 @@ class JobStore:
         """The record once it is final, or as it is when `timeout` seconds have passed."""
         deadline = time.monotonic() + timeout
         with redis_errors():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 # Subscribed before the first read: a finish in between is not missed.
                 pubsub.subscribe(keys.job_finished_channel(job_id))
@@ -328,7 +329,7 @@ class JobStore:
     def save_result(self, job_id: str, meta: dict[str, Any], chunks: Sequence[str]) -> datetime:
         """Store a result (replacing any earlier one of the job); returns when it expires."""
         key = keys.job_result(job_id)
-        mapping: dict[str, str] = {"meta": json.dumps(meta)}
+        mapping: dict[FieldT, EncodableT] = {"meta": json.dumps(meta)}
         mapping.update({str(index): chunk for index, chunk in enumerate(chunks)})
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
@@ -350,4 +351,4 @@ class JobStore:
             raws = self.redis.hmget(keys.job_result(job_id), [str(i) for i in indexes])
         if any(raw is None for raw in raws):
             return None
-        return [dict(json.loads(raw)) for raw in raws]
+        return [dict(json.loads(raw)) for raw in raws]  # type: ignore[arg-type]

@@ -43,8 +43,10 @@ class DetectionOutput(Protocol):
 
 def json_floats(values: np.ndarray) -> list[float | None]:
     """Floats as JSON can carry them: NaN and ±inf become null."""
-    floats = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(floats), floats, None).tolist()  # type: ignore[no-any-return]
+    floats = np.asarray(values, dtype=np.float64).astype(object)
+    floats[~np.isfinite(np.asarray(values, dtype=np.float64))] = None
+    column: list[float | None] = floats.tolist()
+    return column
 
 
 def finite_or_none(value: float) -> float | None:

@@ -164,7 +164,7 @@ def submit_detection(
         with contextlib.suppress(DependencyUnavailableError):
             jobs.mark_failed(record.id, f"the job could not be queued: {exc}")
         raise
-    current: JobRecord | None = record
+    current: JobRecord = record
     waited = wait is not None and wait > 0
     if waited:
         assert wait is not None
