@@ -1,0 +1,139 @@
+"""Job latency on the local stack: submit → succeeded for a 10,000-reading STL job.
+
+    .venv/bin/python tests/bench/bench_jobs.py    (or `make bench`)
+
+Starts its own embedded server, web app and one Celery worker (prefork, concurrency 1) in
+a temporary directory, stores 10,000 readings (5-minute steps, daily period 288, one
+spike), then submits the same STL job several times and polls `GET /api/jobs/{id}` every
+5 ms until it succeeds. Prints the median (and min/max) with the machine's core count,
+and the same with `?wait=` (one request, the server waits for the job). Target: ≤ 300 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT)]
+
+from common.auth import new_api_key  # noqa: E402
+from common.embedded import EmbeddedServer  # noqa: E402
+from common.graph.store import GraphStore  # noqa: E402
+from common.models import NewReading  # noqa: E402
+from common.settings import Settings  # noqa: E402
+from tests.conftest import start_app, stop_app  # noqa: E402
+from tests.worker.support import start_worker, stop_worker  # noqa: E402
+
+CORES = os.cpu_count()
+POINTS = 10_000
+PERIOD = 288
+RUNS = 9
+WARMUP = 2
+T0_MS = 1_767_225_600_000  # 2026-01-01
+TARGET_MS = 300
+
+
+def series() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    steps = np.arange(POINTS)
+    values = 50 + 10 * np.sin(2 * np.pi * steps / PERIOD) + rng.normal(0, 1, POINTS)
+    values[POINTS - 100] += 30
+    return values
+
+
+def submit_and_poll(http: httpx.Client, body: dict[str, object]) -> float:
+    began = time.perf_counter()
+    job_id = http.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
+    while True:
+        status = http.get(f"/api/jobs/{job_id}").json()["status"]
+        if status == "succeeded":
+            return time.perf_counter() - began
+        if status == "failed" or time.perf_counter() - began > 60:
+            raise RuntimeError(f"job {job_id} ended {status}")
+        time.sleep(0.005)
+
+
+def submit_and_wait(http: httpx.Client, body: dict[str, object]) -> float:
+    began = time.perf_counter()
+    answer = http.post("/api/metrics/anomaly-detection", params={"wait": 30}, json=body)
+    if answer.status_code != 200 or answer.json()["job"]["status"] != "succeeded":
+        raise RuntimeError(f"job did not succeed: {answer.text[:500]}")
+    return time.perf_counter() - began
+
+
+def report(label: str, seconds: list[float]) -> None:
+    ms = [s * 1000 for s in seconds]
+    print(
+        f"{label}: median {statistics.median(ms):.0f} ms "
+        f"(min {min(ms):.0f}, max {max(ms):.0f}, {len(ms)} runs; target ≤ {TARGET_MS} ms; "
+        f"{CORES} cores)",
+        flush=True,
+    )
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-jobs-") as tmp:
+        data_dir = Path(tmp) / "data"
+        server = EmbeddedServer(data_dir).start()
+        settings = Settings(
+            graph_url=server.graph_url,
+            redis_url=server.redis_url,
+            data_dir=data_dir,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        store = GraphStore.connect(settings)
+        store.ensure_schema()
+        env = {
+            **os.environ,
+            "GRAPH_URL": server.graph_url,
+            "REDIS_URL": server.redis_url,
+            "DATA_DIR": str(data_dir),
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "WARNING",
+        }
+        app = start_app(env)
+        worker = start_worker(env, Path(tmp))
+        try:
+            key = new_api_key()
+            user = store.create_user("bench", key.hashed)
+            service = store.create_service(user.id, "bench", None)
+            metric = store.create_metric(user.id, service.id, "latency", None)
+            values = series()
+            readings = [
+                NewReading(id=f"r{i}", timestamp_ms=T0_MS + i * 300_000, value=float(v))
+                for i, v in enumerate(values)
+            ]
+            for first in range(0, POINTS, 5000):
+                store.append_readings(metric.id, readings[first : first + 5000])
+            body = {"metric_id": metric.id, "method": "stl", "period": PERIOD}
+            with httpx.Client(
+                base_url=app.base_url, headers={"X-API-Key": key.plain}, timeout=60
+            ) as http:
+                for _ in range(WARMUP):
+                    submit_and_poll(http, body)
+                report(
+                    f"submit→succeeded, {POINTS:,}-reading STL job, polling",
+                    [submit_and_poll(http, body) for _ in range(RUNS)],
+                )
+                report(
+                    f"submit→succeeded, {POINTS:,}-reading STL job, ?wait=",
+                    [submit_and_wait(http, body) for _ in range(RUNS)],
+                )
+        finally:
+            stop_worker(worker)
+            stop_app(app)
+            store.close()
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
