@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,24 +22,25 @@ CHUNK_POINTS = 1000
 FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score")
 
 
-class EventLike(Protocol):
-    start_index: int
-    end_index: int
-    peak_index: int
-    peak_score: float
-
-
 class DetectionOutput(Protocol):
-    """What the detection library returns (common.detection.DetectionResult)."""
+    """What the detection library returns (common.detection.DetectionResult), read-only."""
 
-    expected: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    score: np.ndarray
-    is_anomaly: np.ndarray
-    events: list[Any]
-    method: str
-    params: dict[str, Any]
+    @property
+    def expected(self) -> np.ndarray: ...
+    @property
+    def lower(self) -> np.ndarray: ...
+    @property
+    def upper(self) -> np.ndarray: ...
+    @property
+    def score(self) -> np.ndarray: ...
+    @property
+    def is_anomaly(self) -> np.ndarray: ...
+    @property
+    def events(self) -> Sequence[Any]: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
 
 
 def json_floats(values: np.ndarray) -> list[float | None]:
@@ -68,7 +70,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def event_dicts(series: ReadingSeries, events: list[Any]) -> list[dict[str, Any]]:
+def event_dicts(series: ReadingSeries, events: Sequence[Any]) -> list[dict[str, Any]]:
     timestamps = series.timestamps_ms
     return [
         {

@@ -93,7 +93,7 @@ def test_seed_body_with_wait_answers_the_final_job(
     client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
 ) -> None:
     values = seasonal_series(200, spike_at=199)
-    # Readings half a minute off the minute: the last hour holds exactly 60 of them.
+    # Readings half a minute off the minute: the last two hours hold exactly 120 of them.
     start = datetime.now(UTC) - timedelta(minutes=200, seconds=-30)
     metric_id, _ = add_metric(client, store, values, start=start, step=timedelta(minutes=1))
     service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
@@ -103,13 +103,13 @@ def test_seed_body_with_wait_answers_the_final_job(
         json={
             "service_id": service_id,
             "metric_name": "cpu",
-            "time_window_seconds": 3600,
+            "time_window_seconds": 7200,
             "sigma_threshold": 3,
         },
     )
     assert answer.status_code == 200, answer.text
     job = answer.json()["job"]
-    assert job["status"] == "succeeded" and job["summary"]["points"] == 60
+    assert job["status"] == "succeeded" and job["summary"]["points"] == 120
     latest = job["summary"]["latest"]
     assert latest["value"] == pytest.approx(values[-1])
     assert latest["is_anomaly"] is True and latest["window_std_dev"] > 0
