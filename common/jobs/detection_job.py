@@ -97,7 +97,6 @@ def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord |
     judge_from_ms = None if params.judge_from is None else epoch_ms(params.judge_from)
     points = anomaly_points(series, output, method, judge_from_ms)
     stored = store.save_anomalies(metric.id, points, record.id)
-    jobs.set_progress(record.id, 0.9)
     summary = JobSummary(
         method=method,
         method_params=meta["method_params"],
