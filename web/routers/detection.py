@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore, new_id
@@ -23,16 +23,11 @@ from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RequestMo
 router = APIRouter(prefix="/api/metrics", tags=["detection"], responses={**AUTH_ERRORS})
 
 
-class DetectionJobCreate(RequestModel):
-    """Name the metric by `metric_id`, or by `service_id` + `metric_name` (the seed's way).
-
-    The window is `start`..`end`, or the last `time_window_seconds` before `end` (default:
-    now); with neither, every reading (the newest JOB_MAX_POINTS at most).
+class DetectionOptions(RequestModel):
+    """The window is `start`..`end`, or `time_window_seconds` before `end` (default: now),
+    or from `start` on; with none of them, every reading (the newest JOB_MAX_POINTS at most).
     """
 
-    metric_id: str | None = None
-    service_id: str | None = None
-    metric_name: str | None = None
     time_window_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
     start: Timestamp | None = Field(default=None, description="inclusive")
     end: Timestamp | None = Field(default=None, description="exclusive")
@@ -49,18 +44,19 @@ class DetectionJobCreate(RequestModel):
     )
     online: bool = Field(default=False, description="judge each reading from earlier ones only")
 
-    @model_validator(mode="after")
-    def names_one_metric(self) -> DetectionJobCreate:
-        by_name = self.service_id is not None or self.metric_name is not None
-        if self.metric_id is None and not (self.service_id and self.metric_name):
-            raise ValueError("give metric_id, or service_id and metric_name")
-        if self.metric_id is not None and by_name:
-            raise ValueError("give metric_id, or service_id and metric_name, not both")
-        if self.time_window_seconds is not None and self.start is not None:
-            raise ValueError("give start or time_window_seconds, not both")
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError("start must be before end")
-        return self
+
+class DetectionByMetricId(DetectionOptions):
+    metric_id: str
+
+
+class DetectionByMetricName(DetectionOptions):
+    """The seed's way of naming a metric."""
+
+    service_id: str
+    metric_name: str
+
+
+DetectionJobCreate = DetectionByMetricId | DetectionByMetricName
 
 
 class JobAccepted(BaseModel):
@@ -79,11 +75,10 @@ class AnomalyPage(BaseModel):
 
 
 def _target_metric(body: DetectionJobCreate, user_id: str, store: GraphStore) -> Metric:
-    if body.metric_id is not None:
+    if isinstance(body, DetectionByMetricId):
         metric = store.get_metric(user_id, body.metric_id)
         missing = f"metric {body.metric_id} not found"
     else:
-        assert body.service_id is not None and body.metric_name is not None
         metric = store.find_metric_by_name(user_id, body.service_id, body.metric_name)
         missing = f"service {body.service_id} has no metric named {body.metric_name!r}"
     if metric is None:
@@ -96,15 +91,18 @@ def _window(body: DetectionJobCreate, metric: Metric) -> tuple[datetime | None, 
     assert metric.latest_reading is not None
     if body.end is not None:
         end = bound_at(epoch_ms(body.end))
-    elif body.time_window_seconds is not None:
+    elif body.time_window_seconds is not None and body.start is None:
         end = utc_now()  # the seed's meaning: the last N seconds
     else:
         end = bound_at(epoch_ms(metric.latest_reading.timestamp) + 1)
     start: datetime | None = None
     if body.start is not None:
         start = bound_at(epoch_ms(body.start))
+        if body.time_window_seconds is not None and body.end is None:
+            end = start + timedelta(seconds=body.time_window_seconds)
     elif body.time_window_seconds is not None:
         start = end - timedelta(seconds=body.time_window_seconds)
+    # An empty window (start at or after end) is not refused here: the job fails saying so.
     return start, end
 
 
