@@ -378,6 +378,7 @@ class GraphStore:
             {
                 "metric_id": metric_id,
                 **bounds,
+                "start": max(bounds["start"], after_ms),
                 "after_timestamp": after_ms,
                 "after_id": after_id,
                 "limit": limit,
