@@ -5,21 +5,29 @@ milliseconds, which both engines index and compare the same way.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from pydantic import BaseModel
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+
 
 def to_epoch_ms(moment: datetime) -> int:
-    """Epoch milliseconds of `moment`; a naive datetime is taken as UTC."""
+    """Epoch milliseconds of `moment` (floored); a naive datetime is taken as UTC.
+
+    Integer arithmetic on purpose: through a float, about one value in 150 comes back a
+    millisecond low (1700000000.001 s * 1000 = 1699999999999.9998), and a window bound one
+    millisecond off drops or adds a reading.
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return (moment - EPOCH) // ONE_MS
 
 
 def from_epoch_ms(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return EPOCH + epoch_ms * ONE_MS
 
 
 class User(BaseModel):

@@ -17,10 +17,9 @@ import numpy as np
 from common.detection import DetectionError, detect
 from common.errors import NotFoundError
 from common.graph.store import GraphStore
-from common.jobs.moments import bound_at, epoch_ms
 from common.jobs.records import JobRecord, JobStore, JobSummary, LatestVerdict
 from common.jobs.results import DetectionOutput, encode_result
-from common.models import AnomalyPoint, ReadingSeries, from_epoch_ms
+from common.models import AnomalyPoint, ReadingSeries, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord |
     method = output.method + ("-online" if params.online else "")
     meta, chunks = encode_result(record.id, metric.id, series, output, method)
     expires_at = jobs.save_result(record.id, meta, chunks)
-    judge_from_ms = None if params.judge_from is None else epoch_ms(params.judge_from)
+    judge_from_ms = None if params.judge_from is None else to_epoch_ms(params.judge_from)
     points = anomaly_points(series, output, method, judge_from_ms)
     stored = store.save_anomalies(metric.id, points, record.id)
     summary = JobSummary(
@@ -147,7 +146,7 @@ def anomaly_points(
         points.append(
             AnomalyPoint(
                 reading_id=series.ids[index],
-                timestamp=bound_at(int(series.timestamps_ms[index])),
+                timestamp=from_epoch_ms(int(series.timestamps_ms[index])),
                 value=value,
                 expected=_finite(float(output.expected[index]), value),
                 lower=_finite(float(output.lower[index]), value),
@@ -155,8 +154,8 @@ def anomaly_points(
                 # A zero spread gives an infinite score; the graph and JSON want a number.
                 score=_finite(float(output.score[index]), float(np.finfo(np.float64).max)),
                 method=method,
-                event_start=bound_at(start_ms),
-                event_end=bound_at(end_ms),
+                event_start=from_epoch_ms(start_ms),
+                event_end=from_epoch_ms(end_ms),
             )
         )
     return points

@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore, new_id
 from common.jobs import keys
-from common.jobs.moments import bound_at, epoch_ms
 from common.jobs.queue import JobQueue
 from common.jobs.records import DetectionParams, JobRecord, JobStore, redis_errors, utc_now
-from common.models import MetricRef
+from common.models import MetricRef, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def run_scan(
     with redis_errors():
         cursor = client.get(keys.scan_cursor())
     since = (
-        bound_at(int(cursor)) - APPEND_SLACK
+        from_epoch_ms(int(cursor)) - APPEND_SLACK
         if cursor is not None
         else started - timedelta(seconds=settings.scan_window_seconds)
     )
@@ -82,7 +81,7 @@ def run_scan(
             SET_IF_GREATER,
             1,
             keys.scan_cursor(),
-            epoch_ms(started),
+            to_epoch_ms(started),
             settings.job_record_ttl_seconds,
         )
     log.info(
@@ -101,7 +100,7 @@ def scan_metric(
     """Create and queue the scan job of one metric; None if its window is already scanned."""
     if metric.latest_timestamp is None:
         return None
-    window_end_ms = epoch_ms(metric.latest_timestamp) + 1
+    window_end_ms = to_epoch_ms(metric.latest_timestamp) + 1
     client = jobs.redis
     through_key = keys.scan_scanned_through(metric.id)
     claim_key = keys.scan_window_claim(metric.id, window_end_ms)
@@ -125,9 +124,9 @@ def scan_metric(
             method=settings.scan_method,
             sigma=settings.scan_sigma,
             online=True,
-            start=bound_at(history_start_ms),
-            end=bound_at(window_end_ms),
-            judge_from=bound_at(judge_from_ms),
+            start=from_epoch_ms(history_start_ms),
+            end=from_epoch_ms(window_end_ms),
+            judge_from=from_epoch_ms(judge_from_ms),
             max_points=settings.job_max_points,
         ),
     )

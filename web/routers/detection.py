@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field
 
 from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore, new_id
-from common.jobs.moments import bound_at, epoch_ms
 from common.jobs.records import DetectionParams, JobRecord, Method, utc_now
-from common.models import Anomaly, Metric
+from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
 from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, job_url
 from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RequestModel, Timestamp
@@ -90,14 +89,14 @@ def _window(body: DetectionJobCreate, metric: Metric) -> tuple[datetime | None, 
     """The window, fixed now so that every run of the job reads the same readings."""
     assert metric.latest_reading is not None
     if body.end is not None:
-        end = bound_at(epoch_ms(body.end))
+        end = from_epoch_ms(to_epoch_ms(body.end))
     elif body.time_window_seconds is not None and body.start is None:
         end = utc_now()  # the seed's meaning: the last N seconds
     else:
-        end = bound_at(epoch_ms(metric.latest_reading.timestamp) + 1)
+        end = from_epoch_ms(to_epoch_ms(metric.latest_reading.timestamp) + 1)
     start: datetime | None = None
     if body.start is not None:
-        start = bound_at(epoch_ms(body.start))
+        start = from_epoch_ms(to_epoch_ms(body.start))
         if body.time_window_seconds is not None and body.end is None:
             end = start + timedelta(seconds=body.time_window_seconds)
     elif body.time_window_seconds is not None:
@@ -180,7 +179,7 @@ def submit_detection(
 
 
 def _encode_cursor(anomaly: Anomaly) -> str:
-    text = f"{epoch_ms(anomaly.timestamp)}:{anomaly.id}"
+    text = f"{to_epoch_ms(anomaly.timestamp)}:{anomaly.id}"
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
@@ -204,14 +203,14 @@ def _anomalies_after(
     if after is None:
         return store.list_anomalies(metric_id, start, end, limit + 1)
     after_ms, _ = after
-    if start is None or epoch_ms(start) < after_ms:
-        start = bound_at(after_ms)
+    if start is None or to_epoch_ms(start) < after_ms:
+        start = from_epoch_ms(after_ms)
     # Anomalies that share the cursor's timestamp are skipped here; there are few of them
     # (one per method and reading), so a slightly larger read covers them.
     fetch = limit + 8
     while True:
         rows = store.list_anomalies(metric_id, start, end, fetch)
-        kept = [row for row in rows if (epoch_ms(row.timestamp), row.id) > after]
+        kept = [row for row in rows if (to_epoch_ms(row.timestamp), row.id) > after]
         if len(kept) > limit or len(rows) < fetch:
             return kept
         fetch *= 2
@@ -228,8 +227,8 @@ def list_anomalies(
 ) -> AnomalyPage:
     """List the anomalies stored for a metric in time order (follow `next_cursor`)."""
     after = _decode_cursor(cursor) if cursor else None
-    start = None if start is None else bound_at(epoch_ms(start))
-    end = None if end is None else bound_at(epoch_ms(end))
+    start = None if start is None else from_epoch_ms(to_epoch_ms(start))
+    end = None if end is None else from_epoch_ms(to_epoch_ms(end))
     rows = _anomalies_after(store, metric.id, start, end, limit, after)
     page = rows[:limit]
     return AnomalyPage(
