@@ -97,6 +97,22 @@ def process_tree_pids(pid: int) -> list[int]:
     return direct + [p for child in direct for p in process_tree_pids(child)]
 
 
+def flower_lists_a_worker(flower_port: int, timeout: float = 60) -> bool:
+    """Flower learns of workers by broadcast: ask until one is listed (or time runs out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = httpx.get(
+            f"http://127.0.0.1:{flower_port}/api/workers?refresh=1",
+            auth=("admin", "secret"),
+            timeout=15,
+        )
+        assert workers.status_code == 200, workers.text
+        if any(name.startswith("worker@") for name in workers.json()):
+            return True
+        time.sleep(1)
+    return False
+
+
 @pytest.mark.slow
 def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     port, flower_port = free_port(), free_port()
@@ -111,10 +127,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
         assert api.post("/api/services", json={"name": "kept"}).status_code == 201
         assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
-        workers = httpx.get(
-            f"http://127.0.0.1:{flower_port}/api/workers", auth=("admin", "secret"), timeout=10
-        )
-        assert workers.status_code == 200
+        assert flower_lists_a_worker(flower_port)
     finally:
         output = stop_up(process)
     assert process.returncode == 0, output
