@@ -1,0 +1,276 @@
+"""`detect`: one entry point over the rolling and STL methods.
+
+Input rules (the service never stores non-finite values, so these are refusals, not
+repairs): values finite, 1-D; timestamps, if given, the same length and non-decreasing
+(duplicates are allowed). Anything else raises DetectionError saying what is wrong.
+
+Band and score: each method gives an expected value and a scale per point; the band is
+expected ± sigma × scale and score = |value − expected| / (sigma × scale), so a point is
+anomalous exactly when it leaves the band (score ≥ 1). The scale is floored at
+SCALE_FLOOR × the spread of the whole series (its MAD, else its std), so a window of
+identical values does not give a zero band: a flat line flags its one spike and nothing
+else. (The floor is the one thing online mode takes from the whole series: a thousandth
+of its spread, which only matters where a window is flat.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+
+from common.detection import rolling, stl
+from common.detection.events import group_events
+from common.detection.grid import regular_grid
+from common.detection.period import infer_period
+from common.detection.result import DetectionError, DetectionResult
+
+Method = Literal["rolling", "stl", "auto"]
+METHODS = ("rolling", "stl", "auto")
+DEFAULT_WINDOW = 60
+MIN_WINDOW = 2
+SCALE_FLOOR = 1e-3
+MAD_TO_STD = 1.4826
+SPREAD_SAMPLE = 10_000
+
+
+def default_block(period: int) -> int:
+    """Online STL refits every this many points: a sixth of a season, four hours of a day.
+
+    Smaller blocks follow a changing trend sooner, at one STL fit per block.
+    """
+    return max(1, period // 6)
+
+
+def minimum_points(
+    method: str,
+    period: int | None = None,
+    window: int | None = None,
+    *,
+    robust: bool = False,
+    online: bool = False,
+) -> int:
+    """Fewest readings `detect` accepts with these settings.
+
+    STL: two periods (online: two periods plus a point to judge); without a period the
+    smallest a period can be (2), since any longer one is only known from the data.
+    Rolling: the window plus one point (median/MAD: two windows, see `rolling`).
+    Auto: what rolling needs, as auto falls back to rolling.
+    """
+    if method == "stl":
+        season = 2 if period is None else period
+        return 2 * season + (1 if online else 0)
+    size = DEFAULT_WINDOW if window is None else window
+    if method == "rolling" and robust:
+        return 2 * size
+    return size + 1
+
+
+def detect(
+    values: np.ndarray,
+    timestamps_ms: np.ndarray | None = None,
+    *,
+    method: Method = "rolling",
+    online: bool = False,
+    sigma: float = 3.0,
+    window: int | None = None,
+    robust: bool = False,
+    period: int | None = None,
+) -> DetectionResult:
+    """Judge every point of a series; see the module docs of `rolling` and `stl`.
+
+    `window`: rolling, the window in points (default 60); STL online, the history each
+    block is fitted on (default four periods). `period`: STL season in points (grid
+    steps of the median spacing when timestamps are given); None infers it.
+    `method="auto"` uses STL when a period is given or inferred and the series holds
+    two of them (plus one point, online), rolling otherwise; `result.params["auto"]`
+    says why.
+    """
+    series, times = _validated(values, timestamps_ms)
+    _check_settings(method, sigma, window, period)
+    n = series.shape[0]
+    params: dict[str, object] = {"sigma": float(sigma), "robust": bool(robust), "online": online}
+
+    chosen = method
+    inferred_period: int | None = None
+    if method in ("stl", "auto") and period is None:
+        inferred_period = _infer(series, times)
+    season = period if period is not None else inferred_period
+    if method == "auto":
+        needed = None if season is None else minimum_points("stl", season, online=online)
+        if season is not None and needed is not None and n >= needed:
+            chosen = "stl"
+            params["auto"] = f"STL: period {season} ({'given' if period else 'inferred'})"
+        else:
+            chosen = "rolling"
+            params["auto"] = (
+                "rolling: no period found in the data"
+                if season is None
+                else f"rolling: {n} readings, STL at period {season} needs {needed}"
+            )
+    params["method"] = chosen
+
+    if chosen == "stl":
+        if season is None:
+            raise DetectionError(
+                "no season found in the data (no clear autocorrelation peak): pass the "
+                "period in points, or use method 'rolling'"
+            )
+        expected, scale = _stl(series, times, season, robust, online, window, params)
+        params["period"] = season
+        params["period_inferred"] = period is None
+    else:
+        size = DEFAULT_WINDOW if window is None else window
+        needed = minimum_points("rolling", window=size, robust=robust, online=online)
+        if n < needed:
+            raise DetectionError(
+                f"rolling {'median/MAD' if robust else 'mean/std'} needs at least {needed} "
+                f"readings with a window of {size}, got {n}: pass a smaller window"
+            )
+        judge = rolling.median_mad if robust else rolling.mean_std
+        expected, scale = judge(series, size, online=online)
+        params["window"] = size
+        params["window_kind"] = "trailing, the points before each point"
+        params["period"] = season
+        params["period_inferred"] = season is not None and period is None
+    return _scored(series, expected, scale, float(sigma), chosen, params)
+
+
+def _stl(
+    series: np.ndarray,
+    times: np.ndarray | None,
+    season: int,
+    robust: bool,
+    online: bool,
+    window: int | None,
+    params: dict[str, object],
+) -> tuple[np.ndarray, np.ndarray]:
+    n = series.shape[0]
+    needed = minimum_points("stl", season, online=online)
+    if n < needed:
+        raise DetectionError(
+            f"STL needs at least two periods of data: {needed} readings at period {season}, "
+            f"got {n}" + (" (online: two periods before the first point judged)" if online else "")
+        )
+    settings = stl.StlSettings(period=season, robust=robust)
+    params.update(settings.as_params())
+    if not online:
+        expected, scale, grid = stl.offline(series, times, settings)
+        if times is not None:
+            params["grid_step_ms"] = grid.step
+        return expected, scale
+    history = stl.HISTORY_PERIODS * season if window is None else window
+    if history < 2 * season:
+        raise DetectionError(
+            f"online STL needs a history window of at least two periods ({2 * season} "
+            f"readings at period {season}), got window={history}"
+        )
+    block = default_block(season)
+    params["window"] = history
+    params["block"] = block
+    return stl.online(series, times, settings, history=history, block=block)
+
+
+def _infer(series: np.ndarray, times: np.ndarray | None) -> int | None:
+    if times is None:
+        return infer_period(series)
+    try:
+        grid = regular_grid(series, times)
+    except DetectionError:
+        return None
+    return infer_period(grid.values)
+
+
+def _validated(
+    values: np.ndarray, timestamps_ms: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        series = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DetectionError(f"values are not numbers: {exc}") from None
+    if series.ndim != 1:
+        raise DetectionError(f"values must be one series (1-D), got shape {series.shape}")
+    if series.shape[0] == 0:
+        raise DetectionError("no readings to judge")
+    bad = np.flatnonzero(~np.isfinite(series))
+    if bad.size:
+        raise DetectionError(
+            f"value at index {int(bad[0])} is {series[bad[0]]}: values must be finite "
+            f"({bad.size} are not)"
+        )
+    if timestamps_ms is None:
+        return series, None
+    times = np.asarray(timestamps_ms)
+    if times.shape != series.shape:
+        raise DetectionError(
+            f"{times.shape[0] if times.ndim else 0} timestamps for {series.shape[0]} values: "
+            "pass one timestamp per value"
+        )
+    times = times.astype(np.int64)
+    backwards = np.flatnonzero(np.diff(times) < 0)
+    if backwards.size:
+        i = int(backwards[0])
+        raise DetectionError(
+            f"timestamps must be in time order: index {i + 1} ({int(times[i + 1])}) is "
+            f"before index {i} ({int(times[i])}); sort the readings by timestamp"
+        )
+    return series, times
+
+
+def _check_settings(method: str, sigma: float, window: int | None, period: int | None) -> None:
+    if method not in METHODS:
+        raise DetectionError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise DetectionError(f"sigma must be a positive number, got {sigma}")
+    if window is not None and window < MIN_WINDOW:
+        raise DetectionError(f"window must be at least {MIN_WINDOW} points, got {window}")
+    if period is not None and period < 2:
+        raise DetectionError(f"period must be at least 2 points, got {period}")
+
+
+def _series_spread(series: np.ndarray) -> float:
+    """MAD (else std) of the series, from at most SPREAD_SAMPLE evenly spaced points.
+
+    The floor needs the spread's order of magnitude only; two medians of a million
+    points cost more than the rolling statistics themselves.
+    """
+    sample = series[:: max(1, series.shape[0] // SPREAD_SAMPLE)]
+    median = float(np.median(sample))
+    spread = MAD_TO_STD * float(np.median(np.abs(sample - median)))
+    if spread > 0:
+        return spread
+    spread = float(np.std(series))
+    if spread > 0:
+        return spread
+    # A constant series: any departure is news; keep the floor positive but negligible.
+    return float(np.finfo(np.float64).eps) * max(1.0, abs(median))
+
+
+def _scored(
+    series: np.ndarray,
+    expected: np.ndarray,
+    scale: np.ndarray,
+    sigma: float,
+    method: str,
+    params: dict[str, object],
+) -> DetectionResult:
+    expected = np.where(np.isfinite(scale), expected, np.nan)
+    floor = SCALE_FLOOR * _series_spread(series)
+    # NaN (not judged) stays NaN through the floor, the band and the score.
+    half_width = sigma * np.maximum(scale, floor)
+    score = np.abs(series - expected)
+    score /= half_width
+    np.nan_to_num(score, copy=False, nan=0.0)
+    is_anomaly = score >= 1.0
+    params["scale_floor"] = floor
+    return DetectionResult(
+        method=method,
+        params=params,
+        expected=expected,
+        lower=expected - half_width,
+        upper=expected + half_width,
+        score=score,
+        is_anomaly=is_anomaly,
+        events=group_events(is_anomaly, score),
+    )

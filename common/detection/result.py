@@ -1,0 +1,47 @@
+"""What detection returns: per-point bands and scores, and the events they form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DetectionError(ValueError):
+    """The input cannot be judged as given; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class AnomalyEvent:
+    """A run of consecutive flagged points (indices into the series, end inclusive)."""
+
+    start_index: int
+    end_index: int
+    peak_index: int
+    peak_score: float
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Per-point verdicts, index-aligned with the input series.
+
+    `expected`, `lower` and `upper` are NaN where a point was not judged (not enough
+    history yet); there `score` is 0 and `is_anomaly` False. `is_anomaly == (score >= 1)`.
+    """
+
+    method: str
+    params: dict[str, object]
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray
+    is_anomaly: np.ndarray
+    events: list[AnomalyEvent]
+
+    def __len__(self) -> int:
+        return int(self.expected.shape[0])
+
+    @property
+    def judged(self) -> np.ndarray:
+        """True where the point had enough history to be judged."""
+        return np.asarray(np.isfinite(self.expected), dtype=bool)
