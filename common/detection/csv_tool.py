@@ -1,0 +1,230 @@
+"""`neonomaly detect FILE.csv`: the detection library on a CSV file, offline.
+
+Input: a header naming `timestamp` and `value` columns (others ignored); timestamps in
+ISO 8601 (naive means UTC) or epoch seconds. Readings need not be in time order: they
+are sorted (stably; duplicate timestamps kept) for detection and reported back in input
+order, one output row per input row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from common.detection.detector import detect
+from common.detection.result import DetectionError, DetectionResult
+
+# Year 5138: past it an epoch number is more likely milliseconds or a typo than a time.
+MAX_EPOCH_SECONDS = 1e11
+OUTPUT_COLUMNS = ("timestamp", "value", "expected", "lower", "upper", "score", "is_anomaly")
+
+
+class InputError(ValueError):
+    """The CSV cannot be read as readings; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Readings:
+    timestamps_text: list[str]
+    values_text: list[str]
+    timestamps_ms: np.ndarray
+    values: np.ndarray
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `detect` subcommand."""
+    parser = subparsers.add_parser(
+        "detect",
+        help="find anomalies in a CSV of readings (timestamp,value)",
+        description=(
+            "Read a CSV with `timestamp` and `value` columns (ISO 8601, naive = UTC, or "
+            "epoch seconds) and print each row with expected, lower, upper, score and "
+            "is_anomaly, in input order. A summary goes to stderr."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help="CSV file, or - for standard input")
+    parser.add_argument("--method", choices=("rolling", "stl", "auto"), default="auto")
+    parser.add_argument(
+        "--online", action="store_true", help="judge each point only from the points before it"
+    )
+    parser.add_argument(
+        "--period", type=int, help="STL season length in readings (default: inferred)"
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=3.0, help="band half-width in scale units (default 3)"
+    )
+    parser.add_argument(
+        "--window", type=int, help="rolling window in readings; online STL: history length"
+    )
+    parser.add_argument("--robust", action="store_true", help="median/MAD rolling; robust STL")
+    parser.add_argument("--plot", metavar="PNG", help="also draw the result to this PNG file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `detect` on args.file; 0 on success, 2 on input the detection cannot use."""
+    try:
+        readings = _read(args.file)
+        order = np.argsort(readings.timestamps_ms, kind="stable")
+        result = detect(
+            readings.values[order],
+            readings.timestamps_ms[order],
+            method=args.method,
+            online=args.online,
+            sigma=args.sigma,
+            window=args.window,
+            robust=args.robust,
+            period=args.period,
+        )
+    except (InputError, DetectionError) as exc:
+        print(f"neonomaly detect: {exc}", file=sys.stderr)
+        return 2
+    _write(sys.stdout, readings, result, order)
+    _summarise(sys.stderr, result)
+    if args.plot:
+        from common.detection.plot import render_png
+
+        png = render_png(
+            readings.timestamps_ms[order],
+            readings.values[order],
+            result,
+            title="standard input" if args.file == "-" else Path(args.file).name,
+        )
+        Path(args.plot).write_bytes(png)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _read(file: str) -> Readings:
+    if file == "-":
+        return parse_readings(sys.stdin)
+    try:
+        with open(file, newline="", encoding="utf-8") as stream:
+            return parse_readings(stream)
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{file} is not UTF-8 text") from None
+
+
+def parse_readings(stream: TextIO) -> Readings:
+    """Readings of a CSV stream, in file order; InputError names the offending line."""
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        raise InputError("the file is empty: expected a header with timestamp,value")
+    names = [name.strip().lower() for name in header]
+    missing = [column for column in ("timestamp", "value") if column not in names]
+    if missing:
+        raise InputError(
+            f"line 1: header has no {' or '.join(missing)} column "
+            f"(found: {', '.join(header) or 'nothing'}); expected timestamp,value"
+        )
+    time_column, value_column = names.index("timestamp"), names.index("value")
+    timestamps_text: list[str] = []
+    values_text: list[str] = []
+    times: list[int] = []
+    values: list[float] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) <= max(time_column, value_column):
+            raise InputError(f"line {line}: {len(row)} fields, expected at least {len(names)}")
+        time_text, value_text = row[time_column].strip(), row[value_column].strip()
+        times.append(_parse_time(time_text, line))
+        values.append(_parse_value(value_text, line))
+        timestamps_text.append(time_text)
+        values_text.append(value_text)
+    if not values:
+        raise InputError("no readings after the header")
+    return Readings(
+        timestamps_text=timestamps_text,
+        values_text=values_text,
+        timestamps_ms=np.asarray(times, dtype=np.int64),
+        values=np.asarray(values, dtype=np.float64),
+    )
+
+
+def _parse_time(text: str, line: int) -> int:
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or abs(seconds) > MAX_EPOCH_SECONDS:
+            raise InputError(f"line {line}: timestamp {text!r} is not a plausible epoch second")
+        return round(seconds * 1000)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"line {line}: cannot read timestamp {text!r}: use ISO 8601 "
+            "(2024-05-01T12:00:00Z) or epoch seconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def _parse_value(text: str, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"line {line}: value {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"line {line}: value {text!r} is not finite")
+    return value
+
+
+def _number(value: float) -> str:
+    return "" if not math.isfinite(value) else f"{value:.10g}"
+
+
+def _write(stream: TextIO, readings: Readings, result: DetectionResult, order: np.ndarray) -> None:
+    # Results are in sorted order; row `order[k]` of the input got result k.
+    position = np.empty_like(order)
+    position[order] = np.arange(order.shape[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(OUTPUT_COLUMNS)
+    columns = [result.expected, result.lower, result.upper, result.score]
+    for row, k in enumerate(position.tolist()):
+        writer.writerow(
+            [
+                readings.timestamps_text[row],
+                readings.values_text[row],
+                *(_number(float(column[k])) for column in columns),
+                "true" if result.is_anomaly[k] else "false",
+            ]
+        )
+    stream.write(buffer.getvalue())
+
+
+def _summarise(stream: TextIO, result: DetectionResult) -> None:
+    params = ", ".join(f"{key}={value}" for key, value in result.params.items())
+    flagged = int(np.count_nonzero(result.is_anomaly))
+    print(f"method: {result.method}", file=stream)
+    print(f"params: {params}", file=stream)
+    print(
+        f"readings: {len(result)}, judged: {int(np.count_nonzero(result.judged))}, "
+        f"flagged: {flagged}, events: {len(result.events)}",
+        file=stream,
+    )
+
+
+if __name__ == "__main__":
+    # For running the tool before it is wired into `neonomaly`: python -m ... detect FILE
+    _parser = argparse.ArgumentParser(prog="neonomaly")
+    add_parser(_parser.add_subparsers(dest="command", required=True))
+    _args = _parser.parse_args()
+    sys.exit(run(_args))
