@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from common.detection import csv_tool
 from common.settings import Settings
 
 
@@ -82,12 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_data_dir(check)
     check.set_defaults(func=cmd_check_chain)
 
-    try:
-        from common.detection import csv_tool
-    except ImportError:  # the detection library is optional for web-only installs
-        pass
-    else:
-        csv_tool.add_parser(commands)
+    csv_tool.add_parser(commands)
     return parser
 
 
