@@ -350,16 +350,14 @@ class GraphStore:
             **_range(start, end),
             "limit": limit or NO_LIMIT,
         }
-        rows = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+        [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+        ids: list[str] = row["ids"]
+        timestamps = np.array(row["timestamps"], dtype=np.int64)
+        values = np.array(row["vals"], dtype=np.float64)
         if newest:
-            rows.reverse()
-        return ReadingSeries(
-            ids=[row["id"] for row in rows],
-            timestamps_ms=np.fromiter(
-                (row["timestamp"] for row in rows), dtype=np.int64, count=len(rows)
-            ),
-            values=np.fromiter((row["value"] for row in rows), dtype=np.float64, count=len(rows)),
-        )
+            ids.reverse()
+            timestamps, values = timestamps[::-1].copy(), values[::-1].copy()
+        return ReadingSeries(ids=ids, timestamps_ms=timestamps, values=values)
 
     def list_readings(
         self,
