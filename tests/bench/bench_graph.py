@@ -1,0 +1,156 @@
+"""Graph store speed: reading windows, single appends as the graph grows, worker memory.
+
+    .venv/bin/python tests/bench/bench_graph.py    (or `make bench`)
+
+Starts its own embedded server in a temporary directory; prints one figure per line,
+medians of several runs, with the machine's core count.
+- read_window of 10,000 and 100,000 readings (the index range read detection uses), with
+  the time spent in the executor (query + reply parsing) beside the total;
+- a single-reading append as the graph holds more readings (of other metrics);
+- peak RSS of a child process that reads 1,000,000 readings with read_window and runs
+  rolling detection on them (what a 1,000,000-reading job holds at once).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
+
+from bench_ingest import CORES, T0_MS, Stack, embedded_stack, metric_for_store  # noqa: E402
+
+from common.graph import queries as q  # noqa: E402
+from common.graph.store import MAX_MS, NO_LIMIT, GraphStore  # noqa: E402
+from common.models import NewReading, from_epoch_ms  # noqa: E402
+from common.settings import Settings  # noqa: E402
+
+RUNS = 7
+BATCH = 5_000
+MEMORY_READINGS = 1_000_000
+
+
+def fill(store: GraphStore, metric_id: str, count: int, prefix: str, start_ms: int = T0_MS) -> None:
+    for first in range(0, count, BATCH):
+        store.append_readings(
+            metric_id,
+            [
+                NewReading(f"{prefix}{i}", start_ms + i * 1000, float(i % 1000))
+                for i in range(first, min(first + BATCH, count))
+            ],
+        )
+
+
+def bench_read_window(stack: Stack, metric_id: str, size: int) -> tuple[float, float]:
+    """Median ms of read_window over `size` readings, and of the executor call alone."""
+    start, end = from_epoch_ms(T0_MS), from_epoch_ms(T0_MS + size * 1000)
+    params = {"metric_id": metric_id, "start": T0_MS, "end": T0_MS + size * 1000, "limit": NO_LIMIT}
+    totals, executor = [], []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        series = stack.store.read_window(metric_id, start, end)
+        totals.append((time.perf_counter() - started) * 1000)
+        assert len(series) == size, len(series)
+        started = time.perf_counter()
+        stack.store.executor.read(q.READ_WINDOW, params)
+        executor.append((time.perf_counter() - started) * 1000)
+    return statistics.median(totals), statistics.median(executor)
+
+
+def bench_single_append(stack: Stack, metric_id: str, label: str) -> float:
+    latencies = []
+    for i in range(25):
+        reading = NewReading(f"{label}-{i}", MAX_MS // 2 + i, 1.0)
+        started = time.perf_counter()
+        stack.store.append_readings(metric_id, [reading])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return statistics.median(latencies)
+
+
+def _peak_rss_child(graph_url: str, metric_id: str, detect: bool, out: Any) -> None:
+    """In a fresh process: read the window (and detect); report peak RSS in MB."""
+    store = GraphStore.connect(
+        Settings(graph_url=graph_url, redis_url="redis://unused", _env_file=None)  # type: ignore[call-arg]
+    )
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    series = store.read_window(metric_id, None, None)
+    read_s = time.perf_counter() - started
+    detect_s = 0.0
+    if detect:
+        from common.detection import detect as run_detect
+
+        started = time.perf_counter()
+        run_detect(series.values, series.timestamps_ms, method="rolling")
+        detect_s = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.send((len(series), baseline, peak, read_s, detect_s))
+    store.close()
+
+
+def peak_rss(stack: Stack, metric_id: str, detect: bool) -> tuple[int, float, float, float, float]:
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_peak_rss_child, args=(stack.server.graph_url, metric_id, detect, send)
+    )
+    child.start()
+    if not receive.poll(300):
+        child.kill()
+        raise RuntimeError("the memory child did not answer within 300 s")
+    result = receive.recv()
+    child.join(30)
+    return result  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    print(f"# graph store, median of {RUNS} runs unless said")
+    with embedded_stack() as stack:
+        metric_id = metric_for_store(stack, "window")
+        fill(stack.store, metric_id, 100_000, "w")
+        stack.store.read_window(metric_id, None, None)  # warm up
+        for size, target in ((10_000, 30), (100_000, 500)):
+            total, executor = bench_read_window(stack, metric_id, size)
+            print(
+                f"read_window_{size // 1000}k: {total:.1f} ms "
+                f"(cores={CORES}, target <= {target} ms; executor alone {executor:.1f} ms, "
+                f"{executor / total:.0%} of it)"
+            )
+
+        # Single appends to a small metric while the graph holds more and more readings.
+        single = metric_for_store(stack, "single")
+        other = metric_for_store(stack, "other")
+        held = 100_000
+        for size in (100_000, 300_000, 500_000):
+            fill(stack.store, other, size - held, f"o{size}", T0_MS + held * 1000)
+            held = size
+            ms = bench_single_append(stack, single, f"s{size}")
+            print(
+                f"single_append_with_{size // 1000}k_readings_in_graph: {ms:.2f} ms (cores={CORES})"
+            )
+
+        memory_metric = metric_for_store(stack, "memory")
+        started = time.perf_counter()
+        fill(stack.store, memory_metric, MEMORY_READINGS, "m")
+        print(f"# filled {MEMORY_READINGS:,} readings in {time.perf_counter() - started:.0f} s")
+        for detect in (False, True):
+            try:
+                count, baseline, peak, read_s, detect_s = peak_rss(stack, memory_metric, detect)
+            except ImportError as exc:  # the detection library may not be there yet
+                print(f"# detection not measured: {exc}")
+                continue
+            what = "read_window+detect_rolling" if detect else "read_window"
+            print(
+                f"peak_rss_{what}_1M: {peak:.0f} MB (cores={CORES}, target <= 500 MB; "
+                f"{count:,} readings, process baseline {baseline:.0f} MB, "
+                f"read {read_s:.1f} s, detect {detect_s:.1f} s; one run)"
+            )
+
+
+if __name__ == "__main__":
+    main()
