@@ -7,12 +7,7 @@ tests keep out of each other's way by creating their own users, services and met
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,14 +17,10 @@ from common.embedded import EmbeddedServer
 from common.graph.store import GraphStore
 from common.models import User
 from common.settings import Settings
+from tests.support import ROOT, AppServer, start_app, stop_app
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# The real Celery worker fixture, for the tests that submit jobs.
+pytest_plugins = ["tests.fixtures_worker"]
 
 
 @pytest.fixture(scope="session")
@@ -78,43 +69,6 @@ def make_user(store: GraphStore) -> Callable[..., tuple[User, str]]:
         return store.create_user(name, key.hashed), key.plain
 
     return make
-
-
-class AppServer:
-    def __init__(self, base_url: str, process: subprocess.Popen[bytes]):
-        self.base_url = base_url
-        self.process = process
-
-
-def start_app(env: dict[str, str], extra_env: dict[str, str] | None = None) -> AppServer:
-    """uvicorn in a subprocess on 127.0.0.1, waited for until /health answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env={**env, **(extra_env or {})},
-        cwd=ROOT,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return AppServer(base_url, process)
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the web app did not start; see its output above")
-        time.sleep(0.1)
-
-
-def stop_app(app: AppServer) -> None:
-    app.process.terminate()
-    try:
-        app.process.wait(10)
-    except subprocess.TimeoutExpired:
-        app.process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from common.embedded import EmbeddedServer  # noqa: E402
 from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
 from common.settings import Settings  # noqa: E402
-from tests.conftest import start_app, stop_app  # noqa: E402
+from tests.support import start_app, stop_app  # noqa: E402
 from tests.worker.support import start_worker, stop_worker  # noqa: E402
 
 CORES = os.cpu_count()

@@ -16,7 +16,7 @@ from common.auth import hash_api_key
 from common.embedded import EmbeddedServer, running_port
 from common.graph.store import GraphStore
 from common.settings import Settings
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT, free_port
 
 NEONOMALY = [sys.executable, "-m", "common.cli"]
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, AppServer, start_app, stop_app
 
 from common.auth import new_api_key
 from common.embedded import EmbeddedServer
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore
 from common.settings import Settings
+from tests.support import ROOT, AppServer, start_app, stop_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

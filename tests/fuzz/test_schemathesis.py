@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from conftest import AppServer
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from common.models import User
 from common.settings import Settings
+from tests.support import AppServer
 from web.main import create_app
 from web.schemas import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 

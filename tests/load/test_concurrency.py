@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import ROOT, AppServer, free_port
 
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore
 from common.models import User
+from tests.support import ROOT, AppServer, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import AppServer
 
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore
+from tests.support import AppServer
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 JSON = {"Content-Type": "application/json"}

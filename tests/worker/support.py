@@ -24,7 +24,7 @@ import pytest
 
 from common.graph.store import GraphStore
 from common.models import NewReading, to_epoch_ms
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 READY_TIMEOUT = 60.0
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -13,10 +13,9 @@ from common.detection import minimum_points
 from common.graph.store import GraphStore, new_id
 from common.jobs import keys
 from common.models import User
-from tests.conftest import AppServer, start_app, stop_app
+from tests.support import AppServer, start_app, stop_app
 from tests.worker.support import WorkerProcess, add_metric, poll_job, seasonal_series
 
-pytest_plugins = ["tests.fixtures_worker"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SPIKE = 500

@@ -20,10 +20,9 @@ from common.jobs.records import JobRecord, JobStore
 from common.jobs.scans import ScanReport, run_scan
 from common.models import NewReading, to_epoch_ms
 from common.settings import Settings
-from tests.conftest import ROOT
+from tests.support import ROOT
 from tests.worker.support import WorkerProcess, add_metric, seasonal_series, wait_for
 
-pytest_plugins = ["tests.fixtures_worker"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 STEP = timedelta(minutes=1)

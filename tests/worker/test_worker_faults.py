@@ -10,7 +10,7 @@ import pytest
 
 from common.graph.store import GraphStore, new_id
 from common.models import User
-from tests.conftest import start_app, stop_app
+from tests.support import start_app, stop_app
 from tests.worker.support import (
     add_metric,
     kill,

@@ -1,0 +1,56 @@
+"""Helpers shared by tests and benchmarks: start the app as a real uvicorn process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppServer:
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes]):
+        self.base_url = base_url
+        self.process = process
+
+
+def start_app(env: dict[str, str], extra_env: dict[str, str] | None = None) -> AppServer:
+    """uvicorn in a subprocess on 127.0.0.1, waited for until /health answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env={**env, **(extra_env or {})},
+        cwd=ROOT,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return AppServer(base_url, process)
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the web app did not start; see its output above")
+        time.sleep(0.1)
+
+
+def stop_app(app: AppServer) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(10)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
