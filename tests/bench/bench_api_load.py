@@ -25,7 +25,8 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
 from bench_ingest import CORES, ROOT, embedded_stack  # noqa: E402
-from conftest import free_port  # noqa: E402
+
+from tests.support import free_port  # noqa: E402
 
 CLIENTS = 50
 DURATION_S = 30.0

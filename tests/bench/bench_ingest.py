@@ -27,13 +27,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import AppServer, start_app, stop_app  # noqa: E402
-
 from common.auth import new_api_key  # noqa: E402
 from common.embedded import EmbeddedServer  # noqa: E402
 from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from tests.support import AppServer, start_app, stop_app  # noqa: E402
 
 CORES = os.cpu_count()
 BATCH = 5_000
