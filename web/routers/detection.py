@@ -17,7 +17,16 @@ from common.jobs.records import DetectionParams, JobRecord, Method, utc_now
 from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
 from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, job_url
-from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RequestModel, Timestamp
+from web.schemas import (
+    AUTH_ERRORS,
+    BAD_BODY,
+    BAD_REQUEST,
+    NOT_FOUND,
+    Name,
+    ObjectId,
+    RequestModel,
+    Timestamp,
+)
 
 router = APIRouter(prefix="/api/metrics", tags=["detection"], responses={**AUTH_ERRORS})
 
@@ -45,14 +54,14 @@ class DetectionOptions(RequestModel):
 
 
 class DetectionByMetricId(DetectionOptions):
-    metric_id: str
+    metric_id: ObjectId
 
 
 class DetectionByMetricName(DetectionOptions):
     """The seed's way of naming a metric."""
 
-    service_id: str
-    metric_name: str
+    service_id: ObjectId
+    metric_name: Name
 
 
 DetectionJobCreate = DetectionByMetricId | DetectionByMetricName
