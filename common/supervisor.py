@@ -109,7 +109,9 @@ class Supervisor:
                     print(f"  {spec.name:<7} {spec.url}", flush=True)
             if "FLOWER_BASIC_AUTH" not in os.environ:
                 print(f"  flower login: {flower_auth}", flush=True)
-            print("Create an API key: neonomaly create-user NAME    Stop: Ctrl-C\n", flush=True)
+            # As the user invoked it (`make run` runs .venv/bin/neonomaly, not on PATH).
+            command = sys.argv[0] if Path(sys.argv[0]).name == "neonomaly" else "neonomaly"
+            print(f"Create an API key: {command} create-user NAME    Stop: Ctrl-C\n", flush=True)
             return self._wait()
         finally:
             self.stop()
