@@ -25,12 +25,14 @@ class AppServer:
         self.process = process
 
 
-def start_app(env: dict[str, str], extra_env: dict[str, str] | None = None) -> AppServer:
-    """uvicorn in a subprocess on 127.0.0.1, waited for until /health answers."""
+def start_app(
+    env: dict[str, str], extra_env: dict[str, str] | None = None, workers: int = 1
+) -> AppServer:
+    """uvicorn (with `workers` processes) on 127.0.0.1, waited for until /health answers."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
         env={**env, **(extra_env or {})},
         cwd=ROOT,
     )  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,9 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import CORES, ROOT, embedded_stack  # noqa: E402
+from bench_ingest import CORES, embedded_stack  # noqa: E402
 
-from tests.support import free_port  # noqa: E402
+from tests.support import start_app, stop_app  # noqa: E402
 
 CLIENTS = 50
 DURATION_S = 30.0
@@ -34,27 +33,6 @@ METRICS = 10
 PREFILL = 10_000
 UVICORN_WORKERS = 2
 KINDS = (("read_page", 0.4), ("read_metric", 0.3), ("post_one", 0.2), ("post_batch", 0.1))
-
-
-def start_app(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(UVICORN_WORKERS), "--log-level", "warning"],
-        env=env, cwd=ROOT,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the app did not start")
-        time.sleep(0.1)
 
 
 def prefill(base_url: str, key: str) -> list[str]:
@@ -164,16 +142,12 @@ async def run_load(base_url: str, key: str, metric_ids: list[str]) -> None:
 def main() -> None:
     print(f"# API under load: {CLIENTS} concurrent clients mixing reads and writes")
     with embedded_stack() as stack:
-        process, base_url = start_app(stack.env)
+        app = start_app(stack.env, workers=UVICORN_WORKERS)
         try:
-            metric_ids = prefill(base_url, stack.key)
-            asyncio.run(run_load(base_url, stack.key, metric_ids))
+            metric_ids = prefill(app.base_url, stack.key)
+            asyncio.run(run_load(app.base_url, stack.key, metric_ids))
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_app(app)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +19,7 @@ import pytest
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore
 from common.models import User
-from tests.support import ROOT, AppServer, free_port
+from tests.support import AppServer, start_app, stop_app
 
 pytestmark = pytest.mark.slow
 
@@ -36,31 +34,9 @@ RUN_TIMEOUT = 120  # seconds for all clients together
 @pytest.fixture(scope="module")
 def two_worker_app(service_env: dict[str, str], store: GraphStore) -> Iterator[AppServer]:
     """The app under uvicorn with two worker processes (the session app has one)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        env=service_env,
-        cwd=ROOT,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the two-worker app did not start")
-        time.sleep(0.1)
-    yield AppServer(base_url, process)
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    app = start_app(service_env, workers=2)
+    yield app
+    stop_app(app)
 
 
 def client_plan(client: int, metric_ids: list[str]) -> list[tuple[str, list[dict[str, object]]]]:
