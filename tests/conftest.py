@@ -17,7 +17,7 @@ from common.embedded import EmbeddedServer
 from common.graph.store import GraphStore
 from common.models import User
 from common.settings import Settings
-from tests.support import ROOT, AppServer, start_app, stop_app
+from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
 
 # The real Celery worker fixture, for the tests that submit jobs.
 pytest_plugins = ["tests.fixtures_worker"]
@@ -44,12 +44,7 @@ def service_env(embedded_server: EmbeddedServer) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def settings(embedded_server: EmbeddedServer) -> Settings:
-    return Settings(
-        graph_url=embedded_server.graph_url,
-        redis_url=embedded_server.redis_url,
-        data_dir=embedded_server.data_dir,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return settings_for(embedded_server)
 
 
 @pytest.fixture(scope="session")

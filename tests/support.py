@@ -10,7 +10,20 @@ from pathlib import Path
 
 import httpx
 
+from common.embedded import EmbeddedServer
+from common.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_for(server: EmbeddedServer) -> Settings:
+    """Settings pointing at a test's own embedded server, ignoring any .env file."""
+    return Settings(
+        graph_url=server.graph_url,
+        redis_url=server.redis_url,
+        data_dir=server.data_dir,
+        _env_file=None,  # type: ignore[call-arg]
+    )
 
 
 def free_port() -> int:

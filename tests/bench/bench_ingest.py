@@ -31,8 +31,7 @@ from common.auth import new_api_key  # noqa: E402
 from common.embedded import EmbeddedServer  # noqa: E402
 from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from common.settings import Settings  # noqa: E402
-from tests.support import AppServer, start_app, stop_app  # noqa: E402
+from tests.support import AppServer, settings_for, start_app, stop_app  # noqa: E402
 
 CORES = os.cpu_count()
 BATCH = 5_000
@@ -60,12 +59,7 @@ def embedded_stack() -> Iterator[Stack]:
     """Its own embedded server in a temp dir, a store on it and a user with a key."""
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-") as tmp:
         server = EmbeddedServer(Path(tmp) / "data").start()
-        settings = Settings(
-            graph_url=server.graph_url,
-            redis_url=server.redis_url,
-            data_dir=server.data_dir,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = settings_for(server)
         store = GraphStore.connect(settings)
         try:
             store.ensure_schema()

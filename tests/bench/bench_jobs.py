@@ -28,8 +28,7 @@ from common.auth import new_api_key  # noqa: E402
 from common.embedded import EmbeddedServer  # noqa: E402
 from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from common.settings import Settings  # noqa: E402
-from tests.support import start_app, stop_app  # noqa: E402
+from tests.support import settings_for, start_app, stop_app  # noqa: E402
 from tests.worker.support import start_worker, stop_worker  # noqa: E402
 
 CORES = os.cpu_count()
@@ -83,12 +82,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-jobs-") as tmp:
         data_dir = Path(tmp) / "data"
         server = EmbeddedServer(data_dir).start()
-        settings = Settings(
-            graph_url=server.graph_url,
-            redis_url=server.redis_url,
-            data_dir=data_dir,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = settings_for(server)
         store = GraphStore.connect(settings)
         store.ensure_schema()
         env = {

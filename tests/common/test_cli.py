@@ -15,8 +15,7 @@ import pytest
 from common.auth import hash_api_key
 from common.embedded import EmbeddedServer, running_port
 from common.graph.store import GraphStore
-from common.settings import Settings
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, settings_for
 
 NEONOMALY = [sys.executable, "-m", "common.cli"]
 
@@ -34,7 +33,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def key_is_stored(data_dir: Path, key: str) -> bool:
     server = EmbeddedServer(data_dir).start()
     try:
-        store = GraphStore.connect(Settings(graph_url=server.graph_url, redis_url=server.redis_url))
+        store = GraphStore.connect(settings_for(server))
         return store.find_user_by_key_hash(hash_api_key(key)) is not None
     finally:
         server.stop()
@@ -55,7 +54,7 @@ def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
         result = run_cli("create-user", "bob", "--data-dir", str(tmp_path))
         assert result.returncode == 0, result.stderr
         key = result.stdout.strip().splitlines()[-1]
-        store = GraphStore.connect(Settings(graph_url=server.graph_url, redis_url=server.redis_url))
+        store = GraphStore.connect(settings_for(server))
         assert store.find_user_by_key_hash(hash_api_key(key)) is not None
         assert running_port(tmp_path) == server.port  # still the same, still running
     finally:

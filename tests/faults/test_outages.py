@@ -20,8 +20,7 @@ from common.auth import new_api_key
 from common.embedded import EmbeddedServer
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore
-from common.settings import Settings
-from tests.support import ROOT, AppServer, start_app, stop_app
+from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -51,12 +50,7 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     data_dir = tmp_path / "data"
     server = EmbeddedServer(data_dir).start()
-    settings = Settings(
-        graph_url=server.graph_url,
-        redis_url=server.redis_url,
-        data_dir=data_dir,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    settings = settings_for(server)
     store = GraphStore.connect(settings)
     store.ensure_schema()
     key = new_api_key()
