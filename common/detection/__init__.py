@@ -5,10 +5,11 @@ value, a band, a score (>= 1 means anomalous) and a flag; consecutive flags form
 Methods: rolling statistics (`rolling`) and STL decomposition (`stl`); `auto` picks.
 """
 
-from common.detection.detector import DEFAULT_WINDOW, detect, minimum_points
+from common.detection.detector import DEFAULT_SIGMA, DEFAULT_WINDOW, detect, minimum_points
 from common.detection.result import AnomalyEvent, DetectionError, DetectionResult
 
 __all__ = [
+    "DEFAULT_SIGMA",
     "DEFAULT_WINDOW",
     "AnomalyEvent",
     "DetectionError",

@@ -25,7 +25,16 @@ from common.detection.result import DetectionError, DetectionResult
 
 # Year 5138: past it an epoch number is more likely milliseconds or a typo than a time.
 MAX_EPOCH_SECONDS = 1e11
-OUTPUT_COLUMNS = ("timestamp", "value", "expected", "lower", "upper", "score", "is_anomaly")
+OUTPUT_COLUMNS = (
+    "timestamp",
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "score",
+    "probability",
+    "is_anomaly",
+)
 
 
 class InputError(ValueError):
@@ -60,7 +69,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--period", type=int, help="STL season length in readings (default: inferred)"
     )
     parser.add_argument(
-        "--sigma", type=float, default=3.0, help="band half-width in scale units (default 3)"
+        "--sensitivity",
+        type=float,
+        help="auto: alarm probability, about the share of normal readings that alarm "
+        "(default 3e-4)",
+    )
+    parser.add_argument(
+        "--quiet", type=int, help="auto: readings without a new alarm after one (default 50)"
+    )
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        help="rolling/STL: band half-width in scale units (default 3); auto: the same tail "
+        "probability as sigma normal standard deviations, instead of --sensitivity",
     )
     parser.add_argument(
         "--window", type=int, help="rolling window in readings; online STL: history length"
@@ -84,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             window=args.window,
             robust=args.robust,
             period=args.period,
+            sensitivity=args.sensitivity,
+            quiet=args.quiet,
         )
     except (InputError, DetectionError) as exc:
         print(f"neonomaly detect: {exc}", file=sys.stderr)
@@ -197,7 +220,7 @@ def _write(stream: TextIO, readings: Readings, result: DetectionResult, order: n
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(OUTPUT_COLUMNS)
-    columns = [result.expected, result.lower, result.upper, result.score]
+    columns = [result.expected, result.lower, result.upper, result.score, result.probability]
     for row, k in enumerate(position.tolist()):
         writer.writerow(
             [
@@ -220,6 +243,9 @@ def _summarise(stream: TextIO, result: DetectionResult) -> None:
         f"flagged: {flagged}, events: {len(result.events)}",
         file=stream,
     )
+    for event in result.events:
+        if event.kind is not None:
+            print(f"  {event.kind.name}: {event.kind.summary}", file=stream)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""`detect`: one entry point over the rolling and STL methods.
+"""`detect`: one entry point over the default detector (`auto`) and the rolling and STL methods.
+
+`auto` (the default) is `adaptive`: a calibrated "how unusual for this series" probability
+from the series' own past, alarms only in its far tail (`sensitivity`), each event typed.
+`rolling` and `stl` are the building blocks on their own, with a fixed band of `sigma`
+scale units (the seed's rule); they are kept for users who want exactly that.
 
 Input rules (the service never stores non-finite values, so these are refusals, not
 repairs): values finite, 1-D; timestamps, if given, the same length and non-decreasing
 (duplicates are allowed). Anything else raises DetectionError saying what is wrong.
 
-Band and score: each method gives an expected value and a scale per point; the band is
-expected ± sigma × scale and score = |value − expected| / (sigma × scale), so a point is
+Band and score of rolling and STL: each gives an expected value and a scale per point;
+the band is expected ± sigma × scale and score = |value − expected| / (sigma × scale), so a point is
 anomalous exactly when it leaves the band (score ≥ 1). The scale is floored at
 SCALE_FLOOR × the spread of the whole series (its MAD, else its std), so a window of
 identical values does not give a zero band: a flat line flags its one spike and nothing
@@ -16,22 +21,26 @@ of its spread, which only matters where a window is flat.)
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
+from scipy import special  # type: ignore[import-untyped]
 
-from common.detection import rolling, stl
-from common.detection.events import group_events
+from common.detection import adaptive, rolling, stl
+from common.detection.events import alarm_events, group_events
 from common.detection.grid import regular_grid
+from common.detection.kinds import describe
 from common.detection.period import infer_period
 from common.detection.result import DetectionError, DetectionResult
+from common.detection.spread import MAD_TO_STD
 
 Method = Literal["rolling", "stl", "auto"]
 METHODS = ("rolling", "stl", "auto")
 DEFAULT_WINDOW = 60
+DEFAULT_SIGMA = 3.0
 MIN_WINDOW = 2
 SCALE_FLOOR = 1e-3
-MAD_TO_STD = 1.4826
 SPREAD_SAMPLE = 10_000
 
 
@@ -56,8 +65,10 @@ def minimum_points(
     STL: two periods (online: two periods plus a point to judge); without a period the
     smallest a period can be (2), since any longer one is only known from the data.
     Rolling: the window plus one point (median/MAD: two windows, see `rolling`).
-    Auto: what rolling needs, as auto falls back to rolling.
+    Auto: a level window and a hundred of its errors before the first reading judged.
     """
+    if method == "auto":
+        return adaptive.minimum_points(window)
     if method == "stl":
         season = 2 if period is None else period
         return 2 * season + (1 if online else 0)
@@ -71,47 +82,48 @@ def detect(
     values: np.ndarray,
     timestamps_ms: np.ndarray | None = None,
     *,
-    method: Method = "rolling",
+    method: Method = "auto",
     online: bool = False,
-    sigma: float = 3.0,
+    sigma: float | None = None,
     window: int | None = None,
     robust: bool = False,
     period: int | None = None,
+    sensitivity: float | None = None,
+    quiet: int | None = None,
 ) -> DetectionResult:
-    """Judge every point of a series; see the module docs of `rolling` and `stl`.
+    """Judge every point of a series; see the module docs of `adaptive`, `rolling`, `stl`.
 
-    `window`: rolling, the window in points (default 60); STL online, the history each
-    block is fitted on (default four periods). `period`: STL season in points (grid
-    steps of the median spacing when timestamps are given); None infers it.
-    `method="auto"` uses STL when a period is given or inferred and the series holds
-    two of them (plus one point, online), rolling otherwise; `result.params["auto"]`
-    says why.
+    `auto`: `sensitivity` is the alarm probability (default 3e-4: at most about 3
+    alarms per 10,000 readings of normal behaviour, see `adaptive`); a `sigma` instead
+    means the same tail as sigma standard deviations of normal noise (3 → 0.0027).
+    `quiet`: readings without a new alarm after one (default 50). `window`: the level
+    forecaster's window (default 120). `period`: the season in points instead of
+    inferring it. `online` changes nothing: auto always judges each reading from the
+    ones before it. It needs `minimum_points("auto")` readings.
+
+    rolling / STL: `sigma` the band half-width in scale units (default 3); `window`:
+    rolling, the window in points (default 60); STL online, the history each block is
+    fitted on (default four periods). `period`: STL season in points (grid steps of the
+    median spacing when timestamps are given); None infers it.
     """
     series, times = _validated(values, timestamps_ms)
     _check_settings(method, sigma, window, period)
+    if method == "auto":
+        needed = minimum_points("auto", window=window)
+        if series.shape[0] < needed:
+            raise DetectionError(
+                f"auto needs at least {needed} readings (a level window of "
+                f"{needed - adaptive.MIN_TAIL_HISTORY - 1} and {adaptive.MIN_TAIL_HISTORY} of "
+                f"its errors) before it judges one, got {series.shape[0]}: add readings, or "
+                "use method 'rolling' with a smaller window"
+            )
+        return _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+    sigma = DEFAULT_SIGMA if sigma is None else sigma
     n = series.shape[0]
     params: dict[str, object] = {"sigma": float(sigma), "robust": bool(robust), "online": online}
-
-    chosen = method
-    inferred_period: int | None = None
-    if method in ("stl", "auto") and period is None:
-        inferred_period = _infer(series, times)
-    season = period if period is not None else inferred_period
-    if method == "auto":
-        needed = None if season is None else minimum_points("stl", season, online=online)
-        if season is not None and needed is not None and n >= needed:
-            chosen = "stl"
-            params["auto"] = f"STL: period {season} ({'given' if period else 'inferred'})"
-        else:
-            chosen = "rolling"
-            params["auto"] = (
-                "rolling: no period found in the data"
-                if season is None
-                else f"rolling: {n} readings, STL at period {season} needs {needed}"
-            )
-    params["method"] = chosen
-
-    if chosen == "stl":
+    params["method"] = method
+    if method == "stl":
+        season = period if period is not None else _infer(series, times)
         if season is None:
             raise DetectionError(
                 "no season found in the data (no clear autocorrelation peak): pass the "
@@ -132,9 +144,78 @@ def detect(
         expected, scale = judge(series, size, online=online)
         params["window"] = size
         params["window_kind"] = "trailing, the points before each point"
-        params["period"] = season
-        params["period_inferred"] = season is not None and period is None
-    return _scored(series, expected, scale, float(sigma), chosen, params)
+    result = _scored(series, expected, scale, float(sigma), method, params)
+    return _with_kinds(result, series, times, seasonal=method == "stl")
+
+
+def _adaptive(
+    series: np.ndarray,
+    times: np.ndarray | None,
+    sigma: float | None,
+    window: int | None,
+    period: int | None,
+    sensitivity: float | None,
+    quiet: int | None,
+) -> DetectionResult:
+    defaults = adaptive.AdaptiveSettings()
+    if sensitivity is None:
+        # sigma standard deviations of normal noise, either side: the same tail probability.
+        sensitivity = (
+            defaults.sensitivity if sigma is None else float(special.erfc(sigma / math.sqrt(2)))
+        )
+    settings = replace(
+        defaults,
+        sensitivity=sensitivity,
+        quiet=defaults.quiet if quiet is None else quiet,
+        level_window=defaults.level_window if window is None else window,
+    )
+    verdicts = adaptive.judge(series, times, settings, period=period)
+    params: dict[str, object] = {"method": "auto", **settings.as_params()}
+    params["seasons"] = [
+        {"from_reading": first, "period": season} for first, season in verdicts.periods
+    ]
+    params["judged"] = int(np.count_nonzero(np.isfinite(verdicts.expected)))
+    strength = np.log(verdicts.probability) / math.log(settings.sensitivity)
+    events = alarm_events(verdicts.is_anomaly, verdicts.unusual, strength, settings.quiet)
+    result = DetectionResult(
+        method="auto",
+        params=params,
+        expected=verdicts.expected,
+        lower=verdicts.lower,
+        upper=verdicts.upper,
+        score=verdicts.score,
+        probability=verdicts.probability,
+        is_anomaly=verdicts.is_anomaly,
+        events=events,
+    )
+    return _with_kinds(result, series, times, seasonal=verdicts.seasonal)
+
+
+def _with_kinds(
+    result: DetectionResult,
+    series: np.ndarray,
+    times: np.ndarray | None,
+    *,
+    seasonal: bool | np.ndarray,
+) -> DetectionResult:
+    """The result with each event's kind described (see `kinds`)."""
+    events = [
+        replace(
+            event,
+            kind=describe(
+                series,
+                result.expected,
+                event.start_index,
+                event.peak_index,
+                times_ms=times,
+                seasonal=bool(
+                    seasonal if isinstance(seasonal, bool) else seasonal[event.start_index]
+                ),
+            ),
+        )
+        for event in result.events
+    ]
+    return replace(result, events=events)
 
 
 def _stl(
@@ -218,10 +299,12 @@ def _validated(
     return series, times
 
 
-def _check_settings(method: str, sigma: float, window: int | None, period: int | None) -> None:
+def _check_settings(
+    method: str, sigma: float | None, window: int | None, period: int | None
+) -> None:
     if method not in METHODS:
         raise DetectionError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    if not (math.isfinite(sigma) and sigma > 0):
+    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
         raise DetectionError(f"sigma must be a positive number, got {sigma}")
     if window is not None and window < MIN_WINDOW:
         raise DetectionError(f"window must be at least {MIN_WINDOW} points, got {window}")
@@ -264,6 +347,8 @@ def _scored(
     np.nan_to_num(score, copy=False, nan=0.0)
     is_anomaly = score >= 1.0
     params["scale_floor"] = floor
+    # The deviation in scale units is score × sigma: its two-sided normal tail.
+    probability = special.erfc(score * sigma / math.sqrt(2))
     return DetectionResult(
         method=method,
         params=params,
@@ -271,6 +356,7 @@ def _scored(
         lower=expected - half_width,
         upper=expected + half_width,
         score=score,
+        probability=probability,
         is_anomaly=is_anomaly,
         events=group_events(is_anomaly, score),
     )

@@ -33,3 +33,31 @@ def group_events(is_anomaly: np.ndarray, score: np.ndarray) -> list[AnomalyEvent
             )
         )
     return events
+
+
+def alarm_events(
+    is_anomaly: np.ndarray, unusual: np.ndarray, score: np.ndarray, quiet: int
+) -> list[AnomalyEvent]:
+    """One event per alarm, lasting while readings stay unusual within its quiet time.
+
+    For detectors that alarm once and then keep quiet (`adaptive`): the event runs from
+    the alarm to the last unusual reading before the quiet time ends or the next alarm;
+    the peak is its highest score.
+    """
+    alarms = np.flatnonzero(np.asarray(is_anomaly, dtype=bool)).tolist()
+    unusual_at = np.flatnonzero(np.asarray(unusual, dtype=bool))
+    scores = np.asarray(score, dtype=np.float64)
+    events = []
+    for number, start in enumerate(alarms):
+        limit = start + quiet + 1
+        if number + 1 < len(alarms):
+            limit = min(limit, alarms[number + 1])
+        inside = unusual_at[(unusual_at >= start) & (unusual_at < limit)]
+        end = int(inside[-1]) if inside.size else start
+        peak = start + int(np.argmax(scores[start : end + 1]))
+        events.append(
+            AnomalyEvent(
+                start_index=start, end_index=end, peak_index=peak, peak_score=float(scores[peak])
+            )
+        )
+    return events

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.detection.kinds import EventKind
+
 
 class DetectionError(ValueError):
     """The input cannot be judged as given; the message says what to change."""
@@ -19,6 +21,8 @@ class AnomalyEvent:
     end_index: int
     peak_index: int
     peak_score: float
+    # What the event is (spike, level shift, ...) and its numbers; `detect` fills it in.
+    kind: EventKind | None = None
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,10 @@ class DetectionResult:
     """Per-point verdicts, index-aligned with the input series.
 
     `expected`, `lower` and `upper` are NaN where a point was not judged (not enough
-    history yet); there `score` is 0 and `is_anomaly` False. `is_anomaly == (score >= 1)`.
+    history yet); there `score` is 0, `probability` 1 and `is_anomaly` False.
+    `is_anomaly == (score >= 1)`. `probability`: how often the series' normal behaviour
+    deviates this much (method `auto`: from the series' own past; rolling and STL: the
+    two-sided normal tail of the deviation in scale units).
     """
 
     method: str
@@ -35,6 +42,7 @@ class DetectionResult:
     lower: np.ndarray
     upper: np.ndarray
     score: np.ndarray
+    probability: np.ndarray
     is_anomaly: np.ndarray
     events: list[AnomalyEvent]
 

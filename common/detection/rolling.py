@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage  # type: ignore[import-untyped]
 
-MAD_TO_STD = 1.4826
+from common.detection.spread import MAD_TO_STD
 
 
-def _trailing_medians(values: np.ndarray, size: int) -> np.ndarray:
+def trailing_medians(values: np.ndarray, size: int) -> np.ndarray:
     """Element k is the median of values[k : k + size]; len(values) - size + 1 of them."""
     filtered = ndimage.median_filter(values, size=size, mode="nearest")
     # ndimage centres a window of `size` on index k + size // 2.
@@ -79,9 +79,9 @@ def median_mad(values: np.ndarray, window: int, *, online: bool) -> tuple[np.nda
     if n < 2 * window:
         return expected, scale
     # medians[k] is the median of the window ending at point k + window - 1.
-    medians = _trailing_medians(values, window)
+    medians = trailing_medians(values, window)
     deviations = np.abs(values[window - 1 :] - medians)
-    deviation_medians = _trailing_medians(deviations, window)
+    deviation_medians = trailing_medians(deviations, window)
     # Point i is judged from the window ending at i - 1, and from the deviations of the
     # `window` points before it, the first of which needs a full window itself.
     first = 2 * window - 1

@@ -40,10 +40,10 @@ from statsmodels.tsa.seasonal import STL
 
 from common.detection.grid import Grid, regular_grid
 from common.detection.result import DetectionError
+from common.detection.spread import MAD_TO_STD
 
 SEASONAL_WINDOW = 35
 SEASONAL_DEGREE = 0
-MAD_TO_STD = 1.4826
 HISTORY_PERIODS = 4
 
 
@@ -146,14 +146,18 @@ def online(
     *,
     history: int,
     block: int,
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Expected value and scale per point from fits on the points before it (module doc)."""
+    """Expected value and scale per point from fits on the points before it (module doc).
+
+    Points before `first` are history only: not judged (NaN), which saves their fits.
+    """
     n = values.shape[0]
     period = settings.period
     expected = np.full(n, np.nan)
     scale = np.full(n, np.nan)
     point_times = np.arange(n, dtype=np.float64) if times is None else times.astype(np.float64)
-    for start in range(2 * period, n, block):
+    for start in range(max(2 * period, first), n, block):
         stop = min(n, start + block)
         first = max(0, start - history)
         past = slice(first, start)

@@ -41,14 +41,14 @@ def test_online_uses_only_points_before() -> None:
     rng = np.random.default_rng(3)
     values = rng.normal(10, 1, 300)
     for robust in (False, True):
-        full = detect(values, online=True, window=20, robust=robust)
-        cut = detect(values[:200], online=True, window=20, robust=robust)
+        full = detect(values, online=True, window=20, robust=robust, method="rolling")
+        cut = detect(values[:200], online=True, window=20, robust=robust, method="rolling")
         # Equal up to rounding: mean/std centre the series on its median before summing.
         np.testing.assert_allclose(full.expected[:200], cut.expected, rtol=1e-12)
         np.testing.assert_allclose(full.upper[:200], cut.upper, rtol=1e-12)
         changed = values.copy()
         changed[150] += 100  # changing a point must not change its own verdict's band
-        again = detect(changed, online=True, window=20, robust=robust)
+        again = detect(changed, online=True, window=20, robust=robust, method="rolling")
         assert again.expected[150] == full.expected[150]
         assert again.is_anomaly[150]
 
@@ -87,36 +87,36 @@ def test_flat_line_flags_only_the_spike() -> None:
     values[300] = 43.0
     for robust in (False, True):
         for online in (False, True):
-            result = detect(values, window=30, robust=robust, online=online)
+            result = detect(values, window=30, robust=robust, online=online, method="rolling")
             assert np.flatnonzero(result.is_anomaly).tolist() == [300], (robust, online)
             assert np.isfinite(result.score).all()
 
 
 def test_constant_series_flags_nothing() -> None:
-    result = detect(np.full(100, 5.0), window=10)
+    result = detect(np.full(100, 5.0), window=10, method="rolling")
     assert not result.is_anomaly.any()
     assert result.events == []
 
 
 def test_too_few_points() -> None:
     with pytest.raises(DetectionError, match="at least 61 readings with a window of 60, got 40"):
-        detect(np.zeros(40))
+        detect(np.zeros(40), method="rolling")
     with pytest.raises(DetectionError, match="at least 20 readings"):
-        detect(np.arange(15.0), window=10, robust=True)
+        detect(np.arange(15.0), window=10, robust=True, method="rolling")
     assert minimum_points("rolling", window=10) == 11
     assert minimum_points("rolling", window=10, robust=True) == 20
-    assert len(detect(np.arange(11.0), window=10)) == 11
+    assert len(detect(np.arange(11.0), window=10, method="rolling")) == 11
 
 
 def test_refuses_bad_input() -> None:
     with pytest.raises(DetectionError, match="index 3 is nan"):
-        detect(np.array([1.0, 2.0, 3.0, np.nan] * 20))
+        detect(np.array([1.0, 2.0, 3.0, np.nan] * 20), method="rolling")
     with pytest.raises(DetectionError, match="in time order"):
-        detect(np.zeros(100), np.arange(100)[::-1])
+        detect(np.zeros(100), np.arange(100)[::-1], method="rolling")
     with pytest.raises(DetectionError, match="timestamps for 100 values"):
-        detect(np.zeros(100), np.arange(99))
+        detect(np.zeros(100), np.arange(99), method="rolling")
     with pytest.raises(DetectionError, match="sigma"):
-        detect(np.zeros(100), sigma=0)
+        detect(np.zeros(100), sigma=0, method="rolling")
     with pytest.raises(DetectionError, match="unknown method"):
         detect(np.zeros(100), method="magic")  # type: ignore[arg-type]
 
@@ -126,6 +126,6 @@ def test_duplicate_and_irregular_timestamps() -> None:
     values = rng.normal(0, 1, 400)
     values[250] += 12
     times = np.cumsum(rng.integers(0, 600_000, 400))  # zero steps: duplicates
-    result = detect(values, times, window=30)
+    result = detect(values, times, window=30, method="rolling")
     assert result.is_anomaly[250]
     assert result.params["window"] == 30

@@ -1,0 +1,154 @@
+"""What kind of anomaly an event is, with the numbers behind it.
+
+An event is judged from the readings around its onset, in units of the series' noise
+(the robust spread of the forecast errors over the BASELINE readings before the onset):
+
+- the errors over the LOOK readings from the onset on (fewer at the end of a series:
+  the kind is then provisional, decided from what has been seen);
+- short-lived (under a third of them beyond 3 noise units): a spike (up) or a dip;
+- lasting and on one side: a trend change if the errors grow steadily (a line fits them
+  far better than a constant, and they start small), else a level shift up or down;
+- lasting on both sides: a variance change if the readings themselves spread wider,
+  else, where a season was being forecast, a seasonal pattern break (the readings no
+  longer follow the usual shape, without spreading wider), else a variance change.
+
+The kind is a description of what followed the alarm; the alarm itself never looks ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from common.detection.spread import robust_spread
+
+BASELINE = 120
+LOOK = 32
+# Beyond this many noise units a reading is part of the anomaly, not the noise.
+OUTSIDE = 3.0
+# A share of the look window beyond OUTSIDE that makes an anomaly lasting, not a spike.
+LASTING = 0.3
+# A level shift has nearly all its lasting errors on one side.
+ONE_SIDED = 0.8
+# Readings spreading this much wider than before: the variance changed.
+WIDER = 1.5
+
+KINDS = (
+    "spike",
+    "dip",
+    "level_shift_up",
+    "level_shift_down",
+    "variance_change",
+    "seasonal_break",
+    "trend_change",
+)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str  # one of KINDS
+    magnitude: float  # in the series' units: the jump, the shift, the change over LOOK
+    sigmas: float  # the magnitude in noise units (for a variance change: the spread ratio)
+    summary: str
+
+
+def describe(
+    values: np.ndarray,
+    expected: np.ndarray,
+    start: int,
+    peak: int,
+    *,
+    times_ms: np.ndarray | None = None,
+    seasonal: bool = False,
+) -> EventKind:
+    """The kind of the event with onset `start` and strongest reading `peak` (module doc)."""
+    n = values.shape[0]
+    before = slice(max(0, start - BASELINE), start)
+    look = slice(start, min(n, start + LOOK))
+    noise = _noise(values[before] - expected[before], values[before])
+    errors = values[look] - expected[look]
+    known = np.isfinite(errors)
+    errors = errors[known] if known.any() else np.zeros(1)
+    units = errors / noise
+    when = _moment(times_ms, start)
+    outside = np.abs(units) > OUTSIDE
+    if outside.mean() < LASTING:
+        jump = float(values[peak] - expected[peak]) if np.isfinite(expected[peak]) else 0.0
+        kind = "spike" if jump >= 0 else "dip"
+        return EventKind(
+            kind, jump, jump / noise, f"{kind} {jump:+.4g} ({jump / noise:+.1f} σ) at {when}"
+        )
+    lasting = units[outside]
+    same_side = max(np.mean(lasting > 0), np.mean(lasting < 0))
+    if same_side >= ONE_SIDED:
+        slope = _steady_growth(units)
+        if slope is not None:
+            per_reading = slope * noise
+            over = per_reading * units.shape[0]
+            return EventKind(
+                "trend_change",
+                over,
+                over / noise,
+                f"trend {per_reading:+.4g} per reading since {when} "
+                f"({over:+.4g} over {units.shape[0]} readings, {over / noise:+.1f} σ)",
+            )
+        shift = float(np.median(errors))
+        kind = "level_shift_up" if shift >= 0 else "level_shift_down"
+        return EventKind(
+            kind, shift, shift / noise, f"level {shift:+.4g} ({shift / noise:+.1f} σ) since {when}"
+        )
+    spread_before = robust_spread(values[before])
+    spread_after = robust_spread(values[look])
+    ratio = spread_after / spread_before if spread_before > 0 else float("inf")
+    off = float(np.median(np.abs(units)))
+    if seasonal and ratio < WIDER:
+        return EventKind(
+            "seasonal_break",
+            off * noise,
+            off,
+            f"seasonal pattern broken since {when}: readings {off:.1f} σ off the usual shape",
+        )
+    return EventKind(
+        "variance_change",
+        spread_after - spread_before,
+        ratio,
+        f"spread ×{ratio:.3g} since {when}",
+    )
+
+
+def _noise(errors: np.ndarray, values: np.ndarray) -> float:
+    """Robust spread of the errors before the onset; of the values if none; never 0."""
+    known = errors[np.isfinite(errors)]
+    for sample in (known, values):
+        if sample.shape[0] >= 2:
+            spread = robust_spread(sample)
+            if spread > 0:
+                return spread
+    size = float(np.max(np.abs(values))) if values.shape[0] else 1.0
+    return max(1e-9 * size, 1e-300)
+
+
+def _steady_growth(units: np.ndarray) -> float | None:
+    """The slope, in noise units per reading, if the errors grow along a line from small."""
+    count = units.shape[0]
+    if count < 8:
+        return None
+    index = np.arange(count, dtype=np.float64)
+    slope, intercept = np.polyfit(index, units, 1)
+    line = np.sum((units - (slope * index + intercept)) ** 2)
+    flat = np.sum((units - units.mean()) ** 2)
+    quarter = max(1, count // 4)
+    start, end = abs(units[:quarter].mean()), abs(units[-quarter:].mean())
+    if flat > 0 and line < 0.5 * flat and end > 2 * start:
+        return float(slope)
+    return None
+
+
+def _moment(times_ms: np.ndarray | None, index: int) -> str:
+    if times_ms is None:
+        return f"reading {index}"
+    seconds, millis = divmod(int(times_ms[index]), 1000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=millis * 1000)
+    return moment.isoformat(timespec="milliseconds" if millis else "seconds").replace("+00:00", "Z")

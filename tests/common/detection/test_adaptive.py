@@ -1,0 +1,173 @@
+"""The default detector (`auto`): quiet on normal data, causal, its events typed."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.detection import DetectionError, detect
+from common.detection.kinds import KINDS
+from tests.support import ROOT
+
+NORMAL_POINTS = 20_000
+# The issue's bar: at most one alarm per 10,000 readings of normal data.
+MAX_ALARMS = NORMAL_POINTS // 10_000
+NO_ANOMALY_FILES = ROOT.parent / "shared" / "accuracy" / "data" / "artificialNoAnomaly"
+
+
+def normal_series(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    if kind == "white noise":
+        return rng.normal(10.0, 2.0, NORMAL_POINTS)
+    if kind == "random walk":
+        return np.cumsum(rng.normal(0.0, 1.0, NORMAL_POINTS))
+    if kind == "quantised":  # nine readings in ten the same: MAD = 0
+        return rng.choice([3.0, 4.0, 5.0], p=[0.05, 0.9, 0.05], size=NORMAL_POINTS)
+    if kind == "flat line":
+        return np.full(NORMAL_POINTS, 42.0)
+    if kind == "daily cycle":  # 5-minute readings
+        t = np.arange(NORMAL_POINTS)
+        return 50 + 20 * np.sin(2 * np.pi * t / 288) + rng.normal(0.0, 1.0, NORMAL_POINTS)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind", ["white noise", "random walk", "quantised", "flat line", "daily cycle"]
+)
+def test_quiet_on_normal_data(kind: str) -> None:
+    result = detect(normal_series(kind))
+    assert result.method == "auto"
+    judged = int(np.count_nonzero(result.judged))
+    assert judged > NORMAL_POINTS * 0.98
+    assert int(np.count_nonzero(result.is_anomaly)) <= MAX_ALARMS
+
+
+def read_corpus_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    times, values = [], []
+    with path.open() as stream:
+        for row in csv.DictReader(stream):
+            moment = datetime.fromisoformat(row["timestamp"]).replace(tzinfo=UTC)
+            times.append(int(moment.timestamp()) * 1000)
+            values.append(float(row["value"]))
+    return np.asarray(values), np.asarray(times, dtype=np.int64)
+
+
+def test_quiet_on_the_corpus_series_without_anomalies() -> None:
+    """The labelled corpus lives beside the project (never copied into it)."""
+    files = sorted(NO_ANOMALY_FILES.glob("*.csv"))
+    if not files:
+        pytest.skip(f"the accuracy corpus is not at {NO_ANOMALY_FILES}")
+    points = alarms = 0
+    for path in files:
+        values, times = read_corpus_csv(path)
+        result = detect(values, times)
+        points += values.shape[0]
+        alarms += int(np.count_nonzero(result.is_anomaly))
+    assert alarms <= points / 10_000
+
+
+def seasonal_with_anomalies(n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    t = np.arange(n)
+    values = 100 + 10 * np.sin(2 * np.pi * t / 144) + rng.normal(0.0, 1.0, n)
+    values[1500] += 15
+    values[2200:] += 8
+    # Irregular spacing around one minute: the season is found on a grid.
+    times = np.cumsum(rng.integers(50_000, 70_000, n)).astype(np.int64)
+    return values, times
+
+
+def test_verdict_does_not_depend_on_later_readings() -> None:
+    values, times = seasonal_with_anomalies()
+    whole = detect(values, times)
+    assert whole.is_anomaly[1500] and whole.is_anomaly[2200:2210].any()
+    for k in (400, 1100, 1500, 1501, 2203, 2999):
+        cut = detect(values[: k + 1], times[: k + 1])
+        for name in ("is_anomaly", "probability", "score", "expected", "lower", "upper"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name)[: k + 1])
+
+
+def test_online_and_offline_agree() -> None:
+    values, times = seasonal_with_anomalies(1600)
+    offline, online = detect(values, times), detect(values, times, online=True)
+    np.testing.assert_array_equal(offline.probability, online.probability)
+
+
+def test_result_invariants() -> None:
+    values, times = seasonal_with_anomalies()
+    result = detect(values, times)
+    np.testing.assert_array_equal(result.is_anomaly, result.score >= 1.0)
+    assert ((result.probability > 0) & (result.probability <= 1)).all()
+    judged = result.judged
+    assert (result.lower[judged] < result.expected[judged]).all()
+    assert (result.expected[judged] < result.upper[judged]).all()
+    # One alarm per event: readings inside an event's quiet time do not alarm again.
+    for event in result.events:
+        assert result.is_anomaly[event.start_index]
+        assert not result.is_anomaly[event.start_index + 1 : event.end_index + 1].any()
+
+
+def test_sensitivity_and_sigma() -> None:
+    values, times = seasonal_with_anomalies()
+    strict = detect(values, times, sensitivity=1e-9)
+    loose = detect(values, times, sensitivity=1e-2)
+    default = detect(values, times)
+    assert strict.is_anomaly.sum() <= default.is_anomaly.sum() <= loose.is_anomaly.sum()
+    assert detect(values, times, sigma=3.0).params["sensitivity"] == pytest.approx(0.0027, 1e-2)
+    with pytest.raises(DetectionError, match="sensitivity must be a probability"):
+        detect(values, times, sensitivity=0.5)
+    with pytest.raises(DetectionError, match="needs at least 221 readings"):
+        detect(values[:100])
+
+
+N, ONSET = 1600, 1200
+
+
+def injected(kind: str, seed: int) -> np.ndarray:
+    """Noise sd 1 around 50 (a cycle of 48 for the seasonal break), `kind` from ONSET."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(N)
+    season = 8 * np.sin(2 * np.pi * t / 48) if kind == "seasonal_break" else 0.0
+    values = 50 + season + rng.normal(0.0, 1.0, N)
+    after = N - ONSET
+    if kind == "spike":
+        values[ONSET] += 10
+    elif kind == "dip":
+        values[ONSET] -= 10
+    elif kind == "level_shift_up":
+        values[ONSET:] += 6
+    elif kind == "level_shift_down":
+        values[ONSET:] -= 6
+    elif kind == "variance_change":
+        values[ONSET:] = 50 + rng.normal(0.0, 5.0, after)
+    elif kind == "trend_change":
+        values[ONSET:] += 0.25 * np.arange(after)
+    elif kind == "seasonal_break":
+        values[ONSET:] = 50 + rng.normal(0.0, 1.0, after)
+    return values
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_event_kind_is_right(kind: str) -> None:
+    right = 0
+    for seed in range(10):
+        result = detect(injected(kind, seed))
+        found = [e for e in result.events if ONSET <= e.start_index <= ONSET + 40]
+        if found and found[0].kind is not None and found[0].kind.name == kind:
+            right += 1
+    assert right >= 9
+
+
+def test_event_says_its_numbers() -> None:
+    times = np.arange(N, dtype=np.int64) * 300_000 + 1_700_000_000_000
+    result = detect(injected("level_shift_up", 1), times)
+    event = next(e for e in result.events if e.start_index >= ONSET)
+    assert event.kind is not None
+    assert event.kind.magnitude == pytest.approx(6.0, abs=1.0)
+    assert event.kind.sigmas == pytest.approx(6.0, abs=1.5)
+    assert event.kind.summary.startswith("level +")
+    assert "σ) since 2023-11-" in event.kind.summary
