@@ -33,7 +33,7 @@ caller passes; values after a point never enter its expected value or band.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from statsmodels.tsa.seasonal import STL
@@ -45,6 +45,8 @@ from common.detection.spread import MAD_TO_STD
 SEASONAL_WINDOW = 35
 SEASONAL_DEGREE = 0
 HISTORY_PERIODS = 4
+# Beyond this many residual scales a reading is an outlier the offline fit must not follow.
+OUTLIER_SCALES = 5.0
 
 
 def _odd(value: int) -> int:
@@ -129,14 +131,56 @@ def _on_grid(values: np.ndarray, times: np.ndarray | None, first: int = 0) -> Gr
 def offline(
     values: np.ndarray, times: np.ndarray | None, settings: StlSettings
 ) -> tuple[np.ndarray, np.ndarray, Grid]:
-    """Expected value and scale per point from one fit on the whole series."""
+    """Expected value and scale per point from a fit on the whole series.
+
+    Two passes, so that an outlier cannot move the expected value of the readings it
+    shares a phase with (on a few cycles a +15σ spike raised the seasonal by 15σ / k at
+    its time of day every day): the first plain fit finds the grid points beyond
+    OUTLIER_SCALES of its scale, each is replaced by trend + the mean of its phase in the
+    other cycles (without outliers), and the second fit runs on that cleaned grid. The
+    scale comes from the plain second fit's residuals, widened for the share of each
+    residual that a seasonal averaged over k cycles absorbs (sqrt((k + 1) / (k - 1)), as
+    online): a robust fit follows the bulk of the points more closely and its residuals
+    understate the noise, which made its band too narrow on short series.
+    """
     grid = _on_grid(values, times)
     _require_two_periods(grid.values.shape[0], settings.period)
-    seasonal, trend = decompose(grid.values, settings)
-    fitted = seasonal + trend
+    plain_settings = replace(settings, robust=False)
+    seasonal, trend = decompose(grid.values, plain_settings)
+    cleaned = _without_outliers(grid.values, seasonal, trend, settings.period)
+    seasonal, trend = decompose(cleaned, plain_settings)
+    plain = seasonal + trend
+    fitted = plain
+    if settings.robust:
+        seasonal, trend = decompose(cleaned, settings)
+        fitted = seasonal + trend
     expected = fitted if times is None else grid.at(fitted, times)
-    scale = np.full(values.shape[0], _robust_scale(values - expected))
+    plain_expected = plain if times is None else grid.at(plain, times)
+    cycles = min(grid.values.shape[0] / settings.period, settings.seasonal)
+    widen = math.sqrt((cycles + 1) / (cycles - 1))
+    scale = np.full(values.shape[0], widen * _robust_scale(values - plain_expected))
     return expected, scale, grid
+
+
+def _without_outliers(
+    values: np.ndarray, seasonal: np.ndarray, trend: np.ndarray, period: int
+) -> np.ndarray:
+    """Grid values with outliers of a first fit replaced by trend + their phase's mean."""
+    residuals = values - seasonal - trend
+    limit = OUTLIER_SCALES * _robust_scale(residuals)
+    outliers = np.abs(residuals) > limit if limit > 0 else np.zeros(values.shape[0], bool)
+    if not outliers.any():
+        return values
+    detrended = values - trend
+    cleaned = values.copy()
+    phases = np.arange(values.shape[0]) % period
+    for index in np.flatnonzero(outliers).tolist():
+        same = (phases == phases[index]) & ~outliers
+        if same.any():
+            cleaned[index] = trend[index] + float(np.mean(detrended[same]))
+        else:
+            cleaned[index] = seasonal[index] + trend[index]
+    return cleaned
 
 
 def online(

@@ -119,3 +119,27 @@ def test_too_sparse_to_regularise() -> None:
     times = np.concatenate((np.arange(600) * 300_000, [10**12]))
     with pytest.raises(DetectionError, match="too sparse"):
         detect(np.zeros(601), times, method="stl", period=288)
+
+
+@pytest.mark.parametrize("days", [2, 4, 7])
+@pytest.mark.parametrize("robust", [False, True])
+def test_band_calibrated_on_short_noise(days: int, robust: bool) -> None:
+    """At sigma 4, normal noise flags 6e-5 of its points: a few cycles must not narrow it."""
+    flags = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        t = np.arange(days * 288)
+        values = 10 * np.sin(2 * np.pi * t / 288) + rng.normal(size=t.shape[0])
+        result = detect(values, method="stl", period=288, robust=robust, sigma=4)
+        flags += int(result.is_anomaly.sum())
+    assert flags <= 5  # of 5 × days × 288 points
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_spike_does_not_leak_into_other_days(robust: bool) -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(4 * 288)
+    values = 10 * np.sin(2 * np.pi * t / 288) + rng.normal(size=t.shape[0])
+    values[388] += 15
+    result = detect(values, method="stl", period=288, robust=robust, sigma=4)
+    assert np.flatnonzero(result.is_anomaly).tolist() == [388]
