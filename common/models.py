@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
@@ -103,6 +103,11 @@ class AnomalyPoint(BaseModel):
     method: str
     event_start: datetime
     event_end: datetime
+    probability: float | None = Field(
+        default=None, description="how often the series' normal behaviour deviates this much"
+    )
+    kind: str | None = Field(default=None, description="the kind of the event it belongs to")
+    summary: str | None = Field(default=None, description="the event in words and numbers")
 
 
 class Anomaly(AnomalyPoint):

@@ -51,8 +51,10 @@ class Settings(BaseSettings):
     # Periodic scans (celery beat).
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     scan_window_seconds: int = Field(default=7 * 24 * 3600, gt=0)
-    scan_method: Literal["rolling", "stl"] = "rolling"
-    scan_sigma: float = Field(default=3.0, gt=0)
+    scan_method: Literal["auto", "rolling", "stl"] = "auto"
+    # auto: the alarm probability (unset: the detector's default); rolling/STL: sigma.
+    scan_sensitivity: float | None = Field(default=None, gt=0, lt=0.1)
+    scan_sigma: float | None = Field(default=None, gt=0)
 
     log_level: str = "INFO"
 

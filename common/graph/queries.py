@@ -292,7 +292,8 @@ ON CREATE SET an.detected_at = $now
 SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
     an.value = a.value, an.expected = a.expected, an.lower = a.lower, an.upper = a.upper,
     an.score = a.score, an.method = a.method, an.event_start = a.event_start,
-    an.event_end = a.event_end, an.job_id = $job_id
+    an.event_end = a.event_end, an.job_id = $job_id, an.probability = a.probability,
+    an.kind = a.kind, an.summary = a.summary
 MERGE (an)-[:FLAGS]->(r)
 RETURN count(an) AS saved
 """
@@ -303,7 +304,8 @@ WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp < $end
 RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
        a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
-       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id
+       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
+       a.probability AS probability, a.kind AS kind, a.summary AS summary
 ORDER BY a.timestamp, a.id
 LIMIT $limit
 """

@@ -413,6 +413,9 @@ class GraphStore:
                         "method": p.method,
                         "event_start": to_epoch_ms(p.event_start),
                         "event_end": to_epoch_ms(p.event_end),
+                        "probability": p.probability,
+                        "kind": p.kind,
+                        "summary": p.summary,
                     }
                     for p in points
                 ],

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from common.detection import DetectionError, detect
+from common.detection import DEFAULT_SIGMA, DetectionError, detect
 from common.errors import NotFoundError
 from common.graph.store import GraphStore
 from common.jobs.records import JobRecord, JobStore, JobSummary, LatestVerdict
@@ -88,6 +88,8 @@ def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord |
         window=params.window,
         robust=params.robust,
         period=params.period,
+        sensitivity=params.sensitivity,
+        quiet=params.quiet,
     )
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
@@ -105,7 +107,7 @@ def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord |
         anomalies_stored=stored,
         window_start=from_epoch_ms(int(series.timestamps_ms[0])),
         window_end=from_epoch_ms(int(series.timestamps_ms[-1])),
-        latest=latest_verdict(series, output, params.sigma),
+        latest=latest_verdict(series, output, params.sigma or DEFAULT_SIGMA),
     )
     return jobs.mark_succeeded(record.id, summary, expires_at)
 
@@ -137,10 +139,12 @@ def anomaly_points(
     for index in flagged:
         value = float(series.values[index])
         event_number = int(event_of[index])
+        kind = None
         if event_number >= 0:
             event = output.events[event_number]
             start_ms = int(series.timestamps_ms[event.start_index])
             end_ms = int(series.timestamps_ms[event.end_index])
+            kind = event.kind
         else:  # a flag outside any event should not happen; the point is its own event
             start_ms = end_ms = int(series.timestamps_ms[index])
         points.append(
@@ -156,6 +160,9 @@ def anomaly_points(
                 method=method,
                 event_start=from_epoch_ms(start_ms),
                 event_end=from_epoch_ms(end_ms),
+                probability=_finite(float(output.probability[index]), 0.0),
+                kind=kind.name if kind else None,
+                summary=kind.summary if kind else None,
             )
         )
     return points

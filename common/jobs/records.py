@@ -37,8 +37,23 @@ def utc_now() -> datetime:
 class DetectionParams(BaseModel):
     """What a job detects on, fixed at submission so that a re-run does the same work."""
 
-    method: Method = "rolling"
-    sigma: float = Field(default=3.0, gt=0, description="bounds are expected ± sigma × spread")
+    method: Method = "auto"
+    sigma: float | None = Field(
+        default=None,
+        gt=0,
+        description="rolling/STL: bounds are expected ± sigma × spread (unset: 3); auto: "
+        "the tail probability of sigma normal standard deviations, instead of sensitivity",
+    )
+    sensitivity: float | None = Field(
+        default=None,
+        gt=0,
+        lt=0.1,
+        description="auto: alarm probability, at most about the share of normal readings "
+        "that alarm (unset: 3e-4)",
+    )
+    quiet: int | None = Field(
+        default=None, ge=0, description="auto: readings without a new alarm after one (50)"
+    )
     window: int | None = Field(default=None, ge=2, description="rolling window in readings")
     robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
     period: int | None = Field(

@@ -19,7 +19,7 @@ import numpy as np
 from common.models import ReadingSeries
 
 CHUNK_POINTS = 1000
-FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score")
+FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score", "probability")
 
 
 class DetectionOutput(Protocol):
@@ -33,6 +33,8 @@ class DetectionOutput(Protocol):
     def upper(self) -> np.ndarray: ...
     @property
     def score(self) -> np.ndarray: ...
+    @property
+    def probability(self) -> np.ndarray: ...
     @property
     def is_anomaly(self) -> np.ndarray: ...
     @property
@@ -70,6 +72,18 @@ def plain(value: Any) -> Any:
     return value
 
 
+def kind_fields(kind: Any) -> dict[str, Any]:
+    """An event's kind (common.detection.kinds.EventKind, or None) as JSON fields."""
+    if kind is None:
+        return {"kind": None, "summary": None, "magnitude": None, "sigmas": None}
+    return {
+        "kind": kind.name,
+        "summary": kind.summary,
+        "magnitude": finite_or_none(float(kind.magnitude)),
+        "sigmas": finite_or_none(float(kind.sigmas)),
+    }
+
+
 def event_dicts(series: ReadingSeries, events: Sequence[Any]) -> list[dict[str, Any]]:
     timestamps = series.timestamps_ms
     return [
@@ -81,6 +95,7 @@ def event_dicts(series: ReadingSeries, events: Sequence[Any]) -> list[dict[str, 
             "end_ms": int(timestamps[event.end_index]),
             "peak_ms": int(timestamps[event.peak_index]),
             "peak_score": finite_or_none(float(event.peak_score)),
+            **kind_fields(event.kind),
         }
         for event in events
     ]
@@ -102,6 +117,7 @@ def encode_result(
         "lower": json_floats(output.lower),
         "upper": json_floats(output.upper),
         "score": json_floats(output.score),
+        "probability": json_floats(output.probability),
         "is_anomaly": np.asarray(output.is_anomaly, dtype=bool).tolist(),
     }
     total = len(series)
@@ -133,6 +149,7 @@ class PointColumns:
     lower: list[float | None]
     upper: list[float | None]
     score: list[float | None]
+    probability: list[float | None]
     is_anomaly: list[bool]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -158,7 +175,8 @@ def slice_points(
     merged: dict[str, list[Any]] = {name: [] for name in PointColumns.__dataclass_fields__}
     for chunk in chunks:
         for name, column in merged.items():
-            column.extend(chunk[name])
+            # Results stored before a column existed (probability) read it as nulls.
+            column.extend(chunk.get(name) or [None] * len(chunk["timestamp_ms"]))
     start = offset - first_chunk * chunk_points
     window = {name: column[start : start + limit] for name, column in merged.items()}
     return PointColumns(**window)

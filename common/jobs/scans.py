@@ -123,6 +123,7 @@ def scan_metric(
         params=DetectionParams(
             method=settings.scan_method,
             sigma=settings.scan_sigma,
+            sensitivity=settings.scan_sensitivity,
             online=True,
             start=from_epoch_ms(history_start_ms),
             end=from_epoch_ms(window_end_ms),

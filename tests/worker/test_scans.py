@@ -89,9 +89,10 @@ def test_concurrent_sweeps_scan_each_window_once(
     # Nothing new: the next sweep leaves the metric alone.
     assert scans_of([run_scan(store, jobs, queue, settings)], jobs, metric_id) == []
 
-    # New readings with a spike: only they are judged (earlier ones are history).
-    more = 50 + 10 * np.sin(2 * np.pi * np.arange(300, 320) / 48)
-    more[15] += 40
+    # New readings with a spike: only they are judged (earlier ones are history). The
+    # spike comes after the quiet time (50 readings) of the alarm at 290.
+    more = 50 + 10 * np.sin(2 * np.pi * np.arange(300, 360) / 48)
+    more[45] += 40
     last = to_epoch_ms(recent_start(300) + 299 * STEP)
     store.append_readings(
         metric_id,
@@ -107,7 +108,7 @@ def test_concurrent_sweeps_scan_each_window_once(
     assert rescan.params.judge_from is not None and rescan.params.end is not None
     assert rescan.params.judge_from > scan.params.judge_from  # type: ignore[operator]
     after = store.list_anomalies(metric_id, None, None, 10_000)
-    assert "n15" in {a.reading_id for a in after}
+    assert "n45" in {a.reading_id for a in after}
     assert len(after) == len(stored) + rescan.summary.anomalies_stored
     assert len({a.id for a in after}) == len(after)
 

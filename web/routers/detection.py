@@ -39,9 +39,30 @@ class DetectionOptions(RequestModel):
     time_window_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
     start: Timestamp | None = Field(default=None, description="inclusive")
     end: Timestamp | None = Field(default=None, description="exclusive")
-    method: Method = Field(default="rolling", description="rolling, stl, or auto")
-    sigma_threshold: float = Field(
-        default=3.0, gt=0, le=1000, description="a reading is anomalous beyond this many sigmas"
+    method: Method = Field(
+        default="auto",
+        description="auto (the default detector: a calibrated probability per reading, "
+        "alarms in its far tail, events typed), rolling, or stl",
+    )
+    sigma_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="rolling/stl: a reading is anomalous beyond this many sigmas (unset: 3); "
+        "auto: alarm at the tail probability of this many normal sigmas",
+    )
+    sensitivity: float | None = Field(
+        default=None,
+        gt=0,
+        lt=0.1,
+        description="auto: alarm probability; at most about this share of readings alarm "
+        "on normal data (unset: 3e-4, about 3 per 10,000)",
+    )
+    quiet: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="auto: readings after an alarm without a new one (unset: 50)",
     )
     window: int | None = Field(
         default=None, ge=2, le=100_000, description="rolling window, in readings"
@@ -154,6 +175,8 @@ def submit_detection(
         params=DetectionParams(
             method=body.method,
             sigma=body.sigma_threshold,
+            sensitivity=body.sensitivity,
+            quiet=body.quiet,
             window=body.window,
             robust=body.robust,
             period=body.period,

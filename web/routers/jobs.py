@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common.errors import ConflictError
 from common.jobs.queue import JobQueue, producer_app
@@ -95,6 +95,9 @@ class ResultPoint(BaseModel):
     lower: float | None
     upper: float | None
     score: float | None
+    probability: float | None = Field(
+        default=None, description="how often the series' normal behaviour deviates this much"
+    )
     is_anomaly: bool
 
 
@@ -108,6 +111,16 @@ class ResultEvent(BaseModel):
     end_index: int
     peak_index: int
     peak_score: float | None
+    kind: str | None = Field(
+        default=None,
+        description="spike, dip, level_shift_up, level_shift_down, variance_change, "
+        "seasonal_break or trend_change",
+    )
+    summary: str | None = Field(default=None, description="the kind in words and numbers")
+    magnitude: float | None = Field(default=None, description="size in the metric's units")
+    sigmas: float | None = Field(
+        default=None, description="size in noise units (variance change: the spread ratio)"
+    )
 
 
 class JobResultPage(BaseModel):
@@ -197,6 +210,10 @@ def get_job_result(
             end_index=event["end_index"],
             peak_index=event["peak_index"],
             peak_score=event["peak_score"],
+            kind=event.get("kind"),
+            summary=event.get("summary"),
+            magnitude=event.get("magnitude"),
+            sigmas=event.get("sigmas"),
         )
         for event in meta["events"]
     ]
