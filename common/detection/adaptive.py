@@ -16,10 +16,11 @@ For reading t:
    season is inferred from all readings so far every 256 readings, so it is learnt
    from the past too. Each reading uses the forecaster whose mean
    absolute error over the last `choice_window` readings is smaller.
-2. Evidence at three horizons (`horizons`): the forecast error of the reading itself
-   (a spike or a dip), and the mean error of the last 4 and of the last 32 readings (a
-   shift, a broken season or a change of spread shows there while each reading alone is
-   still unremarkable).
+2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
+   dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
+   a broken season shows there while each reading alone is still unremarkable), and the
+   mean *absolute* error of the last 64 (`spread_horizons`: the readings spread wider, a
+   variance change or a burst of spikes, while their mean stays put).
 3. A tail probability for each horizon against the same horizon's values over the last
    `history` readings (refitted every `BLOCK` readings): the empirical share of past
    magnitudes at least as large, and beyond their `tail_quantile` quantile an exponential
@@ -28,7 +29,7 @@ For reading t:
    series' extremes). The tail is never narrower than the data's own resolution (a
    series in whole steps cannot be more surprising than one step apart), so a quantised
    series does not alarm on its next step.
-4. `probability` = 3 × the smallest of the three (Bonferroni: three looks at the same
+4. `probability` = 4 × the smallest of the four (Bonferroni: four looks at the same
    reading). A reading alarms when probability ≤ `sensitivity` (default 3e-4): on data
    that behaves as its past did, at most about `sensitivity` × readings alarm, and fewer
    where the noise has lighter tails than exponential (measured: 1 alarm in 50,000
@@ -80,6 +81,7 @@ class AdaptiveSettings:
     level_window: int = 120
     choice_window: int = 300
     horizons: tuple[int, ...] = (1, 4, 32)
+    spread_horizons: tuple[int, ...] = (64,)
     history: int = 2000
     tail_quantile: float = 0.9
 
@@ -99,6 +101,7 @@ class AdaptiveSettings:
             "level_window": self.level_window,
             "choice_window": self.choice_window,
             "horizons": list(self.horizons),
+            "spread_horizons": list(self.spread_horizons),
             "history": self.history,
             "tail_quantile": self.tail_quantile,
         }
@@ -173,17 +176,22 @@ def judge(
 def _chance(
     errors: np.ndarray, floors: np.ndarray, settings: AdaptiveSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probability per reading (Bonferroni over the horizons) and the point band's half-width."""
+    """Probability per reading (Bonferroni over the looks) and the point band's half-width."""
     probability = np.ones(errors.shape[0])
     half_width = np.full(errors.shape[0], np.nan)
-    for horizon in settings.horizons:
-        evidence = errors if horizon == 1 else _trailing_mean(errors, horizon)
+    looks = [(h, False) for h in settings.horizons]
+    looks += [(h, True) for h in settings.spread_horizons]
+    for horizon, spread in looks:
+        # Signed errors average out on noise and add up on a shift; their magnitudes add
+        # up when the readings spread wider (a variance change, a burst of spikes).
+        base = np.abs(errors) if spread else errors
+        evidence = base if horizon == 1 else _trailing_mean(base, horizon)
         # A mean of `horizon` readings moves in steps `horizon` times finer.
         fits = TailFits.of(evidence, settings.history, settings.tail_quantile, floors / horizon)
         probability = np.minimum(probability, fits.probability(evidence))
-        if horizon == 1:
-            half_width = fits.magnitude_at(settings.sensitivity / len(settings.horizons))
-    return np.clip(probability * len(settings.horizons), TINIEST, 1.0), half_width
+        if horizon == 1 and not spread:
+            half_width = fits.magnitude_at(settings.sensitivity / len(looks))
+    return np.clip(probability * len(looks), TINIEST, 1.0), half_width
 
 
 def _level_forecast(values: np.ndarray, window: int) -> np.ndarray:

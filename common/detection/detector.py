@@ -65,10 +65,9 @@ def minimum_points(
     STL: two periods (online: two periods plus a point to judge); without a period the
     smallest a period can be (2), since any longer one is only known from the data.
     Rolling: the window plus one point (median/MAD: two windows, see `rolling`).
-    Auto: a level window and a hundred of its errors before the first reading judged.
+    Auto: what rolling needs: below a level window and a hundred of its errors
+    (`adaptive.minimum_points`), auto falls back to rolling.
     """
-    if method == "auto":
-        return adaptive.minimum_points(window)
     if method == "stl":
         season = 2 if period is None else period
         return 2 * season + (1 if online else 0)
@@ -99,7 +98,8 @@ def detect(
     `quiet`: readings without a new alarm after one (default 50). `window`: the level
     forecaster's window (default 120). `period`: the season in points instead of
     inferring it. `online` changes nothing: auto always judges each reading from the
-    ones before it. It needs `minimum_points("auto")` readings.
+    ones before it. Below `adaptive.minimum_points()` readings (221) it falls back to
+    rolling (`result.params["auto"]` says so).
 
     rolling / STL: `sigma` the band half-width in scale units (default 3); `window`:
     rolling, the window in points (default 60); STL online, the history each block is
@@ -108,19 +108,21 @@ def detect(
     """
     series, times = _validated(values, timestamps_ms)
     _check_settings(method, sigma, window, period)
-    if method == "auto":
-        needed = minimum_points("auto", window=window)
-        if series.shape[0] < needed:
-            raise DetectionError(
-                f"auto needs at least {needed} readings (a level window of "
-                f"{needed - adaptive.MIN_TAIL_HISTORY - 1} and {adaptive.MIN_TAIL_HISTORY} of "
-                f"its errors) before it judges one, got {series.shape[0]}: add readings, or "
-                "use method 'rolling' with a smaller window"
-            )
-        return _adaptive(series, times, sigma, window, period, sensitivity, quiet)
-    sigma = DEFAULT_SIGMA if sigma is None else sigma
     n = series.shape[0]
-    params: dict[str, object] = {"sigma": float(sigma), "robust": bool(robust), "online": online}
+    params: dict[str, object] = {}
+    if method == "auto":
+        needed = adaptive.minimum_points(window)
+        if n >= needed:
+            return _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+        # Too short to learn what is unusual for this series: the seed's rule (a band of
+        # sigma around a trailing mean) is the best there is, and says so.
+        method, window = "rolling", None
+        params["auto"] = (
+            f"rolling: {n} readings, the default detector needs {needed} (a level window and "
+            f"{adaptive.MIN_TAIL_HISTORY} of its errors) to judge one"
+        )
+    sigma = DEFAULT_SIGMA if sigma is None else sigma
+    params.update({"sigma": float(sigma), "robust": bool(robust), "online": online})
     params["method"] = method
     if method == "stl":
         season = period if period is not None else _infer(series, times)
@@ -348,7 +350,7 @@ def _scored(
     is_anomaly = score >= 1.0
     params["scale_floor"] = floor
     # The deviation in scale units is score × sigma: its two-sided normal tail.
-    probability = special.erfc(score * sigma / math.sqrt(2))
+    probability = np.clip(special.erfc(score * sigma / math.sqrt(2)), adaptive.TINIEST, 1.0)
     return DetectionResult(
         method=method,
         params=params,

@@ -148,7 +148,8 @@ def offline(
     plain_settings = replace(settings, robust=False)
     seasonal, trend = decompose(grid.values, plain_settings)
     cleaned = _without_outliers(grid.values, seasonal, trend, settings.period)
-    seasonal, trend = decompose(cleaned, plain_settings)
+    if cleaned is not grid.values:  # without outliers the first fit is the fit
+        seasonal, trend = decompose(cleaned, plain_settings)
     plain = seasonal + trend
     fitted = plain
     if settings.robust:
@@ -165,7 +166,8 @@ def offline(
 def _without_outliers(
     values: np.ndarray, seasonal: np.ndarray, trend: np.ndarray, period: int
 ) -> np.ndarray:
-    """Grid values with outliers of a first fit replaced by trend + their phase's mean."""
+    """Grid values with outliers of a first fit replaced by trend + their phase's mean
+    (the same array if there are none)."""
     residuals = values - seasonal - trend
     limit = OUTLIER_SCALES * _robust_scale(residuals)
     outliers = np.abs(residuals) > limit if limit > 0 else np.zeros(values.shape[0], bool)

@@ -66,6 +66,36 @@ def test_detection_job_flags_the_spike_and_stores_it(
     assert all(anomaly.job_id == job["id"] for anomaly in stored)
     listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
     assert {a["reading_id"] for a in listed} == {a.reading_id for a in stored}
+    spike_anomaly = next(a for a in listed if a["reading_id"] == ids[SPIKE])
+    assert spike_anomaly["kind"] == "spike" and spike_anomaly["summary"].startswith("spike +")
+    assert 0 < spike_anomaly["probability"] < 1e-3
+
+
+def test_default_detector_alarms_once_and_says_what_it_saw(
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, ids = spiky_metric
+    answer = client.post(
+        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
+    )
+    job = answer.json()["job"]
+    assert job["status"] == "succeeded", job
+    assert job["summary"]["method"] == "auto"
+    assert job["summary"]["method_params"]["sensitivity"] == 3e-4
+    page = client.get(job["result_url"], params={"offset": 0, "limit": 600}).json()
+    spike = page["points"][SPIKE]
+    assert spike["is_anomaly"] is True and spike["probability"] <= 3e-4
+    assert [e["kind"] for e in page["events"] if e["start_index"] == SPIKE] == ["spike"]
+    # Quiet on the rest: the seasonal series is otherwise normal.
+    assert page["flagged"] <= 2
+    stored = {
+        a["reading_id"]: a
+        for a in client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
+    }
+    assert stored[ids[SPIKE]]["kind"] == "spike" and stored[ids[SPIKE]]["method"] == "auto"
 
 
 def test_rerunning_a_job_does_not_duplicate_anomalies(

@@ -14,13 +14,14 @@ from common.detection.kinds import KINDS
 from tests.support import ROOT
 
 NORMAL_POINTS = 20_000
-# The bar: at most one alarm per 10,000 readings of normal data.
-MAX_ALARMS = NORMAL_POINTS // 10_000
+SEEDS = (0, 1, 2)
+# The bar: at most one alarm per 10,000 readings of normal data, over all seeds.
+MAX_ALARMS = len(SEEDS) * NORMAL_POINTS // 10_000
 NO_ANOMALY_FILES = ROOT.parent / "shared" / "accuracy" / "data" / "artificialNoAnomaly"
 
 
-def normal_series(kind: str) -> np.ndarray:
-    rng = np.random.default_rng(7)
+def normal_series(kind: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     if kind == "white noise":
         return rng.normal(10.0, 2.0, NORMAL_POINTS)
     if kind == "random walk":
@@ -39,11 +40,13 @@ def normal_series(kind: str) -> np.ndarray:
     "kind", ["white noise", "random walk", "quantised", "flat line", "daily cycle"]
 )
 def test_quiet_on_normal_data(kind: str) -> None:
-    result = detect(normal_series(kind))
-    assert result.method == "auto"
-    judged = int(np.count_nonzero(result.judged))
-    assert judged > NORMAL_POINTS * 0.98
-    assert int(np.count_nonzero(result.is_anomaly)) <= MAX_ALARMS
+    alarms = 0
+    for seed in SEEDS:
+        result = detect(normal_series(kind, seed))
+        assert result.method == "auto"
+        assert int(np.count_nonzero(result.judged)) > NORMAL_POINTS * 0.98
+        alarms += int(np.count_nonzero(result.is_anomaly))
+    assert alarms <= MAX_ALARMS
 
 
 def read_corpus_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +123,8 @@ def test_sensitivity_and_sigma() -> None:
     assert detect(values, times, sigma=3.0).params["sensitivity"] == pytest.approx(0.0027, 1e-2)
     with pytest.raises(DetectionError, match="sensitivity must be a probability"):
         detect(values, times, sensitivity=0.5)
-    with pytest.raises(DetectionError, match="needs at least 221 readings"):
-        detect(values[:100])
+    short = detect(values[:100])
+    assert short.method == "rolling" and "needs 221" in str(short.params["auto"])
 
 
 N, ONSET = 1600, 1200
