@@ -41,7 +41,9 @@ class Stack:
     servers: list[EmbeddedServer] = field(default_factory=list)
 
     def restart_server(self) -> None:
-        # The same port and data dir: the app's configured URL stays right.
+        # The same port and data dir: the app's configured URL stays right. stop() frees
+        # the data dir's lock even when the server was killed.
+        self.server.stop()
         self.server = EmbeddedServer(self.data_dir, port=self.server.port).start()
         self.servers.append(self.server)
 
