@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: no key, no body parsing or size check.
-    public = {"/health", app.docs_url, app.redoc_url, app.openapi_url}
+    public = {"/health", "/ready", app.docs_url, app.redoc_url, app.openapi_url}
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(ApiKeyRequired, public_paths=frozenset(p for p in public if p))
     app.include_router(health.router)

@@ -142,7 +142,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
         assert api.post("/api/services", json={"name": "kept"}).status_code == 201
-        assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
+        assert api.get("/ready").json() == {"status": "ready", "down": []}
         assert flower_lists_a_worker(flower_port)
     finally:
         output = stop_up(process)
