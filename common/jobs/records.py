@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -105,6 +106,12 @@ class JobRecord(BaseModel):
         return self.status in FINAL_STATUSES
 
 
+@dataclass(frozen=True)
+class JobPage:
+    records: list[JobRecord]
+    next_offset: int | None  # position in the owner's list to continue from
+
+
 @contextmanager
 def redis_errors() -> Iterator[None]:
     """Redis that cannot be reached is a dependency outage (503), not a bug (500)."""
@@ -175,32 +182,45 @@ class JobStore:
 
     def list_owned(
         self, owner_id: str, limit: int = 50, offset: int = 0, kind: JobKind | None = None
-    ) -> list[JobRecord]:
-        """The owner's jobs, newest first (records that expired are skipped)."""
+    ) -> JobPage:
+        """The owner's jobs, newest first, from position `offset` of their list on.
+
+        Positions count every listed job, whether it matches `kind` or its record expired,
+        so `next_offset` continues right after the last job returned: following it never
+        repeats or skips a job. It is None when no further job matches.
+        """
         records: list[JobRecord] = []
         owner_key = keys.owner_jobs(owner_id)
-        position = offset
-        while len(records) < limit:
+        batch = max(limit + 1, 100)
+        position = last_position = offset
+        next_offset: int | None = None
+        # The list holds at most list_max ids, so this reads a bounded number of batches.
+        while next_offset is None:
             with redis_errors():
                 ids = [
                     i.decode() if isinstance(i, bytes) else str(i)
-                    for i in self.redis.zrevrange(owner_key, position, position + limit - 1)
+                    for i in self.redis.zrevrange(owner_key, position, position + batch - 1)
                 ]
             if not ids:
                 break
-            position += len(ids)
             with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
                 for job_id in ids:
                     pipe.get(keys.job(job_id))
                     pipe.exists(keys.job_result(job_id))
                 answers = pipe.execute()
-            for raw, kept in zip(answers[::2], answers[1::2], strict=True):
+            for index, (raw, kept) in enumerate(zip(answers[::2], answers[1::2], strict=True)):
                 if raw is None:
-                    continue
+                    continue  # expired
                 record = self._with_expiry(raw, bool(kept))
-                if kind is None or record.kind == kind:
-                    records.append(record)
-        return records[:limit]
+                if kind is not None and record.kind != kind:
+                    continue
+                if len(records) == limit:  # one more matches: there is a next page
+                    next_offset = last_position + 1
+                    break
+                records.append(record)
+                last_position = position + index
+            position += len(ids)
+        return JobPage(records=records, next_offset=next_offset)
 
     def _with_expiry(self, raw: bytes | str, result_kept: bool) -> JobRecord:
         record = JobRecord.model_validate_json(raw)

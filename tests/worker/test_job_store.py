@@ -79,11 +79,14 @@ def test_list_owned_newest_first_bounded_and_filtered(jobs: JobStore) -> None:
     ]
     listed = jobs.list_owned(owner, limit=10)
     # list_max=5: the two oldest are no longer listed.
-    assert [r.id for r in listed] == [r.id for r in reversed(made[2:])]
-    assert [r.id for r in jobs.list_owned(owner, limit=2, offset=1)] == [made[5].id, made[4].id]
-    assert all(r.kind == "scan" for r in jobs.list_owned(owner, kind="scan"))
+    assert [r.id for r in listed.records] == [r.id for r in reversed(made[2:])]
+    assert listed.next_offset is None
+    page = jobs.list_owned(owner, limit=2, offset=1)
+    assert [r.id for r in page.records] == [made[5].id, made[4].id]
+    assert page.next_offset == 3
+    assert all(r.kind == "scan" for r in jobs.list_owned(owner, kind="scan").records)
     jobs.redis.delete(keys.job(made[6].id))  # an expired record is skipped
-    assert jobs.list_owned(owner, limit=1)[0].id == made[5].id
+    assert jobs.list_owned(owner, limit=1).records[0].id == made[5].id
 
 
 def test_transitions_keep_final_states_final(jobs: JobStore) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common.errors import ConflictError
 from common.jobs.queue import JobQueue, producer_app
@@ -84,7 +84,7 @@ class JobPublic(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobPublic]
-    next_offset: int | None
+    next_offset: int | None = Field(description="pass as ?offset= for the next page")
 
 
 class ResultPoint(BaseModel):
@@ -132,12 +132,10 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     kind: JobKind | None = None,
 ) -> JobList:
-    """List the caller's recent jobs (submitted and scans), newest first."""
-    records = jobs.list_owned(user.id, limit=limit + 1, offset=offset, kind=kind)
-    page = records[:limit]
+    """List the caller's recent jobs (submitted and scans), newest first (follow `next_offset`)."""
+    page = jobs.list_owned(user.id, limit=limit, offset=offset, kind=kind)
     return JobList(
-        jobs=[JobPublic.of(record) for record in page],
-        next_offset=offset + limit if len(records) > limit else None,
+        jobs=[JobPublic.of(record) for record in page.records], next_offset=page.next_offset
     )
 
 
