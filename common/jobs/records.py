@@ -106,6 +106,14 @@ class JobRecord(BaseModel):
         return self.status in FINAL_STATUSES
 
 
+def record_from_stored(raw: bytes | str, result_kept: bool) -> JobRecord:
+    """A stored record, saying whether its result has expired."""
+    record = JobRecord.model_validate_json(raw)
+    if record.status == "succeeded" and not result_kept:
+        record.result_expired = True
+    return record
+
+
 @dataclass(frozen=True)
 class JobPage:
     records: list[JobRecord]
@@ -171,7 +179,7 @@ class JobStore:
             pipe.get(keys.job(job_id))
             pipe.exists(keys.job_result(job_id))
             raw, result_kept = pipe.execute()
-        return None if raw is None else self._with_expiry(raw, bool(result_kept))
+        return None if raw is None else record_from_stored(raw, bool(result_kept))
 
     def get_owned(self, owner_id: str, job_id: str) -> JobRecord:
         """The owner's job; another user's job is not found, exactly like a missing one."""
@@ -211,7 +219,7 @@ class JobStore:
             for index, (raw, kept) in enumerate(zip(answers[::2], answers[1::2], strict=True)):
                 if raw is None:
                     continue  # expired
-                record = self._with_expiry(raw, bool(kept))
+                record = record_from_stored(raw, bool(kept))
                 if kind is not None and record.kind != kind:
                     continue
                 if len(records) == limit:  # one more matches: there is a next page
@@ -221,12 +229,6 @@ class JobStore:
                 last_position = position + index
             position += len(ids)
         return JobPage(records=records, next_offset=next_offset)
-
-    def _with_expiry(self, raw: bytes | str, result_kept: bool) -> JobRecord:
-        record = JobRecord.model_validate_json(raw)
-        if record.status == "succeeded" and not result_kept:
-            record.result_expired = True
-        return record
 
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
@@ -326,24 +328,6 @@ class JobStore:
             return record
 
         return self.update(job_id, fail)
-
-    def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
-        """The record once it is final, or as it is when `timeout` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        with redis_errors():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-            try:
-                # Subscribed before the first read: a finish in between is not missed.
-                pubsub.subscribe(keys.job_finished_channel(job_id))
-                while True:
-                    record = self.get(job_id)
-                    remaining = deadline - time.monotonic()
-                    if record is None or record.is_final or remaining <= 0:
-                        return record
-                    # Re-read at least every second, in case a notice was lost.
-                    pubsub.get_message(timeout=min(remaining, 1.0))
-            finally:
-                pubsub.close()
 
     # --- results ------------------------------------------------------------------------
     def save_result(self, job_id: str, meta: dict[str, Any], chunks: Sequence[str]) -> datetime:

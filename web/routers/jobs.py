@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from common.errors import ConflictError
-from common.jobs.queue import JobQueue, producer_app
+from common.jobs.queue import JobQueue
 from common.jobs.records import (
     DetectionParams,
     JobKind,
@@ -19,6 +19,7 @@ from common.jobs.records import (
     JobSummary,
 )
 from common.jobs.results import chunk_span, slice_points
+from common.jobs.waits import JobWaiter
 from common.models import from_epoch_ms
 from web.deps import CurrentUser, RedisDep, SettingsDep
 from web.schemas import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, ErrorBody
@@ -35,19 +36,20 @@ def get_job_store(client: RedisDep, settings: SettingsDep) -> JobStore:
     return JobStore.from_settings(client, settings)
 
 
-def get_job_queue(request: Request, settings: SettingsDep) -> JobQueue:
-    """One Celery producer per web process, made on first use."""
-    queue: JobQueue | None = getattr(request.app.state, "job_queue", None)
-    if queue is None:
-        from common.embedded import resolve_urls
-
-        queue = JobQueue(producer_app(settings, resolve_urls(settings).redis_url))
-        request.app.state.job_queue = queue
+def get_job_queue(request: Request) -> JobQueue:
+    """The web process's Celery producer (made by the lifespan)."""
+    queue: JobQueue = request.app.state.job_queue
     return queue
+
+
+def get_job_waiter(request: Request) -> JobWaiter:
+    waiter: JobWaiter = request.app.state.job_waiter
+    return waiter
 
 
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+JobWaiterDep = Annotated[JobWaiter, Depends(get_job_waiter)]
 
 
 def job_url(job_id: str) -> str:
