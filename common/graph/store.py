@@ -242,7 +242,8 @@ class GraphStore:
         if rows[0]["clashes"]:
             raise ConflictError(f"service {service_id} already has a metric named {name!r}")
         metric = self.get_metric(owner_id, metric_id)
-        assert metric is not None
+        if metric is None:  # the service was deleted just after the metric was created
+            raise NotFoundError(f"service {service_id} not found")
         return metric
 
     def get_metric(self, owner_id: str, metric_id: str) -> Metric | None:
