@@ -29,6 +29,8 @@ JobStatus = Literal["queued", "running", "succeeded", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
 Method = Literal["rolling", "stl", "auto"]
 REDIS = "redis"
+# Optimistic updates of one record retried at most this often when another writer races.
+MAX_UPDATE_ATTEMPTS = 50
 
 
 def utc_now() -> datetime:
@@ -240,7 +242,7 @@ class JobStore:
         """
         key = keys.job(job_id)
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            while True:
+            for _ in range(MAX_UPDATE_ATTEMPTS):
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
@@ -263,6 +265,11 @@ class JobStore:
                     return changed
                 except redis.WatchError:
                     continue
+        # Something rewrites the record without pause: back off (the worker retries later,
+        # the web answers 503) rather than spin.
+        raise DependencyUnavailableError(
+            REDIS, f"job {job_id} changed {MAX_UPDATE_ATTEMPTS} times while being updated"
+        )
 
     def mark_running(self, job_id: str, worker: str) -> JobRecord | None:
         """Start a run (again, if a worker died during the last one); final jobs stay final."""

@@ -181,6 +181,36 @@ def test_wait_finished_beyond_max_waiting_answers_at_once(
     assert time.monotonic() - began < 1
 
 
+def test_update_gives_up_when_the_record_keeps_changing(
+    jobs: JobStore, embedded_server: EmbeddedServer
+) -> None:
+    record = jobs.create(new_record(new_id()))
+    other_writer = redis.Redis.from_url(embedded_server.redis_url)
+    attempts: list[int] = []
+    outcome: list[BaseException | JobRecord | None] = []
+
+    def rewritten_meanwhile(current: JobRecord) -> JobRecord:
+        attempts.append(1)
+        other_writer.set(keys.job(record.id), current.model_dump_json(), keepttl=True)
+        current.progress = 0.5
+        return current
+
+    def update() -> None:
+        try:
+            outcome.append(jobs.update(record.id, rewritten_meanwhile))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    updater = threading.Thread(target=update, daemon=True)
+    updater.start()
+    updater.join(20)
+    other_writer.close()
+    assert not updater.is_alive(), f"still retrying after {len(attempts)} attempts"
+    assert isinstance(outcome[0], DependencyUnavailableError)
+    assert "changed 50 times" in str(outcome[0])
+    assert len(attempts) == 50
+
+
 def test_redis_down_is_a_dependency_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.5)
     jobs = JobStore(client, record_ttl_seconds=60, result_ttl_seconds=60)
