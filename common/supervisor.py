@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from common.embedded import DataDirInUseError, EmbeddedServer
+from common.embedded import EmbeddedServer
 from common.settings import EMBEDDED, Settings
 
 GRACE_SECONDS = 10.0
@@ -82,10 +82,8 @@ class Supervisor:
     def _service_env(self) -> dict[str, str]:
         env = {**os.environ, "DATA_DIR": str(self.options.data_dir.resolve())}
         if self.settings.uses_embedded:
-            try:
-                self.server = EmbeddedServer(self.options.data_dir).start()
-            except DataDirInUseError as exc:
-                raise SystemExit(f"neonomaly up: {exc}") from exc
+            # A data dir in use raises EmbeddedServerError: `neonomaly` prints it, exits 1.
+            self.server = EmbeddedServer(self.options.data_dir).start()
             address = self.server.address
             print(f"embedded graph store + redis: {address.display_url} (data and password "
                   f"in {self.server.data_dir})", flush=True)  # fmt: skip

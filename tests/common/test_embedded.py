@@ -21,6 +21,7 @@ from common.embedded import (
     PASSWORD_FILE,
     DataDirInUseError,
     EmbeddedServer,
+    _ask,
     attach_or_start,
     running_server,
 )
@@ -88,6 +89,13 @@ def test_data_dir_is_0700_and_every_file_in_it_0600(server: EmbeddedServer) -> N
     for path in data_dir.rglob("*"):
         if path.is_dir():
             assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+
+def test_server_info_is_read_whole(server: EmbeddedServer) -> None:
+    """The start-up check for a server still loading its AOF reads all of INFO's reply."""
+    reply = _ask(server.port, server.password, ("INFO", "persistence"))
+    assert reply.startswith(b"+OK\r\n$") and b"loading:0" in reply
+    assert reply.endswith(b"\r\n")
 
 
 def test_the_password_is_in_no_command_line(server: EmbeddedServer) -> None:
