@@ -42,12 +42,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis.Redis.from_url(
         urls.redis_url, socket_connect_timeout=2, socket_timeout=10
     )
-    # Each wait holds a pub/sub connection and briefly borrows another to read its job.
-    app.state.redis_async = redis.asyncio.Redis.from_url(
-        urls.redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        max_connections=2 * settings.max_waiting_requests + 10,
+    # Each wait holds a pub/sub connection and briefly borrows another to read its job; a
+    # blocking pool makes a read beyond that wait its turn instead of failing.
+    app.state.redis_async = redis.asyncio.Redis.from_pool(
+        redis.asyncio.BlockingConnectionPool.from_url(
+            urls.redis_url,
+            max_connections=2 * settings.max_waiting_requests + 10,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=10,
+        )
     )
     app.state.job_waiter = JobWaiter(app.state.redis_async, settings.max_waiting_requests)
     try:
