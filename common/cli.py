@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.detection import csv_tool
+from common.embedded import EmbeddedServerError
 from common.settings import Settings
 
 
@@ -91,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except EmbeddedServerError as exc:  # a data dir in use, or not ours: say so, no traceback
+        print(f"neonomaly: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

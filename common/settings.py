@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     job_time_limit_seconds: int = Field(default=330, gt=0)
     broker_visibility_timeout_seconds: int = Field(default=3600, gt=0)
     max_wait_seconds: float = Field(default=30.0, ge=0)
+    # `?wait=` requests waiting at once per web process (each holds a Redis connection, no
+    # thread); beyond it, `?wait=` answers 202 at once.
+    max_waiting_requests: int = Field(default=200, gt=0)
     # The Celery queue of jobs and scans; not "neonomaly", the graph's key on the embedded server.
     job_queue: str = "neonomaly.jobs"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most

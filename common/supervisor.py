@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from common.embedded import EmbeddedServer, running_port
-from common.settings import Settings
+from common.embedded import EmbeddedServer
+from common.settings import EMBEDDED, Settings
 
 GRACE_SECONDS = 10.0
 
@@ -82,19 +82,20 @@ class Supervisor:
     def _service_env(self) -> dict[str, str]:
         env = {**os.environ, "DATA_DIR": str(self.options.data_dir.resolve())}
         if self.settings.uses_embedded:
-            if running_port(self.options.data_dir) is not None:
-                raise SystemExit(
-                    f"an embedded server already runs on {self.options.data_dir}; "
-                    "stop that `neonomaly up` first, or use another --data-dir"
-                )
+            # A data dir in use raises EmbeddedServerError: `neonomaly` prints it, exits 1.
             self.server = EmbeddedServer(self.options.data_dir).start()
-            print(f"embedded graph store + redis: {self.server.redis_url} "
-                  f"(data in {self.server.data_dir})", flush=True)  # fmt: skip
-            env["GRAPH_URL"] = self.server.graph_url
-            env["REDIS_URL"] = self.settings.redis_url or self.server.redis_url
+            address = self.server.address
+            print(f"embedded graph store + redis: {address.display_url} (data and password "
+                  f"in {self.server.data_dir})", flush=True)  # fmt: skip
+            # The children attach through the data dir: they read the port and the password
+            # there, so the password is in no command line and no environment.
+            env["GRAPH_URL"] = EMBEDDED
         return env
 
     def run(self) -> int:
+        # Everything the server and the children write in the data dir (AOF, RDB, beat's
+        # schedule) is private to this user.
+        os.umask(0o077)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
         flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"

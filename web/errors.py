@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis
 from fastapi import FastAPI, Request
@@ -74,7 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         # Say where and what, without echoing the input: it may be NaN (not encodable as
         # JSON) or megabytes of batch.
-        assert isinstance(exc, RequestValidationError)
+        errors = cast(RequestValidationError, exc).errors()  # registered for this type
         content_type = request.headers.get("content-type")
         if content_type and not _is_json(content_type) and await request.body():
             # FastAPI hands a non-JSON body to validation as bytes; say what is wrong.
@@ -85,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         detail = [
             {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-            for error in exc.errors()[:MAX_REPORTED_ERRORS]
+            for error in errors[:MAX_REPORTED_ERRORS]
         ]
         return _json(422, detail)
 
@@ -93,7 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(422, "the JSON body is nested too deeply")
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
+        exc = cast(StarletteHTTPException, exc)  # registered for this type
         headers = dict(exc.headers or {})
         # FastAPI turns any failure to decode the body into "There was an error parsing
         # the body"; name the two a client can fix.

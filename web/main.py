@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore
+from common.jobs.queue import JobQueue, producer_app
+from common.jobs.waits import JobWaiter
 from common.settings import Settings, get_settings
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
 from web.routers import detection, health, jobs, metrics, services
@@ -33,10 +36,24 @@ Timestamps are ISO 8601; without an offset they are taken as UTC.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     urls = resolve_urls(settings)
+    # First: invalid job settings (time limits) stop the start, not the first submit.
+    app.state.job_queue = JobQueue(producer_app(settings, urls.redis_url))
     app.state.store = GraphStore.connect(settings)
     app.state.redis = redis.Redis.from_url(
         urls.redis_url, socket_connect_timeout=2, socket_timeout=10
     )
+    # Each wait holds a pub/sub connection and briefly borrows another to read its job; a
+    # blocking pool makes a read beyond that wait its turn instead of failing.
+    app.state.redis_async = redis.asyncio.Redis.from_pool(
+        redis.asyncio.BlockingConnectionPool.from_url(
+            urls.redis_url,
+            max_connections=2 * settings.max_waiting_requests + 10,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=10,
+        )
+    )
+    app.state.job_waiter = JobWaiter(app.state.redis_async, settings.max_waiting_requests)
     try:
         app.state.store.ensure_schema()
     except DependencyUnavailableError as exc:
@@ -46,6 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.store.close()
     app.state.redis.close()
+    await app.state.redis_async.aclose()
+    app.state.job_queue.app.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: no key, no body parsing or size check.
-    public = {"/health", app.docs_url, app.redoc_url, app.openapi_url}
+    public = {"/health", "/ready", app.docs_url, app.redoc_url, app.openapi_url}
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(ApiKeyRequired, public_paths=frozenset(p for p in public if p))
     app.include_router(health.router)

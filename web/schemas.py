@@ -6,7 +6,7 @@ Every request model forbids unknown fields, so a typo is an error, not silently 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -165,8 +165,8 @@ class ReadingPage(BaseModel):
 
 
 class Readiness(BaseModel):
-    graph: str
-    redis: str
+    status: Literal["ready", "unavailable"]
+    down: list[Literal["graph store", "redis"]] = Field(description="the dependencies down")
 
 
 class ValidationProblem(BaseModel):

@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
 from common.jobs.queue import DETECT_TASK, SCAN_TASK, JobQueue
-from common.jobs.scans import run_scan
+from common.jobs.scans import record_scan_done, run_scan
 from worker import resources
 from worker.celery_app import app
 
@@ -60,6 +60,8 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
     worker = resources.current()
     try:
         record = run_detection_job(job_id, worker.store, worker.jobs, worker.settings)
+        if record is not None:
+            record_scan_done(worker.jobs, record, worker.settings)
     except SoftTimeLimitExceeded:
         _fail_quietly(
             job_id,

@@ -90,14 +90,20 @@ SET s.name = coalesce($name, s.name),
     + _SERVICE_COLUMNS
 )
 
-LIST_SERVICE_METRIC_IDS = """
-MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->(m:Metric)
-RETURN m.id AS id
-"""
-
+# One statement: a metric created while the service is being deleted is either deleted
+# with it (readings and anomalies included) or refused, never left with orphaned readings.
+# coalesce: FalkorDB fails on a null node in a later MATCH (a service without metrics);
+# no metric id is empty.
 DELETE_SERVICE = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
 OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
+WITH s, m, coalesce(m.id, '') AS metric_id
+OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
+WITH s, m, metric_id, collect(a) AS anomalies
+OPTIONAL MATCH (r:MetricReading {metric_id: metric_id})
+WITH s, m, anomalies, collect(r) AS readings
+FOREACH (a IN anomalies | DETACH DELETE a)
+FOREACH (r IN readings | DETACH DELETE r)
 WITH s, collect(m) AS metrics
 FOREACH (m IN metrics | DETACH DELETE m)
 DETACH DELETE s

@@ -217,14 +217,8 @@ class GraphStore:
         return _service(rows[0]) if rows else None
 
     def delete_service(self, owner_id: str, service_id: str) -> bool:
-        """Delete a service with its metrics, their readings and anomalies.
-
-        One statement per metric keeps each statement's size bounded by one metric; a crash
-        part-way leaves the service in place, and deleting again finishes the job.
-        """
+        """Delete a service with its metrics, their readings and anomalies, in one statement."""
         scope = {"owner_id": owner_id, "service_id": service_id}
-        for row in self.executor.read(q.LIST_SERVICE_METRIC_IDS, scope):
-            self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": row["id"]})
         return _deleted(self.executor.write(q.DELETE_SERVICE, scope))
 
     # --- metrics ------------------------------------------------------------------------
@@ -248,7 +242,8 @@ class GraphStore:
         if rows[0]["clashes"]:
             raise ConflictError(f"service {service_id} already has a metric named {name!r}")
         metric = self.get_metric(owner_id, metric_id)
-        assert metric is not None
+        if metric is None:  # the service was deleted just after the metric was created
+            raise NotFoundError(f"service {service_id} not found")
         return metric
 
     def get_metric(self, owner_id: str, metric_id: str) -> Metric | None:

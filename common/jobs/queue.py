@@ -88,6 +88,9 @@ class JobQueue:
 
     def __init__(self, app: Celery):
         self.app = app
+        # Celery makes its broker connection and producer pools on first use, without a
+        # lock: made here, before request threads can race to make two of each.
+        _ = app.amqp.producer_pool
 
     def enqueue_detection(self, job_id: str) -> None:
         try:

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ JobStatus = Literal["queued", "running", "succeeded", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
 Method = Literal["rolling", "stl", "auto"]
 REDIS = "redis"
+# Optimistic updates of one record retried at most this often when another writer races.
+MAX_UPDATE_ATTEMPTS = 50
 
 
 def utc_now() -> datetime:
@@ -120,6 +123,20 @@ class JobRecord(BaseModel):
         return self.status in FINAL_STATUSES
 
 
+def record_from_stored(raw: bytes | str, result_kept: bool) -> JobRecord:
+    """A stored record, saying whether its result has expired."""
+    record = JobRecord.model_validate_json(raw)
+    if record.status == "succeeded" and not result_kept:
+        record.result_expired = True
+    return record
+
+
+@dataclass(frozen=True)
+class JobPage:
+    records: list[JobRecord]
+    next_offset: int | None  # position in the owner's list to continue from
+
+
 @contextmanager
 def redis_errors() -> Iterator[None]:
     """Redis that cannot be reached is a dependency outage (503), not a bug (500)."""
@@ -179,7 +196,7 @@ class JobStore:
             pipe.get(keys.job(job_id))
             pipe.exists(keys.job_result(job_id))
             raw, result_kept = pipe.execute()
-        return None if raw is None else self._with_expiry(raw, bool(result_kept))
+        return None if raw is None else record_from_stored(raw, bool(result_kept))
 
     def get_owned(self, owner_id: str, job_id: str) -> JobRecord:
         """The owner's job; another user's job is not found, exactly like a missing one."""
@@ -190,38 +207,45 @@ class JobStore:
 
     def list_owned(
         self, owner_id: str, limit: int = 50, offset: int = 0, kind: JobKind | None = None
-    ) -> list[JobRecord]:
-        """The owner's jobs, newest first (records that expired are skipped)."""
+    ) -> JobPage:
+        """The owner's jobs, newest first, from position `offset` of their list on.
+
+        Positions count every listed job, whether it matches `kind` or its record expired,
+        so `next_offset` continues right after the last job returned: following it never
+        repeats or skips a job. It is None when no further job matches.
+        """
         records: list[JobRecord] = []
         owner_key = keys.owner_jobs(owner_id)
-        position = offset
-        while len(records) < limit:
+        batch = max(limit + 1, 100)
+        position = last_position = offset
+        next_offset: int | None = None
+        # The list holds at most list_max ids, so this reads a bounded number of batches.
+        while next_offset is None:
             with redis_errors():
                 ids = [
                     i.decode() if isinstance(i, bytes) else str(i)
-                    for i in self.redis.zrevrange(owner_key, position, position + limit - 1)
+                    for i in self.redis.zrevrange(owner_key, position, position + batch - 1)
                 ]
             if not ids:
                 break
-            position += len(ids)
             with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
                 for job_id in ids:
                     pipe.get(keys.job(job_id))
                     pipe.exists(keys.job_result(job_id))
                 answers = pipe.execute()
-            for raw, kept in zip(answers[::2], answers[1::2], strict=True):
+            for index, (raw, kept) in enumerate(zip(answers[::2], answers[1::2], strict=True)):
                 if raw is None:
+                    continue  # expired
+                record = record_from_stored(raw, bool(kept))
+                if kind is not None and record.kind != kind:
                     continue
-                record = self._with_expiry(raw, bool(kept))
-                if kind is None or record.kind == kind:
-                    records.append(record)
-        return records[:limit]
-
-    def _with_expiry(self, raw: bytes | str, result_kept: bool) -> JobRecord:
-        record = JobRecord.model_validate_json(raw)
-        if record.status == "succeeded" and not result_kept:
-            record.result_expired = True
-        return record
+                if len(records) == limit:  # one more matches: there is a next page
+                    next_offset = last_position + 1
+                    break
+                records.append(record)
+                last_position = position + index
+            position += len(ids)
+        return JobPage(records=records, next_offset=next_offset)
 
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
@@ -233,7 +257,7 @@ class JobStore:
         """
         key = keys.job(job_id)
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            while True:
+            for _ in range(MAX_UPDATE_ATTEMPTS):
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
@@ -256,6 +280,11 @@ class JobStore:
                     return changed
                 except redis.WatchError:
                     continue
+        # Something rewrites the record without pause: back off (the worker retries later,
+        # the web answers 503) rather than spin.
+        raise DependencyUnavailableError(
+            REDIS, f"job {job_id} changed {MAX_UPDATE_ATTEMPTS} times while being updated"
+        )
 
     def mark_running(self, job_id: str, worker: str) -> JobRecord | None:
         """Start a run (again, if a worker died during the last one); final jobs stay final."""
@@ -321,24 +350,6 @@ class JobStore:
             return record
 
         return self.update(job_id, fail)
-
-    def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
-        """The record once it is final, or as it is when `timeout` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        with redis_errors():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-            try:
-                # Subscribed before the first read: a finish in between is not missed.
-                pubsub.subscribe(keys.job_finished_channel(job_id))
-                while True:
-                    record = self.get(job_id)
-                    remaining = deadline - time.monotonic()
-                    if record is None or record.is_final or remaining <= 0:
-                        return record
-                    # Re-read at least every second, in case a notice was lost.
-                    pubsub.get_message(timeout=min(remaining, 1.0))
-            finally:
-                pubsub.close()
 
     # --- results ------------------------------------------------------------------------
     def save_result(self, job_id: str, meta: dict[str, Any], chunks: Sequence[str]) -> datetime:

@@ -6,8 +6,10 @@ the metric's owner, so it shows in their `GET /api/jobs`. A metric's window ends
 its newest reading; a sweep claims (metric, window end) with SET NX before creating the
 job, so two beats (or two overlapping sweeps) never scan the same window twice.
 
-Readings spliced in before a window already scanned (late arrivals) are not re-scanned by
-sweeps; submit a job for that range to judge them.
+A window counts as scanned once its job has succeeded (`record_scan_done`, called by the
+worker): the readings of a failed scan are judged again by the metric's next scan. Readings
+spliced in before a window already scanned (late arrivals) are not re-scanned by sweeps;
+submit a job for that range to judge them.
 """
 
 from __future__ import annotations
@@ -140,6 +142,22 @@ def scan_metric(
         with redis_errors():
             client.delete(claim_key)
         raise
-    with redis_errors():
-        client.eval(SET_IF_GREATER, 1, through_key, window_end_ms, 2 * settings.scan_window_seconds)
     return job_id
+
+
+def record_scan_done(jobs: JobStore, record: JobRecord, settings: Settings) -> None:
+    """Mark a scan's window scanned, once its job has succeeded.
+
+    Not when it is queued: the readings of a scan that fails are judged again by the
+    metric's next scan. Idempotent (a re-run of the task marks the same window).
+    """
+    if record.kind != "scan" or record.status != "succeeded" or record.params.end is None:
+        return
+    with redis_errors():
+        jobs.redis.eval(
+            SET_IF_GREATER,
+            1,
+            keys.scan_scanned_through(record.metric_id),
+            to_epoch_ms(record.params.end),
+            2 * settings.scan_window_seconds,
+        )

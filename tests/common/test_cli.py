@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from common.auth import hash_api_key
-from common.embedded import EmbeddedServer, running_port
+from common.embedded import EmbeddedServer, running_server
 from common.graph.store import GraphStore
 from tests.support import ROOT, free_port, settings_for
 
@@ -44,7 +44,7 @@ def test_create_user_without_a_server_prints_a_working_key(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("nno_") and " " not in key
-    assert running_port(tmp_path) is None  # the temporary server is gone
+    assert running_server(tmp_path) is None  # the temporary server is gone
     assert key_is_stored(tmp_path, key)
 
 
@@ -56,7 +56,24 @@ def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
         key = result.stdout.strip().splitlines()[-1]
         store = GraphStore.connect(settings_for(server))
         assert store.find_user_by_key_hash(hash_api_key(key)) is not None
-        assert running_port(tmp_path) == server.port  # still the same, still running
+        assert running_server(tmp_path) == server.address  # still the same, still running
+    finally:
+        server.stop()
+
+
+def test_up_on_a_data_dir_in_use_says_who_holds_it_and_exits_non_zero(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path).start()
+    try:
+        result = run_cli(
+            "up", "--data-dir", str(tmp_path), "--port", str(free_port()),
+            "--flower-port", str(free_port()),
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert f"already runs on {tmp_path.resolve()}" in result.stderr
+        assert f"pid {os.getpid()}" in result.stderr
+        assert f"redis://127.0.0.1:{server.port}/0" in result.stderr
+        assert server.password not in result.stdout + result.stderr
+        assert running_server(tmp_path) == server.address  # untouched
     finally:
         server.stop()
 
@@ -125,7 +142,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
         assert api.post("/api/services", json={"name": "kept"}).status_code == 201
-        assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
+        assert api.get("/ready").json() == {"status": "ready", "down": []}
         assert flower_lists_a_worker(flower_port)
     finally:
         output = stop_up(process)
@@ -134,7 +151,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
-    assert running_port(tmp_path) is None
+    assert running_server(tmp_path) is None
 
     # Data survives a restart.
     process = start_up(tmp_path, port, flower_port)

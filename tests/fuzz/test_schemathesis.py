@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 # Examples per operation (14 operations): about 35 s on 2 cores.
 EXAMPLES_WITH_KEY = 100
 EXAMPLES_WITHOUT_KEY = 25
-PUBLIC_PATHS = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+PUBLIC_PATHS = {"/health", "/ready", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
 FUZZ_SETTINGS = settings(
     deadline=None,
     derandomize=True,  # the same cases on every run: a failure here is reproducible

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from common.embedded import EmbeddedServer
 from common.errors import DependencyUnavailableError, NotFoundError
 from common.graph.store import new_id
 from common.jobs import keys
 from common.jobs.records import DetectionParams, JobRecord, JobStore, JobSummary
+from common.jobs.waits import JobWaiter
 
 
 @pytest.fixture
@@ -79,11 +83,14 @@ def test_list_owned_newest_first_bounded_and_filtered(jobs: JobStore) -> None:
     ]
     listed = jobs.list_owned(owner, limit=10)
     # list_max=5: the two oldest are no longer listed.
-    assert [r.id for r in listed] == [r.id for r in reversed(made[2:])]
-    assert [r.id for r in jobs.list_owned(owner, limit=2, offset=1)] == [made[5].id, made[4].id]
-    assert all(r.kind == "scan" for r in jobs.list_owned(owner, kind="scan"))
+    assert [r.id for r in listed.records] == [r.id for r in reversed(made[2:])]
+    assert listed.next_offset is None
+    page = jobs.list_owned(owner, limit=2, offset=1)
+    assert [r.id for r in page.records] == [made[5].id, made[4].id]
+    assert page.next_offset == 3
+    assert all(r.kind == "scan" for r in jobs.list_owned(owner, kind="scan").records)
     jobs.redis.delete(keys.job(made[6].id))  # an expired record is skipped
-    assert jobs.list_owned(owner, limit=1)[0].id == made[5].id
+    assert jobs.list_owned(owner, limit=1).records[0].id == made[5].id
 
 
 def test_transitions_keep_final_states_final(jobs: JobStore) -> None:
@@ -130,23 +137,78 @@ def test_result_expiry_is_reported_on_the_record(jobs: JobStore) -> None:
     assert jobs.result_meta(record.id) is None and jobs.result_chunks(record.id, [0]) is None
 
 
-def test_wait_finished_returns_when_the_job_finishes(jobs: JobStore) -> None:
+def wait_finished(redis_url: str, job_id: str, timeout: float, max_waiting: int = 10) -> Any:
+    async def wait() -> JobRecord | None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return await JobWaiter(client, max_waiting).wait_finished(job_id, timeout)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(wait())
+
+
+def test_wait_finished_returns_when_the_job_finishes(
+    jobs: JobStore, embedded_server: EmbeddedServer
+) -> None:
     record = jobs.create(new_record(new_id()))
     jobs.mark_running(record.id, "host:1")
     timer = threading.Timer(0.3, lambda: jobs.mark_failed(record.id, "boom"))
     timer.start()
     began = time.monotonic()
-    finished = jobs.wait_finished(record.id, timeout=10)
+    finished = wait_finished(embedded_server.redis_url, record.id, timeout=10)
     assert finished is not None and finished.status == "failed" and finished.error == "boom"
     assert time.monotonic() - began < 2
 
 
-def test_wait_finished_gives_up_after_the_timeout(jobs: JobStore) -> None:
+def test_wait_finished_gives_up_after_the_timeout(
+    jobs: JobStore, embedded_server: EmbeddedServer
+) -> None:
     record = jobs.create(new_record(new_id()))
     began = time.monotonic()
-    still = jobs.wait_finished(record.id, timeout=0.3)
+    still = wait_finished(embedded_server.redis_url, record.id, timeout=0.3)
     assert still is not None and still.status == "queued"
     assert 0.25 < time.monotonic() - began < 2
+
+
+def test_wait_finished_beyond_max_waiting_answers_at_once(
+    jobs: JobStore, embedded_server: EmbeddedServer
+) -> None:
+    record = jobs.create(new_record(new_id()))
+    began = time.monotonic()
+    still = wait_finished(embedded_server.redis_url, record.id, timeout=5, max_waiting=0)
+    assert still is not None and still.status == "queued"
+    assert time.monotonic() - began < 1
+
+
+def test_update_gives_up_when_the_record_keeps_changing(
+    jobs: JobStore, embedded_server: EmbeddedServer
+) -> None:
+    record = jobs.create(new_record(new_id()))
+    other_writer = redis.Redis.from_url(embedded_server.redis_url)
+    attempts: list[int] = []
+    outcome: list[BaseException | JobRecord | None] = []
+
+    def rewritten_meanwhile(current: JobRecord) -> JobRecord:
+        attempts.append(1)
+        other_writer.set(keys.job(record.id), current.model_dump_json(), keepttl=True)
+        current.progress = 0.5
+        return current
+
+    def update() -> None:
+        try:
+            outcome.append(jobs.update(record.id, rewritten_meanwhile))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    updater = threading.Thread(target=update, daemon=True)
+    updater.start()
+    updater.join(20)
+    other_writer.close()
+    assert not updater.is_alive(), f"still retrying after {len(attempts)} attempts"
+    assert isinstance(outcome[0], DependencyUnavailableError)
+    assert "changed 50 times" in str(outcome[0])
+    assert len(attempts) == 50
 
 
 def test_redis_down_is_a_dependency_error() -> None:

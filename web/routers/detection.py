@@ -9,14 +9,17 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore, new_id
-from common.jobs.records import DetectionParams, JobRecord, Method, utc_now
+from common.jobs.queue import JobQueue
+from common.jobs.records import DetectionParams, JobRecord, JobStore, Method, utc_now
 from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
+from common.settings import Settings
 from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
-from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, job_url
+from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, JobWaiterDep, job_url
 from web.schemas import (
     AUTH_ERRORS,
     BAD_BODY,
@@ -115,15 +118,17 @@ def _target_metric(body: DetectionJobCreate, user_id: str, store: GraphStore) ->
     return metric
 
 
-def _window(body: DetectionJobCreate, metric: Metric) -> tuple[datetime | None, datetime]:
-    """The window, fixed now so that every run of the job reads the same readings."""
-    assert metric.latest_reading is not None
+def _window(body: DetectionJobCreate, newest: datetime) -> tuple[datetime | None, datetime]:
+    """The window, fixed now so that every run of the job reads the same readings.
+
+    `newest` is the timestamp of the metric's newest reading.
+    """
     if body.end is not None:
         end = from_epoch_ms(to_epoch_ms(body.end))
     elif body.time_window_seconds is not None and body.start is None:
         end = utc_now()  # the seed's meaning: the last N seconds
     else:
-        end = from_epoch_ms(to_epoch_ms(metric.latest_reading.timestamp) + 1)
+        end = from_epoch_ms(to_epoch_ms(newest) + 1)
     start: datetime | None = None
     if body.start is not None:
         start = from_epoch_ms(to_epoch_ms(body.start))
@@ -144,13 +149,14 @@ def _window(body: DetectionJobCreate, metric: Metric) -> tuple[datetime | None, 
         200: {"model": JobAccepted, "description": "with ?wait=: the job finished in time"},
     },
 )
-def submit_detection(
+async def submit_detection(
     body: DetectionJobCreate,
     response: Response,
     user: CurrentUser,
     store: StoreDep,
     jobs: JobStoreDep,
     queue: JobQueueDep,
+    waiter: JobWaiterDep,
     settings: SettingsDep,
     wait: Annotated[
         float | None,
@@ -162,14 +168,42 @@ def submit_detection(
     With `?wait=SECONDS` the answer comes when the job is finished (200, the job in `job`)
     or when the wait is over (202), whichever is first.
     """
-    metric = _target_metric(body, user.id, store)
+    # The graph and the queue are blocking clients: off the event loop. The wait is not,
+    # so a waiting client holds no thread.
+    record = await run_in_threadpool(_submit, body, user.id, store, jobs, queue, settings)
+    current = record
+    if wait:
+        limit = min(wait, settings.max_wait_seconds)
+        current = await waiter.wait_finished(record.id, limit) or record
+        if current.is_final:
+            response.status_code = status.HTTP_200_OK
+    url = job_url(record.id)
+    return JobAccepted(
+        job_id=record.id,
+        status=current.status,
+        status_url=url,
+        result_url=f"{url}/result",
+        job=JobPublic.of(current) if wait else None,
+    )
+
+
+def _submit(
+    body: DetectionJobCreate,
+    user_id: str,
+    store: GraphStore,
+    jobs: JobStore,
+    queue: JobQueue,
+    settings: Settings,
+) -> JobRecord:
+    """Store the job's record and queue it; the record as submitted."""
+    metric = _target_metric(body, user_id, store)
     if metric.latest_reading is None:
         raise InvalidRequestError(f"metric {metric.id} has no readings yet: add some first")
-    start, end = _window(body, metric)
+    start, end = _window(body, metric.latest_reading.timestamp)
     record = JobRecord(
         id=new_id(),
         kind="detect",
-        owner_id=user.id,
+        owner_id=user_id,
         metric_id=metric.id,
         submitted_at=utc_now(),
         params=DetectionParams(
@@ -193,21 +227,7 @@ def submit_detection(
         with contextlib.suppress(DependencyUnavailableError):
             jobs.mark_failed(record.id, f"the job could not be queued: {exc}")
         raise
-    current: JobRecord = record
-    waited = wait is not None and wait > 0
-    if waited:
-        assert wait is not None
-        current = jobs.wait_finished(record.id, min(wait, settings.max_wait_seconds)) or record
-        if current.is_final:
-            response.status_code = status.HTTP_200_OK
-    url = job_url(record.id)
-    return JobAccepted(
-        job_id=record.id,
-        status=current.status,
-        status_url=url,
-        result_url=f"{url}/result",
-        job=JobPublic.of(current) if waited else None,
-    )
+    return record
 
 
 def _encode_cursor(anomaly: Anomaly) -> str:

@@ -1,12 +1,21 @@
-"""Liveness (no key: for load balancers) and readiness (needs a key: it names internals)."""
+"""Liveness and readiness, both without a key: for load balancers and orchestrator probes.
+
+Neither says more than a probe needs: readiness names the dependency that is down, never
+addresses or error text (those go to the log).
+"""
+
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from common.errors import DependencyUnavailableError
-from web.deps import CurrentUser, RedisDep, StoreDep
-from web.schemas import AUTH_ERRORS, ErrorBody, Readiness
+from common.graph.executors import GRAPH
+from common.jobs.records import REDIS
+from web.deps import RedisDep, StoreDep
+from web.schemas import Readiness
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -19,22 +28,22 @@ def health() -> dict[str, str]:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={
-        **AUTH_ERRORS,
-        # Readiness names what is down; when the graph is, the key check answers first.
-        503: {"model": Readiness | ErrorBody, "description": "the graph store or Redis is down"},
-    },
+    responses={503: {"model": Readiness, "description": "the graph store or Redis is down"}},
 )
-def ready(_: CurrentUser, store: StoreDep, redis_client: RedisDep) -> JSONResponse:
-    """The graph store and Redis both answer; 503 names whichever does not."""
-    status = {"graph": "ok", "redis": "ok"}
+def ready(store: StoreDep, redis_client: RedisDep) -> JSONResponse:
+    """The graph store and Redis both answer: 200, else 503 naming which does not."""
+    down: list[str] = []
     try:
         store.ping()
     except DependencyUnavailableError as exc:
-        status["graph"] = f"down: {exc.detail}"
+        log.warning("not ready: %s", exc)
+        down.append(GRAPH)
     try:
         redis_client.ping()
     except Exception as exc:  # any failure to answer means not ready
-        status["redis"] = f"down: {exc}"
-    healthy = all(value == "ok" for value in status.values())
-    return JSONResponse(status, status_code=200 if healthy else 503)
+        log.warning("not ready: redis: %s", exc)
+        down.append(REDIS)
+    if down:
+        body = Readiness(status="unavailable", down=down)
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(Readiness(status="ready", down=[]).model_dump())

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from common.errors import ConflictError
-from common.jobs.queue import JobQueue, producer_app
+from common.jobs.queue import JobQueue
 from common.jobs.records import (
     DetectionParams,
     JobKind,
@@ -19,6 +19,7 @@ from common.jobs.records import (
     JobSummary,
 )
 from common.jobs.results import chunk_span, slice_points
+from common.jobs.waits import JobWaiter
 from common.models import from_epoch_ms
 from web.deps import CurrentUser, RedisDep, SettingsDep
 from web.schemas import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, ErrorBody
@@ -35,19 +36,20 @@ def get_job_store(client: RedisDep, settings: SettingsDep) -> JobStore:
     return JobStore.from_settings(client, settings)
 
 
-def get_job_queue(request: Request, settings: SettingsDep) -> JobQueue:
-    """One Celery producer per web process, made on first use."""
-    queue: JobQueue | None = getattr(request.app.state, "job_queue", None)
-    if queue is None:
-        from common.embedded import resolve_urls
-
-        queue = JobQueue(producer_app(settings, resolve_urls(settings).redis_url))
-        request.app.state.job_queue = queue
+def get_job_queue(request: Request) -> JobQueue:
+    """The web process's Celery producer (made by the lifespan)."""
+    queue: JobQueue = request.app.state.job_queue
     return queue
+
+
+def get_job_waiter(request: Request) -> JobWaiter:
+    waiter: JobWaiter = request.app.state.job_waiter
+    return waiter
 
 
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+JobWaiterDep = Annotated[JobWaiter, Depends(get_job_waiter)]
 
 
 def job_url(job_id: str) -> str:
@@ -84,7 +86,7 @@ class JobPublic(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobPublic]
-    next_offset: int | None
+    next_offset: int | None = Field(description="pass as ?offset= for the next page")
 
 
 class ResultPoint(BaseModel):
@@ -145,12 +147,10 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     kind: JobKind | None = None,
 ) -> JobList:
-    """List the caller's recent jobs (submitted and scans), newest first."""
-    records = jobs.list_owned(user.id, limit=limit + 1, offset=offset, kind=kind)
-    page = records[:limit]
+    """List the caller's recent jobs (submitted and scans), newest first (follow `next_offset`)."""
+    page = jobs.list_owned(user.id, limit=limit, offset=offset, kind=kind)
     return JobList(
-        jobs=[JobPublic.of(record) for record in page],
-        next_offset=offset + limit if len(records) > limit else None,
+        jobs=[JobPublic.of(record) for record in page.records], next_offset=page.next_offset
     )
 
 

@@ -150,9 +150,12 @@ def list_readings(
 ) -> ReadingPage:
     """List readings in time order, a page at a time (follow `next_cursor`)."""
     after = decode_cursor(cursor) if cursor else None
-    page = store.list_readings(metric.id, start, end, min(limit, settings.page_size_max), after)
+    # A page holds at most PAGE_SIZE_MAX readings whatever `limit` asks; a full page has a
+    # cursor to the next.
+    page_size = min(limit, settings.page_size_max)
+    page = store.list_readings(metric.id, start, end, page_size, after)
     next_cursor = None
-    if len(page) == limit:
+    if len(page) == page_size:
         last = page[-1]
         next_cursor = encode_cursor(to_epoch_ms(last.timestamp), last.id)
     return ReadingPage(readings=page, next_cursor=next_cursor)
