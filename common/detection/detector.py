@@ -30,9 +30,9 @@ from scipy import special  # type: ignore[import-untyped]
 from common.detection import adaptive, rolling, stl
 from common.detection.events import alarm_events, group_events
 from common.detection.grid import regular_grid
-from common.detection.kinds import describe
+from common.detection.kinds import describe_all
 from common.detection.period import infer_period
-from common.detection.result import DetectionError, DetectionResult
+from common.detection.result import AnomalyEvent, DetectionError, DetectionResult
 from common.detection.spread import MAD_TO_STD
 
 Method = Literal["rolling", "stl", "auto"]
@@ -201,21 +201,19 @@ def _with_kinds(
     seasonal: bool | np.ndarray,
 ) -> DetectionResult:
     """The result with each event's kind described (see `kinds`)."""
+    if not result.events:
+        return result
+    kinds = describe_all(
+        series,
+        result.expected,
+        np.array([event.start_index for event in result.events]),
+        np.array([event.peak_index for event in result.events]),
+        times_ms=times,
+        seasonal=np.full(series.shape[0], seasonal) if isinstance(seasonal, bool) else seasonal,
+    )
     events = [
-        replace(
-            event,
-            kind=describe(
-                series,
-                result.expected,
-                event.start_index,
-                event.peak_index,
-                times_ms=times,
-                seasonal=bool(
-                    seasonal if isinstance(seasonal, bool) else seasonal[event.start_index]
-                ),
-            ),
-        )
-        for event in result.events
+        AnomalyEvent(e.start_index, e.end_index, e.peak_index, e.peak_score, kind)
+        for e, kind in zip(result.events, kinds, strict=True)
     ]
     return replace(result, events=events)
 
