@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.detection import csv_tool
+from common import detect_command
 from common.embedded import EmbeddedServerError
 from common.settings import Settings
 
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_data_dir(check)
     check.set_defaults(func=cmd_check_chain)
 
-    csv_tool.add_parser(commands)
+    detect_command.add_parser(commands)
     return parser
 
 

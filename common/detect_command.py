@@ -1,5 +1,9 @@
 """`neonomaly detect FILE.csv`: the detection library on a CSV file, offline.
 
+Kept beside the CLI, out of the pure detection library (which does no I/O). numpy and the
+detection library are imported when the command runs, not when `neonomaly` starts: every
+other subcommand (and `--help`) would otherwise pay for statsmodels and scipy.
+
 Input: a header naming `timestamp` and `value` columns (others ignored); timestamps in
 ISO 8601 (naive means UTC) or epoch seconds. Readings need not be in time order: they
 are sorted (stably; duplicate timestamps kept) for detection and reported back in input
@@ -14,17 +18,19 @@ import io
 import math
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from common.detection.detector import detect
-from common.detection.result import DetectionError, DetectionResult
+    from common.detection.result import DetectionResult
 
 # Year 5138: past it an epoch number is more likely milliseconds or a typo than a time.
-MAX_EPOCH_SECONDS = 1e11
+MAX_EPOCH_SECONDS = Decimal("1e11")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OUTPUT_COLUMNS = (
     "timestamp",
     "value",
@@ -93,6 +99,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     """Run `detect` on args.file; 0 on success, 2 on input the detection cannot use."""
+    import numpy as np
+
+    from common.detection import DetectionError, detect
+
     try:
         readings = _read(args.file)
         order = np.argsort(readings.timestamps_ms, kind="stable")
@@ -170,6 +180,8 @@ def parse_readings(stream: TextIO) -> Readings:
         values_text.append(value_text)
     if not values:
         raise InputError("no readings after the header")
+    import numpy as np
+
     return Readings(
         timestamps_text=timestamps_text,
         values_text=values_text,
@@ -179,14 +191,15 @@ def parse_readings(stream: TextIO) -> Readings:
 
 
 def _parse_time(text: str, line: int) -> int:
+    """Epoch milliseconds of an epoch-seconds number or an ISO 8601 time, in integers."""
     try:
-        seconds = float(text)
-    except ValueError:
+        seconds = Decimal(text)
+    except InvalidOperation:
         pass
     else:
-        if not math.isfinite(seconds) or abs(seconds) > MAX_EPOCH_SECONDS:
+        if not seconds.is_finite() or abs(seconds) > MAX_EPOCH_SECONDS:
             raise InputError(f"line {line}: timestamp {text!r} is not a plausible epoch second")
-        return round(seconds * 1000)
+        return int((seconds * 1000).to_integral_value())
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -196,7 +209,7 @@ def _parse_time(text: str, line: int) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _parse_value(text: str, line: int) -> float:
@@ -214,6 +227,8 @@ def _number(value: float) -> str:
 
 
 def _write(stream: TextIO, readings: Readings, result: DetectionResult, order: np.ndarray) -> None:
+    import numpy as np
+
     # Results are in sorted order; row `order[k]` of the input got result k.
     position = np.empty_like(order)
     position[order] = np.arange(order.shape[0])
@@ -234,6 +249,8 @@ def _write(stream: TextIO, readings: Readings, result: DetectionResult, order: n
 
 
 def _summarise(stream: TextIO, result: DetectionResult) -> None:
+    import numpy as np
+
     params = ", ".join(f"{key}={value}" for key, value in result.params.items())
     flagged = int(np.count_nonzero(result.is_anomaly))
     print(f"method: {result.method}", file=stream)
@@ -246,11 +263,3 @@ def _summarise(stream: TextIO, result: DetectionResult) -> None:
     for event in result.events:
         if event.kind is not None:
             print(f"  {event.kind.name}: {event.kind.summary}", file=stream)
-
-
-if __name__ == "__main__":
-    # For running the tool before it is wired into `neonomaly`: python -m ... detect FILE
-    _parser = argparse.ArgumentParser(prog="neonomaly")
-    add_parser(_parser.add_subparsers(dest="command", required=True))
-    _args = _parser.parse_args()
-    sys.exit(run(_args))

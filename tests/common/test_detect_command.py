@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.detection import csv_tool
+from common import detect_command
 
 
 def run_tool(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="neonomaly")
-    csv_tool.add_parser(parser.add_subparsers(dest="command", required=True))
+    detect_command.add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["detect", *argv])
     code = args.func(args)
     out, err = capsys.readouterr()
@@ -46,7 +46,7 @@ def test_rows_in_input_order_with_duplicates(tmp_path: Path, capsys) -> None:
     )
     assert code == 0, err
     table = list(csv.DictReader(io.StringIO(out)))
-    assert list(table[0]) == list(csv_tool.OUTPUT_COLUMNS)
+    assert list(table[0]) == list(detect_command.OUTPUT_COLUMNS)
     assert [(r["timestamp"], r["value"]) for r in table] == shuffled
     flagged = [r["timestamp"] for r in table if r["is_anomaly"] == "true"]
     assert rows[300][0] in flagged
