@@ -30,6 +30,31 @@ def from_epoch_ms(epoch_ms: int) -> datetime:
     return EPOCH + epoch_ms * ONE_MS
 
 
+def iso_timestamps(epoch_ms: np.ndarray) -> list[str]:
+    """Epoch milliseconds as the ISO 8601 text pydantic writes for a UTC datetime
+    (`2026-01-01T10:00:00Z`, `2026-01-01T10:00:00.250000Z`), for whole columns at once.
+
+    Ten times faster than a datetime per value: the date is formatted once per day."""
+    days, ms_of_day = np.divmod(np.asarray(epoch_ms, dtype=np.int64), 86_400_000)
+    seconds_of_day, millis = np.divmod(ms_of_day, 1000)
+    hours, seconds_of_hour = np.divmod(seconds_of_day, 3600)
+    minutes, seconds = np.divmod(seconds_of_hour, 60)
+    dates = {day: str(np.datetime64(day, "D")) for day in np.unique(days).tolist()}
+    return [
+        f"{dates[day]}T{h:02}:{m:02}:{s:02}Z"
+        if ms == 0
+        else f"{dates[day]}T{h:02}:{m:02}:{s:02}.{ms:03}000Z"
+        for day, h, m, s, ms in zip(
+            days.tolist(),
+            hours.tolist(),
+            minutes.tolist(),
+            seconds.tolist(),
+            millis.tolist(),
+            strict=True,
+        )
+    ]
+
+
 class User(BaseModel):
     id: str
     name: str
@@ -88,6 +113,26 @@ class ReadingSeries:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass(frozen=True)
+class WindowExtent:
+    """How many readings a window holds, and the timestamps of its first and last (epoch ms)."""
+
+    readings: int
+    first_ms: int | None
+    last_ms: int | None
+
+
+@dataclass(frozen=True)
+class BucketSeries:
+    """A window cut into equal spans of time: per non-empty bucket, its number from the
+    window's start, the lowest and highest value and how many readings fell in it."""
+
+    index: np.ndarray  # int64
+    low: np.ndarray  # float64
+    high: np.ndarray  # float64
+    readings: np.ndarray  # int64
 
 
 class AnomalyPoint(BaseModel):

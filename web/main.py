@@ -14,7 +14,7 @@ from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore
 from common.settings import Settings, get_settings
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
-from web.routers import detection, health, jobs, metrics, services
+from web.routers import detection, health, jobs, metrics, series, services
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
+    app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
     return app

@@ -264,13 +264,34 @@ RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value
 # least $after_timestamp (the store sees to it), so the index range does the paging and the
 # NOT only drops the readings at $after_timestamp up to $after_id. (An OR of the two cases
 # here went into FalkorDB's index scan and made a page of 100 cost 15 times as much.)
+# Columns, as READ_WINDOW: a page costs what the store's own window read costs.
 LIST_READINGS_AFTER = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
   AND NOT (r.timestamp = $after_timestamp AND r.id <= $after_id)
-RETURN r.id AS id, r.timestamp AS timestamp, r.value AS value
+WITH r
 ORDER BY r.timestamp, r.id
 LIMIT $limit
+RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+"""
+
+# How many readings a window holds and where they start and end: decides whether a chart
+# gets the readings themselves or buckets of them.
+WINDOW_EXTENT = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN count(r) AS readings, min(r.timestamp) AS first, max(r.timestamp) AS last
+"""
+
+# A window downsampled in the engine: min, max and count per bucket of $width ms from
+# $start, so only the buckets cross the wire (a spike stays a spike: nothing is averaged).
+# floor() then toInteger(): integer division on Neo4j, and exact on FalkorDB's floats too.
+WINDOW_BUCKETS = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+WITH toInteger(floor((r.timestamp - $start) / $width)) AS bucket, r.value AS value
+RETURN bucket, min(value) AS low, max(value) AS high, count(*) AS readings
+ORDER BY bucket
 """
 
 # The chain as the graph links it, for invariant checks (tests, `neonomaly check`).

@@ -22,6 +22,7 @@ from common.graph.executors import CypherExecutor, FalkorDBExecutor, Neo4jExecut
 from common.models import (
     Anomaly,
     AnomalyPoint,
+    BucketSeries,
     Metric,
     MetricRef,
     NewReading,
@@ -29,6 +30,7 @@ from common.models import (
     ReadingSeries,
     Service,
     User,
+    WindowExtent,
     from_epoch_ms,
     to_epoch_ms,
 )
@@ -366,12 +368,13 @@ class GraphStore:
         end: datetime | None,
         limit: int,
         after: tuple[int, str] | None = None,
-    ) -> list[Reading]:
-        """A page of readings in time order; `after` is the (epoch ms, id) of the last one seen."""
+    ) -> ReadingSeries:
+        """A page of readings in time order, as columns; `after` is the (epoch ms, id) of the
+        last one seen."""
         bounds = _range(start, end)
         # The first page starts "after" a moment just before the window: every reading in it.
         after_ms, after_id = after if after is not None else (bounds["start"] - 1, "")
-        rows = self.executor.read(
+        [row] = self.executor.read(
             q.LIST_READINGS_AFTER,
             {
                 "metric_id": metric_id,
@@ -382,7 +385,38 @@ class GraphStore:
                 "limit": limit,
             },
         )
-        return [_reading(row) for row in rows]
+        return ReadingSeries(
+            ids=row["ids"],
+            timestamps_ms=np.array(row["timestamps"], dtype=np.int64),
+            values=np.array(row["vals"], dtype=np.float64),
+        )
+
+    def window_extent(
+        self, metric_id: str, start: datetime | None, end: datetime | None
+    ) -> WindowExtent:
+        """How many readings start <= timestamp < end holds, and its first and last moments."""
+        [row] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **_range(start, end)})
+        if not row["readings"]:
+            return WindowExtent(readings=0, first_ms=None, last_ms=None)
+        return WindowExtent(
+            readings=int(row["readings"]), first_ms=int(row["first"]), last_ms=int(row["last"])
+        )
+
+    def window_buckets(
+        self, metric_id: str, start_ms: int, end_ms: int, width_ms: int
+    ) -> BucketSeries:
+        """Readings start_ms <= timestamp < end_ms as buckets of width_ms (min, max, count),
+        aggregated by the engine; empty buckets are left out."""
+        rows = self.executor.read(
+            q.WINDOW_BUCKETS,
+            {"metric_id": metric_id, "start": start_ms, "end": end_ms, "width": width_ms},
+        )
+        return BucketSeries(
+            index=np.array([row["bucket"] for row in rows], dtype=np.int64),
+            low=np.array([row["low"] for row in rows], dtype=np.float64),
+            high=np.array([row["high"] for row in rows], dtype=np.float64),
+            readings=np.array([row["readings"] for row in rows], dtype=np.int64),
+        )
 
     def chain_facts(self, metric_id: str) -> list[dict[str, Any]]:
         """Each reading with its NEXT targets, plus the LATEST_READING id: for invariant checks."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import new_id
-from common.models import NewReading, to_epoch_ms
+from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
 from web.errors import PayloadTooLargeError
 from web.schemas import (
@@ -138,7 +139,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidRequestError("cursor is not one this API returned") from exc
 
 
-@router.get("/{metric_id}/readings", responses=BAD_REQUEST)
+@router.get(
+    "/{metric_id}/readings",
+    response_class=Response,
+    responses={**BAD_REQUEST, 200: {"model": ReadingPage, "description": "a page of readings"}},
+)
 def list_readings(
     metric: OwnedMetric,
     store: StoreDep,
@@ -147,12 +152,29 @@ def list_readings(
     end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
-) -> ReadingPage:
+) -> Response:
     """List readings in time order, a page at a time (follow `next_cursor`)."""
     after = decode_cursor(cursor) if cursor else None
-    page = store.list_readings(metric.id, start, end, min(limit, settings.page_size_max), after)
+    page_size = min(limit, settings.page_size_max)
+    page = store.list_readings(metric.id, start, end, page_size, after)
     next_cursor = None
-    if len(page) == limit:
-        last = page[-1]
-        next_cursor = encode_cursor(to_epoch_ms(last.timestamp), last.id)
-    return ReadingPage(readings=page, next_cursor=next_cursor)
+    if len(page) == page_size:
+        next_cursor = encode_cursor(int(page.timestamps_ms[-1]), page.ids[-1])
+    return Response(reading_page_json(page, next_cursor), media_type="application/json")
+
+
+def reading_page_json(page: ReadingSeries, next_cursor: str | None) -> bytes:
+    """The ReadingPage body, built from the store's columns.
+
+    Validating and serialising one pydantic model per reading cost six times the graph read
+    for a page of 10,000; these are values the store just returned, so they are only
+    formatted (timestamps exactly as pydantic writes them).
+    """
+    readings = [
+        {"id": reading_id, "timestamp": timestamp, "value": value}
+        for reading_id, timestamp, value in zip(
+            page.ids, iso_timestamps(page.timestamps_ms), page.values.tolist(), strict=True
+        )
+    ]
+    body = {"readings": readings, "next_cursor": next_cursor}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
