@@ -130,9 +130,12 @@ export function drawChart(container, series, anomalies, onZoom) {
       rows.push(["bounds", `${format(band.lower[idx])} … ${format(band.upper[idx])}`]);
       rows.push(["score", format(band.score[idx])]);
     }
+    // An anomaly within a few pixels: its own reading, which may sit in a neighbouring slot.
     const marker = nearestMarker(u, left);
     if (marker) {
-      rows.push(["anomaly", `${kindOf(marker.anomaly)} · score ${format(marker.anomaly.score)}`]);
+      const a = marker.anomaly;
+      rows.push(["anomaly", kindOf(a)], ["at", formatTime(Date.parse(a.timestamp))],
+        ["its value", format(a.value)], ["its score", format(a.score)]);
     }
     tooltip.replaceChildren(...rows.map(([name, value]) => {
       const row = document.createElement("div");
@@ -177,6 +180,7 @@ export function drawChart(container, series, anomalies, onZoom) {
   container.dataset.points = String(xs.length);
   container.dataset.readings = String(series.readings);
   container.dataset.state = "ready";
+  container.dataset.readyAt = String(Math.round(performance.now())); // for the benchmark
   return {
     destroy() {
       window.removeEventListener("resize", resize);
