@@ -275,12 +275,11 @@ LIMIT $limit
 RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
 """
 
-# How many readings a window holds and where they start and end: decides whether a chart
-# gets the readings themselves or buckets of them.
-WINDOW_EXTENT = """
+# Where a window's readings start, when a chart does not say: the buckets are cut from there.
+WINDOW_FIRST = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
-RETURN count(r) AS readings, min(r.timestamp) AS first, max(r.timestamp) AS last
+RETURN min(r.timestamp) AS first
 """
 
 # A window downsampled in the engine: min, max and count per bucket of $width ms from

@@ -30,7 +30,6 @@ from common.models import (
     ReadingSeries,
     Service,
     User,
-    WindowExtent,
     from_epoch_ms,
     to_epoch_ms,
 )
@@ -372,35 +371,35 @@ class GraphStore:
         """A page of readings in time order, as columns; `after` is the (epoch ms, id) of the
         last one seen."""
         bounds = _range(start, end)
-        # The first page starts "after" a moment just before the window: every reading in it.
-        after_ms, after_id = after if after is not None else (bounds["start"] - 1, "")
-        [row] = self.executor.read(
-            q.LIST_READINGS_AFTER,
-            {
-                "metric_id": metric_id,
-                **bounds,
-                "start": max(bounds["start"], after_ms),
-                "after_timestamp": after_ms,
-                "after_id": after_id,
-                "limit": limit,
-            },
-        )
+        if after is None:  # the first page is the window's oldest `limit`: no cursor to skip
+            [row] = self.executor.read(
+                q.READ_WINDOW, {"metric_id": metric_id, **bounds, "limit": limit}
+            )
+        else:
+            after_ms, after_id = after
+            [row] = self.executor.read(
+                q.LIST_READINGS_AFTER,
+                {
+                    "metric_id": metric_id,
+                    **bounds,
+                    "start": max(bounds["start"], after_ms),
+                    "after_timestamp": after_ms,
+                    "after_id": after_id,
+                    "limit": limit,
+                },
+            )
         return ReadingSeries(
             ids=row["ids"],
             timestamps_ms=np.array(row["timestamps"], dtype=np.int64),
             values=np.array(row["vals"], dtype=np.float64),
         )
 
-    def window_extent(
+    def first_timestamp(
         self, metric_id: str, start: datetime | None, end: datetime | None
-    ) -> WindowExtent:
-        """How many readings start <= timestamp < end holds, and its first and last moments."""
-        [row] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **_range(start, end)})
-        if not row["readings"]:
-            return WindowExtent(readings=0, first_ms=None, last_ms=None)
-        return WindowExtent(
-            readings=int(row["readings"]), first_ms=int(row["first"]), last_ms=int(row["last"])
-        )
+    ) -> int | None:
+        """Epoch ms of the oldest reading with start <= timestamp < end; None if none."""
+        [row] = self.executor.read(q.WINDOW_FIRST, {"metric_id": metric_id, **_range(start, end)})
+        return None if row["first"] is None else int(row["first"])
 
     def window_buckets(
         self, metric_id: str, start_ms: int, end_ms: int, width_ms: int

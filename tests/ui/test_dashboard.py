@@ -28,12 +28,20 @@ if chromium_path() is None:
         allow_module_level=True,
     )
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 SCREENSHOTS = ROOT / "test-output" / "ui"
 LAYOUTS = {"desktop": (1280, 800), "phone": (390, 844)}
 STEP = timedelta(minutes=5)
 TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)  # the machine may be busy; a failure still fails
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +175,7 @@ def test_sign_in_and_open_a_metric_chart(
     box = page.locator("#chart .u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    assert "value" in page.locator(".tooltip").inner_text()
+    expect(page.locator(".tooltip")).to_contain_text("value")
     assert page.evaluate("sessionStorage.getItem('neonomaly.apiKey')") == key
     assert not [url for url in requested if key in url], "the key must never be in a URL"
     assert console.unexpected() == []
@@ -181,8 +189,7 @@ def test_wrong_key_is_refused(
     page.goto(f"{app_server.base_url}/ui")
     page.fill("#api-key", "nno_not-a-key")
     page.click("button[type=submit]")
-    alert = page.locator("#sign-in-status [role=alert]")
-    assert "refused" in alert.inner_text()
+    expect(page.locator("#sign-in-status [role=alert]")).to_contain_text("refused")
     assert page.evaluate("sessionStorage.getItem('neonomaly.apiKey')") is None
     assert page.locator("#nav").is_hidden()
     assert console.unexpected() == []
@@ -201,7 +208,7 @@ def test_another_users_metric_is_not_found(
     console.allowed = {404}
     signed_in(page, other_key)
     page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
-    assert page.locator("h1").inner_text() == "Metric not found"
+    expect(page.locator("h1")).to_have_text("Metric not found")
     assert page.locator("#chart").count() == 0
     assert console.unexpected() == []
 

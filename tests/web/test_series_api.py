@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 
 from common.graph.store import GraphStore
-from common.models import Reading, User
+from common.models import Reading, ReadingSeries, User
 from tests.support import AppServer
 from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
+from web.routers.metrics import reading_page_json
 
 T0_MS = int(T0.timestamp() * 1000)
 STEP = timedelta(minutes=5)
@@ -173,3 +175,17 @@ def test_job_band_lands_on_the_same_slots(
     assert response.status_code == 422 and "not on" in response.text
     response = client.get(f"/api/metrics/{metric_id}/series", params={"job_id": "nope"})
     assert response.status_code == 404
+
+
+def test_page_json_escapes_ids_and_writes_null_for_what_json_cannot_hold() -> None:
+    ids = ['quote " and \\ backslash', "emoji 🚀 ünïcode", "plain"]
+    page = ReadingSeries(
+        ids=ids,
+        timestamps_ms=np.array([T0_MS, T0_MS + 1, T0_MS + 1000], dtype=np.int64),
+        values=np.array([1.5, 2.0, 3.0]),
+    )
+    body = json.loads(reading_page_json(page, "next"))
+    assert [r["id"] for r in body["readings"]] == ids
+    assert body["next_cursor"] == "next"
+    page = ReadingSeries(ids=["a"], timestamps_ms=np.array([T0_MS]), values=np.array([np.nan]))
+    assert json.loads(reading_page_json(page, None))["readings"][0]["value"] is None

@@ -7,12 +7,15 @@ import binascii
 import json
 import re
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as json_string
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query, Response, status
 
 from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import new_id
+from common.jobs.results import json_floats
 from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
 from web.errors import PayloadTooLargeError
@@ -168,13 +171,23 @@ def reading_page_json(page: ReadingSeries, next_cursor: str | None) -> bytes:
 
     Validating and serialising one pydantic model per reading cost six times the graph read
     for a page of 10,000; these are values the store just returned, so they are only
-    formatted (timestamps exactly as pydantic writes them).
+    formatted: timestamps exactly as pydantic writes them, ids through json's own string
+    encoder, values by repr (what json.dumps writes for a float).
     """
-    readings = [
-        {"id": reading_id, "timestamp": timestamp, "value": value}
+    timestamps = iso_timestamps(page.timestamps_ms)
+    if not np.isfinite(page.values).all():
+        # Never stored through the API (it refuses NaN and infinities); JSON has no NaN.
+        rows: list[dict[str, Any]] = [
+            {"id": reading_id, "timestamp": timestamp, "value": value}
+            for reading_id, timestamp, value in zip(
+                page.ids, timestamps, json_floats(page.values), strict=True
+            )
+        ]
+        return json.dumps({"readings": rows, "next_cursor": next_cursor}).encode()
+    readings = ",".join(
+        f'{{"id":{json_string(reading_id)},"timestamp":"{timestamp}","value":{value!r}}}'
         for reading_id, timestamp, value in zip(
-            page.ids, iso_timestamps(page.timestamps_ms), page.values.tolist(), strict=True
+            page.ids, timestamps, page.values.tolist(), strict=True
         )
-    ]
-    body = {"readings": readings, "next_cursor": next_cursor}
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    )
+    return f'{{"readings":[{readings}],"next_cursor":{json.dumps(next_cursor)}}}'.encode()

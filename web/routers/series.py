@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from common.errors import InvalidRequestError
 from common.jobs.results import chunk_span, json_floats, slice_points
-from common.models import Metric, from_epoch_ms, to_epoch_ms
+from common.models import Metric, ReadingSeries, from_epoch_ms, to_epoch_ms
 from common.series import bucket_width, slot_extreme, slot_mean, slot_positions
 from web.deps import CurrentUser, OwnedMetric, StoreDep
 from web.routers.jobs import NO_RESULT, JobStoreDep, _result_meta
@@ -72,25 +72,38 @@ def get_series(
     """A metric's series for a chart: the readings themselves when the window holds at most
     `points`, else `points` equal time buckets with each one's min and max (so a spike shows),
     and with `job_id` that job's expected value, bounds and score on the same slots."""
-    extent = store.window_extent(metric.id, start, end)
-    start_ms = to_epoch_ms(start) if start is not None else extent.first_ms
+    # Bounds not given: after the newest reading (the metric knows it), from the oldest one.
+    latest = metric.latest_reading
     end_ms = to_epoch_ms(end) if end is not None else None
-    if end_ms is None and extent.last_ms is not None:
-        end_ms = extent.last_ms + 1
-    downsampled = extent.readings > points
+    if end_ms is None and latest is not None:
+        end_ms = to_epoch_ms(latest.timestamp) + 1
+    start_ms = to_epoch_ms(start) if start is not None else None
+    if start_ms is None and latest is not None:
+        start_ms = store.first_timestamp(metric.id, None, end)
+    has_window = start_ms is not None and end_ms is not None and start_ms < end_ms
     bucket_ms = None
-    if downsampled:
-        assert start_ms is not None and end_ms is not None  # the window holds readings
+    readings = 0
+    if has_window:
+        assert start_ms is not None and end_ms is not None
         bucket_ms = bucket_width(start_ms, end_ms, points)
         buckets = store.window_buckets(metric.id, start_ms, end_ms, bucket_ms)
+        readings = int(buckets.readings.sum())
+    downsampled = readings > points
+    if downsampled:  # so the window held readings, and buckets were read
+        assert start_ms is not None and bucket_ms is not None
         slot_keys = buckets.index
         timestamps = start_ms + buckets.index * bucket_ms
         low, high, count = buckets.low, buckets.high, buckets.readings
-    else:
-        window = store.read_window(metric.id, start, end)
+    else:  # few enough to send as they are (the bucket query only counted them)
+        bucket_ms = None
+        window = ReadingSeries(ids=[], timestamps_ms=np.array([], np.int64), values=np.array([]))
+        if readings:
+            assert start_ms is not None and end_ms is not None
+            window = store.read_window(metric.id, from_epoch_ms(start_ms), from_epoch_ms(end_ms))
         slot_keys = timestamps = window.timestamps_ms
         low = high = window.values
         count = np.ones(len(window), dtype=np.int64)
+        readings = len(window)
     band = None
     if job_id is not None:
         band = _job_band(jobs, user.id, metric, job_id, slot_keys, start_ms, bucket_ms)
@@ -98,7 +111,7 @@ def get_series(
         metric_id=metric.id,
         start=None if start_ms is None else from_epoch_ms(start_ms),
         end=None if end_ms is None else from_epoch_ms(end_ms),
-        readings=extent.readings,
+        readings=readings,
         downsampled=downsampled,
         bucket_ms=bucket_ms,
         timestamps_ms=timestamps.tolist(),

@@ -199,14 +199,13 @@ def test_list_readings_pages_without_gaps_or_repeats(graph: GraphStore) -> None:
     assert seen == [f"id{i:03}" for i in range(30)]
 
 
-def test_window_extent_counts_the_window(graph: GraphStore) -> None:
+def test_first_timestamp_of_a_window(graph: GraphStore) -> None:
     _, metric_id = make_metric(graph)
-    assert graph.window_extent(metric_id, None, None).readings == 0
+    assert graph.first_timestamp(metric_id, None, None) is None
     graph.append_readings(metric_id, [NewReading(f"r{i}", T0 + i, float(i)) for i in range(10)])
-    whole = graph.window_extent(metric_id, None, None)
-    assert (whole.readings, whole.first_ms, whole.last_ms) == (10, T0, T0 + 9)
-    part = graph.window_extent(metric_id, from_epoch_ms(T0 + 2), from_epoch_ms(T0 + 5))
-    assert (part.readings, part.first_ms, part.last_ms) == (3, T0 + 2, T0 + 4)
+    assert graph.first_timestamp(metric_id, None, None) == T0
+    assert graph.first_timestamp(metric_id, from_epoch_ms(T0 + 2), from_epoch_ms(T0 + 5)) == T0 + 2
+    assert graph.first_timestamp(metric_id, from_epoch_ms(T0 + 20), None) is None
 
 
 def test_window_buckets_keep_each_buckets_extremes(graph: GraphStore) -> None:

@@ -141,18 +141,18 @@ async function servicePage(token, serviceId) {
     service.description ? el("p", {}, service.description) : null,
     metrics.length === 0
       ? message("No metrics yet: create one with POST /api/metrics.")
-      : table(["Metric", "Latest", "At", "Trend", "Anomalies (last 24 h of data)"], rows));
+      : table(["Metric", "Latest", "At", "Last 24 h of data", "Anomalies (24 h)"], rows));
 }
 
 async function fillMetricSummary(metric, canvas, countCell) {
   const latestMs = Date.parse(metric.latest_reading.timestamp);
   const id = encodeURIComponent(metric.id);
+  // The last 24 hours of the metric's own data: recent, and cheap for a long history.
+  const start = new Date(latestMs - RECENT_MS).toISOString();
   try {
     const [series, anomalies] = await Promise.all([
-      api(`/api/metrics/${id}/series`, { params: { points: 60 } }),
-      api(`/api/metrics/${id}/anomalies`, {
-        params: { start: new Date(latestMs - RECENT_MS).toISOString(), limit: 1000 },
-      }),
+      api(`/api/metrics/${id}/series`, { params: { start, points: 60 } }),
+      api(`/api/metrics/${id}/anomalies`, { params: { start, limit: 1000 } }),
     ]);
     drawSparkline(canvas, series);
     const count = anomalies.anomalies.length;
@@ -164,12 +164,41 @@ async function fillMetricSummary(metric, canvas, countCell) {
 }
 
 // --- one metric ----------------------------------------------------------------------------
+// About one slot per pixel of the chart's width.
+function chartPoints(width) {
+  return Math.max(100, Math.min(2000, Math.round(width)));
+}
+
+// The series (no band) and the anomalies of a window: what a first draw needs.
+function fetchView(path, window, points) {
+  return Promise.all([
+    api(`${path}/series`, { params: { ...window, points } }),
+    allPages(`${path}/anomalies`, { ...window, limit: 10000 }, "anomalies", MAX_MARKERS),
+  ]);
+}
+
+// The newest succeeded job of the metric whose result is still kept, or null.
+async function latestJobOf(metricId) {
+  try {
+    const jobs = await api("/api/jobs", { params: { limit: 200 } });
+    const done = jobs.jobs.find((job) => job.metric_id === metricId
+      && job.status === "succeeded" && !job.result_expired);
+    return done ? done.id : null;
+  } catch {
+    return null; // no band then; the chart itself does not depend on jobs
+  }
+}
+
 async function metricPage(token, metricId) {
   page("Metric", message("Loading…"));
-  const id = encodeURIComponent(metricId);
+  const path = `/api/metrics/${encodeURIComponent(metricId)}`;
+  // Asked all at once, so that the chart is drawn after one round trip, not four.
+  const firstView = fetchView(path, {}, chartPoints(main.clientWidth));
+  const latestJob = latestJobOf(metricId);
+  firstView.catch(() => {}); // a 404 here is the metric's own 404, reported below
   let metric;
   try {
-    metric = await api(`/api/metrics/${id}`);
+    metric = await api(path);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       page("Metric not found", message("No metric of yours has this id.", "error"),
@@ -178,25 +207,28 @@ async function metricPage(token, metricId) {
     }
     throw error;
   }
-  const service = await api(`/api/services/${encodeURIComponent(metric.service_id)}`);
   if (token !== renderCount) return;
-  new MetricView(token, metric, service).show();
+  new MetricView(token, metric, path, latestJob).show(firstView);
 }
 
 class MetricView {
-  constructor(token, metric, service) {
+  constructor(token, metric, path, latestJob) {
     this.token = token;
     this.metric = metric;
-    this.service = service;
-    this.path = `/api/metrics/${encodeURIComponent(metric.id)}`;
+    this.path = path;
     this.range = null; // {start, end} in epoch ms; null: every reading
-    this.jobId = null; // the job whose band is drawn
+    this.jobId = latestJob; // the job whose band is drawn (at first, a promise of it)
     this.chart = null;
     this.loads = 0;
   }
 
-  show() {
+  show(firstView) {
     const latest = this.metric.latest_reading;
+    const serviceLink = el("a", { href: `#/services/${encodeURIComponent(this.metric.service_id)}` },
+      "service");
+    api(`/api/services/${encodeURIComponent(this.metric.service_id)}`)
+      .then((service) => { serviceLink.textContent = service.name; })
+      .catch(() => {}); // the link works without its name
     this.chartBox = el("div", { id: "chart", className: "chart", "data-state": "loading" });
     this.status = el("p", { id: "chart-status", className: "hint" });
     this.legend = el("div", { className: "legend", id: "legend" });
@@ -222,7 +254,7 @@ class MetricView {
     page(this.metric.name,
       el("nav", { className: "crumbs" },
         el("a", { href: "#/" }, "Services"), " › ",
-        el("a", { href: `#/services/${encodeURIComponent(this.service.id)}` }, this.service.name),
+        serviceLink,
         " › ", this.metric.name),
       el("p", { className: "latest" }, latest
         ? `Latest ${formatValue(latest.value)} at ${formatTime(Date.parse(latest.timestamp))}`
@@ -238,19 +270,7 @@ class MetricView {
       return;
     }
     cleanup = () => this.chart && this.chart.destroy();
-    this.start();
-  }
-
-  async start() {
-    try {
-      const jobs = await api("/api/jobs", { params: { limit: 200 } });
-      const done = jobs.jobs.find((job) => job.metric_id === this.metric.id
-        && job.status === "succeeded" && !job.result_expired);
-      if (done) this.jobId = done.id;
-    } catch (error) {
-      this.status.textContent = `Jobs unavailable (${errorText(error)}): no band drawn.`;
-    }
-    await this.load();
+    this.load(firstView);
   }
 
   relativeRange(spanMs) {
@@ -293,24 +313,22 @@ class MetricView {
   }
 
   // The series first (the chart is usable at once), then the job's band on the same slots.
-  async load() {
+  async load(prefetched = null) {
     const load = ++this.loads;
     const stale = () => load !== this.loads || this.token !== renderCount;
     this.chartBox.dataset.state = "loading";
     const window = this.range
       ? { start: new Date(this.range.start).toISOString(), end: new Date(this.range.end).toISOString() }
       : {};
-    const points = Math.max(100, Math.min(2000, Math.round(this.chartBox.clientWidth)));
+    const points = chartPoints(this.chartBox.clientWidth);
     try {
-      const [series, anomalies] = await Promise.all([
-        api(`${this.path}/series`, { params: { ...window, points } }),
-        allPages(`${this.path}/anomalies`, { ...window, limit: 10000 }, "anomalies", MAX_MARKERS),
-      ]);
+      const [series, anomalies] = await (prefetched || fetchView(this.path, window, points));
       if (stale()) return;
       this.draw(series, anomalies);
-      if (this.jobId) {
+      const jobId = await this.jobId;
+      if (jobId && !stale()) {
         const banded = await api(`${this.path}/series`,
-          { params: { ...window, points, job_id: this.jobId } });
+          { params: { ...window, points, job_id: jobId } });
         if (stale()) return;
         this.draw(banded, anomalies);
       }
