@@ -284,11 +284,11 @@ RETURN min(r.timestamp) AS first
 
 # A window downsampled in the engine: min, max and count per bucket of $width ms from
 # $start, so only the buckets cross the wire (a spike stays a spike: nothing is averaged).
-# floor() then toInteger(): integer division on Neo4j, and exact on FalkorDB's floats too.
+# Integers divide as integers on both engines (and timestamp - $start is never negative).
 WINDOW_BUCKETS = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
-WITH toInteger(floor((r.timestamp - $start) / $width)) AS bucket, r.value AS value
+WITH (r.timestamp - $start) / $width AS bucket, r.value AS value
 RETURN bucket, min(value) AS low, max(value) AS high, count(*) AS readings
 ORDER BY bucket
 """
