@@ -272,4 +272,9 @@ def test_detection_run_from_the_page_updates_the_chart(
     anomalies = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
     assert anomalies, "the job stored the spike"
     assert page.locator("#chart").get_attribute("data-markers") == str(len(anomalies))
+    # The jobs page lists it, finished, with what it flagged.
+    page.click("#nav >> text=Jobs")
+    row = page.locator("tbody tr", has=page.locator(f"a[href='#/metrics/{metric_id}']"))
+    expect(row.locator(".badge")).to_have_text("succeeded")
+    expect(row).to_contain_text("rolling")
     assert console.unexpected() == []

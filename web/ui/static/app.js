@@ -321,21 +321,27 @@ class MetricView {
       ? { start: new Date(this.range.start).toISOString(), end: new Date(this.range.end).toISOString() }
       : {};
     const points = chartPoints(this.chartBox.clientWidth);
+    let anomalies;
     try {
-      const [series, anomalies] = await (prefetched || fetchView(this.path, window, points));
+      let series;
+      [series, anomalies] = await (prefetched || fetchView(this.path, window, points));
       if (stale()) return;
       this.draw(series, anomalies);
-      const jobId = await this.jobId;
-      if (jobId && !stale()) {
-        const banded = await api(`${this.path}/series`,
-          { params: { ...window, points, job_id: jobId } });
-        if (stale()) return;
-        this.draw(banded, anomalies);
-      }
     } catch (error) {
       if (stale()) return;
       this.chartBox.dataset.state = "error";
       this.status.replaceChildren(message(`Could not load the chart: ${errorText(error)}`, "error"));
+      return;
+    }
+    const jobId = await this.jobId;
+    if (!jobId || stale()) return;
+    try {
+      const banded = await api(`${this.path}/series`,
+        { params: { ...window, points, job_id: jobId } });
+      if (!stale()) this.draw(banded, anomalies);
+    } catch (error) {
+      // The chart stands without it (an expired result, say): say why there is no band.
+      if (!stale()) this.status.append(` · no band: ${errorText(error)}`);
     }
   }
 
