@@ -103,6 +103,9 @@ def measure_once(browser: Browser, base_url: str, key: str, metric_id: str, mark
     page.mouse.up()
     page.wait_for_selector("#chart[data-state=ready]:not([data-readings='100000'])", timeout=60_000)
     zoom = (time.perf_counter() - started) * 1000
+    # Let the zoomed span's band arrive too: a request still running when the next page
+    # loads would slow that one down.
+    page.wait_for_selector("#chart-status:has-text('band from job')", timeout=60_000)
     context.close()
     return Run(interactive, series_sent, series_answered, banded, zoom)
 
