@@ -123,10 +123,6 @@ def _deleted(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and rows[0]["deleted"] > 0
 
 
-def _reading(row: dict[str, Any]) -> Reading:
-    return Reading(id=row["id"], timestamp=from_epoch_ms(row["timestamp"]), value=row["value"])
-
-
 class GraphStore:
     def __init__(self, executor: CypherExecutor):
         self.executor = executor
