@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CYPHER_LINT := tools/cypher-lint/node_modules/.installed
 COMPOSE_CHECK := tools/compose-check/node_modules/.installed
+UI_DEPS := web/ui/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean chromium
 
-run: $(INSTALLED)
+run: $(INSTALLED) $(UI_DEPS)
 	$(BIN)/neonomaly up
 
-test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK)
+test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK) $(UI_DEPS) chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
@@ -25,7 +26,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) $(UI_DEPS) chromium
 	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 $(BIN)/python:
@@ -47,5 +48,20 @@ $(COMPOSE_CHECK): tools/compose-check/package.json tools/compose-check/package-l
 	npm ci --prefix tools/compose-check --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The dashboard's chart library (uPlot), served from node_modules as it is: no build step.
+$(UI_DEPS): web/ui/package.json web/ui/package-lock.json
+	npm ci --prefix web/ui --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here). As
+# root (CI) it is installed when missing; otherwise those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is not installed (and this is not root): the browser tests will skip"; \
+	  fi; }
+
 clean:
-	rm -rf $(VENV) tools/*/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tools/*/node_modules web/ui/node_modules test-output .pytest_cache .mypy_cache .ruff_cache

@@ -49,7 +49,7 @@ def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
             "web",
             [python, "-m", "uvicorn", "web.main:app", "--host", options.host,
              "--port", str(options.port)],
-            url=f"http://{options.host}:{options.port}/docs",
+            url=f"http://{options.host}:{options.port}/ui   (API docs: /docs)",
         ),
         ChildSpec(
             "worker",

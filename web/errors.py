@@ -180,12 +180,20 @@ class ApiKeyRequired:
     only makes sure that an anonymous caller learns nothing from body parsing or routing.
     """
 
-    def __init__(self, app: ASGIApp, public_paths: frozenset[str]):
+    def __init__(
+        self, app: ASGIApp, public_paths: frozenset[str], public_prefixes: tuple[str, ...] = ()
+    ):
         self.app = app
         self.public_paths = public_paths
+        self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.public_paths
+            or path.startswith(self.public_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -17,7 +17,8 @@ from common.jobs.queue import JobQueue, producer_app
 from common.jobs.waits import JobWaiter
 from common.settings import Settings, get_settings
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
-from web.routers import detection, health, jobs, metrics, services
+from web.routers import detection, health, jobs, metrics, series, services
+from web.routers.ui import UI_PREFIX, mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: no key, no body parsing or size check.
-    public = {"/health", "/ready", app.docs_url, app.redoc_url, app.openapi_url}
+    public = {"/health", "/ready", UI_PREFIX, app.docs_url, app.redoc_url, app.openapi_url}
     public.add(app.swagger_ui_oauth2_redirect_url)
-    app.add_middleware(ApiKeyRequired, public_paths=frozenset(p for p in public if p))
+    app.add_middleware(
+        ApiKeyRequired,
+        public_paths=frozenset(p for p in public if p),
+        public_prefixes=(f"{UI_PREFIX}/",),  # the dashboard's files: no data in them
+    )
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
+    app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
+    mount_ui(app)
     return app
 
 

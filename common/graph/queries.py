@@ -270,13 +270,33 @@ RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value
 # least $after_timestamp (the store sees to it), so the index range does the paging and the
 # NOT only drops the readings at $after_timestamp up to $after_id. (An OR of the two cases
 # here went into FalkorDB's index scan and made a page of 100 cost 15 times as much.)
+# Columns, as READ_WINDOW: a page costs what the store's own window read costs.
 LIST_READINGS_AFTER = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
   AND NOT (r.timestamp = $after_timestamp AND r.id <= $after_id)
-RETURN r.id AS id, r.timestamp AS timestamp, r.value AS value
+WITH r
 ORDER BY r.timestamp, r.id
 LIMIT $limit
+RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+"""
+
+# Where a window's readings start, when a chart does not say: the buckets are cut from there.
+WINDOW_FIRST = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN min(r.timestamp) AS first
+"""
+
+# A window downsampled in the engine: min, max and count per bucket of $width ms from
+# $start, so only the buckets cross the wire (a spike stays a spike: nothing is averaged).
+# Integers divide as integers on both engines (and timestamp - $start is never negative).
+WINDOW_BUCKETS = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+WITH (r.timestamp - $start) / $width AS bucket, r.value AS value
+RETURN bucket, min(value) AS low, max(value) AS high, count(*) AS readings
+ORDER BY bucket
 """
 
 # The chain as the graph links it, for invariant checks (tests, `neonomaly check`).

@@ -22,6 +22,7 @@ from common.graph.executors import CypherExecutor, FalkorDBExecutor, Neo4jExecut
 from common.models import (
     Anomaly,
     AnomalyPoint,
+    BucketSeries,
     Metric,
     MetricRef,
     NewReading,
@@ -120,10 +121,6 @@ def _metric_ref(row: dict[str, Any]) -> MetricRef:
 
 def _deleted(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and rows[0]["deleted"] > 0
-
-
-def _reading(row: dict[str, Any]) -> Reading:
-    return Reading(id=row["id"], timestamp=from_epoch_ms(row["timestamp"]), value=row["value"])
 
 
 class GraphStore:
@@ -361,23 +358,55 @@ class GraphStore:
         end: datetime | None,
         limit: int,
         after: tuple[int, str] | None = None,
-    ) -> list[Reading]:
-        """A page of readings in time order; `after` is the (epoch ms, id) of the last one seen."""
+    ) -> ReadingSeries:
+        """A page of readings in time order, as columns; `after` is the (epoch ms, id) of the
+        last one seen."""
         bounds = _range(start, end)
-        # The first page starts "after" a moment just before the window: every reading in it.
-        after_ms, after_id = after if after is not None else (bounds["start"] - 1, "")
-        rows = self.executor.read(
-            q.LIST_READINGS_AFTER,
-            {
-                "metric_id": metric_id,
-                **bounds,
-                "start": max(bounds["start"], after_ms),
-                "after_timestamp": after_ms,
-                "after_id": after_id,
-                "limit": limit,
-            },
+        if after is None:  # the first page is the window's oldest `limit`: no cursor to skip
+            [row] = self.executor.read(
+                q.READ_WINDOW, {"metric_id": metric_id, **bounds, "limit": limit}
+            )
+        else:
+            after_ms, after_id = after
+            [row] = self.executor.read(
+                q.LIST_READINGS_AFTER,
+                {
+                    "metric_id": metric_id,
+                    **bounds,
+                    "start": max(bounds["start"], after_ms),
+                    "after_timestamp": after_ms,
+                    "after_id": after_id,
+                    "limit": limit,
+                },
+            )
+        return ReadingSeries(
+            ids=row["ids"],
+            timestamps_ms=np.array(row["timestamps"], dtype=np.int64),
+            values=np.array(row["vals"], dtype=np.float64),
         )
-        return [_reading(row) for row in rows]
+
+    def first_timestamp(
+        self, metric_id: str, start: datetime | None, end: datetime | None
+    ) -> int | None:
+        """Epoch ms of the oldest reading with start <= timestamp < end; None if none."""
+        [row] = self.executor.read(q.WINDOW_FIRST, {"metric_id": metric_id, **_range(start, end)})
+        return None if row["first"] is None else int(row["first"])
+
+    def window_buckets(
+        self, metric_id: str, start_ms: int, end_ms: int, width_ms: int
+    ) -> BucketSeries:
+        """Readings start_ms <= timestamp < end_ms as buckets of width_ms (min, max, count),
+        aggregated by the engine; empty buckets are left out."""
+        rows = self.executor.read(
+            q.WINDOW_BUCKETS,
+            {"metric_id": metric_id, "start": start_ms, "end": end_ms, "width": width_ms},
+        )
+        return BucketSeries(
+            index=np.array([row["bucket"] for row in rows], dtype=np.int64),
+            low=np.array([row["low"] for row in rows], dtype=np.float64),
+            high=np.array([row["high"] for row in rows], dtype=np.float64),
+            readings=np.array([row["readings"] for row in rows], dtype=np.int64),
+        )
 
     def chain_facts(self, metric_id: str) -> list[dict[str, Any]]:
         """Each reading with its NEXT targets, plus the LATEST_READING id: for invariant checks."""

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as json_string
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query, Response, status
 
 from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import new_id
-from common.models import NewReading, to_epoch_ms
+from common.jobs.results import json_floats
+from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
 from web.errors import PayloadTooLargeError
 from web.schemas import (
@@ -138,7 +142,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidRequestError("cursor is not one this API returned") from exc
 
 
-@router.get("/{metric_id}/readings", responses=BAD_REQUEST)
+@router.get(
+    "/{metric_id}/readings",
+    response_class=Response,
+    responses={**BAD_REQUEST, 200: {"model": ReadingPage, "description": "a page of readings"}},
+)
 def list_readings(
     metric: OwnedMetric,
     store: StoreDep,
@@ -147,7 +155,7 @@ def list_readings(
     end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
-) -> ReadingPage:
+) -> Response:
     """List readings in time order, a page at a time (follow `next_cursor`)."""
     after = decode_cursor(cursor) if cursor else None
     # A page holds at most PAGE_SIZE_MAX readings whatever `limit` asks; a full page has a
@@ -156,6 +164,32 @@ def list_readings(
     page = store.list_readings(metric.id, start, end, page_size, after)
     next_cursor = None
     if len(page) == page_size:
-        last = page[-1]
-        next_cursor = encode_cursor(to_epoch_ms(last.timestamp), last.id)
-    return ReadingPage(readings=page, next_cursor=next_cursor)
+        next_cursor = encode_cursor(int(page.timestamps_ms[-1]), page.ids[-1])
+    return Response(reading_page_json(page, next_cursor), media_type="application/json")
+
+
+def reading_page_json(page: ReadingSeries, next_cursor: str | None) -> bytes:
+    """The ReadingPage body, built from the store's columns.
+
+    Validating and serialising one pydantic model per reading cost six times the graph read
+    for a page of 10,000; these are values the store just returned, so they are only
+    formatted: timestamps exactly as pydantic writes them, ids through json's own string
+    encoder, values by repr (what json.dumps writes for a float).
+    """
+    timestamps = iso_timestamps(page.timestamps_ms)
+    if not np.isfinite(page.values).all():
+        # Never stored through the API (it refuses NaN and infinities); JSON has no NaN.
+        rows: list[dict[str, Any]] = [
+            {"id": reading_id, "timestamp": timestamp, "value": value}
+            for reading_id, timestamp, value in zip(
+                page.ids, timestamps, json_floats(page.values), strict=True
+            )
+        ]
+        return json.dumps({"readings": rows, "next_cursor": next_cursor}).encode()
+    readings = ",".join(
+        f'{{"id":{json_string(reading_id)},"timestamp":"{timestamp}","value":{value!r}}}'
+        for reading_id, timestamp, value in zip(
+            page.ids, timestamps, page.values.tolist(), strict=True
+        )
+    )
+    return f'{{"readings":[{readings}],"next_cursor":{json.dumps(next_cursor)}}}'.encode()

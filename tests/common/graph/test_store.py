@@ -193,10 +193,33 @@ def test_list_readings_pages_without_gaps_or_repeats(graph: GraphStore) -> None:
         page = graph.list_readings(metric_id, None, None, limit=7, after=after)
         if not page:
             break
-        seen += [r.id for r in page]
-        last = page[-1]
-        after = (int(last.timestamp.timestamp() * 1000), last.id)
+        seen += page.ids
+        assert list(page.values) == [float(seen.index(i)) for i in page.ids]
+        after = (int(page.timestamps_ms[-1]), page.ids[-1])
     assert seen == [f"id{i:03}" for i in range(30)]
+
+
+def test_first_timestamp_of_a_window(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    assert graph.first_timestamp(metric_id, None, None) is None
+    graph.append_readings(metric_id, [NewReading(f"r{i}", T0 + i, float(i)) for i in range(10)])
+    assert graph.first_timestamp(metric_id, None, None) == T0
+    assert graph.first_timestamp(metric_id, from_epoch_ms(T0 + 2), from_epoch_ms(T0 + 5)) == T0 + 2
+    assert graph.first_timestamp(metric_id, from_epoch_ms(T0 + 20), None) is None
+
+
+def test_window_buckets_keep_each_buckets_extremes(graph: GraphStore) -> None:
+    _, metric_id = make_metric(graph)
+    values = [1.0, 2.0, 3.0, 50.0, 5.0, 6.0, -7.0, 8.0, 9.0, 10.0]
+    graph.append_readings(
+        metric_id, [NewReading(f"r{i}", T0 + i * 10, v) for i, v in enumerate(values)]
+    )
+    # Buckets of 30 ms from T0 + 10: [10, 40) [40, 70) [70, 100); bucket 3 is empty.
+    buckets = graph.window_buckets(metric_id, T0 + 10, T0 + 130, 30)
+    assert list(buckets.index) == [0, 1, 2]
+    assert list(buckets.low) == [2.0, -7.0, 8.0]
+    assert list(buckets.high) == [50.0, 6.0, 10.0]
+    assert list(buckets.readings) == [3, 3, 3]
 
 
 def test_delete_metric_removes_its_readings(graph: GraphStore) -> None:

@@ -1,0 +1,280 @@
+"""The /ui dashboard in a real Chromium (Playwright) against the app on the embedded store.
+
+Each test leaves a screenshot in test-output/ui/ to look at, and fails on any error in
+the browser console except the HTTP statuses it provokes on purpose (a wrong key's 401,
+another user's 404). Skipped, saying why, where Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from common.graph.store import GraphStore
+from common.models import AnomalyPoint, User
+from tests.browser import chromium_path, launch_chromium, signed_in
+from tests.support import ROOT, AppServer
+from tests.worker.support import T0, WorkerProcess, add_metric, seasonal_series
+
+if chromium_path() is None:
+    pytest.skip(
+        "browser tests need chromium: run `make test` as root (it apt-get installs it), "
+        "or `apt-get install chromium`",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
+
+SCREENSHOTS = ROOT / "test-output" / "ui"
+LAYOUTS = {"desktop": (1280, 800), "phone": (390, 844)}
+STEP = timedelta(minutes=5)
+TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)  # the machine may be busy; a failure still fails
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = launch_chromium(playwright)
+    yield chromium
+    chromium.close()
+
+
+class Console:
+    """Errors the page logged; `allowed` are HTTP statuses a test provokes on purpose."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.allowed: set[int] = set()
+
+    def record(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def unexpected(self) -> list[str]:
+        def provoked(text: str) -> bool:
+            status = re.search(r"status of (\d{3})", text)
+            return status is not None and int(status.group(1)) in self.allowed
+
+        return [text for text in self.errors if not provoked(text)]
+
+
+def open_page(
+    browser: Browser, request: pytest.FixtureRequest, layout: str = "desktop"
+) -> tuple[Page, Console]:
+    width, height = LAYOUTS[layout]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    console = Console()
+    page.on("console", console.record)
+    page.on("pageerror", lambda error: console.errors.append(f"page error: {error}"))
+
+    def finish() -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        context.close()
+
+    request.addfinalizer(finish)
+    return page, console
+
+
+@pytest.fixture
+def owner(
+    client: httpx.Client, store: GraphStore
+) -> tuple[httpx.Client, str, str, list[dict[str, object]]]:
+    """A user (the `client`'s) with a service and a metric holding a series with spikes and
+    three stored anomalies: (client, key, metric id, the anomalies as the API lists them)."""
+    values = seasonal_series(1500, spike_at=700)
+    values[1100] -= 35
+    metric_id, ids = add_metric(client, store, values, step=STEP)
+    points = [
+        AnomalyPoint(
+            reading_id=ids[i], timestamp=T0 + i * STEP, value=float(values[i]),
+            expected=50.0, lower=45.0, upper=55.0, score=3.0, method="rolling",
+            event_start=T0 + i * STEP, event_end=T0 + i * STEP,
+        )
+        for i in (300, 700, 1100)
+    ]  # fmt: skip
+    store.save_anomalies(metric_id, points)
+    listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
+    assert len(listed) == 3
+    key = client.headers["X-API-Key"]
+    return client, key, metric_id, listed
+
+
+def wait_for_chart(page: Page) -> None:
+    page.wait_for_selector("#chart[data-state=ready][data-markers]", state="attached")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll from Python: the page's CSP (rightly) forbids the eval wait_for_function needs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    sizes = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    return bool(sizes[0] <= sizes[1] + 1)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sign_in_and_open_a_metric_chart(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    app_server: AppServer,
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    layout: str,
+) -> None:
+    client, key, metric_id, anomalies = owner
+    page, console = open_page(browser, request, layout)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(f"{app_server.base_url}/ui")
+    page.fill("#api-key", key)
+    page.click("button[type=submit]")
+    service = client.get(
+        f"/api/services/{client.get(f'/api/metrics/{metric_id}').json()['service_id']}"
+    )
+    page.click(f"text={service.json()['name']}")
+    page.wait_for_selector("canvas.sparkline")
+    row = page.locator("tr", has_text="cpu")
+    # The last 24 h of data (288 readings) hold no anomaly; the count fills in on its own.
+    wait_until(lambda: row.locator("td").nth(4).inner_text() == "0", "the anomaly count")
+    row.locator("a").click()
+    wait_for_chart(page)
+    chart = page.locator("#chart")
+    assert chart.get_attribute("data-readings") == "1500"
+    assert 100 <= int(chart.get_attribute("data-points") or 0) <= 1500
+    assert chart.get_attribute("data-markers") == str(len(anomalies))
+    assert page.locator("#events tbody tr").count() == len(anomalies)
+    assert page.locator("#chart canvas").bounding_box()["width"] > 300  # type: ignore[index]
+    assert no_horizontal_scroll(page), f"the page scrolls sideways at {layout}"
+    # Hovering the chart shows the reading under the cursor.
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator(".tooltip")).to_contain_text("value")
+    assert page.evaluate("sessionStorage.getItem('neonomaly.apiKey')") == key
+    assert not [url for url in requested if key in url], "the key must never be in a URL"
+    assert console.unexpected() == []
+
+
+def test_wrong_key_is_refused(
+    browser: Browser, request: pytest.FixtureRequest, app_server: AppServer
+) -> None:
+    page, console = open_page(browser, request)
+    console.allowed = {401}
+    page.goto(f"{app_server.base_url}/ui")
+    page.fill("#api-key", "nno_not-a-key")
+    page.click("button[type=submit]")
+    expect(page.locator("#sign-in-status [role=alert]")).to_contain_text("refused")
+    assert page.evaluate("sessionStorage.getItem('neonomaly.apiKey')") is None
+    assert page.locator("#nav").is_hidden()
+    assert console.unexpected() == []
+
+
+def test_another_users_metric_is_not_found(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    app_server: AppServer,
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    make_user: Callable[..., tuple[User, str]],
+) -> None:
+    _, _, metric_id, _ = owner
+    _, other_key = make_user("intruder")
+    page, console = open_page(browser, request)
+    console.allowed = {404}
+    signed_in(page, other_key)
+    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
+    expect(page.locator("h1")).to_have_text("Metric not found")
+    assert page.locator("#chart").count() == 0
+    assert console.unexpected() == []
+
+
+def test_zoom_by_dragging_and_the_range_picker(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    app_server: AppServer,
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+) -> None:
+    _, key, metric_id, _ = owner
+    page, console = open_page(browser, request)
+    signed_in(page, key)
+    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
+    wait_for_chart(page)
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    # Drag over the middle fifth: the chart reloads that span only.
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    chart = page.locator("#chart")
+    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
+    wait_for_chart(page)
+    zoomed = int(chart.get_attribute("data-readings") or 0)
+    assert 200 < zoomed < 400  # a fifth of 1500
+    assert chart.get_attribute("data-markers") == "1"  # the spike at 700
+    page.select_option("#range", "24h")  # the last 288 readings (5 min apart)
+    page.wait_for_selector("#chart[data-state=ready][data-readings='288']")
+    page.click("text=Reset")
+    page.wait_for_selector("#chart[data-state=ready][data-readings='1500']")
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_detection_run_from_the_page_updates_the_chart(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    app_server: AppServer,
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+) -> None:
+    values = seasonal_series(2000, spike_at=1500)
+    metric_id, _ = add_metric(client, store, values, step=STEP)
+    page, console = open_page(browser, request)
+    signed_in(page, client.headers["X-API-Key"])
+    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
+    wait_for_chart(page)
+    assert page.locator("#chart").get_attribute("data-markers") == "0"
+    page.select_option("#detect select[name=method]", "rolling")
+    page.fill("#detect input[name=window]", "48")
+    page.click("#detect button[type=submit]")
+    page.wait_for_selector("#job-status .success", timeout=120_000)
+    job_id = page.locator("#job-status").get_attribute("data-job-id")
+    assert job_id
+    page.wait_for_selector(f"#chart-status:has-text('band from job {job_id[:8]}')")
+    wait_for_chart(page)
+    anomalies = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
+    assert anomalies, "the job stored the spike"
+    assert page.locator("#chart").get_attribute("data-markers") == str(len(anomalies))
+    # The jobs page lists it, finished, with what it flagged.
+    page.click("#nav >> text=Jobs")
+    row = page.locator("tbody tr", has=page.locator(f"a[href='#/metrics/{metric_id}']"))
+    expect(row.locator(".badge")).to_have_text("succeeded")
+    expect(row).to_contain_text("rolling")
+    assert console.unexpected() == []
