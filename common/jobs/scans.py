@@ -23,6 +23,7 @@ from common.graph.store import GraphStore, new_id
 from common.jobs import keys
 from common.jobs.queue import JobQueue
 from common.jobs.records import DetectionParams, JobRecord, JobStore, redis_errors, utc_now
+from common.jobs.submission import submit_detection
 from common.models import MetricRef, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 
@@ -116,29 +117,28 @@ def scan_metric(
             return None
     history_start_ms = window_end_ms - settings.scan_window_seconds * 1000
     judge_from_ms = max(through_ms or history_start_ms, history_start_ms)
-    record = JobRecord(
-        id=job_id,
-        kind="scan",
-        owner_id=metric.owner_id,
-        metric_id=metric.id,
-        submitted_at=utc_now(),
-        params=DetectionParams(
-            method=settings.scan_method,
-            sigma=settings.scan_sigma,
-            sensitivity=settings.scan_sensitivity,
-            online=True,
-            start=from_epoch_ms(history_start_ms),
-            end=from_epoch_ms(window_end_ms),
-            judge_from=from_epoch_ms(judge_from_ms),
-            max_points=settings.job_max_points,
-        ),
+    params = DetectionParams(
+        method=settings.scan_method,
+        sigma=settings.scan_sigma,
+        sensitivity=settings.scan_sensitivity,
+        online=True,
+        start=from_epoch_ms(history_start_ms),
+        end=from_epoch_ms(window_end_ms),
+        judge_from=from_epoch_ms(judge_from_ms),
+        max_points=settings.job_max_points,
     )
-    jobs.create(record)
     try:
-        queue.enqueue_detection(job_id)
-    except DependencyUnavailableError as exc:
+        submit_detection(
+            jobs,
+            queue,
+            kind="scan",
+            owner_id=metric.owner_id,
+            metric_id=metric.id,
+            params=params,
+            job_id=job_id,
+        )
+    except DependencyUnavailableError:
         # Let the next sweep claim this window again.
-        jobs.mark_failed(job_id, f"the scan could not be queued: {exc}")
         with redis_errors():
             client.delete(claim_key)
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -12,8 +11,9 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
-from common.graph.store import GraphStore, new_id
+from common.errors import InvalidRequestError, NotFoundError
+from common.graph.store import GraphStore
+from common.jobs import submission
 from common.jobs.queue import JobQueue
 from common.jobs.records import DetectionParams, JobRecord, JobStore, Method, utc_now
 from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
@@ -200,12 +200,12 @@ def _submit(
     if metric.latest_reading is None:
         raise InvalidRequestError(f"metric {metric.id} has no readings yet: add some first")
     start, end = _window(body, metric.latest_reading.timestamp)
-    record = JobRecord(
-        id=new_id(),
+    return submission.submit_detection(
+        jobs,
+        queue,
         kind="detect",
         owner_id=user_id,
         metric_id=metric.id,
-        submitted_at=utc_now(),
         params=DetectionParams(
             method=body.method,
             sigma=body.sigma_threshold,
@@ -220,14 +220,6 @@ def _submit(
             max_points=settings.job_max_points,
         ),
     )
-    jobs.create(record)
-    try:
-        queue.enqueue_detection(record.id)
-    except DependencyUnavailableError as exc:
-        with contextlib.suppress(DependencyUnavailableError):
-            jobs.mark_failed(record.id, f"the job could not be queued: {exc}")
-        raise
-    return record
 
 
 def _encode_cursor(anomaly: Anomaly) -> str:
