@@ -1,4 +1,5 @@
-# Two commands on a fresh machine (Python 3.11, gcc, Node 20): `make run` and `make test`.
+# Two commands on a fresh machine (Python 3.11, gcc, Node 20; Java 17 and Maven for the
+# Neo4j half of the tests): `make run` and `make test`.
 # Each creates or refreshes .venv as needed.
 PYTHON ?= python3
 VENV := .venv
@@ -7,14 +8,36 @@ INSTALLED := $(VENV)/.installed
 CYPHER_LINT := tools/cypher-lint/node_modules/.installed
 COMPOSE_CHECK := tools/compose-check/node_modules/.installed
 PYTEST_ARGS ?=
+# A real Neo4j 5.26 for the suite's Neo4j half (tools/neo4j-server), built when java and mvn
+# are here; Maven keeps the downloaded jars in ~/.m2 for the next build.
+NEO4J_SERVER := tools/neo4j-server/target/neo4j-test-server.jar
+NEO4J_SOURCES := tools/neo4j-server/pom.xml $(wildcard tools/neo4j-server/src/main/java/*/*/*/*.java)
+HAVE_JAVA_MVN := $(shell command -v java >/dev/null && command -v mvn >/dev/null && echo yes)
+ifeq ($(HAVE_JAVA_MVN),yes)
+TEST_NEO4J := $(NEO4J_SERVER)
+endif
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-neo4j neo4j lint format bench clean
 
 run: $(INSTALLED)
 	$(BIN)/neonomaly up
 
-test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK)
+# Both engines: every graph-backed test runs on embedded FalkorDB and on Neo4j.
+test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK) $(TEST_NEO4J)
+ifneq ($(HAVE_JAVA_MVN),yes)
+	@echo "make test: the Neo4j half will be skipped: java and mvn are needed to build $(NEO4J_SERVER)"
+endif
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Only the Neo4j half: the tests parametrised by engine, on Neo4j.
+test-neo4j: $(INSTALLED) $(TEST_NEO4J)
+	$(BIN)/pytest -m neo4j $(PYTEST_ARGS)
+
+neo4j: $(NEO4J_SERVER)
+
+$(NEO4J_SERVER): $(NEO4J_SOURCES)
+	mvn -B -q -f tools/neo4j-server/pom.xml package
+	touch $@
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -48,4 +71,4 @@ $(COMPOSE_CHECK): tools/compose-check/package.json tools/compose-check/package-l
 	touch $@
 
 clean:
-	rm -rf $(VENV) tools/*/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tools/*/node_modules tools/neo4j-server/target .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,9 @@
-"""GraphStore contract: runs on embedded FalkorDB always, and on Neo4j when NEO4J_TEST_URI is set.
-
-NEO4J_TEST_URI=bolt://localhost:7687 NEO4J_TEST_USER=neo4j NEO4J_TEST_PASSWORD=... make test
-"""
+"""GraphStore contract: the same tests on embedded FalkorDB and on a real Neo4j 5.26."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,32 +13,14 @@ from common.errors import ConflictError, NotFoundError
 from common.graph.integrity import check_chain
 from common.graph.store import GraphStore, new_id
 from common.models import AnomalyPoint, NewReading, User, from_epoch_ms
-from common.settings import Settings
 
 T0 = 1_700_000_000_000  # epoch ms
 
 
-@pytest.fixture(params=["falkordb", "neo4j"])
-def graph(request: pytest.FixtureRequest, store: GraphStore) -> Iterator[GraphStore]:
-    if request.param == "falkordb":
-        yield store
-        return
-    uri = os.environ.get("NEO4J_TEST_URI")
-    if not uri:
-        pytest.skip("set NEO4J_TEST_URI (and NEO4J_TEST_USER/NEO4J_TEST_PASSWORD) to run on Neo4j")
-    neo4j_store = GraphStore.connect(
-        Settings(
-            graph_url=uri,
-            redis_url="redis://unused",
-            neo4j_user=os.environ.get("NEO4J_TEST_USER", "neo4j"),
-            neo4j_password=os.environ.get("NEO4J_TEST_PASSWORD", ""),  # type: ignore[arg-type]
-            neo4j_database=os.environ.get("NEO4J_TEST_DATABASE", "neo4j"),
-            _env_file=None,  # type: ignore[call-arg]
-        )
-    )
-    neo4j_store.ensure_schema()
-    yield neo4j_store
-    neo4j_store.close()
+@pytest.fixture
+def graph(store: GraphStore) -> GraphStore:
+    """The session's store, on each engine in turn (see tests/conftest.py)."""
+    return store
 
 
 def make_owner(graph: GraphStore) -> User:
