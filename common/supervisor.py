@@ -1,5 +1,8 @@
 """`neonomaly up`: the embedded server plus every service process, stopped together.
 
+With GRAPH_URL set to Neo4j (or an external FalkorDB), the embedded server is only Redis,
+unless REDIS_URL names another one.
+
 Children are started in order; if one exits on its own, or on Ctrl-C / SIGTERM, all are
 stopped (SIGTERM, then SIGKILL after a grace period) in reverse order, the server last, so
 that workers can finish their AOF-backed writes.
@@ -81,17 +84,23 @@ class Supervisor:
 
     def _service_env(self) -> dict[str, str]:
         env = {**os.environ, "DATA_DIR": str(self.options.data_dir.resolve())}
-        if self.settings.uses_embedded:
+        # The embedded server is the graph store by default, and Redis whenever REDIS_URL
+        # is unset: GRAPH_URL=bolt://... alone runs on Neo4j with the embedded Redis.
+        if self.settings.uses_embedded or self.settings.redis_url is None:
             if running_port(self.options.data_dir) is not None:
                 raise SystemExit(
                     f"an embedded server already runs on {self.options.data_dir}; "
                     "stop that `neonomaly up` first, or use another --data-dir"
                 )
             self.server = EmbeddedServer(self.options.data_dir).start()
-            print(f"embedded graph store + redis: {self.server.redis_url} "
+            roles = "graph store + redis" if self.settings.uses_embedded else "redis"
+            print(f"embedded {roles}: {self.server.redis_url} "
                   f"(data in {self.server.data_dir})", flush=True)  # fmt: skip
-            env["GRAPH_URL"] = self.server.graph_url
+            if self.settings.uses_embedded:
+                env["GRAPH_URL"] = self.server.graph_url
             env["REDIS_URL"] = self.settings.redis_url or self.server.redis_url
+        if not self.settings.uses_embedded:
+            print(f"graph store: {self.settings.graph_url}", flush=True)
         return env
 
     def run(self) -> int:

@@ -62,7 +62,8 @@ def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
 
 
 def executor_for(settings: Settings) -> CypherExecutor:
-    graph_url = resolve_urls(settings).graph_url
+    # Only the embedded default needs resolving (and its server); Redis is not needed here.
+    graph_url = resolve_urls(settings).graph_url if settings.uses_embedded else settings.graph_url
     if graph_url.startswith(NEO4J_SCHEMES):
         return Neo4jExecutor(
             graph_url,
