@@ -1,4 +1,5 @@
-# Two commands on a fresh machine (Python 3.11, gcc, Node 20): `make run` and `make test`.
+# Two commands on a fresh machine (Python 3.11, gcc, Node 20; Java 17 and Maven for the
+# Neo4j half of the tests): `make run` and `make test`.
 # Each creates or refreshes .venv as needed.
 PYTHON ?= python3
 VENV := .venv
@@ -8,14 +9,36 @@ CYPHER_LINT := tools/cypher-lint/node_modules/.installed
 COMPOSE_CHECK := tools/compose-check/node_modules/.installed
 UI_DEPS := web/ui/node_modules/.installed
 PYTEST_ARGS ?=
+# A real Neo4j 5.26 for the suite's Neo4j half (tools/neo4j-server), built when java and mvn
+# are here; Maven keeps the downloaded jars in ~/.m2 for the next build.
+NEO4J_SERVER := tools/neo4j-server/target/neo4j-test-server.jar
+NEO4J_SOURCES := tools/neo4j-server/pom.xml $(wildcard tools/neo4j-server/src/main/java/*/*/*/*.java)
+HAVE_JAVA_MVN := $(shell command -v java >/dev/null && command -v mvn >/dev/null && echo yes)
+ifeq ($(HAVE_JAVA_MVN),yes)
+TEST_NEO4J := $(NEO4J_SERVER)
+endif
 
-.PHONY: run test lint format bench clean chromium
+.PHONY: run test test-neo4j neo4j lint format bench clean chromium
 
 run: $(INSTALLED) $(UI_DEPS)
 	$(BIN)/neonomaly up
 
-test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK) $(UI_DEPS) chromium
+# Both engines: every graph-backed test runs on embedded FalkorDB and on Neo4j.
+test: $(INSTALLED) $(CYPHER_LINT) $(COMPOSE_CHECK) $(UI_DEPS) chromium $(TEST_NEO4J)
+ifneq ($(HAVE_JAVA_MVN),yes)
+	@echo "make test: the Neo4j half will be skipped: java and mvn are needed to build $(NEO4J_SERVER)"
+endif
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Only the Neo4j half: the tests parametrised by engine, on Neo4j.
+test-neo4j: $(INSTALLED) $(TEST_NEO4J)
+	$(BIN)/pytest -m neo4j $(PYTEST_ARGS)
+
+neo4j: $(NEO4J_SERVER)
+
+$(NEO4J_SERVER): $(NEO4J_SOURCES)
+	mvn -B -q -f tools/neo4j-server/pom.xml package
+	touch $@
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -26,7 +49,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(INSTALLED) $(UI_DEPS) chromium
+bench: $(INSTALLED) $(UI_DEPS) chromium $(TEST_NEO4J)
 	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 $(BIN)/python:
@@ -64,4 +87,4 @@ chromium:
 	  fi; }
 
 clean:
-	rm -rf $(VENV) tools/*/node_modules web/ui/node_modules test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tools/*/node_modules tools/neo4j-server/target web/ui/node_modules test-output .pytest_cache .mypy_cache .ruff_cache

@@ -444,5 +444,7 @@ def resolve_urls(settings: Settings) -> ResolvedUrls:
             graph_url=server.graph_url, redis_url=settings.redis_url or server.redis_url
         )
     if settings.redis_url is None:
-        raise ValueError("REDIS_URL must be set when GRAPH_URL is not 'embedded'")
+        # GRAPH_URL=bolt://... alone: Neo4j as the graph, the embedded server as Redis.
+        server = attach_or_start(settings.data_dir)
+        return ResolvedUrls(graph_url=settings.graph_url, redis_url=server.redis_url)
     return ResolvedUrls(graph_url=settings.graph_url, redis_url=settings.redis_url)

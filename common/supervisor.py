@@ -1,5 +1,8 @@
 """`neonomaly up`: the embedded server plus every service process, stopped together.
 
+With GRAPH_URL set to Neo4j (or an external FalkorDB), the embedded server is only Redis,
+unless REDIS_URL names another one.
+
 Children are started in order; if one exits on its own, or on Ctrl-C / SIGTERM, all are
 stopped (SIGTERM, then SIGKILL after a grace period) in reverse order, the server last, so
 that workers can finish their AOF-backed writes.
@@ -81,15 +84,21 @@ class Supervisor:
 
     def _service_env(self) -> dict[str, str]:
         env = {**os.environ, "DATA_DIR": str(self.options.data_dir.resolve())}
-        if self.settings.uses_embedded:
+        # The embedded server is the graph store by default, and Redis whenever REDIS_URL
+        # is unset: GRAPH_URL=bolt://... alone runs on Neo4j with the embedded Redis.
+        if self.settings.uses_embedded or self.settings.redis_url is None:
             # A data dir in use raises EmbeddedServerError: `neonomaly` prints it, exits 1.
             self.server = EmbeddedServer(self.options.data_dir).start()
             address = self.server.address
-            print(f"embedded graph store + redis: {address.display_url} (data and password "
+            roles = "graph store + redis" if self.settings.uses_embedded else "redis"
+            print(f"embedded {roles}: {address.display_url} (data and password "
                   f"in {self.server.data_dir})", flush=True)  # fmt: skip
             # The children attach through the data dir: they read the port and the password
             # there, so the password is in no command line and no environment.
-            env["GRAPH_URL"] = EMBEDDED
+            if self.settings.uses_embedded:
+                env["GRAPH_URL"] = EMBEDDED
+        if not self.settings.uses_embedded:
+            print(f"graph store: {self.settings.graph_url}", flush=True)
         return env
 
     def run(self) -> int:

@@ -2,6 +2,13 @@
 
 One embedded redis-server + FalkorDB runs for the whole session (in a temporary data dir);
 tests keep out of each other's way by creating their own users, services and metrics.
+
+Every test that uses the graph (through `store`, `settings`, `service_env`, `app_server` or
+the worker) runs once per engine: `[falkordb]` on the embedded server, `[neo4j]` on a real
+Neo4j 5.26 (tools/neo4j-server, started once per session, or NEO4J_TEST_URI) with the
+embedded server as Redis. Those runs carry the `neo4j` mark: `make test-neo4j` is
+`pytest -m neo4j`, and `-m "not neo4j"` runs the rest.
+Without Java the Neo4j half is skipped, saying why; with CI=true that fails the run.
 """
 
 from __future__ import annotations
@@ -17,10 +24,43 @@ from common.embedded import EmbeddedServer
 from common.graph.store import GraphStore
 from common.models import User
 from common.settings import Settings
+from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j
 from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
+
+ENGINES = ("falkordb", "neo4j")
 
 # The real Celery worker fixture, for the tests that submit jobs.
 pytest_plugins = ["tests.fixtures_worker"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("engine") == "neo4j":
+            item.add_marker(pytest.mark.neo4j)
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> str:
+    """The graph engine of this test run: "falkordb" (embedded) or "neo4j"."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    try:
+        server = start_neo4j(tmp_path_factory.mktemp("neo4j"))
+    except Neo4jUnavailableError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Neo4j is required on CI: {exc}", pytrace=False)
+        pytest.skip(f"Neo4j half skipped: {exc}")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +71,23 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 
 
 @pytest.fixture(scope="session")
-def service_env(embedded_server: EmbeddedServer) -> dict[str, str]:
-    """Environment for a child process (web, worker, beat) using the test server."""
+def graph_server(engine: str, request: pytest.FixtureRequest) -> Neo4jServer | None:
+    """The Neo4j server of a `[neo4j]` test; None on the embedded FalkorDB."""
+    if engine == "neo4j":
+        server: Neo4jServer = request.getfixturevalue("neo4j_server")
+        return server
+    return None
+
+
+@pytest.fixture(scope="session")
+def service_env(
+    embedded_server: EmbeddedServer, graph_server: Neo4jServer | None
+) -> dict[str, str]:
+    """Environment for a child process (web, worker, beat) using the test servers."""
+    graph = {"GRAPH_URL": embedded_server.graph_url}
     return {
         **os.environ,
-        "GRAPH_URL": embedded_server.graph_url,
+        **(graph_server.graph_env() if graph_server else graph),
         "REDIS_URL": embedded_server.redis_url,
         "DATA_DIR": str(embedded_server.data_dir),
         "PYTHONPATH": str(ROOT),
@@ -43,8 +95,8 @@ def service_env(embedded_server: EmbeddedServer) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings(embedded_server: EmbeddedServer) -> Settings:
-    return settings_for(embedded_server)
+def settings(embedded_server: EmbeddedServer, graph_server: Neo4jServer | None) -> Settings:
+    return settings_for(embedded_server, graph_server)
 
 
 @pytest.fixture(scope="session")

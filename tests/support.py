@@ -7,19 +7,35 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+from pydantic import SecretStr
 
 from common.embedded import EmbeddedServer
 from common.settings import Settings
 
+if TYPE_CHECKING:
+    from tests.neo4j_server import Neo4jServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def settings_for(server: EmbeddedServer) -> Settings:
-    """Settings pointing at a test's own embedded server, ignoring any .env file."""
+def settings_for(server: EmbeddedServer, neo4j: Neo4jServer | None = None) -> Settings:
+    """Settings pointing at a test's own embedded server, ignoring any .env file.
+
+    With `neo4j`, the graph store is that Neo4j server and the embedded server is only Redis.
+    """
+    graph: dict[str, object] = {"graph_url": server.graph_url}
+    if neo4j is not None:
+        graph = {
+            "graph_url": neo4j.uri,
+            "neo4j_user": neo4j.user,
+            "neo4j_password": SecretStr(neo4j.password),
+            "neo4j_database": neo4j.database,
+        }
     return Settings(
-        graph_url=server.graph_url,
+        **graph,  # type: ignore[arg-type]
         redis_url=server.redis_url,
         data_dir=server.data_dir,
         _env_file=None,  # type: ignore[call-arg]

@@ -22,9 +22,13 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT reading_id IF NOT EXISTS FOR (r:MetricReading) "
     "REQUIRE (r.metric_id, r.id) IS UNIQUE",
     "CREATE CONSTRAINT anomaly_id IF NOT EXISTS FOR (a:Anomaly) REQUIRE a.id IS UNIQUE",
+    "CREATE CONSTRAINT metric_lock IF NOT EXISTS FOR (l:MetricLock) REQUIRE l.metric_id IS UNIQUE",
     "CREATE INDEX reading_window IF NOT EXISTS FOR (r:MetricReading) ON (r.metric_id, r.timestamp)",
     "CREATE INDEX anomaly_window IF NOT EXISTS FOR (a:Anomaly) ON (a.metric_id, a.timestamp)",
 )
+
+# The names of the constraints and indexes that exist (constraints' own indexes included).
+NEO4J_SCHEMA_NAMES = "SHOW INDEXES YIELD name RETURN name"
 
 # FalkorDB: one range index per label covering the looked-up properties (it answers a
 # metric_id + timestamp range from that index). Uniqueness holds because FalkorDB runs one
@@ -35,7 +39,10 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (m:Metric) ON (m.id, m.service_id)",
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
+    "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",
 )
+
+FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 
 PING = "RETURN 1 AS ok"
 
@@ -101,9 +108,12 @@ WITH s, m, coalesce(m.id, '') AS metric_id
 OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
 WITH s, m, metric_id, collect(a) AS anomalies
 OPTIONAL MATCH (r:MetricReading {metric_id: metric_id})
-WITH s, m, anomalies, collect(r) AS readings
+WITH s, m, metric_id, anomalies, collect(r) AS readings
+OPTIONAL MATCH (lock:MetricLock {metric_id: metric_id})
+WITH s, m, anomalies, readings, collect(lock) AS locks
 FOREACH (a IN anomalies | DETACH DELETE a)
 FOREACH (r IN readings | DETACH DELETE r)
+FOREACH (l IN locks | DELETE l)
 WITH s, collect(m) AS metrics
 FOREACH (m IN metrics | DETACH DELETE m)
 DETACH DELETE s
@@ -173,8 +183,11 @@ OPTIONAL MATCH (a:Anomaly {metric_id: $metric_id})
 WITH m, collect(a) AS anomalies
 OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
 WITH m, anomalies, collect(r) AS readings
+OPTIONAL MATCH (lock:MetricLock {metric_id: $metric_id})
+WITH m, anomalies, readings, collect(lock) AS locks
 FOREACH (a IN anomalies | DETACH DELETE a)
 FOREACH (r IN readings | DETACH DELETE r)
+FOREACH (l IN locks | DELETE l)
 DETACH DELETE m
 RETURN count(*) AS deleted
 """
@@ -199,9 +212,14 @@ ORDER BY m.id
 
 # --- readings -------------------------------------------------------------------------
 # Append a batch (sorted by timestamp, id; no id twice) and keep the chain whole:
-#  1. SET on the metric first: on Neo4j this takes the metric's write lock before anything
+#  1. SET on the metric's MetricLock first: on Neo4j this takes a write lock before anything
 #     reads LATEST_READING, so concurrent appends to one metric queue instead of forking.
-#     (FalkorDB runs one write query at a time per graph anyway.)
+#     (FalkorDB runs one write query at a time per graph anyway.) Not a lock on the metric
+#     node itself: Neo4j 5 reports a transaction that creates a relationship on a node it
+#     has locked, while others queue for that node, as a deadlock; with 8 appenders on one
+#     metric, one append in six failed so and was retried (seen on 5.26), and under HTTP
+#     load requests timed out. The lock node is made by the first append (MERGE; unique on
+#     Neo4j) and deleted with the metric.
 #  2. Create the readings whose (metric_id, id) is new; a re-sent id is stored once.
 #  3. Everything at or after $earliest (the batch's first timestamp) is the chain's tail,
 #     found by the (metric_id, timestamp) index: for in-order appends it is just the new
@@ -211,7 +229,10 @@ ORDER BY m.id
 # No row back: every reading was already stored.
 APPEND_READINGS = """
 MATCH (m:Metric {id: $metric_id})
-SET m.append_seq = coalesce(m.append_seq, 0) + 1, m.last_append_at = $now
+MERGE (lock:MetricLock {metric_id: $metric_id})
+SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
+WITH m
+SET m.last_append_at = $now
 WITH m
 UNWIND $readings AS r
 OPTIONAL MATCH (dup:MetricReading {metric_id: $metric_id, id: r.id})

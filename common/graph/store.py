@@ -18,7 +18,13 @@ import numpy as np
 from common.embedded import resolve_urls
 from common.errors import ConflictError, NotFoundError
 from common.graph import queries as q
-from common.graph.executors import CypherExecutor, FalkorDBExecutor, Neo4jExecutor
+from common.graph import schema
+from common.graph.executors import (
+    CypherExecutor,
+    FalkorDBExecutor,
+    Neo4jExecutor,
+    UniqueConstraintError,
+)
 from common.models import (
     Anomaly,
     AnomalyPoint,
@@ -57,7 +63,8 @@ def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
 
 
 def executor_for(settings: Settings) -> CypherExecutor:
-    graph_url = resolve_urls(settings).graph_url
+    # Only the embedded default needs resolving (and its server); Redis is not needed here.
+    graph_url = resolve_urls(settings).graph_url if settings.uses_embedded else settings.graph_url
     if graph_url.startswith(NEO4J_SCHEMES):
         return Neo4jExecutor(
             graph_url,
@@ -138,17 +145,8 @@ class GraphStore:
         self.executor.read(q.PING)
 
     def ensure_schema(self) -> None:
-        """Create constraints and indexes; safe to run on every start."""
-        if self.executor.engine == "neo4j":
-            for statement in q.NEO4J_SCHEMA:
-                self.executor.write(statement)
-            return
-        for statement in q.FALKORDB_SCHEMA:
-            try:
-                self.executor.write(statement)
-            except Exception as exc:  # FalkorDB has no IF NOT EXISTS for indexes
-                if "already indexed" not in str(exc):
-                    raise
+        """Create constraints and indexes; safe to run on every start, and concurrently."""
+        schema.ensure_schema(self.executor)
 
     # --- users --------------------------------------------------------------------------
     def create_user(self, name: str, api_key_hash: str) -> User:
@@ -223,21 +221,25 @@ class GraphStore:
         self, owner_id: str, service_id: str, name: str, description: str | None
     ) -> Metric:
         metric_id = new_id()
-        rows = self.executor.write(
-            q.CREATE_METRIC,
-            {
-                "owner_id": owner_id,
-                "service_id": service_id,
-                "id": metric_id,
-                "name": name,
-                "description": description,
-                "created_at": now_ms(),
-            },
-        )
+        clash = ConflictError(f"service {service_id} already has a metric named {name!r}")
+        try:
+            rows = self.executor.write(
+                q.CREATE_METRIC,
+                {
+                    "owner_id": owner_id,
+                    "service_id": service_id,
+                    "id": metric_id,
+                    "name": name,
+                    "description": description,
+                    "created_at": now_ms(),
+                },
+            )
+        except UniqueConstraintError as exc:  # created at the same moment by another request
+            raise clash from exc
         if not rows:
             raise NotFoundError(f"service {service_id} not found")
         if rows[0]["clashes"]:
-            raise ConflictError(f"service {service_id} already has a metric named {name!r}")
+            raise clash
         metric = self.get_metric(owner_id, metric_id)
         if metric is None:  # the service was deleted just after the metric was created
             raise NotFoundError(f"service {service_id} not found")
@@ -265,20 +267,24 @@ class GraphStore:
         description: str | None = None,
         set_description: bool = False,
     ) -> Metric | None:
-        rows = self.executor.write(
-            q.UPDATE_METRIC,
-            {
-                "owner_id": owner_id,
-                "metric_id": metric_id,
-                "name": name,
-                "description": description,
-                "set_description": set_description,
-            },
-        )
+        clash = ConflictError(f"the service already has a metric named {name!r}")
+        try:
+            rows = self.executor.write(
+                q.UPDATE_METRIC,
+                {
+                    "owner_id": owner_id,
+                    "metric_id": metric_id,
+                    "name": name,
+                    "description": description,
+                    "set_description": set_description,
+                },
+            )
+        except UniqueConstraintError as exc:  # renamed at the same moment by another request
+            raise clash from exc
         if not rows:
             return None
         if rows[0]["clashes"]:
-            raise ConflictError(f"the service already has a metric named {name!r}")
+            raise clash
         return self.get_metric(owner_id, metric_id)
 
     def delete_metric(self, owner_id: str, metric_id: str) -> bool:

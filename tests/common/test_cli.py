@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,8 @@ import pytest
 from common.auth import hash_api_key
 from common.embedded import EmbeddedServer, running_server
 from common.graph.store import GraphStore
+from common.settings import Settings
+from tests.neo4j_server import Neo4jServer
 from tests.support import ROOT, free_port, settings_for
 
 NEONOMALY = [sys.executable, "-m", "common.cli"]
@@ -90,12 +93,15 @@ def wait_for(url: str, timeout: float = 60) -> None:
     raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
-def start_up(data_dir: Path, port: int, flower_port: int) -> subprocess.Popen[str]:
+def start_up(
+    data_dir: Path, port: int, flower_port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*NEONOMALY, "up", "--data-dir", str(data_dir), "--port", str(port),
          "--flower-port", str(flower_port)],
         cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "FLOWER_BASIC_AUTH": "admin:secret"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "FLOWER_BASIC_AUTH": "admin:secret",
+             **(env or {})},
     )  # fmt: skip
 
 
@@ -161,3 +167,61 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert [s["name"] for s in services.json()] == ["kept"]
     finally:
         stop_up(process)
+
+
+@pytest.mark.slow
+@pytest.mark.neo4j
+def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
+    tmp_path: Path, neo4j_server: Neo4jServer
+) -> None:
+    """GRAPH_URL=bolt://... alone: web, worker, beat and Flower on Neo4j, Redis embedded."""
+    port, flower_port = free_port(), free_port()
+    graph_env = neo4j_server.graph_env()
+    process = start_up(tmp_path, port, flower_port, graph_env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        result = run_cli("create-user", "dana", env=graph_env)
+        assert result.returncode == 0, result.stderr
+        key = result.stdout.strip().splitlines()[-1]
+        api = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60
+        )
+        assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
+        # The seed's flow: a service, a metric in it, readings, detection over a window.
+        service = api.post("/api/services", json={"name": "checkout"}).json()
+        metric = api.post("/api/metrics", json={"name": "cpu", "service_id": service["id"]})
+        assert metric.status_code == 201, metric.text
+        start = datetime.now(UTC) - timedelta(minutes=100)
+        readings = [
+            {"value": 50.0 + (i % 5) + (60.0 if i == 99 else 0.0),
+             "timestamp": (start + timedelta(minutes=i)).isoformat(), "id": f"r{i}"}
+            for i in range(100)
+        ]  # fmt: skip
+        posted = api.post(
+            f"/api/metrics/{metric.json()['id']}/readings", json={"readings": readings}
+        )
+        assert posted.status_code == 201 and posted.json()["stored"] == 100, posted.text
+        answer = api.post(
+            "/api/metrics/anomaly-detection",
+            params={"wait": 60},
+            json={"service_id": service["id"], "metric_name": "cpu",
+                  "time_window_seconds": 7200, "sigma_threshold": 3},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        job = answer.json()["job"]
+        assert job["status"] == "succeeded", job
+        assert job["summary"]["points"] == 100 and job["summary"]["latest"]["is_anomaly"] is True
+        # The anomalies are in Neo4j itself, linked to the reading they flag.
+        store = GraphStore.connect(
+            Settings(**{k.lower(): v for k, v in graph_env.items()}, _env_file=None)  # type: ignore[arg-type]
+        )
+        try:
+            stored = store.list_anomalies(metric.json()["id"], None, None, 100)
+        finally:
+            store.close()
+        assert "r99" in {anomaly.reading_id for anomaly in stored}
+        assert flower_lists_a_worker(flower_port)
+    finally:
+        output = stop_up(process)
+    assert process.returncode == 0, output
+    assert "graph store: bolt://" in output

@@ -1,9 +1,11 @@
-"""The CRUD API over real HTTP against the app on the embedded store."""
+"""The CRUD API over real HTTP against the app, on each graph engine."""
 
 from __future__ import annotations
 
 import json
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -154,6 +156,53 @@ def test_metric_update_delete_and_duplicate_name(client: httpx.Client) -> None:
     assert renamed.json()["name"] == "cpu_user" and renamed.json()["description"] == "%"
     assert client.delete(f"/api/metrics/{cpu['id']}").status_code == 204
     assert client.get(f"/api/metrics/{cpu['id']}").status_code == 404
+
+
+RACERS = 8
+RACE_ROUNDS = 4
+
+
+def race(
+    client: httpx.Client, method: str, paths_and_bodies: list[tuple[str, object]]
+) -> list[int]:
+    """Send the requests at the same moment, each on its own connection; their statuses."""
+    start = threading.Barrier(len(paths_and_bodies))
+
+    def send(path_and_body: tuple[str, object]) -> int:
+        path, body = path_and_body
+        with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as http:
+            start.wait(timeout=30)
+            return http.request(method, path, json=body).status_code
+
+    with ThreadPoolExecutor(len(paths_and_bodies)) as pool:
+        return list(pool.map(send, paths_and_bodies))
+
+
+def test_concurrent_metrics_with_one_name_are_one_201_and_409s(client: httpx.Client) -> None:
+    # On Neo4j every request can find the name free; the uniqueness constraint then refuses
+    # all but one, and that refusal must be a 409 like the sequential case, not a 500.
+    for round_ in range(RACE_ROUNDS):
+        service_id = make_service(client, f"race-{round_}")
+        body = {"name": "cpu", "service_id": service_id}
+        statuses = race(client, "POST", [("/api/metrics", body)] * RACERS)
+        assert sorted(statuses) == [201] + [409] * (RACERS - 1), statuses
+        assert len(client.get(f"/api/metrics/service/{service_id}").json()) == 1
+
+
+def test_concurrent_renames_to_one_name_are_one_200_and_409s(client: httpx.Client) -> None:
+    for round_ in range(RACE_ROUNDS):
+        service_id = make_service(client, f"rename-{round_}")
+        metric_ids = [
+            client.post("/api/metrics", json={"name": f"m{i}", "service_id": service_id}).json()[
+                "id"
+            ]
+            for i in range(RACERS)
+        ]
+        renames = [(f"/api/metrics/{metric_id}", {"name": "cpu"}) for metric_id in metric_ids]
+        statuses = race(client, "PATCH", renames)
+        assert sorted(statuses) == [200] + [409] * (RACERS - 1), statuses
+        names = [m["name"] for m in client.get(f"/api/metrics/service/{service_id}").json()]
+        assert names.count("cpu") == 1
 
 
 def test_two_users_cannot_see_each_others_data(

@@ -27,7 +27,7 @@ ANALYZER = LINT_DIR / "node_modules" / "@neo4j-cypher" / "language-support"
 QUERIES_SOURCE = Path(queries.__file__)
 
 UPPER_SNAKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
-# Statement lists named for FalkorDB are that engine's own DDL and never reach Neo4j.
+# Constants named for FalkorDB are that engine's own DDL and procedures: they never reach Neo4j.
 FALKORDB_ONLY = "FALKORDB_"
 
 # Queries the analyzer must refuse: if these pass, the lint cannot fail and proves nothing.
@@ -49,15 +49,11 @@ def query_constants() -> dict[str, str]:
     """Every UPPER_SNAKE Cypher constant of the module; statement tuples item by item."""
     found: dict[str, str] = {}
     for name, value in vars(queries).items():
-        if not UPPER_SNAKE.fullmatch(name):
+        if not UPPER_SNAKE.fullmatch(name) or name.startswith(FALKORDB_ONLY):
             continue
         if isinstance(value, str):
             found[name] = value
-        elif (
-            isinstance(value, tuple)
-            and all(isinstance(item, str) for item in value)
-            and not name.startswith(FALKORDB_ONLY)
-        ):
+        elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
             found.update({f"{name}[{index}]": item for index, item in enumerate(value)})
     return found
 

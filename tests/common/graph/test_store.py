@@ -1,21 +1,22 @@
-"""GraphStore contract: runs on embedded FalkorDB always, and on Neo4j when NEO4J_TEST_URI is set.
-
-NEO4J_TEST_URI=bolt://localhost:7687 NEO4J_TEST_USER=neo4j NEO4J_TEST_PASSWORD=... make test
-"""
+"""GraphStore contract: the same tests on embedded FalkorDB and on a real Neo4j 5.26."""
 
 from __future__ import annotations
 
-import os
+import logging
+import math
 import random
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from common.auth import new_api_key
 from common.errors import ConflictError, NotFoundError
+from common.graph.executors import FalkorDBExecutor
 from common.graph.integrity import check_chain
+from common.graph.schema import existing_schema, schema_items
 from common.graph.store import GraphStore, new_id
 from common.models import AnomalyPoint, NewReading, User, from_epoch_ms
 from common.settings import Settings
@@ -23,27 +24,10 @@ from common.settings import Settings
 T0 = 1_700_000_000_000  # epoch ms
 
 
-@pytest.fixture(params=["falkordb", "neo4j"])
-def graph(request: pytest.FixtureRequest, store: GraphStore) -> Iterator[GraphStore]:
-    if request.param == "falkordb":
-        yield store
-        return
-    uri = os.environ.get("NEO4J_TEST_URI")
-    if not uri:
-        pytest.skip("set NEO4J_TEST_URI (and NEO4J_TEST_USER/NEO4J_TEST_PASSWORD) to run on Neo4j")
-    neo4j_store = GraphStore.connect(
-        Settings(
-            graph_url=uri,
-            redis_url="redis://unused",
-            neo4j_user=os.environ.get("NEO4J_TEST_USER", "neo4j"),
-            neo4j_password=os.environ.get("NEO4J_TEST_PASSWORD", ""),  # type: ignore[arg-type]
-            neo4j_database=os.environ.get("NEO4J_TEST_DATABASE", "neo4j"),
-            _env_file=None,  # type: ignore[call-arg]
-        )
-    )
-    neo4j_store.ensure_schema()
-    yield neo4j_store
-    neo4j_store.close()
+@pytest.fixture
+def graph(store: GraphStore) -> GraphStore:
+    """The session's store, on each engine in turn (see tests/conftest.py)."""
+    return store
 
 
 def make_owner(graph: GraphStore) -> User:
@@ -63,6 +47,70 @@ def readings(timestamps: list[int], prefix: str = "r") -> list[NewReading]:
 def test_schema_bootstrap_is_idempotent(graph: GraphStore) -> None:
     graph.ensure_schema()
     graph.ensure_schema()
+
+
+@pytest.fixture
+def schemaless(graph: GraphStore, settings: Settings) -> Iterator[list[GraphStore]]:
+    """Four stores (one connection each) on a graph without our constraints and indexes.
+
+    FalkorDB: a new, empty graph. Neo4j (one database): the session's, with our schema
+    dropped; the test puts it back, and the next start would too.
+    """
+    if graph.executor.engine == "falkordb":
+        name = f"schema-{new_id()}"
+        stores = [GraphStore(FalkorDBExecutor.from_url(settings.graph_url, name)) for _ in range(4)]
+    else:
+        for item in schema_items("neo4j"):
+            [name] = item.listed_as
+            kind = "CONSTRAINT" if item.statement.startswith("CREATE CONSTRAINT") else "INDEX"
+            graph.executor.write(f"DROP {kind} {name} IF EXISTS")
+        assert not {n for i in schema_items("neo4j") for n in i.listed_as} & existing_schema(
+            graph.executor
+        )
+        stores = [GraphStore.connect(settings) for _ in range(4)]
+    yield stores
+    for each in stores:
+        each.close()
+    graph.ensure_schema()
+
+
+def test_schema_created_by_concurrent_starts(schemaless: list[GraphStore]) -> None:
+    # Web workers and Celery workers start together and each ensures the schema: all must
+    # succeed, whoever creates an index first.
+    start = threading.Barrier(len(schemaless))
+
+    def ensure(store: GraphStore) -> None:
+        start.wait(timeout=30)
+        store.ensure_schema()
+
+    with ThreadPoolExecutor(len(schemaless)) as pool:
+        list(pool.map(ensure, schemaless))
+    executor = schemaless[0].executor
+    wanted = {name for item in schema_items(executor.engine) for name in item.listed_as}
+    assert wanted <= existing_schema(executor)
+
+
+def test_extreme_values_and_timestamps_read_back(graph: GraphStore) -> None:
+    owner, metric_id = make_metric(graph)
+    # 1970 to 2200 in epoch ms (64-bit), values up to the API's 1e308, subnormal, -0.0.
+    values = [1e308, -1e308, 5e-324, -0.0, 0.1, float(2**53 + 2), 123456.789012345]
+    last_ms = 7_258_118_399_999  # 2199-12-31T23:59:59.999Z
+    stamps = [0, 1, 2**31, 2**32 + 1, 1_700_000_000_000, last_ms - 1, last_ms]
+    graph.append_readings(
+        metric_id,
+        [
+            NewReading(id=f"x{i}", timestamp_ms=t, value=v)
+            for i, (t, v) in enumerate(zip(stamps, values, strict=True))
+        ],
+    )
+    window = graph.read_window(metric_id, None, None)
+    assert window.timestamps_ms.tolist() == stamps
+    # FalkorDB replies with 15 significant digits; Neo4j's Bolt floats are exact.
+    for got, sent in zip(window.values.tolist(), values, strict=True):
+        assert math.isclose(got, sent, rel_tol=1e-14, abs_tol=0.0) or got == sent == 0.0
+    metric = graph.get_metric(owner.id, metric_id)
+    assert metric is not None and metric.latest_reading is not None
+    assert metric.latest_reading.timestamp == datetime(2199, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 
 
 def test_user_found_by_key_hash_only(graph: GraphStore) -> None:
@@ -295,6 +343,31 @@ def test_concurrent_appends_to_one_metric_keep_one_chain(graph: GraphStore) -> N
     report = check_chain(graph, metric_id)
     assert report.ok, report.problems
     assert report.readings == 200
+
+
+def test_concurrent_appends_to_one_metric_queue_without_deadlocks(
+    graph: GraphStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Neo4j reports a wait for a node that the waiting transaction's holder then links
+    # (LATEST_READING) as a deadlock; the driver retries it, but under load those retries
+    # made appends time out. Appends must queue on their lock, not fail and retry.
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, [NewReading("first", T0 - 1, 0.0)])
+    start = threading.Barrier(8)
+
+    def writer(worker: int) -> None:
+        start.wait(timeout=30)
+        for i in range(30):
+            graph.append_readings(
+                metric_id, [NewReading(f"w{worker}-{i}", T0 + i * 8 + worker, 1.0)]
+            )
+
+    with caplog.at_level(logging.WARNING, logger="neo4j"), ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
+    retried = [r.getMessage()[:300] for r in caplog.records if "DeadlockDetected" in r.getMessage()]
+    assert not retried, f"{len(retried)} appends were refused as deadlocks, first: {retried[0]}"
+    report = check_chain(graph, metric_id)
+    assert report.ok and report.readings == 241, report.problems
 
 
 def test_unknown_metric_append_stores_nothing(graph: GraphStore) -> None:
