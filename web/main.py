@@ -14,7 +14,16 @@ from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore
 from common.settings import Settings, get_settings
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
-from web.routers import detection, health, jobs, metrics, services
+from web.routers import (
+    anomalies,
+    detection,
+    health,
+    incidents,
+    jobs,
+    metrics,
+    notifications,
+    services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
+    app.include_router(incidents.router)
+    app.include_router(anomalies.router)
+    app.include_router(notifications.router)
     return app
 
 

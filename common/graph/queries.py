@@ -511,7 +511,7 @@ RETURN i.id AS id
 INCIDENTS_TO_NOTIFY = """
 MATCH (u:User)-[:HAS_INCIDENT]->(i:Incident)
 WHERE i.revision > i.notified_revision
-RETURN i.id AS id, u.id AS owner_id, i.revision AS revision
+RETURN i.id AS id, u.id AS owner_id, i.notified_revision AS notified_revision
 ORDER BY i.last_joined_at
 LIMIT $limit
 """

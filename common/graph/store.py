@@ -648,9 +648,10 @@ class GraphStore:
         return [row["id"] for row in rows]
 
     def incidents_to_notify(self, limit: int) -> list[tuple[str, str, int]]:
-        """(incident id, owner id, revision) of incidents with changes not yet notified."""
+        """(incident id, owner id, revision notified so far) of incidents with changes not
+        yet notified."""
         rows = self.executor.read(q.INCIDENTS_TO_NOTIFY, {"limit": limit})
-        return [(row["id"], row["owner_id"], int(row["revision"])) for row in rows]
+        return [(row["id"], row["owner_id"], int(row["notified_revision"])) for row in rows]
 
     def mark_incident_notified(self, incident_id: str, revision: int) -> None:
         self.executor.write(

@@ -37,4 +37,4 @@ class Delivery(BaseModel):
     delivered_at: datetime | None = None
     last_status_code: int | None = None
     last_error: str | None = None
-    payload: str = Field(exclude=True, description="the exact JSON body sent, signed")
+    payload: str = Field(description="the exact JSON body sent (signed at each attempt)")

@@ -94,7 +94,10 @@ def _timestamps(value: Any) -> list[datetime]:
 
 def expected_refusal(case: Any) -> str | None:
     """What a 422 must say for a schema-valid case that breaks a rule JSON Schema cannot
-    express: timestamps in 1970 <= t < 2200, and a cursor the API itself returned."""
+    express: timestamps in 1970 <= t < 2200, a cursor the API itself returned, and a
+    webhook URL whose host resolves to a public address."""
+    if case.path == "/api/notification-channels" and case.method.upper() == "POST":
+        return "webhook URL"
     moments = _timestamps(case.body) + _timestamps(case.query or {})
     if any(not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP for moment in moments):
         return "timestamp must be between"
