@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     # Webhooks. Loopback, private, link-local and metadata addresses are refused unless the
     # URL's host is listed here (comma-separated names or IPs).
-    webhook_allowed_hosts: str = ""
+    webhook_allowed_hosts: str | None = None
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Retries: first after WEBHOOK_RETRY_FIRST_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS
     # (kept below the broker's visibility timeout), for WEBHOOK_RETRY_FOR_SECONDS in all.

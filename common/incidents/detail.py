@@ -89,12 +89,10 @@ def timeline(incident: Incident, members: list[IncidentMember]) -> list[Timeline
             TimelineEntry(at=incident.acknowledged_at, event="acknowledged", text="acknowledged")
         )
     if incident.resolved_at is not None:
-        by = (
-            f"nothing new joined for a while ({incident.resolved_by})"
+        text = (
+            "resolved: no new anomaly joined for INCIDENT_RESOLVE_SECONDS"
             if incident.resolved_by == "quiet"
-            else f"by {incident.resolved_by}"
+            else f"resolved by {incident.resolved_by}"
         )
-        entries.append(
-            TimelineEntry(at=incident.resolved_at, event="resolved", text=f"resolved {by}")
-        )
+        entries.append(TimelineEntry(at=incident.resolved_at, event="resolved", text=text))
     return sorted(entries, key=lambda e: e.at)

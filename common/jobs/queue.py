@@ -115,9 +115,3 @@ class JobQueue:
             self.app.send_task(DELIVER_TASK, args=[delivery_id])
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc
-
-    def enqueue_incident_sweep(self) -> None:
-        try:
-            self.app.send_task(INCIDENT_SWEEP_TASK)
-        except OperationalError as exc:
-            raise DependencyUnavailableError("redis", f"cannot queue the sweep: {exc}") from exc

@@ -57,8 +57,9 @@ class WebhookTarget:
         return urlsplit(self.url).netloc.rpartition("@")[2]
 
 
-def allowed_hosts(setting: str) -> frozenset[str]:
-    return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())
+def allowed_hosts(setting: str | None) -> frozenset[str]:
+    """WEBHOOK_ALLOWED_HOSTS as a set: comma-separated host names or addresses."""
+    return frozenset(h.strip().lower() for h in (setting or "").split(",") if h.strip())
 
 
 def _internal(address: IpAddress) -> str | None:

@@ -9,21 +9,25 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def verify(secret: str, timestamp: str, signature: str, body: bytes, tolerance: int = 300) -> bool:
-    """The README's verification snippet."""
+def verify(secret: str, headers: Message, body: bytes, tolerance: int = 300) -> bool:
+    """The README's verification snippet, as printed there."""
+    timestamp = headers["X-Neonomaly-Timestamp"]
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    fresh = abs(time.time() - int(timestamp)) <= tolerance
-    return fresh and hmac.compare_digest("sha256=" + expected.hexdigest(), signature)
+    fresh = abs(time.time() - int(timestamp)) <= tolerance  # refuses replays
+    return fresh and hmac.compare_digest(
+        "sha256=" + expected.hexdigest(), headers["X-Neonomaly-Signature"]
+    )
 
 
 @dataclass
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: Message  # case-insensitive, as a receiver's framework gives them
     body: bytes
 
     @property
@@ -54,7 +58,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with lock:
-                    receiver.received.append(Received(self.path, dict(self.headers), body))
+                    receiver.received.append(Received(self.path, self.headers, body))
                     count = len(receiver.received)
                     event_id = json.loads(body)["event_id"]
                     # Dedup: a second copy of an event is answered 2xx and not processed.

@@ -131,7 +131,7 @@ def get_channel(channel: OwnedChannel) -> ChannelPublic:
 
 @router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_channel(channel: OwnedChannel, user: CurrentUser, store: StoreDep) -> Response:
-    """Delete a channel; deliveries still pending to it are dropped."""
+    """Delete a channel; deliveries still pending to it are not sent (logged as failed)."""
     store.delete_channel(user.id, channel.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
