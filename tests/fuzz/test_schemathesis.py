@@ -31,7 +31,7 @@ from web.schemas import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-# Examples per operation (14 operations): about 35 s on 2 cores.
+# Examples per operation (34 operations): about 3 minutes on 2 busy cores.
 EXAMPLES_WITH_KEY = 100
 EXAMPLES_WITHOUT_KEY = 25
 PUBLIC_PATHS = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
