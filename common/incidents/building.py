@@ -6,10 +6,15 @@ within INCIDENT_MAX_HOPS (either direction). The anomalies of one job are split 
 clusters (events close in time); where each cluster goes is decided by one graph statement
 (`GraphStore.join_or_open_incident`), so concurrent jobs never open two incidents for the
 same events, and a re-run changes nothing.
+
+Only recent anomalies make incidents: a cluster whose events all ended more than
+INCIDENT_RESOLVE_SECONDS before now (reading time) is history, an incident that would be
+resolved already. A job over last month's readings stores its anomalies, but pages nobody.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from common.graph.store import GraphStore, anomaly_id
@@ -44,13 +49,19 @@ def build_incidents(
     store: GraphStore, metric: MetricRef, points: Sequence[AnomalyPoint], settings: Settings
 ) -> list[IncidentJoin]:
     """Put the stored anomalies `points` of `metric` into incidents; returns what changed."""
-    if not points:
+    gap_ms = settings.incident_gap_seconds * 1000
+    history_before_ms = int(time.time() * 1000) - settings.incident_resolve_seconds * 1000
+    recent = [
+        cluster
+        for cluster in clusters(points, gap_ms)
+        if max(to_epoch_ms(p.event_end) for p in cluster) >= history_before_ms
+    ]
+    if not recent:
         return []
     related = related_service_ids(store, metric.service_id, settings.incident_max_hops)
     related_metric_ids = store.metric_ids_of_services(sorted(related))
-    gap_ms = settings.incident_gap_seconds * 1000
     changes = []
-    for cluster in clusters(points, gap_ms):
+    for cluster in recent:
         change = store.join_or_open_incident(
             metric.owner_id,
             [anomaly_id(metric.id, p.reading_id, p.method) for p in cluster],

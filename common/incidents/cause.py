@@ -1,6 +1,7 @@
 """Rank an incident's metrics by how likely each is the cause, with reasons a person reads.
 
 Pure: members and dependency edges in, ranked causes out. The order:
+ 0. a metric whose every anomaly here a person marked a false positive comes last;
  1. upstream first: a metric whose service depends on no other anomalous service of the
     incident comes before one whose service does (that one is more likely a victim); among
     those, the one more anomalous services depend on comes first;
@@ -47,6 +48,7 @@ class MetricActivity:
     onset: datetime
     peak_score: float
     anomalies: int
+    dismissed: bool  # every anomaly of it was marked a false positive
 
 
 def metric_activity(members: Iterable[IncidentMember]) -> list[MetricActivity]:
@@ -67,6 +69,7 @@ def metric_activity(members: Iterable[IncidentMember]) -> list[MetricActivity]:
                 onset=min(m.timestamp for m in group),
                 peak_score=max(m.score for m in group),
                 anomalies=len(group),
+                dismissed=all(m.feedback == "false_positive" for m in group),
             )
         )
     return activity
@@ -133,6 +136,7 @@ def rank_causes(
     ranked = sorted(
         activity,
         key=lambda a: (
+            a.dismissed,
             len(depends_on(a)),
             -len(upstream_of(a)),
             a.onset,
@@ -197,4 +201,6 @@ def _reasons(
     reasons.append(
         f"peak score {current.peak_score:.1f} over {current.anomalies} anomalous reading{plural}"
     )
+    if current.dismissed:
+        reasons.append("ranked last: every anomaly of it was marked a false positive")
     return reasons

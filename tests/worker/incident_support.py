@@ -13,15 +13,15 @@ from common.graph.store import GraphStore
 from common.models import NewReading, to_epoch_ms
 from tests.worker.support import poll_job
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
 STEP = timedelta(minutes=1)
 POINTS = 300
 
 
-def flat_series(spike_from: int, spike_len: int = 3, seed: int = 3) -> np.ndarray:
-    """A steady metric (50 ± 0.5) with one burst of +40 starting at `spike_from`."""
+def flat_series(minutes_ago: int, spike_len: int = 3, seed: int = 3) -> np.ndarray:
+    """A steady metric (50 ± 0.5), a reading a minute up to now, with one burst of +40
+    starting `minutes_ago` (recent: older anomalies are history and open no incident)."""
     values = 50 + np.random.default_rng(seed).normal(0, 0.5, POINTS)
-    values[spike_from : spike_from + spike_len] += 40
+    values[POINTS - minutes_ago : POINTS - minutes_ago + spike_len] += 40
     return values
 
 
@@ -47,9 +47,13 @@ def metric(
     response = http.post("/api/metrics", json={"name": name, "service_id": service_id})
     assert response.status_code == 201, response.text
     metric_id = str(response.json()["id"])
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - (POINTS - 1) * STEP
     store.append_readings(
         metric_id,
-        [NewReading(f"r{i}", to_epoch_ms(T0 + i * STEP), float(v)) for i, v in enumerate(values)],
+        [
+            NewReading(f"r{i}", to_epoch_ms(start + i * STEP), float(v))
+            for i, v in enumerate(values)
+        ],
     )
     return metric_id
 
@@ -57,8 +61,8 @@ def metric(
 def make_outage(http: httpx.Client, store: GraphStore, lead_minutes: int = 4) -> Outage:
     checkout, payments = service(http, "checkout"), service(http, "payments")
     assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
-    error_rate = metric(http, store, payments, "error_rate", flat_series(250))
-    latency = metric(http, store, checkout, "latency", flat_series(250 + lead_minutes, seed=4))
+    error_rate = metric(http, store, payments, "error_rate", flat_series(20))
+    latency = metric(http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4))
     return Outage(checkout, payments, error_rate, latency)
 
 

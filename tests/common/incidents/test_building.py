@@ -12,7 +12,8 @@ from common.incidents.building import build_incidents, clusters
 from common.models import AnomalyPoint, MetricRef, NewReading, to_epoch_ms
 from common.settings import Settings
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+# Recent: anomalies older than INCIDENT_RESOLVE_SECONDS (30 min) are history and open none.
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
 
 
 class Owner:
@@ -99,6 +100,16 @@ def test_dependency_farther_than_max_hops_is_unrelated(
     far = build_incidents(store, db, owner.anomalies(db, [0]), settings)  # 4 hops away
     near = build_incidents(store, b, owner.anomalies(b, [0]), settings)  # 2 hops away
     assert far[0].opened and not near[0].opened
+
+
+def test_history_opens_no_incident(store: GraphStore, settings: Settings) -> None:
+    owner = Owner(store)
+    api = owner.metric("api", "cpu")
+    assert build_incidents(store, api, owner.anomalies(api, [-120, -119]), settings) == []
+    assert store.list_incidents(owner.user.id, None, 0, 10) == []
+    # A job spanning both: only the recent cluster makes an incident.
+    [change] = build_incidents(store, api, owner.anomalies(api, [-60, 0]), settings)
+    assert change.opened and change.joined == 1
 
 
 def test_one_job_with_events_far_apart_makes_separate_clusters() -> None:

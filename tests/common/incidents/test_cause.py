@@ -94,6 +94,15 @@ def test_beyond_max_hops_is_not_upstream() -> None:
     assert rank_causes(members, chain, max_hops=2)[0].metric == "web/latency"
 
 
+def test_metric_marked_false_positive_ranks_last() -> None:
+    upstream = member("payments", "error_rate", 0, 9.0)
+    upstream.feedback = "false_positive"
+    members = [upstream, member("checkout", "latency", 4, 5.0)]
+    causes = rank_causes(members, edges(("checkout", "payments")), max_hops=3)
+    assert [c.metric for c in causes] == ["checkout/latency", "payments/error_rate"]
+    assert causes[1].reasons[-1] == "ranked last: every anomaly of it was marked a false positive"
+
+
 def test_durations_read_naturally() -> None:
     assert duration_words(45_000) == "45 s"
     assert duration_words(240_000) == "4 min"
