@@ -530,15 +530,16 @@ RETURN i.id AS id
 
 # --- notification channels ---------------------------------------------------------------
 _CHANNEL_COLUMNS = """
-RETURN c.id AS id, u.id AS owner_id, c.type AS type, c.url AS url, c.secret AS secret,
-       c.created_at AS created_at
+RETURN c.id AS id, u.id AS owner_id, c.type AS type, c.format AS format, c.url AS url,
+       c.secret AS secret, c.created_at AS created_at
 """
 
 CREATE_CHANNEL = (
     """
 MATCH (u:User {id: $owner_id})
-CREATE (u)-[:HAS_CHANNEL]->(c:NotificationChannel {id: $id, type: $type, url: $url,
-                                                   secret: $secret, created_at: $created_at})
+CREATE (u)-[:HAS_CHANNEL]->(c:NotificationChannel {id: $id, type: $type, format: $format,
+                                                   url: $url, secret: $secret,
+                                                   created_at: $created_at})
 """
     + _CHANNEL_COLUMNS
 )

@@ -42,7 +42,7 @@ from common.models import (
     from_epoch_ms,
     to_epoch_ms,
 )
-from common.notifications.models import NotificationChannel
+from common.notifications.models import NotificationChannel, PayloadFormat
 from common.settings import Settings
 
 # Open ends of a time range, as epoch ms (both engines compare 64-bit integers).
@@ -180,7 +180,14 @@ def _member(row: dict[str, Any]) -> IncidentMember:
 
 
 def _channel(row: dict[str, Any]) -> NotificationChannel:
-    return NotificationChannel(**{**row, "created_at": from_epoch_ms(row["created_at"])})
+    # Channels made before formats existed have none: they get the original format.
+    return NotificationChannel(
+        **{
+            **row,
+            "format": row["format"] or "neonomaly",
+            "created_at": from_epoch_ms(row["created_at"]),
+        }
+    )
 
 
 def _refs(ids: list[str], names: list[str]) -> list[ServiceRef]:
@@ -659,13 +666,16 @@ class GraphStore:
         )
 
     # --- notification channels --------------------------------------------------------------
-    def create_channel(self, owner_id: str, url: str, secret: str) -> NotificationChannel:
+    def create_channel(
+        self, owner_id: str, url: str, secret: str, payload_format: PayloadFormat = "neonomaly"
+    ) -> NotificationChannel:
         rows = self.executor.write(
             q.CREATE_CHANNEL,
             {
                 "owner_id": owner_id,
                 "id": new_id(),
                 "type": "webhook",
+                "format": payload_format,
                 "url": url,
                 "secret": secret,
                 "created_at": now_ms(),

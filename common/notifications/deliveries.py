@@ -35,6 +35,7 @@ from common.graph.store import GraphStore
 from common.incidents.detail import IncidentDetail, incident_detail
 from common.jobs.keys import PREFIX
 from common.jobs.records import redis_errors, utc_now
+from common.notifications.formats import render
 from common.notifications.models import Delivery, NotificationChannel
 from common.notifications.webhooks import (
     DELIVERY_HEADER,
@@ -224,7 +225,8 @@ def queue_event(
     incident_id: str | None,
     payload: dict[str, Any],
 ) -> Delivery:
-    """Create the delivery of one event to one channel and queue it (once per event)."""
+    """Create the delivery of one event to one channel, in the channel's format, and queue
+    it (once per event)."""
     delivery = Delivery(
         id=delivery_id_of(channel.id, event_id),
         channel_id=channel.id,
@@ -234,7 +236,7 @@ def queue_event(
         incident_id=incident_id,
         status="pending",
         created_at=utc_now(),
-        payload=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+        payload=json.dumps(render(channel.format, payload), separators=(",", ":"), sort_keys=True),
     )
     if deliveries.create(delivery):
         queue.enqueue_delivery(delivery.id)

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 
 ChannelType = Literal["webhook"]
+# The body's shape: Neonomaly's own (documented in the README), a Slack incoming-webhook
+# message, or an Alertmanager webhook notification (version 4).
+PayloadFormat = Literal["neonomaly", "slack", "alertmanager"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
@@ -15,6 +18,7 @@ class NotificationChannel(BaseModel):
     id: str
     owner_id: str
     type: ChannelType
+    format: PayloadFormat = "neonomaly"
     url: str
     secret: SecretStr = Field(description="the HMAC-SHA256 key deliveries are signed with")
     created_at: datetime

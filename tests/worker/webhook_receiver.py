@@ -60,8 +60,8 @@ class Receiver:
                 with lock:
                     receiver.received.append(Received(self.path, self.headers, body))
                     count = len(receiver.received)
-                    event_id = json.loads(body)["event_id"]
                     # Dedup: a second copy of an event is answered 2xx and not processed.
+                    event_id = self.headers["X-Neonomaly-Event-Id"]
                     receiver.processed.setdefault(event_id, json.loads(body))
                 if receiver.redirect_to is not None:
                     self.send_response(302)

@@ -10,7 +10,12 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from common.errors import InvalidRequestError, NotFoundError
 from common.notifications.deliveries import DeliveryLog, new_secret, queue_test
-from common.notifications.models import Delivery, DeliveryStatus, NotificationChannel
+from common.notifications.models import (
+    Delivery,
+    DeliveryStatus,
+    NotificationChannel,
+    PayloadFormat,
+)
 from common.notifications.webhooks import allowed_hosts, resolve_webhook
 from web.deps import CurrentUser, PathId, RedisDep, SettingsDep, StoreDep
 from web.routers.jobs import JobQueueDep
@@ -25,6 +30,10 @@ router = APIRouter(
 
 class ChannelCreate(RequestModel):
     type: Literal["webhook"] = "webhook"
+    format: PayloadFormat = Field(
+        default="neonomaly",
+        description="the body: neonomaly (documented), slack (incoming webhook), alertmanager",
+    )
     url: Annotated[
         str,
         StringConstraints(min_length=1, max_length=2000, pattern=NO_CONTROL),
@@ -43,6 +52,7 @@ class ChannelCreate(RequestModel):
 class ChannelPublic(BaseModel):
     id: str
     type: Literal["webhook"]
+    format: PayloadFormat
     url: str
     created_at: datetime
     deliveries_url: str
@@ -52,6 +62,7 @@ class ChannelPublic(BaseModel):
         return cls(
             id=channel.id,
             type=channel.type,
+            format=channel.format,
             url=channel.url,
             created_at=channel.created_at,
             deliveries_url=f"/api/notification-channels/{channel.id}/deliveries",
@@ -111,7 +122,7 @@ def create_channel(
         raise InvalidRequestError(f"the webhook URL's host does not resolve: {exc}") from exc
     except (UnicodeError, ValueError) as exc:  # an IDNA name that cannot be encoded, say
         raise InvalidRequestError(f"the webhook URL is not valid: {exc}") from exc
-    channel = store.create_channel(user.id, body.url, body.secret or new_secret())
+    channel = store.create_channel(user.id, body.url, body.secret or new_secret(), body.format)
     return ChannelCreated(
         **ChannelPublic.of(channel).model_dump(), secret=channel.secret.get_secret_value()
     )
