@@ -54,7 +54,7 @@ class WebhookTarget:
 
     @property
     def host_header(self) -> str:
-        return urlsplit(self.url).netloc.rpartition("@")[2]
+        return urlsplit(self.url).netloc
 
 
 def allowed_hosts(setting: str | None) -> frozenset[str]:
@@ -91,6 +91,12 @@ def check_url_shape(url: str) -> tuple[str, int]:
         raise UnsafeWebhookError("the webhook URL has no host")
     if parts.fragment:
         raise UnsafeWebhookError("the webhook URL must not have a #fragment")
+    if parts.username is not None or parts.password is not None:
+        # Attempts connect to the checked address, and credentials in the URL would be
+        # dropped there; the signature is how a receiver knows the sender.
+        raise UnsafeWebhookError(
+            "the webhook URL must not hold a user or password: receivers verify the signature"
+        )
     return parts.hostname, port
 
 

@@ -51,12 +51,27 @@ def test_public_address_is_accepted_and_pinned() -> None:
 
 def test_pinned_url_keeps_path_and_swaps_the_host_for_the_checked_address() -> None:
     target = WebhookTarget(
-        url="https://user@hooks.example.com:8443/a/b?c=d",
+        url="https://hooks.example.com:8443/a/b?c=d",
         host="hooks.example.com",
         address="2001:db8::7",
     )
     assert target.pinned_url == "https://[2001:db8::7]:8443/a/b?c=d"
     assert target.host_header == "hooks.example.com:8443"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://8.8.8.8/hook", "https://"),
+        ("https:///hook", "no host"),
+        ("https://8.8.8.8:99999/hook", "invalid port"),
+        ("https://8.8.8.8/hook#part", "#fragment"),
+        ("https://me:secret@8.8.8.8/hook", "user or password"),
+    ],
+)
+def test_malformed_urls_say_what_to_fix(url: str, says: str) -> None:
+    with pytest.raises(UnsafeWebhookError, match=says):
+        resolve_webhook(url, frozenset())
 
 
 def test_retries_span_more_than_an_hour_by_default() -> None:
