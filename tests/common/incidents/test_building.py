@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from common.auth import new_api_key
@@ -55,60 +56,60 @@ class Owner:
 
 
 def test_related_anomalies_join_one_incident_and_a_rerun_changes_nothing(
-    store: GraphStore, settings: Settings
+    graph: GraphStore, settings: Settings
 ) -> None:
-    owner = Owner(store)
+    owner = Owner(graph)
     owner.depends("checkout", "payments")
     errors = owner.metric("payments", "error_rate")
     latency = owner.metric("checkout", "latency")
-    first = build_incidents(store, errors, owner.anomalies(errors, [0, 1]), settings)
+    first = build_incidents(graph, errors, owner.anomalies(errors, [0, 1]), settings)
     assert [(c.opened, c.joined) for c in first] == [(True, 2)]
     points = owner.anomalies(latency, [4, 5, 6])
-    second = build_incidents(store, latency, points, settings)
+    second = build_incidents(graph, latency, points, settings)
     assert [(c.incident_id, c.opened, c.joined) for c in second] == [
         (first[0].incident_id, False, 3)
     ]
-    assert build_incidents(store, latency, points, settings) == []  # re-run: nothing new
-    [incident] = store.list_incidents(owner.user.id, None, 0, 10)
+    assert build_incidents(graph, latency, points, settings) == []  # re-run: nothing new
+    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
     assert incident.members == 5 and incident.status == "open"
     assert incident.started_at == T0 and incident.ended_at == T0 + timedelta(minutes=6)
-    assert len(store.incident_members(incident.id, 100)) == 5
+    assert len(graph.incident_members(incident.id, 100)) == 5
 
 
 def test_unrelated_or_distant_anomalies_open_their_own_incidents(
-    store: GraphStore, settings: Settings
+    graph: GraphStore, settings: Settings
 ) -> None:
-    owner = Owner(store)
+    owner = Owner(graph)
     api = owner.metric("api", "cpu")
     billing = owner.metric("billing", "cpu")  # no dependency between api and billing
-    build_incidents(store, api, owner.anomalies(api, [0]), settings)
-    build_incidents(store, billing, owner.anomalies(billing, [1]), settings)
+    build_incidents(graph, api, owner.anomalies(api, [0]), settings)
+    build_incidents(graph, billing, owner.anomalies(billing, [1]), settings)
     # 11 minutes later: past INCIDENT_GAP_SECONDS (600), so a new incident of its own.
-    later = build_incidents(store, api, owner.anomalies(api, [11]), settings)
+    later = build_incidents(graph, api, owner.anomalies(api, [11]), settings)
     assert later[0].opened
-    assert len(store.list_incidents(owner.user.id, None, 0, 10)) == 3
+    assert len(graph.list_incidents(owner.user.id, None, 0, 10)) == 3
 
 
 def test_dependency_farther_than_max_hops_is_unrelated(
-    store: GraphStore, settings: Settings
+    graph: GraphStore, settings: Settings
 ) -> None:
-    owner = Owner(store)
+    owner = Owner(graph)
     for dependent, dependency in [("web", "a"), ("a", "b"), ("b", "c"), ("c", "db")]:
         owner.depends(dependent, dependency)
     web, db, b = owner.metric("web", "m"), owner.metric("db", "m"), owner.metric("b", "m")
-    build_incidents(store, web, owner.anomalies(web, [0]), settings)
-    far = build_incidents(store, db, owner.anomalies(db, [0]), settings)  # 4 hops away
-    near = build_incidents(store, b, owner.anomalies(b, [0]), settings)  # 2 hops away
+    build_incidents(graph, web, owner.anomalies(web, [0]), settings)
+    far = build_incidents(graph, db, owner.anomalies(db, [0]), settings)  # 4 hops away
+    near = build_incidents(graph, b, owner.anomalies(b, [0]), settings)  # 2 hops away
     assert far[0].opened and not near[0].opened
 
 
-def test_history_opens_no_incident(store: GraphStore, settings: Settings) -> None:
-    owner = Owner(store)
+def test_history_opens_no_incident(graph: GraphStore, settings: Settings) -> None:
+    owner = Owner(graph)
     api = owner.metric("api", "cpu")
-    assert build_incidents(store, api, owner.anomalies(api, [-120, -119]), settings) == []
-    assert store.list_incidents(owner.user.id, None, 0, 10) == []
+    assert build_incidents(graph, api, owner.anomalies(api, [-120, -119]), settings) == []
+    assert graph.list_incidents(owner.user.id, None, 0, 10) == []
     # A job spanning both: only the recent cluster makes an incident.
-    [change] = build_incidents(store, api, owner.anomalies(api, [-60, 0]), settings)
+    [change] = build_incidents(graph, api, owner.anomalies(api, [-60, 0]), settings)
     assert change.opened and change.joined == 1
 
 
@@ -124,22 +125,22 @@ def test_one_job_with_events_far_apart_makes_separate_clusters() -> None:
     assert [[p.reading_id for p in g] for g in groups] == [["0", "5"], ["30", "40"]]
 
 
-def test_concurrent_builders_open_one_incident(store: GraphStore, settings: Settings) -> None:
-    owner = Owner(store)
+def test_concurrent_builders_open_one_incident(
+    graph: GraphStore, connect: Callable[[], GraphStore], settings: Settings
+) -> None:
+    owner = Owner(graph)
     metrics = [owner.metric("api", f"m{i}") for i in range(6)]
     batches = [(m, owner.anomalies(m, [i * 0.5])) for i, m in enumerate(metrics)]
     barrier = threading.Barrier(len(batches))
+    stores = [connect() for _ in batches]  # one connection per "worker"
     errors: list[BaseException] = []
 
     def build(metric: MetricRef, points: list[AnomalyPoint]) -> None:
-        own_store = GraphStore.connect(settings)  # one connection per "worker"
         try:
             barrier.wait(10)
-            build_incidents(own_store, metric, points, settings)
+            build_incidents(stores.pop(), metric, points, settings)
         except BaseException as exc:
             errors.append(exc)
-        finally:
-            own_store.close()
 
     threads = [threading.Thread(target=build, args=batch) for batch in batches]
     for thread in threads:
@@ -147,21 +148,21 @@ def test_concurrent_builders_open_one_incident(store: GraphStore, settings: Sett
     for thread in threads:
         thread.join(30)
     assert not errors
-    [incident] = store.list_incidents(owner.user.id, None, 0, 10)
+    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
     assert incident.members == 6
 
 
 def test_quiet_incident_resolves_and_the_next_anomaly_opens_a_new_one(
-    store: GraphStore, settings: Settings
+    graph: GraphStore, settings: Settings
 ) -> None:
-    owner = Owner(store)
+    owner = Owner(graph)
     api = owner.metric("api", "cpu")
-    [opened] = build_incidents(store, api, owner.anomalies(api, [0]), settings)
-    assert opened.incident_id not in store.resolve_quiet_incidents(quiet_for_ms=60_000)
+    [opened] = build_incidents(graph, api, owner.anomalies(api, [0]), settings)
+    assert opened.incident_id not in graph.resolve_quiet_incidents(quiet_for_ms=60_000)
     time.sleep(0.05)
-    assert opened.incident_id in store.resolve_quiet_incidents(quiet_for_ms=10)
-    resolved = store.get_incident(owner.user.id, opened.incident_id)
+    assert opened.incident_id in graph.resolve_quiet_incidents(quiet_for_ms=10)
+    resolved = graph.get_incident(owner.user.id, opened.incident_id)
     assert resolved is not None and resolved.status == "resolved"
     assert resolved.resolved_by == "quiet" and resolved.last_change == "resolved"
-    [again] = build_incidents(store, api, owner.anomalies(api, [1]), settings)
+    [again] = build_incidents(graph, api, owner.anomalies(api, [1]), settings)
     assert again.opened and again.incident_id != opened.incident_id
