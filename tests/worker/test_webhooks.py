@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from common.graph.store import GraphStore
-from common.jobs.queue import JobQueue, producer_app
+from common.jobs.queue import INCIDENT_SWEEP_TASK, JobQueue, producer_app
 from common.models import User
 from common.notifications.deliveries import DeliveryLog, SweepReport, notify_incidents
 from common.settings import Settings
@@ -107,6 +107,7 @@ def test_incident_opened_and_resolved_reach_the_receiver(
     receiver: Receiver,
     channels: Any,
     sweep: Callable[[], SweepReport],
+    settings: Settings,
 ) -> None:
     channel = channels(receiver.url)
     outage = make_outage(client, store)
@@ -124,7 +125,8 @@ def test_incident_opened_and_resolved_reach_the_receiver(
     assert len(deliveries(client, channel)) == 1
 
     assert client.post(f"/api/incidents/{incident['id']}/resolve").status_code == 200
-    sweep()
+    # This time the sweep as beat sends it: the neonomaly.incident-sweep task, on the worker.
+    producer_app(settings, settings.redis_url or "").send_task(INCIDENT_SWEEP_TASK)
     delivered(client, channel, count=2)
     events = [p["event"] for p in receiver.processed.values()]
     assert events == ["incident.opened", "incident.resolved"]
