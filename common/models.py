@@ -6,6 +6,7 @@ milliseconds, which both engines index and compare the same way.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -143,8 +144,13 @@ class AnomalyPoint(BaseModel):
     summary: str | None = Field(default=None, description="the event in words and numbers")
 
 
+Verdict = Literal["false_positive", "confirmed"]
+
+
 class Anomaly(AnomalyPoint):
     id: str
     metric_id: str
     detected_at: datetime
     job_id: str | None = None
+    feedback: Verdict | None = None  # what a person said of it (POST .../feedback)
+    feedback_at: datetime | None = None

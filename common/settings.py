@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     scan_sensitivity: float | None = Field(default=None, gt=0, lt=0.1)
     scan_sigma: float | None = Field(default=None, gt=0)
 
+    # Incidents: anomalies of one owner's metrics within INCIDENT_GAP_SECONDS of each other, in
+    # one service or services linked by DEPENDS_ON within INCIDENT_MAX_HOPS, are one incident,
+    # resolved once nothing joined it for INCIDENT_RESOLVE_SECONDS. Beat runs the incident
+    # sweep (resolve, notify) every INCIDENT_SWEEP_SECONDS.
+    incident_gap_seconds: int = Field(default=600, ge=0)
+    incident_max_hops: int = Field(default=3, ge=0, le=10)
+    incident_resolve_seconds: int = Field(default=1800, gt=0)
+    incident_sweep_seconds: float = Field(default=15.0, gt=0)
+
+    # Webhooks. Loopback, private, link-local and metadata addresses are refused unless the
+    # URL's host is listed here (comma-separated names or IPs).
+    webhook_allowed_hosts: str | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Retries: first after WEBHOOK_RETRY_FIRST_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS
+    # (kept below the broker's visibility timeout), for WEBHOOK_RETRY_FOR_SECONDS in all.
+    webhook_retry_first_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
+    webhook_retry_for_seconds: int = Field(default=2 * 3600, gt=0)
+    webhook_deliveries_kept: int = Field(default=200, gt=0)  # delivery log entries per channel
+
     log_level: str = "INFO"
 
     @property

@@ -91,6 +91,11 @@ def service_env(
         "REDIS_URL": embedded_server.redis_url,
         "DATA_DIR": str(embedded_server.data_dir),
         "PYTHONPATH": str(ROOT),
+        # The webhook tests' receivers listen on 127.0.0.1; retries come quickly.
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_RETRY_FIRST_SECONDS": "0.5",
+        "WEBHOOK_RETRY_MAX_SECONDS": "1",
+        "WEBHOOK_RETRY_FOR_SECONDS": "120",
     }
 
 

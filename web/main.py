@@ -17,7 +17,17 @@ from common.jobs.queue import JobQueue, producer_app
 from common.jobs.waits import JobWaiter
 from common.settings import Settings, get_settings
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
-from web.routers import detection, health, jobs, metrics, series, services
+from web.routers import (
+    anomalies,
+    detection,
+    health,
+    incidents,
+    jobs,
+    metrics,
+    notifications,
+    series,
+    services,
+)
 from web.routers.ui import UI_PREFIX, mount_ui
 
 log = logging.getLogger(__name__)
@@ -96,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
+    app.include_router(incidents.router)
+    app.include_router(anomalies.router)
+    app.include_router(notifications.router)
     mount_ui(app)
     return app
 

@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from common.incidents.models import ServiceRef
 from common.models import Metric, Reading, Service
 
 # Readings outside this range are almost certainly a unit mistake (ms sent as seconds, say).
@@ -121,6 +122,13 @@ class ServiceUpdate(RequestModel):
 
 
 ServicePublic = Service
+
+
+class ServiceDetail(Service):
+    """A service with its direct dependencies (upstream) and dependents (downstream)."""
+
+    depends_on: list[ServiceRef] = Field(description="services this one depends on (upstream)")
+    dependents: list[ServiceRef] = Field(description="services that depend on this one")
 
 
 class MetricCreate(RequestModel):

@@ -13,8 +13,15 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
-from common.jobs.queue import DETECT_TASK, SCAN_TASK, JobQueue
+from common.jobs.queue import (
+    DELIVER_TASK,
+    DETECT_TASK,
+    INCIDENT_SWEEP_TASK,
+    SCAN_TASK,
+    JobQueue,
+)
 from common.jobs.scans import record_scan_done, run_scan
+from common.notifications.deliveries import DeliveryLog, attempt_delivery, notify_incidents
 from worker import resources
 from worker.celery_app import app
 
@@ -91,3 +98,31 @@ def scan(self: Task) -> dict[str, Any]:
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"metrics": report.metrics_seen, "jobs": len(report.job_ids)}
+
+
+@app.task(bind=True, name=INCIDENT_SWEEP_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def incident_sweep(self: Task) -> dict[str, Any]:
+    """Resolve quiet incidents and queue the notifications of every change not yet sent."""
+    worker = resources.current()
+    deliveries = DeliveryLog(worker.redis, worker.settings)
+    try:
+        report = notify_incidents(worker.store, deliveries, JobQueue(app), worker.settings)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"resolved": len(report.resolved), "events": report.events}
+
+
+# max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).
+@app.task(bind=True, name=DELIVER_TASK, max_retries=None)  # type: ignore[untyped-decorator]
+def deliver_webhook(self: Task, delivery_id: str) -> dict[str, Any]:
+    """One attempt of a webhook delivery (common.notifications.deliveries), retried with backoff."""
+    worker = resources.current()
+    deliveries = DeliveryLog(worker.redis, worker.settings)
+    try:
+        outcome = attempt_delivery(delivery_id, worker.store, deliveries, worker.settings)
+    except TRANSIENT as exc:
+        # Our own graph or Redis is down: not the receiver's fault, and not an attempt.
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    if outcome.outcome == "retry":
+        raise self.retry(countdown=outcome.retry_in_seconds)
+    return {"delivery_id": delivery_id, "outcome": outcome.outcome}

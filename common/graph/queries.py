@@ -25,6 +25,9 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT metric_lock IF NOT EXISTS FOR (l:MetricLock) REQUIRE l.metric_id IS UNIQUE",
     "CREATE INDEX reading_window IF NOT EXISTS FOR (r:MetricReading) ON (r.metric_id, r.timestamp)",
     "CREATE INDEX anomaly_window IF NOT EXISTS FOR (a:Anomaly) ON (a.metric_id, a.timestamp)",
+    "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (i:Incident) REQUIRE i.id IS UNIQUE",
+    "CREATE INDEX incident_status IF NOT EXISTS FOR (i:Incident) ON (i.status)",
+    "CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (c:NotificationChannel) REQUIRE c.id IS UNIQUE",
 )
 
 # The names of the constraints and indexes that exist (constraints' own indexes included).
@@ -40,6 +43,8 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
     "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",
+    "CREATE INDEX FOR (i:Incident) ON (i.id, i.status)",
+    "CREATE INDEX FOR (c:NotificationChannel) ON (c.id)",
 )
 
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
@@ -352,7 +357,259 @@ RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
        a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
        a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
-       a.probability AS probability, a.kind AS kind, a.summary AS summary
+       a.probability AS probability, a.kind AS kind, a.summary AS summary,
+       a.feedback AS feedback, a.feedback_at AS feedback_at
 ORDER BY a.timestamp, a.id
 LIMIT $limit
+"""
+
+# One anomaly, found through its metric's owner; feedback is what a person said of it.
+_OWNED_ANOMALY = """
+MATCH (a:Anomaly {id: $anomaly_id})
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(:Metric {id: a.metric_id})
+"""
+
+_ANOMALY_COLUMNS = """
+RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
+       a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
+       a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
+       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
+       a.feedback AS feedback, a.feedback_at AS feedback_at
+"""
+
+GET_ANOMALY = _OWNED_ANOMALY + _ANOMALY_COLUMNS
+
+SET_ANOMALY_FEEDBACK = (
+    _OWNED_ANOMALY
+    + """
+SET a.feedback = $verdict, a.feedback_at = $now
+"""
+    + _ANOMALY_COLUMNS
+)
+
+# --- service dependencies ---------------------------------------------------------------
+# (:Service)-[:DEPENDS_ON]->(:Service), only between one owner's services. No row: one of the
+# two is not the owner's. MERGE: adding it again changes nothing.
+ADD_DEPENDENCY = """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+MATCH (u)-[:OWNS]->(t:Service {id: $other_id})
+MERGE (s)-[:DEPENDS_ON]->(t)
+RETURN s.id AS id
+"""
+
+REMOVE_DEPENDENCY = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[d:DEPENDS_ON]->
+      (:Service {id: $other_id})
+DELETE d
+RETURN count(*) AS deleted
+"""
+
+# A service's direct dependencies and dependents, by name: what GET /api/services/{id} shows.
+SERVICE_DEPENDENCIES = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+OPTIONAL MATCH (s)-[:DEPENDS_ON]->(d:Service)
+WITH s, d
+ORDER BY d.name, d.id
+WITH s, collect(d.id) AS depends_on_ids, collect(d.name) AS depends_on_names
+OPTIONAL MATCH (p:Service)-[:DEPENDS_ON]->(s)
+WITH depends_on_ids, depends_on_names, p
+ORDER BY p.name, p.id
+RETURN depends_on_ids, depends_on_names, collect(p.id) AS dependent_ids,
+       collect(p.name) AS dependent_names
+"""
+
+# One step of a breadth-first walk over DEPENDS_ON (both directions): the edges touching a
+# frontier of services. The caller walks at most INCIDENT_MAX_HOPS steps, so a cycle or a
+# large graph never makes a traversal unbounded.
+DEPENDENCY_EDGES_OF = """
+MATCH (s:Service)
+WHERE s.id IN $service_ids
+OPTIONAL MATCH (s)-[:DEPENDS_ON]->(d:Service)
+WITH s, collect(d.id) AS depends_on
+OPTIONAL MATCH (p:Service)-[:DEPENDS_ON]->(s)
+RETURN s.id AS id, depends_on, collect(p.id) AS dependents
+"""
+
+METRIC_IDS_OF_SERVICES = """
+MATCH (s:Service)-[:MONITORS]->(m:Metric)
+WHERE s.id IN $service_ids
+RETURN m.id AS id
+"""
+
+# --- incidents --------------------------------------------------------------------------
+# The one statement that decides where a cluster of new anomalies (one metric, close in
+# time) belongs, so that two workers never open two incidents for the same events:
+#  1. SET on the owner first: on Neo4j this takes the owner's write lock, so concurrent
+#     decisions for one owner queue up (FalkorDB runs one write query at a time anyway).
+#  2. Keep the anomalies no incident includes yet: a re-run changes nothing.
+#  3. An open incident of the owner joins them if one of its members is of a related metric
+#     ($related_metric_ids: same service, or linked within INCIDENT_MAX_HOPS) and its event
+#     is within $gap of the cluster's [$start, $end]; the oldest such incident wins.
+#  4. Otherwise a new incident (id $new_id) opens. Each change bumps `revision`, which the
+#     notifier compares with `notified_revision` (an outbox in the graph).
+# No row back: nothing was new.
+JOIN_OR_OPEN_INCIDENT = """
+MATCH (u:User {id: $owner_id})
+SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
+WITH u
+UNWIND $anomaly_ids AS anomaly_id
+MATCH (a:Anomaly {id: anomaly_id})
+WHERE NOT (:Incident)-[:INCLUDES]->(a)
+WITH u, collect(a) AS fresh
+WHERE size(fresh) > 0
+OPTIONAL MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})-[:INCLUDES]->(m:Anomaly)
+WHERE m.metric_id IN $related_metric_ids
+  AND m.event_start <= $end + $gap AND m.event_end + $gap >= $start
+WITH u, fresh, i
+ORDER BY i.opened_at, i.id
+WITH u, fresh, head(collect(i.id)) AS found_id
+MERGE (inc:Incident {id: coalesce(found_id, $new_id)})
+ON CREATE SET inc.status = 'open', inc.opened_at = $now, inc.revision = 0,
+              inc.notified_revision = 0, inc.members = 0, inc.started_at = $start,
+              inc.ended_at = $end
+MERGE (u)-[:HAS_INCIDENT]->(inc)
+FOREACH (a IN fresh | MERGE (inc)-[:INCLUDES]->(a))
+SET inc.revision = inc.revision + 1, inc.last_joined_at = $now,
+    inc.members = inc.members + size(fresh),
+    inc.last_change = CASE WHEN found_id IS NULL THEN 'opened' ELSE 'updated' END,
+    inc.started_at = CASE WHEN $start < inc.started_at THEN $start ELSE inc.started_at END,
+    inc.ended_at = CASE WHEN $end > inc.ended_at THEN $end ELSE inc.ended_at END
+RETURN inc.id AS id, found_id IS NULL AS opened, size(fresh) AS joined
+"""
+
+_INCIDENT_COLUMNS = """
+RETURN i.id AS id, u.id AS owner_id, i.status AS status, i.opened_at AS opened_at,
+       i.last_joined_at AS last_joined_at, i.started_at AS started_at,
+       i.ended_at AS ended_at, i.members AS members, i.acknowledged_at AS acknowledged_at,
+       i.resolved_at AS resolved_at, i.resolved_by AS resolved_by, i.revision AS revision,
+       i.last_change AS last_change
+"""
+
+_OWNED_INCIDENT = """
+MATCH (u:User {id: $owner_id})-[:HAS_INCIDENT]->(i:Incident {id: $incident_id})
+"""
+
+GET_INCIDENT = _OWNED_INCIDENT + _INCIDENT_COLUMNS
+
+# Unowned, for the notifier acting on an incident id.
+GET_INCIDENT_BY_ID = (
+    """
+MATCH (u:User)-[:HAS_INCIDENT]->(i:Incident {id: $incident_id})
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# $status null: every status. Newest first.
+LIST_INCIDENTS = (
+    """
+MATCH (u:User {id: $owner_id})-[:HAS_INCIDENT]->(i:Incident)
+WHERE $status IS NULL OR i.status = $status
+"""
+    + _INCIDENT_COLUMNS
+    + """
+ORDER BY i.opened_at DESC, i.id DESC
+SKIP $offset
+LIMIT $limit
+"""
+)
+
+# Members with their metric and service. kind and probability are read if detection stored
+# them (null otherwise), so incidents show what the detector said of each anomaly.
+# Metric and service are found by their indexed ids: a pattern through MONITORS made
+# FalkorDB walk every service's metrics for each member (1.5 s for 1,000 members).
+INCIDENT_MEMBERS = """
+MATCH (:Incident {id: $incident_id})-[:INCLUDES]->(a:Anomaly)
+WITH a
+ORDER BY a.timestamp, a.id
+LIMIT $limit
+OPTIONAL MATCH (m:Metric {id: a.metric_id})
+OPTIONAL MATCH (s:Service {id: m.service_id})
+RETURN a.id AS id, a.metric_id AS metric_id, m.name AS metric_name, s.id AS service_id,
+       s.name AS service_name, a.timestamp AS timestamp, a.value AS value,
+       a.expected AS expected, a.score AS score, a.method AS method,
+       a.event_start AS event_start, a.event_end AS event_end, a.kind AS kind,
+       a.probability AS probability, a.feedback AS feedback
+ORDER BY a.timestamp, a.id
+"""
+
+ACKNOWLEDGE_INCIDENT = (
+    _OWNED_INCIDENT
+    + """
+SET i.acknowledged_at = coalesce(i.acknowledged_at, $now)
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# By a person ($resolved_by: their name) or by the sweep; an incident already resolved is
+# left as it was. Resolving is a change people are told about (revision + 1).
+RESOLVE_INCIDENT = (
+    _OWNED_INCIDENT
+    + """
+FOREACH (_ IN CASE WHEN i.status = 'open' THEN [1] ELSE [] END |
+  SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = $resolved_by,
+      i.revision = i.revision + 1, i.last_change = 'resolved')
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# Open incidents nothing joined since $cutoff.
+RESOLVE_QUIET_INCIDENTS = """
+MATCH (i:Incident {status: 'open'})
+WHERE i.last_joined_at <= $cutoff
+SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = 'quiet',
+    i.revision = i.revision + 1, i.last_change = 'resolved'
+RETURN i.id AS id
+"""
+
+# The outbox: incidents with changes people were not told about yet.
+INCIDENTS_TO_NOTIFY = """
+MATCH (u:User)-[:HAS_INCIDENT]->(i:Incident)
+WHERE i.revision > i.notified_revision
+RETURN i.id AS id, u.id AS owner_id, i.notified_revision AS notified_revision
+ORDER BY i.last_joined_at
+LIMIT $limit
+"""
+
+MARK_INCIDENT_NOTIFIED = """
+MATCH (i:Incident {id: $incident_id})
+WHERE i.notified_revision < $revision
+SET i.notified_revision = $revision
+RETURN i.id AS id
+"""
+
+# --- notification channels ---------------------------------------------------------------
+_CHANNEL_COLUMNS = """
+RETURN c.id AS id, u.id AS owner_id, c.type AS type, c.format AS format, c.url AS url,
+       c.secret AS secret, c.created_at AS created_at
+"""
+
+CREATE_CHANNEL = (
+    """
+MATCH (u:User {id: $owner_id})
+CREATE (u)-[:HAS_CHANNEL]->(c:NotificationChannel {id: $id, type: $type, format: $format,
+                                                   url: $url, secret: $secret,
+                                                   created_at: $created_at})
+"""
+    + _CHANNEL_COLUMNS
+)
+
+LIST_CHANNELS = (
+    """
+MATCH (u:User {id: $owner_id})-[:HAS_CHANNEL]->(c:NotificationChannel)
+"""
+    + _CHANNEL_COLUMNS
+    + "ORDER BY c.created_at, c.id"
+)
+
+GET_CHANNEL = (
+    """
+MATCH (u:User {id: $owner_id})-[:HAS_CHANNEL]->(c:NotificationChannel {id: $channel_id})
+"""
+    + _CHANNEL_COLUMNS
+)
+
+DELETE_CHANNEL = """
+MATCH (:User {id: $owner_id})-[:HAS_CHANNEL]->(c:NotificationChannel {id: $channel_id})
+DETACH DELETE c
+RETURN count(*) AS deleted
 """

@@ -25,6 +25,15 @@ from common.graph.executors import (
     Neo4jExecutor,
     UniqueConstraintError,
 )
+from common.incidents.models import (
+    DependencyEdges,
+    Incident,
+    IncidentJoin,
+    IncidentMember,
+    IncidentStatus,
+    ServiceDependencies,
+    ServiceRef,
+)
 from common.models import (
     Anomaly,
     AnomalyPoint,
@@ -36,9 +45,11 @@ from common.models import (
     ReadingSeries,
     Service,
     User,
+    Verdict,
     from_epoch_ms,
     to_epoch_ms,
 )
+from common.notifications.models import NotificationChannel, PayloadFormat
 from common.settings import Settings
 
 # Open ends of a time range, as epoch ms (both engines compare 64-bit integers).
@@ -128,6 +139,67 @@ def _metric_ref(row: dict[str, Any]) -> MetricRef:
 
 def _deleted(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and rows[0]["deleted"] > 0
+
+
+def _moment(epoch_ms: int | None) -> datetime | None:
+    return None if epoch_ms is None else from_epoch_ms(epoch_ms)
+
+
+def _anomaly(row: dict[str, Any]) -> Anomaly:
+    return Anomaly(
+        **{
+            **row,
+            "timestamp": from_epoch_ms(row["timestamp"]),
+            "event_start": from_epoch_ms(row["event_start"]),
+            "event_end": from_epoch_ms(row["event_end"]),
+            "detected_at": from_epoch_ms(row["detected_at"]),
+            "feedback_at": _moment(row.get("feedback_at")),
+        }
+    )
+
+
+def _incident(row: dict[str, Any]) -> Incident:
+    return Incident(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        status=row["status"],
+        opened_at=from_epoch_ms(row["opened_at"]),
+        updated_at=from_epoch_ms(row["last_joined_at"]),
+        started_at=from_epoch_ms(row["started_at"]),
+        ended_at=from_epoch_ms(row["ended_at"]),
+        members=row["members"],
+        acknowledged_at=_moment(row["acknowledged_at"]),
+        resolved_at=_moment(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        revision=row["revision"],
+        last_change=row["last_change"],
+    )
+
+
+def _member(row: dict[str, Any]) -> IncidentMember:
+    return IncidentMember(
+        **{
+            **row,
+            "timestamp": from_epoch_ms(row["timestamp"]),
+            "event_start": from_epoch_ms(row["event_start"]),
+            "event_end": from_epoch_ms(row["event_end"]),
+        }
+    )
+
+
+def _channel(row: dict[str, Any]) -> NotificationChannel:
+    # Channels made before formats existed have none: they get the original format.
+    return NotificationChannel(
+        **{
+            **row,
+            "format": row["format"] or "neonomaly",
+            "created_at": from_epoch_ms(row["created_at"]),
+        }
+    )
+
+
+def _refs(ids: list[str], names: list[str]) -> list[ServiceRef]:
+    return [ServiceRef(id=i, name=n) for i, n in zip(ids, names, strict=True)]
 
 
 class GraphStore:
@@ -459,15 +531,202 @@ class GraphStore:
         rows = self.executor.read(
             q.LIST_ANOMALIES, {"metric_id": metric_id, **_range(start, end), "limit": limit}
         )
-        return [
-            Anomaly(
-                **{
-                    **row,
-                    "timestamp": from_epoch_ms(row["timestamp"]),
-                    "event_start": from_epoch_ms(row["event_start"]),
-                    "event_end": from_epoch_ms(row["event_end"]),
-                    "detected_at": from_epoch_ms(row["detected_at"]),
-                }
-            )
-            for row in rows
-        ]
+        return [_anomaly(row) for row in rows]
+
+    def get_anomaly(self, owner_id: str, anomaly_id: str) -> Anomaly | None:
+        rows = self.executor.read(q.GET_ANOMALY, {"owner_id": owner_id, "anomaly_id": anomaly_id})
+        return _anomaly(rows[0]) if rows else None
+
+    def set_anomaly_feedback(
+        self, owner_id: str, anomaly_id: str, verdict: Verdict
+    ) -> Anomaly | None:
+        """Record what a person said of an anomaly (the last verdict counts)."""
+        rows = self.executor.write(
+            q.SET_ANOMALY_FEEDBACK,
+            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": verdict, "now": now_ms()},
+        )
+        return _anomaly(rows[0]) if rows else None
+
+    # --- service dependencies -------------------------------------------------------------
+    def add_dependency(self, owner_id: str, service_id: str, other_id: str) -> bool:
+        """service_id DEPENDS_ON other_id; False if either is not the owner's."""
+        rows = self.executor.write(
+            q.ADD_DEPENDENCY,
+            {"owner_id": owner_id, "service_id": service_id, "other_id": other_id},
+        )
+        return bool(rows)
+
+    def remove_dependency(self, owner_id: str, service_id: str, other_id: str) -> bool:
+        rows = self.executor.write(
+            q.REMOVE_DEPENDENCY,
+            {"owner_id": owner_id, "service_id": service_id, "other_id": other_id},
+        )
+        return _deleted(rows)
+
+    def service_dependencies(self, owner_id: str, service_id: str) -> ServiceDependencies | None:
+        rows = self.executor.read(
+            q.SERVICE_DEPENDENCIES, {"owner_id": owner_id, "service_id": service_id}
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ServiceDependencies(
+            depends_on=_refs(row["depends_on_ids"], row["depends_on_names"]),
+            dependents=_refs(row["dependent_ids"], row["dependent_names"]),
+        )
+
+    def dependency_edges_near(self, service_ids: Sequence[str], max_hops: int) -> DependencyEdges:
+        """DEPENDS_ON edges within `max_hops` of the services, either direction.
+
+        A breadth-first walk, one bounded query per hop: cycles and large graphs cost at
+        most `max_hops` queries over the services reached. Edges only ever link one owner's
+        services, so the walk never leaves the owner.
+        """
+        edges: set[tuple[str, str]] = set()
+        seen = set(service_ids)
+        frontier = sorted(seen)
+        for _ in range(max_hops):
+            if not frontier:
+                break
+            reached: set[str] = set()
+            for row in self.executor.read(q.DEPENDENCY_EDGES_OF, {"service_ids": frontier}):
+                edges.update((row["id"], other) for other in row["depends_on"])
+                edges.update((other, row["id"]) for other in row["dependents"])
+                reached.update(row["depends_on"], row["dependents"])
+            frontier = sorted(reached - seen)
+            seen |= reached
+        return DependencyEdges(frozenset(edges))
+
+    def metric_ids_of_services(self, service_ids: Sequence[str]) -> list[str]:
+        rows = self.executor.read(q.METRIC_IDS_OF_SERVICES, {"service_ids": list(service_ids)})
+        return [row["id"] for row in rows]
+
+    # --- incidents --------------------------------------------------------------------------
+    def join_or_open_incident(
+        self,
+        owner_id: str,
+        anomaly_ids: Sequence[str],
+        related_metric_ids: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        gap_ms: int,
+    ) -> IncidentJoin | None:
+        """Put a cluster of new anomalies into a related open incident, or open one.
+
+        One statement decides (see JOIN_OR_OPEN_INCIDENT). None: every anomaly was
+        already in an incident.
+        """
+        rows = self.executor.write(
+            q.JOIN_OR_OPEN_INCIDENT,
+            {
+                "owner_id": owner_id,
+                "anomaly_ids": list(anomaly_ids),
+                "related_metric_ids": list(related_metric_ids),
+                "start": start_ms,
+                "end": end_ms,
+                "gap": gap_ms,
+                "new_id": new_id(),
+                "now": now_ms(),
+            },
+        )
+        if not rows:
+            return None
+        return IncidentJoin(rows[0]["id"], bool(rows[0]["opened"]), int(rows[0]["joined"]))
+
+    def get_incident(self, owner_id: str, incident_id: str) -> Incident | None:
+        rows = self.executor.read(
+            q.GET_INCIDENT, {"owner_id": owner_id, "incident_id": incident_id}
+        )
+        return _incident(rows[0]) if rows else None
+
+    def get_incident_by_id(self, incident_id: str) -> Incident | None:
+        """Unscoped, for the notifier acting on an incident id."""
+        rows = self.executor.read(q.GET_INCIDENT_BY_ID, {"incident_id": incident_id})
+        return _incident(rows[0]) if rows else None
+
+    def list_incidents(
+        self, owner_id: str, status: IncidentStatus | None, offset: int, limit: int
+    ) -> list[Incident]:
+        rows = self.executor.read(
+            q.LIST_INCIDENTS,
+            {"owner_id": owner_id, "status": status, "offset": offset, "limit": limit},
+        )
+        return [_incident(row) for row in rows]
+
+    def incident_members(self, incident_id: str, limit: int) -> list[IncidentMember]:
+        rows = self.executor.read(q.INCIDENT_MEMBERS, {"incident_id": incident_id, "limit": limit})
+        return [_member(row) for row in rows]
+
+    def acknowledge_incident(self, owner_id: str, incident_id: str) -> Incident | None:
+        rows = self.executor.write(
+            q.ACKNOWLEDGE_INCIDENT,
+            {"owner_id": owner_id, "incident_id": incident_id, "now": now_ms()},
+        )
+        return _incident(rows[0]) if rows else None
+
+    def resolve_incident(
+        self, owner_id: str, incident_id: str, resolved_by: str
+    ) -> Incident | None:
+        """Resolve an open incident (a resolved one is returned as it is)."""
+        rows = self.executor.write(
+            q.RESOLVE_INCIDENT,
+            {
+                "owner_id": owner_id,
+                "incident_id": incident_id,
+                "resolved_by": resolved_by,
+                "now": now_ms(),
+            },
+        )
+        return _incident(rows[0]) if rows else None
+
+    def resolve_quiet_incidents(self, quiet_for_ms: int) -> list[str]:
+        """Resolve the open incidents nothing joined for `quiet_for_ms`; returns their ids."""
+        now = now_ms()
+        rows = self.executor.write(
+            q.RESOLVE_QUIET_INCIDENTS, {"cutoff": now - quiet_for_ms, "now": now}
+        )
+        return [row["id"] for row in rows]
+
+    def incidents_to_notify(self, limit: int) -> list[tuple[str, str, int]]:
+        """(incident id, owner id, revision notified so far) of incidents with changes not
+        yet notified."""
+        rows = self.executor.read(q.INCIDENTS_TO_NOTIFY, {"limit": limit})
+        return [(row["id"], row["owner_id"], int(row["notified_revision"])) for row in rows]
+
+    def mark_incident_notified(self, incident_id: str, revision: int) -> None:
+        self.executor.write(
+            q.MARK_INCIDENT_NOTIFIED, {"incident_id": incident_id, "revision": revision}
+        )
+
+    # --- notification channels --------------------------------------------------------------
+    def create_channel(
+        self, owner_id: str, url: str, secret: str, payload_format: PayloadFormat = "neonomaly"
+    ) -> NotificationChannel:
+        rows = self.executor.write(
+            q.CREATE_CHANNEL,
+            {
+                "owner_id": owner_id,
+                "id": new_id(),
+                "type": "webhook",
+                "format": payload_format,
+                "url": url,
+                "secret": secret,
+                "created_at": now_ms(),
+            },
+        )
+        if not rows:
+            raise NotFoundError(f"user {owner_id} not found")
+        return _channel(rows[0])
+
+    def list_channels(self, owner_id: str) -> list[NotificationChannel]:
+        return [_channel(r) for r in self.executor.read(q.LIST_CHANNELS, {"owner_id": owner_id})]
+
+    def get_channel(self, owner_id: str, channel_id: str) -> NotificationChannel | None:
+        rows = self.executor.read(q.GET_CHANNEL, {"owner_id": owner_id, "channel_id": channel_id})
+        return _channel(rows[0]) if rows else None
+
+    def delete_channel(self, owner_id: str, channel_id: str) -> bool:
+        rows = self.executor.write(
+            q.DELETE_CHANNEL, {"owner_id": owner_id, "channel_id": channel_id}
+        )
+        return _deleted(rows)

@@ -17,6 +17,7 @@ import numpy as np
 from common.detection import DEFAULT_SIGMA, DetectionError, detect
 from common.errors import NotFoundError
 from common.graph.store import GraphStore
+from common.incidents.building import build_incidents
 from common.jobs.records import JobRecord, JobStore, JobSummary, LatestVerdict
 from common.jobs.results import DetectionOutput, encode_result
 from common.models import AnomalyPoint, ReadingSeries, from_epoch_ms, to_epoch_ms
@@ -55,14 +56,16 @@ def run_detection_job(
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
     try:
-        return _detect(running, store, jobs)
+        return _detect(running, store, jobs, settings)
     except DetectionError as exc:
         return jobs.mark_failed(job_id, str(exc))
     except NotFoundError as exc:
         return jobs.mark_failed(job_id, str(exc))
 
 
-def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord | None:
+def _detect(
+    record: JobRecord, store: GraphStore, jobs: JobStore, settings: Settings
+) -> JobRecord | None:
     params = record.params
     metric = store.get_metric_ref(record.metric_id)
     if metric is None:
@@ -98,6 +101,8 @@ def _detect(record: JobRecord, store: GraphStore, jobs: JobStore) -> JobRecord |
     judge_from_ms = None if params.judge_from is None else to_epoch_ms(params.judge_from)
     points = anomaly_points(series, output, method, judge_from_ms)
     stored = store.save_anomalies(metric.id, points, record.id)
+    # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
+    build_incidents(store, metric, points, settings)
     summary = JobSummary(
         method=method,
         method_params=meta["method_params"],

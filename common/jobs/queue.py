@@ -17,6 +17,9 @@ from common.settings import Settings
 DETECT_TASK = "neonomaly.detect"
 SCAN_TASK = "neonomaly.scan"
 SCAN_SCHEDULE_ENTRY = "scan-metrics"
+INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
+INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
+DELIVER_TASK = "neonomaly.deliver-webhook"
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -29,6 +32,12 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         )
     if settings.job_soft_time_limit_seconds >= settings.job_time_limit_seconds:
         raise ValueError("JOB_SOFT_TIME_LIMIT_SECONDS must be below JOB_TIME_LIMIT_SECONDS")
+    if settings.webhook_retry_max_seconds >= settings.broker_visibility_timeout_seconds:
+        # A retry is a message with a countdown; one due after the visibility timeout is
+        # handed to a second worker, and the webhook would be sent twice.
+        raise ValueError(
+            "WEBHOOK_RETRY_MAX_SECONDS must be below BROKER_VISIBILITY_TIMEOUT_SECONDS"
+        )
     return {
         "broker_url": redis_url,
         "result_backend": redis_url,
@@ -71,7 +80,12 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "schedule": settings.scan_interval_seconds,
                 # A sweep not started within one interval is superseded by the next one.
                 "options": {"expires": settings.scan_interval_seconds},
-            }
+            },
+            INCIDENT_SWEEP_SCHEDULE_ENTRY: {
+                "task": INCIDENT_SWEEP_TASK,
+                "schedule": settings.incident_sweep_seconds,
+                "options": {"expires": settings.incident_sweep_seconds},
+            },
         },
     }
 
@@ -98,3 +112,9 @@ class JobQueue:
             self.app.send_task(DETECT_TASK, args=[job_id], task_id=job_id)
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the job: {exc}") from exc
+
+    def enqueue_delivery(self, delivery_id: str) -> None:
+        try:
+            self.app.send_task(DELIVER_TASK, args=[delivery_id])
+        except OperationalError as exc:
+            raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc

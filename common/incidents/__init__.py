@@ -1,0 +1,1 @@
+"""Incidents: related anomalies grouped along the service graph, their probable cause ranked."""

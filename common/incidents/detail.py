@@ -1,0 +1,98 @@
+"""An incident as people see it: members, timeline and ranked probable causes.
+
+What `GET /api/incidents/{id}` answers and what webhook payloads carry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from common.graph.store import GraphStore
+from common.incidents.cause import ProbableCause, metric_activity, rank_causes
+from common.incidents.models import Incident, IncidentMember
+
+# Members read per incident at most: an incident of a long outage can hold thousands of
+# flagged readings; the ranking and timeline summarise per metric anyway.
+MEMBERS_READ = 2000
+
+TimelineEvent = Literal["anomaly", "opened", "acknowledged", "resolved"]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: TimelineEvent
+    text: str
+
+
+class IncidentDetail(Incident):
+    title: str = Field(description="the most probable cause, and how many metrics are involved")
+    summary: str = Field(description="why the top cause ranks first")
+    services: list[str] = Field(description="names of the services with anomalous metrics")
+    probable_causes: list[ProbableCause] = Field(description="every metric, most probable first")
+    timeline: list[TimelineEntry]
+    anomalies: list[IncidentMember] = Field(description="the member anomalies, oldest first")
+    anomalies_truncated: bool = Field(
+        description=f"more than {MEMBERS_READ} members: only the oldest are listed"
+    )
+
+
+def incident_detail(store: GraphStore, incident: Incident, max_hops: int) -> IncidentDetail:
+    members = store.incident_members(incident.id, MEMBERS_READ + 1)
+    truncated = len(members) > MEMBERS_READ
+    members = members[:MEMBERS_READ]
+    service_ids = sorted({m.service_id for m in members if m.service_id is not None})
+    edges = store.dependency_edges_near(service_ids, max_hops)
+    causes = rank_causes(members, edges, max_hops)
+    if causes:
+        top = causes[0]
+        others = len(causes) - 1
+        title = top.metric + (
+            f" and {others} other metric{'s' if others != 1 else ''}" if others else " anomalous"
+        )
+        summary = "; ".join(top.reasons)
+    else:  # every member was deleted with its metric
+        title, summary = "no anomalies left (their metrics were deleted)", ""
+    return IncidentDetail(
+        **incident.model_dump(),
+        title=title,
+        summary=summary,
+        services=sorted({m.service_name for m in members if m.service_name is not None}),
+        probable_causes=causes,
+        timeline=timeline(incident, members),
+        anomalies=members,
+        anomalies_truncated=truncated,
+    )
+
+
+def timeline(incident: Incident, members: list[IncidentMember]) -> list[TimelineEntry]:
+    """Each metric's anomalous stretch, and the incident's own changes, in time order."""
+    entries = [TimelineEntry(at=incident.opened_at, event="opened", text="incident opened")]
+    for activity in metric_activity(members):
+        last = max(m.timestamp for m in members if m.metric_id == activity.metric_id)
+        plural = "s" if activity.anomalies != 1 else ""
+        entries.append(
+            TimelineEntry(
+                at=activity.onset,
+                event="anomaly",
+                text=(
+                    f"{activity.label} anomalous from {activity.onset:%Y-%m-%d %H:%M:%S} to "
+                    f"{last:%H:%M:%S} UTC ({activity.anomalies} reading{plural}, "
+                    f"peak score {activity.peak_score:.1f})"
+                ),
+            )
+        )
+    if incident.acknowledged_at is not None:
+        entries.append(
+            TimelineEntry(at=incident.acknowledged_at, event="acknowledged", text="acknowledged")
+        )
+    if incident.resolved_at is not None:
+        text = (
+            "resolved: no new anomaly joined for INCIDENT_RESOLVE_SECONDS"
+            if incident.resolved_by == "quiet"
+            else f"resolved by {incident.resolved_by}"
+        )
+        entries.append(TimelineEntry(at=incident.resolved_at, event="resolved", text=text))
+    return sorted(entries, key=lambda e: e.at)

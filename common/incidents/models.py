@@ -1,0 +1,78 @@
+"""What the graph store returns about dependencies and incidents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+IncidentStatus = Literal["open", "resolved"]
+IncidentChange = Literal["opened", "updated", "resolved"]
+
+
+class ServiceRef(BaseModel):
+    id: str
+    name: str
+
+
+class ServiceDependencies(BaseModel):
+    depends_on: list[ServiceRef] = Field(description="services this one depends on (upstream)")
+    dependents: list[ServiceRef] = Field(description="services that depend on this one")
+
+
+@dataclass(frozen=True)
+class DependencyEdges:
+    """DEPENDS_ON edges found near some services: (dependent, dependency) pairs."""
+
+    edges: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class IncidentJoin:
+    """What one join-or-open decision did."""
+
+    incident_id: str
+    opened: bool
+    joined: int
+
+
+class Incident(BaseModel):
+    id: str
+    owner_id: str
+    status: IncidentStatus
+    opened_at: datetime = Field(description="when the incident was opened (server time)")
+    updated_at: datetime = Field(description="when an anomaly last joined it (server time)")
+    started_at: datetime = Field(description="the earliest member anomaly's event start")
+    ended_at: datetime = Field(description="the latest member anomaly's event end")
+    members: int = Field(description="anomalies (flagged readings) in the incident")
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(
+        default=None, description="'quiet' (nothing joined for a while) or who resolved it"
+    )
+    revision: int = Field(description="bumped by every change people are notified of")
+    last_change: IncidentChange
+
+
+class IncidentMember(BaseModel):
+    """One anomaly of an incident, with its metric and service."""
+
+    id: str = Field(description="the anomaly's id")
+    metric_id: str
+    metric_name: str | None
+    service_id: str | None
+    service_name: str | None
+    timestamp: datetime
+    value: float
+    expected: float
+    score: float
+    method: str
+    event_start: datetime
+    event_end: datetime
+    kind: str | None = Field(default=None, description="the event's kind, if detection said")
+    probability: float | None = Field(
+        default=None, description="how unusual the reading is, if detection said"
+    )
+    feedback: str | None = None

@@ -1,0 +1,1 @@
+"""Notifications: incident changes delivered to people's webhooks, signed, at least once."""

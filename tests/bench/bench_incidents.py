@@ -1,0 +1,134 @@
+"""Incident speed: joining anomalies as open incidents pile up, the sweep, the detail view.
+
+    .venv/bin/python tests/bench/bench_incidents.py    (or `make bench`)
+
+Starts its own embedded server in a temporary directory; prints one figure per line,
+medians of several runs, with the machine's core count.
+- build_incidents for one job's cluster of 10 anomalies while the owner already has 0, 100
+  or 1,000 open incidents of unrelated metrics (the join statement looks at every open
+  incident's members: this is what it costs);
+- one sweep step (resolve check + 200 incidents to notify, no channel);
+- GET /api/incidents/{id}'s work (incident_detail) for 1,000 members over 20 metrics.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
+
+from bench_ingest import CORES, T0_MS, embedded_stack  # noqa: E402
+
+from common.auth import new_api_key  # noqa: E402
+from common.graph.store import GraphStore  # noqa: E402
+from common.incidents.building import build_incidents  # noqa: E402
+from common.incidents.detail import incident_detail  # noqa: E402
+from common.models import AnomalyPoint, MetricRef, NewReading, from_epoch_ms  # noqa: E402
+from common.settings import Settings  # noqa: E402
+
+RUNS = 7
+MEMBERS_PER_INCIDENT = 20
+
+
+def metric(store: GraphStore, owner_id: str, service_id: str, name: str) -> MetricRef:
+    created = store.create_metric(owner_id, service_id, name, None)
+    return MetricRef(id=created.id, name=name, service_id=service_id, owner_id=owner_id)
+
+
+def anomalies(store: GraphStore, ref: MetricRef, start_ms: int, count: int) -> list[AnomalyPoint]:
+    """`count` readings a minute apart from start_ms, stored, each flagged as an anomaly."""
+    readings = [NewReading(f"r{start_ms}-{i}", start_ms + i * 60_000, 90.0) for i in range(count)]
+    store.append_readings(ref.id, readings)
+    points = [
+        AnomalyPoint(
+            reading_id=r.id, timestamp=from_epoch_ms(r.timestamp_ms), value=90.0, expected=50.0,
+            lower=45.0, upper=55.0, score=8.0, method="rolling",
+            event_start=from_epoch_ms(readings[0].timestamp_ms),
+            event_end=from_epoch_ms(readings[-1].timestamp_ms),
+        )
+        for r in readings
+    ]  # fmt: skip
+    store.save_anomalies(ref.id, points, job_id="bench")
+    return points
+
+
+def bench_join(store: GraphStore, settings: Settings, open_incidents: int) -> float:
+    """Median ms of build_incidents for a 10-anomaly cluster, with `open_incidents` open."""
+    owner = store.create_user(f"join-{open_incidents}", new_api_key().hashed)
+    noise_service = store.create_service(owner.id, "noise", None).id
+    gap = timedelta(seconds=settings.incident_gap_seconds * 3)
+    for i in range(open_incidents):
+        # Each on its own metric far apart in time: unrelated, so each opens an incident.
+        noisy = metric(store, owner.id, noise_service, f"noise-{i}")
+        start = T0_MS + i * int(gap.total_seconds() * 1000)
+        build_incidents(
+            store, noisy, anomalies(store, noisy, start, MEMBERS_PER_INCIDENT), settings
+        )
+    service_id = store.create_service(owner.id, "api", None).id
+    timings = []
+    for run in range(RUNS):
+        target = metric(store, owner.id, service_id, f"latency-{run}")
+        points = anomalies(store, target, T0_MS - (run + 1) * 10**9, 10)
+        started = time.perf_counter()
+        build_incidents(store, target, points, settings)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def bench_detail(store: GraphStore, settings: Settings) -> tuple[float, int]:
+    owner = store.create_user("detail", new_api_key().hashed)
+    service_id = store.create_service(owner.id, "api", None).id
+    incident_id = ""
+    for i in range(20):
+        ref = metric(store, owner.id, service_id, f"m{i}")
+        [change] = build_incidents(
+            store, ref, anomalies(store, ref, T0_MS + i * 60_000, 50), settings
+        )
+        incident_id = change.incident_id
+    incident = store.get_incident(owner.id, incident_id)
+    assert incident is not None
+    timings = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        detail = incident_detail(store, incident, settings.incident_max_hops)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), len(detail.anomalies)
+
+
+def bench_notify_scan(store: GraphStore) -> float:
+    """ms to find incidents to notify (the sweep's read), with every bench incident pending."""
+    timings = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        store.incidents_to_notify(200)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    with embedded_stack() as stack:
+        settings = Settings(
+            graph_url=stack.server.graph_url,
+            redis_url=stack.server.redis_url,
+            # The bench's anomalies are from 2026-01-01 on: not history for this bench.
+            incident_resolve_seconds=100 * 365 * 24 * 3600,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        for open_incidents in (0, 100, 1000):
+            ms = bench_join(stack.store, settings, open_incidents)
+            print(
+                f"build_incidents_10_anomalies_with_{open_incidents}_open_incidents: {ms:.1f} ms "
+                f"(cores={CORES}; {MEMBERS_PER_INCIDENT} members each)"
+            )
+        ms = bench_notify_scan(stack.store)
+        print(f"incidents_to_notify_200_of_1100_pending: {ms:.1f} ms (cores={CORES})")
+        ms, members = bench_detail(stack.store, settings)
+        print(f"incident_detail_{members}_members_20_metrics: {ms:.1f} ms (cores={CORES})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Helpers of the incident tests: a small service graph whose anomalies' cause is known."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+
+from common.graph.store import GraphStore
+from common.models import NewReading, to_epoch_ms
+from tests.worker.support import poll_job
+
+STEP = timedelta(minutes=1)
+POINTS = 300
+
+
+def flat_series(minutes_ago: int, spike_len: int = 3, seed: int = 3) -> np.ndarray:
+    """A steady metric (50 ± 0.5), a reading a minute up to now, with one burst of +40
+    starting `minutes_ago` (recent: older anomalies are history and open no incident)."""
+    values = 50 + np.random.default_rng(seed).normal(0, 0.5, POINTS)
+    values[POINTS - minutes_ago : POINTS - minutes_ago + spike_len] += 40
+    return values
+
+
+@dataclass
+class Outage:
+    """checkout depends on payments; payments/error_rate broke first, checkout/latency after."""
+
+    checkout: str
+    payments: str
+    error_rate: str
+    latency: str
+
+
+def service(http: httpx.Client, name: str) -> str:
+    response = http.post("/api/services", json={"name": name})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def metric(
+    http: httpx.Client, store: GraphStore, service_id: str, name: str, values: np.ndarray
+) -> str:
+    response = http.post("/api/metrics", json={"name": name, "service_id": service_id})
+    assert response.status_code == 201, response.text
+    metric_id = str(response.json()["id"])
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - (POINTS - 1) * STEP
+    store.append_readings(
+        metric_id,
+        [
+            NewReading(f"r{i}", to_epoch_ms(start + i * STEP), float(v))
+            for i, v in enumerate(values)
+        ],
+    )
+    return metric_id
+
+
+def make_outage(http: httpx.Client, store: GraphStore, lead_minutes: int = 4) -> Outage:
+    checkout, payments = service(http, "checkout"), service(http, "payments")
+    assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
+    error_rate = metric(http, store, payments, "error_rate", flat_series(20))
+    latency = metric(http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4))
+    return Outage(checkout, payments, error_rate, latency)
+
+
+def detect(http: httpx.Client, metric_id: str) -> dict[str, Any]:
+    """A rolling detection job through the API and the real worker (sigma 6: only the bursts)."""
+    submitted = http.post(
+        "/api/metrics/anomaly-detection",
+        json={"metric_id": metric_id, "method": "rolling", "sigma_threshold": 6},
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = poll_job(http, submitted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    return job
