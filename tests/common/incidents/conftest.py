@@ -1,9 +1,8 @@
-"""The incident tests run on the embedded FalkorDB, and on Neo4j when NEO4J_TEST_URI is set
-(as the GraphStore contract tests do)."""
+"""The incident tests run on each engine of the session's `settings` (embedded FalkorDB,
+and the Neo4j test server when it runs), like the GraphStore contract tests."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,30 +11,13 @@ from common.graph.store import GraphStore
 from common.settings import Settings
 
 
-@pytest.fixture(params=["falkordb", "neo4j"])
-def engine_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
-    if request.param == "falkordb":
-        return settings
-    uri = os.environ.get("NEO4J_TEST_URI")
-    if not uri:
-        pytest.skip("set NEO4J_TEST_URI (and NEO4J_TEST_USER/NEO4J_TEST_PASSWORD) to run on Neo4j")
-    return Settings(
-        graph_url=uri,
-        redis_url="redis://unused",
-        neo4j_user=os.environ.get("NEO4J_TEST_USER", "neo4j"),
-        neo4j_password=os.environ.get("NEO4J_TEST_PASSWORD", ""),  # type: ignore[arg-type]
-        neo4j_database=os.environ.get("NEO4J_TEST_DATABASE", "neo4j"),
-        _env_file=None,  # type: ignore[call-arg]
-    )
-
-
 @pytest.fixture
-def connect(engine_settings: Settings) -> Iterator[Callable[[], GraphStore]]:
+def connect(settings: Settings) -> Iterator[Callable[[], GraphStore]]:
     """Open stores on the engine under test (one per simulated worker); all closed after."""
     opened: list[GraphStore] = []
 
     def open_store() -> GraphStore:
-        store = GraphStore.connect(engine_settings)
+        store = GraphStore.connect(settings)
         opened.append(store)
         return store
 
