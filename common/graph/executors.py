@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from common.errors import ConflictError, DependencyUnavailableError
+from common.errors import ConflictError, DependencyUnavailableError, NotFoundError
 
 Row = dict[str, Any]
 GRAPH = "graph store"
@@ -133,6 +133,12 @@ class Neo4jExecutor:
             raise DependencyUnavailableError(GRAPH, f"Neo4j at {self.address}: {exc}") from exc
         except errors.ConstraintError as exc:
             raise UniqueConstraintError("that name or id is already taken") from exc
+        except errors.ClientError as exc:
+            # A node this statement matched was deleted by a transaction it waited for
+            # (a metric created while its service is deleted): gone, as a 404 says.
+            if exc.code == "Neo.ClientError.Statement.EntityNotFound":
+                raise NotFoundError("it was deleted meanwhile") from exc
+            raise
         return [record.data() for record in records]
 
     def close(self) -> None:

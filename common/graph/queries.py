@@ -104,10 +104,14 @@ SET s.name = coalesce($name, s.name),
 
 # One statement: a metric created while the service is being deleted is either deleted
 # with it (readings and anomalies included) or refused, never left with orphaned readings.
+# The SET takes the service's write lock first (Neo4j): CREATE_METRIC takes it too, so a
+# metric committed just before is seen here, and one after finds the service gone.
 # coalesce: FalkorDB fails on a null node in a later MATCH (a service without metrics);
 # no metric id is empty.
 DELETE_SERVICE = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+SET s.deleting = true
+WITH s
 OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
 WITH s, m, coalesce(m.id, '') AS metric_id
 OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
@@ -135,6 +139,8 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
 # No row: the service is not the owner's. clashes > 0: the name is taken in that service.
 CREATE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+SET s.metrics_changed_at = $created_at
+WITH s
 OPTIONAL MATCH (s)-[:MONITORS]->(existing:Metric {name: $name})
 WITH s, count(existing) AS clashes
 FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |

@@ -186,7 +186,7 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60
         )
-        assert api.get("/ready").json() == {"graph": "ok", "redis": "ok"}
+        assert api.get("/ready").json() == {"status": "ready", "down": []}
         # The seed's flow: a service, a metric in it, readings, detection over a window.
         service = api.post("/api/services", json={"name": "checkout"}).json()
         metric = api.post("/api/metrics", json={"name": "cpu", "service_id": service["id"]})
