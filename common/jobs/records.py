@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
@@ -37,6 +37,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# The default detector's settings, as a job's params and as the API's request take them.
+Sensitivity = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        lt=0.1,
+        description="auto: alarm probability; at most about this share of readings alarm "
+        "on normal data (unset: 3e-4, about 3 per 10,000)",
+    ),
+]
+Quiet = Annotated[
+    int | None,
+    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
+]
+
+
 class DetectionParams(BaseModel):
     """What a job detects on, fixed at submission so that a re-run does the same work."""
 
@@ -47,16 +63,8 @@ class DetectionParams(BaseModel):
         description="rolling/STL: bounds are expected ± sigma × spread (unset: 3); auto: "
         "the tail probability of sigma normal standard deviations, instead of sensitivity",
     )
-    sensitivity: float | None = Field(
-        default=None,
-        gt=0,
-        lt=0.1,
-        description="auto: alarm probability, at most about the share of normal readings "
-        "that alarm (unset: 3e-4)",
-    )
-    quiet: int | None = Field(
-        default=None, ge=0, description="auto: readings without a new alarm after one (50)"
-    )
+    sensitivity: Sensitivity = None
+    quiet: Quiet = None
     window: int | None = Field(default=None, ge=2, description="rolling window in readings")
     robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
     period: int | None = Field(

@@ -15,7 +15,15 @@ from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore
 from common.jobs import submission
 from common.jobs.queue import JobQueue
-from common.jobs.records import DetectionParams, JobRecord, JobStore, Method, utc_now
+from common.jobs.records import (
+    DetectionParams,
+    JobRecord,
+    JobStore,
+    Method,
+    Quiet,
+    Sensitivity,
+    utc_now,
+)
 from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
@@ -54,19 +62,8 @@ class DetectionOptions(RequestModel):
         description="rolling/stl: a reading is anomalous beyond this many sigmas (unset: 3); "
         "auto: alarm at the tail probability of this many normal sigmas",
     )
-    sensitivity: float | None = Field(
-        default=None,
-        gt=0,
-        lt=0.1,
-        description="auto: alarm probability; at most about this share of readings alarm "
-        "on normal data (unset: 3e-4, about 3 per 10,000)",
-    )
-    quiet: int | None = Field(
-        default=None,
-        ge=0,
-        le=100_000,
-        description="auto: readings after an alarm without a new one (unset: 50)",
-    )
+    sensitivity: Sensitivity = None
+    quiet: Quiet = None
     window: int | None = Field(
         default=None, ge=2, le=100_000, description="rolling window, in readings"
     )
