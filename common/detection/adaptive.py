@@ -74,15 +74,28 @@ TINIEST = 1e-300
 
 @dataclass(frozen=True)
 class AdaptiveSettings:
-    """The default detector's parameters; one set for every series (module doc)."""
+    """The default detector's parameters; one set for every series (module doc).
 
+    Measured on the labelled corpus (README, "How good is detection"), not fitted per
+    series: each is a property of what "unusual" means, not of a file.
+    """
+
+    # Alarm when behaviour this unusual has at most this probability: the share of
+    # readings that alarm on data that behaves as its past did (an upper bound).
     sensitivity: float = 3e-4
+    # Readings after an alarm that cannot alarm again: one incident, one alarm.
     quiet: int = 50
+    # The level forecaster's median window: a level shift is followed within half of it.
     level_window: int = 120
+    # Readings of recent error over which the two forecasters are compared.
     choice_window: int = 300
+    # Means of the signed error over these many readings (1: the reading itself).
     horizons: tuple[int, ...] = (1, 4, 32)
+    # Means of the absolute error over these many readings: the spread widening.
     spread_horizons: tuple[int, ...] = (64,)
+    # Past values each tail is fitted on: a week of 5-minute readings.
     history: int = 2000
+    # Above this quantile of past magnitudes, the exponential tail; below, the empirical.
     tail_quantile: float = 0.9
 
     def check(self) -> None:
@@ -299,7 +312,8 @@ class TailFits:
     """Per reading, the tail fitted to the magnitudes before its block (NaN: no fit yet).
 
     `threshold`: the `quantile` quantile of past magnitudes; `scale`: the exponential
-    tail's mean excess above it; `sorted_pasts` is kept per block for the empirical part.
+    tail's mean excess above it; `blocks` keeps each block's sorted past magnitudes for
+    the empirical part.
     """
 
     threshold: np.ndarray
