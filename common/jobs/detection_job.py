@@ -176,9 +176,15 @@ def anomaly_points(
 def latest_verdict(series: ReadingSeries, output: DetectionOutput, sigma: float) -> LatestVerdict:
     """The seed's rule on the newest reading, next to what the job's method said of it."""
     values = series.values
-    mean = float(np.mean(values))
+    # Readings near the float limit (1e308) overflow a plain sum to inf, which JSON stores
+    # as null and the job record then refuses: compute on values scaled to at most 1.
+    size = float(np.max(np.abs(values)))
+    scaled = values / size if size > 0 else values
+    largest = float(np.finfo(np.float64).max)
+    mean = float(np.clip(np.mean(scaled) * size if size > 0 else 0.0, -largest, largest))
     # Cypher's stDev, which the seed used, is the sample standard deviation.
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    spread = float(np.std(scaled, ddof=1)) * size if len(values) > 1 and size > 0 else 0.0
+    std = min(spread, largest)
     latest = float(values[-1])
     return LatestVerdict(
         timestamp=from_epoch_ms(int(series.timestamps_ms[-1])),
