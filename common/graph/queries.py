@@ -102,17 +102,30 @@ SET s.name = coalesce($name, s.name),
     + _SERVICE_COLUMNS
 )
 
-# One statement: a metric created while the service is being deleted is either deleted
-# with it (readings and anomalies included) or refused, never left with orphaned readings.
-# The SET takes the service's write lock first (Neo4j): CREATE_METRIC takes it too, so a
-# metric committed just before is seen here, and one after finds the service gone.
+# One statement: a metric created, or readings appended, while the service is being deleted
+# are either deleted with it or refused, never left behind as orphans. On Neo4j (read
+# committed, row locks) that takes locks in the order every writer uses:
+#  1. The service (SET): CREATE_METRIC locks it too, so a metric committed before is seen
+#     here, and one after finds the service gone.
+#  2. Each metric's MetricLock, then the metric, in APPEND_READINGS' order (so the two never
+#     deadlock). An append holding them commits first and its readings are then seen; one
+#     that comes after re-finds its metric gone and stores nothing (see APPEND_READINGS).
+#  3. Only after every lock is held (the collect waits for all rows) are the readings,
+#     anomalies and locks read and deleted: read before, an append committing in between
+#     would leave its readings behind (seen on Neo4j 5.26 in 3 of 4 runs).
 # coalesce: FalkorDB fails on a null node in a later MATCH (a service without metrics);
-# no metric id is empty.
+# no metric id is empty. FalkorDB runs one write at a time, so its order is moot.
 DELETE_SERVICE = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
 SET s.deleting = true
 WITH s
 OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
+WITH s, m, coalesce(m.id, '') AS metric_id
+OPTIONAL MATCH (held:MetricLock {metric_id: metric_id})
+FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
+FOREACH (x IN CASE WHEN m IS NULL THEN [] ELSE [m] END | SET x.deleting = true)
+WITH s, collect(m) AS metrics
+UNWIND CASE WHEN size(metrics) = 0 THEN [null] ELSE metrics END AS m
 WITH s, m, coalesce(m.id, '') AS metric_id
 OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
 WITH s, m, metric_id, collect(a) AS anomalies
@@ -188,8 +201,14 @@ RETURN clashes
 """
 
 # Readings and anomalies are found by their indexed metric_id, not by walking the chain.
+# The MetricLock and the metric are locked first, as DELETE_SERVICE does and for its reason:
+# an append racing the delete is then either all seen here or finds the metric gone.
 DELETE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+OPTIONAL MATCH (held:MetricLock {metric_id: $metric_id})
+FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
+SET m.deleting = true
+WITH m, count(held) AS _locked
 OPTIONAL MATCH (a:Anomaly {metric_id: $metric_id})
 WITH m, collect(a) AS anomalies
 OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
@@ -231,6 +250,8 @@ ORDER BY m.id
 #     metric, one append in six failed so and was retried (seen on 5.26), and under HTTP
 #     load requests timed out. The lock node is made by the first append (MERGE; unique on
 #     Neo4j) and deleted with the metric.
+#     The metric is found again once the locks are held: a delete that held them first
+#     has committed by then, and the append stores nothing (and removes the lock it made).
 #  2. Create the readings whose (metric_id, id) is new; a re-sent id is stored once.
 #  3. Everything at or after $earliest (the batch's first timestamp) is the chain's tail,
 #     found by the (metric_id, timestamp) index: for in-order appends it is just the new
@@ -239,12 +260,16 @@ ORDER BY m.id
 #     The new readings are created before the scan so that only scalars cross the UNWIND.
 # No row back: every reading was already stored.
 APPEND_READINGS = """
-MATCH (m:Metric {id: $metric_id})
+MATCH (found:Metric {id: $metric_id})
 MERGE (lock:MetricLock {metric_id: $metric_id})
 SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
+WITH found, lock
+SET found.last_append_at = $now
+WITH lock
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
 WITH m
-SET m.last_append_at = $now
-WITH m
+WHERE m IS NOT NULL
 UNWIND $readings AS r
 OPTIONAL MATCH (dup:MetricReading {metric_id: $metric_id, id: r.id})
 WITH m, r, dup
