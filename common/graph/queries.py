@@ -496,22 +496,24 @@ ORDER BY i.opened_at, i.id
 WITH u, fresh, head(collect(i.id)) AS found_id
 MERGE (inc:Incident {id: coalesce(found_id, $new_id)})
 ON CREATE SET inc.status = 'open', inc.opened_at = $now, inc.revision = 0,
-              inc.notified_revision = 0, inc.members = 0, inc.started_at = $start,
+              inc.notified_revision = 0, inc.started_at = $start,
               inc.ended_at = $end
 MERGE (u)-[:HAS_INCIDENT]->(inc)
 FOREACH (a IN fresh | MERGE (inc)-[:INCLUDES]->(a))
 SET inc.revision = inc.revision + 1, inc.last_joined_at = $now,
-    inc.members = inc.members + size(fresh),
     inc.last_change = CASE WHEN found_id IS NULL THEN 'opened' ELSE 'updated' END,
     inc.started_at = CASE WHEN $start < inc.started_at THEN $start ELSE inc.started_at END,
     inc.ended_at = CASE WHEN $end > inc.ended_at THEN $end ELSE inc.ended_at END
 RETURN inc.id AS id, found_id IS NULL AS opened, size(fresh) AS joined
 """
 
+# members is counted, not kept in a property: deleting a metric deletes its anomalies, and
+# with them their INCLUDES relationships, without a word to the incidents they were in.
 _INCIDENT_COLUMNS = """
 RETURN i.id AS id, u.id AS owner_id, i.status AS status, i.opened_at AS opened_at,
-       i.last_joined_at AS last_joined_at, i.started_at AS started_at,
-       i.ended_at AS ended_at, i.members AS members, i.acknowledged_at AS acknowledged_at,
+       i.last_joined_at AS last_joined_at, i.started_at AS started_at, i.ended_at AS ended_at,
+       size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) AS members,
+       i.acknowledged_at AS acknowledged_at,
        i.resolved_at AS resolved_at, i.resolved_by AS resolved_by, i.revision AS revision,
        i.last_change AS last_change
 """

@@ -74,6 +74,11 @@ def test_related_anomalies_join_one_incident_and_a_rerun_changes_nothing(
     assert incident.members == 5 and incident.status == "open"
     assert incident.started_at == T0 and incident.ended_at == T0 + timedelta(minutes=6)
     assert len(graph.incident_members(incident.id, 100)) == 5
+    # A deleted metric's anomalies leave the incident, and its count says so.
+    assert graph.delete_metric(owner.user.id, latency.id)
+    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
+    assert incident.members == 2
+    assert len(graph.incident_members(incident.id, 100)) == 2
 
 
 def test_unrelated_or_distant_anomalies_open_their_own_incidents(
