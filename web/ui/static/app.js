@@ -677,7 +677,7 @@ function showIncident(token, detail, note = null) {
     el("td", { className: "number" }, String(cause.rank)),
     el("td", {}, el("a", { href: metricHref(cause.metric_id, range) }, cause.metric)),
     el("td", {}, formatTime(Date.parse(cause.onset_at))),
-    el("td", { className: "number" }, formatValue(cause.peak_score)),
+    el("td", { className: "number" }, cause.peak_score.toFixed(1)), // as the reasons write it
     el("td", { className: "number" }, formatNumber(cause.anomalies)),
     el("td", { className: "wrap" }, cause.reasons.join("; "))));
   const timeline = el("ol", { className: "timeline", id: "timeline" }, detail.timeline.map((entry) =>
