@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -180,3 +180,59 @@ def slice_points(
     start = offset - first_chunk * chunk_points
     window = {name: column[start : start + limit] for name, column in merged.items()}
     return PointColumns(**window)
+
+
+# JobStore.result_chunks for one job: chunks by index, or None once the result is gone.
+ChunkReader = Callable[[Sequence[int]], list[dict[str, Any]] | None]
+
+
+def chunks_in_window(
+    read: ChunkReader, total: int, chunk_points: int, start_ms: int, end_ms: int
+) -> tuple[int, list[dict[str, Any]]] | None:
+    """The consecutive chunks holding the points with start_ms <= timestamp < end_ms, and
+    the index of the first; None if the result expired meanwhile.
+
+    Points are stored in timestamp order, so two binary searches over the chunks' first and
+    last timestamps find the window: a chart zoomed into a long result reads a few chunks
+    (about 2·log2 of their number, plus the window's own) instead of parsing them all.
+    """
+    chunk_count = -(-total // chunk_points)
+    read_so_far: dict[int, dict[str, Any]] = {}
+
+    def timestamps(index: int) -> list[int] | None:
+        if index not in read_so_far:
+            chunk = read([index])
+            if chunk is None:
+                return None
+            read_so_far[index] = chunk[0]
+        column: list[int] = read_so_far[index]["timestamp_ms"]
+        return column
+
+    def first_where(holds: Callable[[list[int]], bool]) -> int | None:
+        """The first chunk index whose timestamps satisfy `holds` (false, then true)."""
+        low, high = 0, chunk_count
+        while low < high:
+            middle = (low + high) // 2
+            column = timestamps(middle)
+            if column is None:
+                return None
+            if holds(column):
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    if start_ms >= end_ms or chunk_count == 0:
+        return 0, []
+    first = first_where(lambda column: column[-1] >= start_ms)  # ends at or after the start
+    after = first_where(lambda column: column[0] >= end_ms)  # starts at or after the end
+    if first is None or after is None:
+        return None
+    if first >= after:
+        return 0, []
+    missing = [i for i in range(first, after) if i not in read_so_far]
+    chunks = read(missing)
+    if chunks is None:
+        return None
+    read_so_far.update(zip(missing, chunks, strict=True))
+    return first, [read_so_far[i] for i in range(first, after)]

@@ -19,6 +19,7 @@ from common.graph.store import GraphStore
 from common.models import AnomalyPoint, User
 from tests.browser import chromium_path, launch_chromium, signed_in
 from tests.support import ROOT, AppServer
+from tests.worker.incident_support import Outage, detect, make_outage
 from tests.worker.support import T0, WorkerProcess, add_metric, seasonal_series
 
 if chromium_path() is None:
@@ -95,6 +96,22 @@ def open_page(
 
     request.addfinalizer(finish)
     return page, console
+
+
+@pytest.fixture
+def open_dashboard(
+    browser: Browser, request: pytest.FixtureRequest, app_server: AppServer
+) -> Callable[..., tuple[Page, Console]]:
+    """open_dashboard(key, route, layout="desktop"): a page already signed in with `key`,
+    opened at the dashboard's `route` ("#/...")."""
+
+    def open_at(key: str, route: str, layout: str = "desktop") -> tuple[Page, Console]:
+        page, console = open_page(browser, request, layout)
+        signed_in(page, key)
+        page.goto(f"{app_server.base_url}/ui{route}")
+        return page, console
+
+    return open_at
 
 
 @pytest.fixture
@@ -196,33 +213,25 @@ def test_wrong_key_is_refused(
 
 
 def test_another_users_metric_is_not_found(
-    browser: Browser,
-    request: pytest.FixtureRequest,
-    app_server: AppServer,
+    open_dashboard: Callable[..., tuple[Page, Console]],
     owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
     make_user: Callable[..., tuple[User, str]],
 ) -> None:
     _, _, metric_id, _ = owner
     _, other_key = make_user("intruder")
-    page, console = open_page(browser, request)
+    page, console = open_dashboard(other_key, f"#/metrics/{metric_id}")
     console.allowed = {404}
-    signed_in(page, other_key)
-    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
     expect(page.locator("h1")).to_have_text("Metric not found")
     assert page.locator("#chart").count() == 0
     assert console.unexpected() == []
 
 
 def test_zoom_by_dragging_and_the_range_picker(
-    browser: Browser,
-    request: pytest.FixtureRequest,
-    app_server: AppServer,
+    open_dashboard: Callable[..., tuple[Page, Console]],
     owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
 ) -> None:
     _, key, metric_id, _ = owner
-    page, console = open_page(browser, request)
-    signed_in(page, key)
-    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
     wait_for_chart(page)
     box = page.locator("#chart .u-over").bounding_box()
     assert box is not None
@@ -247,18 +256,15 @@ def test_zoom_by_dragging_and_the_range_picker(
 
 @pytest.mark.slow
 def test_detection_run_from_the_page_updates_the_chart(
-    browser: Browser,
-    request: pytest.FixtureRequest,
-    app_server: AppServer,
+    open_dashboard: Callable[..., tuple[Page, Console]],
     client: httpx.Client,
     store: GraphStore,
     celery_worker: WorkerProcess,
 ) -> None:
     values = seasonal_series(2000, spike_at=1500)
     metric_id, _ = add_metric(client, store, values, step=STEP)
-    page, console = open_page(browser, request)
-    signed_in(page, client.headers["X-API-Key"])
-    page.goto(f"{app_server.base_url}/ui#/metrics/{metric_id}")
+    key = client.headers["X-API-Key"]
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
     wait_for_chart(page)
     assert page.locator("#chart").get_attribute("data-markers") == "0"
     page.select_option("#detect select[name=method]", "rolling")
@@ -277,4 +283,89 @@ def test_detection_run_from_the_page_updates_the_chart(
     row = page.locator("tbody tr", has=page.locator(f"a[href='#/metrics/{metric_id}']"))
     expect(row.locator(".badge")).to_have_text("succeeded")
     expect(row).to_contain_text("rolling")
+    assert console.unexpected() == []
+
+
+@pytest.fixture
+def incident(
+    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+) -> tuple[httpx.Client, Outage, str]:
+    """An open incident of the `client`'s user, made the real way: detection jobs on the
+    worker over an outage where payments/error_rate broke 4 minutes before checkout/latency
+    (checkout depends on payments). (client, the outage, the incident's id)."""
+    outage = make_outage(client, store)
+    detect(client, outage.latency)
+    detect(client, outage.error_rate)
+    [listed] = client.get("/api/incidents").json()["incidents"]
+    return client, outage, str(listed["id"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_incident_is_listed_opened_acknowledged_and_resolved(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    incident: tuple[httpx.Client, Outage, str],
+    layout: str,
+) -> None:
+    client, outage, incident_id = incident
+    key = client.headers["X-API-Key"]
+    page, console = open_dashboard(key, "#/", layout)
+    page.click("#nav >> text=Incidents")
+    row = page.locator(f"tr[data-incident='{incident_id}']")
+    expect(row.locator(".badge")).to_have_text("open")
+    expect(row.locator(".top-cause")).to_have_text("payments/error_rate")  # filled in after
+    members = client.get(f"/api/incidents/{incident_id}").json()["members"]
+    expect(row.locator("td").nth(3)).to_have_text(str(members))
+
+    row.locator("a").click()
+    expect(page.locator("h1")).to_have_text("payments/error_rate and 1 other metric")
+    causes = page.locator("table tbody tr")
+    expect(causes).to_have_count(2)
+    expect(causes.nth(0)).to_contain_text("payments/error_rate")
+    expect(causes.nth(0)).to_contain_text("started 4 min before checkout/latency")
+    expect(causes.nth(1)).to_contain_text("checkout/latency")
+    expect(page.locator("#timeline li.anomaly")).to_have_count(2)
+    assert no_horizontal_scroll(page), f"the page scrolls sideways at {layout}"
+
+    # The top cause opens its metric's chart on the incident's time: its anomalies, and
+    # not the whole 300 minutes of readings.
+    causes.nth(0).locator("a").click()
+    expect(page.locator("h1")).to_have_text("error_rate")
+    wait_for_chart(page)
+    chart = page.locator("#chart")
+    anomalies = client.get(f"/api/metrics/{outage.error_rate}/anomalies").json()["anomalies"]
+    assert chart.get_attribute("data-markers") == str(len(anomalies))
+    assert 20 < int(chart.get_attribute("data-readings") or 0) < 300
+    page.go_back()  # to the incident, which the screenshot shows when the test ends
+    expect(page.locator("h1")).to_have_text("payments/error_rate and 1 other metric")
+
+    page.click("#acknowledge")
+    expect(page.locator("#incident-state")).to_have_text("acknowledged")
+    expect(page.locator("#incident-status .success")).to_contain_text("Acknowledged")
+    expect(page.locator("#acknowledge")).to_be_disabled()
+    expect(page.locator("#timeline li.acknowledged")).to_have_count(1)
+    assert client.get(f"/api/incidents/{incident_id}").json()["acknowledged_at"] is not None
+    page.click("#resolve")
+    expect(page.locator("#incident-state")).to_have_text("resolved")
+    expect(page.locator("#resolve")).to_be_disabled()
+    expect(page.locator("#timeline li.resolved")).to_contain_text("resolved by tester")
+    expect(page.locator("main")).not_to_contain_text("null")  # what a page leaves out
+    assert client.get(f"/api/incidents/{incident_id}").json()["status"] == "resolved"
+
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_another_users_incident_is_not_found(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    incident: tuple[httpx.Client, Outage, str],
+    make_user: Callable[..., tuple[User, str]],
+) -> None:
+    _, _, incident_id = incident
+    _, other_key = make_user("intruder")
+    page, console = open_dashboard(other_key, f"#/incidents/{incident_id}")
+    console.allowed = {404}
+    expect(page.locator("h1")).to_have_text("Incident not found")
+    page.click("text=Back to your incidents")
+    expect(page.locator("main")).to_contain_text("No incidents yet")
     assert console.unexpected() == []

@@ -161,6 +161,25 @@ def test_job_band_lands_on_the_same_slots(
     assert band["expected"] == [p["expected"] for p in result["points"]]
     assert band["upper"] == [p["upper"] for p in result["points"]]
 
+    # A zoomed window reads only the result's chunks it overlaps (1,000 points each): one
+    # across the first boundary, one inside the last chunk; and one after the newest reading.
+    points = result["points"]
+    for first, stop in ((900, 1100), (2100, 2200)):
+        zoomed = series(
+            client, metric_id, start=points[first]["timestamp"], end=points[stop]["timestamp"],
+            points=5000, job_id=job["id"],
+        )  # fmt: skip
+        band = zoomed["band"]
+        assert isinstance(band, dict) and zoomed["readings"] == stop - first
+        assert band["expected"] == [p["expected"] for p in points[first:stop]]
+        assert band["score"] == [p["score"] for p in points[first:stop]]
+    later = series(
+        client, metric_id, start="2100-01-01T00:00:00Z", end="2100-01-02T00:00:00Z",
+        job_id=job["id"],
+    )  # fmt: skip
+    band = later["band"]
+    assert isinstance(band, dict) and later["readings"] == 0 and band["expected"] == []
+
     bucketed = series(client, metric_id, points=100, job_id=job["id"])
     band = bucketed["band"]
     assert isinstance(band, dict)

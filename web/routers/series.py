@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from common.errors import InvalidRequestError
-from common.jobs.results import chunk_span, json_floats, slice_points
+from common.jobs.results import chunks_in_window, json_floats, slice_points
 from common.models import Metric, ReadingSeries, from_epoch_ms, to_epoch_ms
 from common.series import bucket_width, slot_extreme, slot_mean, slot_positions
 from web.deps import CurrentUser, OwnedMetric, StoreDep
@@ -107,7 +107,7 @@ def get_series(
         readings = len(window)
     band = None
     if job_id is not None:
-        band = _job_band(jobs, user.id, metric, job_id, slot_keys, bucketing)
+        band = _job_band(jobs, user.id, metric, job_id, span, slot_keys, bucketing)
     return MetricSeries(
         metric_id=metric.id,
         start=None if start_ms is None else from_epoch_ms(start_ms),
@@ -128,10 +128,12 @@ def _job_band(
     owner_id: str,
     metric: Metric,
     job_id: str,
+    span: tuple[int, int] | None,
     slot_keys: np.ndarray,
     bucketing: tuple[int, int] | None,
 ) -> SeriesBand:
-    """The job's per-reading result gathered onto the series' slots."""
+    """The job's per-reading result in the window `span` (epoch ms, end exclusive; None: no
+    readings) gathered onto the series' slots."""
     record = jobs.get_owned(owner_id, job_id)
     if record.metric_id != metric.id:
         raise InvalidRequestError(
@@ -140,12 +142,17 @@ def _job_band(
         )
     meta = _result_meta(jobs, record)
     total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
-    indexes = chunk_span(0, total, total, chunk_points)
-    chunks = jobs.result_chunks(job_id, indexes)
-    if chunks is None:  # expired between the two reads
+    # Only the chunks the window overlaps: a zoomed chart of a long result reads a few.
+    start_ms, end_ms = span if span is not None else (0, 0)
+    found = chunks_in_window(
+        lambda indexes: jobs.result_chunks(job_id, indexes), total, chunk_points, start_ms, end_ms
+    )
+    if found is None:  # expired between the two reads
         _result_meta(jobs, record)
         raise HTTPException(410, f"the result of job {job_id} expired")
-    points = slice_points(chunks, 0, 0, total, chunk_points)
+    first_chunk, chunks = found
+    # Every point of those chunks; the ones just outside the window fall in no slot below.
+    points = slice_points(chunks, first_chunk, first_chunk * chunk_points, total, chunk_points)
     timestamps = np.array(points.timestamp_ms, dtype=np.int64)
     if bucketing is None:
         keys = timestamps

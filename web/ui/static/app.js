@@ -2,7 +2,10 @@
 //   #/                 services
 //   #/services/ID      a service's metrics (latest value, trend, recent anomalies)
 //   #/metrics/ID       a metric: chart, events, detection
+//   #/metrics/ID?start=ISO&end=ISO   the same, the chart opened on that span
 //   #/jobs             the caller's jobs
+//   #/incidents        the caller's incidents
+//   #/incidents/ID     an incident: its probable causes, timeline, acknowledge and resolve
 import { ApiError, allPages, api, forgetKey, signIn, storedKey } from "./api.js";
 import { NO_KIND, drawChart, drawSparkline, formatTime, kindColour, kindOf } from "./chart.js";
 
@@ -52,9 +55,24 @@ function formatValue(value) {
   return String(Math.round(value * 1000) / 1000);
 }
 
+// `children` may hold null for a part a page leaves out (as el() allows).
 function page(title, ...children) {
-  main.replaceChildren(el("h1", {}, title), ...children);
+  main.replaceChildren(el("h1", {}, title), ...children.filter((c) => c !== null && c !== undefined));
   document.title = `${title} · Neonomaly`;
+}
+
+// The object at `path`, or null after showing "<What> not found" (another user's id too).
+async function readOwned(path, what, back = null) {
+  try {
+    return await api(path);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      page(`${what} not found`, message(`No ${what.toLowerCase()} of yours has this id.`, "error"),
+        back);
+      return null;
+    }
+    throw error;
+  }
 }
 
 function table(headers, rows) {
@@ -112,16 +130,8 @@ async function servicesPage(token) {
 
 async function servicePage(token, serviceId) {
   page("Service", message("Loading…"));
-  let service;
-  try {
-    service = await api(`/api/services/${encodeURIComponent(serviceId)}`);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      page("Service not found", message("No service of yours has this id.", "error"));
-      return;
-    }
-    throw error;
-  }
+  const service = await readOwned(`/api/services/${encodeURIComponent(serviceId)}`, "Service");
+  if (service === null) return;
   const metrics = await api(`/api/metrics/service/${encodeURIComponent(serviceId)}`);
   if (token !== renderCount) return;
   const rows = metrics.map((metric) => {
@@ -130,7 +140,7 @@ async function servicePage(token, serviceId) {
     const count = el("td", { className: "number" }, latest ? "…" : "–");
     if (latest) fillMetricSummary(metric, spark, count);
     return el("tr", {},
-      el("td", {}, el("a", { href: `#/metrics/${encodeURIComponent(metric.id)}` }, metric.name)),
+      el("td", {}, el("a", { href: metricHref(metric.id) }, metric.name)),
       el("td", { className: "number" }, latest ? formatValue(latest.value) : "no readings"),
       el("td", {}, latest ? formatTime(Date.parse(latest.timestamp)) : ""),
       el("td", {}, spark),
@@ -189,34 +199,47 @@ async function latestJobOf(metricId) {
   }
 }
 
-async function metricPage(token, metricId) {
+// The API's window parameters for a range {start, end} in epoch ms (null: every reading).
+function windowParams(range) {
+  return range
+    ? { start: new Date(range.start).toISOString(), end: new Date(range.end).toISOString() }
+    : {};
+}
+
+// A metric page's link opening its chart on a range (epoch ms), as an incident links to it.
+function metricHref(metricId, range = null) {
+  const query = range ? `?${new URLSearchParams(windowParams(range))}` : "";
+  return `#/metrics/${encodeURIComponent(metricId)}${query}`;
+}
+
+// The range of `?start=ISO&end=ISO` after a metric's id, or null (every reading).
+function rangeFromQuery(query) {
+  const params = new URLSearchParams(query || "");
+  const start = Date.parse(params.get("start"));
+  const end = Date.parse(params.get("end"));
+  return Number.isNaN(start) || Number.isNaN(end) || start >= end ? null : { start, end };
+}
+
+async function metricPage(token, metricId, query) {
   page("Metric", message("Loading…"));
   const path = `/api/metrics/${encodeURIComponent(metricId)}`;
+  const range = rangeFromQuery(query);
   // Asked all at once, so that the chart is drawn after one round trip, not four.
-  const firstView = fetchView(path, {}, chartPoints(main.clientWidth));
+  const firstView = fetchView(path, windowParams(range), chartPoints(main.clientWidth));
   const latestJob = latestJobOf(metricId);
   firstView.catch(() => {}); // a 404 here is the metric's own 404, reported below
-  let metric;
-  try {
-    metric = await api(path);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      page("Metric not found", message("No metric of yours has this id.", "error"),
-        el("p", {}, el("a", { href: "#/" }, "Back to your services")));
-      return;
-    }
-    throw error;
-  }
-  if (token !== renderCount) return;
-  new MetricView(token, metric, path, latestJob).show(firstView);
+  const metric = await readOwned(path, "Metric",
+    el("p", {}, el("a", { href: "#/" }, "Back to your services")));
+  if (metric === null || token !== renderCount) return;
+  new MetricView(token, metric, path, latestJob, range).show(firstView);
 }
 
 class MetricView {
-  constructor(token, metric, path, latestJob) {
+  constructor(token, metric, path, latestJob, range) {
     this.token = token;
     this.metric = metric;
     this.path = path;
-    this.range = null; // {start, end} in epoch ms; null: every reading
+    this.range = range; // {start, end} in epoch ms; null: every reading
     this.jobId = latestJob; // the job whose band is drawn (at first, a promise of it)
     this.chart = null;
     this.loads = 0;
@@ -317,9 +340,7 @@ class MetricView {
     const load = ++this.loads;
     const stale = () => load !== this.loads || this.token !== renderCount;
     this.chartBox.dataset.state = "loading";
-    const window = this.range
-      ? { start: new Date(this.range.start).toISOString(), end: new Date(this.range.end).toISOString() }
-      : {};
+    const window = windowParams(this.range);
     const points = chartPoints(this.chartBox.clientWidth);
     let anomalies;
     try {
@@ -521,9 +542,19 @@ function detailText(error) {
 }
 
 // --- jobs ----------------------------------------------------------------------------------
+const JOBS_PAGE = 50;
+
+// Newer / Older buttons of an offset-paged list; `show(token, offset)` draws that page.
+function pager(offset, nextOffset, pageSize, show) {
+  const go = (to) => () => show(++renderCount, to);
+  return el("div", { className: "pager" },
+    offset > 0 ? el("button", { type: "button", onClick: go(Math.max(0, offset - pageSize)) }, "Newer") : null,
+    nextOffset !== null ? el("button", { type: "button", onClick: go(nextOffset) }, "Older") : null);
+}
+
 async function jobsPage(token, offset = 0) {
   page("Jobs", message("Loading…"));
-  const list = await api("/api/jobs", { params: { limit: 50, offset } });
+  const list = await api("/api/jobs", { params: { limit: JOBS_PAGE, offset } });
   if (token !== renderCount) return;
   if (list.jobs.length === 0) {
     page("Jobs", message("No jobs yet: run detection from a metric's page."));
@@ -534,7 +565,7 @@ async function jobsPage(token, offset = 0) {
     return el("tr", {},
       el("td", {}, formatTime(Date.parse(job.submitted_at))),
       el("td", {}, job.kind),
-      el("td", {}, el("a", { href: `#/metrics/${encodeURIComponent(job.metric_id)}` }, job.metric_id.slice(0, 8))),
+      el("td", {}, el("a", { href: metricHref(job.metric_id) }, job.metric_id.slice(0, 8))),
       el("td", {}, el("span", { className: `badge ${job.status}` }, job.status)),
       el("td", { className: "number" }, `${Math.round(job.progress * 100)}%`),
       el("td", {}, job.params.method),
@@ -543,17 +574,149 @@ async function jobsPage(token, offset = 0) {
   });
   page("Jobs",
     table(["Submitted", "Kind", "Metric", "Status", "Progress", "Method", "Flagged", "Error"], rows),
-    el("div", { className: "pager" },
-      offset > 0 ? el("button", { type: "button", onClick: () => jobsPage(++renderCount, Math.max(0, offset - 50)) }, "Newer") : null,
-      list.next_offset !== null ? el("button", { type: "button", onClick: () => jobsPage(++renderCount, list.next_offset) }, "Older") : null));
+    pager(offset, list.next_offset, JOBS_PAGE, jobsPage));
+}
+
+// --- incidents -----------------------------------------------------------------------------
+// Each listed incident's detail is read for its top cause: a page is kept short.
+const INCIDENTS_PAGE = 20;
+const MINUTE_MS = 60e3;
+
+function incidentPath(incidentId) {
+  return `/api/incidents/${encodeURIComponent(incidentId)}`;
+}
+
+function incidentHref(incidentId) {
+  return `#/incidents/${encodeURIComponent(incidentId)}`;
+}
+
+// What a person acts on: open, acknowledged (still open, someone is on it), or resolved.
+function incidentState(incident) {
+  if (incident.status === "resolved") return "resolved";
+  return incident.acknowledged_at ? "acknowledged" : "open";
+}
+
+function stateBadge(incident) {
+  const state = incidentState(incident);
+  return el("span", { className: `badge ${state}`, id: "incident-state" }, state);
+}
+
+// The incident's anomalous stretch with as much again on each side (30 min at least), so
+// that a cause's chart shows the metric before and after it.
+function incidentRange(incident) {
+  const start = Date.parse(incident.started_at);
+  const end = Date.parse(incident.ended_at) + 1;
+  const margin = Math.max(30 * MINUTE_MS, end - start);
+  return { start: start - margin, end: end + margin };
+}
+
+async function incidentsPage(token, offset = 0) {
+  page("Incidents", message("Loading…"));
+  const list = await api("/api/incidents", { params: { limit: INCIDENTS_PAGE, offset } });
+  if (token !== renderCount) return;
+  if (list.incidents.length === 0 && offset === 0) {
+    page("Incidents", message(
+      "No incidents yet: detection opens one when related metrics turn anomalous together."));
+    return;
+  }
+  const rows = list.incidents.map((incident) => {
+    const cause = el("td", { className: "top-cause" }, "…");
+    fillTopCause(incident, cause);
+    return el("tr", { "data-incident": incident.id },
+      el("td", {}, el("span", { className: `badge ${incidentState(incident)}` }, incidentState(incident))),
+      el("td", {}, el("a", { href: incidentHref(incident.id) }, formatTime(Date.parse(incident.opened_at)))),
+      el("td", {}, formatTime(Date.parse(incident.updated_at))),
+      el("td", { className: "number" }, formatNumber(incident.members)),
+      cause);
+  });
+  page("Incidents",
+    table(["State", "Opened", "Updated", "Anomalies", "Top cause"], rows),
+    pager(offset, list.next_offset, INCIDENTS_PAGE, incidentsPage));
+}
+
+// The list holds no causes (they are ranked when an incident is read): each row asks.
+async function fillTopCause(incident, cell) {
+  try {
+    const detail = await api(incidentPath(incident.id));
+    const top = detail.probable_causes[0];
+    cell.textContent = top ? top.metric : "–";
+  } catch (error) {
+    cell.textContent = "?";
+    cell.title = errorText(error);
+  }
+}
+
+async function incidentPage(token, incidentId) {
+  page("Incident", message("Loading…"));
+  const detail = await readOwned(incidentPath(incidentId), "Incident",
+    el("p", {}, el("a", { href: "#/incidents" }, "Back to your incidents")));
+  if (detail === null || token !== renderCount) return;
+  showIncident(token, detail);
+}
+
+function showIncident(token, detail, note = null) {
+  const state = incidentState(detail);
+  const status = el("div", { id: "incident-status" }, note);
+  // POSTs `change` (acknowledge, resolve), then draws the incident again as it now is.
+  const changeButton = (change, label, done, enabled) => el("button", {
+    type: "button", id: change, disabled: !enabled, onClick: async (event) => {
+      event.target.disabled = true;
+      status.replaceChildren(message(`${label}…`));
+      try {
+        await api(`${incidentPath(detail.id)}/${change}`, { method: "POST" });
+        const fresh = await api(incidentPath(detail.id));
+        if (token === renderCount) showIncident(token, fresh, message(done, "success"));
+      } catch (error) {
+        status.replaceChildren(message(`Could not ${change} it: ${errorText(error)}`, "error"));
+        event.target.disabled = false;
+      }
+    },
+  }, label);
+  const range = incidentRange(detail);
+  const causes = detail.probable_causes.map((cause) => el("tr", {},
+    el("td", { className: "number" }, String(cause.rank)),
+    el("td", {}, el("a", { href: metricHref(cause.metric_id, range) }, cause.metric)),
+    el("td", {}, formatTime(Date.parse(cause.onset_at))),
+    el("td", { className: "number" }, cause.peak_score.toFixed(1)), // as the reasons write it
+    el("td", { className: "number" }, formatNumber(cause.anomalies)),
+    el("td", { className: "wrap" }, cause.reasons.join("; "))));
+  const timeline = el("ol", { className: "timeline", id: "timeline" }, detail.timeline.map((entry) =>
+    el("li", { className: entry.event },
+      el("time", { datetime: entry.at }, formatTime(Date.parse(entry.at))), " ", entry.text)));
+  const members = `${formatNumber(detail.members)} anomal${detail.members === 1 ? "y" : "ies"}`;
+  page(detail.title,
+    el("nav", { className: "crumbs" }, el("a", { href: "#/incidents" }, "Incidents"), " › ", detail.title),
+    el("p", { className: "incident-facts" }, stateBadge(detail),
+      ` ${members} in ${detail.services.join(", ") || "deleted services"}`,
+      ` · from ${formatTime(Date.parse(detail.started_at))} to ${formatTime(Date.parse(detail.ended_at))}`,
+      ` · opened ${formatTime(Date.parse(detail.opened_at))}, updated ${formatTime(Date.parse(detail.updated_at))}`),
+    el("div", { className: "actions" },
+      changeButton("acknowledge", "Acknowledge", "Acknowledged: the incident shows someone is on it.",
+        state === "open"),
+      changeButton("resolve", "Resolve", "Resolved: new anomalies of these metrics open a new incident.",
+        state !== "resolved"),
+      status),
+    detail.summary ? el("p", {}, `Why the first cause ranks first: ${detail.summary}.`) : null,
+    el("h2", {}, "Probable causes"),
+    el("p", { className: "hint" }, "Most probable first; each opens the metric's chart on the incident's time."),
+    causes.length === 0
+      ? message("No anomalies left: their metrics were deleted.")
+      : table(["Rank", "Metric", "Onset", "Peak score", "Anomalies", "Why"], causes),
+    el("h2", {}, "Timeline"),
+    timeline,
+    detail.anomalies_truncated
+      ? message(`Causes and timeline are from the first ${formatNumber(detail.anomalies.length)} anomalies.`)
+      : null);
 }
 
 // --- routing -------------------------------------------------------------------------------
 const ROUTES = [
   [/^#?\/?$/, servicesPage],
   [/^#\/services\/([^/]+)$/, servicePage],
-  [/^#\/metrics\/([^/]+)$/, metricPage],
+  [/^#\/metrics\/([^/?]+)(?:\?(.*))?$/, metricPage],
   [/^#\/jobs$/, jobsPage],
+  [/^#\/incidents$/, incidentsPage],
+  [/^#\/incidents\/([^/]+)$/, incidentPage],
 ];
 
 async function render() {
@@ -570,7 +733,8 @@ async function render() {
     const match = hash.match(pattern);
     if (!match) continue;
     try {
-      await show(token, ...match.slice(1).map(decodeURIComponent));
+      const parts = match.slice(1).map((part) => (part === undefined ? part : decodeURIComponent(part)));
+      await show(token, ...parts);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
         forgetKey();
