@@ -24,7 +24,10 @@ judged earlier within the history, once a season of them exists. Before that it 
 fit's own residual MAD widened by sqrt((k + 1) / (k - 1)) for k cycles averaged by the
 seasonal smoother: in-sample residuals are smaller than forecast errors (a cycle mean
 holds 1/k of each residual), and an unwidened band flags several percent of clean
-points. One fit per block instead of per point: n / block fits on `history` points
+points. Later fits see each judged point clipped to OUTLIER_SCALES scales of its
+forecast, so that a spike does not come back a season later as a forecast error of the
+opposite sign; a lasting shift still moves the fit, by up to that much per block.
+One fit per block instead of per point: n / block fits on `history` points
 each. Points before two periods of history are not judged. The period, if inferred, is
 inferred once from the whole series: it is a property of the metric, like a period the
 caller passes; values after a point never enter its expected value or band.
@@ -203,11 +206,13 @@ def online(
     expected = np.full(n, np.nan)
     scale = np.full(n, np.nan)
     point_times = np.arange(n, dtype=np.float64) if times is None else times.astype(np.float64)
+    # What later fits see: each judged point clipped to OUTLIER_SCALES of its forecast (below).
+    fit_values = values.astype(np.float64)
     for start in range(max(2 * period, first), n, block):
         stop = min(n, start + block)
         first = max(0, start - history)
         past = slice(first, start)
-        grid = _on_grid(values[past], None if times is None else point_times[past], first)
+        grid = _on_grid(fit_values[past], None if times is None else point_times[past], first)
         size = grid.values.shape[0]
         if size < 2 * period:  # duplicates shrank the grid below two seasons
             continue
@@ -228,6 +233,13 @@ def online(
             cycles = min(size / period, settings.seasonal)
             widen = math.sqrt((cycles + 1) / (cycles - 1))
             scale[start:stop] = widen * _robust_scale(values[past] - past_expected)
+        # A spike must not enter the season it is judged against: unclipped, a +25 sigma
+        # spike lifted its phase by a quarter of itself for the next four cycles (history
+        # holds four), and each cycle alarmed on a normal reading there as a dip.
+        limit = OUTLIER_SCALES * scale[start:stop]
+        forecast = expected[start:stop]
+        clipped = forecast + np.clip(values[start:stop] - forecast, -limit, limit)
+        fit_values[start:stop] = np.where(np.isfinite(clipped), clipped, values[start:stop])
     return expected, scale
 
 
