@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from common import detect_command
 from common.embedded import EmbeddedServerError
@@ -31,16 +32,31 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     from common.auth import new_api_key
     from common.graph.store import GraphStore
 
-    store = GraphStore.connect(_settings(args))
+    settings = _settings(args)
+    store = GraphStore.connect(settings)
     try:
         store.ensure_schema()
         key = new_api_key()
         user = store.create_user(args.name, key.hashed)
     finally:
         store.close()
-    print(f"created user {user.name!r} (id {user.id}). Its API key, shown only this once:")
+    # Where, because a key made against another data dir than the running service's is
+    # refused there with nothing to say why.
+    where = (
+        f"the embedded store in {settings.data_dir.resolve()}"
+        if settings.uses_embedded
+        else f"the graph at {_without_credentials(settings.graph_url)}"
+    )
+    print(f"created user {user.name!r} (id {user.id}) in {where}.")
+    print("Its API key, shown only this once:")
     print(key.plain)
     return 0
+
+
+def _without_credentials(url: str) -> str:
+    parsed = urlsplit(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return parsed._replace(netloc=f"{parsed.hostname or ''}{port}").geturl()
 
 
 def cmd_check_chain(args: argparse.Namespace) -> int:

@@ -47,6 +47,7 @@ def test_create_user_without_a_server_prints_a_working_key(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("nno_") and " " not in key
+    assert f"in the embedded store in {tmp_path.resolve()}." in result.stdout
     assert running_server(tmp_path) is None  # the temporary server is gone
     assert key_is_stored(tmp_path, key)
 
@@ -182,6 +183,7 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         wait_for(f"http://127.0.0.1:{port}/health")
         result = run_cli("create-user", "dana", env=graph_env)
         assert result.returncode == 0, result.stderr
+        assert f"in the graph at {neo4j_server.uri}." in result.stdout
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60
