@@ -14,20 +14,22 @@ from pydantic import BaseModel, Field
 from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore
 from common.jobs import submission
+from common.jobs.models import DetectionParams, JobRecord, Method, Quiet, Sensitivity
 from common.jobs.queue import JobQueue
-from common.jobs.records import (
-    DetectionParams,
-    JobRecord,
-    JobStore,
-    Method,
-    Quiet,
-    Sensitivity,
-    utc_now,
-)
-from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
+from common.jobs.record_store import JobStore
+from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms, utc_now
 from common.settings import Settings
-from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
-from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, JobWaiterDep, job_url
+from web.deps import (
+    CurrentUser,
+    JobQueueDep,
+    JobStoreDep,
+    JobWaiterDep,
+    OwnedMetric,
+    SettingsDep,
+    StoreDep,
+    job_url,
+)
+from web.routers.jobs import JobPublic
 from web.schemas import (
     AUTH_ERRORS,
     BAD_BODY,
