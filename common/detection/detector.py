@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Literal
 
 import numpy as np
 from scipy import special  # type: ignore[import-untyped]
@@ -34,9 +33,8 @@ from common.detection.kinds import describe_all
 from common.detection.period import infer_period
 from common.detection.result import AnomalyEvent, DetectionError, DetectionResult
 from common.detection.spread import MAD_TO_STD
+from common.methods import METHODS, Method
 
-Method = Literal["rolling", "stl", "auto"]
-METHODS = ("rolling", "stl", "auto")
 DEFAULT_WINDOW = 60
 DEFAULT_SIGMA = 3.0
 MIN_WINDOW = 2

@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from common.methods import MethodSettings
 
 JobKind = Literal["detect", "scan"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
-Method = Literal["rolling", "stl", "auto"]
 
 
-# The default detector's settings, as a job's params and as the API's request take them.
-Sensitivity = Annotated[
-    float | None,
-    Field(
-        gt=0,
-        lt=0.1,
-        description="auto: alarm probability; at most about this share of readings alarm "
-        "on normal data (unset: 3e-4, about 3 per 10,000)",
-    ),
-]
-Quiet = Annotated[
-    int | None,
-    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
-]
-
-
-class DetectionParams(BaseModel):
+class DetectionParams(MethodSettings):
     """What a job detects on, fixed at submission so that a re-run does the same work."""
 
-    method: Method = "auto"
-    sigma: float | None = Field(
-        default=None,
-        gt=0,
-        description="rolling/STL: bounds are expected ± sigma × spread (unset: 3); auto: "
-        "the tail probability of sigma normal standard deviations, instead of sensitivity",
-    )
-    sensitivity: Sensitivity = None
-    quiet: Quiet = None
-    window: int | None = Field(default=None, ge=2, description="rolling window in readings")
-    robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
-    period: int | None = Field(
-        default=None, ge=2, description="seasonal period in readings (STL); inferred if unset"
-    )
-    online: bool = Field(default=False, description="judge each reading only from earlier ones")
     start: datetime | None = Field(default=None, description="inclusive; unset: no lower bound")
     end: datetime | None = Field(default=None, description="exclusive; unset: no upper bound")
     judge_from: datetime | None = Field(
