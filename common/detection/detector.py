@@ -174,20 +174,11 @@ def _adaptive(
     params["seasons"] = [
         {"from_reading": first, "period": season} for first, season in verdicts.periods
     ]
-    params["judged"] = int(np.count_nonzero(np.isfinite(verdicts.expected)))
-    strength = np.log(verdicts.probability) / math.log(settings.sensitivity)
-    events = alarm_events(verdicts.is_anomaly, verdicts.unusual, strength, settings.quiet)
-    result = DetectionResult(
-        method="auto",
-        params=params,
-        expected=verdicts.expected,
-        lower=verdicts.lower,
-        upper=verdicts.upper,
-        score=verdicts.score,
-        probability=verdicts.probability,
-        is_anomaly=verdicts.is_anomaly,
-        events=events,
-    )
+    found = verdicts.result
+    params["judged"] = int(np.count_nonzero(found.judged))
+    strength = np.log(found.probability) / math.log(settings.sensitivity)
+    events = alarm_events(found.is_anomaly, verdicts.unusual, strength, settings.quiet)
+    result = replace(found, params=params, events=events)
     return _with_kinds(result, series, times, seasonal=verdicts.seasonal)
 
 
@@ -347,12 +338,11 @@ def _scored(
     params["scale_floor"] = floor
     # The deviation in scale units is score × sigma: its two-sided normal tail.
     probability = np.clip(special.erfc(score * sigma / math.sqrt(2)), adaptive.TINIEST, 1.0)
-    return DetectionResult(
-        method=method,
-        params=params,
+    return DetectionResult.banded(
+        method,
+        params,
         expected=expected,
-        lower=expected - half_width,
-        upper=expected + half_width,
+        half_width=half_width,
         score=score,
         probability=probability,
         is_anomaly=is_anomaly,
