@@ -6,14 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from common import detect_command
-from common.embedded import EmbeddedServerError
-from common.settings import Settings
+
+if TYPE_CHECKING:
+    from common.settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from common.settings import Settings
+
     overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
     return Settings(**overrides)
 
@@ -106,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Imported once the arguments are parsed: --help needs neither settings nor the server.
+    from common.embedded import EmbeddedServerError
+
     try:
         return int(args.func(args))
     except EmbeddedServerError as exc:  # a data dir in use, or not ours: say so, no traceback

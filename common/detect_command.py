@@ -23,6 +23,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from common.methods import METHODS, MethodSettings
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -67,32 +69,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         ),
     )
     parser.add_argument("file", metavar="FILE", help="CSV file, or - for standard input")
-    parser.add_argument("--method", choices=("rolling", "stl", "auto"), default="auto")
+    # The method's settings, with the help the API gives them.
+    method = MethodSettings.model_fields
     parser.add_argument(
-        "--online", action="store_true", help="judge each point only from the points before it"
+        "--method", choices=METHODS, default="auto", help=method["method"].description
     )
-    parser.add_argument(
-        "--period", type=int, help="STL season length in readings (default: inferred)"
+    for flag in ("online", "robust"):
+        parser.add_argument(f"--{flag}", action="store_true", help=method[flag].description)
+    numbers = (
+        ("period", int),
+        ("window", int),
+        ("sensitivity", float),
+        ("quiet", int),
+        ("sigma", float),
     )
-    parser.add_argument(
-        "--sensitivity",
-        type=float,
-        help="auto: alarm probability, about the share of normal readings that alarm "
-        "(default 3e-4)",
-    )
-    parser.add_argument(
-        "--quiet", type=int, help="auto: readings without a new alarm after one (default 50)"
-    )
-    parser.add_argument(
-        "--sigma",
-        type=float,
-        help="rolling/STL: band half-width in scale units (default 3); auto: the same tail "
-        "probability as sigma normal standard deviations, instead of --sensitivity",
-    )
-    parser.add_argument(
-        "--window", type=int, help="rolling window in readings; online STL: history length"
-    )
-    parser.add_argument("--robust", action="store_true", help="median/MAD rolling; robust STL")
+    for name, kind in numbers:
+        parser.add_argument(f"--{name}", type=kind, help=method[name].description)
     parser.add_argument("--plot", metavar="PNG", help="also draw the result to this PNG file")
     parser.set_defaults(func=run)
 

@@ -27,6 +27,10 @@ def to_epoch_ms(moment: datetime) -> int:
     return (moment - EPOCH) // ONE_MS
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def from_epoch_ms(epoch_ms: int) -> datetime:
     return EPOCH + epoch_ms * ONE_MS
 

@@ -2,10 +2,11 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.methods import Method, Sensitivity, Sigma
 
 EMBEDDED = "embedded"
 
@@ -54,10 +55,10 @@ class Settings(BaseSettings):
     # Periodic scans (celery beat).
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     scan_window_seconds: int = Field(default=7 * 24 * 3600, gt=0)
-    scan_method: Literal["auto", "rolling", "stl"] = "auto"
+    scan_method: Method = "auto"
     # auto: the alarm probability (unset: the detector's default); rolling/STL: sigma.
-    scan_sensitivity: float | None = Field(default=None, gt=0, lt=0.1)
-    scan_sigma: float | None = Field(default=None, gt=0)
+    scan_sensitivity: Sensitivity = None
+    scan_sigma: Sigma = None
 
     # Incidents: anomalies of one owner's metrics within INCIDENT_GAP_SECONDS of each other, in
     # one service or services linked by DEPENDS_ON within INCIDENT_MAX_HOPS, are one incident,

@@ -201,6 +201,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "does not exist, or is not the caller's"},
 }
+NO_RESULT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the job has not succeeded (yet): no result"},
+    410: {"model": ErrorBody, "description": "the result expired (RESULT_TTL_SECONDS)"},
+}
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "invalid parameters or body"},
 }

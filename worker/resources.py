@@ -1,4 +1,5 @@
-"""The clients of one worker process: a GraphStore and a JobStore, opened once per process.
+"""The clients of one worker process: the graph store and the job stores, opened once per
+process.
 
 Opened in `worker_process_init` (each prefork child, after the fork: drivers and sockets
 must not be shared across a fork) and closed in `worker_process_shutdown`. A process that
@@ -16,7 +17,8 @@ import redis
 
 from common.embedded import resolve_urls
 from common.graph.store import GraphStore
-from common.jobs.records import JobStore
+from common.jobs.record_store import JobStore
+from common.jobs.result_store import ResultStore
 from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class WorkerResources:
     store: GraphStore
     redis: redis.Redis
     jobs: JobStore
+    results: ResultStore
     pid: int
 
     def close(self) -> None:
@@ -48,6 +51,7 @@ def open_resources(settings: Settings | None = None) -> WorkerResources:
         store=GraphStore.connect(settings),
         redis=client,
         jobs=JobStore.from_settings(client, settings),
+        results=ResultStore.from_settings(client, settings),
         pid=os.getpid(),
     )
     log.info("worker process %d: graph store and job store opened", _resources.pid)

@@ -66,7 +66,9 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
     """Run detection job `job_id` (see common.jobs.detection_job)."""
     worker = resources.current()
     try:
-        record = run_detection_job(job_id, worker.store, worker.jobs, worker.settings)
+        record = run_detection_job(
+            job_id, worker.store, worker.jobs, worker.results, worker.settings
+        )
         if record is not None:
             record_scan_done(worker.jobs, record, worker.settings)
     except SoftTimeLimitExceeded:

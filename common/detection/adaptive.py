@@ -53,7 +53,7 @@ import numpy as np
 from common.detection import stl
 from common.detection.grid import regular_grid
 from common.detection.period import infer_period
-from common.detection.result import DetectionError
+from common.detection.result import DetectionError, DetectionResult
 from common.detection.rolling import trailing_medians
 
 # Tail fits are refitted every BLOCK readings: one fit per reading would be 16× the work
@@ -122,14 +122,10 @@ class AdaptiveSettings:
 
 @dataclass(frozen=True)
 class AdaptiveVerdicts:
-    """Per-reading arrays (NaN expected/band and probability 1 where not yet judged)."""
+    """The verdicts as a result without params or events yet (NaN expected/band and
+    probability 1 where not yet judged), and what `detect` needs to form the events."""
 
-    expected: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    score: np.ndarray
-    probability: np.ndarray
-    is_anomaly: np.ndarray
+    result: DetectionResult
     unusual: np.ndarray  # probability ≤ sensitivity, alarmed or inside a quiet time
     seasonal: np.ndarray  # True where the seasonal forecaster was the one used
     periods: list[tuple[int, int]]  # (first reading, period) of each season in use
@@ -174,12 +170,16 @@ def judge(
     score = np.where(unusual & ~is_anomaly, np.minimum(score, JUST_UNDER_ONE), score)
     expected = np.where(judged, expected, np.nan)
     return AdaptiveVerdicts(
-        expected=expected,
-        lower=expected - half_width,
-        upper=expected + half_width,
-        score=score,
-        probability=probability,
-        is_anomaly=is_anomaly,
+        result=DetectionResult.banded(
+            "auto",
+            {},
+            expected=expected,
+            half_width=half_width,
+            score=score,
+            probability=probability,
+            is_anomaly=is_anomaly,
+            events=[],
+        ),
         unusual=unusual,
         seasonal=use_seasonal & judged,
         periods=periods,

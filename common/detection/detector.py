@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Literal
 
 import numpy as np
 from scipy import special  # type: ignore[import-untyped]
@@ -34,9 +33,8 @@ from common.detection.kinds import describe_all
 from common.detection.period import infer_period
 from common.detection.result import AnomalyEvent, DetectionError, DetectionResult
 from common.detection.spread import MAD_TO_STD
+from common.methods import METHODS, Method
 
-Method = Literal["rolling", "stl", "auto"]
-METHODS = ("rolling", "stl", "auto")
 DEFAULT_WINDOW = 60
 DEFAULT_SIGMA = 3.0
 MIN_WINDOW = 2
@@ -176,20 +174,11 @@ def _adaptive(
     params["seasons"] = [
         {"from_reading": first, "period": season} for first, season in verdicts.periods
     ]
-    params["judged"] = int(np.count_nonzero(np.isfinite(verdicts.expected)))
-    strength = np.log(verdicts.probability) / math.log(settings.sensitivity)
-    events = alarm_events(verdicts.is_anomaly, verdicts.unusual, strength, settings.quiet)
-    result = DetectionResult(
-        method="auto",
-        params=params,
-        expected=verdicts.expected,
-        lower=verdicts.lower,
-        upper=verdicts.upper,
-        score=verdicts.score,
-        probability=verdicts.probability,
-        is_anomaly=verdicts.is_anomaly,
-        events=events,
-    )
+    found = verdicts.result
+    params["judged"] = int(np.count_nonzero(found.judged))
+    strength = np.log(found.probability) / math.log(settings.sensitivity)
+    events = alarm_events(found.is_anomaly, verdicts.unusual, strength, settings.quiet)
+    result = replace(found, params=params, events=events)
     return _with_kinds(result, series, times, seasonal=verdicts.seasonal)
 
 
@@ -349,12 +338,11 @@ def _scored(
     params["scale_floor"] = floor
     # The deviation in scale units is score × sigma: its two-sided normal tail.
     probability = np.clip(special.erfc(score * sigma / math.sqrt(2)), adaptive.TINIEST, 1.0)
-    return DetectionResult(
-        method=method,
-        params=params,
+    return DetectionResult.banded(
+        method,
+        params,
         expected=expected,
-        lower=expected - half_width,
-        upper=expected + half_width,
+        half_width=half_width,
         score=score,
         probability=probability,
         is_anomaly=is_anomaly,

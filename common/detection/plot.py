@@ -56,14 +56,16 @@ def render_png(
         zorder=3,
         label=f"anomaly ({int(flagged.sum())})",
     )
-    axes.set_title(f"{title} — {result.method}, {len(result.events)} events", loc="left")
+    heading = f"{title} — {result.method}, {len(result.events)} events"
+    axes.set_title(heading, loc="left")
     locator = axes.xaxis.get_major_locator()
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.grid(True, color="0.9")
     # Outside the axes, so it never hides a spike at the top of the plot.
     figure.legend(loc="outside upper right", fontsize="small", ncols=4, frameon=False)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    # The heading also as the PNG's Title text, for tools (and tests) that read it.
+    figure.savefig(buffer, format="png", metadata={"Title": heading})
     return buffer.getvalue()
 
 

@@ -46,6 +46,32 @@ class DetectionResult:
     is_anomaly: np.ndarray
     events: list[AnomalyEvent]
 
+    @classmethod
+    def banded(
+        cls,
+        method: str,
+        params: dict[str, object],
+        *,
+        expected: np.ndarray,
+        half_width: np.ndarray,
+        score: np.ndarray,
+        probability: np.ndarray,
+        is_anomaly: np.ndarray,
+        events: list[AnomalyEvent],
+    ) -> DetectionResult:
+        """A result whose band is expected ± half_width (NaN where not judged)."""
+        return cls(
+            method=method,
+            params=params,
+            expected=expected,
+            lower=expected - half_width,
+            upper=expected + half_width,
+            score=score,
+            probability=probability,
+            is_anomaly=is_anomaly,
+            events=events,
+        )
+
     def __len__(self) -> int:
         return int(self.expected.shape[0])
 

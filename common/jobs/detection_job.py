@@ -14,12 +14,14 @@ import time
 
 import numpy as np
 
-from common.detection import DEFAULT_SIGMA, DetectionError, detect
+from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.errors import NotFoundError
 from common.graph.store import GraphStore
 from common.incidents.building import build_incidents
-from common.jobs.records import JobRecord, JobStore, JobSummary, LatestVerdict
-from common.jobs.results import DetectionOutput, encode_result
+from common.jobs.models import JobRecord, JobSummary, LatestVerdict
+from common.jobs.record_store import JobStore
+from common.jobs.result_store import ResultStore
+from common.jobs.results import encode_result
 from common.models import AnomalyPoint, ReadingSeries, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 
@@ -31,7 +33,7 @@ def worker_name() -> str:
 
 
 def run_detection_job(
-    job_id: str, store: GraphStore, jobs: JobStore, settings: Settings
+    job_id: str, store: GraphStore, jobs: JobStore, results: ResultStore, settings: Settings
 ) -> JobRecord | None:
     """Run the job to a final state and return its record (None: no such job, or expired).
 
@@ -56,7 +58,7 @@ def run_detection_job(
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
     try:
-        return _detect(running, store, jobs, settings)
+        return _detect(running, store, jobs, results, settings)
     except DetectionError as exc:
         return jobs.mark_failed(job_id, str(exc))
     except NotFoundError as exc:
@@ -64,7 +66,7 @@ def run_detection_job(
 
 
 def _detect(
-    record: JobRecord, store: GraphStore, jobs: JobStore, settings: Settings
+    record: JobRecord, store: GraphStore, jobs: JobStore, results: ResultStore, settings: Settings
 ) -> JobRecord | None:
     params = record.params
     metric = store.get_metric_ref(record.metric_id)
@@ -96,8 +98,18 @@ def _detect(
     )
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
-    meta, chunks = encode_result(record.id, metric.id, series, output, method)
-    expires_at = jobs.save_result(record.id, meta, chunks)
+    # The names as they are now, so that a plot of the result needs no graph read.
+    service = store.get_service(metric.owner_id, metric.service_id)
+    meta, chunks = encode_result(
+        record.id,
+        metric.id,
+        series,
+        output,
+        method,
+        service_name=None if service is None else service.name,
+        metric_name=metric.name,
+    )
+    expires_at = results.save(meta, chunks)
     judge_from_ms = None if params.judge_from is None else to_epoch_ms(params.judge_from)
     points = anomaly_points(series, output, method, judge_from_ms)
     stored = store.save_anomalies(metric.id, points, record.id)
@@ -105,10 +117,10 @@ def _detect(
     build_incidents(store, metric, points, settings)
     summary = JobSummary(
         method=method,
-        method_params=meta["method_params"],
+        method_params=meta.method_params,
         points=len(series),
-        flagged=meta["flagged"],
-        events=len(meta["events"]),
+        flagged=meta.flagged,
+        events=len(meta.events),
         anomalies_stored=stored,
         window_start=from_epoch_ms(int(series.timestamps_ms[0])),
         window_end=from_epoch_ms(int(series.timestamps_ms[-1])),
@@ -126,7 +138,7 @@ def _finite(value: float, fallback: float) -> float:
 
 
 def anomaly_points(
-    series: ReadingSeries, output: DetectionOutput, method: str, judge_from_ms: int | None
+    series: ReadingSeries, output: DetectionResult, method: str, judge_from_ms: int | None
 ) -> list[AnomalyPoint]:
     """The flagged readings as graph anomalies, each with the span of its event.
 
@@ -173,7 +185,7 @@ def anomaly_points(
     return points
 
 
-def latest_verdict(series: ReadingSeries, output: DetectionOutput, sigma: float) -> LatestVerdict:
+def latest_verdict(series: ReadingSeries, output: DetectionResult, sigma: float) -> LatestVerdict:
     """The seed's rule on the newest reading, next to what the job's method said of it."""
     values = series.values
     # Readings near the float limit (1e308) overflow a plain sum to inf, which JSON stores

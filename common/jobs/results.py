@@ -1,48 +1,30 @@
 """A job's result as stored in Redis: detection output for every reading, in chunks.
 
-The result hash holds `meta` (method, parameters, events, counts) and the points in
-chunks of CHUNK_POINTS, each a JSON object of columns. A page of points reads only the
-chunks it covers. Values that are not numbers (NaN where a point was not judged, say)
-are stored as null, so every chunk is plain JSON.
+The result holds its meta document (ResultMeta: method, parameters, events, counts) and
+the points in chunks of CHUNK_POINTS, each a JSON object of columns. A page of points
+reads only the chunks it covers. Values that are not numbers (NaN where a point was not
+judged, say) are stored as null, so every chunk is plain JSON.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from common.models import ReadingSeries
 
+if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
+    from common.detection.kinds import EventKind
+    from common.detection.result import AnomalyEvent, DetectionResult
+
 CHUNK_POINTS = 1000
 FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score", "probability")
-
-
-class DetectionOutput(Protocol):
-    """What the detection library returns (common.detection.DetectionResult), read-only."""
-
-    @property
-    def expected(self) -> np.ndarray: ...
-    @property
-    def lower(self) -> np.ndarray: ...
-    @property
-    def upper(self) -> np.ndarray: ...
-    @property
-    def score(self) -> np.ndarray: ...
-    @property
-    def probability(self) -> np.ndarray: ...
-    @property
-    def is_anomaly(self) -> np.ndarray: ...
-    @property
-    def events(self) -> Sequence[Any]: ...
-    @property
-    def method(self) -> str: ...
-    @property
-    def params(self) -> Mapping[str, Any]: ...
 
 
 def json_floats(values: np.ndarray) -> list[float | None]:
@@ -72,43 +54,67 @@ def plain(value: Any) -> Any:
     return value
 
 
-def kind_fields(kind: Any) -> dict[str, Any]:
-    """An event's kind (common.detection.kinds.EventKind, or None) as JSON fields."""
-    if kind is None:
-        return {"kind": None, "summary": None, "magnitude": None, "sigmas": None}
-    return {
-        "kind": kind.name,
-        "summary": kind.summary,
-        "magnitude": finite_or_none(float(kind.magnitude)),
-        "sigmas": finite_or_none(float(kind.sigmas)),
-    }
+class StoredEvent(BaseModel):
+    """An event of a stored result: positions in its points, their times, and its kind."""
+
+    start_index: int
+    end_index: int
+    peak_index: int
+    start_ms: int
+    end_ms: int
+    peak_ms: int
+    peak_score: float | None = Field(description="null: infinite (a reading off a zero spread)")
+    # Results stored before events were typed have none of these.
+    kind: str | None = None
+    summary: str | None = None
+    magnitude: float | None = None
+    sigmas: float | None = None
+
+    @classmethod
+    def of(cls, event: AnomalyEvent, timestamps_ms: np.ndarray) -> StoredEvent:
+        kind: EventKind | None = event.kind
+        return cls(
+            start_index=int(event.start_index),
+            end_index=int(event.end_index),
+            peak_index=int(event.peak_index),
+            start_ms=int(timestamps_ms[event.start_index]),
+            end_ms=int(timestamps_ms[event.end_index]),
+            peak_ms=int(timestamps_ms[event.peak_index]),
+            peak_score=finite_or_none(float(event.peak_score)),
+            kind=None if kind is None else kind.name,
+            summary=None if kind is None else kind.summary,
+            magnitude=None if kind is None else finite_or_none(float(kind.magnitude)),
+            sigmas=None if kind is None else finite_or_none(float(kind.sigmas)),
+        )
 
 
-def event_dicts(series: ReadingSeries, events: Sequence[Any]) -> list[dict[str, Any]]:
-    timestamps = series.timestamps_ms
-    return [
-        {
-            "start_index": int(event.start_index),
-            "end_index": int(event.end_index),
-            "peak_index": int(event.peak_index),
-            "start_ms": int(timestamps[event.start_index]),
-            "end_ms": int(timestamps[event.end_index]),
-            "peak_ms": int(timestamps[event.peak_index]),
-            "peak_score": finite_or_none(float(event.peak_score)),
-            **kind_fields(event.kind),
-        }
-        for event in events
-    ]
+class ResultMeta(BaseModel):
+    """What a stored result says about itself, beside its points."""
+
+    job_id: str
+    metric_id: str
+    # The names when the job ran, for titles (results stored before they were kept: none).
+    service_name: str | None = None
+    metric_name: str | None = None
+    method: str = Field(description="the method that ran (`auto` resolved), `-online` if online")
+    method_params: dict[str, Any]
+    total: int = Field(description="points in the result")
+    flagged: int
+    chunk_points: int = Field(description="points per stored chunk")
+    events: list[StoredEvent]
 
 
 def encode_result(
     job_id: str,
     metric_id: str,
     series: ReadingSeries,
-    output: DetectionOutput,
+    output: DetectionResult,
     method: str,
-) -> tuple[dict[str, Any], list[str]]:
-    """The result's meta document and its chunks of points, ready for JobStore.save_result."""
+    *,
+    service_name: str | None,
+    metric_name: str | None,
+) -> tuple[ResultMeta, list[str]]:
+    """The result's meta document and its chunks of points, ready for ResultStore.save."""
     columns: dict[str, list[Any]] = {
         "timestamp_ms": series.timestamps_ms.astype(np.int64).tolist(),
         "reading_id": list(series.ids),
@@ -125,16 +131,18 @@ def encode_result(
         json.dumps({name: column[start : start + CHUNK_POINTS] for name, column in columns.items()})
         for start in range(0, total, CHUNK_POINTS)
     ]
-    meta = {
-        "job_id": job_id,
-        "metric_id": metric_id,
-        "method": method,
-        "method_params": plain(output.params),
-        "total": total,
-        "flagged": int(np.count_nonzero(output.is_anomaly)),
-        "chunk_points": CHUNK_POINTS,
-        "events": event_dicts(series, output.events),
-    }
+    meta = ResultMeta(
+        job_id=job_id,
+        metric_id=metric_id,
+        service_name=service_name,
+        metric_name=metric_name,
+        method=method,
+        method_params=plain(output.params),
+        total=total,
+        flagged=int(np.count_nonzero(output.is_anomaly)),
+        chunk_points=CHUNK_POINTS,
+        events=[StoredEvent.of(event, series.timestamps_ms) for event in output.events],
+    )
     return meta, chunks
 
 
@@ -182,7 +190,7 @@ def slice_points(
     return PointColumns(**window)
 
 
-# JobStore.result_chunks for one job: chunks by index, or None once the result is gone.
+# ResultStore.chunks for one job: chunks by index, or None once the result is gone.
 ChunkReader = Callable[[Sequence[int]], list[dict[str, Any]] | None]
 
 

@@ -21,10 +21,12 @@ from datetime import datetime, timedelta
 from common.errors import DependencyUnavailableError
 from common.graph.store import GraphStore, new_id
 from common.jobs import keys
+from common.jobs.models import DetectionParams, JobRecord
 from common.jobs.queue import JobQueue
-from common.jobs.records import DetectionParams, JobRecord, JobStore, redis_errors, utc_now
+from common.jobs.record_store import JobStore
 from common.jobs.submission import submit_detection
-from common.models import MetricRef, from_epoch_ms, to_epoch_ms
+from common.models import MetricRef, from_epoch_ms, to_epoch_ms, utc_now
+from common.redis_errors import redis_errors
 from common.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,10 @@ import contextlib
 
 from common.errors import DependencyUnavailableError
 from common.graph.store import new_id
+from common.jobs.models import DetectionParams, JobKind, JobRecord
 from common.jobs.queue import JobQueue
-from common.jobs.records import DetectionParams, JobKind, JobRecord, JobStore, utc_now
+from common.jobs.record_store import JobStore
+from common.models import utc_now
 
 
 def submit_detection(

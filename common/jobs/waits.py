@@ -14,7 +14,9 @@ import time
 import redis.asyncio
 
 from common.jobs import keys
-from common.jobs.records import JobRecord, record_from_stored, redis_errors
+from common.jobs.models import JobRecord
+from common.jobs.record_store import record_from_stored
+from common.redis_errors import redis_errors
 
 
 class JobWaiter:

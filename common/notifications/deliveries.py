@@ -34,7 +34,7 @@ import redis
 from common.graph.store import GraphStore
 from common.incidents.detail import IncidentDetail, incident_detail
 from common.jobs.keys import PREFIX
-from common.jobs.records import redis_errors, utc_now
+from common.models import utc_now
 from common.notifications.formats import render
 from common.notifications.models import Delivery, NotificationChannel
 from common.notifications.webhooks import (
@@ -46,6 +46,7 @@ from common.notifications.webhooks import (
     post_webhook,
     resolve_webhook,
 )
+from common.redis_errors import redis_errors
 from common.settings import Settings
 
 log = logging.getLogger(__name__)

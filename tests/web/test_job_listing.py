@@ -12,7 +12,8 @@ import redis
 
 from common.graph.store import new_id
 from common.jobs import keys
-from common.jobs.records import DetectionParams, JobKind, JobRecord, JobStore
+from common.jobs.models import DetectionParams, JobKind, JobRecord
+from common.jobs.record_store import JobStore
 from common.settings import Settings
 
 

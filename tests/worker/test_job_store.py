@@ -1,8 +1,10 @@
-"""JobStore against the real (embedded) Redis: records, listing, transitions, results."""
+"""JobStore and ResultStore against the real (embedded) Redis: records, listing,
+transitions, results."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,14 +19,17 @@ from common.embedded import EmbeddedServer
 from common.errors import DependencyUnavailableError, NotFoundError
 from common.graph.store import new_id
 from common.jobs import keys
-from common.jobs.records import DetectionParams, JobRecord, JobStore, JobSummary
+from common.jobs.models import DetectionParams, JobRecord, JobSummary
+from common.jobs.record_store import JobStore
+from common.jobs.result_store import ResultStore
+from common.jobs.results import ResultMeta
 from common.jobs.waits import JobWaiter
 
 
 @pytest.fixture
 def jobs(embedded_server: EmbeddedServer) -> Iterator[JobStore]:
     client = redis.Redis.from_url(embedded_server.redis_url)
-    yield JobStore(client, record_ttl_seconds=3600, result_ttl_seconds=600, list_max=5)
+    yield JobStore(client, record_ttl_seconds=3600, list_max=5)
     client.close()
 
 
@@ -123,18 +128,35 @@ def test_concurrent_updates_are_not_lost(jobs: JobStore) -> None:
 
 
 def test_result_expiry_is_reported_on_the_record(jobs: JobStore) -> None:
+    results = ResultStore(jobs.redis, ttl_seconds=600)
     record = jobs.create(new_record(new_id()))
     jobs.mark_running(record.id, "host:1")
-    expires_at = jobs.save_result(record.id, {"total": 2}, ['{"a": 1}', '{"a": 2}'])
+    meta = ResultMeta(
+        job_id=record.id,
+        metric_id="m1",
+        method="rolling",
+        method_params={"window": 2},
+        total=3,
+        flagged=0,
+        chunk_points=2,
+        events=[],
+    )
+    column = {"timestamp_ms": [1, 2], "value": [1.0, None], "is_anomaly": [False, False]}
+    last = {"timestamp_ms": [3], "value": [3.0], "is_anomaly": [True]}
+    expires_at = results.save(meta, [json.dumps(column), json.dumps(last)])
     jobs.mark_succeeded(record.id, summary(), expires_at)
-    assert jobs.result_meta(record.id) == {"total": 2}
-    assert jobs.result_chunks(record.id, [1]) == [{"a": 2}]
+    assert results.meta(record.id) == meta
+    assert results.chunks(record.id, [1]) == [last]
+    points = results.points(meta, offset=1, limit=5)  # across both chunks, up to the end
+    assert points is not None and points.timestamp_ms == [2, 3] and points.value == [None, 3.0]
+    assert points.expected == [None, None]  # a column the chunks lack reads as nulls
     assert jobs.get(record.id).result_expired is False  # type: ignore[union-attr]
     assert 590 < jobs.redis.ttl(keys.job_result(record.id)) <= 600
     jobs.redis.delete(keys.job_result(record.id))
     expired = jobs.get(record.id)
     assert expired is not None and expired.result_expired and expired.summary is not None
-    assert jobs.result_meta(record.id) is None and jobs.result_chunks(record.id, [0]) is None
+    assert results.meta(record.id) is None and results.chunks(record.id, [0]) is None
+    assert results.points(meta) is None
 
 
 def wait_finished(redis_url: str, job_id: str, timeout: float, max_waiting: int = 10) -> Any:
@@ -213,7 +235,7 @@ def test_update_gives_up_when_the_record_keeps_changing(
 
 def test_redis_down_is_a_dependency_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.5)
-    jobs = JobStore(client, record_ttl_seconds=60, result_ttl_seconds=60)
+    jobs = JobStore(client, record_ttl_seconds=60)
     with pytest.raises(DependencyUnavailableError) as caught:
         jobs.get("x")
     assert caught.value.dependency == "redis"

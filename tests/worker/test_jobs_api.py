@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import redis
+from PIL import PngImagePlugin
 
 from common.detection import minimum_points
 from common.graph.store import GraphStore, new_id
@@ -207,6 +209,11 @@ def test_result_plot_is_a_png(
     plot = client.get(f"/api/jobs/{job_id}/plot.png")
     assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
     assert plot.content.startswith(b"\x89PNG")
+    # Titled with the names a person knows (stored with the result), not the metric's id.
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    service_name = client.get(f"/api/services/{service_id}").json()["name"]
+    title = PngImagePlugin.PngImageFile(io.BytesIO(plot.content)).text["Title"]
+    assert title.startswith(f"{service_name} / cpu — ") and metric_id not in title
 
 
 def test_expired_result_is_reported(

@@ -17,8 +17,9 @@ import redis
 
 from common.graph.store import GraphStore
 from common.jobs import keys
+from common.jobs.models import JobRecord, JobSummary
 from common.jobs.queue import JobQueue, producer_app
-from common.jobs.records import JobRecord, JobStore, JobSummary
+from common.jobs.record_store import JobStore
 from common.jobs.scans import record_scan_done, scan_metric
 from common.models import NewReading, to_epoch_ms
 from common.settings import Settings

@@ -15,8 +15,9 @@ import pytest
 import redis
 
 from common.graph.store import GraphStore
+from common.jobs.models import JobRecord
 from common.jobs.queue import JobQueue, producer_app
-from common.jobs.records import JobRecord, JobStore
+from common.jobs.record_store import JobStore
 from common.jobs.scans import ScanReport, run_scan
 from common.models import NewReading, to_epoch_ms
 from common.settings import Settings

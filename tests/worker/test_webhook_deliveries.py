@@ -13,7 +13,7 @@ import redis
 
 from common.graph.store import GraphStore
 from common.jobs.queue import JobQueue, producer_app
-from common.jobs.records import utc_now
+from common.models import utc_now
 from common.notifications.deliveries import (
     DeliveryLog,
     attempt_delivery,

@@ -9,25 +9,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 
 from common.errors import InvalidRequestError, NotFoundError
 from common.graph.store import GraphStore
 from common.jobs import submission
+from common.jobs.models import DetectionParams, JobRecord
 from common.jobs.queue import JobQueue
-from common.jobs.records import (
-    DetectionParams,
-    JobRecord,
-    JobStore,
-    Method,
-    Quiet,
-    Sensitivity,
-    utc_now,
-)
-from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms
+from common.jobs.record_store import JobStore
+from common.methods import MethodSettings
+from common.models import Anomaly, Metric, from_epoch_ms, to_epoch_ms, utc_now
 from common.settings import Settings
-from web.deps import CurrentUser, OwnedMetric, SettingsDep, StoreDep
-from web.routers.jobs import JobPublic, JobQueueDep, JobStoreDep, JobWaiterDep, job_url
+from web.deps import (
+    CurrentUser,
+    JobQueueDep,
+    JobStoreDep,
+    JobWaiterDep,
+    OwnedMetric,
+    SettingsDep,
+    StoreDep,
+    job_url,
+)
+from web.routers.jobs import JobPublic
 from web.schemas import (
     AUTH_ERRORS,
     BAD_BODY,
@@ -42,36 +45,21 @@ from web.schemas import (
 router = APIRouter(prefix="/api/metrics", tags=["detection"], responses={**AUTH_ERRORS})
 
 
-class DetectionOptions(RequestModel):
+class DetectionOptions(RequestModel, MethodSettings):
     """The window is `start`..`end`, or `time_window_seconds` before `end` (default: now),
     or from `start` on; with none of them, every reading (the newest JOB_MAX_POINTS at most).
     """
 
+    # The method's settings are a job's (MethodSettings), but sigma keeps the seed's name.
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(
+            validation_alias=lambda name: "sigma_threshold" if name == "sigma" else name
+        )
+    )
+
     time_window_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
     start: Timestamp | None = Field(default=None, description="inclusive")
     end: Timestamp | None = Field(default=None, description="exclusive")
-    method: Method = Field(
-        default="auto",
-        description="auto (the default detector: a calibrated probability per reading, "
-        "alarms in its far tail, events typed), rolling, or stl",
-    )
-    sigma_threshold: float | None = Field(
-        default=None,
-        gt=0,
-        le=1000,
-        description="rolling/stl: a reading is anomalous beyond this many sigmas (unset: 3); "
-        "auto: alarm at the tail probability of this many normal sigmas",
-    )
-    sensitivity: Sensitivity = None
-    quiet: Quiet = None
-    window: int | None = Field(
-        default=None, ge=2, le=100_000, description="rolling window, in readings"
-    )
-    robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
-    period: int | None = Field(
-        default=None, ge=2, le=100_000, description="STL period in readings; inferred if unset"
-    )
-    online: bool = Field(default=False, description="judge each reading from earlier ones only")
 
 
 class DetectionByMetricId(DetectionOptions):
@@ -204,14 +192,7 @@ def _submit(
         owner_id=user_id,
         metric_id=metric.id,
         params=DetectionParams(
-            method=body.method,
-            sigma=body.sigma_threshold,
-            sensitivity=body.sensitivity,
-            quiet=body.quiet,
-            window=body.window,
-            robust=body.robust,
-            period=body.period,
-            online=body.online,
+            **body.model_dump(include=set(MethodSettings.model_fields)),
             start=start,
             end=end,
             max_points=settings.job_max_points,

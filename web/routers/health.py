@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from common.errors import DependencyUnavailableError
 from common.graph.executors import GRAPH
-from common.jobs.records import REDIS
+from common.redis_errors import REDIS
 from web.deps import RedisDep, StoreDep
 from web.schemas import Readiness
 

@@ -5,55 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from common.errors import ConflictError
-from common.jobs.queue import JobQueue
-from common.jobs.records import (
-    DetectionParams,
-    JobKind,
-    JobRecord,
-    JobStatus,
-    JobStore,
-    JobSummary,
-)
-from common.jobs.results import chunk_span, slice_points
-from common.jobs.waits import JobWaiter
+from common.jobs.models import DetectionParams, JobKind, JobRecord, JobStatus, JobSummary
 from common.models import from_epoch_ms
-from web.deps import CurrentUser, RedisDep, SettingsDep
-from web.schemas import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, ErrorBody
+from web.deps import CurrentUser, JobStoreDep, ResultStoreDep, job_url, read_result
+from web.schemas import AUTH_ERRORS, BAD_REQUEST, NO_RESULT, NOT_FOUND
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses={**AUTH_ERRORS, **BAD_REQUEST})
-
-NO_RESULT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorBody, "description": "the job has not succeeded (yet): no result"},
-    410: {"model": ErrorBody, "description": "the result expired (RESULT_TTL_SECONDS)"},
-}
-
-
-def get_job_store(client: RedisDep, settings: SettingsDep) -> JobStore:
-    return JobStore.from_settings(client, settings)
-
-
-def get_job_queue(request: Request) -> JobQueue:
-    """The web process's Celery producer (made by the lifespan)."""
-    queue: JobQueue = request.app.state.job_queue
-    return queue
-
-
-def get_job_waiter(request: Request) -> JobWaiter:
-    waiter: JobWaiter = request.app.state.job_waiter
-    return waiter
-
-
-JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-JobWaiterDep = Annotated[JobWaiter, Depends(get_job_waiter)]
-
-
-def job_url(job_id: str) -> str:
-    return f"/api/jobs/{job_id}"
 
 
 class JobPublic(BaseModel):
@@ -160,74 +120,48 @@ def get_job(job_id: str, user: CurrentUser, jobs: JobStoreDep) -> JobPublic:
     return JobPublic.of(jobs.get_owned(user.id, job_id))
 
 
-def _result_meta(jobs: JobStore, record: JobRecord) -> dict[str, Any]:
-    if record.status != "succeeded":
-        if record.status == "failed":
-            raise ConflictError(f"job {record.id} failed, so it has no result: {record.error}")
-        raise ConflictError(
-            f"job {record.id} is {record.status}; poll {job_url(record.id)} until it succeeds"
-        )
-    meta = jobs.result_meta(record.id)
-    if meta is None:
-        expired_at = record.result_expires_at.isoformat() if record.result_expires_at else "?"
-        raise HTTPException(
-            410,
-            f"the result of job {record.id} expired (kept until {expired_at}); its summary "
-            f"is still at {job_url(record.id)} and its anomalies in "
-            f"/api/metrics/{record.metric_id}/anomalies. Submit the job again to recompute it.",
-        )
-    return meta
-
-
 @router.get("/{job_id}/result", responses={**NOT_FOUND, **NO_RESULT})
 def get_job_result(
     job_id: str,
     user: CurrentUser,
     jobs: JobStoreDep,
+    results: ResultStoreDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> JobResultPage:
     """Get a succeeded job's per-reading series (paged by offset/limit) and its events."""
-    record = jobs.get_owned(user.id, job_id)
-    meta = _result_meta(jobs, record)
-    total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
-    indexes = chunk_span(offset, limit, total, chunk_points)
-    chunks = jobs.result_chunks(job_id, indexes)
-    if chunks is None:  # expired between the two reads
-        _result_meta(jobs, record)
-        raise HTTPException(410, f"the result of job {job_id} expired")
-    columns = slice_points(chunks, indexes[0] if indexes else 0, offset, limit, chunk_points)
+    meta, columns = read_result(results, jobs.get_owned(user.id, job_id), offset, limit)
     points = [
         ResultPoint(timestamp=from_epoch_ms(row.pop("timestamp_ms")), **row)
         for row in columns.rows()
     ]
     events = [
         ResultEvent(
-            start=from_epoch_ms(event["start_ms"]),
-            end=from_epoch_ms(event["end_ms"]),
-            peak=from_epoch_ms(event["peak_ms"]),
-            start_index=event["start_index"],
-            end_index=event["end_index"],
-            peak_index=event["peak_index"],
-            peak_score=event["peak_score"],
-            kind=event.get("kind"),
-            summary=event.get("summary"),
-            magnitude=event.get("magnitude"),
-            sigmas=event.get("sigmas"),
+            start=from_epoch_ms(event.start_ms),
+            end=from_epoch_ms(event.end_ms),
+            peak=from_epoch_ms(event.peak_ms),
+            start_index=event.start_index,
+            end_index=event.end_index,
+            peak_index=event.peak_index,
+            peak_score=event.peak_score,
+            kind=event.kind,
+            summary=event.summary,
+            magnitude=event.magnitude,
+            sigmas=event.sigmas,
         )
-        for event in meta["events"]
+        for event in meta.events
     ]
     end = offset + len(points)
     return JobResultPage(
         job_id=job_id,
-        metric_id=meta["metric_id"],
-        method=meta["method"],
-        method_params=meta["method_params"],
-        total=total,
-        flagged=meta["flagged"],
+        metric_id=meta.metric_id,
+        method=meta.method,
+        method_params=meta.method_params,
+        total=meta.total,
+        flagged=meta.flagged,
         offset=offset,
         limit=limit,
-        next_offset=end if end < total else None,
+        next_offset=end if end < meta.total else None,
         events=events,
         points=points,
     )
@@ -242,17 +176,12 @@ def get_job_result(
     },
     response_class=Response,
 )
-def get_job_plot(job_id: str, user: CurrentUser, jobs: JobStoreDep) -> Response:
+def get_job_plot(
+    job_id: str, user: CurrentUser, jobs: JobStoreDep, results: ResultStoreDep
+) -> Response:
     """Draw a succeeded job's result: readings, expected band, flagged readings."""
     from common.jobs.plots import render_result_png
 
-    record = jobs.get_owned(user.id, job_id)
-    meta = _result_meta(jobs, record)
-    total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
-    indexes = chunk_span(0, total, total, chunk_points)
-    chunks = jobs.result_chunks(job_id, indexes)
-    if chunks is None:
-        raise HTTPException(410, f"the result of job {job_id} expired")
-    columns = slice_points(chunks, 0, 0, total, chunk_points)
-    png = render_result_png(columns, meta, title=f"metric {record.metric_id} · {meta['method']}")
+    meta, columns = read_result(results, jobs.get_owned(user.id, job_id))
+    png = render_result_png(columns, meta)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})

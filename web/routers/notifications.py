@@ -17,8 +17,7 @@ from common.notifications.models import (
     PayloadFormat,
 )
 from common.notifications.webhooks import allowed_hosts, resolve_webhook
-from web.deps import CurrentUser, PathId, RedisDep, SettingsDep, StoreDep
-from web.routers.jobs import JobQueueDep
+from web.deps import CurrentUser, JobQueueDep, PathId, RedisDep, SettingsDep, StoreDep
 from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NO_CONTROL, NOT_FOUND, RequestModel
 
 router = APIRouter(

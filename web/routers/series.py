@@ -6,16 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from common.errors import InvalidRequestError
-from common.jobs.results import chunks_in_window, json_floats, slice_points
+from common.jobs.record_store import JobStore
+from common.jobs.result_store import ResultStore
+from common.jobs.results import json_floats
 from common.models import Metric, ReadingSeries, from_epoch_ms, to_epoch_ms
 from common.series import bucket_width, slot_extreme, slot_mean, slot_positions
-from web.deps import CurrentUser, OwnedMetric, StoreDep
-from web.routers.jobs import NO_RESULT, JobStoreDep, _result_meta
-from web.schemas import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, ObjectId, Timestamp
+from web.deps import CurrentUser, JobStoreDep, OwnedMetric, ResultStoreDep, StoreDep, read_result
+from web.schemas import AUTH_ERRORS, BAD_REQUEST, NO_RESULT, NOT_FOUND, ObjectId, Timestamp
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], responses={**AUTH_ERRORS})
 
@@ -56,6 +57,7 @@ def get_series(
     user: CurrentUser,
     store: StoreDep,
     jobs: JobStoreDep,
+    results: ResultStoreDep,
     start: Annotated[Timestamp | None, Query(description="inclusive; default: first reading")] = (
         None
     ),
@@ -107,7 +109,7 @@ def get_series(
         readings = len(window)
     band = None
     if job_id is not None:
-        band = _job_band(jobs, user.id, metric, job_id, span, slot_keys, bucketing)
+        band = _job_band(jobs, results, user.id, metric, job_id, span, slot_keys, bucketing)
     return MetricSeries(
         metric_id=metric.id,
         start=None if start_ms is None else from_epoch_ms(start_ms),
@@ -124,7 +126,8 @@ def get_series(
 
 
 def _job_band(
-    jobs: JobStoreDep,
+    jobs: JobStore,
+    results: ResultStore,
     owner_id: str,
     metric: Metric,
     job_id: str,
@@ -140,19 +143,9 @@ def _job_band(
             f"job {job_id} ran on metric {record.metric_id}, not on {metric.id}: "
             "pass a job of this metric"
         )
-    meta = _result_meta(jobs, record)
-    total, chunk_points = int(meta["total"]), int(meta["chunk_points"])
     # Only the chunks the window overlaps: a zoomed chart of a long result reads a few.
-    start_ms, end_ms = span if span is not None else (0, 0)
-    found = chunks_in_window(
-        lambda indexes: jobs.result_chunks(job_id, indexes), total, chunk_points, start_ms, end_ms
-    )
-    if found is None:  # expired between the two reads
-        _result_meta(jobs, record)
-        raise HTTPException(410, f"the result of job {job_id} expired")
-    first_chunk, chunks = found
-    # Every point of those chunks; the ones just outside the window fall in no slot below.
-    points = slice_points(chunks, first_chunk, first_chunk * chunk_points, total, chunk_points)
+    # Points just outside the window fall in no slot below.
+    meta, points = read_result(results, record, window=span or (0, 0))
     timestamps = np.array(points.timestamp_ms, dtype=np.int64)
     if bucketing is None:
         keys = timestamps
@@ -167,7 +160,7 @@ def _job_band(
 
     return SeriesBand(
         job_id=job_id,
-        method=str(meta["method"]),
+        method=meta.method,
         expected=json_floats(slot_mean(positions, column(points.expected), slots)),
         lower=json_floats(slot_extreme(positions, column(points.lower), slots, highest=False)),
         upper=json_floats(slot_extreme(positions, column(points.upper), slots, highest=True)),

@@ -13,7 +13,7 @@ CHUNK_POINTS = 10
 
 
 class StoredChunks:
-    """A result's chunks as JobStore.result_chunks hands them out, counting what is read."""
+    """A result's chunks as ResultStore.chunks hands them out, counting what is read."""
 
     def __init__(self, timestamps: Sequence[int]) -> None:
         self.chunks = [

@@ -1,134 +1,28 @@
-"""Job records and results in Redis: what the web shows and the worker updates.
+"""Job records in Redis, and the state machine they go through (queued, running, final).
 
-A record is one JSON document under its own key, kept for JOB_RECORD_TTL_SECONDS. Its
-result (the per-point series, which can be megabytes) is a separate hash kept for
-RESULT_TTL_SECONDS, so the record outlives the result and can say that it expired.
+A record is one JSON document under its own key, kept for JOB_RECORD_TTL_SECONDS, longer
+than its result (common.jobs.result_store), so the record can say that the result expired.
 Each owner has a sorted set of job ids by submission time, for listing recent jobs.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
 
 import redis
-from pydantic import BaseModel, Field
-from redis.typing import EncodableT, FieldT
 
 from common.errors import DependencyUnavailableError, NotFoundError
 from common.jobs import keys
+from common.jobs.models import JobKind, JobRecord, JobSummary
+from common.models import utc_now
+from common.redis_errors import REDIS, redis_errors
 from common.settings import Settings
 
-JobKind = Literal["detect", "scan"]
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
-Method = Literal["rolling", "stl", "auto"]
-REDIS = "redis"
 # Optimistic updates of one record retried at most this often when another writer races.
 MAX_UPDATE_ATTEMPTS = 50
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-# The default detector's settings, as a job's params and as the API's request take them.
-Sensitivity = Annotated[
-    float | None,
-    Field(
-        gt=0,
-        lt=0.1,
-        description="auto: alarm probability; at most about this share of readings alarm "
-        "on normal data (unset: 3e-4, about 3 per 10,000)",
-    ),
-]
-Quiet = Annotated[
-    int | None,
-    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
-]
-
-
-class DetectionParams(BaseModel):
-    """What a job detects on, fixed at submission so that a re-run does the same work."""
-
-    method: Method = "auto"
-    sigma: float | None = Field(
-        default=None,
-        gt=0,
-        description="rolling/STL: bounds are expected ± sigma × spread (unset: 3); auto: "
-        "the tail probability of sigma normal standard deviations, instead of sensitivity",
-    )
-    sensitivity: Sensitivity = None
-    quiet: Quiet = None
-    window: int | None = Field(default=None, ge=2, description="rolling window in readings")
-    robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
-    period: int | None = Field(
-        default=None, ge=2, description="seasonal period in readings (STL); inferred if unset"
-    )
-    online: bool = Field(default=False, description="judge each reading only from earlier ones")
-    start: datetime | None = Field(default=None, description="inclusive; unset: no lower bound")
-    end: datetime | None = Field(default=None, description="exclusive; unset: no upper bound")
-    judge_from: datetime | None = Field(
-        default=None,
-        description="scans: readings before this are history only, never stored as anomalies",
-    )
-    max_points: int = Field(default=200_000, gt=0, description="the newest readings read at most")
-
-
-class LatestVerdict(BaseModel):
-    """The seed's verdict on the newest reading of the window: more than sigma sample
-    standard deviations from the window's mean."""
-
-    timestamp: datetime
-    value: float
-    window_mean: float
-    window_std_dev: float
-    is_anomaly: bool
-    method_is_anomaly: bool = Field(description="whether the job's method flagged this reading")
-
-
-class JobSummary(BaseModel):
-    method: str = Field(description="the method that ran (`auto` resolved), `-online` if online")
-    method_params: dict[str, Any] = Field(
-        description="parameters the method used, including inferred ones (period, window)"
-    )
-    points: int = Field(description="readings judged or used as history")
-    flagged: int = Field(description="readings flagged as anomalous")
-    events: int = Field(description="runs of consecutive flagged readings")
-    anomalies_stored: int = Field(description="anomalies stored in the graph by this job")
-    window_start: datetime | None = Field(description="timestamp of the first reading read")
-    window_end: datetime | None = Field(description="timestamp of the last reading read")
-    latest: LatestVerdict | None
-
-
-class JobRecord(BaseModel):
-    id: str
-    kind: JobKind
-    owner_id: str
-    metric_id: str
-    status: JobStatus = "queued"
-    progress: float = Field(default=0.0, ge=0, le=1)
-    submitted_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = Field(default=None, description="on failure: what went wrong, for a person")
-    params: DetectionParams
-    summary: JobSummary | None = None
-    attempts: int = Field(default=0, description="runs started (more than 1: a worker died)")
-    worker: str | None = Field(default=None, description="host:pid of the last run")
-    result_expires_at: datetime | None = None
-    result_expired: bool = Field(
-        default=False, description="the job succeeded but its result is no longer kept"
-    )
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
 
 
 def record_from_stored(raw: bytes | str, result_kept: bool) -> JobRecord:
@@ -145,34 +39,19 @@ class JobPage:
     next_offset: int | None  # position in the owner's list to continue from
 
 
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Redis that cannot be reached is a dependency outage (503), not a bug (500)."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise DependencyUnavailableError(REDIS, str(exc)) from exc
-    except redis.ResponseError as exc:
-        if "LOADING" in str(exc) or "MISCONF" in str(exc):
-            raise DependencyUnavailableError(REDIS, str(exc)) from exc
-        raise
-
-
 class JobStore:
-    """Job records and results over one Redis client. Every Redis error that means
-    "unreachable" comes out as DependencyUnavailableError("redis", ...)."""
+    """Job records over one Redis client. Every Redis error that means "unreachable"
+    comes out as DependencyUnavailableError("redis", ...)."""
 
     def __init__(
         self,
         client: redis.Redis,
         *,
         record_ttl_seconds: int,
-        result_ttl_seconds: int,
         list_max: int = 1000,
     ):
         self.redis = client
         self.record_ttl_seconds = record_ttl_seconds
-        self.result_ttl_seconds = result_ttl_seconds
         self.list_max = list_max
 
     @classmethod
@@ -180,11 +59,9 @@ class JobStore:
         return cls(
             client,
             record_ttl_seconds=settings.job_record_ttl_seconds,
-            result_ttl_seconds=settings.result_ttl_seconds,
             list_max=settings.job_list_max,
         )
 
-    # --- records ------------------------------------------------------------------------
     def create(self, record: JobRecord) -> JobRecord:
         score = record.submitted_at.timestamp() * 1000
         oldest_kept = (time.time() - self.record_ttl_seconds) * 1000
@@ -358,31 +235,3 @@ class JobStore:
             return record
 
         return self.update(job_id, fail)
-
-    # --- results ------------------------------------------------------------------------
-    def save_result(self, job_id: str, meta: dict[str, Any], chunks: Sequence[str]) -> datetime:
-        """Store a result (replacing any earlier one of the job); returns when it expires."""
-        key = keys.job_result(job_id)
-        mapping: dict[FieldT, EncodableT] = {"meta": json.dumps(meta)}
-        mapping.update({str(index): chunk for index, chunk in enumerate(chunks)})
-        with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, self.result_ttl_seconds)
-            pipe.execute()
-        return utc_now() + timedelta(seconds=self.result_ttl_seconds)
-
-    def result_meta(self, job_id: str) -> dict[str, Any] | None:
-        with redis_errors():
-            raw = self.redis.hget(keys.job_result(job_id), "meta")
-        return None if raw is None else dict(json.loads(raw))
-
-    def result_chunks(self, job_id: str, indexes: Sequence[int]) -> list[dict[str, Any]] | None:
-        """Chunks of a result's points by index; None if the result (or a chunk) is gone."""
-        if not indexes:
-            return []
-        with redis_errors():
-            raws = self.redis.hmget(keys.job_result(job_id), [str(i) for i in indexes])
-        if any(raw is None for raw in raws):
-            return None
-        return [dict(json.loads(raw)) for raw in raws]  # type: ignore[arg-type]

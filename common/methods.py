@@ -1,0 +1,67 @@
+"""The detection methods and their settings as a user chooses them, defined once for the
+API's request, a job's params, the scan settings, the `detect` command and the library.
+
+Apart from common.detection (numpy, scipy, statsmodels) so that settings and the
+command line's --help import only this.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+Method = Literal["rolling", "stl", "auto"]
+METHODS: tuple[Method, ...] = get_args(Method)
+
+Sigma = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=1000,
+        description="rolling/stl: a reading is anomalous beyond this many sigmas (unset: 3); "
+        "auto: alarm at the tail probability of this many normal sigmas, instead of "
+        "sensitivity",
+    ),
+]
+Sensitivity = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        lt=0.1,
+        description="auto: alarm probability; at most about this share of readings alarm "
+        "on normal data (unset: 3e-4, about 3 per 10,000)",
+    ),
+]
+Quiet = Annotated[
+    int | None,
+    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
+]
+
+
+class MethodSettings(BaseModel):
+    """How to detect: the method and its settings (the part of a job's params a user picks)."""
+
+    method: Method = Field(
+        default="auto",
+        description="auto (the default detector: a calibrated probability per reading, "
+        "alarms in its far tail, events typed), rolling, or stl",
+    )
+    sigma: Sigma = None
+    sensitivity: Sensitivity = None
+    quiet: Quiet = None
+    window: int | None = Field(
+        default=None,
+        ge=2,
+        le=100_000,
+        description="rolling window in readings (auto: its level forecaster's); online STL: "
+        "the history each fit uses",
+    )
+    robust: bool = Field(default=False, description="median/MAD (rolling) or robust STL")
+    period: int | None = Field(
+        default=None,
+        ge=2,
+        le=100_000,
+        description="seasonal period in readings (STL); inferred if unset",
+    )
+    online: bool = Field(default=False, description="judge each reading only from earlier ones")
