@@ -6,9 +6,7 @@ not found, exactly as if it did not exist.
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +23,7 @@ from common.graph.executors import (
     Neo4jExecutor,
     UniqueConstraintError,
 )
+from common.ids import anomaly_id, new_id
 from common.incidents.models import (
     DependencyEdges,
     Incident,
@@ -60,17 +59,8 @@ NO_LIMIT = 2**31 - 1
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
-    """Deterministic, so that storing the same finding again updates instead of duplicating."""
-    return hashlib.sha256(f"{metric_id}\x00{reading_id}\x00{method}".encode()).hexdigest()[:32]
 
 
 def executor_for(settings: Settings) -> CypherExecutor:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs import keys
 from common.jobs.records import DetectionParams, JobKind, JobRecord, JobStore
 from common.settings import Settings

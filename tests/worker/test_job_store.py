@@ -15,7 +15,7 @@ import redis.asyncio
 
 from common.embedded import EmbeddedServer
 from common.errors import DependencyUnavailableError, NotFoundError
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs import keys
 from common.jobs.records import DetectionParams, JobRecord, JobStore, JobSummary
 from common.jobs.waits import JobWaiter

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from common.detection import minimum_points
-from common.graph.store import GraphStore, new_id
+from common.graph.store import GraphStore
+from common.ids import new_id
 from common.jobs import keys
 from common.models import User
 from tests.support import AppServer, start_app, stop_app

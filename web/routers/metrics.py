@@ -14,7 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Response, status
 
 from common.errors import InvalidRequestError, NotFoundError
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs.results import json_floats
 from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep

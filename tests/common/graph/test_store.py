@@ -17,7 +17,8 @@ from common.errors import ConflictError, NotFoundError
 from common.graph.executors import FalkorDBExecutor
 from common.graph.integrity import check_chain
 from common.graph.schema import existing_schema, schema_items
-from common.graph.store import GraphStore, new_id
+from common.graph.store import GraphStore
+from common.ids import new_id
 from common.models import AnomalyPoint, NewReading, User, from_epoch_ms
 from common.settings import Settings
 
