@@ -516,10 +516,27 @@ class GraphStore:
         return int(rows[0]["saved"]) if rows else 0
 
     def list_anomalies(
-        self, metric_id: str, start: datetime | None, end: datetime | None, limit: int
+        self,
+        metric_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        after: tuple[int, str] | None = None,
     ) -> list[Anomaly]:
+        """A page of a metric's anomalies in (timestamp, id) order; `after` is the (epoch ms,
+        id) of the last one seen."""
+        bounds = _range(start, end)
+        after_ms, after_id = (bounds["start"], "") if after is None else after
         rows = self.executor.read(
-            q.LIST_ANOMALIES, {"metric_id": metric_id, **_range(start, end), "limit": limit}
+            q.LIST_ANOMALIES,
+            {
+                "metric_id": metric_id,
+                **bounds,
+                "start": max(bounds["start"], after_ms),
+                "after_timestamp": after_ms,
+                "after_id": after_id,
+                "limit": limit,
+            },
         )
         return [_anomaly(row) for row in rows]
 
