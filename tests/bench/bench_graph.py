@@ -23,12 +23,13 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import CORES, T0_MS, Stack, embedded_stack, metric_for_store  # noqa: E402
+from bench_ingest import metric_for_store  # noqa: E402
 
 from common.graph import queries as q  # noqa: E402
 from common.graph.store import MAX_MS, NO_LIMIT, GraphStore  # noqa: E402
 from common.models import NewReading, from_epoch_ms  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack  # noqa: E402
 
 RUNS = 7
 BATCH = 5_000
