@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Response, status
 
-from common.errors import NotFoundError
+from common.errors import found
 from common.ids import new_id
 from common.jobs.results import json_floats
 from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
@@ -71,9 +71,7 @@ def update_metric(
         description=body.description,
         set_description="description" in body.model_fields_set,
     )
-    if updated is None:
-        raise NotFoundError(f"metric {metric.id} not found")
-    return updated
+    return found(updated, f"metric {metric.id}")
 
 
 @router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)
