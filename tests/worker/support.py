@@ -118,6 +118,11 @@ def seasonal_series(
     return values
 
 
+def recent_start(count: int, step: timedelta) -> datetime:
+    """A start such that `count` readings `step` apart end about now (what scans look at)."""
+    return datetime.now(UTC).replace(microsecond=0) - count * step
+
+
 def add_metric(
     http: httpx.Client,
     store: GraphStore,

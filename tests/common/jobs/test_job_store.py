@@ -23,6 +23,7 @@ from common.jobs.waits import JobWaiter
 
 @pytest.fixture
 def jobs(embedded_server: EmbeddedServer) -> Iterator[JobStore]:
+    """Not the shared fixture: short lists (list_max=5), so that trimming shows."""
     client = redis.Redis.from_url(embedded_server.redis_url)
     yield JobStore(client, record_ttl_seconds=3600, result_ttl_seconds=600, list_max=5)
     client.close()
