@@ -17,27 +17,19 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
 from common.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, embedded_stack, running_app, running_worker  # noqa: E402
+from tests.worker.support import seasonal_series  # noqa: E402
 
 POINTS = 10_000
 PERIOD = 288
 RUNS = 9
 WARMUP = 2
 TARGET_MS = 300
-
-
-def series() -> np.ndarray:
-    rng = np.random.default_rng(1)
-    steps = np.arange(POINTS)
-    values = 50 + 10 * np.sin(2 * np.pi * steps / PERIOD) + rng.normal(0, 1, POINTS)
-    values[POINTS - 100] += 30
-    return values
 
 
 def submit_and_poll(http: httpx.Client, body: dict[str, object]) -> float:
@@ -74,7 +66,8 @@ def main() -> int:
     with embedded_stack() as stack, running_app(stack) as app, running_worker(stack):
         service = stack.store.create_service(stack.user_id, "bench", None)
         metric = stack.store.create_metric(stack.user_id, service.id, "latency", None)
-        values = series()
+        values = seasonal_series(POINTS, period=PERIOD, seed=1, noise=1.0)
+        values[POINTS - 100] += 30
         readings = [
             NewReading(id=f"r{i}", timestamp_ms=T0_MS + i * 300_000, value=float(v))
             for i, v in enumerate(values)
