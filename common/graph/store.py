@@ -88,6 +88,28 @@ def _range(start: datetime | None, end: datetime | None) -> dict[str, int]:
     }
 
 
+def _keyset_page(
+    metric_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    after: tuple[int, str] | None,
+) -> dict[str, Any]:
+    """The parameters of a keyset page query (LIST_READINGS_AFTER, LIST_ANOMALIES): rows
+    strictly after `after` = (epoch ms, id), the index range starting at its timestamp. No
+    `after` is the first page: ($start, "") skips nothing, as every id is above ""."""
+    bounds = _range(start, end)
+    after_ms, after_id = (bounds["start"], "") if after is None else after
+    return {
+        "metric_id": metric_id,
+        **bounds,
+        "start": max(bounds["start"], after_ms),
+        "after_timestamp": after_ms,
+        "after_id": after_id,
+        "limit": limit,
+    }
+
+
 def _service(row: dict[str, Any]) -> Service:
     return Service(
         id=row["id"],
@@ -435,17 +457,8 @@ class GraphStore:
                 q.READ_WINDOW, {"metric_id": metric_id, **bounds, "limit": limit}
             )
         else:
-            after_ms, after_id = after
             [row] = self.executor.read(
-                q.LIST_READINGS_AFTER,
-                {
-                    "metric_id": metric_id,
-                    **bounds,
-                    "start": max(bounds["start"], after_ms),
-                    "after_timestamp": after_ms,
-                    "after_id": after_id,
-                    "limit": limit,
-                },
+                q.LIST_READINGS_AFTER, _keyset_page(metric_id, start, end, limit, after)
             )
         return ReadingSeries(
             ids=row["ids"],
@@ -525,18 +538,8 @@ class GraphStore:
     ) -> list[Anomaly]:
         """A page of a metric's anomalies in (timestamp, id) order; `after` is the (epoch ms,
         id) of the last one seen."""
-        bounds = _range(start, end)
-        after_ms, after_id = (bounds["start"], "") if after is None else after
         rows = self.executor.read(
-            q.LIST_ANOMALIES,
-            {
-                "metric_id": metric_id,
-                **bounds,
-                "start": max(bounds["start"], after_ms),
-                "after_timestamp": after_ms,
-                "after_id": after_id,
-                "limit": limit,
-            },
+            q.LIST_ANOMALIES, _keyset_page(metric_id, start, end, limit, after)
         )
         return [_anomaly(row) for row in rows]
 
