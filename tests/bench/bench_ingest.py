@@ -23,9 +23,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from common.auth import new_api_key  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, new_metric, running_app  # noqa: E402
+from tests.bench.stack import (  # noqa: E402
+    CORES,
+    T0_MS,
+    Stack,
+    embedded_stack,
+    new_metric,
+    running_app,
+    store_metric,
+)
 from tests.support import AppServer  # noqa: E402
 
 BATCH = 5_000
@@ -102,14 +109,8 @@ def bench_http_bulk(app: AppServer, key: str, bodies: list[bytes], clients: int)
     return rate(elapsed, BATCH * BATCHES * clients)
 
 
-def metric_for_store(stack: Stack, name: str) -> str:
-    user = stack.store.create_user(name, new_api_key().hashed)
-    service = stack.store.create_service(user.id, name, None)
-    return stack.store.create_metric(user.id, service.id, name, None).id
-
-
 def bench_store_bulk(stack: Stack) -> float:
-    metric_id = metric_for_store(stack, f"store-{time.monotonic_ns()}")
+    metric_id = store_metric(stack, f"store-{time.monotonic_ns()}")
     batches = [
         [NewReading(str(r["id"]), int(r["timestamp"]), float(r["value"])) for r in rows(b)]  # type: ignore[call-overload]
         for b in range(BATCHES)

@@ -92,6 +92,12 @@ def new_metric(http: httpx.Client, name: str) -> str:
     return str(metric.json()["id"])
 
 
+def store_metric(stack: Stack, name: str) -> str:
+    """A new service and metric named `name`, made straight in the store (no app needed)."""
+    service = stack.store.create_service(stack.user_id, name, None)
+    return stack.store.create_metric(stack.user_id, service.id, name, None).id
+
+
 def detect_with_worker(
     stack: Stack, http: httpx.Client, body: dict[str, object], wait_seconds: int
 ) -> dict[str, Any]:
