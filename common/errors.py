@@ -1,5 +1,9 @@
 """Errors the domain raises; the web layer maps each to one HTTP status."""
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class NeonomalyError(Exception):
     """Base class: the message is written for the person who called the API."""
@@ -7,6 +11,13 @@ class NeonomalyError(Exception):
 
 class NotFoundError(NeonomalyError):
     """The thing does not exist, or belongs to someone else (both look the same)."""
+
+
+def found(thing: T | None, what: str) -> T:
+    """`thing` as the store returned it; NotFoundError ("`what` not found") if it found none."""
+    if thing is None:
+        raise NotFoundError(f"{what} not found")
+    return thing
 
 
 class ConflictError(NeonomalyError):

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import redis
 
 from common.auth import new_api_key
 from common.embedded import EmbeddedServer
 from common.graph.store import GraphStore
+from common.jobs.record_store import JobStore
 from common.models import User
 from common.settings import Settings
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j
@@ -110,6 +112,14 @@ def store(settings: Settings) -> Iterator[GraphStore]:
     graph_store.ensure_schema()
     yield graph_store
     graph_store.close()
+
+
+@pytest.fixture
+def jobs(settings: Settings) -> Iterator[JobStore]:
+    """The job records in the session's Redis, with the settings' TTLs and limits."""
+    client = redis.Redis.from_url(settings.redis_url or "")
+    yield JobStore.from_settings(client, settings)
+    client.close()
 
 
 @pytest.fixture(scope="session")

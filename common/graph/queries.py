@@ -381,9 +381,13 @@ MERGE (an)-[:FLAGS]->(r)
 RETURN count(an) AS saved
 """
 
+# Keyset paging, as LIST_READINGS_AFTER: strictly after ($after_timestamp, $after_id) in
+# (timestamp, id) order, with $start at least $after_timestamp (the store sees to it) so that
+# the index range does the paging. The first page passes ($start, ""): every id is above "".
 LIST_ANOMALIES = """
 MATCH (a:Anomaly)
 WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp < $end
+  AND NOT (a.timestamp = $after_timestamp AND a.id <= $after_id)
 RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
        a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,

@@ -6,9 +6,7 @@ not found, exactly as if it did not exist.
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +23,7 @@ from common.graph.executors import (
     Neo4jExecutor,
     UniqueConstraintError,
 )
+from common.ids import anomaly_id, new_id
 from common.incidents.models import (
     DependencyEdges,
     Incident,
@@ -60,17 +59,8 @@ NO_LIMIT = 2**31 - 1
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
-    """Deterministic, so that storing the same finding again updates instead of duplicating."""
-    return hashlib.sha256(f"{metric_id}\x00{reading_id}\x00{method}".encode()).hexdigest()[:32]
 
 
 def executor_for(settings: Settings) -> CypherExecutor:
@@ -95,6 +85,28 @@ def _range(start: datetime | None, end: datetime | None) -> dict[str, int]:
     return {
         "start": MIN_MS if start is None else to_epoch_ms(start),
         "end": MAX_MS if end is None else to_epoch_ms(end),
+    }
+
+
+def _keyset_page(
+    metric_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    after: tuple[int, str] | None,
+) -> dict[str, Any]:
+    """The parameters of a keyset page query (LIST_READINGS_AFTER, LIST_ANOMALIES): rows
+    strictly after `after` = (epoch ms, id), the index range starting at its timestamp. No
+    `after` is the first page: ($start, "") skips nothing, as every id is above ""."""
+    bounds = _range(start, end)
+    after_ms, after_id = (bounds["start"], "") if after is None else after
+    return {
+        "metric_id": metric_id,
+        **bounds,
+        "start": max(bounds["start"], after_ms),
+        "after_timestamp": after_ms,
+        "after_id": after_id,
+        "limit": limit,
     }
 
 
@@ -445,17 +457,8 @@ class GraphStore:
                 q.READ_WINDOW, {"metric_id": metric_id, **bounds, "limit": limit}
             )
         else:
-            after_ms, after_id = after
             [row] = self.executor.read(
-                q.LIST_READINGS_AFTER,
-                {
-                    "metric_id": metric_id,
-                    **bounds,
-                    "start": max(bounds["start"], after_ms),
-                    "after_timestamp": after_ms,
-                    "after_id": after_id,
-                    "limit": limit,
-                },
+                q.LIST_READINGS_AFTER, _keyset_page(metric_id, start, end, limit, after)
             )
         return ReadingSeries(
             ids=row["ids"],
@@ -526,10 +529,17 @@ class GraphStore:
         return int(rows[0]["saved"]) if rows else 0
 
     def list_anomalies(
-        self, metric_id: str, start: datetime | None, end: datetime | None, limit: int
+        self,
+        metric_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        after: tuple[int, str] | None = None,
     ) -> list[Anomaly]:
+        """A page of a metric's anomalies in (timestamp, id) order; `after` is the (epoch ms,
+        id) of the last one seen."""
         rows = self.executor.read(
-            q.LIST_ANOMALIES, {"metric_id": metric_id, **_range(start, end), "limit": limit}
+            q.LIST_ANOMALIES, _keyset_page(metric_id, start, end, limit, after)
         )
         return [_anomaly(row) for row in rows]
 

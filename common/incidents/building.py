@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from common.graph.store import GraphStore, anomaly_id
+from common.graph.store import GraphStore
+from common.ids import anomaly_id
 from common.incidents.models import IncidentJoin
 from common.models import AnomalyPoint, MetricRef, to_epoch_ms
 from common.settings import Settings

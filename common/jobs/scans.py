@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from common.errors import DependencyUnavailableError
-from common.graph.store import GraphStore, new_id
+from common.graph.store import GraphStore
+from common.ids import new_id
 from common.jobs import keys
 from common.jobs.models import DetectionParams, JobRecord
 from common.jobs.queue import JobQueue

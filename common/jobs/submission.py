@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from common.errors import DependencyUnavailableError
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs.models import DetectionParams, JobKind, JobRecord
 from common.jobs.queue import JobQueue
 from common.jobs.record_store import JobStore

@@ -23,8 +23,7 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import CORES, embedded_stack  # noqa: E402
-
+from tests.bench.stack import CORES, embedded_stack  # noqa: E402
 from tests.support import start_app, stop_app  # noqa: E402
 
 CLIENTS = 50

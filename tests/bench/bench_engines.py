@@ -15,7 +15,6 @@ Without Java (no Neo4j), only the FalkorDB column is printed, with the reason.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -31,14 +30,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.auth import new_api_key  # noqa: E402
-from common.embedded import EmbeddedServer  # noqa: E402
-from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, new_metric, running_app  # noqa: E402
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
-from tests.support import settings_for, start_app, stop_app  # noqa: E402
 
-CORES = os.cpu_count()
 BATCH = 5_000
 BULK_BATCHES = 10  # 50,000 readings through the API
 SINGLE_POSTS = 300
@@ -46,48 +41,21 @@ WINDOW_RUNS = 5
 CLIENTS = 8
 PER_CLIENT = 150
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-T0_MS = 1_767_225_600_000
 
 
 @dataclass
-class Stack:
+class EngineRun:
+    """One engine's stack with the app running on it."""
+
     engine: str
-    store: GraphStore
+    stack: Stack
     base_url: str
-    key: str
 
 
 @contextmanager
-def stack_for(engine: str, tmp: Path, neo4j: Neo4jServer | None) -> Iterator[Stack]:
-    server = EmbeddedServer(tmp / engine).start()
-    store = GraphStore.connect(settings_for(server, neo4j))
-    env = {
-        **os.environ,
-        "GRAPH_URL": server.graph_url,
-        **(neo4j.graph_env() if neo4j else {}),
-        "REDIS_URL": server.redis_url,
-        "DATA_DIR": str(server.data_dir),
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "WARNING",
-    }
-    try:
-        store.ensure_schema()
-        key = new_api_key()
-        store.create_user(f"bench-{engine}", key.hashed)
-        app = start_app(env)
-        try:
-            yield Stack(engine, store, app.base_url, key.plain)
-        finally:
-            stop_app(app)
-    finally:
-        store.close()
-        server.stop()
-
-
-def new_metric(http: httpx.Client, name: str) -> str:
-    service = http.post("/api/services", json={"name": name}).json()
-    metric = http.post("/api/metrics", json={"name": name, "service_id": service["id"]})
-    return str(metric.json()["id"])
+def engine_run(engine: str, neo4j: Neo4jServer | None) -> Iterator[EngineRun]:
+    with embedded_stack(neo4j) as stack, running_app(stack) as app:
+        yield EngineRun(engine, stack, app.base_url)
 
 
 def iso(seconds: int) -> str:
@@ -167,9 +135,9 @@ def _appender(args: tuple[str, str, str, int]) -> tuple[float, float, list[float
         return began, time.time(), latencies
 
 
-def concurrent_appenders(stack: Stack, http: httpx.Client) -> tuple[float, float, float]:
+def concurrent_appenders(run: EngineRun, http: httpx.Client) -> tuple[float, float, float]:
     metric_id = new_metric(http, "concurrent")
-    jobs = [(stack.base_url, stack.key, metric_id, client) for client in range(CLIENTS)]
+    jobs = [(run.base_url, run.stack.key, metric_id, client) for client in range(CLIENTS)]
     with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
         results = pool.map_async(_appender, jobs).get(timeout=600)
     # From the first client's first request to the last one's last: process start-up and
@@ -191,10 +159,10 @@ def warm_up(http: httpx.Client) -> None:
         http.post(f"/api/metrics/{metric_id}/readings", json=single)
 
 
-def run(stack: Stack) -> None:
-    tag = f"[{stack.engine}]"
+def measure(run: EngineRun) -> None:
+    tag = f"[{run.engine}]"
     with httpx.Client(
-        base_url=stack.base_url, headers={"X-API-Key": stack.key}, timeout=120
+        base_url=run.base_url, headers={"X-API-Key": run.stack.key}, timeout=120
     ) as http:
         warm_up(http)
         rate = bulk_ingest(http)
@@ -203,10 +171,10 @@ def run(stack: Stack) -> None:
         p50, p99 = single_posts(http)
         print(f"{tag} single_post_latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
               f"({SINGLE_POSTS} sequential POSTs)", flush=True)  # fmt: skip
-        for size, ms in window_reads(stack, http).items():
+        for size, ms in window_reads(run.stack, http).items():
             print(f"{tag} read_window_{size // 1000}k: {ms:.1f} ms "
                   f"(median of {WINDOW_RUNS})", flush=True)  # fmt: skip
-        rate, p50, p99 = concurrent_appenders(stack, http)
+        rate, p50, p99 = concurrent_appenders(run, http)
         print(f"{tag} concurrent_appenders_one_metric: {rate:,.0f} readings/s, "
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({CLIENTS} processes x {PER_CLIENT} "
               "single POSTs)", flush=True)  # fmt: skip
@@ -215,16 +183,16 @@ def run(stack: Stack) -> None:
 def main() -> None:
     print(f"# both graph engines, one run (cores={CORES}); app: uvicorn, 1 worker process")
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-engines-") as tmp:
-        with stack_for("falkordb", Path(tmp), None) as stack:
-            run(stack)
+        with engine_run("falkordb", None) as run:
+            measure(run)
         try:
             neo4j = start_neo4j(Path(tmp))
         except Neo4jUnavailableError as exc:
             print(f"# neo4j not measured: {exc}")
             return
         try:
-            with stack_for("neo4j", Path(tmp), neo4j) as stack:
-                run(stack)
+            with engine_run("neo4j", neo4j) as run:
+                measure(run)
         finally:
             neo4j.stop()
 

@@ -23,12 +23,11 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import CORES, T0_MS, Stack, embedded_stack, metric_for_store  # noqa: E402
-
 from common.graph import queries as q  # noqa: E402
 from common.graph.store import MAX_MS, NO_LIMIT, GraphStore  # noqa: E402
 from common.models import NewReading, from_epoch_ms  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, store_metric  # noqa: E402
 
 RUNS = 7
 BATCH = 5_000
@@ -111,7 +110,7 @@ def peak_rss(stack: Stack, metric_id: str, detect: bool) -> tuple[int, float, fl
 def main() -> None:
     print(f"# graph store, median of {RUNS} runs unless said")
     with embedded_stack() as stack:
-        metric_id = metric_for_store(stack, "window")
+        metric_id = store_metric(stack, "window")
         fill(stack.store, metric_id, 100_000, "w")
         stack.store.read_window(metric_id, None, None)  # warm up
         for size, target in ((10_000, 30), (100_000, 500)):
@@ -123,8 +122,8 @@ def main() -> None:
             )
 
         # Single appends to a small metric while the graph holds more and more readings.
-        single = metric_for_store(stack, "single")
-        other = metric_for_store(stack, "other")
+        single = store_metric(stack, "single")
+        other = store_metric(stack, "other")
         held = 100_000
         for size in (100_000, 300_000, 500_000):
             fill(stack.store, other, size - held, f"o{size}", T0_MS + held * 1000)
@@ -134,7 +133,7 @@ def main() -> None:
                 f"single_append_with_{size // 1000}k_readings_in_graph: {ms:.2f} ms (cores={CORES})"
             )
 
-        memory_metric = metric_for_store(stack, "memory")
+        memory_metric = store_metric(stack, "memory")
         started = time.perf_counter()
         fill(stack.store, memory_metric, MEMORY_READINGS, "m")
         print(f"# filled {MEMORY_READINGS:,} readings in {time.perf_counter() - started:.0f} s")

@@ -21,14 +21,13 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import CORES, T0_MS, embedded_stack  # noqa: E402
-
 from common.auth import new_api_key  # noqa: E402
 from common.graph.store import GraphStore  # noqa: E402
 from common.incidents.building import build_incidents  # noqa: E402
 from common.incidents.detail import incident_detail  # noqa: E402
 from common.models import AnomalyPoint, MetricRef, NewReading, from_epoch_ms  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, embedded_stack  # noqa: E402
 
 RUNS = 7
 MEMBERS_PER_INCIDENT = 20

@@ -11,15 +11,11 @@ their ratios show what the chain linking and the HTTP layer cost.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,72 +23,27 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from common.auth import new_api_key  # noqa: E402
-from common.embedded import EmbeddedServer  # noqa: E402
-from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from tests.support import AppServer, settings_for, start_app, stop_app  # noqa: E402
+from tests.bench.stack import (  # noqa: E402
+    CORES,
+    T0_MS,
+    Stack,
+    embedded_stack,
+    new_metric,
+    running_app,
+    store_metric,
+)
+from tests.support import AppServer  # noqa: E402
 
-CORES = os.cpu_count()
 BATCH = 5_000
 BATCHES = 20  # 100,000 readings per run
 RUNS = 3
 SINGLE_POSTS = 1_000
-T0_MS = 1_767_225_600_000  # 2026-01-01
 
 BARE_CREATE = """
 UNWIND $rows AS r
 CREATE (:MetricReading {id: r.id, metric_id: $metric_id, timestamp: r.timestamp, value: r.value})
 """
-
-
-@dataclass
-class Stack:
-    server: EmbeddedServer
-    store: GraphStore
-    key: str
-    env: dict[str, str]
-
-
-@contextmanager
-def embedded_stack() -> Iterator[Stack]:
-    """Its own embedded server in a temp dir, a store on it and a user with a key."""
-    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-") as tmp:
-        server = EmbeddedServer(Path(tmp) / "data").start()
-        settings = settings_for(server)
-        store = GraphStore.connect(settings)
-        try:
-            store.ensure_schema()
-            key = new_api_key()
-            store.create_user("bench", key.hashed)
-            env = {
-                **os.environ,
-                "GRAPH_URL": server.graph_url,
-                "REDIS_URL": server.redis_url,
-                "DATA_DIR": str(server.data_dir),
-                "PYTHONPATH": str(ROOT),
-                "LOG_LEVEL": "WARNING",
-            }
-            yield Stack(server, store, key.plain, env)
-        finally:
-            store.close()
-            server.stop()
-
-
-@contextmanager
-def running_app(stack: Stack) -> Iterator[AppServer]:
-    app = start_app(stack.env)
-    try:
-        yield app
-    finally:
-        stop_app(app)
-
-
-def new_metric(http: httpx.Client, name: str) -> str:
-    service = http.post("/api/services", json={"name": name}).json()
-    return str(
-        http.post("/api/metrics", json={"name": name, "service_id": service["id"]}).json()["id"]
-    )
 
 
 def rows(batch: int, prefix: str = "r") -> list[dict[str, object]]:
@@ -158,14 +109,8 @@ def bench_http_bulk(app: AppServer, key: str, bodies: list[bytes], clients: int)
     return rate(elapsed, BATCH * BATCHES * clients)
 
 
-def metric_for_store(stack: Stack, name: str) -> str:
-    user = stack.store.create_user(name, new_api_key().hashed)
-    service = stack.store.create_service(user.id, name, None)
-    return stack.store.create_metric(user.id, service.id, name, None).id
-
-
 def bench_store_bulk(stack: Stack) -> float:
-    metric_id = metric_for_store(stack, f"store-{time.monotonic_ns()}")
+    metric_id = store_metric(stack, f"store-{time.monotonic_ns()}")
     batches = [
         [NewReading(str(r["id"]), int(r["timestamp"]), float(r["value"])) for r in rows(b)]  # type: ignore[call-overload]
         for b in range(BATCHES)

@@ -11,41 +11,25 @@ and the same with `?wait=` (one request, the server waits for the job). Target: 
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.auth import new_api_key  # noqa: E402
-from common.embedded import EmbeddedServer  # noqa: E402
-from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from tests.support import settings_for, start_app, stop_app  # noqa: E402
-from tests.worker.support import start_worker, stop_worker  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, embedded_stack, running_app, running_worker  # noqa: E402
+from tests.worker.support import seasonal_series  # noqa: E402
 
-CORES = os.cpu_count()
 POINTS = 10_000
 PERIOD = 288
 RUNS = 9
 WARMUP = 2
-T0_MS = 1_767_225_600_000  # 2026-01-01
 TARGET_MS = 300
-
-
-def series() -> np.ndarray:
-    rng = np.random.default_rng(1)
-    steps = np.arange(POINTS)
-    values = 50 + 10 * np.sin(2 * np.pi * steps / PERIOD) + rng.normal(0, 1, POINTS)
-    values[POINTS - 100] += 30
-    return values
 
 
 def submit_and_poll(http: httpx.Client, body: dict[str, object]) -> float:
@@ -79,53 +63,31 @@ def report(label: str, seconds: list[float]) -> None:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-jobs-") as tmp:
-        data_dir = Path(tmp) / "data"
-        server = EmbeddedServer(data_dir).start()
-        settings = settings_for(server)
-        store = GraphStore.connect(settings)
-        store.ensure_schema()
-        env = {
-            **os.environ,
-            "GRAPH_URL": server.graph_url,
-            "REDIS_URL": server.redis_url,
-            "DATA_DIR": str(data_dir),
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING",
-        }
-        app = start_app(env)
-        worker = start_worker(env, Path(tmp))
-        try:
-            key = new_api_key()
-            user = store.create_user("bench", key.hashed)
-            service = store.create_service(user.id, "bench", None)
-            metric = store.create_metric(user.id, service.id, "latency", None)
-            values = series()
-            readings = [
-                NewReading(id=f"r{i}", timestamp_ms=T0_MS + i * 300_000, value=float(v))
-                for i, v in enumerate(values)
-            ]
-            for first in range(0, POINTS, 5000):
-                store.append_readings(metric.id, readings[first : first + 5000])
-            body = {"metric_id": metric.id, "method": "stl", "period": PERIOD}
-            with httpx.Client(
-                base_url=app.base_url, headers={"X-API-Key": key.plain}, timeout=60
-            ) as http:
-                for _ in range(WARMUP):
-                    submit_and_poll(http, body)
-                report(
-                    f"submit→succeeded, {POINTS:,}-reading STL job, polling",
-                    [submit_and_poll(http, body) for _ in range(RUNS)],
-                )
-                report(
-                    f"submit→succeeded, {POINTS:,}-reading STL job, ?wait=",
-                    [submit_and_wait(http, body) for _ in range(RUNS)],
-                )
-        finally:
-            stop_worker(worker)
-            stop_app(app)
-            store.close()
-            server.stop()
+    with embedded_stack() as stack, running_app(stack) as app, running_worker(stack):
+        service = stack.store.create_service(stack.user_id, "bench", None)
+        metric = stack.store.create_metric(stack.user_id, service.id, "latency", None)
+        values = seasonal_series(POINTS, period=PERIOD, seed=1, noise=1.0)
+        values[POINTS - 100] += 30
+        readings = [
+            NewReading(id=f"r{i}", timestamp_ms=T0_MS + i * 300_000, value=float(v))
+            for i, v in enumerate(values)
+        ]
+        for first in range(0, POINTS, 5000):
+            stack.store.append_readings(metric.id, readings[first : first + 5000])
+        body = {"metric_id": metric.id, "method": "stl", "period": PERIOD}
+        with httpx.Client(
+            base_url=app.base_url, headers={"X-API-Key": stack.key}, timeout=60
+        ) as http:
+            for _ in range(WARMUP):
+                submit_and_poll(http, body)
+            report(
+                f"submit→succeeded, {POINTS:,}-reading STL job, polling",
+                [submit_and_poll(http, body) for _ in range(RUNS)],
+            )
+            report(
+                f"submit→succeeded, {POINTS:,}-reading STL job, ?wait=",
+                [submit_and_wait(http, body) for _ in range(RUNS)],
+            )
     return 0
 
 

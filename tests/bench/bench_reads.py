@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +28,17 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
 from bench_graph import fill  # noqa: E402
-from bench_ingest import CORES, T0_MS, Stack, embedded_stack, new_metric, running_app  # noqa: E402
 
 from common.models import from_epoch_ms  # noqa: E402
-from tests.worker.support import start_worker, stop_worker  # noqa: E402
+from tests.bench.stack import (  # noqa: E402
+    CORES,
+    T0_MS,
+    Stack,
+    detect_with_worker,
+    embedded_stack,
+    new_metric,
+    running_app,
+)
 
 RUNS = 9
 PAGE = 10_000
@@ -88,17 +94,8 @@ def bench_readings_page(stack: Stack, http: httpx.Client) -> None:
 def bench_large_series(stack: Stack, http: httpx.Client) -> None:
     large_metric = new_metric(http, "large")
     fill(stack.store, large_metric, LARGE, "l")
-    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-worker-") as logs:
-        worker = start_worker(stack.env, Path(logs))
-        try:
-            job = http.post(
-                "/api/metrics/anomaly-detection?wait=120",
-                json={"metric_id": large_metric, "method": "rolling", "window": 60},
-            ).json()
-        finally:
-            stop_worker(worker)
-    if job["status"] != "succeeded":
-        raise RuntimeError(f"the detection job did not succeed: {job}")
+    body = {"metric_id": large_metric, "method": "rolling", "window": 60}
+    job = detect_with_worker(stack, http, body, wait_seconds=120)
 
     def api_series(
         points: int, job_id: str | None = None, window: tuple[int, int] = (0, LARGE)

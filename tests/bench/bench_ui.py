@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,20 +25,20 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_ingest import (  # noqa: E402
-    CORES,
-    T0_MS,
-    Stack,
-    embedded_stack,
-    new_metric,
-    running_app,
-)
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
 from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
+from tests.bench.stack import (  # noqa: E402
+    CORES,
+    T0_MS,
+    Stack,
+    detect_with_worker,
+    embedded_stack,
+    new_metric,
+    running_app,
+)
 from tests.browser import chromium_path, launch_chromium, signed_in  # noqa: E402
-from tests.worker.support import start_worker, stop_worker  # noqa: E402
 
 RUNS = 5
 
@@ -114,17 +113,8 @@ def prepare_metric(stack: Stack, http: httpx.Client) -> tuple[str, int]:
     """The 100,000-reading metric with a succeeded job; (its id, anomalies stored)."""
     metric_id = new_metric(http, "ui")
     fill(stack.store, metric_id)
-    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-worker-") as logs:
-        worker = start_worker(stack.env, Path(logs))
-        try:
-            job = http.post(
-                "/api/metrics/anomaly-detection?wait=300",
-                json={"metric_id": metric_id, "method": "rolling", "window": 288},
-            ).json()
-        finally:
-            stop_worker(worker)
-    if job["status"] != "succeeded":
-        raise RuntimeError(f"the detection job did not succeed: {job}")
+    body = {"metric_id": metric_id, "method": "rolling", "window": 288}
+    detect_with_worker(stack, http, body, wait_seconds=300)
     return metric_id, len(http.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"])
 
 

@@ -13,10 +13,8 @@ requirement (tests/web/test_wait.py) is under 1 s with 100 waiting clients.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,13 +25,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.auth import new_api_key  # noqa: E402
-from common.embedded import EmbeddedServer  # noqa: E402
-from common.graph.store import GraphStore  # noqa: E402
 from common.models import NewReading  # noqa: E402
-from tests.support import settings_for, start_app, stop_app  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, embedded_stack, running_app  # noqa: E402
 
-CORES = os.cpu_count()
 WAITING = (0, 100, 190)
 WAIT_SECONDS = 15
 SAMPLES = 50
@@ -76,40 +70,22 @@ async def measure(
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-waits-") as tmp:
-        data_dir = Path(tmp) / "data"
-        server = EmbeddedServer(data_dir).start()
-        settings = settings_for(server)
-        store = GraphStore.connect(settings)
-        store.ensure_schema()
-        env = {
-            **os.environ,
-            "GRAPH_URL": server.graph_url,
-            "REDIS_URL": server.redis_url,
-            "DATA_DIR": str(data_dir),
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING",
-            "JOB_QUEUE": f"bench-unread-{uuid.uuid4().hex}",
-        }
-        app = start_app(env)
-        probe = redis.Redis.from_url(server.redis_url)
+    # No worker reads this queue: every job stays queued, so every wait lasts its full time.
+    unread_queue = {"JOB_QUEUE": f"bench-unread-{uuid.uuid4().hex}"}
+    with embedded_stack(extra_env=unread_queue) as stack, running_app(stack) as app:
+        probe = redis.Redis.from_url(stack.server.redis_url)
         try:
-            key = new_api_key()
-            user = store.create_user("bench", key.hashed)
-            service = store.create_service(user.id, "bench", None)
-            metric = store.create_metric(user.id, service.id, "waited", None)
-            store.append_readings(
+            service = stack.store.create_service(stack.user_id, "bench", None)
+            metric = stack.store.create_metric(stack.user_id, service.id, "waited", None)
+            stack.store.append_readings(
                 metric.id,
-                [
-                    NewReading(id=f"r{i}", timestamp_ms=1_767_225_600_000 + i, value=1.0)
-                    for i in range(30)
-                ],
+                [NewReading(id=f"r{i}", timestamp_ms=T0_MS + i, value=1.0) for i in range(30)],
             )
             for waiting in WAITING:
                 ms = sorted(
                     s * 1000
                     for s in asyncio.run(
-                        measure(app.base_url, key.plain, metric.id, waiting, probe)
+                        measure(app.base_url, stack.key, metric.id, waiting, probe)
                     )
                 )
                 p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
@@ -121,9 +97,6 @@ def main() -> int:
                 )
         finally:
             probe.close()
-            stop_app(app)
-            store.close()
-            server.stop()
     return 0
 
 

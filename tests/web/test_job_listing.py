@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
-import redis
 
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs import keys
 from common.jobs.models import DetectionParams, JobKind, JobRecord
 from common.jobs.record_store import JobStore
-from common.settings import Settings
-
-
-@pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    client = redis.Redis.from_url(settings.redis_url or "")
-    yield JobStore.from_settings(client, settings)
-    client.close()
 
 
 def make_jobs(jobs: JobStore, owner_id: str, kinds: str) -> list[JobRecord]:

@@ -107,15 +107,24 @@ def poll_job(http: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str
 
 
 def seasonal_series(
-    count: int, period: int = 48, spike_at: int | None = None, seed: int = 7
+    count: int,
+    period: int = 48,
+    spike_at: int | None = None,
+    seed: int = 7,
+    noise: float = 0.5,
 ) -> np.ndarray:
-    """A daily-like sine with a little noise, and optionally one large spike."""
+    """A daily-like sine with a little noise (sd `noise`), and optionally one large spike."""
     rng = np.random.default_rng(seed)
     steps = np.arange(count)
-    values = 50 + 10 * np.sin(2 * np.pi * steps / period) + rng.normal(0, 0.5, count)
+    values = 50 + 10 * np.sin(2 * np.pi * steps / period) + rng.normal(0, noise, count)
     if spike_at is not None:
         values[spike_at] += 40
     return values
+
+
+def recent_start(count: int, step: timedelta) -> datetime:
+    """A start such that `count` readings `step` apart end about now (what scans look at)."""
+    return datetime.now(UTC).replace(microsecond=0) - count * step
 
 
 def add_metric(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,8 @@ import redis
 from PIL import PngImagePlugin
 
 from common.detection import minimum_points
-from common.graph.store import GraphStore, new_id
+from common.graph.store import GraphStore
+from common.ids import new_id
 from common.jobs import keys
 from common.models import User
 from tests.support import AppServer, start_app, stop_app
@@ -21,6 +23,14 @@ from tests.worker.support import WorkerProcess, add_metric, poll_job, seasonal_s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SPIKE = 500
+
+
+def detect_and_wait(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit a detection job with ?wait=30; the job as it was when the wait ended."""
+    answer = client.post("/api/metrics/anomaly-detection", params={"wait": 30}, json=body)
+    assert answer.status_code in (200, 202), answer.text
+    job: dict[str, Any] = answer.json()["job"]
+    return job
 
 
 @pytest.fixture
@@ -80,10 +90,7 @@ def test_default_detector_alarms_once_and_says_what_it_saw(
     spiky_metric: tuple[str, list[str]],
 ) -> None:
     metric_id, ids = spiky_metric
-    answer = client.post(
-        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
-    )
-    job = answer.json()["job"]
+    job = detect_and_wait(client, {"metric_id": metric_id})
     assert job["status"] == "succeeded", job
     assert job["summary"]["method"] == "auto"
     assert job["summary"]["method_params"]["sensitivity"] == 3e-4
@@ -203,9 +210,7 @@ def test_result_plot_is_a_png(
     client: httpx.Client, celery_worker: WorkerProcess, spiky_metric: tuple[str, list[str]]
 ) -> None:
     metric_id, _ = spiky_metric
-    job_id = client.post(
-        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
-    ).json()["job_id"]
+    job_id = detect_and_wait(client, {"metric_id": metric_id})["id"]
     plot = client.get(f"/api/jobs/{job_id}/plot.png")
     assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
     assert plot.content.startswith(b"\x89PNG")
@@ -223,9 +228,7 @@ def test_expired_result_is_reported(
     spiky_metric: tuple[str, list[str]],
 ) -> None:
     metric_id, _ = spiky_metric
-    job_id = client.post(
-        "/api/metrics/anomaly-detection", params={"wait": 30}, json={"metric_id": metric_id}
-    ).json()["job_id"]
+    job_id = detect_and_wait(client, {"metric_id": metric_id})["id"]
     assert client.get(f"/api/jobs/{job_id}").json()["result_expired"] is False
     with redis.Redis.from_url(service_env["REDIS_URL"]) as direct:
         assert direct.ttl(keys.job_result(job_id)) > 0  # it would expire on its own
@@ -245,11 +248,7 @@ def test_anomalies_are_paged(
     for index in (100, 150, 200, 250, 300):
         values[index] += 40
     metric_id, ids = add_metric(client, store, values)
-    client.post(
-        "/api/metrics/anomaly-detection",
-        params={"wait": 30},
-        json={"metric_id": metric_id, "method": "stl", "period": 48},
-    )
+    detect_and_wait(client, {"metric_id": metric_id, "method": "stl", "period": 48})
     seen: list[str] = []
     cursor = None
     for _ in range(20):

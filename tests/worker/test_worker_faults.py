@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.graph.store import GraphStore, new_id
+from common.graph.store import GraphStore
+from common.ids import new_id
 from common.models import User
 from tests.support import start_app, stop_app
 from tests.worker.support import (

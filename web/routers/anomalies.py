@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from common.errors import NotFoundError
+from common.errors import found
 from common.models import Anomaly, Verdict
 from web.deps import CurrentUser, PathId, StoreDep
 from web.schemas import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RequestModel
@@ -22,9 +22,7 @@ class FeedbackCreate(RequestModel):
 def get_anomaly(anomaly_id: PathId, user: CurrentUser, store: StoreDep) -> Anomaly:
     """One anomaly of the caller's metrics, with any feedback given."""
     anomaly = store.get_anomaly(user.id, anomaly_id)
-    if anomaly is None:
-        raise NotFoundError(f"anomaly {anomaly_id} not found")
-    return anomaly
+    return found(anomaly, f"anomaly {anomaly_id}")
 
 
 @router.post("/{anomaly_id}/feedback", responses=BAD_BODY)
@@ -33,6 +31,4 @@ def give_feedback(
 ) -> Anomaly:
     """Say whether an anomaly was real (`confirmed`) or not (`false_positive`); the last counts."""
     anomaly = store.set_anomaly_feedback(user.id, anomaly_id, body.verdict)
-    if anomaly is None:
-        raise NotFoundError(f"anomaly {anomaly_id} not found")
-    return anomaly
+    return found(anomaly, f"anomaly {anomaly_id}")

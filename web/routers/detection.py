@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -30,6 +28,7 @@ from web.deps import (
     StoreDep,
     job_url,
 )
+from web.paging import PageDep, encode_cursor
 from web.routers.jobs import JobPublic
 from web.schemas import (
     AUTH_ERRORS,
@@ -200,59 +199,14 @@ def _submit(
     )
 
 
-def _encode_cursor(anomaly: Anomaly) -> str:
-    text = f"{to_epoch_ms(anomaly.timestamp)}:{anomaly.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        timestamp, anomaly_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        return int(timestamp), anomaly_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequestError("cursor is not one this API returned") from exc
-
-
-def _anomalies_after(
-    store: GraphStore,
-    metric_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-    after: tuple[int, str] | None,
-) -> list[Anomaly]:
-    """Up to `limit` + 1 anomalies in (timestamp, id) order, strictly after `after`."""
-    if after is None:
-        return store.list_anomalies(metric_id, start, end, limit + 1)
-    after_ms, _ = after
-    if start is None or to_epoch_ms(start) < after_ms:
-        start = from_epoch_ms(after_ms)
-    # Anomalies that share the cursor's timestamp are skipped here; there are few of them
-    # (one per method and reading), so a slightly larger read covers them.
-    fetch = limit + 8
-    while True:
-        rows = store.list_anomalies(metric_id, start, end, fetch)
-        kept = [row for row in rows if (to_epoch_ms(row.timestamp), row.id) > after]
-        if len(kept) > limit or len(rows) < fetch:
-            return kept
-        fetch *= 2
-
-
 @router.get("/{metric_id}/anomalies", responses={**NOT_FOUND, **BAD_REQUEST})
-def list_anomalies(
-    metric: OwnedMetric,
-    store: StoreDep,
-    start: Annotated[Timestamp | None, Query(description="inclusive")] = None,
-    end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
-) -> AnomalyPage:
+def list_anomalies(metric: OwnedMetric, store: StoreDep, paging: PageDep) -> AnomalyPage:
     """List the anomalies stored for a metric in time order (follow `next_cursor`)."""
-    after = _decode_cursor(cursor) if cursor else None
-    start = None if start is None else from_epoch_ms(to_epoch_ms(start))
-    end = None if end is None else from_epoch_ms(to_epoch_ms(end))
-    rows = _anomalies_after(store, metric.id, start, end, limit, after)
-    page = rows[:limit]
-    return AnomalyPage(
-        anomalies=page, next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None
-    )
+    # One more than a page is read to know whether a next page exists: the last page has no
+    # cursor.
+    rows = store.list_anomalies(metric.id, paging.start, paging.end, paging.size + 1, paging.after)
+    page = rows[: paging.size]
+    next_cursor = None
+    if len(rows) > paging.size:
+        next_cursor = encode_cursor(to_epoch_ms(page[-1].timestamp), page[-1].id)
+    return AnomalyPage(anomalies=page, next_cursor=next_cursor)

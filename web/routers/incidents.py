@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from common.errors import NotFoundError
+from common.errors import found
 from common.incidents.detail import IncidentDetail, incident_detail
 from common.incidents.models import Incident, IncidentStatus
 from web.deps import CurrentUser, PathId, SettingsDep, StoreDep
@@ -42,9 +42,7 @@ def get_incident(
     incident_id: PathId, user: CurrentUser, store: StoreDep, settings: SettingsDep
 ) -> IncidentDetail:
     """An incident with its anomalies, timeline and probable causes (most probable first)."""
-    incident = store.get_incident(user.id, incident_id)
-    if incident is None:
-        raise NotFoundError(f"incident {incident_id} not found")
+    incident = found(store.get_incident(user.id, incident_id), f"incident {incident_id}")
     return incident_detail(store, incident, settings.incident_max_hops)
 
 
@@ -52,9 +50,7 @@ def get_incident(
 def acknowledge_incident(incident_id: PathId, user: CurrentUser, store: StoreDep) -> Incident:
     """Say someone is on it (the first acknowledgement's time is kept). Notifies no one."""
     incident = store.acknowledge_incident(user.id, incident_id)
-    if incident is None:
-        raise NotFoundError(f"incident {incident_id} not found")
-    return incident
+    return found(incident, f"incident {incident_id}")
 
 
 @router.post("/{incident_id}/resolve", responses=NOT_FOUND)
@@ -64,6 +60,4 @@ def resolve_incident(incident_id: PathId, user: CurrentUser, store: StoreDep) ->
     New anomalies of the same metrics afterwards open a new incident.
     """
     incident = store.resolve_incident(user.id, incident_id, resolved_by=user.name)
-    if incident is None:
-        raise NotFoundError(f"incident {incident_id} not found")
-    return incident
+    return found(incident, f"incident {incident_id}")

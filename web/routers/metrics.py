@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as json_string
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
-from common.errors import InvalidRequestError, NotFoundError
-from common.graph.store import new_id
+from common.errors import found
+from common.ids import new_id
 from common.jobs.results import json_floats
 from common.models import NewReading, ReadingSeries, iso_timestamps, to_epoch_ms
 from web.deps import CurrentUser, OwnedMetric, OwnedService, SettingsDep, StoreDep
 from web.errors import PayloadTooLargeError
+from web.paging import PageDep, encode_cursor
 from web.schemas import (
     AUTH_ERRORS,
     BAD_BODY,
     BAD_REQUEST,
-    NO_CONTROL,
     NOT_FOUND,
     ErrorBody,
     MetricCreate,
@@ -33,7 +30,6 @@ from web.schemas import (
     ReadingCreate,
     ReadingPage,
     ReadingsStored,
-    Timestamp,
 )
 
 # Every metric route names a metric or a service: 404 when it is not the caller's.
@@ -75,9 +71,7 @@ def update_metric(
         description=body.description,
         set_description="description" in body.model_fields_set,
     )
-    if updated is None:
-        raise NotFoundError(f"metric {metric.id} not found")
-    return updated
+    return found(updated, f"metric {metric.id}")
 
 
 @router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)
@@ -128,42 +122,16 @@ def add_readings(
     )
 
 
-def encode_cursor(timestamp_ms: int, reading_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{timestamp_ms}:{reading_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        timestamp, reading_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        if not re.fullmatch(NO_CONTROL, reading_id):
-            raise ValueError("not a reading id")
-        return int(timestamp), reading_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequestError("cursor is not one this API returned") from exc
-
-
 @router.get(
     "/{metric_id}/readings",
     response_class=Response,
     responses={**BAD_REQUEST, 200: {"model": ReadingPage, "description": "a page of readings"}},
 )
-def list_readings(
-    metric: OwnedMetric,
-    store: StoreDep,
-    settings: SettingsDep,
-    start: Annotated[Timestamp | None, Query(description="inclusive")] = None,
-    end: Annotated[Timestamp | None, Query(description="exclusive")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
-) -> Response:
+def list_readings(metric: OwnedMetric, store: StoreDep, paging: PageDep) -> Response:
     """List readings in time order, a page at a time (follow `next_cursor`)."""
-    after = decode_cursor(cursor) if cursor else None
-    # A page holds at most PAGE_SIZE_MAX readings whatever `limit` asks; a full page has a
-    # cursor to the next.
-    page_size = min(limit, settings.page_size_max)
-    page = store.list_readings(metric.id, start, end, page_size, after)
+    page = store.list_readings(metric.id, paging.start, paging.end, paging.size, paging.after)
     next_cursor = None
-    if len(page) == page_size:
+    if len(page) == paging.size:  # a full page has a cursor to the next
         next_cursor = encode_cursor(int(page.timestamps_ms[-1]), page.ids[-1])
     return Response(reading_page_json(page, next_cursor), media_type="application/json")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from common.errors import InvalidRequestError, NotFoundError
+from common.errors import InvalidRequestError, found
 from common.notifications.deliveries import DeliveryLog, new_secret, queue_test
 from common.notifications.models import (
     Delivery,
@@ -102,9 +102,7 @@ def get_owned_channel(
     channel_id: PathId, user: CurrentUser, store: StoreDep
 ) -> NotificationChannel:
     channel = store.get_channel(user.id, channel_id)
-    if channel is None:
-        raise NotFoundError(f"notification channel {channel_id} not found")
-    return channel
+    return found(channel, f"notification channel {channel_id}")
 
 
 OwnedChannel = Annotated[NotificationChannel, Depends(get_owned_channel)]

@@ -6,7 +6,7 @@ services. Cycles are allowed; incidents walk the links a bounded number of hops.
 
 from fastapi import APIRouter, Response, status
 
-from common.errors import InvalidRequestError, NotFoundError
+from common.errors import InvalidRequestError, NotFoundError, found
 from common.graph.store import GraphStore
 from common.models import Service
 from web.deps import CurrentUser, OwnedService, PathId, StoreDep
@@ -37,9 +37,10 @@ def list_services(user: CurrentUser, store: StoreDep) -> list[ServicePublic]:
 
 
 def _detail(service: Service, store: GraphStore) -> ServiceDetail:
-    dependencies = store.service_dependencies(service.owner_id, service.id)
-    if dependencies is None:  # deleted in between
-        raise NotFoundError(f"service {service.id} not found")
+    # None when the service was deleted in between.
+    dependencies = found(
+        store.service_dependencies(service.owner_id, service.id), f"service {service.id}"
+    )
     return ServiceDetail(**service.model_dump(), **dependencies.model_dump())
 
 
@@ -87,9 +88,7 @@ def update_service(
         description=body.description,
         set_description="description" in body.model_fields_set,
     )
-    if updated is None:
-        raise NotFoundError(f"service {service.id} not found")
-    return updated
+    return found(updated, f"service {service.id}")
 
 
 @router.delete(

@@ -46,7 +46,8 @@ class Score:
         return score_flags(is_anomaly, spans)
 
 
-def seasonal_series(seed: int, amplitude: float) -> Injected:
+def injected_series(seed: int, amplitude: float) -> Injected:
+    """A week of the daily curve at `amplitude` sd, with the anomalies above injected."""
     rng = np.random.default_rng(seed)
     t = np.arange(PERIOD * DAYS)
     values = (
@@ -85,13 +86,13 @@ def score_flags(is_anomaly: np.ndarray, spans: list[tuple[int, int]]) -> Score:
 @pytest.fixture(scope="session")
 def strongly_seasonal() -> list[Injected]:
     """Daily amplitude 10 sd: STL's ground."""
-    return [seasonal_series(seed, amplitude=10.0) for seed in (0, 1)]
+    return [injected_series(seed, amplitude=10.0) for seed in (0, 1)]
 
 
 @pytest.fixture(scope="session")
 def mildly_seasonal() -> list[Injected]:
     """Daily amplitude 1 sd: a trailing window of five hours barely lags it."""
-    return [seasonal_series(seed, amplitude=1.0) for seed in (0, 1, 2)]
+    return [injected_series(seed, amplitude=1.0) for seed in (0, 1, 2)]
 
 
 @pytest.fixture(scope="session")

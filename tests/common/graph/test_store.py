@@ -17,8 +17,9 @@ from common.errors import ConflictError, NotFoundError
 from common.graph.executors import FalkorDBExecutor
 from common.graph.integrity import check_chain
 from common.graph.schema import existing_schema, schema_items
-from common.graph.store import GraphStore, new_id
-from common.models import AnomalyPoint, NewReading, User, from_epoch_ms
+from common.graph.store import GraphStore
+from common.ids import new_id
+from common.models import AnomalyPoint, NewReading, User, from_epoch_ms, to_epoch_ms
 from common.settings import Settings
 
 T0 = 1_700_000_000_000  # epoch ms
@@ -309,6 +310,34 @@ def test_anomalies_are_saved_idempotently(graph: GraphStore) -> None:
     assert {a.reading_id for a in found} == {"r2"}
     # An anomaly for a reading that does not exist is not stored.
     assert graph.save_anomalies(metric_id, [anomaly_at("missing")]) == 0
+
+
+def test_anomaly_pages_return_each_anomaly_once_in_order(graph: GraphStore) -> None:
+    """Keyset paging: three readings and two methods share each timestamp, so pages of 7
+    split runs of equal timestamps; the window drops the first and last timestamps."""
+    _, metric_id = make_metric(graph)
+    graph.append_readings(metric_id, readings(list(range(30))))
+    points = [
+        anomaly_at(f"r{t}", method).model_copy(update={"timestamp": from_epoch_ms(T0 + t // 3)})
+        for t in range(30)
+        for method in ("rolling", "stl")
+    ]
+    graph.save_anomalies(metric_id, points)
+    start, end = from_epoch_ms(T0 + 1), from_epoch_ms(T0 + 9)
+    everything = graph.list_anomalies(metric_id, start, end, 1000)
+    assert len(everything) == 48
+    assert [(a.timestamp, a.id) for a in everything] == sorted(
+        (a.timestamp, a.id) for a in everything
+    )
+    paged: list[str] = []
+    after = None
+    for _ in range(10):  # 7 full pages, then an empty one
+        page = graph.list_anomalies(metric_id, start, end, 7, after)
+        if not page:
+            break
+        paged += [a.id for a in page]
+        after = (to_epoch_ms(page[-1].timestamp), page[-1].id)
+    assert paged == [a.id for a in everything]
 
 
 def test_metrics_with_readings_since(graph: GraphStore) -> None:

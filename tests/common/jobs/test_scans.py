@@ -5,14 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import redis
 
 from common.graph.store import GraphStore
 from common.jobs.models import JobRecord
@@ -22,28 +20,22 @@ from common.jobs.scans import ScanReport, run_scan
 from common.models import NewReading, to_epoch_ms
 from common.settings import Settings
 from tests.support import ROOT
-from tests.worker.support import WorkerProcess, add_metric, seasonal_series, wait_for
+from tests.worker.support import (
+    WorkerProcess,
+    add_metric,
+    recent_start,
+    seasonal_series,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 STEP = timedelta(minutes=1)
 
 
-@pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    client = redis.Redis.from_url(settings.redis_url or "")
-    yield JobStore.from_settings(client, settings)
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def queue(settings: Settings) -> JobQueue:
     return JobQueue(producer_app(settings, settings.redis_url or ""))
-
-
-def recent_start(count: int) -> datetime:
-    """A start time such that `count` readings a minute apart end about now."""
-    return datetime.now(UTC).replace(microsecond=0) - count * STEP
 
 
 def scans_of(reports: list[ScanReport], jobs: JobStore, metric_id: str) -> list[JobRecord]:
@@ -66,7 +58,7 @@ def test_concurrent_sweeps_scan_each_window_once(
     celery_worker: WorkerProcess,
 ) -> None:
     values = seasonal_series(300, period=48, spike_at=290)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300), step=STEP)
+    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
 
     reports: list[ScanReport] = []
     sweeps = [
@@ -94,7 +86,7 @@ def test_concurrent_sweeps_scan_each_window_once(
     # spike comes after the quiet time (50 readings) of the alarm at 290.
     more = 50 + 10 * np.sin(2 * np.pi * np.arange(300, 360) / 48)
     more[45] += 40
-    last = to_epoch_ms(recent_start(300) + 299 * STEP)
+    last = to_epoch_ms(recent_start(300, STEP) + 299 * STEP)
     store.append_readings(
         metric_id,
         [
@@ -133,7 +125,7 @@ def test_two_beats_store_anomalies_once_and_owner_sees_the_scan(
     tmp_path: Path,
 ) -> None:
     values = seasonal_series(300, period=48, spike_at=295, seed=11)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300), step=STEP)
+    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
     beats = [start_beat(service_env, tmp_path, f"beat{i}") for i in range(2)]
     try:
 

@@ -8,12 +8,10 @@ the session is scanned or run by them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
-import redis
 
 from common.graph.store import GraphStore
 from common.jobs import keys
@@ -23,22 +21,23 @@ from common.jobs.record_store import JobStore
 from common.jobs.scans import record_scan_done, scan_metric
 from common.models import NewReading, to_epoch_ms
 from common.settings import Settings
-from tests.worker.support import add_metric, seasonal_series
+from tests.worker.support import add_metric, recent_start, seasonal_series
 
 STEP = timedelta(minutes=1)
-
-
-@pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    client = redis.Redis.from_url(settings.redis_url or "")
-    yield JobStore.from_settings(client, settings)
-    client.close()
 
 
 @pytest.fixture
 def unread_queue(settings: Settings) -> JobQueue:
     unread = settings.model_copy(update={"job_queue": f"test-unread-{uuid.uuid4().hex}"})
     return JobQueue(producer_app(unread, settings.redis_url or ""))
+
+
+@pytest.fixture
+def recent_metric(client: httpx.Client, store: GraphStore) -> tuple[str, datetime]:
+    """A metric of 100 readings a minute apart, the newest about now; (its id, its start)."""
+    start = recent_start(100, STEP)
+    metric_id, _ = add_metric(client, store, seasonal_series(100), start=start, step=STEP)
+    return metric_id, start
 
 
 def scan(store: GraphStore, metric_id: str, jobs: JobStore, queue: JobQueue, settings: Settings):  # type: ignore[no-untyped-def]
@@ -70,14 +69,13 @@ def append_after(store: GraphStore, metric_id: str, last: datetime, count: int) 
 
 
 def test_a_failed_scan_is_judged_again_by_the_next_scan(
-    client: httpx.Client,
+    recent_metric: tuple[str, datetime],
     store: GraphStore,
     jobs: JobStore,
     unread_queue: JobQueue,
     settings: Settings,
 ) -> None:
-    start = datetime.now(UTC).replace(microsecond=0) - 100 * STEP
-    metric_id, _ = add_metric(client, store, seasonal_series(100), start=start, step=STEP)
+    metric_id, start = recent_metric
     first = scan(store, metric_id, jobs, unread_queue, settings)
     assert first is not None
     assert jobs.redis.get(keys.scan_scanned_through(metric_id)) is None  # queued: not scanned
@@ -93,14 +91,13 @@ def test_a_failed_scan_is_judged_again_by_the_next_scan(
 
 
 def test_after_a_succeeded_scan_only_newer_readings_are_judged(
-    client: httpx.Client,
+    recent_metric: tuple[str, datetime],
     store: GraphStore,
     jobs: JobStore,
     unread_queue: JobQueue,
     settings: Settings,
 ) -> None:
-    start = datetime.now(UTC).replace(microsecond=0) - 100 * STEP
-    metric_id, _ = add_metric(client, store, seasonal_series(100), start=start, step=STEP)
+    metric_id, start = recent_metric
     first = scan(store, metric_id, jobs, unread_queue, settings)
     assert first is not None and first.params.end is not None
     succeed(jobs, first, settings)

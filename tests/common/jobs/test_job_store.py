@@ -17,7 +17,7 @@ import redis.asyncio
 
 from common.embedded import EmbeddedServer
 from common.errors import DependencyUnavailableError, NotFoundError
-from common.graph.store import new_id
+from common.ids import new_id
 from common.jobs import keys
 from common.jobs.models import DetectionParams, JobRecord, JobSummary
 from common.jobs.record_store import JobStore
@@ -28,6 +28,7 @@ from common.jobs.waits import JobWaiter
 
 @pytest.fixture
 def jobs(embedded_server: EmbeddedServer) -> Iterator[JobStore]:
+    """Not the shared fixture: short lists (list_max=5), so that trimming shows."""
     client = redis.Redis.from_url(embedded_server.redis_url)
     yield JobStore(client, record_ttl_seconds=3600, list_max=5)
     client.close()

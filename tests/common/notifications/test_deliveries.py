@@ -20,7 +20,7 @@ from common.notifications.deliveries import (
     notify_incidents,
     queue_test,
 )
-from common.notifications.models import Delivery
+from common.notifications.models import Delivery, NotificationChannel
 from common.settings import Settings
 from tests.support import free_port
 from tests.worker.support import WorkerProcess, wait_for
@@ -56,13 +56,26 @@ def deliveries(settings: Settings) -> Iterator[DeliveryLog]:
     client.close()
 
 
-def test_delivery_gives_up_after_the_retry_window(
-    client: httpx.Client, store: GraphStore, deliveries: DeliveryLog, fast: Settings
-) -> None:
-    url = f"http://127.0.0.1:{free_port()}/nobody"
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1, stopped after the test."""
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+def webhook_channel(client: httpx.Client, store: GraphStore, url: str) -> NotificationChannel:
+    """A webhook channel to `url`, made through the API, as the store holds it."""
     created = client.post("/api/notification-channels", json={"type": "webhook", "url": url})
     channel = store.get_channel(client.user.id, created.json()["id"])  # type: ignore[attr-defined]
     assert channel is not None
+    return channel
+
+
+def test_delivery_gives_up_after_the_retry_window(
+    client: httpx.Client, store: GraphStore, deliveries: DeliveryLog, fast: Settings
+) -> None:
+    channel = webhook_channel(client, store, f"http://127.0.0.1:{free_port()}/nobody")
     delivery = queue_test(deliveries, NoQueue(), channel)
     first = attempt_delivery(delivery.id, store, deliveries, fast)
     assert first.outcome == "retry" and first.retry_in_seconds == pytest.approx(0.2)
@@ -80,23 +93,19 @@ def test_delivery_gives_up_after_the_retry_window(
 
 
 def test_pending_delivery_to_a_deleted_channel_fails_unsent(
-    client: httpx.Client, store: GraphStore, deliveries: DeliveryLog, fast: Settings
+    client: httpx.Client,
+    store: GraphStore,
+    deliveries: DeliveryLog,
+    fast: Settings,
+    receiver: Receiver,
 ) -> None:
-    receiver = Receiver().start()
-    try:
-        created = client.post(
-            "/api/notification-channels", json={"type": "webhook", "url": receiver.url}
-        ).json()
-        channel = store.get_channel(client.user.id, created["id"])  # type: ignore[attr-defined]
-        assert channel is not None
-        delivery = queue_test(deliveries, NoQueue(), channel)
-        assert client.delete(f"/api/notification-channels/{channel.id}").status_code == 204
-        assert attempt_delivery(delivery.id, store, deliveries, fast).outcome == "failed"
-        final = deliveries.get(delivery.id)
-        assert final is not None and final.last_error == "the channel was deleted"
-        assert receiver.received == []
-    finally:
-        receiver.stop()
+    channel = webhook_channel(client, store, receiver.url)
+    delivery = queue_test(deliveries, NoQueue(), channel)
+    assert client.delete(f"/api/notification-channels/{channel.id}").status_code == 204
+    assert attempt_delivery(delivery.id, store, deliveries, fast).outcome == "failed"
+    final = deliveries.get(delivery.id)
+    assert final is not None and final.last_error == "the channel was deleted"
+    assert receiver.received == []
 
 
 def test_sweep_queues_again_a_delivery_whose_task_was_lost(
@@ -105,35 +114,28 @@ def test_sweep_queues_again_a_delivery_whose_task_was_lost(
     deliveries: DeliveryLog,
     settings: Settings,
     celery_worker: WorkerProcess,
+    receiver: Receiver,
 ) -> None:
-    receiver = Receiver().start()
-    try:
-        created = client.post(
-            "/api/notification-channels", json={"type": "webhook", "url": receiver.url}
-        ).json()
-        channel = store.get_channel(client.user.id, created["id"])  # type: ignore[attr-defined]
-        assert channel is not None
-        # Created three minutes ago, and its task never ran (the worker died holding it).
-        lost = Delivery(
-            id="dlv_lost_" + channel.id, channel_id=channel.id, owner_id=channel.owner_id,
-            event_id="evt_lost_" + channel.id, event="test", incident_id=None, status="pending",
-            created_at=utc_now() - timedelta(minutes=3),
-            payload=json.dumps({"event_id": "evt_lost_" + channel.id, "event": "test"}),
-        )  # fmt: skip
-        assert deliveries.create(lost)
-        queue = JobQueue(producer_app(settings, settings.redis_url or ""))
-        report = notify_incidents(store, deliveries, queue, settings)
-        assert report.redriven >= 1
-        wait_for(lambda: receiver.processed, 30, "the lost delivery to arrive")
-        assert list(receiver.processed) == [lost.event_id]
-        done = wait_for(
-            lambda: (d := deliveries.get(lost.id)) is not None and d.status == "delivered" and d,
-            30,
-            "the delivery log to say delivered",
-        )
-        assert done.attempts == 1
-        # Delivered: off the due set, so the next sweep leaves it alone.
-        assert lost.id not in deliveries.overdue(utc_now(), 10_000)
-        client.delete(f"/api/notification-channels/{channel.id}")
-    finally:
-        receiver.stop()
+    channel = webhook_channel(client, store, receiver.url)
+    # Created three minutes ago, and its task never ran (the worker died holding it).
+    lost = Delivery(
+        id="dlv_lost_" + channel.id, channel_id=channel.id, owner_id=channel.owner_id,
+        event_id="evt_lost_" + channel.id, event="test", incident_id=None, status="pending",
+        created_at=utc_now() - timedelta(minutes=3),
+        payload=json.dumps({"event_id": "evt_lost_" + channel.id, "event": "test"}),
+    )  # fmt: skip
+    assert deliveries.create(lost)
+    queue = JobQueue(producer_app(settings, settings.redis_url or ""))
+    report = notify_incidents(store, deliveries, queue, settings)
+    assert report.redriven >= 1
+    wait_for(lambda: receiver.processed, 30, "the lost delivery to arrive")
+    assert list(receiver.processed) == [lost.event_id]
+    done = wait_for(
+        lambda: (d := deliveries.get(lost.id)) is not None and d.status == "delivered" and d,
+        30,
+        "the delivery log to say delivered",
+    )
+    assert done.attempts == 1
+    # Delivered: off the due set, so the next sweep leaves it alone.
+    assert lost.id not in deliveries.overdue(utc_now(), 10_000)
+    client.delete(f"/api/notification-channels/{channel.id}")
