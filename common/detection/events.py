@@ -20,19 +20,23 @@ def group_events(is_anomaly: np.ndarray, score: np.ndarray) -> list[AnomalyEvent
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1
     scores = np.asarray(score, dtype=np.float64)
-    events = []
-    # One iteration per event, not per point: events are few next to points.
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        peak = start + int(np.argmax(scores[start : end + 1]))
-        events.append(
-            AnomalyEvent(
-                start_index=start,
-                end_index=end,
-                peak_index=peak,
-                peak_score=float(scores[peak]),
-            )
+    # Peaks of all runs at once (a narrow band on noise makes thousands of runs): sort the
+    # flagged points by run, then score (highest first; NaN above all, as np.argmax takes
+    # it), then index, and take each run's first.
+    flagged = np.flatnonzero(flags)
+    run = np.searchsorted(starts, flagged, side="right") - 1
+    flagged_scores = scores[flagged]
+    missing = np.isnan(flagged_scores)
+    highest_first = -np.where(missing, np.inf, flagged_scores)
+    order = np.lexsort((flagged, ~missing, highest_first, run))
+    run_starts = np.flatnonzero(np.diff(run[order], prepend=-1))
+    peaks = flagged[order][run_starts]
+    return [
+        AnomalyEvent(start_index=start, end_index=end, peak_index=peak, peak_score=peak_score)
+        for start, end, peak, peak_score in zip(
+            starts.tolist(), ends.tolist(), peaks.tolist(), scores[peaks].tolist(), strict=True
         )
-    return events
+    ]
 
 
 def alarm_events(

@@ -94,6 +94,12 @@ def describe_all(
     known = np.isfinite(looked)
     outside = known & (np.abs(np.where(known, looked, 0.0)) > OUTSIDE * noises[:, None])
     share = outside.sum(axis=1) / np.maximum(known.sum(axis=1), 1)
+    # A short-lived event is its peak's jump from the expected value (0 where none).
+    peaks = np.asarray(peaks, dtype=np.int64)
+    expected_at_peaks = expected[peaks]
+    jumps = np.where(
+        np.isfinite(expected_at_peaks), values[peaks] - expected_at_peaks, 0.0
+    ).tolist()
     kinds = []
     for number, start in enumerate(starts.tolist()):
         if share[number] >= LASTING:
@@ -110,9 +116,7 @@ def describe_all(
             )
         else:
             kinds.append(
-                _short_lived(
-                    values, expected, start, int(peaks[number]), float(noises[number]), times_ms
-                )
+                _short_lived(jumps[number], float(noises[number]), _moment(times_ms, start))
             )
     return kinds
 
@@ -132,17 +136,8 @@ def _mean_noise(values: np.ndarray, expected: np.ndarray, starts: np.ndarray) ->
     return np.asarray(noise, dtype=np.float64)
 
 
-def _short_lived(
-    values: np.ndarray,
-    expected: np.ndarray,
-    start: int,
-    peak: int,
-    noise: float,
-    times_ms: np.ndarray | None,
-) -> EventKind:
-    jump = float(values[peak] - expected[peak]) if np.isfinite(expected[peak]) else 0.0
+def _short_lived(jump: float, noise: float, when: str) -> EventKind:
     kind = "spike" if jump >= 0 else "dip"
-    when = _moment(times_ms, start)
     return EventKind(
         kind, jump, jump / noise, f"{kind} {jump:+.4g} ({jump / noise:+.1f} σ) at {when}"
     )
@@ -174,7 +169,8 @@ def describe(
     when = _moment(times_ms, start)
     outside = np.abs(units) > OUTSIDE
     if outside.mean() < LASTING:
-        return _short_lived(values, expected, start, peak, noise, times_ms)
+        jump = float(values[peak] - expected[peak]) if np.isfinite(expected[peak]) else 0.0
+        return _short_lived(jump, float(noise), when)
     lasting = units[outside]
     same_side = max(np.mean(lasting > 0), np.mean(lasting < 0))
     if same_side >= ONE_SIDED:
