@@ -202,7 +202,8 @@ RETURN clashes
 
 # Readings and anomalies are found by their indexed metric_id, not by walking the chain.
 # The MetricLock and the metric are locked first, as DELETE_SERVICE does and for its reason:
-# an append racing the delete is then either all seen here or finds the metric gone.
+# an append racing the delete is then either all seen here or finds the metric gone. The
+# count is only a barrier: nothing below runs before the locks are held.
 DELETE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
 OPTIONAL MATCH (held:MetricLock {metric_id: $metric_id})
