@@ -59,8 +59,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def _without_credentials(url: str) -> str:
     parsed = urlsplit(url)
-    port = f":{parsed.port}" if parsed.port else ""
-    return parsed._replace(netloc=f"{parsed.hostname or ''}{port}").geturl()
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
 
 
 def cmd_check_chain(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ def open_resources(settings: Settings | None = None) -> WorkerResources:
         results=ResultStore.from_settings(client, settings),
         pid=os.getpid(),
     )
-    log.info("worker process %d: graph store and job store opened", _resources.pid)
+    log.info("worker process %d: graph store, job and result stores opened", _resources.pid)
     return _resources
 
 

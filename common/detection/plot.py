@@ -57,7 +57,8 @@ def render_png(
         label=f"anomaly ({int(flagged.sum())})",
     )
     heading = f"{title} — {result.method}, {len(result.events)} events"
-    axes.set_title(heading, loc="left")
+    # Names are the user's own: "$" in them is text, not the start of matplotlib's math.
+    axes.set_title(heading, loc="left", parse_math=False)
     locator = axes.xaxis.get_major_locator()
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.grid(True, color="0.9")

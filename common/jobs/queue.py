@@ -67,7 +67,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_soft_time_limit": settings.job_soft_time_limit_seconds,
         "task_time_limit": settings.job_time_limit_seconds,
-        # Celery's own result is a small status; the detection result lives in the job store.
+        # Celery's own result is a small status; the detection result lives in the result store.
         "result_expires": settings.result_ttl_seconds,
         # Events for Flower.
         "worker_send_task_events": True,

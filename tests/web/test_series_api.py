@@ -173,6 +173,16 @@ def test_job_band_lands_on_the_same_slots(
         assert isinstance(band, dict) and zoomed["readings"] == stop - first
         assert band["expected"] == [p["expected"] for p in points[first:stop]]
         assert band["score"] == [p["score"] for p in points[first:stop]]
+    # Bucketed, the last bucket's width is rounded up past the window's end, where the
+    # spike is: the spike's score must not leak into the band of a window without it.
+    before_spike = series(
+        client, metric_id, start=points[2400]["timestamp"], end=points[2500]["timestamp"],
+        points=7, job_id=job["id"],
+    )  # fmt: skip
+    band = before_spike["band"]
+    assert isinstance(band, dict) and before_spike["downsampled"] is True
+    inside = [p["score"] for p in points[2400:2500] if p["score"] is not None]
+    assert max(s for s in band["score"] if s is not None) == max(inside) < points[2500]["score"]
     later = series(
         client, metric_id, start="2100-01-01T00:00:00Z", end="2100-01-02T00:00:00Z",
         job_id=job["id"],

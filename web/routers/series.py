@@ -144,7 +144,6 @@ def _job_band(
             "pass a job of this metric"
         )
     # Only the chunks the window overlaps: a zoomed chart of a long result reads a few.
-    # Points just outside the window fall in no slot below.
     meta, points = read_result(results, record, window=span or (0, 0))
     timestamps = np.array(points.timestamp_ms, dtype=np.int64)
     if bucketing is None:
@@ -153,6 +152,10 @@ def _job_band(
         first_ms, bucket_ms = bucketing
         keys = (timestamps - first_ms) // bucket_ms
     positions = slot_positions(slot_keys, keys)
+    # Those chunks hold points on either side of the window, and the last bucket (its width
+    # rounded up) can reach past the window's end: only points inside it count.
+    start_ms, end_ms = span or (0, 0)
+    positions[(timestamps < start_ms) | (timestamps >= end_ms)] = -1
     slots = len(slot_keys)
 
     def column(values: list[float | None]) -> np.ndarray:
