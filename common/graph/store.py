@@ -21,6 +21,7 @@ from common.graph.executors import (
     CypherExecutor,
     FalkorDBExecutor,
     Neo4jExecutor,
+    Row,
     UniqueConstraintError,
 )
 from common.ids import anomaly_id, new_id
@@ -305,25 +306,20 @@ class GraphStore:
         self, owner_id: str, service_id: str, name: str, description: str | None
     ) -> Metric:
         metric_id = new_id()
-        clash = ConflictError(f"service {service_id} already has a metric named {name!r}")
-        try:
-            rows = self.executor.write(
-                q.CREATE_METRIC,
-                {
-                    "owner_id": owner_id,
-                    "service_id": service_id,
-                    "id": metric_id,
-                    "name": name,
-                    "description": description,
-                    "created_at": now_ms(),
-                },
-            )
-        except UniqueConstraintError as exc:  # created at the same moment by another request
-            raise clash from exc
+        rows = self._write_metric_name(
+            q.CREATE_METRIC,
+            {
+                "owner_id": owner_id,
+                "service_id": service_id,
+                "id": metric_id,
+                "name": name,
+                "description": description,
+                "created_at": now_ms(),
+            },
+            ConflictError(f"service {service_id} already has a metric named {name!r}"),
+        )
         if not rows:
             raise NotFoundError(f"service {service_id} not found")
-        if rows[0]["clashes"]:
-            raise clash
         metric = self.get_metric(owner_id, metric_id)
         if metric is None:  # the service was deleted just after the metric was created
             raise NotFoundError(f"service {service_id} not found")
@@ -351,25 +347,35 @@ class GraphStore:
         description: str | None = None,
         set_description: bool = False,
     ) -> Metric | None:
-        clash = ConflictError(f"the service already has a metric named {name!r}")
-        try:
-            rows = self.executor.write(
-                q.UPDATE_METRIC,
-                {
-                    "owner_id": owner_id,
-                    "metric_id": metric_id,
-                    "name": name,
-                    "description": description,
-                    "set_description": set_description,
-                },
-            )
-        except UniqueConstraintError as exc:  # renamed at the same moment by another request
-            raise clash from exc
+        rows = self._write_metric_name(
+            q.UPDATE_METRIC,
+            {
+                "owner_id": owner_id,
+                "metric_id": metric_id,
+                "name": name,
+                "description": description,
+                "set_description": set_description,
+            },
+            ConflictError(f"the service already has a metric named {name!r}"),
+        )
         if not rows:
             return None
-        if rows[0]["clashes"]:
-            raise clash
         return self.get_metric(owner_id, metric_id)
+
+    def _write_metric_name(
+        self, query: str, params: dict[str, Any], clash: ConflictError
+    ) -> list[Row]:
+        """Run a statement that names a metric (CREATE_METRIC, UPDATE_METRIC); `clash` if
+        the service already has that name: seen by the statement (clashes > 0), or, when
+        another request took it at the same moment, refused by Neo4j's uniqueness
+        constraint. No row: the service or metric is not the owner's."""
+        try:
+            rows = self.executor.write(query, params)
+        except UniqueConstraintError as exc:
+            raise clash from exc
+        if rows and rows[0]["clashes"]:
+            raise clash
+        return rows
 
     def delete_metric(self, owner_id: str, metric_id: str) -> bool:
         rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
