@@ -94,12 +94,7 @@ def describe_all(
     known = np.isfinite(looked)
     outside = known & (np.abs(np.where(known, looked, 0.0)) > OUTSIDE * noises[:, None])
     share = outside.sum(axis=1) / np.maximum(known.sum(axis=1), 1)
-    # A short-lived event is its peak's jump from the expected value (0 where none).
-    peaks = np.asarray(peaks, dtype=np.int64)
-    expected_at_peaks = expected[peaks]
-    jumps = np.where(
-        np.isfinite(expected_at_peaks), values[peaks] - expected_at_peaks, 0.0
-    ).tolist()
+    jumps = _jumps(values, expected, np.asarray(peaks, dtype=np.int64)).tolist()
     kinds = []
     for number, start in enumerate(starts.tolist()):
         if share[number] >= LASTING:
@@ -136,6 +131,12 @@ def _mean_noise(values: np.ndarray, expected: np.ndarray, starts: np.ndarray) ->
     return np.asarray(noise, dtype=np.float64)
 
 
+def _jumps(values: np.ndarray, expected: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """What a short-lived event is: its peak's jump from the expected value (0 where none)."""
+    at_peaks = expected[peaks]
+    return np.where(np.isfinite(at_peaks), values[peaks] - at_peaks, 0.0)
+
+
 def _short_lived(jump: float, noise: float, when: str) -> EventKind:
     kind = "spike" if jump >= 0 else "dip"
     return EventKind(
@@ -169,7 +170,7 @@ def describe(
     when = _moment(times_ms, start)
     outside = np.abs(units) > OUTSIDE
     if outside.mean() < LASTING:
-        jump = float(values[peak] - expected[peak]) if np.isfinite(expected[peak]) else 0.0
+        jump = float(_jumps(values, expected, np.array([peak]))[0])
         return _short_lived(jump, float(noise), when)
     lasting = units[outside]
     same_side = max(np.mean(lasting > 0), np.mean(lasting < 0))

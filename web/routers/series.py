@@ -144,7 +144,8 @@ def _job_band(
             "pass a job of this metric"
         )
     # Only the chunks the window overlaps: a zoomed chart of a long result reads a few.
-    meta, points = read_result(results, record, window=span or (0, 0))
+    start_ms, end_ms = span or (0, 0)
+    meta, points = read_result(results, record, window=(start_ms, end_ms))
     timestamps = np.array(points.timestamp_ms, dtype=np.int64)
     if bucketing is None:
         keys = timestamps
@@ -154,7 +155,6 @@ def _job_band(
     positions = slot_positions(slot_keys, keys)
     # Those chunks hold points on either side of the window, and the last bucket (its width
     # rounded up) can reach past the window's end: only points inside it count.
-    start_ms, end_ms = span or (0, 0)
     positions[(timestamps < start_ms) | (timestamps >= end_ms)] = -1
     slots = len(slot_keys)
 
