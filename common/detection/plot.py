@@ -56,7 +56,8 @@ def render_png(
         zorder=3,
         label=f"anomaly ({int(flagged.sum())})",
     )
-    heading = f"{title} — {result.method}, {len(result.events)} events"
+    events = len(result.events)
+    heading = f"{title} — {result.method}, {events} event{'' if events == 1 else 's'}"
     # Names are the user's own: "$" in them is text, not the start of matplotlib's math.
     axes.set_title(heading, loc="left", parse_math=False)
     locator = axes.xaxis.get_major_locator()

@@ -44,7 +44,7 @@ def test_names_with_dollar_signs_are_drawn_as_text() -> None:
     for name in ("price_$^^$", "$\\frac$", "revenue $ ($k)"):
         png = render_result_png(columns, meta(service_name="shop", metric_name=name))
         title = PngImagePlugin.PngImageFile(io.BytesIO(png)).text["Title"]
-        assert title.startswith(f"shop / {name} — ")
+        assert title == f"shop / {name} — stl, 0 events"
 
 
 def test_title_of_a_result_stored_without_names_is_the_metric_id() -> None:
