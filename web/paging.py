@@ -11,18 +11,15 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
+from common.epoch import to_epoch_ms
 from common.errors import InvalidRequestError
-from common.graph.store import MAX_MS, MIN_MS
+from common.graph.ranges import MAX_MS, MIN_MS, PageKey
 from web.deps import SettingsDep
-from web.schemas import NO_CONTROL, Timestamp
-
-# The key of the last row seen: (epoch ms, id).
-PageKey = tuple[int, str]
+from web.schemas.fields import NO_CONTROL, Timestamp
 
 
 def encode_cursor(timestamp_ms: int, row_id: str) -> str:
@@ -53,10 +50,11 @@ Cursor = Annotated[str | None, Query(max_length=400)]
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What a client asked of a paged list: the window, the page size, where to resume."""
+    """What a client asked of a paged list: the window (epoch ms), the page size, where to
+    resume."""
 
-    start: datetime | None
-    end: datetime | None
+    start_ms: int | None
+    end_ms: int | None
     size: int
     after: PageKey | None
 
@@ -73,7 +71,12 @@ def page_request(
     # ?cursor= has always meant the first page. A page holds at most PAGE_SIZE_MAX rows
     # whatever `limit` asks.
     after = decode_cursor(cursor) if cursor else None
-    return PageRequest(start, end, min(limit, settings.page_size_max), after)
+    return PageRequest(
+        start_ms=None if start is None else to_epoch_ms(start),
+        end_ms=None if end is None else to_epoch_ms(end),
+        size=min(limit, settings.page_size_max),
+        after=after,
+    )
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]
