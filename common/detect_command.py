@@ -98,18 +98,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         readings = _read(args.file)
         order = np.argsort(readings.timestamps_ms, kind="stable")
-        result = detect(
-            readings.values[order],
-            readings.timestamps_ms[order],
-            method=args.method,
-            online=args.online,
-            sigma=args.sigma,
-            window=args.window,
-            robust=args.robust,
-            period=args.period,
-            sensitivity=args.sensitivity,
-            quiet=args.quiet,
-        )
+        # Not validated here: detect's own checks say what is wrong as a DetectionError.
+        chosen = {name: getattr(args, name) for name in MethodSettings.model_fields}
+        settings = MethodSettings.model_construct(**chosen)
+        result = detect(readings.values[order], readings.timestamps_ms[order], settings)
     except (InputError, DetectionError) as exc:
         print(f"neonomaly detect: {exc}", file=sys.stderr)
         return 2

@@ -101,18 +101,7 @@ def _detect(
             f"metric {metric.id} has no readings in the window "
             f"[{_moment(params.start)}, {_moment(params.end)}): add readings or widen the window",
         )
-    output = detect(
-        series.values,
-        series.timestamps_ms,
-        method=params.method,
-        online=params.online,
-        sigma=params.sigma,
-        window=params.window,
-        robust=params.robust,
-        period=params.period,
-        sensitivity=params.sensitivity,
-        quiet=params.quiet,
-    )
+    output = detect(series.values, series.timestamps_ms, params)
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
     # The names as they are now, so that a plot of the result needs no graph read.

@@ -86,9 +86,10 @@ def _peak_rss_child(graph_url: str, metric_id: str, detect: bool, out: Any) -> N
     detect_s = 0.0
     if detect:
         from common.detection import detect as run_detect
+        from common.methods import MethodSettings
 
         started = time.perf_counter()
-        run_detect(series.values, series.timestamps_ms, method="rolling")
+        run_detect(series.values, series.timestamps_ms, MethodSettings(method="rolling"))
         detect_s = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.send((len(series), baseline, peak, read_s, detect_s))

@@ -40,7 +40,9 @@ def queue(settings: Settings) -> JobQueue:
     return JobQueue(producer_app(settings, settings.redis_url or ""))
 
 
-def run_sweep(store: Repositories, jobs: JobStore, queue: JobQueue, settings: Settings) -> ScanReport:
+def run_sweep(
+    store: Repositories, jobs: JobStore, queue: JobQueue, settings: Settings
+) -> ScanReport:
     """One sweep, as beat's task runs it."""
     return run_scan(store.metrics, ScanMarks(jobs.redis), jobs, queue, settings)
 
