@@ -6,27 +6,32 @@ All live under the `neonomaly:` prefix, so they never clash with Celery's own ke
 
 PREFIX = "neonomaly"
 
+
+def _key(*parts: str | int) -> str:
+    return ":".join([PREFIX, *map(str, parts)])
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 
 def job(job_id: str) -> str:
     """The job record: one JSON document, expires after JOB_RECORD_TTL_SECONDS."""
-    return f"{PREFIX}:job:{job_id}"
+    return _key("job", job_id)
 
 
 def job_result(job_id: str) -> str:
     """The job's result: a hash (`meta` plus chunks of points), expires after RESULT_TTL_SECONDS."""
-    return f"{PREFIX}:job:{job_id}:result"
+    return _key("job", job_id, "result")
 
 
 def job_finished_channel(job_id: str) -> str:
     """Pub/sub channel told when the job reaches a final state (for `?wait=`)."""
-    return f"{PREFIX}:job:{job_id}:finished"
+    return _key("job", job_id, "finished")
 
 
 def owner_jobs(owner_id: str) -> str:
     """Sorted set of an owner's job ids, scored by submission time (epoch ms)."""
-    return f"{PREFIX}:owner:{owner_id}:jobs"
+    return _key("owner", owner_id, "jobs")
 
 
 # --- scans --------------------------------------------------------------------------------
@@ -34,17 +39,17 @@ def owner_jobs(owner_id: str) -> str:
 
 def scan_cursor() -> str:
     """When the last scan sweep started (epoch ms): the next one looks at appends since."""
-    return f"{PREFIX}:scan:cursor"
+    return _key("scan", "cursor")
 
 
 def scan_scanned_through(metric_id: str) -> str:
     """The end (reading time, epoch ms, exclusive) of the last window scanned for a metric."""
-    return f"{PREFIX}:scan:metric:{metric_id}:through"
+    return _key("scan", "metric", metric_id, "through")
 
 
 def scan_window_claim(metric_id: str, window_end_ms: int) -> str:
     """SET NX by the one sweep that scans this metric up to this window end."""
-    return f"{PREFIX}:scan:metric:{metric_id}:claim:{window_end_ms}"
+    return _key("scan", "metric", metric_id, "claim", window_end_ms)
 
 
 # --- webhook deliveries -------------------------------------------------------------------
@@ -52,19 +57,19 @@ def scan_window_claim(metric_id: str, window_end_ms: int) -> str:
 
 def delivery(delivery_id: str) -> str:
     """A delivery record: one JSON document, expires after JOB_RECORD_TTL_SECONDS."""
-    return f"{PREFIX}:delivery:{delivery_id}"
+    return _key("delivery", delivery_id)
 
 
 def delivery_lease(delivery_id: str) -> str:
     """SET NX by the one attempt of a delivery running now (expires on its own)."""
-    return f"{PREFIX}:delivery:{delivery_id}:lease"
+    return _key("delivery", delivery_id, "lease")
 
 
 def channel_deliveries(channel_id: str) -> str:
     """Sorted set of a channel's delivery ids by creation time (epoch ms)."""
-    return f"{PREFIX}:channel:{channel_id}:deliveries"
+    return _key("channel", channel_id, "deliveries")
 
 
 def deliveries_due() -> str:
     """Sorted set of pending delivery ids, scored by their next attempt (epoch ms)."""
-    return f"{PREFIX}:deliveries:due"
+    return _key("deliveries", "due")

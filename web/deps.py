@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from common.errors import NotFoundError
+from common.errors import found
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.waits import JobWaiter
@@ -23,24 +23,34 @@ from web.errors import MISSING_KEY, UnauthorizedError
 from web.schemas.fields import NO_CONTROL
 
 
-def get_repositories(request: Request) -> Repositories:
-    repositories: Repositories = request.app.state.repositories
-    return repositories
+def _app_state(name: str) -> Any:
+    """A dependency giving what the lifespan put on `app.state` under `name`."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(get)
 
 
-def get_redis_stores(request: Request) -> RedisStores:
-    stores: RedisStores = request.app.state.redis_stores
-    return stores
+RepositoriesDep = Annotated[Repositories, _app_state("repositories")]
+RedisStoresDep = Annotated[RedisStores, _app_state("redis_stores")]
+SettingsDep = Annotated[Settings, _app_state("settings")]
+JobQueueDep = Annotated[JobQueue, _app_state("job_queue")]  # the web's Celery producer
+JobWaiterDep = Annotated[JobWaiter, _app_state("job_waiter")]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _redis_store(name: str) -> Any:
+    """A dependency giving one of the process's Redis stores (common.stores.RedisStores)."""
+
+    def get(stores: RedisStoresDep) -> Any:
+        return getattr(stores, name)
+
+    return Depends(get)
 
 
-RepositoriesDep = Annotated[Repositories, Depends(get_repositories)]
-RedisStoresDep = Annotated[RedisStores, Depends(get_redis_stores)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobStoreDep = Annotated[JobStore, _redis_store("jobs")]
+ResultStoreDep = Annotated[ResultStore, _redis_store("results")]
+DeliveryLogDep = Annotated[DeliveryLog, _redis_store("deliveries")]
 
 # auto_error=False: a missing key is our 401 with our message, not FastAPI's 403.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -71,48 +81,12 @@ PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROL)]
 def get_owned_service(
     service_id: PathId, user: CurrentUser, repositories: RepositoriesDep
 ) -> Service:
-    service = repositories.services.get(user.id, service_id)
-    if service is None:
-        raise NotFoundError(f"service {service_id} not found")
-    return service
+    return found(repositories.services.get(user.id, service_id), f"service {service_id}")
 
 
 def get_owned_metric(metric_id: PathId, user: CurrentUser, repositories: RepositoriesDep) -> Metric:
-    metric = repositories.metrics.get(user.id, metric_id)
-    if metric is None:
-        raise NotFoundError(f"metric {metric_id} not found")
-    return metric
+    return found(repositories.metrics.get(user.id, metric_id), f"metric {metric_id}")
 
 
 OwnedService = Annotated[Service, Depends(get_owned_service)]
 OwnedMetric = Annotated[Metric, Depends(get_owned_metric)]
-
-
-def get_job_store(stores: RedisStoresDep) -> JobStore:
-    return stores.jobs
-
-
-def get_result_store(stores: RedisStoresDep) -> ResultStore:
-    return stores.results
-
-
-def get_delivery_log(stores: RedisStoresDep) -> DeliveryLog:
-    return stores.deliveries
-
-
-def get_job_queue(request: Request) -> JobQueue:
-    """The web process's Celery producer (made by the lifespan)."""
-    queue: JobQueue = request.app.state.job_queue
-    return queue
-
-
-def get_job_waiter(request: Request) -> JobWaiter:
-    waiter: JobWaiter = request.app.state.job_waiter
-    return waiter
-
-
-JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
-ResultStoreDep = Annotated[ResultStore, Depends(get_result_store)]
-DeliveryLogDep = Annotated[DeliveryLog, Depends(get_delivery_log)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-JobWaiterDep = Annotated[JobWaiter, Depends(get_job_waiter)]

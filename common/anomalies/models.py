@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -17,60 +17,28 @@ Verdict = Literal["false_positive", "confirmed"]
 class NewAnomaly:
     """One flagged reading as detection found it, with the span of its event.
 
-    Its id is derived from (metric, reading, method) once, by `found`, and carried: the
-    graph merges on it (a re-run updates, never duplicates) and incidents name it.
+    Its id is derived from (metric, reading, method) once, here, and carried: the graph
+    merges on it (a re-run updates, never duplicates) and incidents name it.
     """
 
-    id: str
+    metric_id: str
     reading_id: str
+    method: str
     timestamp_ms: int
+    score: float
     value: float
     expected: float
     lower: float
     upper: float
-    score: float
-    method: str
     event_start_ms: int
     event_end_ms: int
     probability: float | None = None  # how often normal behaviour deviates this much
     kind: str | None = None  # the kind of the event it belongs to
     summary: str | None = None  # the event in words and numbers
+    id: str = field(init=False)
 
-    @classmethod
-    def found(
-        cls,
-        metric_id: str,
-        reading_id: str,
-        *,
-        timestamp_ms: int,
-        value: float,
-        expected: float,
-        lower: float,
-        upper: float,
-        score: float,
-        method: str,
-        event_start_ms: int,
-        event_end_ms: int,
-        probability: float | None = None,
-        kind: str | None = None,
-        summary: str | None = None,
-    ) -> NewAnomaly:
-        return cls(
-            id=anomaly_id(metric_id, reading_id, method),
-            reading_id=reading_id,
-            timestamp_ms=timestamp_ms,
-            value=value,
-            expected=expected,
-            lower=lower,
-            upper=upper,
-            score=score,
-            method=method,
-            event_start_ms=event_start_ms,
-            event_end_ms=event_end_ms,
-            probability=probability,
-            kind=kind,
-            summary=summary,
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", anomaly_id(self.metric_id, self.reading_id, self.method))
 
 
 # A stored anomaly, as the API shows it (no docstring: it would become its OpenAPI text).

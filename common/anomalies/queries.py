@@ -21,7 +21,7 @@ RETURN count(an) AS saved
 """
 
 # Keyset paging, as LIST_READINGS_AFTER: strictly after ($after_timestamp, $after_id) in
-# (timestamp, id) order, with $start at least $after_timestamp (the store sees to it) so that
+# (timestamp, id) order, with $start at least $after_timestamp (keyset_page sees to it) so that
 # the index range does the paging. The first page passes ($start, ""): every id is above "".
 LIST_ANOMALIES = """
 MATCH (a:Anomaly)

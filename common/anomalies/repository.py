@@ -8,7 +8,7 @@ from common.anomalies import queries as q
 from common.anomalies.models import Anomaly, NewAnomaly, Verdict
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.graph.executors import CypherExecutor, Row
-from common.graph.ranges import PageKey, keyset_page
+from common.graph.params import KeysetPage, keyset_page
 
 
 def _anomaly(row: Row) -> Anomaly:
@@ -63,19 +63,9 @@ class AnomalyRepository:
         )
         return int(rows[0]["saved"]) if rows else 0
 
-    def list_page(
-        self,
-        metric_id: str,
-        start_ms: int | None,
-        end_ms: int | None,
-        limit: int,
-        after: PageKey | None = None,
-    ) -> list[Anomaly]:
-        """A page of a metric's anomalies in (timestamp, id) order; `after` is the (epoch ms,
-        id) of the last one seen."""
-        rows = self.executor.read(
-            q.LIST_ANOMALIES, keyset_page(metric_id, start_ms, end_ms, limit, after)
-        )
+    def list_page(self, metric_id: str, page: KeysetPage) -> list[Anomaly]:
+        """A page of a metric's anomalies in (timestamp, id) order."""
+        rows = self.executor.read(q.LIST_ANOMALIES, keyset_page(metric_id, page))
         return [_anomaly(row) for row in rows]
 
     def get(self, owner_id: str, anomaly_id: str) -> Anomaly | None:

@@ -48,7 +48,7 @@ def anomalies_found(
         else:  # a flag outside any event should not happen; the point is its own event
             start_ms = end_ms = int(series.timestamps_ms[index])
         anomalies.append(
-            NewAnomaly.found(
+            NewAnomaly(
                 metric_id,
                 series.ids[index],
                 timestamp_ms=int(series.timestamps_ms[index]),

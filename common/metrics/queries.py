@@ -194,10 +194,10 @@ RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value
 """
 
 # Keyset paging: strictly after ($after_timestamp, $after_id) in chain order. $start is at
-# least $after_timestamp (the store sees to it), so the index range does the paging and the
+# least $after_timestamp (keyset_page sees to it), so the index range does the paging and the
 # NOT only drops the readings at $after_timestamp up to $after_id. (An OR of the two cases
 # here went into FalkorDB's index scan and made a page of 100 cost 15 times as much.)
-# Columns, as READ_WINDOW: a page costs what the store's own window read costs.
+# Columns, as READ_WINDOW: a page costs what a window read costs.
 LIST_READINGS_AFTER = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from common.edits import NameEdit
 from common.epoch import from_epoch_ms, now_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.executors import CypherExecutor, Row, UniqueConstraintError, deleted_any
-from common.graph.ranges import MIN_MS, NO_LIMIT, PageKey, keyset_page, time_range
-from common.ids import new_id
+from common.graph.params import MIN_MS, NO_LIMIT, KeysetPage, keyset_page, new_node, time_range
 from common.metrics import queries as q
 from common.metrics.models import (
     BucketSeries,
@@ -67,22 +67,15 @@ class MetricRepository:
         self.executor = executor
 
     def create(self, owner_id: str, service_id: str, name: str, description: str | None) -> Metric:
-        metric_id = new_id()
+        params = new_node(owner_id, service_id=service_id, name=name, description=description)
         rows = self._write_name(
             q.CREATE_METRIC,
-            {
-                "owner_id": owner_id,
-                "service_id": service_id,
-                "id": metric_id,
-                "name": name,
-                "description": description,
-                "created_at": now_ms(),
-            },
+            params,
             ConflictError(f"service {service_id} already has a metric named {name!r}"),
         )
         if not rows:
             raise NotFoundError(f"service {service_id} not found")
-        metric = self.get(owner_id, metric_id)
+        metric = self.get(owner_id, params["id"])
         if metric is None:  # the service was deleted just after the metric was created
             raise NotFoundError(f"service {service_id} not found")
         return metric
@@ -101,24 +94,11 @@ class MetricRepository:
         rows = self.executor.read(q.LIST_METRICS, {"owner_id": owner_id, "service_id": service_id})
         return [_metric(row) for row in rows]
 
-    def update(
-        self,
-        owner_id: str,
-        metric_id: str,
-        name: str | None = None,
-        description: str | None = None,
-        set_description: bool = False,
-    ) -> Metric | None:
+    def update(self, owner_id: str, metric_id: str, edit: NameEdit) -> Metric | None:
         rows = self._write_name(
             q.UPDATE_METRIC,
-            {
-                "owner_id": owner_id,
-                "metric_id": metric_id,
-                "name": name,
-                "description": description,
-                "set_description": set_description,
-            },
-            ConflictError(f"the service already has a metric named {name!r}"),
+            {"owner_id": owner_id, "metric_id": metric_id, **edit.params()},
+            ConflictError(f"the service already has a metric named {edit.name!r}"),
         )
         if not rows:
             return None
@@ -217,23 +197,15 @@ class ReadingRepository:
             )
         return series
 
-    def list_page(
-        self,
-        metric_id: str,
-        start_ms: int | None,
-        end_ms: int | None,
-        limit: int,
-        after: PageKey | None = None,
-    ) -> ReadingSeries:
-        """A page of readings in time order, as columns; `after` is the (epoch ms, id) of the
-        last one seen."""
-        if after is None:  # the first page is the window's oldest `limit`: no cursor to skip
-            params = {"metric_id": metric_id, **time_range(start_ms, end_ms), "limit": limit}
-            [row] = self.executor.read(q.READ_WINDOW, params)
-        else:
+    def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
+        """A page of readings in time order, as columns."""
+        if page.after is None:  # the first page is the window's oldest: no cursor to skip
+            window = time_range(page.start_ms, page.end_ms)
             [row] = self.executor.read(
-                q.LIST_READINGS_AFTER, keyset_page(metric_id, start_ms, end_ms, limit, after)
+                q.READ_WINDOW, {"metric_id": metric_id, **window, "limit": page.size}
             )
+        else:
+            [row] = self.executor.read(q.LIST_READINGS_AFTER, keyset_page(metric_id, page))
         return _columns(row)
 
     def first_timestamp(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common.epoch import from_epoch_ms, now_ms
+from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.ids import new_id
+from common.graph.params import new_node
 from common.notifications import queries as q
 from common.notifications.models import NotificationChannel, PayloadFormat
 
@@ -28,18 +28,8 @@ class ChannelRepository:
     def create(
         self, owner_id: str, url: str, secret: str, payload_format: PayloadFormat = "neonomaly"
     ) -> NotificationChannel:
-        rows = self.executor.write(
-            q.CREATE_CHANNEL,
-            {
-                "owner_id": owner_id,
-                "id": new_id(),
-                "type": "webhook",
-                "format": payload_format,
-                "url": url,
-                "secret": secret,
-                "created_at": now_ms(),
-            },
-        )
+        params = new_node(owner_id, type="webhook", format=payload_format, url=url, secret=secret)
+        rows = self.executor.write(q.CREATE_CHANNEL, params)
         if not rows:
             raise NotFoundError(f"user {owner_id} not found")
         return _channel(rows[0])

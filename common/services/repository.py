@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from common.epoch import from_epoch_ms, now_ms
+from common.edits import NameEdit
+from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.ids import new_id
+from common.graph.params import new_node
 from common.services import queries as q
 from common.services.models import DependencyEdges, Service, ServiceDependencies, ServiceRef
 
 
 def _service(row: Row) -> Service:
-    return Service(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        owner_id=row["owner_id"],
-        created_at=from_epoch_ms(row["created_at"]),
-    )
+    return Service(**{**row, "created_at": from_epoch_ms(row["created_at"])})
 
 
 def _refs(ids: list[str], names: list[str]) -> list[ServiceRef]:
@@ -32,16 +27,8 @@ class ServiceRepository:
         self.executor = executor
 
     def create(self, owner_id: str, name: str, description: str | None) -> Service:
-        rows = self.executor.write(
-            q.CREATE_SERVICE,
-            {
-                "owner_id": owner_id,
-                "id": new_id(),
-                "name": name,
-                "description": description,
-                "created_at": now_ms(),
-            },
-        )
+        params = new_node(owner_id, name=name, description=description)
+        rows = self.executor.write(q.CREATE_SERVICE, params)
         if not rows:
             raise NotFoundError(f"user {owner_id} not found")
         return _service(rows[0])
@@ -55,23 +42,9 @@ class ServiceRepository:
         rows = self.executor.read(q.GET_SERVICE, {"owner_id": owner_id, "service_id": service_id})
         return _service(rows[0]) if rows else None
 
-    def update(
-        self,
-        owner_id: str,
-        service_id: str,
-        name: str | None = None,
-        description: str | None = None,
-        set_description: bool = False,
-    ) -> Service | None:
+    def update(self, owner_id: str, service_id: str, edit: NameEdit) -> Service | None:
         rows = self.executor.write(
-            q.UPDATE_SERVICE,
-            {
-                "owner_id": owner_id,
-                "service_id": service_id,
-                "name": name,
-                "description": description,
-                "set_description": set_description,
-            },
+            q.UPDATE_SERVICE, {"owner_id": owner_id, "service_id": service_id, **edit.params()}
         )
         return _service(rows[0]) if rows else None
 

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from common.graph.ranges import MAX_MS, NO_LIMIT  # noqa: E402
+from common.graph.params import MAX_MS, NO_LIMIT  # noqa: E402
 from common.metrics import queries as q  # noqa: E402
 from common.metrics.models import NewReading  # noqa: E402
 from common.settings import Settings  # noqa: E402

@@ -44,7 +44,7 @@ def anomalies(store: Repositories, ref: MetricRef, start_ms: int, count: int) ->
     readings = [NewReading(f"r{start_ms}-{i}", start_ms + i * 60_000, 90.0) for i in range(count)]
     store.readings.append(ref.id, readings)
     points = [
-        NewAnomaly.found(
+        NewAnomaly(
             ref.id, r.id, timestamp_ms=r.timestamp_ms, value=90.0, expected=50.0,
             lower=45.0, upper=55.0, score=8.0, method="rolling",
             event_start_ms=readings[0].timestamp_ms, event_end_ms=readings[-1].timestamp_ms,

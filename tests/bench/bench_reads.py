@@ -30,6 +30,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 from bench_graph import fill  # noqa: E402
 
 from common.epoch import from_epoch_ms  # noqa: E402
+from common.graph.params import KeysetPage  # noqa: E402
 from tests.bench.stack import (  # noqa: E402
     CORES,
     T0_MS,
@@ -81,7 +82,9 @@ def bench_readings_page(stack: Stack, http: httpx.Client) -> None:
     assert len(json.loads(body)["readings"]) == PAGE
 
     store_window = median_ms(lambda: stack.store.readings.read_window(page_metric, start, end))
-    store_page = median_ms(lambda: stack.store.readings.list_page(page_metric, None, None, PAGE))
+    store_page = median_ms(
+        lambda: stack.store.readings.list_page(page_metric, KeysetPage(None, None, PAGE))
+    )
     api = median_ms(api_page)
     print(f"store_read_window_10k: {store_window:.1f} ms   (index range read, columns)")
     print(f"store_list_readings_10k: {store_page:.1f} ms   (the page query, columns)")

@@ -32,7 +32,7 @@ def readings(timestamps: list[int], prefix: str = "r") -> list[NewReading]:
 def anomaly_at(
     metric_id: str, reading_id: str, method: str = "rolling", timestamp_ms: int = T0
 ) -> NewAnomaly:
-    return NewAnomaly.found(
+    return NewAnomaly(
         metric_id, reading_id, timestamp_ms=timestamp_ms, value=9.0, expected=1.0, lower=0.0,
         upper=2.0, score=4.0, method=method, event_start_ms=timestamp_ms,
         event_end_ms=timestamp_ms,

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from common.embedded import EmbeddedServer, running_server
+from common.graph.params import KeysetPage
 from common.settings import Settings
 from common.stores import connect_graph
 from common.users.keys import hash_api_key
@@ -218,7 +219,7 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
             Settings(**{k.lower(): v for k, v in graph_env.items()}, _env_file=None)  # type: ignore[arg-type]
         )
         try:
-            stored = store.anomalies.list_page(metric.json()["id"], None, None, 100)
+            stored = store.anomalies.list_page(metric.json()["id"], KeysetPage(None, None, 100))
         finally:
             store.close()
         assert "r99" in {anomaly.reading_id for anomaly in stored}

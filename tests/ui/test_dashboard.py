@@ -126,7 +126,7 @@ def owner(
     values[1100] -= 35
     metric_id, ids = add_metric(client, store, values, step=STEP)
     found = [
-        NewAnomaly.found(
+        NewAnomaly(
             metric_id, ids[i], timestamp_ms=to_epoch_ms(T0 + i * STEP), value=float(values[i]),
             expected=50.0, lower=45.0, upper=55.0, score=3.0, method="rolling",
             event_start_ms=to_epoch_ms(T0 + i * STEP), event_end_ms=to_epoch_ms(T0 + i * STEP),

@@ -61,7 +61,7 @@ def all_pages(http: httpx.Client, url: str, rows: str) -> list[str]:
 
 
 def anomaly_at(metric_id: str, reading_id: str, timestamp_ms: int) -> NewAnomaly:
-    return NewAnomaly.found(
+    return NewAnomaly(
         metric_id, reading_id, timestamp_ms=timestamp_ms, value=9.0, expected=1.0, lower=0.0,
         upper=2.0, score=4.0, method="stl", event_start_ms=timestamp_ms,
         event_end_ms=timestamp_ms,

@@ -14,6 +14,7 @@ from PIL import PngImagePlugin
 
 from common import redis_keys as keys
 from common.detection import minimum_points
+from common.graph.params import KeysetPage
 from common.ids import new_id
 from common.stores import Repositories
 from common.users.models import User
@@ -73,7 +74,7 @@ def test_detection_job_flags_the_spike_and_stores_it(
     assert spike["score"] >= 1 and spike["value"] > spike["upper"]
     assert any(event["peak_index"] == SPIKE for event in page["events"])
 
-    stored = store.anomalies.list_page(metric_id, None, None, 1000)
+    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 1000))
     assert ids[SPIKE] in {anomaly.reading_id for anomaly in stored}
     assert all(anomaly.job_id == job["id"] for anomaly in stored)
     listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
@@ -118,13 +119,13 @@ def test_rerunning_a_job_does_not_duplicate_anomalies(
     first = poll_job(
         client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
     )
-    count = len(store.anomalies.list_page(metric_id, None, None, 10_000))
+    count = len(store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000)))
     second = poll_job(
         client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
     )
     assert first["status"] == second["status"] == "succeeded"
     assert first["summary"]["anomalies_stored"] == second["summary"]["anomalies_stored"] == count
-    assert len(store.anomalies.list_page(metric_id, None, None, 10_000)) == count
+    assert len(store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))) == count
 
 
 def test_seed_body_with_wait_answers_the_final_job(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -96,9 +97,7 @@ def list_anomalies(
     """List the anomalies stored for a metric in time order (follow `next_cursor`)."""
     # One more than a page is read to know whether a next page exists: the last page has no
     # cursor.
-    rows = repositories.anomalies.list_page(
-        metric.id, paging.start_ms, paging.end_ms, paging.size + 1, paging.after
-    )
+    rows = repositories.anomalies.list_page(metric.id, replace(paging, size=paging.size + 1))
     page = rows[: paging.size]
     next_cursor = None
     if len(rows) > paging.size:

@@ -52,13 +52,7 @@ def update_metric(
     body: MetricUpdate, metric: OwnedMetric, user: CurrentUser, repositories: RepositoriesDep
 ) -> MetricPublic:
     """Rename a metric or change its description (send null to clear the description)."""
-    updated = repositories.metrics.update(
-        user.id,
-        metric.id,
-        name=body.name,
-        description=body.description,
-        set_description="description" in body.model_fields_set,
-    )
+    updated = repositories.metrics.update(user.id, metric.id, body.edit())
     return found(updated, f"metric {metric.id}")
 
 
@@ -119,9 +113,7 @@ def add_readings(
 )
 def list_readings(metric: OwnedMetric, repositories: RepositoriesDep, paging: PageDep) -> Response:
     """List readings in time order, a page at a time (follow `next_cursor`)."""
-    page = repositories.readings.list_page(
-        metric.id, paging.start_ms, paging.end_ms, paging.size, paging.after
-    )
+    page = repositories.readings.list_page(metric.id, paging)
     next_cursor = None
     if len(page) == paging.size:  # a full page has a cursor to the next
         next_cursor = encode_cursor(int(page.timestamps_ms[-1]), page.ids[-1])

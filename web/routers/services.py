@@ -62,13 +62,7 @@ def update_service(
     body: ServiceUpdate, service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
 ) -> ServicePublic:
     """Change a service's name or description (send null to clear the description)."""
-    updated = repositories.services.update(
-        user.id,
-        service.id,
-        name=body.name,
-        description=body.description,
-        set_description="description" in body.model_fields_set,
-    )
+    updated = repositories.services.update(user.id, service.id, body.edit())
     return found(updated, f"service {service.id}")
 
 

@@ -18,6 +18,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from common.edits import NameEdit
+
 # Readings outside this range are almost certainly a unit mistake (ms sent as seconds, say).
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)
@@ -107,3 +109,13 @@ Timestamp = Annotated[
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A PATCH of a name and a description (null clears the description). No docstring: the
+# OpenAPI text of ServiceUpdate and MetricUpdate would change.
+class NameEditUpdate(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
+
+    def edit(self) -> NameEdit:
+        return NameEdit(self.name, self.description, "description" in self.model_fields_set)

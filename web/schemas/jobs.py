@@ -108,25 +108,14 @@ class JobResultPage(BaseModel):
                 start=from_epoch_ms(event.start_ms),
                 end=from_epoch_ms(event.end_ms),
                 peak=from_epoch_ms(event.peak_ms),
-                start_index=event.start_index,
-                end_index=event.end_index,
-                peak_index=event.peak_index,
-                peak_score=event.peak_score,
-                kind=event.kind,
-                summary=event.summary,
-                magnitude=event.magnitude,
-                sigmas=event.sigmas,
+                **event.model_dump(exclude={"start_ms", "end_ms", "peak_ms"}),
             )
             for event in meta.events
         ]
         end = offset + len(points)
         return cls(
+            **meta.model_dump(include={"metric_id", "method", "method_params", "total", "flagged"}),
             job_id=job_id,
-            metric_id=meta.metric_id,
-            method=meta.method,
-            method_params=meta.method_params,
-            total=meta.total,
-            flagged=meta.flagged,
             offset=offset,
             limit=limit,
             next_offset=end if end < meta.total else None,

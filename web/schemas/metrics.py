@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.metrics.models import Metric
-from web.schemas.fields import Description, Name, ObjectId, RequestModel
+from web.schemas.fields import Description, Name, NameEditUpdate, ObjectId, RequestModel
 from web.schemas.responses import ErrorBody
 
 
@@ -15,9 +15,8 @@ class MetricCreate(RequestModel):
     service_id: ObjectId
 
 
-class MetricUpdate(RequestModel):
-    name: Name | None = None
-    description: Description | None = None
+class MetricUpdate(NameEditUpdate):
+    pass
 
 
 MetricPublic = Metric

@@ -64,10 +64,10 @@ def iso_timestamps(epoch_ms: np.ndarray) -> list[str]:
 
 
 def reading_page_json(page: ReadingSeries, next_cursor: str | None) -> bytes:
-    """The ReadingPage body, built from the store's columns.
+    """The ReadingPage body, built from the repository's columns.
 
     Validating and serialising one pydantic model per reading cost six times the graph read
-    for a page of 10,000; these are values the store just returned, so they are only
+    for a page of 10,000; these are values the graph just returned, so they are only
     formatted: timestamps exactly as pydantic writes them, ids through json's own string
     encoder, values by repr (what json.dumps writes for a float).
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from common.services.models import Service, ServiceDependencies, ServiceRef
-from web.schemas.fields import Description, Name, RequestModel
+from web.schemas.fields import Description, Name, NameEditUpdate, RequestModel
 
 
 class ServiceCreate(RequestModel):
@@ -13,9 +13,8 @@ class ServiceCreate(RequestModel):
     description: Description | None = None
 
 
-class ServiceUpdate(RequestModel):
-    name: Name | None = None
-    description: Description | None = None
+class ServiceUpdate(NameEditUpdate):
+    pass
 
 
 ServicePublic = Service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.epoch import to_epoch_ms
+from common.graph.params import KeysetPage
 from common.stores import Repositories
 from tests.common.repository_support import T0, anomaly_at, make_metric, readings
 
@@ -13,7 +14,7 @@ def test_anomalies_are_saved_idempotently(graph: Repositories) -> None:
     assert graph.anomalies.save(metric_id, [anomaly_at(metric_id, "r2")], job_id="j1") == 1
     assert graph.anomalies.save(metric_id, [anomaly_at(metric_id, "r2")], job_id="j2") == 1
     graph.anomalies.save(metric_id, [anomaly_at(metric_id, "r2", method="stl")])
-    found = graph.anomalies.list_page(metric_id, None, None, 10)
+    found = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
     assert sorted(a.method for a in found) == ["rolling", "stl"]
     assert {a.reading_id for a in found} == {"r2"}
     # An anomaly for a reading that does not exist is not stored.
@@ -32,7 +33,7 @@ def test_anomaly_pages_return_each_anomaly_once_in_order(graph: Repositories) ->
     ]
     graph.anomalies.save(metric_id, found)
     start, end = T0 + 1, T0 + 9
-    everything = graph.anomalies.list_page(metric_id, start, end, 1000)
+    everything = graph.anomalies.list_page(metric_id, KeysetPage(start, end, 1000))
     assert len(everything) == 48
     assert [(a.timestamp, a.id) for a in everything] == sorted(
         (a.timestamp, a.id) for a in everything
@@ -40,7 +41,7 @@ def test_anomaly_pages_return_each_anomaly_once_in_order(graph: Repositories) ->
     paged: list[str] = []
     after = None
     for _ in range(10):  # 7 full pages, then an empty one
-        page = graph.anomalies.list_page(metric_id, start, end, 7, after)
+        page = graph.anomalies.list_page(metric_id, KeysetPage(start, end, 7, after))
         if not page:
             break
         paged += [a.id for a in page]

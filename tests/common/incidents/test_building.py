@@ -50,7 +50,7 @@ class Owner:
             reading_id = f"r{minute}"
             self.store.readings.append(metric.id, [NewReading(reading_id, at, 9.0)])
             found.append(
-                NewAnomaly.found(
+                NewAnomaly(
                     metric.id, reading_id, timestamp_ms=at, value=9.0, expected=1.0, lower=0.0,
                     upper=2.0, score=4.0, method="rolling", event_start_ms=at, event_end_ms=at,
                 )
@@ -125,7 +125,7 @@ def test_history_opens_no_incident(graph: Repositories, settings: Settings) -> N
 def test_one_job_with_events_far_apart_makes_separate_clusters() -> None:
     def point(minute: int) -> NewAnomaly:
         at = to_epoch_ms(T0 + timedelta(minutes=minute))
-        return NewAnomaly.found(
+        return NewAnomaly(
             "m", str(minute), timestamp_ms=at, value=1, expected=0, lower=0, upper=0,
             score=2, method="rolling", event_start_ms=at, event_end_ms=at,
         )  # fmt: skip

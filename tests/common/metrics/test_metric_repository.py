@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.edits import NameEdit
 from common.epoch import now_ms
 from common.errors import ConflictError, NotFoundError
 from common.stores import Repositories
@@ -34,9 +35,9 @@ def test_rename_metric_onto_taken_name_conflicts(graph: Repositories) -> None:
     graph.metrics.create(owner.id, service.id, "cpu", None)
     mem = graph.metrics.create(owner.id, service.id, "mem", None)
     with pytest.raises(ConflictError):
-        graph.metrics.update(owner.id, mem.id, name="cpu")
+        graph.metrics.update(owner.id, mem.id, NameEdit(name="cpu"))
     renamed = graph.metrics.update(
-        owner.id, mem.id, name="memory", description="rss", set_description=True
+        owner.id, mem.id, NameEdit(name="memory", description="rss", set_description=True)
     )
     assert renamed is not None and (renamed.name, renamed.description) == ("memory", "rss")
 

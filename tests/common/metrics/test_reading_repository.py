@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from common.graph.params import KeysetPage
 from common.ids import new_id
 from common.metrics.integrity import check_chain
 from common.metrics.models import NewReading
@@ -116,7 +117,7 @@ def test_list_readings_pages_without_gaps_or_repeats(graph: Repositories) -> Non
     seen: list[str] = []
     after = None
     while True:
-        page = graph.readings.list_page(metric_id, None, None, limit=7, after=after)
+        page = graph.readings.list_page(metric_id, KeysetPage(None, None, 7, after))
         if not page:
             break
         seen += page.ids

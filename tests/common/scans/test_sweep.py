@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from common.epoch import to_epoch_ms
+from common.graph.params import KeysetPage
 from common.jobs.models import JobRecord
 from common.jobs.record_store import JobStore
 from common.metrics.models import NewReading
@@ -84,7 +85,7 @@ def test_concurrent_sweeps_scan_each_window_once(
     scan = finished(jobs, first[0].id)
     assert scan.status == "succeeded", scan.error
     assert scan.kind == "scan" and scan.params.online and scan.summary is not None
-    stored = store.anomalies.list_page(metric_id, None, None, 10_000)
+    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
     assert ids[290] in {a.reading_id for a in stored}
     assert len(stored) == scan.summary.anomalies_stored
 
@@ -109,7 +110,7 @@ def test_concurrent_sweeps_scan_each_window_once(
     assert rescan.status == "succeeded" and rescan.summary is not None
     assert rescan.params.judge_from is not None and rescan.params.end is not None
     assert rescan.params.judge_from > scan.params.judge_from  # type: ignore[operator]
-    after = store.anomalies.list_page(metric_id, None, None, 10_000)
+    after = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
     assert "n45" in {a.reading_id for a in after}
     assert len(after) == len(stored) + rescan.summary.anomalies_stored
     assert len({a.id for a in after}) == len(after)
@@ -155,7 +156,7 @@ def test_two_beats_store_anomalies_once_and_owner_sees_the_scan(
         for beat in beats:
             beat.terminate()
             beat.wait(10)
-    stored = store.anomalies.list_page(metric_id, None, None, 10_000)
+    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
     assert ids[295] in {a.reading_id for a in stored}
     assert len(stored) == done[0]["summary"]["anomalies_stored"]  # type: ignore[index]
     assert all(a.job_id == done[0]["id"] for a in stored)

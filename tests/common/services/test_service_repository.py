@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from common.edits import NameEdit
+from common.graph.params import KeysetPage
 from common.stores import Repositories
 from tests.common.repository_support import anomaly_at, make_owner, readings
 
@@ -12,8 +14,10 @@ def test_service_crud_is_scoped_to_owner(graph: Repositories) -> None:
     assert graph.services.get(alice.id, service.id) == service
     assert graph.services.get(bob.id, service.id) is None
     assert service.id not in [s.id for s in graph.services.list_owned(bob.id)]
-    assert graph.services.update(bob.id, service.id, name="stolen") is None
-    updated = graph.services.update(alice.id, service.id, name="cart", set_description=True)
+    assert graph.services.update(bob.id, service.id, NameEdit(name="stolen")) is None
+    updated = graph.services.update(
+        alice.id, service.id, NameEdit(name="cart", set_description=True)
+    )
     assert updated is not None and updated.name == "cart" and updated.description is None
     assert not graph.services.delete(bob.id, service.id)
     assert graph.services.delete(alice.id, service.id)
@@ -29,4 +33,4 @@ def test_delete_service_removes_metrics_readings_and_anomalies(graph: Repositori
     assert graph.services.delete(owner.id, service.id)
     assert graph.metrics.get(owner.id, metric.id) is None
     assert len(graph.readings.read_window(metric.id, None, None)) == 0
-    assert graph.anomalies.list_page(metric.id, None, None, 10) == []
+    assert graph.anomalies.list_page(metric.id, KeysetPage(None, None, 10)) == []
