@@ -15,8 +15,15 @@ from common.settings import Settings
 from common.stores import Repositories
 from common.users.keys import new_api_key
 
-# Recent: anomalies older than INCIDENT_RESOLVE_SECONDS (30 min) are history and open none.
-T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+# A fixed time for the pure clustering test.
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def recent_t0() -> datetime:
+    """15 minutes ago, taken when a test starts: anomalies older than
+    INCIDENT_RESOLVE_SECONDS (30 min) are history and open none, and the Neo4j half of a
+    busy suite runs long after this module was imported."""
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
 
 
 class Owner:
@@ -25,6 +32,7 @@ class Owner:
     def __init__(self, store: Repositories):
         self.store = store
         self.user = store.users.create("incidents", new_api_key().hashed)
+        self.t0 = recent_t0()
         self.services: dict[str, str] = {}
 
     def service(self, name: str) -> str:
@@ -43,10 +51,10 @@ class Owner:
         )
 
     def anomalies(self, metric: MetricRef, minutes: list[float]) -> list[NewAnomaly]:
-        """Readings at these minutes after T0, each stored as an anomaly of its own event."""
+        """Readings at these minutes after t0, each stored as an anomaly of its own event."""
         found = []
         for minute in minutes:
-            at = to_epoch_ms(T0 + timedelta(minutes=minute))
+            at = to_epoch_ms(self.t0 + timedelta(minutes=minute))
             reading_id = f"r{minute}"
             self.store.readings.append(metric.id, [NewReading(reading_id, at, 9.0)])
             found.append(
@@ -76,7 +84,8 @@ def test_related_anomalies_join_one_incident_and_a_rerun_changes_nothing(
     assert build_incidents(graph, latency, points, settings) == []  # re-run: nothing new
     [incident] = graph.incidents.list_owned(owner.user.id, None, 0, 10)
     assert incident.members == 5 and incident.status == "open"
-    assert incident.started_at == T0 and incident.ended_at == T0 + timedelta(minutes=6)
+    assert incident.started_at == owner.t0
+    assert incident.ended_at == owner.t0 + timedelta(minutes=6)
     assert len(graph.incidents.members(incident.id, 100)) == 5
     # A deleted metric's anomalies leave the incident, and its count says so.
     assert graph.metrics.delete(owner.user.id, latency.id)
