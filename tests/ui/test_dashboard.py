@@ -15,8 +15,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from common.graph.store import GraphStore
-from common.models import AnomalyPoint, User
+from common.anomalies.models import NewAnomaly
+from common.epoch import to_epoch_ms
+from common.stores import Repositories
+from common.users.models import User
 from tests.browser import chromium_path, launch_chromium, signed_in
 from tests.support import ROOT, AppServer
 from tests.worker.incident_support import Outage, detect, make_outage
@@ -116,22 +118,22 @@ def open_dashboard(
 
 @pytest.fixture
 def owner(
-    client: httpx.Client, store: GraphStore
+    client: httpx.Client, store: Repositories
 ) -> tuple[httpx.Client, str, str, list[dict[str, object]]]:
     """A user (the `client`'s) with a service and a metric holding a series with spikes and
     three stored anomalies: (client, key, metric id, the anomalies as the API lists them)."""
     values = seasonal_series(1500, spike_at=700)
     values[1100] -= 35
     metric_id, ids = add_metric(client, store, values, step=STEP)
-    points = [
-        AnomalyPoint(
-            reading_id=ids[i], timestamp=T0 + i * STEP, value=float(values[i]),
+    found = [
+        NewAnomaly(
+            metric_id, ids[i], timestamp_ms=to_epoch_ms(T0 + i * STEP), value=float(values[i]),
             expected=50.0, lower=45.0, upper=55.0, score=3.0, method="rolling",
-            event_start=T0 + i * STEP, event_end=T0 + i * STEP,
+            event_start_ms=to_epoch_ms(T0 + i * STEP), event_end_ms=to_epoch_ms(T0 + i * STEP),
         )
         for i in (300, 700, 1100)
     ]  # fmt: skip
-    store.save_anomalies(metric_id, points)
+    store.anomalies.save(metric_id, found)
     listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
     assert len(listed) == 3
     key = client.headers["X-API-Key"]
@@ -258,7 +260,7 @@ def test_zoom_by_dragging_and_the_range_picker(
 def test_detection_run_from_the_page_updates_the_chart(
     open_dashboard: Callable[..., tuple[Page, Console]],
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
 ) -> None:
     values = seasonal_series(2000, spike_at=1500)
@@ -288,7 +290,7 @@ def test_detection_run_from_the_page_updates_the_chart(
 
 @pytest.fixture
 def incident(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> tuple[httpx.Client, Outage, str]:
     """An open incident of the `client`'s user, made the real way: detection jobs on the
     worker over an outage where payments/error_rate broke 4 minutes before checkout/latency
