@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ import pytest
 from common.graph.store import GraphStore
 from common.models import AnomalyPoint, User
 from tests.browser import chromium_path, launch_chromium, signed_in
-from tests.support import ROOT, AppServer
+from tests.support import ROOT, AppServer, start_app, stop_app
 from tests.worker.incident_support import Outage, detect, make_outage
 from tests.worker.support import T0, WorkerProcess, add_metric, seasonal_series
 
@@ -251,6 +252,54 @@ def test_zoom_by_dragging_and_the_range_picker(
     page.wait_for_selector("#chart[data-state=ready][data-readings='288']")
     page.click("text=Reset")
     page.wait_for_selector("#chart[data-state=ready][data-readings='1500']")
+    assert console.unexpected() == []
+
+
+def window_listeners(page: Page, kind: str) -> int:
+    """How many `kind` listeners are on the page's window (DevTools' own count)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]
+        found = cdp.send("DOMDebugger.getEventListeners", {"objectId": window["objectId"]})
+        return sum(1 for listener in found["listeners"] if listener["type"] == kind)
+    finally:
+        cdp.detach()
+
+
+@pytest.fixture
+def unread_app(service_env: dict[str, str]) -> Iterator[AppServer]:
+    """The app queueing jobs where no worker reads them: a job it accepts stays queued."""
+    server = start_app(service_env, {"JOB_QUEUE": f"test-unread-{uuid.uuid4().hex}"})
+    yield server
+    stop_app(server)
+
+
+def test_leaving_a_page_releases_its_chart_and_stops_its_polling(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    unread_app: AppServer,
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+) -> None:
+    _, key, metric_id, _ = owner
+    page, console = open_page(browser, request)
+    signed_in(page, key)
+    page.goto(f"{unread_app.base_url}/ui#/jobs")
+    expect(page.locator("h1")).to_have_text("Jobs")
+    without_chart = window_listeners(page, "resize")
+    page.goto(f"{unread_app.base_url}/ui#/metrics/{metric_id}")
+    wait_for_chart(page)
+    assert window_listeners(page, "resize") > without_chart  # the chart follows the window
+    page.click("#detect button[type=submit]")
+    expect(page.locator("#job-status")).to_contain_text("queued")  # and polled every 300 ms
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.click("#nav >> text=Jobs")
+    expect(page.locator("tbody .badge")).to_have_text("queued")
+    page.wait_for_timeout(1500)  # five polls' time (and Playwright hands over the events)
+    assert [url for url in asked if re.search(r"/api/jobs/[^/?]+$", url)] == [], (
+        "the metric page still polls its job after it was left"
+    )
+    assert window_listeners(page, "resize") == without_chart, "the chart was not destroyed"
     assert console.unexpected() == []
 
 

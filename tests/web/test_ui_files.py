@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import glob
+import re
+import tomllib
+
 import httpx
+
+from tests.support import ROOT
+
+STATIC = ROOT / "web" / "ui" / "static"
+
+
+def dashboard_modules() -> list[str]:
+    """Every script of the dashboard, as a path under /ui/static/."""
+    return sorted(path.relative_to(STATIC).as_posix() for path in STATIC.rglob("*.js"))
 
 
 def test_ui_page_is_served_without_a_key_with_a_strict_policy(anonymous: httpx.Client) -> None:
@@ -18,9 +31,11 @@ def test_ui_page_is_served_without_a_key_with_a_strict_policy(anonymous: httpx.C
 
 
 def test_ui_scripts_and_the_chart_library_are_served(anonymous: httpx.Client) -> None:
-    for path in ("/ui/static/app.js", "/ui/static/chart.js", "/ui/static/api.js"):
-        response = anonymous.get(path)
-        assert response.status_code == 200, path
+    modules = dashboard_modules()
+    assert {"app.js", "api.js", "chart.js", "router.js", "pages/metric.js"} <= set(modules)
+    for module in modules:
+        response = anonymous.get(f"/ui/static/{module}")
+        assert response.status_code == 200, module
         assert "javascript" in response.headers["content-type"]
     uplot = anonymous.get("/ui/vendor/uplot/uPlot.iife.min.js")
     assert uplot.status_code == 200, "run `make` to install web/ui/node_modules"
@@ -42,3 +57,31 @@ def test_ui_paths_reach_no_other_file_and_the_api_still_needs_a_key(
     slash = anonymous.get("/ui/")
     assert slash.status_code == 307 and slash.headers["location"] == "/ui"
     assert anonymous.get("/api/services").status_code == 401
+
+
+def test_every_dashboard_module_is_preloaded_and_imported_by_its_path() -> None:
+    """index.html preloads every module (a page's first request waits for all of them), and
+    every relative import names a module that exists."""
+    page = (STATIC / "index.html").read_text()
+    preloaded = set(re.findall(r'rel="modulepreload" href="/ui/static/([^"]+)"', page))
+    assert preloaded == set(dashboard_modules()) - {"app.js"}
+    for module in dashboard_modules():
+        source = STATIC / module
+        for imported in re.findall(r'from "(\.[^"]+)"', source.read_text()):
+            assert (source.parent / imported).resolve().is_file(), f"{module} imports {imported}"
+
+
+def test_every_dashboard_file_is_in_the_package() -> None:
+    """pyproject's package-data, globbed as setuptools does, takes in every file under
+    web/ui/static (the wheel and the web image serve /ui from the installed package)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["web"]
+    packaged = {
+        found
+        for pattern in patterns
+        for found in glob.glob(pattern, root_dir=ROOT / "web", recursive=True)
+    }
+    files = {
+        path.relative_to(ROOT / "web").as_posix() for path in STATIC.rglob("*") if path.is_file()
+    }
+    assert files - packaged == set()

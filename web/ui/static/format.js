@@ -1,0 +1,15 @@
+// Times, numbers and counts as every page writes them.
+
+// "2024-05-01 12:00:00Z": UTC, as the API's timestamps are.
+export function formatTime(ms) {
+  return new Date(ms).toISOString().replace(".000Z", "Z").replace("T", " ");
+}
+
+export function formatNumber(value) {
+  return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US");
+}
+
+export function formatValue(value) {
+  if (value === null || value === undefined) return "–";
+  return String(Math.round(value * 1000) / 1000);
+}
