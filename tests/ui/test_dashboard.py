@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
+import numpy as np
 import pytest
 
 from common.graph.store import GraphStore
@@ -21,7 +22,7 @@ from common.models import AnomalyPoint, User
 from tests.browser import chromium_path, launch_chromium, signed_in
 from tests.support import ROOT, AppServer, start_app, stop_app
 from tests.worker.incident_support import Outage, detect, make_outage
-from tests.worker.support import T0, WorkerProcess, add_metric, seasonal_series
+from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
 
 if chromium_path() is None:
     pytest.skip(
@@ -332,6 +333,50 @@ def test_detection_run_from_the_page_updates_the_chart(
     row = page.locator("tbody tr", has=page.locator(f"a[href='#/metrics/{metric_id}']"))
     expect(row.locator(".badge")).to_have_text("succeeded")
     expect(row).to_contain_text("rolling")
+    assert console.unexpected() == []
+
+
+def short_metric(client: httpx.Client, store: GraphStore) -> str:
+    """A metric of 150 readings with one spike (at 120): too few for auto's default
+    detector, so auto runs rolling, which flags the spike alone."""
+    values = np.random.default_rng(0).normal(50, 1, 150)
+    values[120] += 30
+    metric_id, _ = add_metric(client, store, values, step=STEP)
+    return metric_id
+
+
+def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str, object]:
+    """A detection job of the metric, run by the worker; the job when it is final."""
+    accepted = client.post(
+        "/api/metrics/anomaly-detection", json={"metric_id": metric_id, **params}
+    )
+    assert accepted.status_code == 202, accepted.text
+    return poll_job(client, accepted.json()["job_id"])
+
+
+@pytest.mark.slow
+def test_jobs_page_names_each_metric_asking_once_per_service(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+) -> None:
+    metric_id = short_metric(client, store)
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    service = client.get(f"/api/services/{service_id}").json()["name"]
+    for method in ("auto", "rolling", "auto"):
+        run_job(client, metric_id, method=method)
+    key = client.headers["X-API-Key"]
+    page, console = open_dashboard(key, "#/")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.click("#nav >> text=Jobs")
+    links = page.locator(f"tbody a[href='#/metrics/{metric_id}']")
+    expect(links).to_have_count(3)
+    expect(links).to_have_text([f"{service}/cpu"] * 3)
+    # The names come from one list of the caller's metrics per service, not a read per row.
+    assert [url for url in asked if f"/api/metrics/{metric_id}" in url] == []
+    assert len([url for url in asked if "/api/metrics/service/" in url]) == 1
     assert console.unexpected() == []
 
 
