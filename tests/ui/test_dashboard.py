@@ -380,6 +380,24 @@ def test_jobs_page_names_each_metric_asking_once_per_service(
     assert console.unexpected() == []
 
 
+@pytest.mark.slow
+def test_jobs_page_shows_the_method_that_ran(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+) -> None:
+    job = run_job(client, short_metric(client, store), method="auto")
+    summary = job["summary"]
+    assert isinstance(summary, dict) and summary["method"] == "rolling", job
+    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
+    method = page.locator("tbody tr").nth(0).locator("td").nth(5)
+    expect(method).to_have_text("rolling (auto fell back)")
+    # Why, as the job's summary says it.
+    expect(method).to_have_attribute("title", summary["method_params"]["auto"])
+    assert console.unexpected() == []
+
+
 @pytest.fixture
 def incident(
     client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess

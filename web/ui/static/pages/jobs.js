@@ -30,7 +30,7 @@ export function mount(ctx) {
         el("td", {}, metricLink(job.metric_id, nameOf)),
         el("td", {}, el("span", { className: `badge ${job.status}` }, job.status)),
         el("td", { className: "number" }, `${Math.round(job.progress * 100)}%`),
-        el("td", {}, job.params.method),
+        methodCell(job),
         el("td", { className: "number" }, summary ? formatNumber(summary.flagged) : "–"),
         el("td", {}, job.error || ""));
     });
@@ -64,4 +64,14 @@ function metricLink(metricId, nameOf) {
   const name = nameOf.get(metricId);
   if (name === undefined) return el("span", { className: "hint", title: metricId }, "deleted metric");
   return el("a", { href: metricHref(metricId) }, name);
+}
+
+// The method that ran (auto resolved, "-online" for a scan), as its summary says; the one
+// asked for until the job has run. Auto on too few readings runs rolling, and says why.
+function methodCell(job) {
+  if (!job.summary) return el("td", {}, job.params.method);
+  const fallback = job.summary.method_params.auto;
+  return el("td", { title: fallback },
+    job.summary.method,
+    fallback ? el("span", { className: "hint" }, " (auto fell back)") : null);
 }
