@@ -398,6 +398,27 @@ def test_jobs_page_shows_the_method_that_ran(
     assert console.unexpected() == []
 
 
+@pytest.mark.slow
+def test_jobs_page_shows_an_error_whole(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+) -> None:
+    job = run_job(client, short_metric(client, store), method="stl")  # no season in noise
+    assert job["status"] == "failed" and "pass the period" in str(job["error"]), job
+    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
+    error = page.locator("tbody tr").nth(0).locator("td").nth(7)
+    expect(error).to_have_text(str(job["error"]))
+    # Wrapped in its cell, not pushed off the side of the table.
+    sizes = page.evaluate(
+        "(() => { const wrap = document.querySelector('.table-wrap');"
+        " return [wrap.scrollWidth, wrap.clientWidth]; })()"
+    )
+    assert sizes[0] <= sizes[1], "the jobs table scrolls sideways to show the error"
+    assert console.unexpected() == []
+
+
 @pytest.fixture
 def incident(
     client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess

@@ -32,7 +32,7 @@ export function mount(ctx) {
         el("td", { className: "number" }, `${Math.round(job.progress * 100)}%`),
         methodCell(job),
         el("td", { className: "number" }, summary ? formatNumber(summary.flagged) : "–"),
-        el("td", {}, job.error || ""));
+        job.error ? el("td", { className: "wrap" }, job.error) : el("td", {}));
     });
     ctx.show("Jobs",
       table(["Submitted", "Kind", "Metric", "Status", "Progress", "Method", "Flagged", "Error"], rows),
