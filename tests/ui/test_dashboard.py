@@ -419,6 +419,24 @@ def test_jobs_page_shows_an_error_whole(
     assert console.unexpected() == []
 
 
+@pytest.mark.slow
+def test_one_of_a_thing_is_not_written_as_many(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    client: httpx.Client,
+    store: GraphStore,
+    celery_worker: WorkerProcess,
+) -> None:
+    metric_id = short_metric(client, store)
+    page, console = open_dashboard(client.headers["X-API-Key"], f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    page.click("#detect button[type=submit]")  # auto: the spike alone
+    expect(page.locator("#job-status .success")).to_contain_text(
+        "succeeded: 1 reading flagged, 1 event, 1 anomaly stored.", timeout=120_000
+    )
+    expect(page.locator("#chart-status")).to_contain_text("150 readings · 1 anomaly · band")
+    assert console.unexpected() == []
+
+
 @pytest.fixture
 def incident(
     client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess

@@ -2,7 +2,7 @@
 // how it ended.
 import { detailText } from "./api.js";
 import { el, message } from "./dom.js";
-import { formatNumber } from "./format.js";
+import { counted } from "./format.js";
 
 const POLL_MS = 300;
 const GIVE_UP_MS = 10 * 60e3;
@@ -63,8 +63,8 @@ export function detectionForm(ctx, metricId, { currentSpan, onSucceeded }) {
       return;
     }
     const summary = job.summary || {};
-    show(`${name} succeeded: ${formatNumber(summary.flagged)} readings flagged, `
-      + `${formatNumber(summary.events)} events, ${formatNumber(summary.anomalies_stored)} anomalies stored.`,
+    show(`${name} succeeded: ${counted(summary.flagged, "reading")} flagged, `
+      + `${counted(summary.events, "event")}, ${counted(summary.anomalies_stored, "anomaly", "anomalies")} stored.`,
     "success");
     jobStatus.dataset.jobId = job.id;
     await onSucceeded(job.id);

@@ -13,3 +13,8 @@ export function formatValue(value) {
   if (value === null || value === undefined) return "–";
   return String(Math.round(value * 1000) / 1000);
 }
+
+// "1 anomaly", "2 anomalies", "1,500 readings": a count with its noun, singular for one.
+export function counted(count, singular, plural = `${singular}s`) {
+  return `${formatNumber(count)} ${count === 1 ? singular : plural}`;
+}

@@ -5,7 +5,7 @@ import { errorText } from "./api.js";
 import { EXPECTED_COLOUR, NO_KIND, VALUE_COLOUR, drawChart, kindColour, kindOf } from "./chart.js";
 import { detectionForm } from "./detection-form.js";
 import { el, message, table } from "./dom.js";
-import { formatNumber, formatTime, formatValue } from "./format.js";
+import { counted, formatNumber, formatTime, formatValue } from "./format.js";
 import { serviceHref, windowParams } from "./links.js";
 
 const MAX_MARKERS = 10000;
@@ -191,11 +191,11 @@ export class MetricView {
         (start, end) => this.setRange({ start, end }));
     }
     this.drawLegend(series, anomalies.items);
-    const parts = [`${formatNumber(series.readings)} readings`];
-    if (series.downsampled) {
-      parts.push(`min/max of ${formatNumber(series.timestamps_ms.length)} buckets`);
-    }
-    parts.push(`${formatNumber(anomalies.items.length)}${anomalies.truncated ? "+" : ""} anomalies`);
+    const parts = [counted(series.readings, "reading")];
+    if (series.downsampled) parts.push(`min/max of ${counted(series.timestamps_ms.length, "bucket")}`);
+    parts.push(anomalies.truncated
+      ? `${formatNumber(anomalies.items.length)}+ anomalies`
+      : counted(anomalies.items.length, "anomaly", "anomalies"));
     if (series.band) parts.push(`band from job ${series.band.job_id.slice(0, 8)} (${series.band.method})`);
     this.status.textContent = parts.join(" · ");
     this.drawEvents(anomalies);

@@ -2,7 +2,7 @@
 // time), its timeline, and Acknowledge and Resolve.
 import { errorText } from "../api.js";
 import { el, message, table } from "../dom.js";
-import { formatNumber, formatTime } from "../format.js";
+import { counted, formatNumber, formatTime } from "../format.js";
 import { incidentPath, incidentState, stateBadge } from "../incident-state.js";
 import { metricHref } from "../links.js";
 import { readOwned } from "./not-found.js";
@@ -56,11 +56,10 @@ function showIncident(ctx, detail, note = null) {
   const timeline = el("ol", { className: "timeline", id: "timeline" }, detail.timeline.map((entry) =>
     el("li", { className: entry.event },
       el("time", { datetime: entry.at }, formatTime(Date.parse(entry.at))), " ", entry.text)));
-  const members = `${formatNumber(detail.members)} anomal${detail.members === 1 ? "y" : "ies"}`;
   ctx.show(detail.title,
     el("nav", { className: "crumbs" }, el("a", { href: "#/incidents" }, "Incidents"), " › ", detail.title),
     el("p", { className: "incident-facts" }, stateBadge(detail, { id: "incident-state" }),
-      ` ${members} in ${detail.services.join(", ") || "deleted services"}`,
+      ` ${counted(detail.members, "anomaly", "anomalies")} in ${detail.services.join(", ") || "deleted services"}`,
       ` · from ${formatTime(Date.parse(detail.started_at))} to ${formatTime(Date.parse(detail.ended_at))}`,
       ` · opened ${formatTime(Date.parse(detail.opened_at))}, updated ${formatTime(Date.parse(detail.updated_at))}`),
     el("div", { className: "actions" },
@@ -78,6 +77,6 @@ function showIncident(ctx, detail, note = null) {
     el("h2", {}, "Timeline"),
     timeline,
     detail.anomalies_truncated
-      ? message(`Causes and timeline are from the first ${formatNumber(detail.anomalies.length)} anomalies.`)
+      ? message(`Causes and timeline are from the first ${counted(detail.anomalies.length, "anomaly", "anomalies")}.`)
       : null);
 }
