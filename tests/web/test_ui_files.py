@@ -59,16 +59,36 @@ def test_ui_paths_reach_no_other_file_and_the_api_still_needs_a_key(
     assert anonymous.get("/api/services").status_code == 401
 
 
-def test_every_dashboard_module_is_preloaded_and_imported_by_its_path() -> None:
-    """index.html preloads every module (a page's first request waits for all of them), and
-    every relative import names a module that exists."""
+def imports(module: str, pattern: str) -> set[str]:
+    """The modules `module` imports (by `pattern`'s one group: a relative path)."""
+    source = STATIC / module
+    found = set()
+    for imported in re.findall(pattern, source.read_text()):
+        path = (source.parent / imported).resolve()
+        assert path.is_file(), f"{module} imports {imported}, which is not there"
+        found.add(path.relative_to(STATIC).as_posix())
+    return found
+
+
+STATIC_IMPORT = r'from "(\.[^"]+)"'
+DYNAMIC_IMPORT = r'import\("(\.[^"]+)"\)'
+
+
+def test_a_metric_pages_modules_are_preloaded_and_every_import_resolves() -> None:
+    """index.html preloads the modules a metric's chart waits for (app.js with what it
+    imports, and the metric page's); other pages are imported when first shown."""
+    for module in dashboard_modules():
+        imports(module, DYNAMIC_IMPORT)
+    needed, todo = set(), ["app.js", "pages/metric.js"]
+    while todo:
+        module = todo.pop()
+        if module not in needed:
+            needed.add(module)
+            todo.extend(imports(module, STATIC_IMPORT))
     page = (STATIC / "index.html").read_text()
     preloaded = set(re.findall(r'rel="modulepreload" href="/ui/static/([^"]+)"', page))
-    assert preloaded == set(dashboard_modules()) - {"app.js"}
-    for module in dashboard_modules():
-        source = STATIC / module
-        for imported in re.findall(r'from "(\.[^"]+)"', source.read_text()):
-            assert (source.parent / imported).resolve().is_file(), f"{module} imports {imported}"
+    assert preloaded == needed - {"app.js"}
+    assert imports("app.js", DYNAMIC_IMPORT) >= {"pages/metric.js", "pages/sign-in.js"}
 
 
 def test_every_dashboard_file_is_in_the_package() -> None:

@@ -8,24 +8,20 @@
 //   #/incidents/ID     an incident: its probable causes, timeline, acknowledge and resolve
 import { ApiClient, ApiError, errorText } from "./api.js";
 import { message } from "./dom.js";
-import * as incidentPage from "./pages/incident.js";
-import * as incidentsPage from "./pages/incidents.js";
-import * as jobsPage from "./pages/jobs.js";
-import * as metricPage from "./pages/metric.js";
-import * as notFoundPage from "./pages/not-found.js";
-import * as servicePage from "./pages/service.js";
-import * as servicesPage from "./pages/services.js";
-import * as signInPage from "./pages/sign-in.js";
 import { Router } from "./router.js";
 
+// Each page's module is fetched when its route is first shown: opening a metric's chart
+// waits only for the modules the chart needs (index.html preloads those).
 const ROUTES = [
-  [/^#?\/?$/, servicesPage],
-  [/^#\/services\/(?<serviceId>[^/]+)$/, servicePage],
-  [/^#\/metrics\/(?<metricId>[^/?]+)(?:\?(?<query>.*))?$/, metricPage],
-  [/^#\/jobs$/, jobsPage],
-  [/^#\/incidents$/, incidentsPage],
-  [/^#\/incidents\/(?<incidentId>[^/]+)$/, incidentPage],
+  [/^#?\/?$/, () => import("./pages/services.js")],
+  [/^#\/services\/(?<serviceId>[^/]+)$/, () => import("./pages/service.js")],
+  [/^#\/metrics\/(?<metricId>[^/?]+)(?:\?(?<query>.*))?$/, () => import("./pages/metric.js")],
+  [/^#\/jobs$/, () => import("./pages/jobs.js")],
+  [/^#\/incidents$/, () => import("./pages/incidents.js")],
+  [/^#\/incidents\/(?<incidentId>[^/]+)$/, () => import("./pages/incident.js")],
 ];
+const notFoundPage = () => import("./pages/not-found.js");
+const signInPage = () => import("./pages/sign-in.js");
 
 function start() {
   const main = document.getElementById("main");

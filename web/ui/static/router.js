@@ -1,7 +1,8 @@
 // Pages routed by the URL's hash, so that the server serves one HTML page, each living
 // from mount to unmount.
 //
-// A page is a module exporting `mount(context)` (see PageContext). When the hash changes
+// A page is a module exporting `mount(context)` (see PageContext), imported when its
+// route is shown (a route names a function importing it). When the hash changes
 // the router unmounts the page shown (its requests are cancelled; the timers, listeners
 // and charts it registered are released; whatever it still tries to show is dropped),
 // then mounts the page of the new hash. A page keeps its state in its own mount, never in
@@ -76,8 +77,9 @@ export class PageContext {
 }
 
 export class Router {
-  // routes: [[RegExp, page]]; a match's named groups, URI-decoded, are the page's params.
-  // gate(): a page to mount instead of the hash's (sign-in without a key), or null.
+  // routes: [[RegExp, importPage]]; a match's named groups, URI-decoded, are the page's
+  // params. gate(): a page (its import) to mount instead of the hash's (sign-in without a
+  // key), or null. notFound: the page (its import) of a hash no route matches.
   // onError(error, context): what to do with an error a page did not handle.
   constructor({ outlet, api, routes, notFound, gate, onError }) {
     this.outlet = outlet;
@@ -102,29 +104,30 @@ export class Router {
 
   resolve(hash) {
     const gated = this.gate();
-    if (gated) return { page: gated, params: {} };
-    for (const [pattern, page] of this.routes) {
+    if (gated) return { importPage: gated, params: {} };
+    for (const [pattern, importPage] of this.routes) {
       const match = hash.match(pattern);
       if (!match) continue;
       const params = {};
       for (const [name, value] of Object.entries(match.groups || {})) {
         params[name] = value === undefined ? undefined : decodeURIComponent(value);
       }
-      return { page, params };
+      return { importPage, params };
     }
-    return { page: this.notFound, params: {} };
+    return { importPage: this.notFound, params: {} };
   }
 
   // Unmounts the page shown and mounts the one of the current hash.
   async render() {
     if (this.current) this.current.unmount();
-    const { page, params } = this.resolve(window.location.hash);
+    const { importPage, params } = this.resolve(window.location.hash);
     const context = new PageContext({
       outlet: this.outlet, api: this.api, router: this, params, onError: this.onError,
     });
     this.current = context;
     try {
-      await page.mount(context);
+      const page = await importPage();
+      if (context.active) await page.mount(context);
     } catch (error) {
       context.report(error);
     }
