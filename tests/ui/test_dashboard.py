@@ -336,13 +336,17 @@ def test_detection_run_from_the_page_updates_the_chart(
     assert console.unexpected() == []
 
 
-def short_metric(client: httpx.Client, store: GraphStore) -> str:
-    """A metric of 150 readings with one spike (at 120): too few for auto's default
-    detector, so auto runs rolling, which flags the spike alone."""
+@pytest.fixture
+def short_metric(
+    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+) -> tuple[httpx.Client, str]:
+    """A metric of the `client`'s user, with a worker to run its jobs: 150 readings with one
+    spike (at 120), too few for auto's default detector, so auto runs rolling, which flags
+    the spike alone. (client, the metric's id)"""
     values = np.random.default_rng(0).normal(50, 1, 150)
     values[120] += 30
     metric_id, _ = add_metric(client, store, values, step=STEP)
-    return metric_id
+    return client, metric_id
 
 
 def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str, object]:
@@ -356,12 +360,9 @@ def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str,
 
 @pytest.mark.slow
 def test_jobs_page_names_each_metric_asking_once_per_service(
-    open_dashboard: Callable[..., tuple[Page, Console]],
-    client: httpx.Client,
-    store: GraphStore,
-    celery_worker: WorkerProcess,
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
 ) -> None:
-    metric_id = short_metric(client, store)
+    client, metric_id = short_metric
     service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
     service = client.get(f"/api/services/{service_id}").json()["name"]
     for method in ("auto", "rolling", "auto"):
@@ -382,12 +383,10 @@ def test_jobs_page_names_each_metric_asking_once_per_service(
 
 @pytest.mark.slow
 def test_jobs_page_shows_the_method_that_ran(
-    open_dashboard: Callable[..., tuple[Page, Console]],
-    client: httpx.Client,
-    store: GraphStore,
-    celery_worker: WorkerProcess,
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
 ) -> None:
-    job = run_job(client, short_metric(client, store), method="auto")
+    client, metric_id = short_metric
+    job = run_job(client, metric_id, method="auto")
     summary = job["summary"]
     assert isinstance(summary, dict) and summary["method"] == "rolling", job
     page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
@@ -400,12 +399,10 @@ def test_jobs_page_shows_the_method_that_ran(
 
 @pytest.mark.slow
 def test_jobs_page_shows_an_error_whole(
-    open_dashboard: Callable[..., tuple[Page, Console]],
-    client: httpx.Client,
-    store: GraphStore,
-    celery_worker: WorkerProcess,
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
 ) -> None:
-    job = run_job(client, short_metric(client, store), method="stl")  # no season in noise
+    client, metric_id = short_metric
+    job = run_job(client, metric_id, method="stl")  # no season in noise
     assert job["status"] == "failed" and "pass the period" in str(job["error"]), job
     page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
     error = page.locator("tbody tr").nth(0).locator("td").nth(7)
@@ -421,12 +418,9 @@ def test_jobs_page_shows_an_error_whole(
 
 @pytest.mark.slow
 def test_one_of_a_thing_is_not_written_as_many(
-    open_dashboard: Callable[..., tuple[Page, Console]],
-    client: httpx.Client,
-    store: GraphStore,
-    celery_worker: WorkerProcess,
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
 ) -> None:
-    metric_id = short_metric(client, store)
+    client, metric_id = short_metric
     page, console = open_dashboard(client.headers["X-API-Key"], f"#/metrics/{metric_id}")
     wait_for_chart(page)
     page.click("#detect button[type=submit]")  # auto: the spike alone
