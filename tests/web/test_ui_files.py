@@ -11,6 +11,8 @@ import httpx
 from tests.support import ROOT
 
 STATIC = ROOT / "web" / "ui" / "static"
+STATIC_IMPORT = r'from "(\.[^"]+)"'
+DYNAMIC_IMPORT = r'import\("(\.[^"]+)"\)'
 
 
 def dashboard_modules() -> list[str]:
@@ -68,10 +70,6 @@ def imports(module: str, pattern: str) -> set[str]:
         assert path.is_file(), f"{module} imports {imported}, which is not there"
         found.add(path.relative_to(STATIC).as_posix())
     return found
-
-
-STATIC_IMPORT = r'from "(\.[^"]+)"'
-DYNAMIC_IMPORT = r'import\("(\.[^"]+)"\)'
 
 
 def test_a_metric_pages_modules_are_preloaded_and_every_import_resolves() -> None:
