@@ -340,7 +340,7 @@ def test_detection_run_from_the_page_updates_the_chart(
 
 @pytest.fixture
 def short_metric(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> tuple[httpx.Client, str]:
     """A metric of the `client`'s user, with a worker to run its jobs: 150 readings with one
     spike (at 120), too few for auto's default detector, so auto runs rolling, which flags
