@@ -407,10 +407,6 @@ def _advance(
         verdicts.seasonal.append(use_seasonal and judged)
 
         # The reading into what the next ones are judged from.
-        if recent:
-            step = abs(value - recent[-1])
-            if 0 < step < state.chunk_min:
-                state.chunk_min = step
         state.chunk_max = max(state.chunk_max, abs(value))
         insort(window, value)
         if len(window) > width:
@@ -504,6 +500,10 @@ def _end_block(state: DetectorState, layout: _Layout) -> None:
     state.choice_counts = np.concatenate((state.choice_counts, counts), axis=1)[:, -layout.blocks :]
     state.partial_sum[:] = array("d", [0.0, 0.0])
     state.partial_count[:] = array("q", [0, 0])
+    # The smallest step between distinct values among the readings kept (a level window).
+    steps = np.diff(np.unique(np.frombuffer(state.recent, dtype=np.float64)))
+    if steps.shape[0]:
+        state.chunk_min = min(state.chunk_min, float(steps.min()))
     if state.readings_seen % CHUNK == 0:
         chunks = max(1, -(-settings.history // CHUNK))
         state.floor_mins = np.append(state.floor_mins, state.chunk_min)[-chunks:]
