@@ -3,6 +3,14 @@
 The web, the scans and the incident sweep enqueue through `JobQueue`, which only needs the
 broker: they never import the worker's tasks (nor numpy/statsmodels code paths they would
 pull in).
+
+Queues, in one place (`task_routes` below; supervisor and docker-compose name them too):
+- JOB_QUEUE: the detection jobs people submit, which may run for minutes.
+- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep. A worker
+  started without `-Q` takes both queues; a worker with `-Q SWEEP_QUEUE` (`neonomaly up`'s
+  and compose's `sweeper`) takes only this one, so long jobs never hold periodic work up.
+  Within it the sweeps go first (Redis serves priority 0 before the batches' BATCH_PRIORITY),
+  so an incident sweep waits at most for one running batch, never behind a sweep's backlog.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from common.errors import DependencyUnavailableError
@@ -21,6 +30,21 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+SCAN_BATCH_TASK = "neonomaly.scan-batch"
+# Redis serves a queue's priority 0 first, then 3, 6, 9 (kombu's priority steps).
+BATCH_PRIORITY = 6
+
+
+def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
+    """Which queue each task goes to."""
+    sweeps = {"queue": settings.sweep_queue}
+    return {
+        DETECT_TASK: {"queue": settings.job_queue},
+        DELIVER_TASK: {"queue": settings.job_queue},
+        SCAN_TASK: sweeps,
+        SCAN_BATCH_TASK: sweeps,
+        INCIDENT_SWEEP_TASK: sweeps,
+    }
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -61,6 +85,12 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": settings.job_queue,
+        "task_routes": task_routes(settings),
+        # What a worker started without -Q consumes: every queue.
+        "task_queues": [
+            Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in (settings.job_queue, settings.sweep_queue)
+        ],
         # Jobs are idempotent (see common.jobs.detection_job), so a job is acknowledged
         # only once done, and one whose worker died is handed out again.
         "task_acks_late": True,
@@ -113,6 +143,19 @@ class JobQueue:
             self.app.send_task(DETECT_TASK, args=[job_id], task_id=job_id)
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the job: {exc}") from exc
+
+    def enqueue_scan_batch(
+        self, sweep_id: str, sweep_started_ms: int, entries: list[list[object]]
+    ) -> None:
+        """One batch of a sweep, behind the sweeps themselves (BATCH_PRIORITY)."""
+        try:
+            self.app.send_task(
+                SCAN_BATCH_TASK,
+                args=[sweep_id, sweep_started_ms, entries],
+                priority=BATCH_PRIORITY,
+            )
+        except OperationalError as exc:
+            raise DependencyUnavailableError("redis", f"cannot queue a scan batch: {exc}") from exc
 
     def enqueue_delivery(self, delivery_id: str) -> None:
         try:

@@ -25,6 +25,7 @@ from web.routers import (
     jobs,
     metrics,
     notifications,
+    scans,
     series,
     services,
 )
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
+    app.include_router(scans.router)
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)

@@ -8,7 +8,9 @@ statement, times as epoch milliseconds, scalar columns only.
 _METRIC_COLUMNS = """
 RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS service_id,
        m.created_at AS created_at, latest.id AS latest_id, latest.timestamp AS latest_timestamp,
-       latest.value AS latest_value
+       latest.value AS latest_value, m.judged_at AS judged_at,
+       m.judged_through AS judged_through, m.scan_lag_ms AS scan_lag_ms,
+       m.scan_note AS scan_note
 """
 
 # No row: the service is not the owner's. clashes > 0: the name is taken in that service.
@@ -92,21 +94,121 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
 """
 
-# last_append_at is the server's clock at the last append: "received since", not reading time,
-# so a late reading with an old timestamp still makes the metric due for a scan.
-METRICS_APPENDED_SINCE = """
+# --- periodic scans (common.scans) -------------------------------------------------------
+# A scan judges a metric's readings in time order and writes on the metric how far it got
+# (SAVE_SCAN_MARKS): judged_through, the newest reading judged. An append with a reading at
+# or before judged_through (late, or back-filled) raises late_seq and lowers late_from to
+# its earliest timestamp (_MARK_LATE, in APPEND_READINGS), so the next scan judges it in a
+# rebuild of the metric's detector state instead of never.
+# The per-metric reads are `CALL { WITH ... }` subqueries: a LIMIT per metric, in the form
+# both engines run (FalkorDB has no `CALL (x) { ... }`; Neo4j 5 calls this one deprecated).
+
+# The metrics a sweep looks at: appended since $since (server time, so a late reading with
+# an old timestamp counts) or named in $also (left behind by an earlier sweep).
+METRICS_DUE = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
-WHERE m.last_append_at >= $since
+WHERE m.last_append_at >= $since OR m.id IN $also
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
-RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
-       latest.timestamp AS latest_timestamp
+RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
+       m.judged_through AS judged_through, m.late_from AS late_from
 ORDER BY m.id
+"""
+
+# Readings a rebuild would read, per metric (at most $limit): what a sweep sizes batches by.
+SCAN_COUNT_HISTORY = """
+UNWIND $windows AS w
+CALL {
+  WITH w
+  MATCH (r:MetricReading)
+  WHERE r.metric_id = w.id AND r.timestamp >= w.start AND r.timestamp <= $horizon
+  WITH r
+  LIMIT $limit
+  RETURN count(r) AS readings
+}
+RETURN w.id AS id, readings
+"""
+
+# A batch's one read: each metric's facts, and its readings after judged_through up to
+# $horizon, the oldest $limit of them (a metric never judged has none here: it is rebuilt).
+SCAN_READ_NEW = """
+UNWIND $metric_ids AS metric_id
+MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: metric_id})
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+CALL {
+  WITH metric_id, m
+  OPTIONAL MATCH (r:MetricReading)
+  WHERE r.metric_id = metric_id AND r.timestamp > m.judged_through
+    AND r.timestamp <= $horizon
+  WITH r
+  ORDER BY r.timestamp, r.id
+  LIMIT $limit
+  RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+}
+RETURN metric_id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
+       latest.timestamp AS latest_timestamp, m.last_append_at AS appended_at,
+       m.judged_through AS judged_through,
+       m.late_from AS late_from, m.late_seq AS late_seq, m.scan_note AS scan_note,
+       ids, timestamps, vals
+"""
+
+# The history a rebuild judges: per metric the newest $limit readings from w.start up to
+# $horizon, newest first.
+SCAN_READ_HISTORY = """
+UNWIND $windows AS w
+CALL {
+  WITH w
+  MATCH (r:MetricReading)
+  WHERE r.metric_id = w.id AND r.timestamp >= w.start AND r.timestamp <= $horizon
+  WITH r
+  ORDER BY r.timestamp DESC, r.id DESC
+  LIMIT $limit
+  RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+}
+RETURN w.id AS id, ids, timestamps, vals
+"""
+
+# How far each metric was judged (a mark that judged nothing only changes the note).
+# judged_through is set before the readings are counted:
+# on Neo4j this holds the metric's lock, so an append racing this write either sees the new
+# judged_through (and marks itself late) or committed first and is counted here. More
+# readings in (after, through] than were judged: one arrived unseen, mark them late.
+# Otherwise the late readings seen were judged (unless another late append came since).
+SAVE_SCAN_MARKS = """
+UNWIND $marks AS k
+MATCH (m:Metric {id: k.id})
+SET m.judged_through = k.through, m.scan_note = k.note,
+    m.judged_at = CASE WHEN k.judged > 0 THEN $now ELSE m.judged_at END,
+    m.scan_lag_ms = CASE WHEN k.judged > 0 THEN k.lag_ms ELSE m.scan_lag_ms END
+WITH m, k
+OPTIONAL MATCH (r:MetricReading)
+WHERE r.metric_id = k.id AND r.timestamp > k.after AND r.timestamp <= k.through
+WITH m, k, count(r) AS present
+SET m.late_from = CASE
+  WHEN present > k.judged THEN
+    CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
+         ELSE m.late_from END
+  WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
+  ELSE m.late_from END
+RETURN count(m) AS marked
 """
 
 METRIC_IDS_OF_SERVICES = """
 MATCH (s:Service)-[:MONITORS]->(m:Metric)
 WHERE s.id IN $service_ids
 RETURN m.id AS id
+"""
+
+
+# An append at or before the metric's judged_through (common.scans): the scans must judge
+# it in a rebuild. Run once the metric is locked (SET found.last_append_at on Neo4j), so it
+# sees the judged_through of any scan that wrote before it. A write of its own (a metric
+# never judged has no judged_through: nothing to mark).
+_MARK_LATE = """
+WITH found, lock, $earliest <= found.judged_through AS late
+SET found.late_seq = CASE WHEN late THEN coalesce(found.late_seq, 0) + 1
+                          ELSE found.late_seq END,
+    found.late_from = CASE WHEN late AND (found.late_from IS NULL OR $earliest < found.late_from)
+                           THEN $earliest ELSE found.late_from END
 """
 
 
@@ -129,12 +231,16 @@ RETURN m.id AS id
 #     anchor (the last reading before $earliest), so a late reading is spliced in place.
 #     The new readings are created before the scan so that only scalars cross the UNWIND.
 # No row back: every reading was already stored.
-APPEND_READINGS = """
+APPEND_READINGS = (
+    """
 MATCH (found:Metric {id: $metric_id})
 MERGE (lock:MetricLock {metric_id: $metric_id})
 SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
 WITH found, lock
 SET found.last_append_at = $now
+"""
+    + _MARK_LATE
+    + """
 WITH lock
 OPTIONAL MATCH (m:Metric {id: $metric_id})
 FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
@@ -169,6 +275,7 @@ FOREACH (i IN range(0, size(chain) - 2) |
   FOREACH (a IN [chain[i]] | FOREACH (b IN [chain[i + 1]] | CREATE (a)-[:NEXT]->(b))))
 RETURN stored
 """
+)
 
 # A window by index range on (metric_id, timestamp): never an unbounded [:NEXT*] walk.
 # One row of three lists in window order (collect keeps the ORDER BY's order on both

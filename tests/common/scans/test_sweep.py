@@ -1,162 +1,167 @@
-"""Periodic scans: online detection per metric with new readings, each window scanned once."""
+"""Periodic sweeps, end to end: the planner here, the batches in a real worker, on each engine.
+
+A sweep's verdicts are the detector's one pass over the whole series, however the readings
+arrived between sweeps; late readings are judged in a rebuild; each reading is judged
+once; a reading stamped far ahead blocks nothing.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 import numpy as np
 import pytest
 
+from common import redis_keys as keys
+from common.anomalies.models import Anomaly
+from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.epoch import to_epoch_ms
 from common.graph.params import KeysetPage
-from common.jobs.models import JobRecord
-from common.jobs.record_store import JobStore
 from common.metrics.models import NewReading
-from common.queue import JobQueue, producer_app
-from common.scans.marks import ScanMarks
-from common.scans.sweep import ScanReport, run_scan
-from common.settings import Settings
-from common.stores import Repositories
-from tests.support import ROOT
-from tests.worker.support import (
-    WorkerProcess,
-    add_metric,
-    recent_start,
-    seasonal_series,
-    wait_for,
-)
+from common.stores import RedisStores, Repositories
+from tests.common.scans.conftest import Swept
+from tests.worker.support import add_metric, recent_start, seasonal_series
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STEP = timedelta(minutes=1)
+STEP = timedelta(minutes=5)
+FLOATS = ("expected", "lower", "upper", "score", "probability")
 
 
-@pytest.fixture(scope="module")
-def queue(settings: Settings) -> JobQueue:
-    return JobQueue(producer_app(settings, settings.redis_url or ""))
+def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
+    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
 
 
-def run_sweep(
-    store: Repositories, jobs: JobStore, queue: JobQueue, settings: Settings
-) -> ScanReport:
-    """One sweep, as beat's task runs it."""
-    return run_scan(store.metrics, ScanMarks(jobs.redis), jobs, queue, settings)
-
-
-def scans_of(reports: list[ScanReport], jobs: JobStore, metric_id: str) -> list[JobRecord]:
-    records = [jobs.get(job_id) for report in reports for job_id in report.job_ids]
-    return [r for r in records if r is not None and r.metric_id == metric_id]
-
-
-def finished(jobs: JobStore, job_id: str) -> JobRecord:
-    return wait_for(  # type: ignore[no-any-return]
-        lambda: (r := jobs.get(job_id)) is not None and r.is_final and r, 60, f"scan {job_id}"
-    )
-
-
-def test_concurrent_sweeps_scan_each_window_once(
-    client: httpx.Client,
-    store: Repositories,
-    jobs: JobStore,
-    queue: JobQueue,
-    settings: Settings,
-    celery_worker: WorkerProcess,
+def append(
+    store: Repositories, metric_id: str, times_ms: np.ndarray, values: np.ndarray, ids: list[str]
 ) -> None:
-    values = seasonal_series(300, period=48, spike_at=290)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
-
-    reports: list[ScanReport] = []
-    sweeps = [
-        threading.Thread(target=lambda: reports.append(run_sweep(store, jobs, queue, settings)))
-        for _ in range(2)
-    ]
-    for sweep in sweeps:
-        sweep.start()
-    for sweep in sweeps:
-        sweep.join(60)
-    assert len(reports) == 2
-    first = scans_of(reports, jobs, metric_id)
-    assert len(first) == 1, "two sweeps scanned the same window"
-    scan = finished(jobs, first[0].id)
-    assert scan.status == "succeeded", scan.error
-    assert scan.kind == "scan" and scan.params.online and scan.summary is not None
-    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-    assert ids[290] in {a.reading_id for a in stored}
-    assert len(stored) == scan.summary.anomalies_stored
-
-    # Nothing new: the next sweep leaves the metric alone.
-    assert scans_of([run_sweep(store, jobs, queue, settings)], jobs, metric_id) == []
-
-    # New readings with a spike: only they are judged (earlier ones are history). The
-    # spike comes after the quiet time (50 readings) of the alarm at 290.
-    more = 50 + 10 * np.sin(2 * np.pi * np.arange(300, 360) / 48)
-    more[45] += 40
-    last = to_epoch_ms(recent_start(300, STEP) + 299 * STEP)
     store.readings.append(
         metric_id,
         [
-            NewReading(id=f"n{i}", timestamp_ms=last + (i + 1) * 60_000, value=float(v))
-            for i, v in enumerate(more)
+            NewReading(id=i, timestamp_ms=int(t), value=float(v))
+            for i, t, v in zip(ids, times_ms, values, strict=True)
         ],
     )
-    second = scans_of([run_sweep(store, jobs, queue, settings)], jobs, metric_id)
-    assert len(second) == 1
-    rescan = finished(jobs, second[0].id)
-    assert rescan.status == "succeeded" and rescan.summary is not None
-    assert rescan.params.judge_from is not None and rescan.params.end is not None
-    assert rescan.params.judge_from > scan.params.judge_from  # type: ignore[operator]
-    after = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-    assert "n45" in {a.reading_id for a in after}
-    assert len(after) == len(stored) + rescan.summary.anomalies_stored
-    assert len({a.id for a in after}) == len(after)
 
 
-def start_beat(env: dict[str, str], directory: Path, name: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "beat",
-         "--loglevel=INFO", f"--schedule={directory / name}", f"--pidfile={directory / name}.pid"],
-        env={**env, "SCAN_INTERVAL_SECONDS": "1"},
-        cwd=ROOT,
-        stdout=(directory / f"{name}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+def spiky_series(count: int, seed: int) -> np.ndarray:
+    """A daily-like season with noise and a few spikes, at least a quiet time apart."""
+    values = seasonal_series(count, period=288, seed=seed)
+    for at in range(260, count, 170):
+        values[at] += 40 if at % 340 else -40
+    return values
 
 
-def test_two_beats_store_anomalies_once_and_owner_sees_the_scan(
+def test_sweeps_judge_exactly_as_one_pass_of_the_detector(
     client: httpx.Client,
     store: Repositories,
-    service_env: dict[str, str],
-    celery_worker: WorkerProcess,
-    tmp_path: Path,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
 ) -> None:
-    values = seasonal_series(300, period=48, spike_at=295, seed=11)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
-    beats = [start_beat(service_env, tmp_path, f"beat{i}") for i in range(2)]
-    try:
+    count = 900
+    values = spiky_series(count, seed=3)
+    start = recent_start(count, STEP)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count)], dtype=np.int64)
+    ids = [f"r{i}" for i in range(count)]
+    metric_id, _ = add_metric(client, store, values[:300], start=start, step=STEP)
+    # Sweeps after 300, 450, 451 and 900 readings (the last 449 sent in two appends).
+    swept = [sweep()]
+    for first, stop in ((300, 450), (450, 451), (451, 700), (700, 900)):
+        append(store, metric_id, times[first:stop], values[first:stop], ids[first:stop])
+        if stop != 700:
+            swept.append(sweep())
 
-        def scan_jobs() -> list[dict[str, object]]:
-            listed = client.get("/api/jobs", params={"kind": "scan", "limit": 100}).json()
-            return [job for job in listed["jobs"] if job["metric_id"] == metric_id]
-
-        done = wait_for(
-            lambda: [j for j in scan_jobs() if j["status"] == "succeeded"], 60, "a scan job"
+    # One pass of the default detector over the whole series, as stored (FalkorDB keeps 15
+    # significant digits).
+    series = store.readings.read_window(metric_id, None, None)
+    assert series.ids == ids
+    whole, final = advance(new_state(AdaptiveSettings()), series.timestamps_ms, series.values)
+    flagged = np.flatnonzero(whole.is_anomaly)
+    assert flagged.size >= 3, "the series should have alarms to compare"
+    stored = stored_anomalies(store, metric_id)
+    assert [a.reading_id for a in stored] == [ids[i] for i in flagged]
+    for name in FLOATS:
+        np.testing.assert_allclose(
+            [getattr(a, name) for a in stored],
+            getattr(whole, name)[flagged],
+            rtol=1e-9,
+            err_msg=name,
         )
-        # Several more ticks of both beats: still the one scan of this window.
-        deadline = datetime.now(UTC) + timedelta(seconds=4)
-        while datetime.now(UTC) < deadline:
-            assert all(beat.poll() is None for beat in beats), "a beat exited"
-            assert len(scan_jobs()) == 1
-            threading.Event().wait(0.5)
-    finally:
-        for beat in beats:
-            beat.terminate()
-            beat.wait(10)
-    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-    assert ids[295] in {a.reading_id for a in stored}
-    assert len(stored) == done[0]["summary"]["anomalies_stored"]  # type: ignore[index]
-    assert all(a.job_id == done[0]["id"] for a in stored)
+    assert all(a.method == "auto-online" for a in stored)
+    # The state the sweeps saved is the one pass's, byte for byte.
+    saved = stores.client.hget(keys.scan_state(metric_id), "state")
+    assert saved == final.to_bytes()
+
+    # Every reading judged once, across the sweeps (this owner's counts only).
+    listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+    mine = {scan["id"]: scan for scan in listed}
+    assert [s.plan.sweep_id in mine for s in swept] == [True] * len(swept)
+    assert sum(mine[s.plan.sweep_id]["readings_judged"] for s in swept) == count
+    assert sum(mine[s.plan.sweep_id]["anomalies"] for s in swept) == flagged.size
+    metric = client.get(f"/api/metrics/{metric_id}").json()
+    assert metric["judged_through"] is not None
+    assert to_epoch_ms(datetime.fromisoformat(metric["judged_through"])) == times[-1]
+    assert metric["last_judged_at"] is not None and metric["scan_lag_seconds"] >= 0
+    assert metric["scan_note"] is None
+
+
+def test_a_late_reading_is_judged_in_a_rebuild_and_nothing_is_stored_twice(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    count = 500
+    values = seasonal_series(count, period=288, seed=5)
+    values[300] += 30
+    start = recent_start(count, STEP)
+    metric_id, ids = add_metric(client, store, values, start=start, step=STEP)
+    sweep()
+    before = stored_anomalies(store, metric_id)
+    assert ids[300] in {a.reading_id for a in before}
+
+    # A reading between two judged ones, far off: spliced into the chain, judged next sweep.
+    late_ms = to_epoch_ms(start + 420 * STEP) + 60_000
+    store.readings.append(metric_id, [NewReading(id="late", timestamp_ms=late_ms, value=95.0)])
+    swept = sweep()
+    after = stored_anomalies(store, metric_id)
+    assert "late" in {a.reading_id for a in after}
+    assert len({a.reading_id for a in after}) == len(after), "an anomaly stored twice"
+    assert {a.reading_id for a in before} <= {a.reading_id for a in after}
+    assert swept.totals.readings_judged >= count + 1  # rebuilt from its history
+    # The rebuilt state goes on as usual: a new spike after it is judged from it.
+    newest = to_epoch_ms(start + (count - 1) * STEP)
+    store.readings.append(
+        metric_id, [NewReading(id="next", timestamp_ms=newest + 300_000, value=95.0)]
+    )
+    sweep()
+    assert "next" in {a.reading_id for a in stored_anomalies(store, metric_id)}
+    assert stores.client.hget(keys.scan_state(metric_id), "state") is not None
+
+
+def test_concurrent_sweeps_judge_each_reading_once(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(400, period=288, spike_at=350, seed=8)
+    metric_id, ids = add_metric(client, store, values, start=recent_start(400, STEP), step=STEP)
+    results: list[Swept] = []
+    sweeps = [threading.Thread(target=lambda: results.append(sweep())) for _ in range(3)]
+    for thread in sweeps:
+        thread.start()
+    for thread in sweeps:
+        thread.join(120)
+    assert len(results) == 3
+    listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+    judged = [
+        s["readings_judged"] for s in listed if s["id"] in {r.plan.sweep_id for r in results}
+    ]
+    assert sum(judged) == 400, "a reading was judged twice, or not at all"
+    stored = stored_anomalies(store, metric_id)
+    assert ids[350] in {a.reading_id for a in stored}
+    assert len({a.reading_id for a in stored}) == len(stored)
