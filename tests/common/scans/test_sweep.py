@@ -7,9 +7,13 @@ once; a reading stamped far ahead blocks nothing.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,12 +22,24 @@ import pytest
 from common import redis_keys as keys
 from common.anomalies.models import Anomaly
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
-from common.epoch import to_epoch_ms
+from common.epoch import now_ms, to_epoch_ms
 from common.graph.params import KeysetPage
+from common.ids import new_id
 from common.metrics.models import NewReading
+from common.scans.batch import BatchEntry, judge_batch
+from common.scans.records import BatchTally
+from common.settings import Settings
 from common.stores import RedisStores, Repositories
+from common.users.models import User
 from tests.common.scans.conftest import Swept
-from tests.worker.support import add_metric, recent_start, seasonal_series
+from tests.support import ROOT, AppServer
+from tests.worker.support import (
+    WorkerProcess,
+    add_metric,
+    recent_start,
+    seasonal_series,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -158,10 +174,223 @@ def test_concurrent_sweeps_judge_each_reading_once(
         thread.join(120)
     assert len(results) == 3
     listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
-    judged = [
-        s["readings_judged"] for s in listed if s["id"] in {r.plan.sweep_id for r in results}
-    ]
+    judged = [s["readings_judged"] for s in listed if s["id"] in {r.plan.sweep_id for r in results}]
     assert sum(judged) == 400, "a reading was judged twice, or not at all"
     stored = stored_anomalies(store, metric_id)
     assert ids[350] in {a.reading_id for a in stored}
+    assert len({a.reading_id for a in stored}) == len(stored)
+
+
+def judged_from_nothing(store: Repositories, metric_id: str, settings_: AdaptiveSettings) -> bytes:
+    """The state of one pass of the detector over the metric's readings as stored."""
+    series = store.readings.read_window(metric_id, None, None)
+    return advance(new_state(settings_), series.timestamps_ms, series.values)[1].to_bytes()
+
+
+def test_a_corrupt_or_missing_state_is_rebuilt_from_the_history(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(600, period=288, seed=9)
+    start = recent_start(600, STEP)
+    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    sweep()
+    state_key = keys.scan_state(metric_id)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(600)], dtype=np.int64)
+    for damage, (first, stop) in (("corrupt", (400, 500)), ("missing", (500, 600))):
+        if damage == "corrupt":
+            saved = stores.client.hget(state_key, "state")
+            assert saved is not None
+            stores.client.hset(state_key, "state", saved[:-1] + bytes([saved[-1] ^ 1]))
+        else:
+            stores.client.delete(state_key)
+        ids = [f"{damage}{i}" for i in range(first, stop)]
+        append(store, metric_id, times[first:stop], values[first:stop], ids)
+        swept = sweep()
+        assert swept.totals.failures == 0
+        # Rebuilt from every reading (fewer than SCAN_HISTORY_READINGS): the one pass's.
+        assert stores.client.hget(state_key, "state") == judged_from_nothing(
+            store, metric_id, AdaptiveSettings()
+        ), damage
+
+
+def judge_here(
+    store: Repositories, stores: RedisStores, settings: Settings, metric_ids: list[str]
+) -> BatchTally:
+    """One batch judged in this process, as a worker would (for settings of its own)."""
+    sweep_id = new_id()
+    claimed = stores.scan_states.claim(metric_ids, sweep_id)
+    entries = [BatchEntry(m, settings.scan_history_readings, rebuild=True) for m in claimed]
+    return judge_batch(
+        sweep_id, now_ms(), entries, store, stores.scan_states, stores.sweeps, settings, "test"
+    )
+
+
+def test_other_detector_settings_rebuild_the_state(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    settings: Settings,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(500, period=288, seed=10)
+    start = recent_start(500, STEP)
+    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    sweep()
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(500)], dtype=np.int64)
+    append(store, metric_id, times[400:], values[400:], [f"n{i}" for i in range(400, 500)])
+    louder = settings.model_copy(update={"scan_sensitivity": 1e-2})
+    tally = judge_here(store, stores, louder, [metric_id])
+    assert tally.total().readings == 500  # every reading again, with the new settings
+    saved = stores.client.hget(keys.scan_state(metric_id), "state")
+    expected = judged_from_nothing(store, metric_id, AdaptiveSettings(sensitivity=1e-2))
+    assert saved == expected
+
+
+def test_a_short_metric_is_skipped_and_says_so_once(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    settings: Settings,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(300, period=288, seed=12)
+    start = recent_start(300, STEP)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(300)], dtype=np.int64)
+    metric_id, _ = add_metric(client, store, values[:50], start=start, step=STEP)
+
+    def mine(swept: Swept) -> dict[str, object]:
+        listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+        [scan] = [s for s in listed if s["id"] == swept.plan.sweep_id]
+        return scan  # type: ignore[no-any-return]
+
+    first = mine(sweep())
+    assert (first["skipped"], first["failures"], first["readings_judged"]) == (1, 0, 50)
+    note = client.get(f"/api/metrics/{metric_id}").json()["scan_note"]
+    assert note is not None and "221" in note
+    append(store, metric_id, times[50:70], values[50:70], [f"a{i}" for i in range(50, 70)])
+    again = mine(sweep())
+    assert (again["skipped"], again["failures"], again["readings_judged"]) == (0, 0, 20)
+    assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] == note
+    append(store, metric_id, times[70:], values[70:], [f"b{i}" for i in range(70, 300)])
+    sweep()
+    assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] is None
+
+    # Rolling keeps no state: below its window it is not judged at all, and says so once.
+    rolling = settings.model_copy(update={"scan_method": "rolling"})
+    short_id, _ = add_metric(client, store, values[:30], start=start, step=STEP)
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert (tally.total().skipped, tally.total().failures, tally.total().readings) == (1, 0, 0)
+    rolling_note = client.get(f"/api/metrics/{short_id}").json()["scan_note"]
+    assert rolling_note is not None and "rolling needs at least 61" in rolling_note
+    append(store, short_id, times[30:40], values[30:40], [f"c{i}" for i in range(30, 40)])
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert (tally.total().skipped, tally.total().failures) == (0, 0)
+    append(store, short_id, times[40:100], values[40:100], [f"d{i}" for i in range(40, 100)])
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert tally.total().readings == 100 and tally.total().failures == 0
+    judged = client.get(f"/api/metrics/{short_id}").json()
+    assert judged["scan_note"] is None and judged["judged_through"] is not None
+
+
+def test_a_reading_stamped_far_ahead_blocks_no_later_one(
+    client: httpx.Client,
+    store: Repositories,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(300, period=288, seed=13)
+    start = recent_start(300, STEP)
+    metric_id, _ = add_metric(client, store, values, start=start, step=STEP)
+    sweep()
+    last = to_epoch_ms(start + 299 * STEP)
+    far = to_epoch_ms(datetime(2199, 1, 1, tzinfo=UTC))
+    store.readings.append(metric_id, [NewReading(id="2199", timestamp_ms=far, value=50.0)])
+    for number, (reading_id, value) in enumerate((("calm", 52.0), ("spike", 99.0)), start=1):
+        store.readings.append(
+            metric_id, [NewReading(id=reading_id, timestamp_ms=last + number * 60_000, value=value)]
+        )
+        swept = sweep()
+        assert swept.totals.failures == 0
+        metric = client.get(f"/api/metrics/{metric_id}").json()
+        judged_through = to_epoch_ms(datetime.fromisoformat(metric["judged_through"]))
+        assert judged_through == last + number * 60_000  # judged now, not held up by 2199
+    stored = {a.reading_id for a in stored_anomalies(store, metric_id)}
+    assert "spike" in stored and "2199" not in stored
+
+
+def test_each_owner_sees_the_sweep_with_their_own_counts(
+    client: httpx.Client,
+    store: Repositories,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    sweep: Callable[..., Swept],
+) -> None:
+    _, other_key = make_user("other")
+    _, idle_key = make_user("idle")
+    base = app_server.base_url
+    with (
+        httpx.Client(base_url=base, headers={"X-API-Key": other_key}, timeout=30) as other,
+        httpx.Client(base_url=base, headers={"X-API-Key": idle_key}, timeout=30) as idle,
+    ):
+        add_metric(client, store, seasonal_series(260, seed=14), recent_start(260, STEP), STEP)
+        add_metric(other, store, seasonal_series(300, seed=15), recent_start(300, STEP), STEP)
+        add_metric(other, store, seasonal_series(240, seed=16), recent_start(240, STEP), STEP)
+        swept = sweep()
+        assert swept.totals.metrics_judged >= 3 and swept.totals.readings_judged >= 800
+
+        def listed(http: httpx.Client) -> list[dict[str, object]]:
+            answer = http.get("/api/scans")
+            assert answer.status_code == 200, answer.text
+            return [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
+
+        [mine], [theirs] = listed(client), listed(other)
+        assert (mine["metrics_judged"], mine["readings_judged"]) == (1, 260)
+        assert (theirs["metrics_judged"], theirs["readings_judged"]) == (2, 540)
+        assert mine["finished"] and theirs["finished"]
+        assert listed(idle) == []
+        assert idle.get("/api/scans").json() == {"scans": [], "next_offset": None}
+
+
+def start_beat(env: dict[str, str], directory: Path, name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "beat",
+         "--loglevel=INFO", f"--schedule={directory / name}", f"--pidfile={directory / name}.pid"],
+        env={**env, "SCAN_INTERVAL_SECONDS": "1"},
+        cwd=ROOT,
+        stdout=(directory / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def test_two_beats_judge_each_reading_once(
+    client: httpx.Client,
+    store: Repositories,
+    service_env: dict[str, str],
+    celery_worker: WorkerProcess,
+    tmp_path: Path,
+) -> None:
+    values = seasonal_series(300, period=288, spike_at=295, seed=11)
+    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
+    beats = [start_beat(service_env, tmp_path, f"beat{i}") for i in range(2)]
+    try:
+
+        def judged() -> int:
+            scans = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+            return sum(scan["readings_judged"] for scan in scans)
+
+        wait_for(lambda: judged() >= 300, 90, "a sweep to judge the metric")
+        # Several more ticks of both beats: every reading still judged once.
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            assert all(beat.poll() is None for beat in beats), "a beat exited"
+            time.sleep(0.5)
+        assert judged() == 300
+    finally:
+        for beat in beats:
+            beat.terminate()
+            beat.wait(10)
+    stored = stored_anomalies(store, metric_id)
+    assert ids[295] in {a.reading_id for a in stored}
     assert len({a.reading_id for a in stored}) == len(stored)
