@@ -42,7 +42,7 @@ class UpOptions:
     data_dir: Path = Path(".neonomaly")
 
 
-def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
+def child_specs(options: UpOptions, flower_auth: str, sweep_queue: str) -> list[ChildSpec]:
     python = sys.executable
     celery_app = "worker.celery_app:app"
     beat_schedule = str(options.data_dir.resolve() / "celerybeat-schedule")
@@ -58,6 +58,13 @@ def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
             "worker",
             [python, "-m", "celery", "-A", celery_app, "worker", "--loglevel=INFO",
              "--concurrency=2", "--hostname=worker@%h"],
+        ),
+        # Takes only the sweep queue (scans, the incident sweep): periodic work never waits
+        # behind long jobs, which the worker above runs beside sweeps (common.queue).
+        ChildSpec(
+            "sweeper",
+            [python, "-m", "celery", "-A", celery_app, "worker", "--loglevel=INFO",
+             "--concurrency=1", f"--queues={sweep_queue}", "--hostname=sweeper@%h"],
         ),
         ChildSpec(
             "beat",
@@ -110,7 +117,7 @@ class Supervisor:
         flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"
         try:
             env = self._service_env()
-            for spec in child_specs(self.options, flower_auth):
+            for spec in child_specs(self.options, flower_auth, self.settings.sweep_queue):
                 process = subprocess.Popen(spec.argv, env={**env, **spec.env})
                 self.children.append((spec, process))
             print("\nNeonomaly is up:", flush=True)

@@ -31,7 +31,7 @@ from common.scans.records import BatchTally
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
 from common.users.models import User
-from tests.common.scans.conftest import Swept
+from tests.fixtures_sweeps import Swept
 from tests.support import ROOT, AppServer
 from tests.worker.support import (
     WorkerProcess,

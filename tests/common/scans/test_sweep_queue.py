@@ -23,7 +23,7 @@ from common.queue import BATCH_PRIORITY, INCIDENT_SWEEP_TASK, JobQueue, producer
 from common.scans.sweep import run_sweep
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
-from tests.common.scans.conftest import finished_sweep
+from tests.fixtures_sweeps import finished_sweep
 from tests.worker.support import (
     add_metric,
     recent_start,

@@ -1,5 +1,6 @@
-"""Fixtures of the scan tests: the session's Redis stores, and a sweep run as beat runs it
-(the planner here, its batches in the session's real worker), waited for."""
+"""Fixtures: the session's Redis stores, and a sweep run as beat runs it (the planner here,
+its batches in the session's real worker), waited for. Test modules get them through
+tests/conftest.py's `pytest_plugins`."""
 
 from __future__ import annotations
 
