@@ -111,13 +111,14 @@ class BatchWork:
 
 
 def plan_metric(
-    read: ScanRead, loaded: LoadedState, detector: ScanDetector
+    read: ScanRead, loaded: LoadedState, detector: ScanDetector, tally: BatchTally
 ) -> Advance | Rebuild | None:
     """How to judge a metric (module doc of common.scans.judging); None: nothing to do."""
     judged_through = read.judged_through_ms
     if judged_through is None:
         return Rebuild(None)
-    state = load_state(detector, loaded.state)
+    with tally.timing("state_codec"):
+        state = load_state(detector, loaded.state)
     if state is None:  # none kept, corrupt, other settings (rolling/STL: never one)
         return Rebuild(judged_through + 1)
     last = state.last_timestamp_ms
@@ -145,18 +146,22 @@ def judge_batch(
     """Judge the batch's metrics (module doc) and add to the sweep's record; its counts."""
     detector = ScanDetector.from_settings(settings)
     horizon = horizon_ms(now_ms())
-    loaded = states.load([entry.metric_id for entry in entries], sweep_id)
+    work = BatchWork()
+    timing = work.tally.timing
+    with timing("redis"):
+        loaded = states.load([entry.metric_id for entry in entries], sweep_id)
     # A metric whose lease is not its sweep's any more belongs to another sweep now.
     ours = [entry for entry in entries if loaded[entry.metric_id].leased]
     # An even share of the batch's readings each: the sweep packed metrics so that none
     # expects more (one with more is judged that far, and further by the next sweep).
     cap = max(1, settings.scan_batch_readings // max(1, len(ours)))
-    reads = graph.readings.read_for_scan([e.metric_id for e in ours], horizon, cap) if ours else []
+    with timing("graph_read"):
+        ids = [entry.metric_id for entry in ours]
+        reads = graph.readings.read_for_scan(ids, horizon, cap) if ids else []
     expected = {entry.metric_id: entry for entry in ours}
-    work = BatchWork()
     rebuilds: list[tuple[ScanRead, Rebuild, int]] = []
     for read in reads:
-        plan = plan_metric(read, loaded[read.metric.id], detector)
+        plan = plan_metric(read, loaded[read.metric.id], detector, work.tally)
         if isinstance(plan, Advance):
             _advance(read, plan.state, detector, cap, work)
         elif isinstance(plan, Rebuild):
@@ -168,7 +173,8 @@ def judge_batch(
             (read.metric.id, history_start(read.latest_ms, horizon, settings))
             for read, _, _ in group
         ]
-        histories = graph.readings.read_history_for_scan(windows, horizon, limit)
+        with timing("graph_read"):
+            histories = graph.readings.read_history_for_scan(windows, horizon, limit)
         for read, plan, _ in group:
             _rebuild(read, plan, histories.get(read.metric.id), detector, work)
     saves = _store(work, graph, detector, loaded, settings)
@@ -179,7 +185,9 @@ def judge_batch(
         for e in ours
         if e.metric_id not in saved
     ]
-    refused = states.save(sweep_id, saves)
+    with timing("redis"):
+        refused = states.save(sweep_id, saves)
+        states.mark_behind(work.behind)
     if refused:
         log.warning(
             "sweep %s: %d metrics were leased to another sweep meanwhile: their states are "
@@ -187,7 +195,6 @@ def judge_batch(
             sweep_id,
             len(refused),
         )
-    states.mark_behind(work.behind)
     records.record_batch(sweep_id, sweep_started_ms, now_ms(), worker, work.tally)
     return work.tally
 
@@ -214,7 +221,8 @@ def _advance(
     read: ScanRead, state: DetectorState, detector: ScanDetector, cap: int, work: BatchWork
 ) -> None:
     try:
-        verdicts = advance_state(detector, state, read.readings)
+        with work.tally.timing("detect"):
+            verdicts = advance_state(detector, state, read.readings)
     except Exception as exc:  # one metric's failure must not fail the rest of its batch
         _failed(read, exc, work)
         return
@@ -233,7 +241,8 @@ def _rebuild(
     if history is None or not len(history):
         return  # nothing up to the horizon (only readings stamped ahead of it)
     try:
-        verdicts = judge_history(detector, history)
+        with work.tally.timing("detect"):
+            verdicts = judge_history(detector, history)
     except NotJudged as not_judged:
         work.notes.append((read, not_judged.note))
         return
@@ -268,6 +277,7 @@ def _store(
     judged; the states to save."""
     marks: list[ScanMark] = []
     saves: list[StateSave] = []
+    timing = work.tally.timing
     for judged in work.judged:
         read, verdicts = judged.read, judged.verdicts
         metric, series = read.metric, verdicts.series
@@ -276,9 +286,10 @@ def _store(
         )
         stored = 0
         if anomalies:
-            stored = graph.anomalies.save(metric.id, anomalies)
-            # Before the marks: if this fails, the retried batch judges and builds again.
-            build_incidents(graph, metric, anomalies, settings)
+            with timing("graph_write"):
+                stored = graph.anomalies.save(metric.id, anomalies)
+                # Before the marks: if this fails, the retried batch judges and builds again.
+                build_incidents(graph, metric, anomalies, settings)
         lag_ms = None
         if metric.id not in work.behind and read.appended_at_ms is not None:
             lag_ms = max(0, now_ms() - read.appended_at_ms)
@@ -302,12 +313,14 @@ def _store(
         if verdicts.note is not None and verdicts.note != read.scan_note:
             tally.skipped += 1  # said once: the next sweeps find the same note
         state = loaded[metric.id]
+        with timing("state_codec"):
+            encoded = b"" if verdicts.state is None else verdicts.state.to_bytes()
         saves.append(
             StateSave(
                 metric.id,
                 state.version,
                 judged=True,
-                state=verdicts.state,
+                state=encoded,
                 settings_key=detector.settings_key,
                 cadence_ms=cadence_of(series, read.judged_through_ms, state.cadence_ms),
             )
@@ -317,5 +330,6 @@ def _store(
         marks.append(ScanMark(read.metric.id, through, through, 0, read.late_seq, None, note))
         if note != read.scan_note:
             work.tally.of(read.metric.owner_id).skipped += 1
-    graph.metrics.save_scan_marks(marks)
+    with timing("graph_write"):
+        graph.metrics.save_scan_marks(marks)
     return saves

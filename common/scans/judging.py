@@ -91,7 +91,7 @@ class Verdicts:
 
     series: ReadingSeries  # the readings judged, in time order
     result: DetectionResult  # index-aligned with `series`
-    state: bytes  # the detector state after them (empty for rolling/stl)
+    state: DetectorState | None  # the detector state after them (rolling/STL: none)
     note: str | None  # what to say of the metric (None: nothing)
 
 
@@ -112,7 +112,7 @@ def advance_state(detector: ScanDetector, state: DetectorState, series: ReadingS
     note = None
     if after.readings_seen < minimum_points(after.settings.level_window):
         note = detector.too_short_note()
-    return Verdicts(series, result, after.to_bytes(), note)
+    return Verdicts(series, result, after, note)
 
 
 class NotJudged(Exception):  # noqa: N818 (an outcome, not a failure)
@@ -134,7 +134,7 @@ def judge_history(detector: ScanDetector, series: ReadingSeries) -> Verdicts:
         result = detect(series.values, series.timestamps_ms, detector.method)
     except DetectionError as exc:
         raise NotJudged(str(exc)) from exc
-    return Verdicts(series, result, b"", None)
+    return Verdicts(series, result, None, None)
 
 
 def cadence_of(series: ReadingSeries, before_ms: int | None, known_ms: int | None) -> int | None:

@@ -46,3 +46,7 @@ class SweepTotals(BaseModel):
     lag_seconds_mean: float | None
     lag_seconds_max: float | None
     batches_by_worker: dict[str, int]
+    phase_seconds: dict[str, float] = Field(
+        description="the batches' time by phase: graph_read, detect, state_codec (the "
+        "states' bytes), redis (states and record), graph_write (anomalies, incidents, marks)"
+    )

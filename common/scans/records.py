@@ -15,7 +15,9 @@ owner's list keeps the newest SCAN_RECORDS_KEPT.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
@@ -30,8 +32,8 @@ COUNTS = ("metrics", "readings", "anomalies", "failures", "skipped", "lag_sum_ms
 
 # KEYS[1]: the sweep's record; then per owner: its hash, its sorted set of sweeps.
 # ARGV: ttl (s), the sweep's start (ms, the score), the batch's end (ms), the sweep id,
-# sweeps kept per owner, the worker's name, then the batch's COUNTS and lag max, then per
-# owner the same and the last error ('' for none).
+# sweeps kept per owner, the worker's name, the phases' "name=microseconds,...", then the
+# batch's COUNTS and lag max, then per owner the same and the last error ('' for none).
 RECORD_BATCH = """
 local ttl, started, ended = ARGV[1], ARGV[2], ARGV[3]
 local sweep, kept, worker = ARGV[4], ARGV[5], ARGV[6]
@@ -48,14 +50,17 @@ local function add(key, at)
   redis.call('EXPIRE', key, ttl)
 end
 local width = #counts + 1
-add(KEYS[1], 7)
+add(KEYS[1], 8)
 redis.call('HINCRBY', KEYS[1], 'worker:' .. worker, 1)
+for name, micros in string.gmatch(ARGV[7], '([%w_]+)=(%d+)') do
+  redis.call('HINCRBY', KEYS[1], 'us:' .. name, micros)
+end
 local done = redis.call('HINCRBY', KEYS[1], 'batches_done', 1)
 if done >= tonumber(redis.call('HGET', KEYS[1], 'batches') or '0') then
   redis.call('HSET', KEYS[1], 'finished_at', ended)
 end
 for owner = 1, (#KEYS - 1) / 2 do
-  local at = 7 + width + (owner - 1) * (width + 1)
+  local at = 8 + width + (owner - 1) * (width + 1)
   local key = KEYS[2 * owner]
   add(key, at)
   redis.call('HSET', key, 'finished_at', ended)
@@ -95,11 +100,24 @@ class Tally:
         return [getattr(self, name) for name in COUNTS] + [self.lag_max_ms]
 
 
+# Where a batch's time goes, each phase's total kept in the sweep's record.
+PHASES = ("graph_read", "detect", "state_codec", "redis", "graph_write")
+
+
 @dataclass
 class BatchTally:
-    """What a batch did, per owner of its metrics and overall."""
+    """What a batch did, per owner of its metrics and overall, and where its time went."""
 
     owners: dict[str, Tally] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[phase] += time.perf_counter() - began
 
     def of(self, owner_id: str) -> Tally:
         return self.owners.setdefault(owner_id, Tally())
@@ -169,6 +187,7 @@ class SweepRecords:
             sweep_id,
             self.kept_per_owner,
             worker,
+            ",".join(f"{name}={round(s * 1e6)}" for name, s in tally.phase_seconds.items()),
             *tally.total().values(),
         ]
         for owner_id, owned in sorted(tally.owners.items()):
@@ -206,6 +225,11 @@ class SweepRecords:
                 name.removeprefix("worker:"): int(value)
                 for name, value in fields.items()
                 if name.startswith("worker:")
+            },
+            phase_seconds={
+                name.removeprefix("us:"): int(value) / 1e6
+                for name, value in fields.items()
+                if name.startswith("us:")
             },
         )
 
