@@ -129,12 +129,13 @@ class ScanRead:
 class ScanMark:
     """What a scan judged of a metric: the readings after `after_ms` up to `through_ms`
     (`judged` of them: 0 for a mark that only says `note`), having seen `late_seq` late
-    appends."""
+    appends and the last append at `appended_at_ms`."""
 
     metric_id: str
     after_ms: int | None
     through_ms: int | None
     judged: int
     late_seq: int
+    appended_at_ms: int | None  # the metric's last append as the scan read it
     lag_ms: int | None  # the newest reading's arrival to its judgement; None: not caught up
     note: str | None

@@ -130,9 +130,11 @@ RETURN w.id AS id, readings
 
 # A batch's one read: each metric's facts, and its readings after judged_through up to
 # $horizon, the oldest $limit of them (a metric never judged has none here: it is rebuilt).
+# The owners come with the batch (a metric never changes owner): the path from the user
+# would triple the cost of this read.
 SCAN_READ_NEW = """
 UNWIND $metric_ids AS metric_id
-MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: metric_id})
+MATCH (m:Metric {id: metric_id})
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 CALL {
   WITH metric_id, m
@@ -144,7 +146,7 @@ CALL {
   LIMIT $limit
   RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
 }
-RETURN metric_id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
+RETURN metric_id AS id, m.name AS name, m.service_id AS service_id,
        latest.timestamp AS latest_timestamp, m.last_append_at AS appended_at,
        m.judged_through AS judged_through,
        m.late_from AS late_from, m.late_seq AS late_seq, m.scan_note AS scan_note,
@@ -168,11 +170,12 @@ RETURN w.id AS id, ids, timestamps, vals
 """
 
 # How far each metric was judged (a mark that judged nothing only changes the note).
-# judged_through is set before the readings are counted:
-# on Neo4j this holds the metric's lock, so an append racing this write either sees the new
-# judged_through (and marks itself late) or committed first and is counted here. More
-# readings in (after, through] than were judged: one arrived unseen, mark them late.
-# Otherwise the late readings seen were judged (unless another late append came since).
+# judged_through is set first: on Neo4j this holds the metric's lock, so an append racing
+# this write either sees the new judged_through (and marks itself late) or committed
+# before, and is counted here: when the metric was appended to since the batch read it
+# (last_append_at moved), more readings in (after, through] than were judged means one
+# arrived unseen, and they are marked late. Otherwise the late readings the batch saw
+# were judged, unless another late append came since (late_seq moved).
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
@@ -180,9 +183,14 @@ SET m.judged_through = k.through, m.scan_note = k.note,
     m.judged_at = CASE WHEN k.judged > 0 THEN $now ELSE m.judged_at END,
     m.scan_lag_ms = CASE WHEN k.judged > 0 THEN k.lag_ms ELSE m.scan_lag_ms END
 WITH m, k
-OPTIONAL MATCH (r:MetricReading)
-WHERE r.metric_id = k.id AND r.timestamp > k.after AND r.timestamp <= k.through
-WITH m, k, count(r) AS present
+CALL {
+  WITH m, k
+  WITH m, k
+  WHERE m.last_append_at <> k.appended_at
+  OPTIONAL MATCH (r:MetricReading)
+  WHERE r.metric_id = k.id AND r.timestamp > k.after AND r.timestamp <= k.through
+  RETURN count(r) AS present
+}
 SET m.late_from = CASE
   WHEN present > k.judged THEN
     CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1

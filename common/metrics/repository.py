@@ -3,7 +3,7 @@ another user's metric is not found, exactly as if it did not exist. Times are ep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -190,6 +190,7 @@ class MetricRepository:
                         "through": mark.through_ms,
                         "judged": mark.judged,
                         "late_seq": mark.late_seq,
+                        "appended_at": mark.appended_at_ms,
                         "lag_ms": mark.lag_ms,
                         "note": mark.note,
                     }
@@ -262,14 +263,14 @@ class ReadingRepository:
         return series
 
     def read_for_scan(
-        self, metric_ids: Sequence[str], horizon_ms: int, limit: int
+        self, owners: Mapping[str, str], horizon_ms: int, limit: int
     ) -> list[ScanRead]:
         """Each metric's facts and its readings after the newest one judged, up to
-        `horizon_ms`, the oldest `limit` of them: one read for a scan batch. Metrics that
-        no longer exist are left out."""
+        `horizon_ms`, the oldest `limit` of them: one read for a scan batch. `owners`: the
+        owner of each metric id. Metrics that no longer exist are left out."""
         rows = self.executor.read(
             q.SCAN_READ_NEW,
-            {"metric_ids": list(metric_ids), "horizon": horizon_ms, "limit": limit},
+            {"metric_ids": list(owners), "horizon": horizon_ms, "limit": limit},
         )
         return [
             ScanRead(
@@ -277,7 +278,7 @@ class ReadingRepository:
                     id=row["id"],
                     name=row["name"],
                     service_id=row["service_id"],
-                    owner_id=row["owner_id"],
+                    owner_id=owners[row["id"]],
                 ),
                 latest_ms=row["latest_timestamp"],
                 appended_at_ms=row["appended_at"],

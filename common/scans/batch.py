@@ -65,16 +65,17 @@ class BatchEntry:
     """A metric of a batch, with the readings its sweep expects it to judge."""
 
     metric_id: str
+    owner_id: str
     estimate: int
     rebuild: bool  # the sweep found no state to continue: the estimate is its history's size
 
     def as_message(self) -> list[object]:
-        return [self.metric_id, self.estimate, self.rebuild]
+        return [self.metric_id, self.owner_id, self.estimate, self.rebuild]
 
     @classmethod
     def of_message(cls, raw: Sequence[object]) -> BatchEntry:
-        metric_id, estimate, rebuild = raw
-        return cls(str(metric_id), int(str(estimate)), bool(rebuild))
+        metric_id, owner_id, estimate, rebuild = raw
+        return cls(str(metric_id), str(owner_id), int(str(estimate)), bool(rebuild))
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ def judge_batch(
     # expects more (one with more is judged that far, and further by the next sweep).
     cap = max(1, settings.scan_batch_readings // max(1, len(ours)))
     with timing("graph_read"):
-        ids = [entry.metric_id for entry in ours]
-        reads = graph.readings.read_for_scan(ids, horizon, cap) if ids else []
+        owners = {entry.metric_id: entry.owner_id for entry in ours}
+        reads = graph.readings.read_for_scan(owners, horizon, cap) if owners else []
     expected = {entry.metric_id: entry for entry in ours}
     rebuilds: list[tuple[ScanRead, Rebuild, int]] = []
     for read in reads:
@@ -300,6 +301,7 @@ def _store(
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
                 late_seq=read.late_seq,
+                appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
                 note=verdicts.note,
             )
@@ -327,7 +329,11 @@ def _store(
         )
     for read, note in work.notes:
         through = read.judged_through_ms
-        marks.append(ScanMark(read.metric.id, through, through, 0, read.late_seq, None, note))
+        marks.append(
+            ScanMark(
+                read.metric.id, through, through, 0, read.late_seq, read.appended_at_ms, None, note
+            )
+        )
         if note != read.scan_note:
             work.tally.of(read.metric.owner_id).skipped += 1
     with timing("graph_write"):

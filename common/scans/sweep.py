@@ -160,7 +160,7 @@ def _estimates(
             continue
         cadence = known.cadence_ms or DEFAULT_CADENCE_MS
         estimate = min((min(latest, horizon) - judged) // cadence + 1, settings.scan_batch_readings)
-        entries.append(BatchEntry(metric.id, max(1, estimate), rebuild=False))
+        entries.append(BatchEntry(metric.id, metric.owner_id, max(1, estimate), rebuild=False))
     for first in range(0, len(rebuilds), CHUNK):
         chunk = rebuilds[first : first + CHUNK]
         counts = graph.readings.count_for_scan(
@@ -168,7 +168,7 @@ def _estimates(
             horizon,
             settings.scan_history_readings,
         )
-        entries += [BatchEntry(m.id, counts.get(m.id, 0), rebuild=True) for m in chunk]
+        entries += [BatchEntry(m.id, m.owner_id, counts.get(m.id, 0), rebuild=True) for m in chunk]
     return entries
 
 

@@ -50,9 +50,12 @@ class WorkerProcess:
 
 
 def start_worker(
-    env: dict[str, str], log_dir: Path, extra_env: dict[str, str] | None = None
+    env: dict[str, str],
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    concurrency: int = 1,
 ) -> WorkerProcess:
-    """`celery worker --pool=prefork --concurrency=1`, waited for until it is ready."""
+    """`celery worker --pool=prefork --concurrency=N` (1), waited for until it is ready."""
     env = {**env, **(extra_env or {})}
     queue = env.get("JOB_QUEUE", "neonomaly.jobs")
     name = f"test-{uuid.uuid4().hex[:8]}"
@@ -60,7 +63,8 @@ def start_worker(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
-             "--pool=prefork", "--concurrency=1", "--loglevel=INFO", f"--hostname={name}@%h",
+             "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
+             f"--hostname={name}@%h",
              "--without-gossip", "--without-mingle"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from common.edits import NameEdit
@@ -67,9 +69,12 @@ def test_metrics_due_for_scan_appended_since_or_named(graph: Repositories) -> No
     assert {m.id for m in graph.metrics.due_for_scan(a_year_later, [quiet_id])} == {quiet_id}
 
 
-def mark(metric_id: str, after: int, through: int, judged: int, late_seq: int = 0) -> ScanMark:
-    """A scan's mark, its times counted from T0 as the readings' are."""
-    return ScanMark(metric_id, T0 + after, T0 + through, judged, late_seq, 1500, None)
+def mark(
+    metric_id: str, after: int, through: int, judged: int, late_seq: int = 0, seen: int = 0
+) -> ScanMark:
+    """A scan's mark, its times counted from T0 as the readings' are; `seen`: the metric's
+    last append as the scan read it (0: one older than any, so its readings are counted)."""
+    return ScanMark(metric_id, T0 + after, T0 + through, judged, late_seq, seen, 1500, None)
 
 
 def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -> None:
@@ -85,30 +90,36 @@ def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -
     assert (due.judged_through_ms, due.late_from_ms) == (T0 + 30, None)
     graph.readings.append(metric_id, readings([25, 15], prefix="late"))
     graph.readings.append(metric_id, readings([30], prefix="same"))  # at it: late too
-    [read] = graph.readings.read_for_scan([metric_id], FAR, 100)
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
     assert (read.late_from_ms, read.late_seq) == (T0 + 15, 2)
     assert read.readings.ids == ["new40"]  # only what follows the newest judged
 
     # A scan that judged with late_seq 1 seen: another late append came since, keep it.
     graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=1)])
-    [read] = graph.readings.read_for_scan([metric_id], FAR, 100)
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
     assert read.late_from_ms == T0 + 15
     graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=2)])
-    [read] = graph.readings.read_for_scan([metric_id], FAR, 100)
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
     assert read.late_from_ms is None and read.judged_through_ms == T0 + 40
 
 
 def test_scan_marks_see_a_reading_that_arrived_unseen(graph: Repositories) -> None:
-    _, metric_id = make_metric(graph)
-    graph.readings.append(metric_id, readings([10, 20]))
-    graph.metrics.save_scan_marks([mark(metric_id, 5, 10, 1)])
-    graph.readings.append(metric_id, readings([30, 35], prefix="b"))
-    # The scan read 20 and 30 only (35 arrived after its read), but judges through 35?
-    # No: through 30, having judged 2 of the 3 readings in (10, 30]: one slipped in unseen.
-    graph.readings.append(metric_id, readings([25], prefix="c"))
-    graph.metrics.save_scan_marks([mark(metric_id, 10, 30, 2)])
-    [read] = graph.readings.read_for_scan([metric_id], FAR, 100)
-    assert read.judged_through_ms == T0 + 30 and read.late_from_ms == T0 + 11
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30]))
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 30, 3, seen=read.appended_at_ms or 0)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 30 and read.late_from_ms is None
+    # A batch reads 40; a reading at 35 is appended before the batch writes its marks (not
+    # late for the append: 30 was the newest judged then). The marks count it: late.
+    graph.readings.append(metric_id, readings([40], prefix="b"))
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.readings.ids == ["b40"]
+    time.sleep(0.005)  # the appends' server times differ
+    graph.readings.append(metric_id, readings([35], prefix="c"))
+    graph.metrics.save_scan_marks([mark(metric_id, 30, 40, 1, seen=read.appended_at_ms or 0)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 40 and read.late_from_ms == T0 + 31
 
 
 def test_scan_reads_cap_and_order_each_metric(graph: Repositories) -> None:
@@ -117,10 +128,8 @@ def test_scan_reads_cap_and_order_each_metric(graph: Repositories) -> None:
     graph.readings.append(judged_id, readings([50, 10, 40, 20, 30, 60, 10**9]))
     graph.readings.append(fresh_id, readings([1, 2, 3]))
     graph.metrics.save_scan_marks([mark(judged_id, 0, 20, 2)])
-    reads = {
-        r.metric.id: r
-        for r in graph.readings.read_for_scan([judged_id, fresh_id, "gone"], T0 + 10**6, 2)
-    }
+    owners = {judged_id: "a", fresh_id: "b", "gone": "c"}
+    reads = {r.metric.id: r for r in graph.readings.read_for_scan(owners, T0 + 10**6, 2)}
     assert set(reads) == {judged_id, fresh_id}  # a metric that does not exist is left out
     assert reads[judged_id].readings.timestamps_ms.tolist() == [
         T0 + 30,

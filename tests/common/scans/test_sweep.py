@@ -222,7 +222,10 @@ def judge_here(
     """One batch judged in this process, as a worker would (for settings of its own)."""
     sweep_id = new_id()
     claimed = stores.scan_states.claim(metric_ids, sweep_id)
-    entries = [BatchEntry(m, settings.scan_history_readings, rebuild=True) for m in claimed]
+    owners = {m.id: m.owner_id for m in store.metrics.due_for_scan(None, metric_ids)}
+    entries = [
+        BatchEntry(m, owners[m], settings.scan_history_readings, rebuild=True) for m in claimed
+    ]
     return judge_batch(
         sweep_id, now_ms(), entries, store, stores.scan_states, stores.sweeps, settings, "test"
     )

@@ -134,7 +134,7 @@ def test_the_incident_sweep_goes_before_waiting_batches(
 ) -> None:
     own, queue = own_queue
     for number in range(3):  # batches of a sweep that holds no metric: quick no-ops
-        queue.enqueue_scan_batch(f"nothing-{number}", 0, [[f"no-metric-{number}", 1, False]])
+        queue.enqueue_scan_batch(f"nothing-{number}", 0, [[f"no-metric-{number}", "x", 1, False]])
     queue.app.send_task(INCIDENT_SWEEP_TASK)
     worker = start_worker(service_env, tmp_path, {"SWEEP_QUEUE": own.sweep_queue})
     try:
