@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     scan_history_readings: int = Field(default=10_000, gt=0)
     # A batch (one Celery task) holds at most this many readings and metrics: what bounds a
     # worker's memory, and how long the incident sweep can wait behind one.
-    scan_batch_readings: int = Field(default=20_000, gt=0)
+    scan_batch_readings: int = Field(default=10_000, gt=0)
     scan_batch_metrics: int = Field(default=500, gt=0)
     # Sweep records listed per owner by GET /api/scans, and how long one is kept.
     scan_records_kept: int = Field(default=500, gt=0)

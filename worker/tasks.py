@@ -129,24 +129,23 @@ class ScanBatchTask(Task):  # type: ignore[misc]
 def _give_back(
     sweep_id: str, started_ms: int, entries: list[BatchEntry], exc: BaseException
 ) -> None:
-    """Release a failed batch's metrics to the next sweep, and count them as failures."""
+    """Release a failed batch's metrics to the next sweep, counted as failures (for each
+    owner, saying so)."""
+    reason = f"a batch of this sweep failed ({type(exc).__name__}): its metrics wait for the next"
+    tally = BatchTally()
+    for entry in entries:
+        failed = tally.of(entry.owner_id)
+        failed.failures += 1
+        failed.last_error = reason
     try:
         stores = resources.current().stores
         ids = [entry.metric_id for entry in entries]
         stores.scan_states.release(ids, sweep_id)
         stores.scan_states.mark_behind(ids)
-        tally = BatchTally()
-        failed = tally.of("")  # owners unknown without the graph: counted in the total only
-        failed.failures = len(ids)
         stores.sweeps.record_batch(sweep_id, started_ms, now_ms(), worker_name(), tally)
     except TRANSIENT:
         log.exception("could not give back the metrics of a failed batch of sweep %s", sweep_id)
-    log.error(
-        "a batch of sweep %s failed (%s): its %d metrics wait for the next sweep",
-        sweep_id,
-        type(exc).__name__,
-        len(entries),
-    )
+    log.error("sweep %s: %s (%d metrics)", sweep_id, reason, len(entries))
 
 
 @app.task(bind=True, name=SCAN_BATCH_TASK, base=ScanBatchTask, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]

@@ -145,7 +145,7 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         wait_for(f"http://127.0.0.1:{port}/health")
         wait_for(f"http://127.0.0.1:{flower_port}/", timeout=60)
         children = process_tree_pids(process.pid)
-        assert len(children) >= 5  # embedded server, web, worker, beat, flower
+        assert len(children) >= 6  # embedded server, web, worker, sweeper, beat, flower
         result = run_cli("create-user", "carol", "--data-dir", str(tmp_path))
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
