@@ -54,8 +54,10 @@ def start_worker(
     log_dir: Path,
     extra_env: dict[str, str] | None = None,
     concurrency: int = 1,
+    queues: str | None = None,
 ) -> WorkerProcess:
-    """`celery worker --pool=prefork --concurrency=N` (1), waited for until it is ready."""
+    """`celery worker --pool=prefork --concurrency=N` (1), on `queues` (comma-separated;
+    None: every queue, as a worker started without -Q), waited for until it is ready."""
     env = {**env, **(extra_env or {})}
     queue = env.get("JOB_QUEUE", "neonomaly.jobs")
     name = f"test-{uuid.uuid4().hex[:8]}"
@@ -64,8 +66,8 @@ def start_worker(
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
              "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
-             f"--hostname={name}@%h",
-             "--without-gossip", "--without-mingle"],
+             f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
+             *([] if queues is None else [f"--queues={queues}"])],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     worker = WorkerProcess(process, log_path, queue)

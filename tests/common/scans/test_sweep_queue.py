@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from common import redis_keys as keys
+from common.jobs.models import DetectionParams
+from common.jobs.submission import submit_detection
 from common.queue import BATCH_PRIORITY, INCIDENT_SWEEP_TASK, JobQueue, producer_app
 from common.scans.sweep import run_sweep
 from common.settings import Settings
@@ -144,3 +146,50 @@ def test_the_incident_sweep_goes_before_waiting_batches(
     received = [line for line in worker.log().splitlines() if " received" in line]
     assert INCIDENT_SWEEP_TASK in received[0], received
     assert all("neonomaly.scan-batch" in line for line in received[1:4]), received
+
+
+def test_periodic_work_never_waits_behind_long_jobs(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    service_env: dict[str, str],
+    own_queue: tuple[Settings, JobQueue],
+    tmp_path: Path,
+) -> None:
+    """As `neonomaly up` runs them: a worker on both queues, busy with a long job, and the
+    sweeper on the sweep queue only, which runs the incident sweep and a sweep at once."""
+    jobs_queue = f"test.jobs.{uuid.uuid4().hex[:8]}"
+    own = own_queue[0].model_copy(update={"job_queue": jobs_queue})
+    producer = JobQueue(producer_app(own, own.redis_url or ""))
+    environment = {
+        "SWEEP_QUEUE": own.sweep_queue,
+        "JOB_QUEUE": jobs_queue,
+        "JOB_START_DELAY_SECONDS": "60",  # every job runs a minute
+    }
+    busy = start_worker(service_env, tmp_path, environment)
+    sweeper = start_worker(service_env, tmp_path, environment, queues=own.sweep_queue)
+    try:
+        metric_id, _ = add_metric(
+            client, store, seasonal_series(300, seed=21), recent_start(300, STEP), STEP
+        )
+        job = submit_detection(
+            stores.jobs,
+            producer,
+            kind="detect",
+            owner_id=client.user.id,  # type: ignore[attr-defined]
+            metric_id=metric_id,
+            params=DetectionParams(),
+        )
+        wait_for(lambda: (r := stores.jobs.get(job.id)) and r.status == "running", 30, "the job")
+        producer.app.send_task(INCIDENT_SWEEP_TASK)
+        plan = run_sweep(store, stores.scan_states, stores.sweeps, producer, own)
+        totals = finished_sweep(stores, plan.sweep_id, timeout=40)
+        assert "incident-sweep" in sweeper.log() and "succeeded in" in sweeper.log()
+        record = stores.jobs.get(job.id)
+        assert record is not None and record.status == "running"  # still busy meanwhile
+    finally:
+        stop_worker(sweeper)
+        busy.process.kill()  # not a minute's wait for its job
+        busy.process.wait(10)
+        producer.app.close()
+    assert totals.metrics_judged >= 1
