@@ -202,7 +202,7 @@ class Season:
         """
         if self.shape.shape[0] == 0:
             return None
-        shape = self.shape.astype(np.float64).tolist()
+        shape: list[float] = self.shape.astype(np.float64).tolist()
         season, last, trend = len(shape) - 1, self.fit_last, self.trend
         origin, step = self.origin, self.cadence * self.recent.factor
 
@@ -228,7 +228,9 @@ class Season:
                 self._start_grids()
         if first >= len(times):
             return
-        positions = ((np.asarray(times[first:], dtype=np.float64) - self.origin) / self.cadence).tolist()
+        positions = (
+            (np.asarray(times[first:], dtype=np.float64) - self.origin) / self.cadence
+        ).tolist()
         self.recent.add(positions, fitted[first:], RECENT_BINS, merge=False)
         if self.overview.factor:
             self.overview.add(positions, raw[first:], OVERVIEW_BINS, merge=True)
@@ -329,8 +331,10 @@ class Season:
         values = values[known[0] :]
         if values.shape[0] < 2 * self.bins:
             return  # gaps and a short history: fewer than two seasons to fit
-        values = _filled(values, min_filled=0.0)
-        assert values is not None
+        filled = _filled(values, min_filled=0.0)
+        if filled is None:
+            return
+        values = filled
         seasonal, trend = stl.decompose(values, stl.StlSettings(period=self.bins, robust=False))
         self.fit_last = self.recent.last
         self.trend = float(trend[-1])
@@ -345,6 +349,7 @@ class Season:
             # A bin of k readings averages their noise: its residuals are sqrt(k) smaller.
             self.clip_scale = widen * spread * math.sqrt(self.recent.factor)
         self.recent.reanchor(self.trend)
+
 
 def _factor_for(period: int) -> int:
     """Cadences per recent bin: 1, or the power of two that brings the season under the cap."""
