@@ -83,7 +83,7 @@ from common.detection.state import (
     settings_key,
 )
 from common.detection.stl import OUTLIER_SCALES
-from common.detection.tails import BINS_PER_OCTAVE, MIN_TAIL_HISTORY, SPAN, Tails
+from common.detection.tails import MIN_TAIL_HISTORY, Tails
 
 __all__ = [
     "MIN_TAIL_HISTORY",
@@ -193,9 +193,12 @@ class _Chain:
     window's values alone, whatever calls the readings came in.
     """
 
-    powers: tuple[int, ...]  # 1, 2, 4, ... up to the largest horizon
-    rings: tuple[tuple[int, int], ...]  # per power below the largest: (offset, length)
-    horizons: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]  # (h, ((power, back), ...))
+    # Per power p below the largest: (p, offset of its ring, ring length).
+    doubling: tuple[tuple[int, int, int], ...]
+    # Per horizon: the power of its top digit (an index into the sums 1, 2, 4, ...), and
+    # each further digit's ring (offset, length) and how far back it is read.
+    plans: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...]
+    horizons: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class _Layout:
     """What the settings fix about the computation (cached per settings)."""
 
     looks: tuple[tuple[int, bool], ...]  # (horizon, spread) per tail row of a forecaster
+    sources: tuple[tuple[int, int, float], ...]  # per look: (chain, its horizon's place, h)
     point: int  # the look of the reading alone: the band's
     chains: tuple[_Chain, _Chain]  # signed, absolute
     ring_size: int  # floats of rings per forecaster
@@ -212,6 +216,8 @@ class _Layout:
     blocks: int  # choice window in blocks
     keep: int  # readings kept for the level window and events' baseline
     window: int  # readings in a tail's window (a whole number of blocks)
+    rings: tuple[tuple[int, int], ...]  # (offset, length) of every ring of a forecaster
+    unknown: array[float]  # one NaN per look: the evidence of a forecaster without forecast
 
 
 @cache
@@ -223,31 +229,39 @@ def _layout(settings: AdaptiveSettings) -> _Layout:
     offset = 0
     for spread in (False, True):
         horizons = sorted({h for h, s in looks if s == spread})
-        longest = max(horizons, default=1)
-        powers = tuple(1 << bit for bit in range(longest.bit_length()))
-        lengths = {p: p for p in powers[:-1]}  # a doubling looks p back
-        plans = []
+        powers = [1 << bit for bit in range(max(horizons, default=1).bit_length())]
+        lengths = {power: power for power in powers[:-1]}  # a doubling looks p back
+        digits = []
         for horizon in horizons:
-            back, plan = 0, []
+            back, found = 0, []
             for power in reversed(powers):
                 if horizon & power:
-                    plan.append((power, back))
-                    if back:
-                        lengths[power] = max(lengths.get(power, 0), back)
+                    found.append((power, back))
+                    if back:  # read `back` readings before: the ring must reach that far
+                        lengths[power] = max(lengths[power], back)
                     back += power
-            plans.append((horizon, tuple(plan)))
-        rings = []
-        for power in powers:
-            if power in lengths:
-                rings.append((offset, lengths[power]))
-                offset += lengths[power]
-            else:
-                rings.append((-1, 0))
-        chains.append(_Chain(powers, tuple(rings), tuple(plans)))
+            digits.append(found)
+        rings = {}
+        for power in powers[:-1]:
+            rings[power] = (offset, lengths[power])
+            offset += lengths[power]
+        plans = tuple(
+            (
+                found[0][0].bit_length() - 1,
+                tuple((*rings[power], back) for power, back in found[1:]),
+            )
+            for found in digits
+        )
+        doubling = tuple((power, *rings[power]) for power in powers[:-1])
+        chains.append(_Chain(doubling, plans, tuple(horizons)))
     count = len(looks)
     tail_share = 1.0 - settings.tail_quantile
     return _Layout(
         looks=looks,
+        sources=tuple(
+            (int(spread), chains[int(spread)].horizons.index(horizon), float(horizon))
+            for horizon, spread in looks
+        ),
         point=looks.index((1, False)),
         chains=(chains[0], chains[1]),
         ring_size=offset,
@@ -257,52 +271,43 @@ def _layout(settings: AdaptiveSettings) -> _Layout:
         blocks=max(1, settings.choice_window // BLOCK),
         keep=max(settings.level_window, BASELINE),
         window=max(1, round(settings.history / BLOCK)) * BLOCK,
+        rings=tuple((offset, length) for chain in chains for _, offset, length in chain.doubling),
+        unknown=array("f", [NAN] * count),
     )
 
 
 def _window_sums(
     chain: _Chain, sums: array[float], base: int, reading: int, value: float
-) -> dict[int, float]:
-    """Sums of the chain's horizons over the windows ending at `reading` (whose value is
-    `value`), and the rings moved on by it."""
-    current = {1: value}
-    rings = chain.rings
-    for number, power in enumerate(chain.powers[:-1]):
-        offset, length = rings[number]
-        current[power * 2] = current[power] + sums[base + offset + (reading - power) % length]
-    found = {}
-    for horizon, plan in chain.horizons:
-        total = NAN
-        for step, (power, back) in enumerate(plan):
-            if step == 0:
-                total = current[power]
-            else:
-                offset, length = rings[power.bit_length() - 1]
-                total += sums[base + offset + (reading - back) % length]
-        found[horizon] = total
-    for number, power in enumerate(chain.powers):
-        offset, length = rings[number]
-        if length:
-            sums[base + offset + reading % length] = current[power]
+) -> list[float]:
+    """Sums over the chain's horizons of the windows ending at `reading` (whose value is
+    `value`); the rings move on by it."""
+    current = [value]  # sums over 1, 2, 4, ... readings ending here
+    total = value
+    for power, offset, length in chain.doubling:
+        total = total + sums[base + offset + (reading - power) % length]
+        current.append(total)
+    found = []
+    for top, digits in chain.plans:
+        total = current[top]
+        for offset, length, back in digits:
+            total += sums[base + offset + (reading - back) % length]
+        found.append(total)
+    for bit, (_, offset, length) in enumerate(chain.doubling):
+        sums[base + offset + reading % length] = current[bit]
     return found
 
 
 class _Fits:
-    """The tail fits of the current block as plain numbers (see `tails.Tails.share`)."""
+    """The tail fits of the current block as plain numbers."""
 
     def __init__(self, state: DetectorState, layout: _Layout) -> None:
         tails = state.tails
-        above, in_bin, positive = tails.shares(_fade(state, layout))
         floor = state.floor
         self.threshold: list[float] = tails.threshold.tolist()
         self.scale = [
             max(excess, floor / horizon) if not math.isnan(excess) else NAN
             for excess, horizon in zip(tails.excess.tolist(), layout.horizons, strict=True)
         ]
-        self.anchor: list[int] = tails.anchor.tolist()
-        self.above: list[list[float]] = above.tolist()
-        self.in_bin: list[list[float]] = in_bin.tolist()
-        self.positive: list[float] = positive.tolist()
         count = len(layout.looks)
         self.band = [
             self.threshold[row] + self.scale[row] * layout.band
@@ -310,28 +315,16 @@ class _Fits:
         ]
 
     def chance(self, row: int, magnitude: float, tail_share: float) -> float:
-        """P(a past magnitude >= this one) for a tail row (`tails.Tails.probability`)."""
+        """P(a past magnitude >= this one) for a tail row: the exponential tail
+        `tail_share * exp(-(magnitude - threshold) / scale)`, read below the threshold too
+        (capped at 1; a magnitude of 0 has probability 1)."""
         threshold = self.threshold[row]
-        if math.isnan(threshold) or math.isnan(magnitude):
+        if math.isnan(threshold) or math.isnan(magnitude) or magnitude <= 0:
             return 1.0
-        if magnitude > threshold:
-            scale = self.scale[row]
-            return tail_share * math.exp((threshold - magnitude) / scale) if scale > 0 else 0.0
-        if magnitude <= 0:
-            return 1.0
-        mantissa, exponent = math.frexp(magnitude)
-        position = (2.0 * mantissa - 1.0) * BINS_PER_OCTAVE
-        sub = math.floor(position)
-        offset = BINS_PER_OCTAVE * (exponent - 1) + sub - self.anchor[row]
-        if offset < 0:
-            share = self.positive[row]
-        elif offset >= SPAN:
-            share = self.above[row][SPAN]
-        else:
-            share = self.above[row][offset + 1] + self.in_bin[row][offset] * (
-                1.0 - (position - sub)
-            )
-        return max(share, tail_share)
+        scale = self.scale[row]
+        if scale <= 0:  # every past magnitude the same: anything larger is unprecedented
+            return 0.0 if magnitude > threshold else tail_share
+        return min(tail_share * math.exp((threshold - magnitude) / scale), 1.0)
 
 
 @dataclass
@@ -426,13 +419,20 @@ class _Run:
         windowed sums, its evidence for the block's tails and its choice sums move on."""
         layout, state = self.layout, self.state
         base = forecaster * layout.ring_size
-        signed = _window_sums(layout.chains[0], state.sums, base, reading, error)
-        spread = _window_sums(layout.chains[1], state.sums, base, reading, abs(error))
         count = len(layout.looks)
+        if math.isnan(error):  # no forecast: every sum is NaN, every look unremarkable
+            for offset, length in layout.rings:
+                state.sums[base + offset + reading % length] = NAN
+            state.pending.extend(layout.unknown)
+            return 1.0
+        found = (
+            _window_sums(layout.chains[0], state.sums, base, reading, error),
+            _window_sums(layout.chains[1], state.sums, base, reading, abs(error)),
+        )
         tail_share = 1.0 - self.settings.tail_quantile
         lowest = 1.0
-        for look, (horizon, is_spread) in enumerate(layout.looks):
-            magnitude = abs((spread if is_spread else signed)[horizon] / horizon)
+        for look, (chain, place, horizon) in enumerate(layout.sources):
+            magnitude = abs(found[chain][place] / horizon)
             state.pending.append(magnitude)
             lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
         self.choice.add(forecaster, abs(error))

@@ -251,12 +251,12 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
     (
         "season.recent",
         (("factor", "q"), ("last", "q"), ("anchor", "d"), ("total", "d"), ("count", "q")),
-        (("closed", "<f4", 0),),
+        (("closed", "f", 0),),
     ),
     (
         "season.overview",
         (("factor", "q"), ("last", "q"), ("anchor", "d"), ("total", "d"), ("count", "q")),
-        (("closed", "<f4", 0),),
+        (("closed", "f", 0),),
     ),
 )
 _HEADER = struct.Struct("<4sH")

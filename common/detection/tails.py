@@ -104,26 +104,25 @@ class Tails:
         """Add a block's magnitudes (rows × readings; NaN: none) to the current window,
         close it if `closes` (it becomes the previous one), and refit with the previous
         window weighted `fade`."""
-        finite = np.isfinite(magnitudes)
-        binned = finite & (self.anchor != NO_ANCHOR)[:, None]
-        before = self.seen
-        self.seen = before + finite.sum(axis=1)
-        counts = self.counts[:, CURRENT].astype(np.float64)
-        masses = self.masses[:, CURRENT].astype(np.float64)
-        if (self.anchor == NO_ANCHOR).any():
-            self._warm_up(magnitudes, finite, before, counts, masses, quantile)
-        _bin(np.where(binned, magnitudes, 0.0), binned, self.anchor, counts, masses)
-        self.counts = self.counts.copy()
-        self.masses = self.masses.copy()
-        if closes:
-            self.counts[:, PREVIOUS] = counts.astype(np.float16)
-            self.masses[:, PREVIOUS] = masses.astype(np.float32)
-            self.counts[:, CURRENT] = 0
-            self.masses[:, CURRENT] = 0
-        else:
-            self.counts[:, CURRENT] = counts.astype(np.float16)
-            self.masses[:, CURRENT] = masses.astype(np.float32)
-        self._refit(quantile, fade)
+        # Empty rows and bins divide by zero on the way; their results are not used.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            finite = np.isfinite(magnitudes)
+            binned = finite & (self.anchor != NO_ANCHOR)[:, None]
+            before = self.seen
+            self.seen = before + finite.sum(axis=1)
+            counts = self.counts[:, CURRENT].astype(np.float64)
+            masses = self.masses[:, CURRENT].astype(np.float64)
+            if (self.anchor == NO_ANCHOR).any():
+                self._warm_up(magnitudes, finite, before, counts, masses, quantile)
+            _bin(np.where(binned, magnitudes, 0.0), binned, self.anchor, counts, masses)
+            window = PREVIOUS if closes else CURRENT
+            self.counts, self.masses = self.counts.copy(), self.masses.copy()
+            self.counts[:, window] = counts
+            self.masses[:, window] = masses
+            if closes:
+                self.counts[:, CURRENT] = 0
+                self.masses[:, CURRENT] = 0
+            self._refit(quantile, fade)
 
     def _warm_up(
         self,
@@ -176,18 +175,20 @@ class Tails:
         """Threshold and mean excess of every row with enough history; bins moved first
         where the threshold wandered out of the middle (rarely: the noise changed)."""
         ready = self.anchor != NO_ANCHOR
+        share = np.array([1.0 - quantile])
         for _ in range(3):  # a moved row is read again; twice is the most seen
             counts, masses = self.weights(fade)
-            at, place = _quantiles(counts, masses, self.anchor, quantile)
-            wandered = np.abs(place - self.anchor - CENTRE) >= DRIFT
+            edges = edge(self.anchor.astype(np.int64)[:, None] + np.arange(SPAN + 1))
+            at = _quantiles(counts, masses, edges, share)[:, 0]
+            # Out of the middle: in a bin DRIFT or more away from the centre one.
+            wandered = (at < edges[:, CENTRE - DRIFT + 1]) | (at >= edges[:, CENTRE + DRIFT])
             moved = ready & (at > 0) & wandered
             if not moved.any():
                 break
             for row in np.flatnonzero(moved).tolist():
-                self._reanchor(row, int(place[row]))
+                self._reanchor(row, int(bin_of(at[row : row + 1])[0]))
         self.threshold = np.where(ready, at, np.nan)
-        excess = _mean_excess(counts, masses, self.anchor, np.where(ready, at, 0.0))
-        self.excess = np.where(ready, excess, np.nan)
+        self.excess = np.where(ready, _mean_excess(counts, masses, edges, at), np.nan)
 
     def _reanchor(self, row: int, place: int) -> None:
         """Both windows' bins of a row moved so that bin `place` is CENTRE (`_moved`)."""
@@ -199,34 +200,25 @@ class Tails:
                 anchor,
                 place - CENTRE,
             )
-            self.counts[row, window] = counts.astype(np.float16)
-            self.masses[row, window] = masses.astype(np.float32)
+            self.counts[row, window] = counts
+            self.masses[row, window] = masses
         self.anchor[row] = place - CENTRE
-
-    def shares(self, fade: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row, as shares of its weight: above each bin's lower edge (column SPAN: above
-        the bins), in each bin, and above zero. The detector reads a magnitude's share
-        from them, a bin's weight spread evenly over the bin."""
-        counts, masses = self.weights(fade)
-        total = masses[:, ZEROS] + masses[:, UNDER] + counts.sum(axis=1) + masses[:, OVER]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(total > 0, 1.0 / total, 0.0)[:, None]
-        above = _above(counts, masses[:, OVER]) * scale
-        positive = np.where(total > 0, (total - masses[:, ZEROS]) * scale[:, 0], 1.0)
-        return above, counts * scale, positive
 
     def quantile_of(self, row: int, quantile: float, fade: float) -> float:
         """The row's `quantile` quantile of the magnitudes it remembers."""
         if self.anchor[row] == NO_ANCHOR:
             return 0.0
         counts, masses = self.weights(fade)
-        return float(_quantiles(counts, masses, self.anchor, quantile)[0][row])
+        edges = edge(self.anchor.astype(np.int64)[:, None] + np.arange(SPAN + 1))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            found = _quantiles(counts, masses, edges, np.array([1.0 - quantile]))
+        return float(found[row, 0])
 
 
 def _quantiles(
-    counts: np.ndarray, masses: np.ndarray, anchor: np.ndarray, quantile: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the `quantile` quantile of its weights and its global bin.
+    counts: np.ndarray, masses: np.ndarray, edges: np.ndarray, shares: np.ndarray
+) -> np.ndarray:
+    """Per row, the magnitudes with each of `shares` of its weight at or above them.
 
     Inside the bins a bin's weight is read as spread evenly over it; above them, the mass
     there as an exponential tail from their top with its mean; below them, as spread
@@ -234,54 +226,47 @@ def _quantiles(
     """
     zeros, under, over = masses[:, ZEROS], masses[:, UNDER], masses[:, OVER]
     total = zeros + under + counts.sum(axis=1) + over
-    target = (1.0 - quantile) * total  # weight above the quantile
+    target = shares[None, :] * total[:, None]  # (rows, shares): weight above the magnitude
     above = _above(counts, over)
-    number = (above[:, :SPAN] >= target[:, None]).sum(axis=1) - 1
+    number = (above[:, :SPAN, None] >= target[:, None, :]).sum(axis=1) - 1
     inside = np.clip(number, 0, SPAN - 1)
-    rows = np.arange(counts.shape[0])
-    first = anchor.astype(np.int64)
-    low, high = edge(first + inside), edge(first + inside + 1)
-    bottom, top = edge(first), edge(first + SPAN)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        at = high - (target - above[rows, inside + 1]) / counts[rows, inside] * (high - low)
-        mean_over = np.maximum(masses[:, OVER_SUM] / over - top, 0.0)
-        at_over = top + mean_over * np.log(over / target)
-        at_under = bottom * (1.0 - (target - above[:, 0]) / under)
-    at = np.where(over >= target, at_over, at)
-    at = np.where((number < 0) & (under > 0), at_under, at)
-    at = np.where((number < 0) & (total - zeros < target), 0.0, at)
-    at = np.where(total > 0, at, 0.0)
-    place = bin_of(np.where(at > 0, at, 1.0))
-    return np.asarray(at, dtype=np.float64), place
+    rows = np.arange(counts.shape[0])[:, None]
+    low, high = edges[rows, inside], edges[rows, inside + 1]
+    higher, weight = above[rows, inside + 1], counts[rows, inside]
+    at = high - (target - higher) / weight * (high - low)
+    bottom, top = edges[:, :1], edges[:, SPAN:]
+    mean_over = np.maximum(masses[:, OVER_SUM] / over - top[:, 0], 0.0)[:, None]
+    at_over = top + mean_over * np.log(over[:, None] / target)
+    at_under = bottom * (1.0 - (target - above[:, :1]) / under[:, None])
+    at = np.where(over[:, None] >= target, at_over, at)
+    at = np.where((number < 0) & (under[:, None] > 0), at_under, at)
+    at = np.where((number < 0) & ((total - zeros)[:, None] < target), 0.0, at)
+    return np.asarray(np.where(total[:, None] > 0, at, 0.0), dtype=np.float64)
 
 
 def _mean_excess(
-    counts: np.ndarray, masses: np.ndarray, anchor: np.ndarray, at: np.ndarray
+    counts: np.ndarray, masses: np.ndarray, edges: np.ndarray, at: np.ndarray
 ) -> np.ndarray:
     """Per row, the mean of (magnitude - at) over the weight above `at` (0 if none)."""
-    edges = edge(anchor.astype(np.int64)[:, None] + np.arange(SPAN + 1))
     low, high = edges[:, :-1], edges[:, 1:]
     threshold = at[:, None]
     # Each bin's weight spread evenly over it: the part above `at` and its mean.
-    with np.errstate(divide="ignore", invalid="ignore"):  # rows without bins yet
-        weight = counts * np.clip((high - threshold) / (high - low), 0.0, 1.0)
+    weight = counts * np.clip((high - threshold) / (high - low), 0.0, 1.0)
     middle = np.maximum(low, threshold) / 2 + high / 2
     excess = (weight * (middle - threshold)).sum(axis=1)
     weight_above = weight.sum(axis=1)
     # The mass above the bins (it may hold the threshold: then only its part above).
     over, over_sum, top = masses[:, OVER], masses[:, OVER_SUM], edges[:, SPAN]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        mean_over = np.maximum(over_sum / over - top, 0.0)
-        share = np.where(at > top, np.exp(-(at - top) / mean_over), 1.0)
-    share = np.where(over > 0, np.nan_to_num(share), 0.0)
+    mean_over = np.maximum(over_sum / over - top, 0.0)
+    share = np.where(at > top, np.exp(-(at - top) / mean_over), 1.0)
+    share = np.where((over > 0) & np.isfinite(share), share, 0.0)
     excess += np.where(at > top, over * share * mean_over, over_sum - over * at)
     weight_above += over * share
     # At a threshold of 0, the magnitudes below the bins lie above it too.
     zero = at == 0.0
     excess += np.where(zero, masses[:, UNDER_SUM], 0.0)
     weight_above += np.where(zero, masses[:, UNDER], 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.where(weight_above > 0, excess / weight_above, 0.0))
+    return np.asarray(np.where(weight_above > 0, excess / weight_above, 0.0))
 
 
 def _moved(

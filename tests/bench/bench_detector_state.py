@@ -81,6 +81,7 @@ def old_adaptive() -> ModuleType | None:
     spec = importlib.util.spec_from_file_location("old_adaptive", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 
