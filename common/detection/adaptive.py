@@ -32,15 +32,16 @@ For reading t:
    a call to `advance` began, and costs a few additions per reading.
 3. A tail probability for each horizon against the same horizon's past values, refitted
    every BLOCK readings (`tails`: log-binned histograms of the last `history` readings'
-   worth, the previous window fading out as the current one fills): above
-   the `tail_quantile` quantile of past magnitudes an exponential tail fitted to the
+   worth, the previous window fading out as the current one fills): above the
+   `tail_quantile` quantile of past magnitudes an exponential tail fitted to the
    excesses (peaks over threshold: a generalised Pareto tail of shape 0, which
    over-states rather than under-states the probability of a light-tailed series'
-   extremes), below it the share of past magnitudes at least as large. The tail is never
-   narrower than the data's own resolution (the smallest step between distinct values
-   of the level window, over about the last `history` readings: a series in whole steps
-   cannot be more surprising than one step apart), so a quantised series does not alarm
-   on its next step.
+   extremes). Below the threshold the same exponential is read, capped at 1: there a
+   look's probability is at least the tail's share (0.1), which the Bonferroni factor
+   below lifts past 0.4, far from any alarm. The tail is never narrower than the data's
+   own resolution (the smallest step between distinct values of the level window, over
+   about the last `history` readings: a series in whole steps cannot be more surprising
+   than one step apart), so a quantised series does not alarm on its next step.
 4. `probability` = 4 × the smallest of the four (Bonferroni: four looks at the same
    reading). A reading alarms when probability ≤ `sensitivity` (default 3e-4): on data
    that behaves as its past did, at most about `sensitivity` × readings alarm, and fewer

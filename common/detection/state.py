@@ -1,22 +1,26 @@
 """The default detector's settings and what it carries from one reading to the next.
 
 `DetectorState` is everything the detector (`adaptive`) needs to judge the next readings
-of a series as if it had judged the whole series in one pass: compact (at most 16 KB
-serialised, see `MAX_BYTES`), versioned, and opaque to callers, who keep its bytes
-(`to_bytes` / `from_bytes`) and hand it back with the readings that came since. It holds:
+of a series as if it had judged the whole series in one pass: compact (at most MAX_BYTES,
+16 KB, serialised; 12-15 KB for a seasonal metric, less once the season search is over),
+versioned, and opaque to callers, who keep its bytes (`to_bytes` / `from_bytes`) and hand
+it back with the readings that came since. It holds:
 
 - the last readings the level forecaster and an event's description need (`recent`,
   `recent_expected`: the level window, or BASELINE readings if more), and each
-  forecaster's last errors (the longest horizon plus a block);
-- the tail summaries (`tails.Tails`: forgetful histograms, a few hundred bytes each);
+  forecaster's windowed error sums (`sums`, a ring per power of two up to the longest
+  horizon) with the current block's evidence (`pending`);
+- the tail summaries (`tails.Tails`: two windows of log-binned counts per tail, a few
+  hundred bytes each, and its first magnitudes while it warms up);
 - the seasonal forecaster (`seasonal.Season`: a bounded grid of recent readings, a
   downsampled one of all readings for inferring the season, the fit in use);
 - the forecaster choice's block sums, the data resolution's chunk minima and maxima,
   and the last alarm (the quiet time).
 
-The bytes: MAGIC, the format VERSION, the settings, the fields, and a CRC-32 of all of it.
-A state whose bytes are corrupt or from another version, or that was built with other
-settings, raises StateInvalid: the caller rebuilds it from the series' history.
+The bytes: MAGIC, the format VERSION, the settings, the fields, and a CRC-32 of all of
+it. Bytes that are corrupt or from another version, or a state built with other
+settings (`from_bytes(..., settings=)`), raise StateInvalid: the caller rebuilds the
+state from the series' history.
 """
 
 from __future__ import annotations

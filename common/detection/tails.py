@@ -19,12 +19,9 @@ threshold, so that they need not move while the series behaves as it began.
 
 What the detector reads from a tail, once it has MIN_TAIL_HISTORY magnitudes: the
 threshold (the `quantile` quantile, inside its bin as if the bin's weight were spread
-evenly), the mean excess above it (the exponential tail's scale), and below the
-threshold the share of past magnitudes at least as large. That share only matters
-between the threshold and where a probability can no longer alarm or show (the
-detector's Bonferroni factor lifts any share above 1/4 of it to 1), which is why the
-bins need not reach far below the threshold. Bin edges are exact binary fractions
-(m = (1 + s/16) * 2^e), so a magnitude falls in the same bin on any machine.
+evenly) and the mean excess above it (the exponential tail's scale). Bin edges are exact
+binary fractions (m = (1 + s/16) * 2^e), so a magnitude falls in the same bin on any
+machine.
 
 All tails of a detector live in one `Tails` (rows), so each step is one numpy call for
 all of them. Everything here is a pure function of the arrays it is given.
