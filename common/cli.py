@@ -33,17 +33,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from common.auth import new_api_key
-    from common.graph.store import GraphStore
+    from common.stores import connect_graph
+    from common.users.service import create_user
 
     settings = _settings(args)
-    store = GraphStore.connect(settings)
+    repositories = connect_graph(settings)
     try:
-        store.ensure_schema()
-        key = new_api_key()
-        user = store.create_user(args.name, key.hashed)
+        repositories.ensure_schema()
+        user, key = create_user(repositories.users, args.name)
     finally:
-        store.close()
+        repositories.close()
     # Where, because a key made against another data dir than the running service's is
     # refused there with nothing to say why.
     where = (
@@ -63,14 +62,14 @@ def _without_credentials(url: str) -> str:
 
 
 def cmd_check_chain(args: argparse.Namespace) -> int:
-    from common.graph.integrity import check_chain
-    from common.graph.store import GraphStore
+    from common.metrics.integrity import check_chain
+    from common.stores import connect_graph
 
-    store = GraphStore.connect(_settings(args))
+    repositories = connect_graph(_settings(args))
     try:
-        report = check_chain(store, args.metric_id)
+        report = check_chain(repositories.readings, args.metric_id)
     finally:
-        store.close()
+        repositories.close()
     print(f"{report.readings} readings, {report.linked} on the chain")
     for problem in report.problems:
         print(f"problem: {problem}")

@@ -18,11 +18,12 @@ import io
 import math
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from common.epoch import to_epoch_ms
 from common.methods import METHODS, MethodSettings
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 # Year 5138: past it an epoch number is more likely milliseconds or a typo than a time.
 MAX_EPOCH_SECONDS = Decimal("1e11")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OUTPUT_COLUMNS = (
     "timestamp",
     "value",
@@ -98,18 +98,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         readings = _read(args.file)
         order = np.argsort(readings.timestamps_ms, kind="stable")
-        result = detect(
-            readings.values[order],
-            readings.timestamps_ms[order],
-            method=args.method,
-            online=args.online,
-            sigma=args.sigma,
-            window=args.window,
-            robust=args.robust,
-            period=args.period,
-            sensitivity=args.sensitivity,
-            quiet=args.quiet,
-        )
+        # Not validated here: detect's own checks say what is wrong as a DetectionError.
+        chosen = {name: getattr(args, name) for name in MethodSettings.model_fields}
+        settings = MethodSettings.model_construct(**chosen)
+        result = detect(readings.values[order], readings.timestamps_ms[order], settings)
     except (InputError, DetectionError) as exc:
         print(f"neonomaly detect: {exc}", file=sys.stderr)
         return 2
@@ -199,9 +191,7 @@ def _parse_time(text: str, line: int) -> int:
             f"line {line}: cannot read timestamp {text!r}: use ISO 8601 "
             "(2024-05-01T12:00:00Z) or epoch seconds"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // timedelta(milliseconds=1)
+    return to_epoch_ms(moment)  # naive is UTC
 
 
 def _parse_value(text: str, line: int) -> float:

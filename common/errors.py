@@ -28,6 +28,10 @@ class InvalidRequestError(NeonomalyError):
     """The request is well-formed but cannot be acted on (too few readings, say)."""
 
 
+class GoneError(NeonomalyError):
+    """The thing existed but is no longer kept (a job's result past its TTL)."""
+
+
 class DependencyUnavailableError(NeonomalyError):
     """A backing service (graph store, Redis) cannot be reached."""
 

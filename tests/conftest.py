@@ -1,4 +1,4 @@
-"""Shared fixtures: the real embedded server, a GraphStore on it, the app over real HTTP.
+"""Shared fixtures: the real embedded server, a Repositories on it, the app over real HTTP.
 
 One embedded redis-server + FalkorDB runs for the whole session (in a temporary data dir);
 tests keep out of each other's way by creating their own users, services and metrics.
@@ -20,12 +20,12 @@ import httpx
 import pytest
 import redis
 
-from common.auth import new_api_key
 from common.embedded import EmbeddedServer
-from common.graph.store import GraphStore
 from common.jobs.record_store import JobStore
-from common.models import User
 from common.settings import Settings
+from common.stores import Repositories, connect_graph
+from common.users.keys import new_api_key
+from common.users.models import User
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j
 from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
 
@@ -107,11 +107,12 @@ def settings(embedded_server: EmbeddedServer, graph_server: Neo4jServer | None) 
 
 
 @pytest.fixture(scope="session")
-def store(settings: Settings) -> Iterator[GraphStore]:
-    graph_store = GraphStore.connect(settings)
-    graph_store.ensure_schema()
-    yield graph_store
-    graph_store.close()
+def store(settings: Settings) -> Iterator[Repositories]:
+    """The graph's repositories (common.stores), opened once for the session on its engine."""
+    repositories = connect_graph(settings)
+    repositories.ensure_schema()
+    yield repositories
+    repositories.close()
 
 
 @pytest.fixture
@@ -123,18 +124,18 @@ def jobs(settings: Settings) -> Iterator[JobStore]:
 
 
 @pytest.fixture(scope="session")
-def make_user(store: GraphStore) -> Callable[..., tuple[User, str]]:
+def make_user(store: Repositories) -> Callable[..., tuple[User, str]]:
     """Create a user directly in the graph; returns it with its (plain) API key."""
 
     def make(name: str = "tester") -> tuple[User, str]:
         key = new_api_key()
-        return store.create_user(name, key.hashed), key.plain
+        return store.users.create(name, key.hashed), key.plain
 
     return make
 
 
 @pytest.fixture(scope="session")
-def app_server(service_env: dict[str, str], store: GraphStore) -> Iterator[AppServer]:
+def app_server(service_env: dict[str, str], store: Repositories) -> Iterator[AppServer]:
     app = start_app(service_env)
     yield app
     stop_app(app)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.errors import (
     ConflictError,
     DependencyUnavailableError,
+    GoneError,
     InvalidRequestError,
     NeonomalyError,
     NotFoundError,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
+    GoneError: 410,
     PayloadTooLargeError: 413,
     InvalidRequestError: 422,
     DependencyUnavailableError: 503,

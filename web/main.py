@@ -12,10 +12,10 @@ from fastapi import FastAPI
 
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
-from common.graph.store import GraphStore
-from common.jobs.queue import JobQueue, producer_app
 from common.jobs.waits import JobWaiter
+from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
+from common.stores import connect_graph, redis_stores
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
 from web.routers import (
     anomalies,
@@ -49,9 +49,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     urls = resolve_urls(settings)
     # First: invalid job settings (time limits) stop the start, not the first submit.
     app.state.job_queue = JobQueue(producer_app(settings, urls.redis_url))
-    app.state.store = GraphStore.connect(settings)
-    app.state.redis = redis.Redis.from_url(
-        urls.redis_url, socket_connect_timeout=2, socket_timeout=10
+    app.state.repositories = connect_graph(settings)
+    app.state.redis_stores = redis_stores(
+        redis.Redis.from_url(urls.redis_url, socket_connect_timeout=2, socket_timeout=10),
+        settings,
     )
     # Each wait holds a pub/sub connection and briefly borrows another to read its job; a
     # blocking pool makes a read beyond that wait its turn instead of failing.
@@ -66,14 +67,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.job_waiter = JobWaiter(app.state.redis_async, settings.max_waiting_requests)
     try:
-        app.state.store.ensure_schema()
+        app.state.repositories.ensure_schema()
     except DependencyUnavailableError as exc:
         # Serve anyway: requests answer 503 until the graph store is back, and the
         # schema statements are idempotent, so the next start creates what is missing.
         log.warning("graph store unavailable at startup, schema not checked: %s", exc)
     yield
-    app.state.store.close()
-    app.state.redis.close()
+    app.state.repositories.close()
+    app.state.redis_stores.close()
     await app.state.redis_async.aclose()
     app.state.job_queue.app.close()
 

@@ -10,19 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
+from common.epoch import optional_ms
 from common.errors import InvalidRequestError
-from common.graph.store import MAX_MS, MIN_MS
+from common.graph.params import MAX_MS, MIN_MS, KeysetPage, PageKey
 from web.deps import SettingsDep
-from web.schemas import NO_CONTROL, Timestamp
-
-# The key of the last row seen: (epoch ms, id).
-PageKey = tuple[int, str]
+from web.schemas.fields import NO_CONTROL, Timestamp
 
 
 def encode_cursor(timestamp_ms: int, row_id: str) -> str:
@@ -51,29 +47,21 @@ PageLimit = Annotated[int, Query(ge=1, le=10_000)]
 Cursor = Annotated[str | None, Query(max_length=400)]
 
 
-@dataclass(frozen=True)
-class PageRequest:
-    """What a client asked of a paged list: the window, the page size, where to resume."""
-
-    start: datetime | None
-    end: datetime | None
-    size: int
-    after: PageKey | None
-
-
 def page_request(
     settings: SettingsDep,
     start: WindowStart = None,
     end: WindowEnd = None,
     limit: PageLimit = 1000,
     cursor: Cursor = None,
-) -> PageRequest:
+) -> KeysetPage:
     # Decoded here, once the parameters are valid, so a request with a bad timestamp and a
     # bad cursor is told about the timestamp (as before there was one codec). An empty
     # ?cursor= has always meant the first page. A page holds at most PAGE_SIZE_MAX rows
     # whatever `limit` asks.
     after = decode_cursor(cursor) if cursor else None
-    return PageRequest(start, end, min(limit, settings.page_size_max), after)
+    return KeysetPage(
+        optional_ms(start), optional_ms(end), min(limit, settings.page_size_max), after
+    )
 
 
-PageDep = Annotated[PageRequest, Depends(page_request)]
+PageDep = Annotated[KeysetPage, Depends(page_request)]

@@ -13,7 +13,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from common.embedded import resolve_urls
-from common.jobs.queue import celery_config
+from common.queue import celery_config
 from common.settings import Settings, get_settings
 from worker import resources
 

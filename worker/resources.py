@@ -1,5 +1,5 @@
-"""The clients of one worker process: the graph store and the job stores, opened once per
-process.
+"""The clients of one worker process: the graph's repositories and the Redis stores, opened
+once per process (common.stores).
 
 Opened in `worker_process_init` (each prefork child, after the fork: drivers and sockets
 must not be shared across a fork) and closed in `worker_process_shutdown`. A process that
@@ -16,10 +16,8 @@ from dataclasses import dataclass
 import redis
 
 from common.embedded import resolve_urls
-from common.graph.store import GraphStore
-from common.jobs.record_store import JobStore
-from common.jobs.result_store import ResultStore
 from common.settings import Settings, get_settings
+from common.stores import RedisStores, Repositories, connect_graph, redis_stores
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +25,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class WorkerResources:
     settings: Settings
-    store: GraphStore
-    redis: redis.Redis
-    jobs: JobStore
-    results: ResultStore
+    repositories: Repositories
+    stores: RedisStores
     pid: int
 
     def close(self) -> None:
-        self.store.close()
-        self.redis.close()
+        self.repositories.close()
+        self.stores.close()
 
 
 _resources: WorkerResources | None = None
@@ -48,13 +44,11 @@ def open_resources(settings: Settings | None = None) -> WorkerResources:
     client = redis.Redis.from_url(urls.redis_url, socket_connect_timeout=2, socket_timeout=30)
     _resources = WorkerResources(
         settings=settings,
-        store=GraphStore.connect(settings),
-        redis=client,
-        jobs=JobStore.from_settings(client, settings),
-        results=ResultStore.from_settings(client, settings),
+        repositories=connect_graph(settings),
+        stores=redis_stores(client, settings),
         pid=os.getpid(),
     )
-    log.info("worker process %d: graph store, job and result stores opened", _resources.pid)
+    log.info("worker process %d: graph repositories and Redis stores opened", _resources.pid)
     return _resources
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks: thin. Each takes ids, calls one function in `common.jobs`, and decides
+"""Celery tasks: thin. Each takes ids, calls one function in `common`, and decides
 only whether to retry (graph store or Redis briefly unreachable) or give up."""
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
-from common.jobs.queue import (
+from common.notifications.attempts import attempt_delivery
+from common.notifications.dispatch import notify_incidents
+from common.queue import (
     DELIVER_TASK,
     DETECT_TASK,
     INCIDENT_SWEEP_TASK,
     SCAN_TASK,
     JobQueue,
 )
-from common.jobs.scans import record_scan_done, run_scan
-from common.notifications.deliveries import DeliveryLog, attempt_delivery, notify_incidents
+from common.scans.sweep import record_scan_done, run_scan
 from worker import resources
 from worker.celery_app import app
 
@@ -39,7 +40,7 @@ def backoff_seconds(retries: int) -> int:
 def _fail_quietly(job_id: str, message: str) -> None:
     """Record a failure, unless Redis is down too (then the job stays as it was)."""
     try:
-        resources.current().jobs.mark_failed(job_id, message)
+        resources.current().stores.jobs.mark_failed(job_id, message)
     except TRANSIENT:
         log.exception("could not record the failure of job %s", job_id)
 
@@ -66,11 +67,12 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
     """Run detection job `job_id` (see common.jobs.detection_job)."""
     worker = resources.current()
     try:
+        stores = worker.stores
         record = run_detection_job(
-            job_id, worker.store, worker.jobs, worker.results, worker.settings
+            job_id, worker.repositories, stores.jobs, stores.results, worker.settings
         )
         if record is not None:
-            record_scan_done(worker.jobs, record, worker.settings)
+            record_scan_done(stores.scan_marks, record, worker.settings)
     except SoftTimeLimitExceeded:
         _fail_quietly(
             job_id,
@@ -86,17 +88,24 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
         countdown = backoff_seconds(retries)
         # If Redis itself is down, the retry below finds out.
         with contextlib.suppress(*TRANSIENT):
-            worker.jobs.mark_queued(job_id, f"retrying in {countdown} s: {exc}")
+            worker.stores.jobs.mark_queued(job_id, f"retrying in {countdown} s: {exc}")
         raise self.retry(exc=exc, countdown=countdown) from exc
     return {"job_id": job_id, "status": None if record is None else record.status}
 
 
 @app.task(bind=True, name=SCAN_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def scan(self: Task) -> dict[str, Any]:
-    """One periodic sweep: a scan job per metric with new readings (common.jobs.scans)."""
+    """One periodic sweep: a scan job per metric with new readings (common.scans.sweep)."""
     worker = resources.current()
+    stores = worker.stores
     try:
-        report = run_scan(worker.store, worker.jobs, JobQueue(app), worker.settings)
+        report = run_scan(
+            worker.repositories.metrics,
+            stores.scan_marks,
+            stores.jobs,
+            JobQueue(app),
+            worker.settings,
+        )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"metrics": report.metrics_seen, "jobs": len(report.job_ids)}
@@ -106,9 +115,10 @@ def scan(self: Task) -> dict[str, Any]:
 def incident_sweep(self: Task) -> dict[str, Any]:
     """Resolve quiet incidents and queue the notifications of every change not yet sent."""
     worker = resources.current()
-    deliveries = DeliveryLog(worker.redis, worker.settings)
     try:
-        report = notify_incidents(worker.store, deliveries, JobQueue(app), worker.settings)
+        report = notify_incidents(
+            worker.repositories, worker.stores.deliveries, JobQueue(app), worker.settings
+        )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"resolved": len(report.resolved), "events": report.events}
@@ -117,11 +127,12 @@ def incident_sweep(self: Task) -> dict[str, Any]:
 # max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).
 @app.task(bind=True, name=DELIVER_TASK, max_retries=None)  # type: ignore[untyped-decorator]
 def deliver_webhook(self: Task, delivery_id: str) -> dict[str, Any]:
-    """One attempt of a webhook delivery (common.notifications.deliveries), retried with backoff."""
+    """One attempt of a webhook delivery (common.notifications.attempts), retried with backoff."""
     worker = resources.current()
-    deliveries = DeliveryLog(worker.redis, worker.settings)
     try:
-        outcome = attempt_delivery(delivery_id, worker.store, deliveries, worker.settings)
+        outcome = attempt_delivery(
+            delivery_id, worker.repositories.channels, worker.stores.deliveries, worker.settings
+        )
     except TRANSIENT as exc:
         # Our own graph or Redis is down: not the receiver's fault, and not an attempt.
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

@@ -1,7 +1,8 @@
 """Anomaly detection on one metric series: pure functions, numpy arrays in and out.
 
-`detect(values, timestamps_ms, method=..., online=...)` gives, per point, an expected
-value, a band, a score (>= 1 means anomalous) and a flag; consecutive flags form events.
+`detect(values, timestamps_ms, settings)` (settings: a MethodSettings, the method and its
+parameters) gives, per point, an expected value, a band, a score (>= 1 means anomalous)
+and a flag; consecutive flags form events.
 Methods: rolling statistics (`rolling`) and STL decomposition (`stl`); `auto` picks.
 """
 

@@ -33,7 +33,7 @@ from common.detection.kinds import describe_all
 from common.detection.period import infer_period
 from common.detection.result import AnomalyEvent, DetectionError, DetectionResult
 from common.detection.spread import MAD_TO_STD
-from common.methods import METHODS, Method
+from common.methods import METHODS, Method, MethodSettings
 
 DEFAULT_WINDOW = 60
 DEFAULT_SIGMA = 3.0
@@ -78,17 +78,10 @@ def minimum_points(
 def detect(
     values: np.ndarray,
     timestamps_ms: np.ndarray | None = None,
-    *,
-    method: Method = "auto",
-    online: bool = False,
-    sigma: float | None = None,
-    window: int | None = None,
-    robust: bool = False,
-    period: int | None = None,
-    sensitivity: float | None = None,
-    quiet: int | None = None,
+    settings: MethodSettings | None = None,
 ) -> DetectionResult:
-    """Judge every point of a series; see the module docs of `adaptive`, `rolling`, `stl`.
+    """Judge every point of a series with `settings` (default: `auto` with its defaults);
+    see the module docs of `adaptive`, `rolling`, `stl`. The settings:
 
     `auto`: `sensitivity` is the alarm probability (default 3e-4: at most about 3
     alarms per 10,000 readings of normal behaviour, see `adaptive`); a `sigma` instead
@@ -104,6 +97,11 @@ def detect(
     fitted on (default four periods). `period`: STL season in points (grid steps of the
     median spacing when timestamps are given); None infers it.
     """
+    settings = settings or MethodSettings()
+    method: Method = settings.method
+    sigma, window, period = settings.sigma, settings.window, settings.period
+    online, robust = settings.online, settings.robust
+    sensitivity, quiet = settings.sensitivity, settings.quiet
     series, times = _validated(values, timestamps_ms)
     _check_settings(method, sigma, window, period)
     n = series.shape[0]

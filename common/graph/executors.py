@@ -1,4 +1,5 @@
-"""Run Cypher on one engine. The store picks an executor from GRAPH_URL and owns all queries.
+"""Run Cypher on one engine: the one object every repository shares (common.graph.connect
+picks it from GRAPH_URL; the repositories own the queries).
 
 Each executor turns its driver's connection failures into DependencyUnavailableError, and
 Neo4j's uniqueness constraint violations into UniqueConstraintError, so callers see one
@@ -17,11 +18,16 @@ Row = dict[str, Any]
 GRAPH = "graph store"
 
 
+def deleted_any(rows: list[Row]) -> bool:
+    """Whether a statement ending in `RETURN count(*) AS deleted` deleted anything."""
+    return bool(rows) and rows[0]["deleted"] > 0
+
+
 class UniqueConstraintError(ConflictError):
     """A write would have broken a uniqueness constraint, and nothing was written.
 
     On Neo4j two transactions can both find a name free and both create it; the constraint
-    refuses the later one. A 409 by default; the store says which name clashed where it knows.
+    refuses the later one. A 409 by default; a repository says which name clashed where it knows.
     """
 
 

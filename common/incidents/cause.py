@@ -18,8 +18,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from common.incidents.models import DependencyEdges, IncidentMember
-from common.models import to_epoch_ms
+from common.epoch import to_epoch_ms
+from common.incidents.models import IncidentMember
+from common.services.models import DependencyEdges
 
 
 class ProbableCause(BaseModel):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from common.graph.store import GraphStore
+from common.incidents.building import IncidentGraph
 from common.incidents.cause import ProbableCause, metric_activity, rank_causes
 from common.incidents.models import Incident, IncidentMember
 
@@ -39,12 +39,12 @@ class IncidentDetail(Incident):
     )
 
 
-def incident_detail(store: GraphStore, incident: Incident, max_hops: int) -> IncidentDetail:
-    members = store.incident_members(incident.id, MEMBERS_READ + 1)
+def incident_detail(graph: IncidentGraph, incident: Incident, max_hops: int) -> IncidentDetail:
+    members = graph.incidents.members(incident.id, MEMBERS_READ + 1)
     truncated = len(members) > MEMBERS_READ
     members = members[:MEMBERS_READ]
     service_ids = sorted({m.service_id for m in members if m.service_id is not None})
-    edges = store.dependency_edges_near(service_ids, max_hops)
+    edges = graph.services.dependency_edges_near(service_ids, max_hops)
     causes = rank_causes(members, edges, max_hops)
     if causes:
         top = causes[0]

@@ -1,4 +1,4 @@
-"""What the graph store returns about dependencies and incidents."""
+"""Incidents as the graph keeps them, their members, and the rows the outbox reads."""
 
 from __future__ import annotations
 
@@ -12,23 +12,6 @@ IncidentStatus = Literal["open", "resolved"]
 IncidentChange = Literal["opened", "updated", "resolved"]
 
 
-class ServiceRef(BaseModel):
-    id: str
-    name: str
-
-
-class ServiceDependencies(BaseModel):
-    depends_on: list[ServiceRef] = Field(description="services this one depends on (upstream)")
-    dependents: list[ServiceRef] = Field(description="services that depend on this one")
-
-
-@dataclass(frozen=True)
-class DependencyEdges:
-    """DEPENDS_ON edges found near some services: (dependent, dependency) pairs."""
-
-    edges: frozenset[tuple[str, str]]
-
-
 @dataclass(frozen=True)
 class IncidentJoin:
     """What one join-or-open decision did."""
@@ -36,6 +19,15 @@ class IncidentJoin:
     incident_id: str
     opened: bool
     joined: int
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """An incident with changes people were not told about yet (the outbox's row)."""
+
+    incident_id: str
+    owner_id: str
+    notified_revision: int  # the revision told so far (0: nothing yet)
 
 
 class Incident(BaseModel):

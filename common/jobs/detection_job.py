@@ -11,21 +11,34 @@ import logging
 import os
 import socket
 import time
+from typing import Protocol
 
 import numpy as np
 
+from common.anomalies.repository import AnomalyRepository
+from common.anomalies.service import anomalies_found
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
+from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
-from common.graph.store import GraphStore
-from common.incidents.building import build_incidents
+from common.incidents.building import IncidentGraph, build_incidents
 from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
-from common.models import AnomalyPoint, ReadingSeries, from_epoch_ms, to_epoch_ms
+from common.metrics.models import ReadingSeries
+from common.metrics.repository import ReadingRepository
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class DetectionGraph(IncidentGraph, Protocol):
+    """The repositories a detection job uses (common.stores.Repositories has them all)."""
+
+    @property
+    def readings(self) -> ReadingRepository: ...
+    @property
+    def anomalies(self) -> AnomalyRepository: ...
 
 
 def worker_name() -> str:
@@ -33,7 +46,7 @@ def worker_name() -> str:
 
 
 def run_detection_job(
-    job_id: str, store: GraphStore, jobs: JobStore, results: ResultStore, settings: Settings
+    job_id: str, graph: DetectionGraph, jobs: JobStore, results: ResultStore, settings: Settings
 ) -> JobRecord | None:
     """Run the job to a final state and return its record (None: no such job, or expired).
 
@@ -58,7 +71,7 @@ def run_detection_job(
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
     try:
-        return _detect(running, store, jobs, results, settings)
+        return _detect(running, graph, jobs, results, settings)
     except DetectionError as exc:
         return jobs.mark_failed(job_id, str(exc))
     except NotFoundError as exc:
@@ -66,16 +79,20 @@ def run_detection_job(
 
 
 def _detect(
-    record: JobRecord, store: GraphStore, jobs: JobStore, results: ResultStore, settings: Settings
+    record: JobRecord,
+    graph: DetectionGraph,
+    jobs: JobStore,
+    results: ResultStore,
+    settings: Settings,
 ) -> JobRecord | None:
     params = record.params
-    metric = store.get_metric_ref(record.metric_id)
+    metric = graph.metrics.get_ref(record.metric_id)
     if metric is None:
         raise NotFoundError(
             f"metric {record.metric_id} no longer exists (deleted after submission)"
         )
-    series = store.read_window(
-        metric.id, params.start, params.end, limit=params.max_points, newest=True
+    series = graph.readings.read_window(
+        metric.id, params.start_ms, params.end_ms, limit=params.max_points, newest=True
     )
     jobs.set_progress(record.id, 0.3)
     if len(series) == 0:
@@ -84,22 +101,11 @@ def _detect(
             f"metric {metric.id} has no readings in the window "
             f"[{_moment(params.start)}, {_moment(params.end)}): add readings or widen the window",
         )
-    output = detect(
-        series.values,
-        series.timestamps_ms,
-        method=params.method,
-        online=params.online,
-        sigma=params.sigma,
-        window=params.window,
-        robust=params.robust,
-        period=params.period,
-        sensitivity=params.sensitivity,
-        quiet=params.quiet,
-    )
+    output = detect(series.values, series.timestamps_ms, params)
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
     # The names as they are now, so that a plot of the result needs no graph read.
-    service = store.get_service(metric.owner_id, metric.service_id)
+    service = graph.services.get(metric.owner_id, metric.service_id)
     meta, chunks = encode_result(
         record.id,
         metric.id,
@@ -110,11 +116,10 @@ def _detect(
         metric_name=metric.name,
     )
     expires_at = results.save(meta, chunks)
-    judge_from_ms = None if params.judge_from is None else to_epoch_ms(params.judge_from)
-    points = anomaly_points(series, output, method, judge_from_ms)
-    stored = store.save_anomalies(metric.id, points, record.id)
+    anomalies = anomalies_found(metric.id, series, output, method, params.judge_from_ms)
+    stored = graph.anomalies.save(metric.id, anomalies, record.id)
     # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
-    build_incidents(store, metric, points, settings)
+    build_incidents(graph, metric, anomalies, settings)
     summary = JobSummary(
         method=method,
         method_params=meta.method_params,
@@ -131,58 +136,6 @@ def _detect(
 
 def _moment(moment: object) -> str:
     return "…" if moment is None else str(moment)
-
-
-def _finite(value: float, fallback: float) -> float:
-    return value if np.isfinite(value) else fallback
-
-
-def anomaly_points(
-    series: ReadingSeries, output: DetectionResult, method: str, judge_from_ms: int | None
-) -> list[AnomalyPoint]:
-    """The flagged readings as graph anomalies, each with the span of its event.
-
-    With `judge_from_ms` (scans), readings before it were history for the online judge,
-    already scanned before: they are not stored again.
-    """
-    event_of = np.full(len(series), -1, dtype=np.int64)
-    for number, event in enumerate(output.events):
-        event_of[event.start_index : event.end_index + 1] = number
-    flagged = np.flatnonzero(np.asarray(output.is_anomaly, dtype=bool))
-    if judge_from_ms is not None:
-        flagged = flagged[series.timestamps_ms[flagged] >= judge_from_ms]
-    points = []
-    # bound_at: the store converts these datetimes back to the readings' exact milliseconds.
-    for index in flagged:
-        value = float(series.values[index])
-        event_number = int(event_of[index])
-        kind = None
-        if event_number >= 0:
-            event = output.events[event_number]
-            start_ms = int(series.timestamps_ms[event.start_index])
-            end_ms = int(series.timestamps_ms[event.end_index])
-            kind = event.kind
-        else:  # a flag outside any event should not happen; the point is its own event
-            start_ms = end_ms = int(series.timestamps_ms[index])
-        points.append(
-            AnomalyPoint(
-                reading_id=series.ids[index],
-                timestamp=from_epoch_ms(int(series.timestamps_ms[index])),
-                value=value,
-                expected=_finite(float(output.expected[index]), value),
-                lower=_finite(float(output.lower[index]), value),
-                upper=_finite(float(output.upper[index]), value),
-                # A zero spread gives an infinite score; the graph and JSON want a number.
-                score=_finite(float(output.score[index]), float(np.finfo(np.float64).max)),
-                method=method,
-                event_start=from_epoch_ms(start_ms),
-                event_end=from_epoch_ms(end_ms),
-                probability=_finite(float(output.probability[index]), 0.0),
-                kind=kind.name if kind else None,
-                summary=kind.summary if kind else None,
-            )
-        )
-    return points
 
 
 def latest_verdict(series: ReadingSeries, output: DetectionResult, sigma: float) -> LatestVerdict:

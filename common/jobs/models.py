@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from common.epoch import to_epoch_ms
 from common.methods import MethodSettings
 
 JobKind = Literal["detect", "scan"]
@@ -24,6 +25,19 @@ class DetectionParams(MethodSettings):
         description="scans: readings before this are history only, never stored as anomalies",
     )
     max_points: int = Field(default=200_000, gt=0, description="the newest readings read at most")
+
+    # The record keeps datetimes (what the API shows); the core reads the window in ms.
+    @property
+    def start_ms(self) -> int | None:
+        return None if self.start is None else to_epoch_ms(self.start)
+
+    @property
+    def end_ms(self) -> int | None:
+        return None if self.end is None else to_epoch_ms(self.end)
+
+    @property
+    def judge_from_ms(self) -> int | None:
+        return None if self.judge_from is None else to_epoch_ms(self.judge_from)
 
 
 class LatestVerdict(BaseModel):

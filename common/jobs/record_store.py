@@ -7,17 +7,16 @@ Each owner has a sorted set of job ids by submission time, for listing recent jo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis
 
+from common import redis_keys as keys
+from common.epoch import now_ms, to_epoch_ms, utc_now
 from common.errors import DependencyUnavailableError, NotFoundError
-from common.jobs import keys
 from common.jobs.models import JobKind, JobRecord, JobSummary
-from common.models import utc_now
 from common.redis_errors import REDIS, redis_errors
 from common.settings import Settings
 
@@ -63,8 +62,8 @@ class JobStore:
         )
 
     def create(self, record: JobRecord) -> JobRecord:
-        score = record.submitted_at.timestamp() * 1000
-        oldest_kept = (time.time() - self.record_ttl_seconds) * 1000
+        score = to_epoch_ms(record.submitted_at)
+        oldest_kept = now_ms() - self.record_ttl_seconds * 1000
         owner_key = keys.owner_jobs(record.owner_id)
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.job(record.id), record.model_dump_json(), ex=self.record_ttl_seconds)

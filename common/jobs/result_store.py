@@ -15,7 +15,8 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, FieldT
 
-from common.jobs import keys
+from common import redis_keys as keys
+from common.epoch import utc_now
 from common.jobs.results import (
     PointColumns,
     ResultMeta,
@@ -23,7 +24,6 @@ from common.jobs.results import (
     chunks_in_window,
     slice_points,
 )
-from common.models import utc_now
 from common.redis_errors import redis_errors
 from common.settings import Settings
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from common.models import ReadingSeries
+from common.metrics.models import ReadingSeries
 
 if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
     from common.detection.kinds import EventKind

@@ -13,7 +13,7 @@ import time
 
 import redis.asyncio
 
-from common.jobs import keys
+from common import redis_keys as keys
 from common.jobs.models import JobRecord
 from common.jobs.record_store import record_from_stored
 from common.redis_errors import redis_errors

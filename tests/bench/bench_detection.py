@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.detection import detect
 from common.detection.stl import StlSettings, decompose
+from common.methods import MethodSettings
 
 RUNS = 7
 
@@ -56,13 +57,16 @@ def main() -> None:
         f"stl_10k_p288_robust_jumps_ms: "
         f"{median_ms(lambda: decompose(seasonal_series, robust)):.1f} (median of {RUNS})"
     )
+    stl = MethodSettings(method="stl", period=288)
     print(
-        f"detect_stl_10k_ms: "
-        f"{median_ms(lambda: detect(seasonal_series, method='stl', period=288)):.1f} "
+        f"detect_stl_10k_ms: {median_ms(lambda: detect(seasonal_series, None, stl)):.1f} "
         f"(median of {RUNS}, with scoring)"
     )
     online_ms = median_ms(
-        lambda: detect(seasonal_series, method="stl", period=288, online=True), runs=3
+        lambda: detect(
+            seasonal_series, None, MethodSettings(method="stl", period=288, online=True)
+        ),
+        runs=3,
     )
     print(f"detect_stl_online_10k_ms: {online_ms:.1f} (median of 3, block 48, history 1152)")
     # The default detector judges causally: online STL once the season is learnt, plus the
@@ -78,7 +82,7 @@ def main() -> None:
             mode = "online" if online else "offline"
             ms = median_ms(
                 lambda r=robust_rolling, o=online: detect(
-                    million, method="rolling", window=60, robust=r, online=o
+                    million, None, MethodSettings(method="rolling", window=60, robust=r, online=o)
                 )
             )
             print(f"rolling_{name}_1m_w60_{mode}_ms: {ms:.1f} (median of {RUNS}, with scoring)")

@@ -30,7 +30,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.models import NewReading  # noqa: E402
+from common.epoch import to_epoch_ms  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, new_metric, running_app  # noqa: E402
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
 
@@ -101,19 +102,19 @@ def single_posts(http: httpx.Client) -> tuple[float, float]:
 def window_reads(stack: Stack, http: httpx.Client) -> dict[int, float]:
     metric_id = new_metric(http, "window")
     for first in range(0, 100_000, BATCH):
-        stack.store.append_readings(
+        stack.store.readings.append(
             metric_id,
             [NewReading(f"w{i}", T0_MS + i * 1000, float(i % 1000))
              for i in range(first, first + BATCH)],
         )  # fmt: skip
-    stack.store.read_window(metric_id, None, None)  # warm up
+    stack.store.readings.read_window(metric_id, None, None)  # warm up
     medians = {}
     for size in (10_000, 100_000):
         end = T0 + timedelta(seconds=size)
         times = []
         for _ in range(WINDOW_RUNS):
             started = time.perf_counter()
-            series = stack.store.read_window(metric_id, T0, end)
+            series = stack.store.readings.read_window(metric_id, to_epoch_ms(T0), to_epoch_ms(end))
             times.append((time.perf_counter() - started) * 1000)
             assert len(series) == size, len(series)
         medians[size] = statistics.median(times)

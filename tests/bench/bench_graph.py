@@ -23,10 +23,11 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from common.graph import queries as q  # noqa: E402
-from common.graph.store import MAX_MS, NO_LIMIT, GraphStore  # noqa: E402
-from common.models import NewReading, from_epoch_ms  # noqa: E402
+from common.graph.params import MAX_MS, NO_LIMIT  # noqa: E402
+from common.metrics import queries as q  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from common.stores import Repositories, connect_graph  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, store_metric  # noqa: E402
 
 RUNS = 7
@@ -34,9 +35,11 @@ BATCH = 5_000
 MEMORY_READINGS = 1_000_000
 
 
-def fill(store: GraphStore, metric_id: str, count: int, prefix: str, start_ms: int = T0_MS) -> None:
+def fill(
+    store: Repositories, metric_id: str, count: int, prefix: str, start_ms: int = T0_MS
+) -> None:
     for first in range(0, count, BATCH):
-        store.append_readings(
+        store.readings.append(
             metric_id,
             [
                 NewReading(f"{prefix}{i}", start_ms + i * 1000, float(i % 1000))
@@ -47,12 +50,12 @@ def fill(store: GraphStore, metric_id: str, count: int, prefix: str, start_ms: i
 
 def bench_read_window(stack: Stack, metric_id: str, size: int) -> tuple[float, float]:
     """Median ms of read_window over `size` readings, and of the executor call alone."""
-    start, end = from_epoch_ms(T0_MS), from_epoch_ms(T0_MS + size * 1000)
+    start, end = T0_MS, T0_MS + size * 1000
     params = {"metric_id": metric_id, "start": T0_MS, "end": T0_MS + size * 1000, "limit": NO_LIMIT}
     totals, executor = [], []
     for _ in range(RUNS):
         started = time.perf_counter()
-        series = stack.store.read_window(metric_id, start, end)
+        series = stack.store.readings.read_window(metric_id, start, end)
         totals.append((time.perf_counter() - started) * 1000)
         assert len(series) == size, len(series)
         started = time.perf_counter()
@@ -66,26 +69,27 @@ def bench_single_append(stack: Stack, metric_id: str, label: str) -> float:
     for i in range(25):
         reading = NewReading(f"{label}-{i}", MAX_MS // 2 + i, 1.0)
         started = time.perf_counter()
-        stack.store.append_readings(metric_id, [reading])
+        stack.store.readings.append(metric_id, [reading])
         latencies.append((time.perf_counter() - started) * 1000)
     return statistics.median(latencies)
 
 
 def _peak_rss_child(graph_url: str, metric_id: str, detect: bool, out: Any) -> None:
     """In a fresh process: read the window (and detect); report peak RSS in MB."""
-    store = GraphStore.connect(
+    store = connect_graph(
         Settings(graph_url=graph_url, redis_url="redis://unused", _env_file=None)  # type: ignore[call-arg]
     )
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    series = store.read_window(metric_id, None, None)
+    series = store.readings.read_window(metric_id, None, None)
     read_s = time.perf_counter() - started
     detect_s = 0.0
     if detect:
         from common.detection import detect as run_detect
+        from common.methods import MethodSettings
 
         started = time.perf_counter()
-        run_detect(series.values, series.timestamps_ms, method="rolling")
+        run_detect(series.values, series.timestamps_ms, MethodSettings(method="rolling"))
         detect_s = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.send((len(series), baseline, peak, read_s, detect_s))
@@ -112,7 +116,7 @@ def main() -> None:
     with embedded_stack() as stack:
         metric_id = store_metric(stack, "window")
         fill(stack.store, metric_id, 100_000, "w")
-        stack.store.read_window(metric_id, None, None)  # warm up
+        stack.store.readings.read_window(metric_id, None, None)  # warm up
         for size, target in ((10_000, 30), (100_000, 500)):
             total, executor = bench_read_window(stack, metric_id, size)
             print(

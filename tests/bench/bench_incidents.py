@@ -21,44 +21,44 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from common.auth import new_api_key  # noqa: E402
-from common.graph.store import GraphStore  # noqa: E402
+from common.anomalies.models import NewAnomaly  # noqa: E402
 from common.incidents.building import build_incidents  # noqa: E402
 from common.incidents.detail import incident_detail  # noqa: E402
-from common.models import AnomalyPoint, MetricRef, NewReading, from_epoch_ms  # noqa: E402
+from common.metrics.models import MetricRef, NewReading  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from common.stores import Repositories  # noqa: E402
+from common.users.keys import new_api_key  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, embedded_stack  # noqa: E402
 
 RUNS = 7
 MEMBERS_PER_INCIDENT = 20
 
 
-def metric(store: GraphStore, owner_id: str, service_id: str, name: str) -> MetricRef:
-    created = store.create_metric(owner_id, service_id, name, None)
+def metric(store: Repositories, owner_id: str, service_id: str, name: str) -> MetricRef:
+    created = store.metrics.create(owner_id, service_id, name, None)
     return MetricRef(id=created.id, name=name, service_id=service_id, owner_id=owner_id)
 
 
-def anomalies(store: GraphStore, ref: MetricRef, start_ms: int, count: int) -> list[AnomalyPoint]:
+def anomalies(store: Repositories, ref: MetricRef, start_ms: int, count: int) -> list[NewAnomaly]:
     """`count` readings a minute apart from start_ms, stored, each flagged as an anomaly."""
     readings = [NewReading(f"r{start_ms}-{i}", start_ms + i * 60_000, 90.0) for i in range(count)]
-    store.append_readings(ref.id, readings)
+    store.readings.append(ref.id, readings)
     points = [
-        AnomalyPoint(
-            reading_id=r.id, timestamp=from_epoch_ms(r.timestamp_ms), value=90.0, expected=50.0,
+        NewAnomaly(
+            ref.id, r.id, timestamp_ms=r.timestamp_ms, value=90.0, expected=50.0,
             lower=45.0, upper=55.0, score=8.0, method="rolling",
-            event_start=from_epoch_ms(readings[0].timestamp_ms),
-            event_end=from_epoch_ms(readings[-1].timestamp_ms),
+            event_start_ms=readings[0].timestamp_ms, event_end_ms=readings[-1].timestamp_ms,
         )
         for r in readings
     ]  # fmt: skip
-    store.save_anomalies(ref.id, points, job_id="bench")
+    store.anomalies.save(ref.id, points, job_id="bench")
     return points
 
 
-def bench_join(store: GraphStore, settings: Settings, open_incidents: int) -> float:
+def bench_join(store: Repositories, settings: Settings, open_incidents: int) -> float:
     """Median ms of build_incidents for a 10-anomaly cluster, with `open_incidents` open."""
-    owner = store.create_user(f"join-{open_incidents}", new_api_key().hashed)
-    noise_service = store.create_service(owner.id, "noise", None).id
+    owner = store.users.create(f"join-{open_incidents}", new_api_key().hashed)
+    noise_service = store.services.create(owner.id, "noise", None).id
     gap = timedelta(seconds=settings.incident_gap_seconds * 3)
     for i in range(open_incidents):
         # Each on its own metric far apart in time: unrelated, so each opens an incident.
@@ -67,7 +67,7 @@ def bench_join(store: GraphStore, settings: Settings, open_incidents: int) -> fl
         build_incidents(
             store, noisy, anomalies(store, noisy, start, MEMBERS_PER_INCIDENT), settings
         )
-    service_id = store.create_service(owner.id, "api", None).id
+    service_id = store.services.create(owner.id, "api", None).id
     timings = []
     for run in range(RUNS):
         target = metric(store, owner.id, service_id, f"latency-{run}")
@@ -78,9 +78,9 @@ def bench_join(store: GraphStore, settings: Settings, open_incidents: int) -> fl
     return statistics.median(timings)
 
 
-def bench_detail(store: GraphStore, settings: Settings) -> tuple[float, int]:
-    owner = store.create_user("detail", new_api_key().hashed)
-    service_id = store.create_service(owner.id, "api", None).id
+def bench_detail(store: Repositories, settings: Settings) -> tuple[float, int]:
+    owner = store.users.create("detail", new_api_key().hashed)
+    service_id = store.services.create(owner.id, "api", None).id
     incident_id = ""
     for i in range(20):
         ref = metric(store, owner.id, service_id, f"m{i}")
@@ -88,7 +88,7 @@ def bench_detail(store: GraphStore, settings: Settings) -> tuple[float, int]:
             store, ref, anomalies(store, ref, T0_MS + i * 60_000, 50), settings
         )
         incident_id = change.incident_id
-    incident = store.get_incident(owner.id, incident_id)
+    incident = store.incidents.get(owner.id, incident_id)
     assert incident is not None
     timings = []
     for _ in range(RUNS):
@@ -98,12 +98,12 @@ def bench_detail(store: GraphStore, settings: Settings) -> tuple[float, int]:
     return statistics.median(timings), len(detail.anomalies)
 
 
-def bench_notify_scan(store: GraphStore) -> float:
+def bench_notify_scan(store: Repositories) -> float:
     """ms to find incidents to notify (the sweep's read), with every bench incident pending."""
     timings = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        store.incidents_to_notify(200)
+        store.incidents.to_notify(200)
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
 

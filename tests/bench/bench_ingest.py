@@ -23,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from common.models import NewReading  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import (  # noqa: E402
     CORES,
     T0_MS,
@@ -118,7 +118,7 @@ def bench_store_bulk(stack: Stack) -> float:
 
     def run() -> None:
         for batch in batches:
-            stack.store.append_readings(metric_id, batch)
+            stack.store.readings.append(metric_id, batch)
 
     return rate(timed(run))
 

@@ -21,7 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.models import NewReading  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, embedded_stack, running_app, running_worker  # noqa: E402
 from tests.worker.support import seasonal_series  # noqa: E402
 
@@ -64,8 +64,8 @@ def report(label: str, seconds: list[float]) -> None:
 
 def main() -> int:
     with embedded_stack() as stack, running_app(stack) as app, running_worker(stack):
-        service = stack.store.create_service(stack.user_id, "bench", None)
-        metric = stack.store.create_metric(stack.user_id, service.id, "latency", None)
+        service = stack.store.services.create(stack.user_id, "bench", None)
+        metric = stack.store.metrics.create(stack.user_id, service.id, "latency", None)
         values = seasonal_series(POINTS, period=PERIOD, seed=1, noise=1.0)
         values[POINTS - 100] += 30
         readings = [
@@ -73,7 +73,7 @@ def main() -> int:
             for i, v in enumerate(values)
         ]
         for first in range(0, POINTS, 5000):
-            stack.store.append_readings(metric.id, readings[first : first + 5000])
+            stack.store.readings.append(metric.id, readings[first : first + 5000])
         body = {"metric_id": metric.id, "method": "stl", "period": PERIOD}
         with httpx.Client(
             base_url=app.base_url, headers={"X-API-Key": stack.key}, timeout=60

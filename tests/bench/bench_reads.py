@@ -4,8 +4,8 @@ the downsampled series of 100,000 readings.
     .venv/bin/python tests/bench/bench_reads.py    (or `make bench`)
 
 Starts its own embedded server and app in a temporary directory; prints medians of RUNS.
-- 10,000 readings: GraphStore.read_window (the index range read detection uses), the
-  GraphStore.list_readings page, and GET /api/metrics/{id}/readings?limit=10000 over HTTP;
+- 10,000 readings: Repositories.read_window (the index range read detection uses), the
+  Repositories.list_readings page, and GET /api/metrics/{id}/readings?limit=10000 over HTTP;
   the ratio store / API is the issue's figure (target >= 0.5);
 - 100,000 readings: read_window of them all, beside GET /api/metrics/{id}/series with
   points=2000 (min/max buckets aggregated in the engine) and points=1000 with a job's band,
@@ -29,7 +29,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 
 from bench_graph import fill  # noqa: E402
 
-from common.models import from_epoch_ms  # noqa: E402
+from common.epoch import from_epoch_ms  # noqa: E402
+from common.graph.params import KeysetPage  # noqa: E402
 from tests.bench.stack import (  # noqa: E402
     CORES,
     T0_MS,
@@ -69,7 +70,7 @@ def main() -> None:
 def bench_readings_page(stack: Stack, http: httpx.Client) -> None:
     page_metric = new_metric(http, "page")
     fill(stack.store, page_metric, PAGE, "p")
-    start, end = from_epoch_ms(T0_MS), from_epoch_ms(T0_MS + PAGE * 1000)
+    start, end = T0_MS, T0_MS + PAGE * 1000
 
     def api_page() -> None:
         # Until the whole body has arrived: what the endpoint costs, without the client's
@@ -80,8 +81,10 @@ def bench_readings_page(stack: Stack, http: httpx.Client) -> None:
     body = http.get(f"/api/metrics/{page_metric}/readings", params={"limit": PAGE}).content
     assert len(json.loads(body)["readings"]) == PAGE
 
-    store_window = median_ms(lambda: stack.store.read_window(page_metric, start, end))
-    store_page = median_ms(lambda: stack.store.list_readings(page_metric, None, None, PAGE))
+    store_window = median_ms(lambda: stack.store.readings.read_window(page_metric, start, end))
+    store_page = median_ms(
+        lambda: stack.store.readings.list_page(page_metric, KeysetPage(None, None, PAGE))
+    )
     api = median_ms(api_page)
     print(f"store_read_window_10k: {store_window:.1f} ms   (index range read, columns)")
     print(f"store_list_readings_10k: {store_page:.1f} ms   (the page query, columns)")
@@ -114,7 +117,7 @@ def bench_large_series(stack: Stack, http: httpx.Client) -> None:
 
         return call
 
-    whole = median_ms(lambda: stack.store.read_window(large_metric, None, None))
+    whole = median_ms(lambda: stack.store.readings.read_window(large_metric, None, None))
     print(f"store_read_window_100k: {whole:.1f} ms   (every reading, for comparison)")
     series = median_ms(api_series(2000))
     print(f"api_series_100k_points_2000: {series:.1f} ms   (GET .../series, HTTP)")

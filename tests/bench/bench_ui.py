@@ -27,8 +27,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
-from common.graph.store import GraphStore  # noqa: E402
-from common.models import NewReading  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
+from common.stores import Repositories  # noqa: E402
 from tests.bench.stack import (  # noqa: E402
     CORES,
     T0_MS,
@@ -58,13 +58,13 @@ READINGS = 100_000
 STEP_MS = 300_000
 
 
-def fill(store: GraphStore, metric_id: str) -> None:
+def fill(store: Repositories, metric_id: str) -> None:
     rng = np.random.default_rng(3)
     steps = np.arange(READINGS)
     values = 50 + 10 * np.sin(2 * np.pi * steps / 288) + rng.normal(0, 1, READINGS)
     values[rng.choice(READINGS, 20, replace=False)] += 60  # spikes for the job to find
     for first in range(0, READINGS, 5000):
-        store.append_readings(
+        store.readings.append(
             metric_id,
             [
                 NewReading(f"u{i}", T0_MS + i * STEP_MS, float(values[i]))

@@ -25,7 +25,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
-from common.models import NewReading  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, embedded_stack, running_app  # noqa: E402
 
 WAITING = (0, 100, 190)
@@ -75,9 +75,9 @@ def main() -> int:
     with embedded_stack(extra_env=unread_queue) as stack, running_app(stack) as app:
         probe = redis.Redis.from_url(stack.server.redis_url)
         try:
-            service = stack.store.create_service(stack.user_id, "bench", None)
-            metric = stack.store.create_metric(stack.user_id, service.id, "waited", None)
-            stack.store.append_readings(
+            service = stack.store.services.create(stack.user_id, "bench", None)
+            metric = stack.store.metrics.create(stack.user_id, service.id, "waited", None)
+            stack.store.readings.append(
                 metric.id,
                 [NewReading(id=f"r{i}", timestamp_ms=T0_MS + i, value=1.0) for i in range(30)],
             )

@@ -1,7 +1,7 @@
 """The stack a benchmark measures, set up one way for every benchmark.
 
 Its own embedded server in a temporary directory (the graph store, or only Redis beside a
-Neo4j server), a GraphStore on it, a user with an API key, and on request the web app and a
+Neo4j server), a Repositories on it, a user with an API key, and on request the web app and a
 Celery worker as real processes. (Not a `bench_*.py` file: `make bench` does not run it.)
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from common.auth import new_api_key
 from common.embedded import EmbeddedServer
-from common.graph.store import GraphStore
+from common.stores import Repositories, connect_graph
+from common.users.keys import new_api_key
 from tests.neo4j_server import Neo4jServer
 from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
 from tests.worker.support import start_worker, stop_worker
@@ -31,7 +31,7 @@ T0_MS = 1_767_225_600_000  # 2026-01-01
 @dataclass
 class Stack:
     server: EmbeddedServer
-    store: GraphStore
+    store: Repositories
     user_id: str
     key: str
     # The environment the app and worker processes run with.
@@ -45,11 +45,11 @@ def embedded_stack(
     """Its own embedded server in a temp dir, a store on it (or on `neo4j`) and a user."""
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-") as tmp:
         server = EmbeddedServer(Path(tmp) / "data").start()
-        store = GraphStore.connect(settings_for(server, neo4j))
+        store = connect_graph(settings_for(server, neo4j))
         try:
             store.ensure_schema()
             key = new_api_key()
-            user = store.create_user("bench", key.hashed)
+            user = store.users.create("bench", key.hashed)
             env = {
                 **os.environ,
                 "GRAPH_URL": server.graph_url,
@@ -94,8 +94,8 @@ def new_metric(http: httpx.Client, name: str) -> str:
 
 def store_metric(stack: Stack, name: str) -> str:
     """A new service and metric named `name`, made straight in the store (no app needed)."""
-    service = stack.store.create_service(stack.user_id, name, None)
-    return stack.store.create_metric(stack.user_id, service.id, name, None).id
+    service = stack.store.services.create(stack.user_id, name, None)
+    return stack.store.metrics.create(stack.user_id, service.id, name, None).id
 
 
 def detect_with_worker(

@@ -13,10 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.auth import hash_api_key
 from common.embedded import EmbeddedServer, running_server
-from common.graph.store import GraphStore
+from common.graph.params import KeysetPage
 from common.settings import Settings
+from common.stores import connect_graph
+from common.users.keys import hash_api_key
 from tests.neo4j_server import Neo4jServer
 from tests.support import ROOT, free_port, settings_for
 
@@ -36,8 +37,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def key_is_stored(data_dir: Path, key: str) -> bool:
     server = EmbeddedServer(data_dir).start()
     try:
-        store = GraphStore.connect(settings_for(server))
-        return store.find_user_by_key_hash(hash_api_key(key)) is not None
+        store = connect_graph(settings_for(server))
+        return store.users.find_by_key_hash(hash_api_key(key)) is not None
     finally:
         server.stop()
 
@@ -58,8 +59,8 @@ def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
         result = run_cli("create-user", "bob", "--data-dir", str(tmp_path))
         assert result.returncode == 0, result.stderr
         key = result.stdout.strip().splitlines()[-1]
-        store = GraphStore.connect(settings_for(server))
-        assert store.find_user_by_key_hash(hash_api_key(key)) is not None
+        store = connect_graph(settings_for(server))
+        assert store.users.find_by_key_hash(hash_api_key(key)) is not None
         assert running_server(tmp_path) == server.address  # still the same, still running
     finally:
         server.stop()
@@ -214,11 +215,11 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         assert job["status"] == "succeeded", job
         assert job["summary"]["points"] == 100 and job["summary"]["latest"]["is_anomaly"] is True
         # The anomalies are in Neo4j itself, linked to the reading they flag.
-        store = GraphStore.connect(
+        store = connect_graph(
             Settings(**{k.lower(): v for k, v in graph_env.items()}, _env_file=None)  # type: ignore[arg-type]
         )
         try:
-            stored = store.list_anomalies(metric.json()["id"], None, None, 100)
+            stored = store.anomalies.list_page(metric.json()["id"], KeysetPage(None, None, 100))
         finally:
             store.close()
         assert "r99" in {anomaly.reading_id for anomaly in stored}

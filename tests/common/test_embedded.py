@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from common.auth import new_api_key
 from common.embedded import (
     PASSWORD_FILE,
     DataDirInUseError,
@@ -25,7 +24,8 @@ from common.embedded import (
     attach_or_start,
     running_server,
 )
-from common.graph.store import GraphStore
+from common.stores import connect_graph
+from common.users.keys import new_api_key
 from tests.support import ROOT, settings_for
 
 
@@ -47,9 +47,9 @@ def raw_reply(port: int, *commands: bytes) -> bytes:
 def test_a_client_without_the_password_is_refused_and_reads_no_user(
     server: EmbeddedServer,
 ) -> None:
-    store = GraphStore.connect(settings_for(server))
+    store = connect_graph(settings_for(server))
     store.ensure_schema()
-    store.create_user("victim", new_api_key().hashed)
+    store.users.create("victim", new_api_key().hashed)
     store.close()
 
     query = b'GRAPH.QUERY neonomaly "MATCH (u:User) RETURN u.name, u.api_key_hash"\r\n'

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.auth import new_api_key
 from common.embedded import EmbeddedServer
-from common.graph.integrity import check_chain
-from common.graph.store import GraphStore
+from common.metrics.integrity import check_chain
+from common.stores import Repositories, connect_graph
+from common.users.keys import new_api_key
 from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -35,7 +35,7 @@ def iso(second: int) -> str:
 class Stack:
     server: EmbeddedServer
     app: AppServer
-    store: GraphStore
+    store: Repositories
     key: str
     data_dir: Path
     servers: list[EmbeddedServer] = field(default_factory=list)
@@ -53,10 +53,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     data_dir = tmp_path / "data"
     server = EmbeddedServer(data_dir).start()
     settings = settings_for(server)
-    store = GraphStore.connect(settings)
+    store = connect_graph(settings)
     store.ensure_schema()
     key = new_api_key()
-    store.create_user("outage", key.hashed)
+    store.users.create("outage", key.hashed)
     app = start_app(
         {
             **os.environ,
@@ -190,18 +190,18 @@ def test_server_killed_under_load_then_back_without_app_restart(stack: Stack) ->
     assert http.get("/ready").json() == {"status": "ready", "down": []}
 
     # Everything acknowledged before, during and after the outage is there, in one chain.
-    stored = set(stack.store.read_window(metric_id, None, None).ids)
+    stored = set(stack.store.readings.read_window(metric_id, None, None).ids)
     assert {reading["id"] for reading in before} <= stored
     missing = set(traffic.acknowledged) - stored
     assert not missing, f"{len(missing)} acknowledged readings lost, e.g. {sorted(missing)[:5]}"
-    report = check_chain(stack.store, metric_id)
+    report = check_chain(stack.store.readings, metric_id)
     assert report.ok, report.problems
     assert report.readings == len(stored)
     # And the chain still grows at its end.
     late = {"id": "after", "value": 1.0, "timestamp": iso(10**6)}
     assert http.post(f"/api/metrics/{metric_id}/readings", json=late).status_code == 201
     assert http.get(f"/api/metrics/{metric_id}").json()["latest_reading"]["id"] == "after"
-    assert check_chain(stack.store, metric_id).ok
+    assert check_chain(stack.store.readings, metric_id).ok
     http.close()
 
 
@@ -228,6 +228,6 @@ def test_graceful_stop_and_restart_keeps_data(stack: Stack) -> None:
 
     stack.restart_server()
     assert http.get(f"/api/metrics/{metric_id}/readings?limit=1000").json() == page_before
-    assert check_chain(stack.store, metric_id).ok
+    assert check_chain(stack.store.readings, metric_id).ok
     assert http.post(f"/api/metrics/{metric_id}/readings", json={"value": 2.0}).status_code == 201
     http.close()

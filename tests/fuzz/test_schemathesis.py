@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from common.models import User
 from common.settings import Settings
+from common.users.models import User
 from tests.support import AppServer
 from web.main import create_app
-from web.schemas import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
+from web.schemas.fields import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from common.graph.integrity import check_chain
-from common.graph.store import GraphStore
-from common.models import User
+from common.metrics.integrity import check_chain
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import AppServer, start_app, stop_app
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ RUN_TIMEOUT = 120  # seconds for all clients together
 
 
 @pytest.fixture(scope="module")
-def two_worker_app(service_env: dict[str, str], store: GraphStore) -> Iterator[AppServer]:
+def two_worker_app(service_env: dict[str, str], store: Repositories) -> Iterator[AppServer]:
     """The app under uvicorn with two worker processes (the session app has one)."""
     app = start_app(service_env, workers=2)
     yield app
@@ -111,11 +111,11 @@ def assert_all_stored(outcomes: list[tuple[int, int, str]]) -> None:
     assert sum(stored for _, stored, _ in outcomes) == CLIENTS * READINGS_PER_CLIENT
 
 
-def assert_chain_whole(store: GraphStore, metric_id: str, expected: int) -> None:
-    report = check_chain(store, metric_id)
+def assert_chain_whole(store: Repositories, metric_id: str, expected: int) -> None:
+    report = check_chain(store.readings, metric_id)
     assert report.ok, report.problems
     assert report.readings == expected and report.linked == expected
-    window = store.read_window(metric_id, None, None)
+    window = store.readings.read_window(metric_id, None, None)
     assert len(window) == expected
     assert len(set(window.ids)) == expected
     # LATEST_READING is on the newest: check_chain compares it with the max timestamp, and
@@ -124,7 +124,7 @@ def assert_chain_whole(store: GraphStore, metric_id: str, expected: int) -> None
 
 
 def test_eight_clients_append_to_one_metric(
-    two_worker_app: AppServer, store: GraphStore, make_user: Callable[..., tuple[User, str]]
+    two_worker_app: AppServer, store: Repositories, make_user: Callable[..., tuple[User, str]]
 ) -> None:
     _, key = make_user("load-one")
     [metric_id] = make_metrics(two_worker_app.base_url, key, 1)
@@ -142,7 +142,7 @@ def test_eight_clients_append_to_one_metric(
 
 
 def test_eight_clients_append_to_eight_metrics(
-    two_worker_app: AppServer, store: GraphStore, make_user: Callable[..., tuple[User, str]]
+    two_worker_app: AppServer, store: Repositories, make_user: Callable[..., tuple[User, str]]
 ) -> None:
     _, key = make_user("load-many")
     metric_ids = make_metrics(two_worker_app.base_url, key, CLIENTS)

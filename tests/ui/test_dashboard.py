@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
+import numpy as np
 import pytest
 
-from common.graph.store import GraphStore
-from common.models import AnomalyPoint, User
+from common.anomalies.models import NewAnomaly
+from common.epoch import to_epoch_ms
+from common.stores import Repositories
+from common.users.models import User
 from tests.browser import chromium_path, launch_chromium, signed_in
-from tests.support import ROOT, AppServer
+from tests.support import ROOT, AppServer, start_app, stop_app
 from tests.worker.incident_support import Outage, detect, make_outage
-from tests.worker.support import T0, WorkerProcess, add_metric, seasonal_series
+from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
 
 if chromium_path() is None:
     pytest.skip(
@@ -116,22 +120,22 @@ def open_dashboard(
 
 @pytest.fixture
 def owner(
-    client: httpx.Client, store: GraphStore
+    client: httpx.Client, store: Repositories
 ) -> tuple[httpx.Client, str, str, list[dict[str, object]]]:
     """A user (the `client`'s) with a service and a metric holding a series with spikes and
     three stored anomalies: (client, key, metric id, the anomalies as the API lists them)."""
     values = seasonal_series(1500, spike_at=700)
     values[1100] -= 35
     metric_id, ids = add_metric(client, store, values, step=STEP)
-    points = [
-        AnomalyPoint(
-            reading_id=ids[i], timestamp=T0 + i * STEP, value=float(values[i]),
+    found = [
+        NewAnomaly(
+            metric_id, ids[i], timestamp_ms=to_epoch_ms(T0 + i * STEP), value=float(values[i]),
             expected=50.0, lower=45.0, upper=55.0, score=3.0, method="rolling",
-            event_start=T0 + i * STEP, event_end=T0 + i * STEP,
+            event_start_ms=to_epoch_ms(T0 + i * STEP), event_end_ms=to_epoch_ms(T0 + i * STEP),
         )
         for i in (300, 700, 1100)
     ]  # fmt: skip
-    store.save_anomalies(metric_id, points)
+    store.anomalies.save(metric_id, found)
     listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
     assert len(listed) == 3
     key = client.headers["X-API-Key"]
@@ -254,11 +258,59 @@ def test_zoom_by_dragging_and_the_range_picker(
     assert console.unexpected() == []
 
 
+def window_listeners(page: Page, kind: str) -> int:
+    """How many `kind` listeners are on the page's window (DevTools' own count)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]
+        found = cdp.send("DOMDebugger.getEventListeners", {"objectId": window["objectId"]})
+        return sum(1 for listener in found["listeners"] if listener["type"] == kind)
+    finally:
+        cdp.detach()
+
+
+@pytest.fixture
+def unread_app(service_env: dict[str, str]) -> Iterator[AppServer]:
+    """The app queueing jobs where no worker reads them: a job it accepts stays queued."""
+    server = start_app(service_env, {"JOB_QUEUE": f"test-unread-{uuid.uuid4().hex}"})
+    yield server
+    stop_app(server)
+
+
+def test_leaving_a_page_releases_its_chart_and_stops_its_polling(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    unread_app: AppServer,
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+) -> None:
+    _, key, metric_id, _ = owner
+    page, console = open_page(browser, request)
+    signed_in(page, key)
+    page.goto(f"{unread_app.base_url}/ui#/jobs")
+    expect(page.locator("h1")).to_have_text("Jobs")
+    without_chart = window_listeners(page, "resize")
+    page.goto(f"{unread_app.base_url}/ui#/metrics/{metric_id}")
+    wait_for_chart(page)
+    assert window_listeners(page, "resize") > without_chart  # the chart follows the window
+    page.click("#detect button[type=submit]")
+    expect(page.locator("#job-status")).to_contain_text("queued")  # and polled every 300 ms
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.click("#nav >> text=Jobs")
+    expect(page.locator("tbody .badge")).to_have_text("queued")
+    page.wait_for_timeout(1500)  # five polls' time (and Playwright hands over the events)
+    assert [url for url in asked if re.search(r"/api/jobs/[^/?]+$", url)] == [], (
+        "the metric page still polls its job after it was left"
+    )
+    assert window_listeners(page, "resize") == without_chart, "the chart was not destroyed"
+    assert console.unexpected() == []
+
+
 @pytest.mark.slow
 def test_detection_run_from_the_page_updates_the_chart(
     open_dashboard: Callable[..., tuple[Page, Console]],
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
 ) -> None:
     values = seasonal_series(2000, spike_at=1500)
@@ -287,8 +339,103 @@ def test_detection_run_from_the_page_updates_the_chart(
 
 
 @pytest.fixture
+def short_metric(
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
+) -> tuple[httpx.Client, str]:
+    """A metric of the `client`'s user, with a worker to run its jobs: 150 readings with one
+    spike (at 120), too few for auto's default detector, so auto runs rolling, which flags
+    the spike alone. (client, the metric's id)"""
+    values = np.random.default_rng(0).normal(50, 1, 150)
+    values[120] += 30
+    metric_id, _ = add_metric(client, store, values, step=STEP)
+    return client, metric_id
+
+
+def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str, object]:
+    """A detection job of the metric, run by the worker; the job when it is final."""
+    accepted = client.post(
+        "/api/metrics/anomaly-detection", json={"metric_id": metric_id, **params}
+    )
+    assert accepted.status_code == 202, accepted.text
+    return poll_job(client, accepted.json()["job_id"])
+
+
+@pytest.mark.slow
+def test_jobs_page_names_each_metric_asking_once_per_service(
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+) -> None:
+    client, metric_id = short_metric
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    service = client.get(f"/api/services/{service_id}").json()["name"]
+    for method in ("auto", "rolling", "auto"):
+        run_job(client, metric_id, method=method)
+    key = client.headers["X-API-Key"]
+    page, console = open_dashboard(key, "#/")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.click("#nav >> text=Jobs")
+    links = page.locator(f"tbody a[href='#/metrics/{metric_id}']")
+    expect(links).to_have_count(3)
+    expect(links).to_have_text([f"{service}/cpu"] * 3)
+    # The names come from one list of the caller's metrics per service, not a read per row.
+    assert [url for url in asked if f"/api/metrics/{metric_id}" in url] == []
+    assert len([url for url in asked if "/api/metrics/service/" in url]) == 1
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_jobs_page_shows_the_method_that_ran(
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+) -> None:
+    client, metric_id = short_metric
+    job = run_job(client, metric_id, method="auto")
+    summary = job["summary"]
+    assert isinstance(summary, dict) and summary["method"] == "rolling", job
+    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
+    method = page.locator("tbody tr").nth(0).locator("td").nth(5)
+    expect(method).to_have_text("rolling (auto fell back)")
+    # Why, as the job's summary says it.
+    expect(method).to_have_attribute("title", summary["method_params"]["auto"])
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_jobs_page_shows_an_error_whole(
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+) -> None:
+    client, metric_id = short_metric
+    job = run_job(client, metric_id, method="stl")  # no season in noise
+    assert job["status"] == "failed" and "pass the period" in str(job["error"]), job
+    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
+    error = page.locator("tbody tr").nth(0).locator("td").nth(7)
+    expect(error).to_have_text(str(job["error"]))
+    # Wrapped in its cell, not pushed off the side of the table.
+    sizes = page.evaluate(
+        "(() => { const wrap = document.querySelector('.table-wrap');"
+        " return [wrap.scrollWidth, wrap.clientWidth]; })()"
+    )
+    assert sizes[0] <= sizes[1], "the jobs table scrolls sideways to show the error"
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_one_of_a_thing_is_not_written_as_many(
+    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+) -> None:
+    client, metric_id = short_metric
+    page, console = open_dashboard(client.headers["X-API-Key"], f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    page.click("#detect button[type=submit]")  # auto: the spike alone
+    expect(page.locator("#job-status .success")).to_contain_text(
+        "succeeded: 1 reading flagged, 1 event, 1 anomaly stored.", timeout=120_000
+    )
+    expect(page.locator("#chart-status")).to_contain_text("150 readings · 1 anomaly · band")
+    assert console.unexpected() == []
+
+
+@pytest.fixture
 def incident(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> tuple[httpx.Client, Outage, str]:
     """An open incident of the `client`'s user, made the real way: detection jobs on the
     worker over an outage where payments/error_rate broke 4 minutes before checkout/latency

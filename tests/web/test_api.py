@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from common.graph.integrity import check_chain
-from common.graph.store import GraphStore
+from common.metrics.integrity import check_chain
+from common.stores import Repositories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def make_metric(client: httpx.Client, name: str = "cpu") -> str:
     return str(response.json()["id"])
 
 
-def test_seed_flow_over_http_builds_the_chain(client: httpx.Client, store: GraphStore) -> None:
+def test_seed_flow_over_http_builds_the_chain(client: httpx.Client, store: Repositories) -> None:
     service_id = make_service(client)
     assert client.get(f"/api/services/{service_id}").json()["name"] == "checkout"
     assert [s["id"] for s in client.get("/api/services").json()] == [service_id]
@@ -48,7 +48,7 @@ def test_seed_flow_over_http_builds_the_chain(client: httpx.Client, store: Graph
     assert len(listed) == 1
     assert listed[0]["latest_reading"]["value"] == 4
     assert listed[0]["latest_reading"]["timestamp"] == iso(4).replace("+00:00", "Z")
-    report = check_chain(store, metric["id"])
+    report = check_chain(store.readings, metric["id"])
     assert report.ok and report.readings == 5
 
 
@@ -74,7 +74,9 @@ def test_naive_timestamp_is_utc_and_offsets_are_converted(client: httpx.Client) 
     assert [r["timestamp"] for r in readings] == ["2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"]
 
 
-def test_shuffled_batch_and_singles_end_up_ordered(client: httpx.Client, store: GraphStore) -> None:
+def test_shuffled_batch_and_singles_end_up_ordered(
+    client: httpx.Client, store: Repositories
+) -> None:
     metric_id = make_metric(client)
     seconds = list(range(100))
     random.Random(3).shuffle(seconds)
@@ -88,7 +90,7 @@ def test_shuffled_batch_and_singles_end_up_ordered(client: httpx.Client, store: 
             f"/api/metrics/{metric_id}/readings",
             json={"value": s, "timestamp": iso(s), "id": f"r{s}"},
         )
-    report = check_chain(store, metric_id)
+    report = check_chain(store.readings, metric_id)
     assert report.ok, report.problems
     assert report.readings == 100
     values = [
@@ -98,7 +100,7 @@ def test_shuffled_batch_and_singles_end_up_ordered(client: httpx.Client, store: 
     assert values == list(range(100))
 
 
-def test_resent_batch_stores_nothing_new(client: httpx.Client, store: GraphStore) -> None:
+def test_resent_batch_stores_nothing_new(client: httpx.Client, store: Repositories) -> None:
     metric_id = make_metric(client)
     batch = {"readings": [{"value": i, "timestamp": iso(i), "id": f"id-{i}"} for i in range(20)]}
     first = client.post(f"/api/metrics/{metric_id}/readings", json=batch)
@@ -106,7 +108,7 @@ def test_resent_batch_stores_nothing_new(client: httpx.Client, store: GraphStore
     assert first.status_code == again.status_code == 201
     assert first.json()["stored"] == 20
     assert again.json() == {**first.json(), "stored": 0, "duplicates": 20}
-    assert check_chain(store, metric_id).readings == 20
+    assert check_chain(store.readings, metric_id).readings == 20
 
 
 def test_readings_page_with_cursor_and_range(client: httpx.Client) -> None:
@@ -128,7 +130,7 @@ def test_readings_page_with_cursor_and_range(client: httpx.Client) -> None:
     assert client.get(f"/api/metrics/{metric_id}/readings?cursor=bogus!").status_code == 422
 
 
-def test_update_and_delete_service_cascades(client: httpx.Client, store: GraphStore) -> None:
+def test_update_and_delete_service_cascades(client: httpx.Client, store: Repositories) -> None:
     service_id = make_service(client)
     metric_id = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()[
         "id"
@@ -142,7 +144,7 @@ def test_update_and_delete_service_cascades(client: httpx.Client, store: GraphSt
     assert client.delete(f"/api/services/{service_id}").status_code == 204
     assert client.get(f"/api/services/{service_id}").status_code == 404
     assert client.get(f"/api/metrics/{metric_id}").status_code == 404
-    assert len(store.read_window(metric_id, None, None)) == 0
+    assert len(store.readings.read_window(metric_id, None, None)) == 0
 
 
 def test_metric_update_delete_and_duplicate_name(client: httpx.Client) -> None:
@@ -271,7 +273,7 @@ BAD_READINGS = [
 
 @pytest.mark.parametrize("body", BAD_READINGS)
 def test_bad_readings_are_422_and_change_nothing(
-    client: httpx.Client, store: GraphStore, body: str
+    client: httpx.Client, store: Repositories, body: str
 ) -> None:
     metric_id = make_metric(client)
     client.post(
@@ -284,7 +286,7 @@ def test_bad_readings_are_422_and_change_nothing(
     )
     assert response.status_code == 422, response.text
     assert response.json()["detail"]
-    window = store.read_window(metric_id, None, None)
+    window = store.readings.read_window(metric_id, None, None)
     assert window.ids == ["keep"] and list(window.values) == [7.0]
 
 
@@ -311,13 +313,13 @@ def test_100_character_name_is_fine(client: httpx.Client) -> None:
     assert client.post("/api/services", json={"name": "x" * 100}).status_code == 201
 
 
-def test_oversized_batch_is_413_naming_the_limit(client: httpx.Client, store: GraphStore) -> None:
+def test_oversized_batch_is_413_naming_the_limit(client: httpx.Client, store: Repositories) -> None:
     metric_id = make_metric(client)
     batch = {"readings": [{"value": i} for i in range(10_001)]}
     response = client.post(f"/api/metrics/{metric_id}/readings", json=batch)
     assert response.status_code == 413
     assert "10000" in response.json()["detail"]
-    assert len(store.read_window(metric_id, None, None)) == 0
+    assert len(store.readings.read_window(metric_id, None, None)) == 0
 
 
 def test_oversized_body_is_413(client: httpx.Client) -> None:

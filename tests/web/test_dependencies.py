@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import httpx
 
-from common.graph.store import GraphStore
-from common.models import User
+from common.stores import Repositories
+from common.users.models import User
 
 
 def make_service(client: httpx.Client, name: str) -> str:
@@ -64,15 +64,17 @@ def test_another_owners_service_is_404(
     assert client.get(f"/api/services/{mine}").json()["dependents"] == []
 
 
-def test_cycles_are_allowed_and_walks_stay_bounded(client: httpx.Client, store: GraphStore) -> None:
+def test_cycles_are_allowed_and_walks_stay_bounded(
+    client: httpx.Client, store: Repositories
+) -> None:
     ring = [make_service(client, f"ring-{i}") for i in range(5)]
     for i, service in enumerate(ring):
         following = ring[(i + 1) % len(ring)]
         assert client.put(f"/api/services/{service}/dependencies/{following}").status_code == 200
     # One hop from ring-0: only the two edges touching it, though the ring goes on.
-    near = store.dependency_edges_near([ring[0]], max_hops=1).edges
+    near = store.services.dependency_edges_near([ring[0]], max_hops=1).edges
     assert near == {(ring[4], ring[0]), (ring[0], ring[1])}
-    everything = store.dependency_edges_near([ring[0]], max_hops=10).edges
+    everything = store.services.dependency_edges_near([ring[0]], max_hops=10).edges
     assert len(everything) == 5
 
 

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from common.graph.integrity import check_chain
-from common.graph.store import GraphStore
+from common.metrics.integrity import check_chain
+from common.stores import Repositories
 from tests.support import AppServer
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -54,7 +54,7 @@ class Owner:
 
 
 @pytest.fixture
-def owner(client: httpx.Client, store: GraphStore) -> Iterator[Owner]:
+def owner(client: httpx.Client, store: Repositories) -> Iterator[Owner]:
     service = client.post("/api/services", json={"name": "target", "description": "d"}).json()
     metric_id, bystander_id = (
         client.post("/api/metrics", json={"name": name, "service_id": service["id"]}).json()["id"]
@@ -71,11 +71,11 @@ def owner(client: httpx.Client, store: GraphStore) -> Iterator[Owner]:
     yield Owner(client, service["id"], metric_id, bystander_id)
 
 
-def snapshot(owner: Owner, store: GraphStore) -> dict[str, Any]:
+def snapshot(owner: Owner, store: Repositories) -> dict[str, Any]:
     """What was stored, through the API and straight from the graph."""
     http = owner.http
     windows = {
-        metric_id: store.read_window(metric_id, None, None)
+        metric_id: store.readings.read_window(metric_id, None, None)
         for metric_id in (owner.metric_id, owner.bystander_id)
     }
     return {
@@ -243,7 +243,7 @@ REFUSED: list[Any] = [
 @pytest.mark.parametrize(("path", "body", "headers", "status", "words"), REFUSED)
 def test_hostile_input_is_refused_and_changes_nothing(
     owner: Owner,
-    store: GraphStore,
+    store: Repositories,
     path: str,
     body: Any,
     headers: dict[str, str],
@@ -261,12 +261,12 @@ def test_hostile_input_is_refused_and_changes_nothing(
     assert words.lower() in text.lower(), text
     assert len(response.content) < 10_000  # the input is not echoed back
     assert snapshot(owner, store) == before
-    assert check_chain(store, owner.metric_id).ok
+    assert check_chain(store.readings, owner.metric_id).ok
 
 
 @pytest.mark.parametrize("text", CYPHER + UNICODE)
 def test_strings_are_stored_verbatim_in_every_field(
-    owner: Owner, store: GraphStore, text: str
+    owner: Owner, store: Repositories, text: str
 ) -> None:
     """Cypher-looking and exotic strings are data: stored as sent, read back identically."""
     http = owner.http
@@ -293,7 +293,7 @@ def test_strings_are_stored_verbatim_in_every_field(
     assert resent.json()["duplicates"] == 1  # the id is matched as data, exactly
     page = http.get(f"/api/metrics/{metric_id}/readings").json()["readings"]
     assert [(r["id"], r["value"]) for r in page] == [(text, 1.25)]
-    assert store.read_window(metric_id, None, None).ids == [text]
+    assert store.readings.read_window(metric_id, None, None).ids == [text]
 
     renamed = http.patch(f"/api/metrics/{metric_id}", json={"description": text + "!"})
     assert renamed.status_code == 200 and renamed.json()["description"] == text + "!"
@@ -304,7 +304,7 @@ def test_strings_are_stored_verbatim_in_every_field(
 
 @pytest.mark.parametrize("text", CYPHER)
 def test_cypher_in_paths_and_queries_is_just_an_unknown_id(
-    owner: Owner, store: GraphStore, text: str
+    owner: Owner, store: Repositories, text: str
 ) -> None:
     before = snapshot(owner, store)
     http = owner.http

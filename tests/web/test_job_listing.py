@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
+from common import redis_keys as keys
 from common.ids import new_id
-from common.jobs import keys
 from common.jobs.models import DetectionParams, JobKind, JobRecord
 from common.jobs.record_store import JobStore
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from common.graph.store import GraphStore
-from common.ids import anomaly_id
-from common.models import AnomalyPoint, User, from_epoch_ms
+from common.anomalies.models import NewAnomaly
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import AppServer, start_app, stop_app
 
 
@@ -60,11 +60,11 @@ def all_pages(http: httpx.Client, url: str, rows: str) -> list[str]:
     return seen
 
 
-def anomaly_at(reading_id: str, timestamp_ms: int) -> AnomalyPoint:
-    moment = from_epoch_ms(timestamp_ms)
-    return AnomalyPoint(
-        reading_id=reading_id, timestamp=moment, value=9.0, expected=1.0, lower=0.0, upper=2.0,
-        score=4.0, method="stl", event_start=moment, event_end=moment,
+def anomaly_at(metric_id: str, reading_id: str, timestamp_ms: int) -> NewAnomaly:
+    return NewAnomaly(
+        metric_id, reading_id, timestamp_ms=timestamp_ms, value=9.0, expected=1.0, lower=0.0,
+        upper=2.0, score=4.0, method="stl", event_start_ms=timestamp_ms,
+        event_end_ms=timestamp_ms,
     )  # fmt: skip
 
 
@@ -75,20 +75,18 @@ def test_limit_above_page_size_max_still_gives_a_next_cursor(paged_http: httpx.C
 
 
 def test_anomaly_pages_are_capped_and_return_each_anomaly_once(
-    paged_http: httpx.Client, store: GraphStore
+    paged_http: httpx.Client, store: Repositories
 ) -> None:
     metric_id = metric_with_readings(paged_http)
     # Pairs of readings share an anomaly timestamp, so a page boundary falls in a tie.
-    points = [anomaly_at(f"r{i:02}", 1_700_000_000_000 + i // 2) for i in range(12)]
-    assert store.save_anomalies(metric_id, points) == 12
+    found = [anomaly_at(metric_id, f"r{i:02}", 1_700_000_000_000 + i // 2) for i in range(12)]
+    assert store.anomalies.save(metric_id, found) == 12
     url = f"/api/metrics/{metric_id}/anomalies"
     first = paged_http.get(url, params={"limit": 100}).json()
     assert len(first["anomalies"]) == 5 and first["next_cursor"] is not None
-    in_order = sorted(
-        points, key=lambda p: (p.timestamp, anomaly_id(metric_id, p.reading_id, "stl"))
-    )
+    in_order = sorted(found, key=lambda a: (a.timestamp_ms, a.id))
     seen = all_pages(paged_http, url, "anomalies")
-    assert seen == [anomaly_id(metric_id, p.reading_id, "stl") for p in in_order]
+    assert seen == [a.id for a in in_order]
 
 
 def test_a_cursor_this_api_did_not_make_is_refused(paged_http: httpx.Client) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from common.embedded import EmbeddedServer
-from common.models import User
+from common.users.models import User
 from tests.support import ROOT, AppServer, free_port, start_app, stop_app
 
 

@@ -10,11 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from common.graph.store import GraphStore
-from common.models import Reading, ReadingSeries, User
+from common.metrics.models import Reading, ReadingSeries
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import AppServer
 from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
-from web.routers.metrics import reading_page_json
+from web.schemas.readings import reading_page_json
 
 T0_MS = int(T0.timestamp() * 1000)
 STEP = timedelta(minutes=5)
@@ -28,7 +29,7 @@ def series(client: httpx.Client, metric_id: str, **params: object) -> dict[str, 
 
 
 def test_readings_page_is_what_the_models_would_write(
-    client: httpx.Client, store: GraphStore
+    client: httpx.Client, store: Repositories
 ) -> None:
     metric_id, ids = add_metric(client, store, np.array([1.5, -2.0, 3.25, 1e300]))
     # A timestamp with milliseconds, written by pydantic as .250000Z.
@@ -52,7 +53,7 @@ def test_readings_page_is_what_the_models_would_write(
     assert rest["next_cursor"] is None
 
 
-def test_small_window_is_the_readings_themselves(client: httpx.Client, store: GraphStore) -> None:
+def test_small_window_is_the_readings_themselves(client: httpx.Client, store: Repositories) -> None:
     values = np.array([3.0, 1.0, 4.0, 1.0, 5.0])
     metric_id, _ = add_metric(client, store, values)
     body = series(client, metric_id, points=10)
@@ -65,7 +66,7 @@ def test_small_window_is_the_readings_themselves(client: httpx.Client, store: Gr
 
 
 def test_downsampling_keeps_a_one_reading_spike_and_dip(
-    client: httpx.Client, store: GraphStore
+    client: httpx.Client, store: Repositories
 ) -> None:
     values = np.full(5000, 10.0)
     values[1234] = 500.0
@@ -86,7 +87,7 @@ def test_downsampling_keeps_a_one_reading_spike_and_dip(
 
 
 def test_window_bounds_select_and_bucket_from_start(
-    client: httpx.Client, store: GraphStore
+    client: httpx.Client, store: Repositories
 ) -> None:
     metric_id, _ = add_metric(client, store, np.arange(100, dtype=float))
     start, end = T0 + 10 * STEP, T0 + 60 * STEP
@@ -118,7 +119,7 @@ def test_empty_metric_has_an_empty_series(client: httpx.Client) -> None:
     ],
 )
 def test_bad_series_parameters_are_422_saying_what(
-    client: httpx.Client, store: GraphStore, params: dict[str, object], problem: str
+    client: httpx.Client, store: Repositories, params: dict[str, object], problem: str
 ) -> None:
     metric_id, _ = add_metric(client, store, np.ones(3))
     response = client.get(f"/api/metrics/{metric_id}/series", params=params)
@@ -128,7 +129,7 @@ def test_bad_series_parameters_are_422_saying_what(
 
 def test_another_users_series_is_not_found(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     app_server: AppServer,
     make_user: Callable[..., tuple[User, str]],
 ) -> None:
@@ -142,7 +143,7 @@ def test_another_users_series_is_not_found(
 
 @pytest.mark.slow
 def test_job_band_lands_on_the_same_slots(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     values = seasonal_series(3000, spike_at=2500)
     metric_id, _ = add_metric(client, store, values)

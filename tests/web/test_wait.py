@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis
 
-from common.models import User
 from common.settings import Settings
+from common.users.models import User
 from tests.support import AppServer, start_app, stop_app
 
 WAITERS = 100

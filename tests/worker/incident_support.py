@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from common.graph.store import GraphStore
-from common.models import NewReading, to_epoch_ms
+from common.epoch import to_epoch_ms
+from common.metrics.models import NewReading
+from common.stores import Repositories
 from tests.worker.support import poll_job
 
 STEP = timedelta(minutes=1)
@@ -42,13 +43,13 @@ def service(http: httpx.Client, name: str) -> str:
 
 
 def metric(
-    http: httpx.Client, store: GraphStore, service_id: str, name: str, values: np.ndarray
+    http: httpx.Client, store: Repositories, service_id: str, name: str, values: np.ndarray
 ) -> str:
     response = http.post("/api/metrics", json={"name": name, "service_id": service_id})
     assert response.status_code == 201, response.text
     metric_id = str(response.json()["id"])
     start = datetime.now(UTC).replace(second=0, microsecond=0) - (POINTS - 1) * STEP
-    store.append_readings(
+    store.readings.append(
         metric_id,
         [
             NewReading(f"r{i}", to_epoch_ms(start + i * STEP), float(v))
@@ -58,7 +59,7 @@ def metric(
     return metric_id
 
 
-def make_outage(http: httpx.Client, store: GraphStore, lead_minutes: int = 4) -> Outage:
+def make_outage(http: httpx.Client, store: Repositories, lead_minutes: int = 4) -> Outage:
     checkout, payments = service(http, "checkout"), service(http, "payments")
     assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
     error_rate = metric(http, store, payments, "error_rate", flat_series(20))

@@ -22,8 +22,9 @@ import httpx
 import numpy as np
 import pytest
 
-from common.graph.store import GraphStore
-from common.models import NewReading, to_epoch_ms
+from common.epoch import to_epoch_ms
+from common.metrics.models import NewReading
+from common.stores import Repositories
 from tests.support import ROOT
 
 READY_TIMEOUT = 60.0
@@ -129,7 +130,7 @@ def recent_start(count: int, step: timedelta) -> datetime:
 
 def add_metric(
     http: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     values: np.ndarray,
     start: datetime = T0,
     step: timedelta = timedelta(minutes=5),
@@ -147,7 +148,7 @@ def add_metric(
     ]
     # Straight to the store: quicker than HTTP for big series, and the same chain code.
     for first in range(0, len(readings), 5000):
-        store.append_readings(metric_id, readings[first : first + 5000])
+        store.readings.append(metric_id, readings[first : first + 5000])
     return metric_id, ids
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from common.graph.store import GraphStore
-from common.models import User
+from common.stores import Repositories
+from common.users.models import User
 from tests.worker.incident_support import detect, make_outage
 from tests.worker.support import WorkerProcess
 
@@ -22,7 +22,7 @@ def open_incidents(http: httpx.Client) -> list[dict[str, object]]:
 
 
 def test_outage_makes_one_incident_with_the_upstream_metric_ranked_first(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     outage = make_outage(client, store)
     jobs = [detect(client, outage.latency), detect(client, outage.error_rate)]  # symptom first
@@ -51,7 +51,7 @@ def test_outage_makes_one_incident_with_the_upstream_metric_ranked_first(
 
 
 def test_acknowledge_and_resolve(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     outage = make_outage(client, store)
     detect(client, outage.error_rate)
@@ -73,7 +73,7 @@ def test_acknowledge_and_resolve(
 
 
 def test_incident_list_pages(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     first, second = make_outage(client, store), make_outage(client, store)  # unrelated graphs
     detect(client, first.error_rate)
@@ -89,7 +89,7 @@ def test_incident_list_pages(
 
 def test_feedback_is_stored_and_shown(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     make_user: Callable[..., tuple[User, str]],
 ) -> None:

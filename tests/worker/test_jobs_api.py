@@ -12,11 +12,12 @@ import pytest
 import redis
 from PIL import PngImagePlugin
 
+from common import redis_keys as keys
 from common.detection import minimum_points
-from common.graph.store import GraphStore
+from common.graph.params import KeysetPage
 from common.ids import new_id
-from common.jobs import keys
-from common.models import User
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import AppServer, start_app, stop_app
 from tests.worker.support import WorkerProcess, add_metric, poll_job, seasonal_series
 
@@ -34,13 +35,13 @@ def detect_and_wait(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any
 
 
 @pytest.fixture
-def spiky_metric(client: httpx.Client, store: GraphStore) -> tuple[str, list[str]]:
+def spiky_metric(client: httpx.Client, store: Repositories) -> tuple[str, list[str]]:
     return add_metric(client, store, seasonal_series(600, period=48, spike_at=SPIKE))
 
 
 def test_detection_job_flags_the_spike_and_stores_it(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     spiky_metric: tuple[str, list[str]],
 ) -> None:
@@ -73,7 +74,7 @@ def test_detection_job_flags_the_spike_and_stores_it(
     assert spike["score"] >= 1 and spike["value"] > spike["upper"]
     assert any(event["peak_index"] == SPIKE for event in page["events"])
 
-    stored = store.list_anomalies(metric_id, None, None, 1000)
+    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 1000))
     assert ids[SPIKE] in {anomaly.reading_id for anomaly in stored}
     assert all(anomaly.job_id == job["id"] for anomaly in stored)
     listed = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
@@ -85,7 +86,7 @@ def test_detection_job_flags_the_spike_and_stores_it(
 
 def test_default_detector_alarms_once_and_says_what_it_saw(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     spiky_metric: tuple[str, list[str]],
 ) -> None:
@@ -109,7 +110,7 @@ def test_default_detector_alarms_once_and_says_what_it_saw(
 
 def test_rerunning_a_job_does_not_duplicate_anomalies(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     spiky_metric: tuple[str, list[str]],
 ) -> None:
@@ -118,17 +119,17 @@ def test_rerunning_a_job_does_not_duplicate_anomalies(
     first = poll_job(
         client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
     )
-    count = len(store.list_anomalies(metric_id, None, None, 10_000))
+    count = len(store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000)))
     second = poll_job(
         client, client.post("/api/metrics/anomaly-detection", json=body).json()["job_id"]
     )
     assert first["status"] == second["status"] == "succeeded"
     assert first["summary"]["anomalies_stored"] == second["summary"]["anomalies_stored"] == count
-    assert len(store.list_anomalies(metric_id, None, None, 10_000)) == count
+    assert len(store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))) == count
 
 
 def test_seed_body_with_wait_answers_the_final_job(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     values = seasonal_series(200, spike_at=199)
     # Readings half a minute off the minute: the last two hours hold exactly 120 of them.
@@ -154,7 +155,7 @@ def test_seed_body_with_wait_answers_the_final_job(
 
 
 def test_too_few_readings_fail_with_a_clear_message(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     metric_id, _ = add_metric(client, store, seasonal_series(10))
     job_id = client.post(
@@ -242,7 +243,7 @@ def test_expired_result_is_reported(
 
 
 def test_anomalies_are_paged(
-    client: httpx.Client, store: GraphStore, celery_worker: WorkerProcess
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
     values = seasonal_series(400, period=48)
     for index in (100, 150, 200, 250, 300):

@@ -9,11 +9,12 @@ import httpx
 import pytest
 import redis
 
-from common.graph.store import GraphStore
-from common.jobs.queue import INCIDENT_SWEEP_TASK, JobQueue, producer_app
-from common.models import User
-from common.notifications.deliveries import DeliveryLog, SweepReport, notify_incidents
+from common.notifications.delivery_log import DeliveryLog
+from common.notifications.dispatch import SweepReport, notify_incidents
+from common.queue import INCIDENT_SWEEP_TASK, JobQueue, producer_app
 from common.settings import Settings
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import free_port
 from tests.worker.incident_support import detect, make_outage
 from tests.worker.support import WorkerProcess, wait_for
@@ -47,7 +48,7 @@ def channels(client: httpx.Client) -> Iterator[Callable[[str], dict[str, Any]]]:
 
 
 @pytest.fixture
-def sweep(store: GraphStore, settings: Settings) -> Iterator[Callable[[], SweepReport]]:
+def sweep(store: Repositories, settings: Settings) -> Iterator[Callable[[], SweepReport]]:
     """Run the incident sweep as beat's task does (its deliveries go to the real worker)."""
     client = redis.Redis.from_url(settings.redis_url or "")
     queue = JobQueue(producer_app(settings, settings.redis_url or ""))
@@ -102,7 +103,7 @@ def test_test_event_is_delivered_signed(
 
 def test_incident_opened_and_resolved_reach_the_receiver(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     receiver: Receiver,
     channels: Any,
@@ -136,7 +137,7 @@ def test_incident_opened_and_resolved_reach_the_receiver(
 
 def test_slack_and_alertmanager_formats(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     celery_worker: WorkerProcess,
     channels: Any,
     sweep: Callable[[], SweepReport],

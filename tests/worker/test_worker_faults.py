@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.graph.store import GraphStore
+from common.graph.params import KeysetPage
 from common.ids import new_id
-from common.models import User
+from common.stores import Repositories
+from common.users.models import User
 from tests.support import start_app, stop_app
 from tests.worker.support import (
     add_metric,
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 def test_job_whose_worker_child_is_killed_is_rerun_to_the_end(
     service_env: dict[str, str],
-    store: GraphStore,
+    store: Repositories,
     make_user: Callable[..., tuple[User, str]],
     tmp_path: Path,
 ) -> None:
@@ -57,7 +58,7 @@ def test_job_whose_worker_child_is_killed_is_rerun_to_the_end(
             assert job["status"] == "succeeded", (job, worker.log()[-3000:])
             assert job["attempts"] == 2
             assert worker.child_pids() and worker.child_pids() != children  # a new child
-            stored = store.list_anomalies(metric_id, None, None, 10_000)
+            stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
             assert ids[500] in {a.reading_id for a in stored}
             assert len({a.reading_id for a in stored}) == len(stored)
     finally:

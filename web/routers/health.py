@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from common.errors import DependencyUnavailableError
 from common.graph.executors import GRAPH
 from common.redis_errors import REDIS
-from web.deps import RedisDep, StoreDep
-from web.schemas import Readiness
+from web.deps import RedisStoresDep, RepositoriesDep
+from web.schemas.health import Readiness
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -30,16 +30,16 @@ def health() -> dict[str, str]:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "the graph store or Redis is down"}},
 )
-def ready(store: StoreDep, redis_client: RedisDep) -> JSONResponse:
+def ready(repositories: RepositoriesDep, redis_stores: RedisStoresDep) -> JSONResponse:
     """The graph store and Redis both answer: 200, else 503 naming which does not."""
     down: list[str] = []
     try:
-        store.ping()
+        repositories.ping()
     except DependencyUnavailableError as exc:
         log.warning("not ready: %s", exc)
         down.append(GRAPH)
     try:
-        redis_client.ping()
+        redis_stores.client.ping()
     except Exception as exc:  # any failure to answer means not ready
         log.warning("not ready: redis: %s", exc)
         down.append(REDIS)

@@ -6,60 +6,42 @@ services. Cycles are allowed; incidents walk the links a bounded number of hops.
 
 from fastapi import APIRouter, Response, status
 
-from common.errors import InvalidRequestError, NotFoundError, found
-from common.graph.store import GraphStore
-from common.models import Service
-from web.deps import CurrentUser, OwnedService, PathId, StoreDep
-from web.schemas import (
-    AUTH_ERRORS,
-    BAD_BODY,
-    BAD_REQUEST,
-    NOT_FOUND,
-    ServiceCreate,
-    ServiceDetail,
-    ServicePublic,
-    ServiceUpdate,
-)
+from common.errors import found
+from common.services import dependencies
+from web.deps import CurrentUser, OwnedService, PathId, RepositoriesDep
+from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
+from web.schemas.services import ServiceCreate, ServiceDetail, ServicePublic, ServiceUpdate
 
 router = APIRouter(prefix="/api/services", tags=["services"], responses=AUTH_ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=BAD_BODY)
-def create_service(body: ServiceCreate, user: CurrentUser, store: StoreDep) -> ServicePublic:
+def create_service(
+    body: ServiceCreate, user: CurrentUser, repositories: RepositoriesDep
+) -> ServicePublic:
     """Create a service owned by the caller."""
-    return store.create_service(user.id, body.name, body.description)
+    return repositories.services.create(user.id, body.name, body.description)
 
 
 @router.get("")
-def list_services(user: CurrentUser, store: StoreDep) -> list[ServicePublic]:
+def list_services(user: CurrentUser, repositories: RepositoriesDep) -> list[ServicePublic]:
     """List the caller's services, oldest first."""
-    return store.list_services(user.id)
-
-
-def _detail(service: Service, store: GraphStore) -> ServiceDetail:
-    # None when the service was deleted in between.
-    dependencies = found(
-        store.service_dependencies(service.owner_id, service.id), f"service {service.id}"
-    )
-    return ServiceDetail(**service.model_dump(), **dependencies.model_dump())
+    return repositories.services.list_owned(user.id)
 
 
 @router.get("/{service_id}", responses={**NOT_FOUND, **BAD_REQUEST})
-def get_service(service: OwnedService, store: StoreDep) -> ServiceDetail:
+def get_service(service: OwnedService, repositories: RepositoriesDep) -> ServiceDetail:
     """Get one of the caller's services, with its dependencies and dependents."""
-    return _detail(service, store)
+    return ServiceDetail.of(service, dependencies.of(repositories.services, service))
 
 
 @router.put("/{service_id}/dependencies/{other_id}", responses={**NOT_FOUND, **BAD_REQUEST})
 def add_dependency(
-    other_id: PathId, service: OwnedService, user: CurrentUser, store: StoreDep
+    other_id: PathId, service: OwnedService, repositories: RepositoriesDep
 ) -> ServiceDetail:
     """Record that this service depends on `other_id` (idempotent); returns this service."""
-    if other_id == service.id:
-        raise InvalidRequestError("a service cannot depend on itself: give another service's id")
-    if not store.add_dependency(user.id, service.id, other_id):
-        raise NotFoundError(f"service {other_id} not found")
-    return _detail(service, store)
+    dependencies.add(repositories.services, service, other_id)
+    return ServiceDetail.of(service, dependencies.of(repositories.services, service))
 
 
 @router.delete(
@@ -68,26 +50,19 @@ def add_dependency(
     responses={**NOT_FOUND, **BAD_REQUEST},
 )
 def remove_dependency(
-    other_id: PathId, service: OwnedService, user: CurrentUser, store: StoreDep
+    other_id: PathId, service: OwnedService, repositories: RepositoriesDep
 ) -> Response:
     """Remove the dependency of this service on `other_id`."""
-    if not store.remove_dependency(user.id, service.id, other_id):
-        raise NotFoundError(f"service {service.id} does not depend on {other_id}")
+    dependencies.remove(repositories.services, service, other_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.patch("/{service_id}", responses={**NOT_FOUND, **BAD_BODY})
 def update_service(
-    body: ServiceUpdate, service: OwnedService, user: CurrentUser, store: StoreDep
+    body: ServiceUpdate, service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
 ) -> ServicePublic:
     """Change a service's name or description (send null to clear the description)."""
-    updated = store.update_service(
-        user.id,
-        service.id,
-        name=body.name,
-        description=body.description,
-        set_description="description" in body.model_fields_set,
-    )
+    updated = repositories.services.update(user.id, service.id, body.edit())
     return found(updated, f"service {service.id}")
 
 
@@ -96,7 +71,9 @@ def update_service(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**NOT_FOUND, **BAD_REQUEST},
 )
-def delete_service(service: OwnedService, user: CurrentUser, store: StoreDep) -> Response:
+def delete_service(
+    service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
+) -> Response:
     """Delete a service with all its metrics, their readings and anomalies."""
-    store.delete_service(user.id, service.id)
+    repositories.services.delete(user.id, service.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ import numpy as np
 from common.detection import AnomalyEvent, detect
 from common.detection.events import group_events
 from common.detection.kinds import describe
+from common.methods import MethodSettings
 
 
 def test_groups_runs_with_peak() -> None:
@@ -43,7 +44,7 @@ def test_result_is_consistent() -> None:
     rng = np.random.default_rng(5)
     values = rng.normal(0, 1, 1000)
     values[500:505] += 15
-    result = detect(values, window=50, online=True, method="rolling")
+    result = detect(values, None, MethodSettings(window=50, online=True, method="rolling"))
     assert len(result) == 1000
     np.testing.assert_array_equal(result.is_anomaly, result.score >= 1)
     judged = result.judged

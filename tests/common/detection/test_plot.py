@@ -8,6 +8,7 @@ import numpy as np
 
 from common.detection import detect
 from common.detection.plot import render_png
+from common.methods import MethodSettings
 
 
 def test_render_png() -> None:
@@ -15,7 +16,7 @@ def test_render_png() -> None:
     values = rng.normal(0, 1, 600)
     values[400] += 12
     times = 1_714_521_600_000 + 300_000 * np.arange(600)
-    result = detect(values, times, window=40, online=True, method="rolling")
+    result = detect(values, times, MethodSettings(window=40, online=True, method="rolling"))
     png = render_png(times, values, result, title="cpu")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     from matplotlib import image

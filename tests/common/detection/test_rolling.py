@@ -7,6 +7,7 @@ import pytest
 
 from common.detection import DetectionError, detect, minimum_points
 from common.detection.rolling import mean_std, median_mad
+from common.methods import MethodSettings
 
 # At sigma 3 a window of 60 flags 0.4-0.6% of pure noise (the window's own mean and
 # scale are estimates: t-like tails; see test_false_positive_rate_on_noise), which on
@@ -19,7 +20,9 @@ SIGMA = 4.0
 def test_finds_injected_anomalies(mildly_seasonal, score, online: bool, robust: bool) -> None:
     for series in mildly_seasonal:
         result = detect(
-            series.values, method="rolling", online=online, robust=robust, sigma=SIGMA, window=60
+            series.values,
+            None,
+            MethodSettings(method="rolling", online=online, robust=robust, sigma=SIGMA, window=60),
         )
         found = score.of(result.is_anomaly, series.spans)
         assert all(found.found[: series.spikes]), f"a spike was missed: {found}"
@@ -31,7 +34,9 @@ def test_finds_injected_anomalies(mildly_seasonal, score, online: bool, robust: 
 def test_false_positive_rate_on_noise(robust: bool) -> None:
     rng = np.random.default_rng(7)
     values = rng.normal(0, 1, 20_000)
-    result = detect(values, method="rolling", online=True, robust=robust, window=60)
+    result = detect(
+        values, None, MethodSettings(method="rolling", online=True, robust=robust, window=60)
+    )
     rate = result.is_anomaly.sum() / result.judged.sum()
     # Gaussian tails alone: 0.27%; measured 0.41% (mean/std) and 0.57% (median/MAD).
     assert 0.001 < rate < 0.008
@@ -41,14 +46,22 @@ def test_online_uses_only_points_before() -> None:
     rng = np.random.default_rng(3)
     values = rng.normal(10, 1, 300)
     for robust in (False, True):
-        full = detect(values, online=True, window=20, robust=robust, method="rolling")
-        cut = detect(values[:200], online=True, window=20, robust=robust, method="rolling")
+        full = detect(
+            values, None, MethodSettings(online=True, window=20, robust=robust, method="rolling")
+        )
+        cut = detect(
+            values[:200],
+            None,
+            MethodSettings(online=True, window=20, robust=robust, method="rolling"),
+        )
         # Equal up to rounding: mean/std centre the series on its median before summing.
         np.testing.assert_allclose(full.expected[:200], cut.expected, rtol=1e-12)
         np.testing.assert_allclose(full.upper[:200], cut.upper, rtol=1e-12)
         changed = values.copy()
         changed[150] += 100  # changing a point must not change its own verdict's band
-        again = detect(changed, online=True, window=20, robust=robust, method="rolling")
+        again = detect(
+            changed, None, MethodSettings(online=True, window=20, robust=robust, method="rolling")
+        )
         assert again.expected[150] == full.expected[150]
         assert again.is_anomaly[150]
 
@@ -87,38 +100,42 @@ def test_flat_line_flags_only_the_spike() -> None:
     values[300] = 43.0
     for robust in (False, True):
         for online in (False, True):
-            result = detect(values, window=30, robust=robust, online=online, method="rolling")
+            result = detect(
+                values,
+                None,
+                MethodSettings(window=30, robust=robust, online=online, method="rolling"),
+            )
             assert np.flatnonzero(result.is_anomaly).tolist() == [300], (robust, online)
             assert np.isfinite(result.score).all()
 
 
 def test_constant_series_flags_nothing() -> None:
-    result = detect(np.full(100, 5.0), window=10, method="rolling")
+    result = detect(np.full(100, 5.0), None, MethodSettings(window=10, method="rolling"))
     assert not result.is_anomaly.any()
     assert result.events == []
 
 
 def test_too_few_points() -> None:
     with pytest.raises(DetectionError, match="at least 61 readings with a window of 60, got 40"):
-        detect(np.zeros(40), method="rolling")
+        detect(np.zeros(40), None, MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="at least 20 readings"):
-        detect(np.arange(15.0), window=10, robust=True, method="rolling")
+        detect(np.arange(15.0), None, MethodSettings(window=10, robust=True, method="rolling"))
     assert minimum_points("rolling", window=10) == 11
     assert minimum_points("rolling", window=10, robust=True) == 20
-    assert len(detect(np.arange(11.0), window=10, method="rolling")) == 11
+    assert len(detect(np.arange(11.0), None, MethodSettings(window=10, method="rolling"))) == 11
 
 
 def test_refuses_bad_input() -> None:
     with pytest.raises(DetectionError, match="index 3 is nan"):
-        detect(np.array([1.0, 2.0, 3.0, np.nan] * 20), method="rolling")
+        detect(np.array([1.0, 2.0, 3.0, np.nan] * 20), None, MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="in time order"):
-        detect(np.zeros(100), np.arange(100)[::-1], method="rolling")
+        detect(np.zeros(100), np.arange(100)[::-1], MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="timestamps for 100 values"):
-        detect(np.zeros(100), np.arange(99), method="rolling")
+        detect(np.zeros(100), np.arange(99), MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="sigma"):
-        detect(np.zeros(100), sigma=0, method="rolling")
+        detect(np.zeros(100), None, MethodSettings.model_construct(sigma=0, method="rolling"))
     with pytest.raises(DetectionError, match="unknown method"):
-        detect(np.zeros(100), method="magic")  # type: ignore[arg-type]
+        detect(np.zeros(100), None, MethodSettings.model_construct(method="magic"))  # type: ignore[arg-type]
 
 
 def test_duplicate_and_irregular_timestamps() -> None:
@@ -126,6 +143,6 @@ def test_duplicate_and_irregular_timestamps() -> None:
     values = rng.normal(0, 1, 400)
     values[250] += 12
     times = np.cumsum(rng.integers(0, 600_000, 400))  # zero steps: duplicates
-    result = detect(values, times, window=30, method="rolling")
+    result = detect(values, times, MethodSettings(window=30, method="rolling"))
     assert result.is_anomaly[250]
     assert result.params["window"] == 30

@@ -9,13 +9,16 @@ import pytest
 
 from common.detection import DetectionError, detect, minimum_points
 from common.detection.period import infer_period
+from common.methods import MethodSettings
 
 
 @pytest.mark.parametrize("robust", [False, True], ids=["plain", "robust"])
 @pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
 def test_finds_injected_anomalies(strongly_seasonal, score, online: bool, robust: bool) -> None:
     for series in strongly_seasonal:
-        result = detect(series.values, method="stl", online=online, robust=robust)
+        result = detect(
+            series.values, None, MethodSettings(method="stl", online=online, robust=robust)
+        )
         assert result.method == "stl"
         assert result.params["period"] == 288 and result.params["period_inferred"] is True
         found = score.of(result.is_anomaly, series.spans)
@@ -26,8 +29,8 @@ def test_finds_injected_anomalies(strongly_seasonal, score, online: bool, robust
 
 def test_online_uses_only_points_before(strongly_seasonal) -> None:
     values = strongly_seasonal[0].values[:1100]
-    full = detect(values, method="stl", online=True, period=288)
-    cut = detect(values[:800], method="stl", online=True, period=288)
+    full = detect(values, None, MethodSettings(method="stl", online=True, period=288))
+    cut = detect(values[:800], None, MethodSettings(method="stl", online=True, period=288))
     # Blocks start at the same points (576, 624, ...), so the fits are the same.
     np.testing.assert_allclose(full.expected[:768], cut.expected[:768], rtol=1e-12)
     assert np.isnan(full.expected[:576]).all() and np.isfinite(full.expected[576:]).all()
@@ -52,16 +55,16 @@ def test_no_period_in_noise_or_trend() -> None:
     assert infer_period(rng.normal(size=2000)) is None
     assert infer_period(np.arange(2000.0)) is None
     with pytest.raises(DetectionError, match="no season found"):
-        detect(rng.normal(size=2000), method="stl")
+        detect(rng.normal(size=2000), None, MethodSettings(method="stl"))
 
 
 def test_auto_forecasts_the_season_it_learns(strongly_seasonal) -> None:
-    seasonal = detect(strongly_seasonal[0].values, method="auto")
+    seasonal = detect(strongly_seasonal[0].values, None, MethodSettings(method="auto"))
     assert seasonal.method == "auto"
     seasons = seasonal.params["seasons"]
     assert isinstance(seasons, list) and len(seasons) == 1
     assert abs(seasons[0]["period"] - 288) <= 6  # a day of 5-minute readings, give or take
-    noise = detect(np.random.default_rng(1).normal(size=1000), method="auto")
+    noise = detect(np.random.default_rng(1).normal(size=1000), None, MethodSettings(method="auto"))
     assert noise.params["seasons"] == []
 
 
@@ -71,7 +74,7 @@ def test_too_few_points() -> None:
         DetectionError,
         match="STL needs at least two periods of data: 576 readings at period 288, got 300",
     ):
-        detect(values, method="stl", period=288)
+        detect(values, None, MethodSettings(method="stl", period=288))
     assert minimum_points("stl", 288) == 576
     assert minimum_points("stl", 288, online=True) == 577
 
@@ -105,20 +108,20 @@ def test_irregular_and_duplicate_timestamps() -> None:
     spike = 900
     values[spike] += 10
     for online in (False, True):
-        result = detect(values, times, method="stl", online=online)
+        result = detect(values, times, MethodSettings(method="stl", online=online))
         assert result.is_anomaly[spike], online
         # Grid steps of the median spacing, which gaps and jitter move by a few percent.
         assert result.params["period"] == pytest.approx(288, rel=0.03)
         judged = result.judged
         assert result.is_anomaly[judged].mean() < 0.02
-    offline = detect(values, times, method="stl", period=288)
+    offline = detect(values, times, MethodSettings(method="stl", period=288))
     assert offline.params["grid_step_ms"] == pytest.approx(step, rel=0.05)
 
 
 def test_too_sparse_to_regularise() -> None:
     times = np.concatenate((np.arange(600) * 300_000, [10**12]))
     with pytest.raises(DetectionError, match="too sparse"):
-        detect(np.zeros(601), times, method="stl", period=288)
+        detect(np.zeros(601), times, MethodSettings(method="stl", period=288))
 
 
 @pytest.mark.parametrize("days", [2, 4, 7])
@@ -130,7 +133,9 @@ def test_band_calibrated_on_short_noise(days: int, robust: bool) -> None:
         rng = np.random.default_rng(seed)
         t = np.arange(days * 288)
         values = 10 * np.sin(2 * np.pi * t / 288) + rng.normal(size=t.shape[0])
-        result = detect(values, method="stl", period=288, robust=robust, sigma=4)
+        result = detect(
+            values, None, MethodSettings(method="stl", period=288, robust=robust, sigma=4)
+        )
         flags += int(result.is_anomaly.sum())
     assert flags <= 5  # of 5 × days × 288 points
 
@@ -141,5 +146,5 @@ def test_spike_does_not_leak_into_other_days(robust: bool) -> None:
     t = np.arange(4 * 288)
     values = 10 * np.sin(2 * np.pi * t / 288) + rng.normal(size=t.shape[0])
     values[388] += 15
-    result = detect(values, method="stl", period=288, robust=robust, sigma=4)
+    result = detect(values, None, MethodSettings(method="stl", period=288, robust=robust, sigma=4))
     assert np.flatnonzero(result.is_anomaly).tolist() == [388]

@@ -1,30 +1,36 @@
 """Every Cypher constant passes Neo4j's own parser and semantic analyzer.
 
+The constants live in each domain's `queries.py` (and common/graph/queries.py for the
+schema): all of them are collected, and Cypher found anywhere else fails the test, so a
+new domain's queries cannot be missed.
+
 No Neo4j server runs here, so Neo4j compatibility is checked with the analyzer Neo4j's
 tools use (npm @neo4j-cypher/language-support, run by tools/cypher-lint/lint.mjs; `make
-test` installs it). FalkorDB compatibility is the contract tests' job (test_store.py).
+test` installs it). FalkorDB compatibility is the repository tests' job, on both engines.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
-
-from common.graph import queries
 
 ROOT = Path(__file__).resolve().parents[3]
 LINT_DIR = ROOT / "tools" / "cypher-lint"
 LINT_SCRIPT = LINT_DIR / "lint.mjs"
 ANALYZER = LINT_DIR / "node_modules" / "@neo4j-cypher" / "language-support"
-QUERIES_SOURCE = Path(queries.__file__)
+# Where Cypher may live: a `queries.py` in any package of `common`.
+QUERY_MODULE = "queries.py"
+SOURCE_PACKAGES = ("common", "web", "worker")
 
 UPPER_SNAKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 # Constants named for FalkorDB are that engine's own DDL and procedures: they never reach Neo4j.
@@ -45,16 +51,33 @@ BROKEN_PROBES: dict[str, str] = {
 PROBE_PREFIX = "probe: "
 
 
+def query_sources() -> list[Path]:
+    """Every query module's file: common/graph/queries.py and each domain's."""
+    return sorted((ROOT / "common").rglob(QUERY_MODULE))
+
+
+def query_modules() -> list[ModuleType]:
+    return [
+        importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        for path in query_sources()
+    ]
+
+
 def query_constants() -> dict[str, str]:
-    """Every UPPER_SNAKE Cypher constant of the module; statement tuples item by item."""
+    """Every UPPER_SNAKE Cypher constant of every query module, named `module.NAME`;
+    statement tuples item by item."""
     found: dict[str, str] = {}
-    for name, value in vars(queries).items():
-        if not UPPER_SNAKE.fullmatch(name) or name.startswith(FALKORDB_ONLY):
-            continue
-        if isinstance(value, str):
-            found[name] = value
-        elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
-            found.update({f"{name}[{index}]": item for index, item in enumerate(value)})
+    for module in query_modules():
+        prefix = module.__name__.removeprefix("common.").removesuffix(".queries")
+        for name, value in vars(module).items():
+            if not UPPER_SNAKE.fullmatch(name) or name.startswith(FALKORDB_ONLY):
+                continue
+            if isinstance(value, str):
+                found[f"{prefix}.{name}"] = value
+            elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+                found.update(
+                    {f"{prefix}.{name}[{index}]": item for index, item in enumerate(value)}
+                )
     return found
 
 
@@ -100,8 +123,83 @@ def describe(name: str, query: str, diagnostic: dict[str, Any]) -> str:
     )
 
 
-def test_module_has_queries_to_lint() -> None:
-    assert query_constants(), "common.graph.queries defines no UPPER_SNAKE Cypher constant"
+def test_every_query_module_has_queries_to_lint() -> None:
+    constants = query_constants()
+    for module in query_modules():
+        prefix = module.__name__.removeprefix("common.").removesuffix(".queries")
+        assert any(name.startswith(prefix + ".") for name in constants), (
+            f"{module.__name__} defines no UPPER_SNAKE Cypher constant"
+        )
+
+
+# A string that is Cypher: a clause keyword where a statement starts (or after a newline).
+CYPHER = re.compile(r"(?:^|\n)\s*(?:MATCH|OPTIONAL MATCH|MERGE|CREATE|UNWIND|RETURN|CALL|SHOW)\b")
+
+
+def _string_parts(node: ast.expr) -> list[str]:
+    """The string literals a value is built from: literals joined with +, tuples of them
+    (not a call's arguments: a regex about Cypher is not Cypher)."""
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) else []
+    if isinstance(node, ast.BinOp):
+        return _string_parts(node.left) + _string_parts(node.right)
+    if isinstance(node, ast.Tuple | ast.List):
+        return [part for item in node.elts for part in _string_parts(item)]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value for v in node.values if isinstance(v, ast.Constant)]
+    return []
+
+
+def _names_a_constant(node: ast.expr) -> bool:
+    """`q.READ_WINDOW`, `READ_WINDOW`, or a choice between such."""
+    if isinstance(node, ast.IfExp):
+        return _names_a_constant(node.body) and _names_a_constant(node.orelse)
+    return isinstance(node, ast.Name | ast.Attribute)
+
+
+def _inline_cypher(node: ast.AST) -> str | None:
+    """What is wrong with `node`, if it is Cypher outside a query module: an executor run on
+    text rather than a constant, or a constant holding Cypher."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("read", "write")
+        and "executor" in ast.unparse(node.func.value)
+        and node.args
+        and not _names_a_constant(node.args[0])
+    ):
+        return "runs an executor on text, not a query constant"
+    if (
+        isinstance(node, ast.Assign | ast.AnnAssign)
+        and node.value is not None
+        and any(CYPHER.search(part) for part in _string_parts(node.value))
+    ):
+        return "holds Cypher"
+    return None
+
+
+def test_cypher_lives_only_in_query_modules() -> None:
+    """A Cypher string anywhere but a `queries.py` would escape the lint: none may exist, at
+    module level or passed to an executor directly."""
+    allowed = set(query_sources())
+    problems: list[str] = []
+    for package in SOURCE_PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path in allowed:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                why = _inline_cypher(node)
+                if why is not None:
+                    problems.append(
+                        f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')} {why}"
+                    )
+    assert not problems, "Cypher outside a queries.py module:\n" + "\n".join(problems)
+
+
+def test_the_inline_cypher_check_can_fail() -> None:
+    planted = "ROGUE = 'MATCH (n) RETURN n'\nexecutor.read(f'MATCH (n) RETURN {x}')\n"
+    found = [why for node in ast.walk(ast.parse(planted)) if (why := _inline_cypher(node))]
+    assert found == ["holds Cypher", "runs an executor on text, not a query constant"]
 
 
 def test_every_query_passes_neo4j_semantic_analysis(
@@ -161,9 +259,10 @@ def _static_parts_only(node: ast.expr) -> str | None:
     return f"{type(node).__name__}"
 
 
-def test_queries_are_built_from_literals_only() -> None:
+@pytest.mark.parametrize("source", query_sources(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_queries_are_built_from_literals_only(source: Path) -> None:
     """Module-level Cypher is literals and constants joined with +: no f-string, format or call."""
-    tree = ast.parse(QUERIES_SOURCE.read_text(encoding="utf-8"))
+    tree = ast.parse(source.read_text(encoding="utf-8"))
     problems: list[str] = []
     for statement in tree.body:
         if isinstance(statement, ast.Assign):

@@ -1,5 +1,5 @@
 """The incident tests run on each engine of the session's `settings` (embedded FalkorDB,
-and the Neo4j test server when it runs), like the GraphStore contract tests."""
+and the Neo4j test server when it runs), like the Repositories contract tests."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from common.graph.store import GraphStore
 from common.settings import Settings
+from common.stores import Repositories, connect_graph
 
 
 @pytest.fixture
-def connect(settings: Settings) -> Iterator[Callable[[], GraphStore]]:
+def connect(settings: Settings) -> Iterator[Callable[[], Repositories]]:
     """Open stores on the engine under test (one per simulated worker); all closed after."""
-    opened: list[GraphStore] = []
+    opened: list[Repositories] = []
 
-    def open_store() -> GraphStore:
-        store = GraphStore.connect(settings)
+    def open_store() -> Repositories:
+        store = connect_graph(settings)
         opened.append(store)
         return store
 
@@ -27,7 +27,7 @@ def connect(settings: Settings) -> Iterator[Callable[[], GraphStore]]:
 
 
 @pytest.fixture
-def graph(connect: Callable[[], GraphStore]) -> GraphStore:
+def graph(connect: Callable[[], Repositories]) -> Repositories:
     store = connect()
     store.ensure_schema()
     return store

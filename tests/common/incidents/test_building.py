@@ -7,56 +7,68 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from common.auth import new_api_key
-from common.graph.store import GraphStore
+from common.anomalies.models import NewAnomaly
+from common.epoch import to_epoch_ms
 from common.incidents.building import build_incidents, clusters
-from common.models import AnomalyPoint, MetricRef, NewReading, to_epoch_ms
+from common.metrics.models import MetricRef, NewReading
 from common.settings import Settings
+from common.stores import Repositories
+from common.users.keys import new_api_key
 
-# Recent: anomalies older than INCIDENT_RESOLVE_SECONDS (30 min) are history and open none.
-T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+# A fixed time for the pure clustering test.
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def recent_t0() -> datetime:
+    """15 minutes ago, taken when a test starts: anomalies older than
+    INCIDENT_RESOLVE_SECONDS (30 min) are history and open none, and the Neo4j half of a
+    busy suite runs long after this module was imported."""
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
 
 
 class Owner:
     """A user with services and metrics, straight in the graph."""
 
-    def __init__(self, store: GraphStore):
+    def __init__(self, store: Repositories):
         self.store = store
-        self.user = store.create_user("incidents", new_api_key().hashed)
+        self.user = store.users.create("incidents", new_api_key().hashed)
+        self.t0 = recent_t0()
         self.services: dict[str, str] = {}
 
     def service(self, name: str) -> str:
         if name not in self.services:
-            self.services[name] = self.store.create_service(self.user.id, name, None).id
+            self.services[name] = self.store.services.create(self.user.id, name, None).id
         return self.services[name]
 
     def metric(self, service: str, name: str) -> MetricRef:
         service_id = self.service(service)
-        metric = self.store.create_metric(self.user.id, service_id, name, None)
+        metric = self.store.metrics.create(self.user.id, service_id, name, None)
         return MetricRef(id=metric.id, name=name, service_id=service_id, owner_id=self.user.id)
 
     def depends(self, service: str, on: str) -> None:
-        assert self.store.add_dependency(self.user.id, self.service(service), self.service(on))
+        assert self.store.services.add_dependency(
+            self.user.id, self.service(service), self.service(on)
+        )
 
-    def anomalies(self, metric: MetricRef, minutes: list[float]) -> list[AnomalyPoint]:
-        """Readings at these minutes after T0, each stored as an anomaly of its own event."""
-        points = []
+    def anomalies(self, metric: MetricRef, minutes: list[float]) -> list[NewAnomaly]:
+        """Readings at these minutes after t0, each stored as an anomaly of its own event."""
+        found = []
         for minute in minutes:
-            at = T0 + timedelta(minutes=minute)
+            at = to_epoch_ms(self.t0 + timedelta(minutes=minute))
             reading_id = f"r{minute}"
-            self.store.append_readings(metric.id, [NewReading(reading_id, to_epoch_ms(at), 9.0)])
-            points.append(
-                AnomalyPoint(
-                    reading_id=reading_id, timestamp=at, value=9.0, expected=1.0, lower=0.0,
-                    upper=2.0, score=4.0, method="rolling", event_start=at, event_end=at,
+            self.store.readings.append(metric.id, [NewReading(reading_id, at, 9.0)])
+            found.append(
+                NewAnomaly(
+                    metric.id, reading_id, timestamp_ms=at, value=9.0, expected=1.0, lower=0.0,
+                    upper=2.0, score=4.0, method="rolling", event_start_ms=at, event_end_ms=at,
                 )
             )  # fmt: skip
-        self.store.save_anomalies(metric.id, points, job_id="test")
-        return points
+        self.store.anomalies.save(metric.id, found, job_id="test")
+        return found
 
 
 def test_related_anomalies_join_one_incident_and_a_rerun_changes_nothing(
-    graph: GraphStore, settings: Settings
+    graph: Repositories, settings: Settings
 ) -> None:
     owner = Owner(graph)
     owner.depends("checkout", "payments")
@@ -70,19 +82,20 @@ def test_related_anomalies_join_one_incident_and_a_rerun_changes_nothing(
         (first[0].incident_id, False, 3)
     ]
     assert build_incidents(graph, latency, points, settings) == []  # re-run: nothing new
-    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
+    [incident] = graph.incidents.list_owned(owner.user.id, None, 0, 10)
     assert incident.members == 5 and incident.status == "open"
-    assert incident.started_at == T0 and incident.ended_at == T0 + timedelta(minutes=6)
-    assert len(graph.incident_members(incident.id, 100)) == 5
+    assert incident.started_at == owner.t0
+    assert incident.ended_at == owner.t0 + timedelta(minutes=6)
+    assert len(graph.incidents.members(incident.id, 100)) == 5
     # A deleted metric's anomalies leave the incident, and its count says so.
-    assert graph.delete_metric(owner.user.id, latency.id)
-    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
+    assert graph.metrics.delete(owner.user.id, latency.id)
+    [incident] = graph.incidents.list_owned(owner.user.id, None, 0, 10)
     assert incident.members == 2
-    assert len(graph.incident_members(incident.id, 100)) == 2
+    assert len(graph.incidents.members(incident.id, 100)) == 2
 
 
 def test_unrelated_or_distant_anomalies_open_their_own_incidents(
-    graph: GraphStore, settings: Settings
+    graph: Repositories, settings: Settings
 ) -> None:
     owner = Owner(graph)
     api = owner.metric("api", "cpu")
@@ -92,11 +105,11 @@ def test_unrelated_or_distant_anomalies_open_their_own_incidents(
     # 11 minutes later: past INCIDENT_GAP_SECONDS (600), so a new incident of its own.
     later = build_incidents(graph, api, owner.anomalies(api, [11]), settings)
     assert later[0].opened
-    assert len(graph.list_incidents(owner.user.id, None, 0, 10)) == 3
+    assert len(graph.incidents.list_owned(owner.user.id, None, 0, 10)) == 3
 
 
 def test_dependency_farther_than_max_hops_is_unrelated(
-    graph: GraphStore, settings: Settings
+    graph: Repositories, settings: Settings
 ) -> None:
     owner = Owner(graph)
     for dependent, dependency in [("web", "a"), ("a", "b"), ("b", "c"), ("c", "db")]:
@@ -108,22 +121,22 @@ def test_dependency_farther_than_max_hops_is_unrelated(
     assert far[0].opened and not near[0].opened
 
 
-def test_history_opens_no_incident(graph: GraphStore, settings: Settings) -> None:
+def test_history_opens_no_incident(graph: Repositories, settings: Settings) -> None:
     owner = Owner(graph)
     api = owner.metric("api", "cpu")
     assert build_incidents(graph, api, owner.anomalies(api, [-120, -119]), settings) == []
-    assert graph.list_incidents(owner.user.id, None, 0, 10) == []
+    assert graph.incidents.list_owned(owner.user.id, None, 0, 10) == []
     # A job spanning both: only the recent cluster makes an incident.
     [change] = build_incidents(graph, api, owner.anomalies(api, [-60, 0]), settings)
     assert change.opened and change.joined == 1
 
 
 def test_one_job_with_events_far_apart_makes_separate_clusters() -> None:
-    def point(minute: int) -> AnomalyPoint:
-        at = T0 + timedelta(minutes=minute)
-        return AnomalyPoint(
-            reading_id=str(minute), timestamp=at, value=1, expected=0, lower=0, upper=0,
-            score=2, method="rolling", event_start=at, event_end=at,
+    def point(minute: int) -> NewAnomaly:
+        at = to_epoch_ms(T0 + timedelta(minutes=minute))
+        return NewAnomaly(
+            "m", str(minute), timestamp_ms=at, value=1, expected=0, lower=0, upper=0,
+            score=2, method="rolling", event_start_ms=at, event_end_ms=at,
         )  # fmt: skip
 
     groups = clusters([point(30), point(0), point(5), point(40)], gap_ms=600_000)
@@ -131,7 +144,7 @@ def test_one_job_with_events_far_apart_makes_separate_clusters() -> None:
 
 
 def test_concurrent_builders_open_one_incident(
-    graph: GraphStore, connect: Callable[[], GraphStore], settings: Settings
+    graph: Repositories, connect: Callable[[], Repositories], settings: Settings
 ) -> None:
     owner = Owner(graph)
     metrics = [owner.metric("api", f"m{i}") for i in range(6)]
@@ -140,7 +153,7 @@ def test_concurrent_builders_open_one_incident(
     stores = [connect() for _ in batches]  # one connection per "worker"
     errors: list[BaseException] = []
 
-    def build(metric: MetricRef, points: list[AnomalyPoint]) -> None:
+    def build(metric: MetricRef, points: list[NewAnomaly]) -> None:
         try:
             barrier.wait(10)
             build_incidents(stores.pop(), metric, points, settings)
@@ -153,20 +166,20 @@ def test_concurrent_builders_open_one_incident(
     for thread in threads:
         thread.join(30)
     assert not errors
-    [incident] = graph.list_incidents(owner.user.id, None, 0, 10)
+    [incident] = graph.incidents.list_owned(owner.user.id, None, 0, 10)
     assert incident.members == 6
 
 
 def test_quiet_incident_resolves_and_the_next_anomaly_opens_a_new_one(
-    graph: GraphStore, settings: Settings
+    graph: Repositories, settings: Settings
 ) -> None:
     owner = Owner(graph)
     api = owner.metric("api", "cpu")
     [opened] = build_incidents(graph, api, owner.anomalies(api, [0]), settings)
-    assert opened.incident_id not in graph.resolve_quiet_incidents(quiet_for_ms=60_000)
+    assert opened.incident_id not in graph.incidents.resolve_quiet(quiet_for_ms=60_000)
     time.sleep(0.05)
-    assert opened.incident_id in graph.resolve_quiet_incidents(quiet_for_ms=10)
-    resolved = graph.get_incident(owner.user.id, opened.incident_id)
+    assert opened.incident_id in graph.incidents.resolve_quiet(quiet_for_ms=10)
+    resolved = graph.incidents.get(owner.user.id, opened.incident_id)
     assert resolved is not None and resolved.status == "resolved"
     assert resolved.resolved_by == "quiet" and resolved.last_change == "resolved"
     [again] = build_incidents(graph, api, owner.anomalies(api, [1]), settings)

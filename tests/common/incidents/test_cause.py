@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from common.incidents.cause import dependency_hops, duration_words, rank_causes
-from common.incidents.models import DependencyEdges, IncidentMember
+from common.incidents.models import IncidentMember
+from common.services.models import DependencyEdges
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -15,10 +15,10 @@ import pytest
 import redis
 import redis.asyncio
 
+from common import redis_keys as keys
 from common.embedded import EmbeddedServer
 from common.errors import DependencyUnavailableError, NotFoundError
 from common.ids import new_id
-from common.jobs import keys
 from common.jobs.models import DetectionParams, JobRecord, JobSummary
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from common.jobs.detection_job import latest_verdict
-from common.models import ReadingSeries
+from common.metrics.models import ReadingSeries
 
 
 class Output:

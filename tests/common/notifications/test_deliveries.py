@@ -11,17 +11,14 @@ import httpx
 import pytest
 import redis
 
-from common.graph.store import GraphStore
-from common.jobs.queue import JobQueue, producer_app
-from common.models import utc_now
-from common.notifications.deliveries import (
-    DeliveryLog,
-    attempt_delivery,
-    notify_incidents,
-    queue_test,
-)
+from common.epoch import utc_now
+from common.notifications.attempts import attempt_delivery
+from common.notifications.delivery_log import DeliveryLog
+from common.notifications.dispatch import notify_incidents, queue_test
 from common.notifications.models import Delivery, NotificationChannel
+from common.queue import JobQueue, producer_app
 from common.settings import Settings
+from common.stores import Repositories
 from tests.support import free_port
 from tests.worker.support import WorkerProcess, wait_for
 from tests.worker.webhook_receiver import Receiver
@@ -64,37 +61,37 @@ def receiver() -> Iterator[Receiver]:
     started.stop()
 
 
-def webhook_channel(client: httpx.Client, store: GraphStore, url: str) -> NotificationChannel:
+def webhook_channel(client: httpx.Client, store: Repositories, url: str) -> NotificationChannel:
     """A webhook channel to `url`, made through the API, as the store holds it."""
     created = client.post("/api/notification-channels", json={"type": "webhook", "url": url})
-    channel = store.get_channel(client.user.id, created.json()["id"])  # type: ignore[attr-defined]
+    channel = store.channels.get(client.user.id, created.json()["id"])  # type: ignore[attr-defined]
     assert channel is not None
     return channel
 
 
 def test_delivery_gives_up_after_the_retry_window(
-    client: httpx.Client, store: GraphStore, deliveries: DeliveryLog, fast: Settings
+    client: httpx.Client, store: Repositories, deliveries: DeliveryLog, fast: Settings
 ) -> None:
     channel = webhook_channel(client, store, f"http://127.0.0.1:{free_port()}/nobody")
     delivery = queue_test(deliveries, NoQueue(), channel)
-    first = attempt_delivery(delivery.id, store, deliveries, fast)
+    first = attempt_delivery(delivery.id, store.channels, deliveries, fast)
     assert first.outcome == "retry" and first.retry_in_seconds == pytest.approx(0.2)
     outcomes = [first.outcome]
     deadline = time.monotonic() + 10
     while outcomes[-1] == "retry" and time.monotonic() < deadline:
         time.sleep(0.2)
-        outcomes.append(attempt_delivery(delivery.id, store, deliveries, fast).outcome)
+        outcomes.append(attempt_delivery(delivery.id, store.channels, deliveries, fast).outcome)
     assert outcomes[-1] == "failed"
     final = deliveries.get(delivery.id)
     assert final is not None and final.status == "failed" and final.attempts == len(outcomes)
     assert "ConnectError" in (final.last_error or "") and final.next_attempt_at is None
     # Failed is final: another task for it does nothing.
-    assert attempt_delivery(delivery.id, store, deliveries, fast).outcome == "skipped"
+    assert attempt_delivery(delivery.id, store.channels, deliveries, fast).outcome == "skipped"
 
 
 def test_pending_delivery_to_a_deleted_channel_fails_unsent(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     deliveries: DeliveryLog,
     fast: Settings,
     receiver: Receiver,
@@ -102,7 +99,7 @@ def test_pending_delivery_to_a_deleted_channel_fails_unsent(
     channel = webhook_channel(client, store, receiver.url)
     delivery = queue_test(deliveries, NoQueue(), channel)
     assert client.delete(f"/api/notification-channels/{channel.id}").status_code == 204
-    assert attempt_delivery(delivery.id, store, deliveries, fast).outcome == "failed"
+    assert attempt_delivery(delivery.id, store.channels, deliveries, fast).outcome == "failed"
     final = deliveries.get(delivery.id)
     assert final is not None and final.last_error == "the channel was deleted"
     assert receiver.received == []
@@ -110,7 +107,7 @@ def test_pending_delivery_to_a_deleted_channel_fails_unsent(
 
 def test_sweep_queues_again_a_delivery_whose_task_was_lost(
     client: httpx.Client,
-    store: GraphStore,
+    store: Repositories,
     deliveries: DeliveryLog,
     settings: Settings,
     celery_worker: WorkerProcess,

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from common.notifications.deliveries import event_id_of, incident_event, retry_delay
+from common.notifications.attempts import retry_delay
+from common.notifications.payloads import event_id_of, incident_event
 from common.notifications.webhooks import (
     UnsafeWebhookError,
     WebhookTarget,

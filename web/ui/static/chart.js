@@ -1,10 +1,12 @@
 // The metric chart: uPlot with the readings (a min/max band when downsampled), the
 // detection band (expected, lower, upper), anomaly markers coloured by kind, and a
-// tooltip with value, expected, bounds and score under the cursor.
+// tooltip with value, expected, bounds and score under the cursor. uPlot is the global its
+// script (index.html) defines.
+import { formatTime } from "./format.js";
 
-const VALUE = "#2b6cb0";
+export const VALUE_COLOUR = "#2b6cb0";
 const VALUE_RANGE = "rgba(43, 108, 176, 0.25)";
-const EXPECTED = "#2f855a";
+export const EXPECTED_COLOUR = "#2f855a";
 const BAND_EDGE = "rgba(47, 133, 90, 0.5)";
 const BAND_FILL = "rgba(47, 133, 90, 0.12)";
 
@@ -40,10 +42,6 @@ function format(value) {
     : String(Math.round(value * 1000) / 1000);
 }
 
-export function formatTime(ms) {
-  return new Date(ms).toISOString().replace(".000Z", "Z").replace("T", " ");
-}
-
 // Draws `series` (GET /api/metrics/{id}/series) and `anomalies` into `container`.
 // `onZoom(startMs, endMs)` is called when the user drags across a time span.
 export function drawChart(container, series, anomalies, onZoom) {
@@ -52,12 +50,12 @@ export function drawChart(container, series, anomalies, onZoom) {
   const data = [xs, series.max];
   const lines = [
     {},
-    { label: series.downsampled ? "max" : "value", stroke: VALUE, width: 1.5 },
+    { label: series.downsampled ? "max" : "value", stroke: VALUE_COLOUR, width: 1.5 },
   ];
   const bands = [];
   if (series.downsampled) {
     data.push(series.min);
-    lines.push({ label: "min", stroke: VALUE, width: 1 });
+    lines.push({ label: "min", stroke: VALUE_COLOUR, width: 1 });
     bands.push({ series: [1, 2], fill: VALUE_RANGE });
   }
   const band = series.band;
@@ -67,7 +65,7 @@ export function drawChart(container, series, anomalies, onZoom) {
     lines.push(
       { label: "upper", stroke: BAND_EDGE, width: 1 },
       { label: "lower", stroke: BAND_EDGE, width: 1 },
-      { label: "expected", stroke: EXPECTED, width: 1.5, dash: [6, 4] },
+      { label: "expected", stroke: EXPECTED_COLOUR, width: 1.5, dash: [6, 4] },
     );
     bands.push({ series: [upper, upper + 1], fill: BAND_FILL });
   }
@@ -206,7 +204,7 @@ export function drawSparkline(canvas, series) {
   const high = Math.max(...values);
   const y = (v) => (high === low ? height / 2 : height - 2 - ((v - low) / (high - low)) * (height - 4));
   ctx.scale(ratio, ratio);
-  ctx.strokeStyle = VALUE;
+  ctx.strokeStyle = VALUE_COLOUR;
   ctx.lineWidth = 1.25;
   ctx.beginPath();
   values.forEach((value, i) => {

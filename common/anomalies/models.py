@@ -1,0 +1,66 @@
+"""An anomaly on its way into the graph (epoch ms, its id made once), and as stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from common.ids import anomaly_id
+
+Verdict = Literal["false_positive", "confirmed"]
+
+
+@dataclass(frozen=True)
+class NewAnomaly:
+    """One flagged reading as detection found it, with the span of its event.
+
+    Its id is derived from (metric, reading, method) once, here, and carried: the graph
+    merges on it (a re-run updates, never duplicates) and incidents name it.
+    """
+
+    metric_id: str
+    reading_id: str
+    method: str
+    timestamp_ms: int
+    score: float
+    value: float
+    expected: float
+    lower: float
+    upper: float
+    event_start_ms: int
+    event_end_ms: int
+    probability: float | None = None  # how often normal behaviour deviates this much
+    kind: str | None = None  # the kind of the event it belongs to
+    summary: str | None = None  # the event in words and numbers
+    id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", anomaly_id(self.metric_id, self.reading_id, self.method))
+
+
+# A stored anomaly, as the API shows it (no docstring: it would become its OpenAPI text).
+class Anomaly(BaseModel):
+    reading_id: str
+    timestamp: datetime
+    value: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    method: str
+    event_start: datetime
+    event_end: datetime
+    probability: float | None = Field(
+        default=None, description="how often the series' normal behaviour deviates this much"
+    )
+    kind: str | None = Field(default=None, description="the kind of the event it belongs to")
+    summary: str | None = Field(default=None, description="the event in words and numbers")
+    id: str
+    metric_id: str
+    detected_at: datetime
+    job_id: str | None = None
+    feedback: Verdict | None = None  # what a person said of it (POST .../feedback)
+    feedback_at: datetime | None = None

@@ -1,0 +1,81 @@
+"""Anomalies in the graph, each linked to the reading it flags (FLAGS)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from common.anomalies import queries as q
+from common.anomalies.models import Anomaly, NewAnomaly, Verdict
+from common.epoch import from_epoch_ms, now_ms, optional_moment
+from common.graph.executors import CypherExecutor, Row
+from common.graph.params import KeysetPage, keyset_page
+
+
+def _anomaly(row: Row) -> Anomaly:
+    return Anomaly(
+        **{
+            **row,
+            "timestamp": from_epoch_ms(row["timestamp"]),
+            "event_start": from_epoch_ms(row["event_start"]),
+            "event_end": from_epoch_ms(row["event_end"]),
+            "detected_at": from_epoch_ms(row["detected_at"]),
+            "feedback_at": optional_moment(row.get("feedback_at")),
+        }
+    )
+
+
+class AnomalyRepository:
+    def __init__(self, executor: CypherExecutor):
+        self.executor = executor
+
+    def save(
+        self, metric_id: str, anomalies: Sequence[NewAnomaly], job_id: str | None = None
+    ) -> int:
+        """Store (or update) the anomalies of one metric's readings; how many were saved."""
+        if not anomalies:
+            return 0
+        rows = self.executor.write(
+            q.SAVE_ANOMALIES,
+            {
+                "metric_id": metric_id,
+                "job_id": job_id,
+                "now": now_ms(),
+                "anomalies": [
+                    {
+                        "id": a.id,
+                        "reading_id": a.reading_id,
+                        "timestamp": a.timestamp_ms,
+                        "value": a.value,
+                        "expected": a.expected,
+                        "lower": a.lower,
+                        "upper": a.upper,
+                        "score": a.score,
+                        "method": a.method,
+                        "event_start": a.event_start_ms,
+                        "event_end": a.event_end_ms,
+                        "probability": a.probability,
+                        "kind": a.kind,
+                        "summary": a.summary,
+                    }
+                    for a in anomalies
+                ],
+            },
+        )
+        return int(rows[0]["saved"]) if rows else 0
+
+    def list_page(self, metric_id: str, page: KeysetPage) -> list[Anomaly]:
+        """A page of a metric's anomalies in (timestamp, id) order."""
+        rows = self.executor.read(q.LIST_ANOMALIES, keyset_page(metric_id, page))
+        return [_anomaly(row) for row in rows]
+
+    def get(self, owner_id: str, anomaly_id: str) -> Anomaly | None:
+        rows = self.executor.read(q.GET_ANOMALY, {"owner_id": owner_id, "anomaly_id": anomaly_id})
+        return _anomaly(rows[0]) if rows else None
+
+    def set_feedback(self, owner_id: str, anomaly_id: str, verdict: Verdict) -> Anomaly | None:
+        """Record what a person said of an anomaly (the last verdict counts)."""
+        rows = self.executor.write(
+            q.SET_ANOMALY_FEEDBACK,
+            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": verdict, "now": now_ms()},
+        )
+        return _anomaly(rows[0]) if rows else None

@@ -1,0 +1,60 @@
+"""Parameters every repository passes the same way: new nodes, time ranges, keyset pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from common.epoch import now_ms
+from common.ids import new_id
+
+# Open ends of a time range, as epoch ms (both engines compare 64-bit integers).
+MIN_MS = -(2**62)
+MAX_MS = 2**62
+# "No limit" for a LIMIT clause: FalkorDB returns nothing for a LIMIT past 32 bits.
+NO_LIMIT = 2**31 - 1
+
+# The key of the last row a page held: (epoch ms, id).
+PageKey = tuple[int, str]
+
+
+def new_node(owner_id: str, **fields: Any) -> dict[str, Any]:
+    """The parameters of a statement creating a node for an owner: a fresh $id and
+    $created_at (now), beside the node's own fields."""
+    return {"owner_id": owner_id, "id": new_id(), "created_at": now_ms(), **fields}
+
+
+def time_range(start_ms: int | None, end_ms: int | None) -> dict[str, int]:
+    """$start and $end of a window start <= timestamp < end; None is an open end."""
+    return {
+        "start": MIN_MS if start_ms is None else start_ms,
+        "end": MAX_MS if end_ms is None else end_ms,
+    }
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """A page of a metric's rows (readings, anomalies) in (timestamp, id) order: of the
+    window start <= timestamp < end (epoch ms; None: open), `size` rows strictly after the
+    key `after` of the last row seen (None: the first page)."""
+
+    start_ms: int | None
+    end_ms: int | None
+    size: int
+    after: PageKey | None = None
+
+
+def keyset_page(metric_id: str, page: KeysetPage) -> dict[str, Any]:
+    """The parameters of a keyset page query (LIST_READINGS_AFTER, LIST_ANOMALIES): the
+    index range starts at the `after` key's timestamp. No `after` is the first page:
+    ($start, "") skips nothing, as every id is above ""."""
+    bounds = time_range(page.start_ms, page.end_ms)
+    after_ms, after_id = (bounds["start"], "") if page.after is None else page.after
+    return {
+        "metric_id": metric_id,
+        **bounds,
+        "start": max(bounds["start"], after_ms),
+        "after_timestamp": after_ms,
+        "after_id": after_id,
+        "limit": page.size,
+    }

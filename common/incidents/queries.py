@@ -1,0 +1,148 @@
+"""Incidents' Cypher: related anomalies grouped, their states, and the notification outbox.
+
+Written by the rules of every query module (see common.graph.queries): the Cypher
+subset both Neo4j 5 and FalkorDB run, values only through $parameters, every write one
+statement, times as epoch milliseconds, scalar columns only.
+"""
+
+# The one statement that decides where a cluster of new anomalies (one metric, close in
+# time) belongs, so that two workers never open two incidents for the same events:
+#  1. SET on the owner first: on Neo4j this takes the owner's write lock, so concurrent
+#     decisions for one owner queue up (FalkorDB runs one write query at a time anyway).
+#  2. Keep the anomalies no incident includes yet: a re-run changes nothing.
+#  3. An open incident of the owner joins them if one of its members is of a related metric
+#     ($related_metric_ids: same service, or linked within INCIDENT_MAX_HOPS) and its event
+#     is within $gap of the cluster's [$start, $end]; the oldest such incident wins.
+#  4. Otherwise a new incident (id $new_id) opens. Each change bumps `revision`, which the
+#     notifier compares with `notified_revision` (an outbox in the graph).
+# No row back: nothing was new.
+JOIN_OR_OPEN_INCIDENT = """
+MATCH (u:User {id: $owner_id})
+SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
+WITH u
+UNWIND $anomaly_ids AS anomaly_id
+MATCH (a:Anomaly {id: anomaly_id})
+WHERE NOT (:Incident)-[:INCLUDES]->(a)
+WITH u, collect(a) AS fresh
+WHERE size(fresh) > 0
+OPTIONAL MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})-[:INCLUDES]->(m:Anomaly)
+WHERE m.metric_id IN $related_metric_ids
+  AND m.event_start <= $end + $gap AND m.event_end + $gap >= $start
+WITH u, fresh, i
+ORDER BY i.opened_at, i.id
+WITH u, fresh, head(collect(i.id)) AS found_id
+MERGE (inc:Incident {id: coalesce(found_id, $new_id)})
+ON CREATE SET inc.status = 'open', inc.opened_at = $now, inc.revision = 0,
+              inc.notified_revision = 0, inc.started_at = $start,
+              inc.ended_at = $end
+MERGE (u)-[:HAS_INCIDENT]->(inc)
+FOREACH (a IN fresh | MERGE (inc)-[:INCLUDES]->(a))
+SET inc.revision = inc.revision + 1, inc.last_joined_at = $now,
+    inc.last_change = CASE WHEN found_id IS NULL THEN 'opened' ELSE 'updated' END,
+    inc.started_at = CASE WHEN $start < inc.started_at THEN $start ELSE inc.started_at END,
+    inc.ended_at = CASE WHEN $end > inc.ended_at THEN $end ELSE inc.ended_at END
+RETURN inc.id AS id, found_id IS NULL AS opened, size(fresh) AS joined
+"""
+
+# members is counted, not kept in a property: deleting a metric deletes its anomalies, and
+# with them their INCLUDES relationships, without a word to the incidents they were in.
+_INCIDENT_COLUMNS = """
+RETURN i.id AS id, u.id AS owner_id, i.status AS status, i.opened_at AS opened_at,
+       i.last_joined_at AS last_joined_at, i.started_at AS started_at, i.ended_at AS ended_at,
+       size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) AS members,
+       i.acknowledged_at AS acknowledged_at,
+       i.resolved_at AS resolved_at, i.resolved_by AS resolved_by, i.revision AS revision,
+       i.last_change AS last_change
+"""
+
+_OWNED_INCIDENT = """
+MATCH (u:User {id: $owner_id})-[:HAS_INCIDENT]->(i:Incident {id: $incident_id})
+"""
+
+GET_INCIDENT = _OWNED_INCIDENT + _INCIDENT_COLUMNS
+
+# Unowned, for the notifier acting on an incident id.
+GET_INCIDENT_BY_ID = (
+    """
+MATCH (u:User)-[:HAS_INCIDENT]->(i:Incident {id: $incident_id})
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# $status null: every status. Newest first.
+LIST_INCIDENTS = (
+    """
+MATCH (u:User {id: $owner_id})-[:HAS_INCIDENT]->(i:Incident)
+WHERE $status IS NULL OR i.status = $status
+"""
+    + _INCIDENT_COLUMNS
+    + """
+ORDER BY i.opened_at DESC, i.id DESC
+SKIP $offset
+LIMIT $limit
+"""
+)
+
+# Members with their metric and service. kind and probability are read if detection stored
+# them (null otherwise), so incidents show what the detector said of each anomaly.
+# Metric and service are found by their indexed ids: a pattern through MONITORS made
+# FalkorDB walk every service's metrics for each member (1.5 s for 1,000 members).
+INCIDENT_MEMBERS = """
+MATCH (:Incident {id: $incident_id})-[:INCLUDES]->(a:Anomaly)
+WITH a
+ORDER BY a.timestamp, a.id
+LIMIT $limit
+OPTIONAL MATCH (m:Metric {id: a.metric_id})
+OPTIONAL MATCH (s:Service {id: m.service_id})
+RETURN a.id AS id, a.metric_id AS metric_id, m.name AS metric_name, s.id AS service_id,
+       s.name AS service_name, a.timestamp AS timestamp, a.value AS value,
+       a.expected AS expected, a.score AS score, a.method AS method,
+       a.event_start AS event_start, a.event_end AS event_end, a.kind AS kind,
+       a.probability AS probability, a.feedback AS feedback
+ORDER BY a.timestamp, a.id
+"""
+
+ACKNOWLEDGE_INCIDENT = (
+    _OWNED_INCIDENT
+    + """
+SET i.acknowledged_at = coalesce(i.acknowledged_at, $now)
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# By a person ($resolved_by: their name) or by the sweep; an incident already resolved is
+# left as it was. Resolving is a change people are told about (revision + 1).
+RESOLVE_INCIDENT = (
+    _OWNED_INCIDENT
+    + """
+FOREACH (_ IN CASE WHEN i.status = 'open' THEN [1] ELSE [] END |
+  SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = $resolved_by,
+      i.revision = i.revision + 1, i.last_change = 'resolved')
+"""
+    + _INCIDENT_COLUMNS
+)
+
+# Open incidents nothing joined since $cutoff.
+RESOLVE_QUIET_INCIDENTS = """
+MATCH (i:Incident {status: 'open'})
+WHERE i.last_joined_at <= $cutoff
+SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = 'quiet',
+    i.revision = i.revision + 1, i.last_change = 'resolved'
+RETURN i.id AS id
+"""
+
+# The outbox: incidents with changes people were not told about yet.
+INCIDENTS_TO_NOTIFY = """
+MATCH (u:User)-[:HAS_INCIDENT]->(i:Incident)
+WHERE i.revision > i.notified_revision
+RETURN i.id AS id, u.id AS owner_id, i.notified_revision AS notified_revision
+ORDER BY i.last_joined_at
+LIMIT $limit
+"""
+
+MARK_INCIDENT_NOTIFIED = """
+MATCH (i:Incident {id: $incident_id})
+WHERE i.notified_revision < $revision
+SET i.notified_revision = $revision
+RETURN i.id AS id
+"""

@@ -1,0 +1,121 @@
+"""Celery's configuration, and sending work to the workers by task name.
+
+The web, the scans and the incident sweep enqueue through `JobQueue`, which only needs the
+broker: they never import the worker's tasks (nor numpy/statsmodels code paths they would
+pull in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from common.errors import DependencyUnavailableError
+from common.settings import Settings
+
+DETECT_TASK = "neonomaly.detect"
+SCAN_TASK = "neonomaly.scan"
+SCAN_SCHEDULE_ENTRY = "scan-metrics"
+INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
+INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
+DELIVER_TASK = "neonomaly.deliver-webhook"
+
+
+def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
+    """The configuration every Celery app of Neonomaly uses (worker, beat, web, Flower)."""
+    if settings.job_time_limit_seconds >= settings.broker_visibility_timeout_seconds:
+        # Otherwise Redis would hand a job still running to a second worker.
+        raise ValueError(
+            "JOB_TIME_LIMIT_SECONDS must be below BROKER_VISIBILITY_TIMEOUT_SECONDS "
+            f"({settings.job_time_limit_seconds} >= {settings.broker_visibility_timeout_seconds})"
+        )
+    if settings.job_soft_time_limit_seconds >= settings.job_time_limit_seconds:
+        raise ValueError("JOB_SOFT_TIME_LIMIT_SECONDS must be below JOB_TIME_LIMIT_SECONDS")
+    if settings.webhook_retry_max_seconds >= settings.broker_visibility_timeout_seconds:
+        # A retry is a message with a countdown; one due after the visibility timeout is
+        # handed to a second worker, and the webhook would be sent twice.
+        raise ValueError(
+            "WEBHOOK_RETRY_MAX_SECONDS must be below BROKER_VISIBILITY_TIMEOUT_SECONDS"
+        )
+    return {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout_seconds
+        },
+        "result_backend_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout_seconds
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2,
+        # A publish to a Redis that is down fails fast: the web answers 503 instead of hanging.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": settings.job_queue,
+        # Jobs are idempotent (see common.jobs.detection_job), so a job is acknowledged
+        # only once done, and one whose worker died is handed out again.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings.job_soft_time_limit_seconds,
+        "task_time_limit": settings.job_time_limit_seconds,
+        # Celery's own result is a small status; the detection result lives in the result store.
+        "result_expires": settings.result_ttl_seconds,
+        # Events for Flower.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": {
+            SCAN_SCHEDULE_ENTRY: {
+                "task": SCAN_TASK,
+                "schedule": settings.scan_interval_seconds,
+                # A sweep not started within one interval is superseded by the next one.
+                "options": {"expires": settings.scan_interval_seconds},
+            },
+            INCIDENT_SWEEP_SCHEDULE_ENTRY: {
+                "task": INCIDENT_SWEEP_TASK,
+                "schedule": settings.incident_sweep_seconds,
+                "options": {"expires": settings.incident_sweep_seconds},
+            },
+        },
+    }
+
+
+def producer_app(settings: Settings, redis_url: str) -> Celery:
+    """A Celery app that only sends tasks (for the web)."""
+    app = Celery("neonomaly", set_as_current=False)
+    app.conf.update(celery_config(settings, redis_url))
+    return app
+
+
+class JobQueue:
+    """Sends job ids to the workers."""
+
+    def __init__(self, app: Celery):
+        self.app = app
+        # Celery makes its broker connection and producer pools on first use, without a
+        # lock: made here, before request threads can race to make two of each.
+        _ = app.amqp.producer_pool
+
+    def enqueue_detection(self, job_id: str) -> None:
+        try:
+            # The Celery task id is the job id: Flower and the job API name the same thing.
+            self.app.send_task(DETECT_TASK, args=[job_id], task_id=job_id)
+        except OperationalError as exc:
+            raise DependencyUnavailableError("redis", f"cannot queue the job: {exc}") from exc
+
+    def enqueue_delivery(self, delivery_id: str) -> None:
+        try:
+            self.app.send_task(DELIVER_TASK, args=[delivery_id])
+        except OperationalError as exc:
+            raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Periodic scans: online detection on every metric that received readings since the last."""

@@ -1,0 +1,1 @@
+"""Services: what a user monitors, and which service depends on which."""

@@ -1,0 +1,129 @@
+"""Services' Cypher: a user's services and the DEPENDS_ON links between them.
+
+Written by the rules of every query module (see common.graph.queries): the Cypher
+subset both Neo4j 5 and FalkorDB run, values only through $parameters, every write one
+statement, times as epoch milliseconds, scalar columns only.
+"""
+
+_SERVICE_COLUMNS = """
+RETURN s.id AS id, s.name AS name, s.description AS description, u.id AS owner_id,
+       s.created_at AS created_at
+"""
+
+CREATE_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})
+CREATE (u)-[:OWNS]->(s:Service {id: $id, name: $name, description: $description,
+                                created_at: $created_at})
+"""
+    + _SERVICE_COLUMNS
+)
+
+LIST_SERVICES = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service)
+"""
+    + _SERVICE_COLUMNS
+    + "ORDER BY s.created_at, s.id"
+)
+
+GET_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+"""
+    + _SERVICE_COLUMNS
+)
+
+# $set_description distinguishes "leave it" from "clear it" (a PATCH with null).
+UPDATE_SERVICE = (
+    """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+SET s.name = coalesce($name, s.name),
+    s.description = CASE WHEN $set_description THEN $description ELSE s.description END
+"""
+    + _SERVICE_COLUMNS
+)
+
+# One statement: a metric created, or readings appended, while the service is being deleted
+# are either deleted with it or refused, never left behind as orphans. On Neo4j (read
+# committed, row locks) that takes locks in the order every writer uses:
+#  1. The service (SET): CREATE_METRIC locks it too, so a metric committed before is seen
+#     here, and one after finds the service gone.
+#  2. Each metric's MetricLock, then the metric, in APPEND_READINGS' order (so the two never
+#     deadlock). An append holding them commits first and its readings are then seen; one
+#     that comes after re-finds its metric gone and stores nothing (see APPEND_READINGS).
+#  3. Only after every lock is held (the collect waits for all rows) are the readings,
+#     anomalies and locks read and deleted: read before, an append committing in between
+#     would leave its readings behind (seen on Neo4j 5.26 in 3 of 4 runs).
+# coalesce: FalkorDB fails on a null node in a later MATCH (a service without metrics);
+# no metric id is empty. FalkorDB runs one write at a time, so its order is moot.
+DELETE_SERVICE = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+SET s.deleting = true
+WITH s
+OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
+WITH s, m, coalesce(m.id, '') AS metric_id
+OPTIONAL MATCH (held:MetricLock {metric_id: metric_id})
+FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
+FOREACH (x IN CASE WHEN m IS NULL THEN [] ELSE [m] END | SET x.deleting = true)
+WITH s, collect(m) AS metrics
+UNWIND CASE WHEN size(metrics) = 0 THEN [null] ELSE metrics END AS m
+WITH s, m, coalesce(m.id, '') AS metric_id
+OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
+WITH s, m, metric_id, collect(a) AS anomalies
+OPTIONAL MATCH (r:MetricReading {metric_id: metric_id})
+WITH s, m, metric_id, anomalies, collect(r) AS readings
+OPTIONAL MATCH (lock:MetricLock {metric_id: metric_id})
+WITH s, m, anomalies, readings, collect(lock) AS locks
+FOREACH (a IN anomalies | DETACH DELETE a)
+FOREACH (r IN readings | DETACH DELETE r)
+FOREACH (l IN locks | DELETE l)
+WITH s, collect(m) AS metrics
+FOREACH (m IN metrics | DETACH DELETE m)
+DETACH DELETE s
+RETURN count(*) AS deleted
+"""
+
+
+# --- dependencies ----------------------------------------------------------------------
+# (:Service)-[:DEPENDS_ON]->(:Service), only between one owner's services. No row: one of the
+# two is not the owner's. MERGE: adding it again changes nothing.
+ADD_DEPENDENCY = """
+MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+MATCH (u)-[:OWNS]->(t:Service {id: $other_id})
+MERGE (s)-[:DEPENDS_ON]->(t)
+RETURN s.id AS id
+"""
+
+REMOVE_DEPENDENCY = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[d:DEPENDS_ON]->
+      (:Service {id: $other_id})
+DELETE d
+RETURN count(*) AS deleted
+"""
+
+# A service's direct dependencies and dependents, by name: what GET /api/services/{id} shows.
+SERVICE_DEPENDENCIES = """
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+OPTIONAL MATCH (s)-[:DEPENDS_ON]->(d:Service)
+WITH s, d
+ORDER BY d.name, d.id
+WITH s, collect(d.id) AS depends_on_ids, collect(d.name) AS depends_on_names
+OPTIONAL MATCH (p:Service)-[:DEPENDS_ON]->(s)
+WITH depends_on_ids, depends_on_names, p
+ORDER BY p.name, p.id
+RETURN depends_on_ids, depends_on_names, collect(p.id) AS dependent_ids,
+       collect(p.name) AS dependent_names
+"""
+
+# One step of a breadth-first walk over DEPENDS_ON (both directions): the edges touching a
+# frontier of services. The caller walks at most INCIDENT_MAX_HOPS steps, so a cycle or a
+# large graph never makes a traversal unbounded.
+DEPENDENCY_EDGES_OF = """
+MATCH (s:Service)
+WHERE s.id IN $service_ids
+OPTIONAL MATCH (s)-[:DEPENDS_ON]->(d:Service)
+WITH s, collect(d.id) AS depends_on
+OPTIONAL MATCH (p:Service)-[:DEPENDS_ON]->(s)
+RETURN s.id AS id, depends_on, collect(p.id) AS dependents
+"""

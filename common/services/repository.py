@@ -1,0 +1,104 @@
+"""Services and their dependencies in the graph. Scoped methods take the caller's
+`owner_id`: another user's service is not found, exactly as if it did not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from common.edits import NameEdit
+from common.epoch import from_epoch_ms
+from common.errors import NotFoundError
+from common.graph.executors import CypherExecutor, Row, deleted_any
+from common.graph.params import new_node
+from common.services import queries as q
+from common.services.models import DependencyEdges, Service, ServiceDependencies, ServiceRef
+
+
+def _service(row: Row) -> Service:
+    return Service(**{**row, "created_at": from_epoch_ms(row["created_at"])})
+
+
+def _refs(ids: list[str], names: list[str]) -> list[ServiceRef]:
+    return [ServiceRef(id=i, name=n) for i, n in zip(ids, names, strict=True)]
+
+
+class ServiceRepository:
+    def __init__(self, executor: CypherExecutor):
+        self.executor = executor
+
+    def create(self, owner_id: str, name: str, description: str | None) -> Service:
+        params = new_node(owner_id, name=name, description=description)
+        rows = self.executor.write(q.CREATE_SERVICE, params)
+        if not rows:
+            raise NotFoundError(f"user {owner_id} not found")
+        return _service(rows[0])
+
+    def list_owned(self, owner_id: str) -> list[Service]:
+        return [
+            _service(row) for row in self.executor.read(q.LIST_SERVICES, {"owner_id": owner_id})
+        ]
+
+    def get(self, owner_id: str, service_id: str) -> Service | None:
+        rows = self.executor.read(q.GET_SERVICE, {"owner_id": owner_id, "service_id": service_id})
+        return _service(rows[0]) if rows else None
+
+    def update(self, owner_id: str, service_id: str, edit: NameEdit) -> Service | None:
+        rows = self.executor.write(
+            q.UPDATE_SERVICE, {"owner_id": owner_id, "service_id": service_id, **edit.params()}
+        )
+        return _service(rows[0]) if rows else None
+
+    def delete(self, owner_id: str, service_id: str) -> bool:
+        """Delete a service with its metrics, their readings and anomalies, in one statement."""
+        scope = {"owner_id": owner_id, "service_id": service_id}
+        return deleted_any(self.executor.write(q.DELETE_SERVICE, scope))
+
+    # --- dependencies -----------------------------------------------------------------
+    def add_dependency(self, owner_id: str, service_id: str, other_id: str) -> bool:
+        """service_id DEPENDS_ON other_id; False if either is not the owner's."""
+        rows = self.executor.write(
+            q.ADD_DEPENDENCY,
+            {"owner_id": owner_id, "service_id": service_id, "other_id": other_id},
+        )
+        return bool(rows)
+
+    def remove_dependency(self, owner_id: str, service_id: str, other_id: str) -> bool:
+        rows = self.executor.write(
+            q.REMOVE_DEPENDENCY,
+            {"owner_id": owner_id, "service_id": service_id, "other_id": other_id},
+        )
+        return deleted_any(rows)
+
+    def dependencies(self, owner_id: str, service_id: str) -> ServiceDependencies | None:
+        rows = self.executor.read(
+            q.SERVICE_DEPENDENCIES, {"owner_id": owner_id, "service_id": service_id}
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ServiceDependencies(
+            depends_on=_refs(row["depends_on_ids"], row["depends_on_names"]),
+            dependents=_refs(row["dependent_ids"], row["dependent_names"]),
+        )
+
+    def dependency_edges_near(self, service_ids: Sequence[str], max_hops: int) -> DependencyEdges:
+        """DEPENDS_ON edges within `max_hops` of the services, either direction.
+
+        A breadth-first walk, one bounded query per hop: cycles and large graphs cost at
+        most `max_hops` queries over the services reached. Edges only ever link one owner's
+        services, so the walk never leaves the owner.
+        """
+        edges: set[tuple[str, str]] = set()
+        seen = set(service_ids)
+        frontier = sorted(seen)
+        for _ in range(max_hops):
+            if not frontier:
+                break
+            reached: set[str] = set()
+            for row in self.executor.read(q.DEPENDENCY_EDGES_OF, {"service_ids": frontier}):
+                edges.update((row["id"], other) for other in row["depends_on"])
+                edges.update((other, row["id"]) for other in row["dependents"])
+                reached.update(row["depends_on"], row["dependents"])
+            frontier = sorted(reached - seen)
+            seen |= reached
+        return DependencyEdges(frozenset(edges))
