@@ -26,19 +26,22 @@ For reading t:
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
    a broken season shows there while each reading alone is still unremarkable), and the
    mean *absolute* error of the last 64 (`spread_horizons`: the readings spread wider, a
-   variance change or a burst of spikes, while their mean stays put). Each mean is a sum
-   over its window in a fixed order (pairs, pairs of pairs...), so it does not depend on
-   where a call to `advance` began.
+   variance change or a burst of spikes, while their mean stays put). A sum over 2p
+   readings is the sum over the last p plus the one over the p before, kept in the state
+   for each power of two: each mean depends on its window's values only, not on where
+   a call to `advance` began, and costs a few additions per reading.
 3. A tail probability for each horizon against the same horizon's past values, refitted
-   every BLOCK readings from a summary that forgets old values exponentially (`tails`:
-   as much memory as the last `history` readings): above the `tail_quantile` quantile
-   of past magnitudes an exponential tail fitted to the excesses (peaks over threshold:
-   a generalised Pareto tail of shape 0, which over-states rather than under-states the
-   probability of a light-tailed series' extremes), below it the share of past
-   magnitudes at least as large. The tail is never narrower than the data's own
-   resolution (the smallest step between successive readings of about the last
-   `history`: a series in whole steps cannot be more surprising than one step apart),
-   so a quantised series does not alarm on its next step.
+   every BLOCK readings (`tails`: log-binned histograms of the last `history` readings'
+   worth, the previous window fading out as the current one fills): above the
+   `tail_quantile` quantile of past magnitudes an exponential tail fitted to the
+   excesses (peaks over threshold: a generalised Pareto tail of shape 0, which
+   over-states rather than under-states the probability of a light-tailed series'
+   extremes). Below the threshold the same exponential is read, capped at 1: there a
+   look's probability is at least the tail's share (0.1), which the Bonferroni factor
+   below lifts past 0.4, far from any alarm. The tail is never narrower than the data's
+   own resolution (the smallest step between distinct values of the level window, over
+   about the last `history` readings: a series in whole steps cannot be more surprising
+   than one step apart), so a quantised series does not alarm on its next step.
 4. `probability` = 4 × the smallest of the four (Bonferroni: four looks at the same
    reading). A reading alarms when probability ≤ `sensitivity` (default 3e-4): on data
    that behaves as its past did, at most about `sensitivity` × readings alarm, and fewer
@@ -64,7 +67,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, insort
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import numpy as np
@@ -75,16 +78,16 @@ from common.detection.result import DetectionError, DetectionResult
 from common.detection.seasonal import Season
 from common.detection.spread import MAD_TO_STD
 from common.detection.state import (
-    NEVER,
     AdaptiveSettings,
     DetectorState,
     StateInvalid,
     settings_key,
 )
 from common.detection.stl import OUTLIER_SCALES
-from common.detection.tails import BINS_PER_OCTAVE, MIN_TAIL_HISTORY, SPAN, Tails
+from common.detection.tails import MIN_TAIL_HISTORY, Tails
 
 __all__ = [
+    "MIN_TAIL_HISTORY",
     "AdaptiveSettings",
     "DetectorState",
     "StateInvalid",
@@ -191,9 +194,12 @@ class _Chain:
     window's values alone, whatever calls the readings came in.
     """
 
-    powers: tuple[int, ...]  # 1, 2, 4, ... up to the largest horizon
-    rings: tuple[tuple[int, int], ...]  # per power below the largest: (offset, length)
-    horizons: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]  # (h, ((power, back), ...))
+    # Per power p below the largest: (p, offset of its ring, ring length).
+    doubling: tuple[tuple[int, int, int], ...]
+    # Per horizon: the power of its top digit (an index into the sums 1, 2, 4, ...), and
+    # each further digit's ring (offset, length) and how far back it is read.
+    plans: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...]
+    horizons: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,7 @@ class _Layout:
     """What the settings fix about the computation (cached per settings)."""
 
     looks: tuple[tuple[int, bool], ...]  # (horizon, spread) per tail row of a forecaster
+    sources: tuple[tuple[int, int, float], ...]  # per look: (chain, its horizon's place, h)
     point: int  # the look of the reading alone: the band's
     chains: tuple[_Chain, _Chain]  # signed, absolute
     ring_size: int  # floats of rings per forecaster
@@ -209,7 +216,9 @@ class _Layout:
     band: float  # log(tail share / (sensitivity / looks)): the band's reach past the threshold
     blocks: int  # choice window in blocks
     keep: int  # readings kept for the level window and events' baseline
-    decay: float  # tail weight kept per block
+    window: int  # readings in a tail's window (a whole number of blocks)
+    rings: tuple[tuple[int, int], ...]  # (offset, length) of every ring of a forecaster
+    unknown: array[float]  # one NaN per look: the evidence of a forecaster without forecast
 
 
 @cache
@@ -221,31 +230,39 @@ def _layout(settings: AdaptiveSettings) -> _Layout:
     offset = 0
     for spread in (False, True):
         horizons = sorted({h for h, s in looks if s == spread})
-        longest = max(horizons, default=1)
-        powers = tuple(1 << bit for bit in range(longest.bit_length()))
-        lengths = {p: p for p in powers[:-1]}  # a doubling looks p back
-        plans = []
+        powers = [1 << bit for bit in range(max(horizons, default=1).bit_length())]
+        lengths = {power: power for power in powers[:-1]}  # a doubling looks p back
+        digits = []
         for horizon in horizons:
-            back, plan = 0, []
+            back, found = 0, []
             for power in reversed(powers):
                 if horizon & power:
-                    plan.append((power, back))
-                    if back:
-                        lengths[power] = max(lengths.get(power, 0), back)
+                    found.append((power, back))
+                    if back:  # read `back` readings before: the ring must reach that far
+                        lengths[power] = max(lengths[power], back)
                     back += power
-            plans.append((horizon, tuple(plan)))
-        rings = []
-        for power in powers:
-            if power in lengths:
-                rings.append((offset, lengths[power]))
-                offset += lengths[power]
-            else:
-                rings.append((-1, 0))
-        chains.append(_Chain(powers, tuple(rings), tuple(plans)))
+            digits.append(found)
+        rings = {}
+        for power in powers[:-1]:
+            rings[power] = (offset, lengths[power])
+            offset += lengths[power]
+        plans = tuple(
+            (
+                found[0][0].bit_length() - 1,
+                tuple((*rings[power], back) for power, back in found[1:]),
+            )
+            for found in digits
+        )
+        doubling = tuple((power, *rings[power]) for power in powers[:-1])
+        chains.append(_Chain(doubling, plans, tuple(horizons)))
     count = len(looks)
     tail_share = 1.0 - settings.tail_quantile
     return _Layout(
         looks=looks,
+        sources=tuple(
+            (int(spread), chains[int(spread)].horizons.index(horizon), float(horizon))
+            for horizon, spread in looks
+        ),
         point=looks.index((1, False)),
         chains=(chains[0], chains[1]),
         ring_size=offset,
@@ -254,53 +271,44 @@ def _layout(settings: AdaptiveSettings) -> _Layout:
         band=math.log(tail_share / (settings.sensitivity / count)),
         blocks=max(1, settings.choice_window // BLOCK),
         keep=max(settings.level_window, BASELINE),
-        decay=math.exp(-BLOCK / (settings.history / 2)),
+        window=max(1, round(settings.history / BLOCK)) * BLOCK,
+        rings=tuple((offset, length) for chain in chains for _, offset, length in chain.doubling),
+        unknown=array("f", [NAN] * count),
     )
 
 
 def _window_sums(
-    chain: _Chain, sums: array, base: int, reading: int, value: float
-) -> dict[int, float]:
-    """Sums of the chain's horizons over the windows ending at `reading` (whose value is
-    `value`), and the rings moved on by it."""
-    current = {1: value}
-    rings = chain.rings
-    for number, power in enumerate(chain.powers[:-1]):
-        offset, length = rings[number]
-        current[power * 2] = current[power] + sums[base + offset + (reading - power) % length]
-    found = {}
-    for horizon, plan in chain.horizons:
-        total = NAN
-        for step, (power, back) in enumerate(plan):
-            if step == 0:
-                total = current[power]
-            else:
-                offset, length = rings[power.bit_length() - 1]
-                total += sums[base + offset + (reading - back) % length]
-        found[horizon] = total
-    for number, power in enumerate(chain.powers):
-        offset, length = rings[number]
-        if length:
-            sums[base + offset + reading % length] = current[power]
+    chain: _Chain, sums: array[float], base: int, reading: int, value: float
+) -> list[float]:
+    """Sums over the chain's horizons of the windows ending at `reading` (whose value is
+    `value`); the rings move on by it."""
+    current = [value]  # sums over 1, 2, 4, ... readings ending here
+    total = value
+    for power, offset, length in chain.doubling:
+        total = total + sums[base + offset + (reading - power) % length]
+        current.append(total)
+    found = []
+    for top, digits in chain.plans:
+        total = current[top]
+        for offset, length, back in digits:
+            total += sums[base + offset + (reading - back) % length]
+        found.append(total)
+    for bit, (_, offset, length) in enumerate(chain.doubling):
+        sums[base + offset + reading % length] = current[bit]
     return found
 
 
 class _Fits:
-    """The tail fits of the current block as plain numbers (see `tails.Tails.share`)."""
+    """The tail fits of the current block as plain numbers."""
 
     def __init__(self, state: DetectorState, layout: _Layout) -> None:
         tails = state.tails
-        above, in_bin, positive = tails.shares()
         floor = state.floor
-        self.threshold = tails.threshold.tolist()
+        self.threshold: list[float] = tails.threshold.tolist()
         self.scale = [
             max(excess, floor / horizon) if not math.isnan(excess) else NAN
             for excess, horizon in zip(tails.excess.tolist(), layout.horizons, strict=True)
         ]
-        self.anchor = tails.anchor.tolist()
-        self.above = above.tolist()
-        self.in_bin = in_bin.tolist()
-        self.positive = positive.tolist()
         count = len(layout.looks)
         self.band = [
             self.threshold[row] + self.scale[row] * layout.band
@@ -308,135 +316,163 @@ class _Fits:
         ]
 
     def chance(self, row: int, magnitude: float, tail_share: float) -> float:
-        """P(a past magnitude >= this one) for a tail row (`tails.Tails.probability`)."""
+        """P(a past magnitude >= this one) for a tail row: the exponential tail
+        `tail_share * exp(-(magnitude - threshold) / scale)`, read below the threshold too
+        (capped at 1; a magnitude of 0 has probability 1)."""
         threshold = self.threshold[row]
-        if math.isnan(threshold) or math.isnan(magnitude):
+        if math.isnan(threshold) or math.isnan(magnitude) or magnitude <= 0:
             return 1.0
-        if magnitude > threshold:
-            scale = self.scale[row]
-            return tail_share * math.exp((threshold - magnitude) / scale) if scale > 0 else 0.0
-        if magnitude <= 0:
-            return 1.0
-        mantissa, exponent = math.frexp(magnitude)
-        position = (2.0 * mantissa - 1.0) * BINS_PER_OCTAVE
-        sub = math.floor(position)
-        offset = BINS_PER_OCTAVE * (exponent - 1) + sub - self.anchor[row]
-        if offset < 0:
-            share = self.positive[row]
-        elif offset >= SPAN:
-            share = self.above[row][SPAN]
-        else:
-            share = self.above[row][offset + 1] + self.in_bin[row][offset] * (1.0 - (position - sub))
-        return max(share, tail_share)
+        scale = self.scale[row]
+        if scale <= 0:  # every past magnitude the same: anything larger is unprecedented
+            return 0.0 if magnitude > threshold else tail_share
+        return min(tail_share * math.exp((threshold - magnitude) / scale), 1.0)
 
 
 @dataclass
 class _Verdicts:
-    expected: list[float]
-    half_width: list[float]
-    probability: list[float]
-    unusual: list[bool]
-    is_anomaly: list[bool]
-    seasonal: list[bool]  # the seasonal forecaster was the one used
+    expected: list[float] = field(default_factory=list)
+    half_width: list[float] = field(default_factory=list)
+    probability: list[float] = field(default_factory=list)
+    unusual: list[bool] = field(default_factory=list)
+    is_anomaly: list[bool] = field(default_factory=list)
+    seasonal: list[bool] = field(default_factory=list)  # the seasonal forecaster was used
 
 
 def _advance(
     before: DetectorState, times: np.ndarray, values: np.ndarray, *, real_times: bool
 ) -> tuple[DetectionResult, DetectorState]:
     """The readings judged one by one from a copy of `before` (module doc)."""
-    state = before.copy()
-    settings = state.settings
-    layout = _layout(settings)
-    season = state.season
-    seasons = [(season.since, season.period)] if season.period else []
-    verdicts = _Verdicts([], [], [], [], [], [])
-    fits = _Fits(state, layout)
-    forecast = season.forecaster()
-    waiting: tuple[list[int], list[float], list[float]] = ([], [], [])  # for the season's grids
-    width = settings.level_window
-    window = sorted(state.recent[max(0, len(state.recent) - width) :])
-    choice = _Choice(state, layout)
-    tail_share = 1.0 - settings.tail_quantile
-    count = len(layout.looks)
-    sensitivity, quiet = settings.sensitivity, settings.quiet
-    recent, pending, sums = state.recent, state.pending, state.sums
+    run = _Run(before.copy())
     for time, value in zip(times.tolist(), values.tolist(), strict=True):
+        run.judge(time, value)
+    run.finish()
+    result = _result(before, run.verdicts, times, values, real_times, run.seasons)
+    return result, run.state
+
+
+class _Run:
+    """One advance: the state's numbers unpacked for the reading-by-reading loop."""
+
+    def __init__(self, state: DetectorState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.layout = _layout(state.settings)
+        season = state.season
+        self.seasons = [(season.since, season.period)] if season.period else []
+        self.verdicts = _Verdicts()
+        self.forecast = season.forecaster()
+        self.waiting: tuple[list[int], list[float], list[float]] = ([], [], [])
+        width = self.settings.level_window
+        self.window = sorted(state.recent[max(0, len(state.recent) - width) :])
+        self._new_block()
+
+    def _new_block(self) -> None:
+        self.fits = _Fits(self.state, self.layout)
+        self.choice = _Choice(self.state, self.layout)
+
+    def judge(self, time: int, value: float) -> None:
+        state, settings = self.state, self.settings
         reading = state.readings_seen
-        if reading in (season.next_check, season.next_refit):
-            _flush(season, waiting)
-            if reading == season.next_check:
-                period = season.period
-                assert state.last_timestamp_ms is not None
-                season.check(reading, newest_ms=state.last_timestamp_ms)
-                if season.period and season.period != period:
-                    seasons.append((reading, season.period))
-            if reading == season.next_refit and season.period:
-                season.refit(reading, _error_scale(state, layout))
-            forecast = season.forecaster()
-
-        level = window[width // 2] if len(window) == width else NAN
-        seasonal = forecast(time) if forecast is not None else NAN
-        use_seasonal = choice.seasonal_is_better(reading, seasonal)
-        chances = []
-        for forecaster, expected in ((LEVEL, level), (SEASONAL, seasonal)):
-            error = value - expected
-            base = forecaster * layout.ring_size
-            signed = _window_sums(layout.chains[0], sums, base, reading, error)
-            spread = _window_sums(layout.chains[1], sums, base, reading, abs(error))
-            lowest = 1.0
-            for look, (horizon, is_spread) in enumerate(layout.looks):
-                magnitude = abs((spread if is_spread else signed)[horizon] / horizon)
-                pending.append(magnitude)
-                lowest = min(lowest, fits.chance(forecaster * count + look, magnitude, tail_share))
-            chances.append(min(max(lowest * count, TINIEST), 1.0))
-            choice.add(forecaster, abs(error))
-
+        if reading in (state.season.next_check, state.season.next_refit):
+            self._scheduled(reading)
+        width = settings.level_window
+        level = self.window[width // 2] if len(self.window) == width else NAN
+        seasonal = self.forecast(time) if self.forecast is not None else NAN
+        use_seasonal = self.choice.seasonal_is_better(reading, seasonal)
+        chances = [
+            self._chance(reading, forecaster, value - expected)
+            for forecaster, expected in ((LEVEL, level), (SEASONAL, seasonal))
+        ]
+        forecaster = SEASONAL if use_seasonal else LEVEL
         expected = seasonal if use_seasonal else level
-        band = fits.band[SEASONAL if use_seasonal else LEVEL]
-        judged = expected == expected and band == band  # neither is NaN
-        probability = chances[SEASONAL if use_seasonal else LEVEL] if judged else 1.0
-        unusual = probability <= sensitivity
-        alarm = unusual and reading - state.last_alarm > quiet
+        band = self.fits.band[forecaster]
+        judged = not (math.isnan(expected) or math.isnan(band))
+        probability = chances[forecaster] if judged else 1.0
+        unusual = probability <= settings.sensitivity
+        alarm = unusual and reading - state.last_alarm > settings.quiet
         if alarm:
             state.last_alarm = reading
+        verdicts = self.verdicts
         verdicts.expected.append(expected if judged else NAN)
         verdicts.half_width.append(band)
         verdicts.probability.append(probability)
         verdicts.unusual.append(unusual)
         verdicts.is_anomaly.append(alarm)
         verdicts.seasonal.append(use_seasonal and judged)
+        self._remember(time, value, seasonal, expected if judged else NAN)
 
-        # The reading into what the next ones are judged from.
+    def _scheduled(self, reading: int) -> None:
+        """A season check or a seasonal refit due before this reading."""
+        state = self.state
+        season = state.season
+        _flush(season, self.waiting)
+        if reading == season.next_check and state.last_timestamp_ms is not None:
+            period = season.period
+            season.check(reading, newest_ms=state.last_timestamp_ms)
+            if season.period and season.period != period:
+                self.seasons.append((reading, season.period))
+        if reading == season.next_refit and season.period:
+            season.refit(reading, _error_scale(state, self.layout))
+        self.forecast = season.forecaster()
+
+    def _chance(self, reading: int, forecaster: int, error: float) -> float:
+        """The forecaster's probability for this reading (Bonferroni over its looks); its
+        windowed sums, its evidence for the block's tails and its choice sums move on."""
+        layout, state = self.layout, self.state
+        base = forecaster * layout.ring_size
+        count = len(layout.looks)
+        if math.isnan(error):  # no forecast: every sum is NaN, every look unremarkable
+            for offset, length in layout.rings:
+                state.sums[base + offset + reading % length] = NAN
+            state.pending.extend(layout.unknown)
+            return 1.0
+        found = (
+            _window_sums(layout.chains[0], state.sums, base, reading, error),
+            _window_sums(layout.chains[1], state.sums, base, reading, abs(error)),
+        )
+        tail_share = 1.0 - self.settings.tail_quantile
+        lowest = 1.0
+        for look, (chain, place, horizon) in enumerate(layout.sources):
+            magnitude = abs(found[chain][place] / horizon)
+            state.pending.append(magnitude)
+            lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
+        self.choice.add(forecaster, abs(error))
+        return min(max(lowest * count, TINIEST), 1.0)
+
+    def _remember(self, time: int, value: float, seasonal: float, expected: float) -> None:
+        """The reading into what the next ones are judged from."""
+        state, window, recent = self.state, self.window, self.state.recent
+        width = self.settings.level_window
         state.chunk_max = max(state.chunk_max, abs(value))
         insort(window, value)
         if len(window) > width:
             del window[bisect_left(window, recent[-width])]
         recent.append(value)
-        if len(recent) > layout.keep:
+        if len(recent) > self.layout.keep:
             del recent[0]
-        state.recent_expected.append(expected if judged else NAN)
+        state.recent_expected.append(expected)
         if len(state.recent_expected) > BASELINE:
             del state.recent_expected[0]
-        waiting[0].append(time)
-        waiting[1].append(value)
-        waiting[2].append(_clipped(value, seasonal, season.clip_scale))
-        season.errors_seen += seasonal == seasonal
-        state.readings_seen = reading + 1
+        season = state.season
+        self.waiting[0].append(time)
+        self.waiting[1].append(value)
+        self.waiting[2].append(_clipped(value, seasonal, season.clip_scale))
+        season.errors_seen += not math.isnan(seasonal)
+        state.readings_seen += 1
         state.last_timestamp_ms = time
         if state.readings_seen % BLOCK == 0:
-            _end_block(state, layout)
-            choice = _Choice(state, layout)
-            fits = _Fits(state, layout)
-    _flush(season, waiting)
-    result = _result(before, settings, verdicts, times, values, real_times, seasons)
-    return result, state
+            _end_block(state, self.layout)
+            self._new_block()
+
+    def finish(self) -> None:
+        _flush(self.state.season, self.waiting)
 
 
 def _clipped(value: float, forecast: float, clip_scale: float) -> float:
     """What the seasonal grid keeps of a reading: within OUTLIER_SCALES scales of its
     forecast (the reading itself where there is none)."""
     limit = OUTLIER_SCALES * clip_scale
-    if not (forecast == forecast and limit == limit):
+    if math.isnan(forecast) or math.isnan(limit):
         return value
     return forecast + min(max(value - forecast, -limit), limit)
 
@@ -464,7 +500,7 @@ class _Choice:
 
     def seasonal_is_better(self, reading: int, seasonal: float) -> bool:
         """Before the reading: a forecaster without a full window of errors does not win."""
-        if not self.full or seasonal != seasonal:
+        if not self.full or math.isnan(seasonal):
             return False
         state = self.state
         size = self.size + reading % BLOCK
@@ -476,15 +512,22 @@ class _Choice:
         return bool((self.sums[SEASONAL] + state.partial_sum[SEASONAL]) / size < level)
 
     def add(self, forecaster: int, magnitude: float) -> None:
-        if magnitude == magnitude:  # not NaN: the forecaster had a forecast
+        if not math.isnan(magnitude):  # the forecaster had a forecast
             self.state.partial_sum[forecaster] += magnitude
             self.state.partial_count[forecaster] += 1
+
+
+def _fade(state: DetectorState, layout: _Layout) -> float:
+    """The weight of the tails' previous window: 1 - k / window after k readings of the
+    current one (counted at the last block's end, when the tails were fitted)."""
+    filled = state.readings_seen // BLOCK * BLOCK % layout.window
+    return 1.0 - filled / layout.window
 
 
 def _error_scale(state: DetectorState, layout: _Layout) -> float:
     """Typical absolute error of the seasonal forecasts: 1.4826 × their median magnitude."""
     row = len(layout.looks) * SEASONAL + layout.point
-    return MAD_TO_STD * state.tails.quantile_of(row, 0.5)
+    return MAD_TO_STD * state.tails.quantile_of(row, 0.5, _fade(state, layout))
 
 
 def _end_block(state: DetectorState, layout: _Layout) -> None:
@@ -493,7 +536,12 @@ def _end_block(state: DetectorState, layout: _Layout) -> None:
     settings = state.settings
     magnitudes = np.frombuffer(state.pending, dtype=np.float32).astype(np.float64)
     del state.pending[:]
-    state.tails.add(magnitudes.reshape(BLOCK, layout.rows).T, layout.decay, settings.tail_quantile)
+    state.tails.add(
+        magnitudes.reshape(BLOCK, layout.rows).T,
+        settings.tail_quantile,
+        closes=state.readings_seen % layout.window == 0,
+        fade=_fade(state, layout),
+    )
     sums = np.array(state.partial_sum)[:, None]
     counts = np.array(state.partial_count, dtype=np.int64)[:, None]
     state.choice_sums = np.concatenate((state.choice_sums, sums), axis=1)[:, -layout.blocks :]
@@ -516,7 +564,6 @@ def _end_block(state: DetectorState, layout: _Layout) -> None:
 
 def _result(
     before: DetectorState,
-    settings: AdaptiveSettings,
     verdicts: _Verdicts,
     times: np.ndarray,
     values: np.ndarray,
@@ -525,6 +572,7 @@ def _result(
 ) -> DetectionResult:
     """The verdicts as a result with its events typed (the readings before the call, kept
     in the state, are the events' baseline)."""
+    settings = before.settings
     expected = np.array(verdicts.expected, dtype=np.float64)
     probability = np.array(verdicts.probability, dtype=np.float64)
     unusual = np.array(verdicts.unusual, dtype=bool)
@@ -544,9 +592,9 @@ def _result(
         is_anomaly=is_anomaly,
         events=[],
     )
-    events = alarm_events(is_anomaly, unusual, strength, settings.quiet)
-    if not events:
+    if not any(verdicts.is_anomaly):
         return result
+    events = alarm_events(is_anomaly, unusual, strength, settings.quiet)
     shift = min(BASELINE, len(before.recent_expected))
     past_values = np.array(before.recent[len(before.recent) - shift :], dtype=np.float64)
     past_expected = np.array(before.recent_expected[len(before.recent_expected) - shift :])

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special  # type: ignore[import-untyped]
 
 from common.detection import adaptive, rolling, stl
-from common.detection.events import alarm_events, group_events
+from common.detection.events import group_events
 from common.detection.grid import regular_grid
 from common.detection.kinds import describe_all
 from common.detection.period import infer_period

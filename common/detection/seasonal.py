@@ -33,6 +33,7 @@ mutated in place by the detector, which copies it first.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,20 +70,21 @@ class Bins:
     anchor: float = 0.0
     total: float = 0.0
     count: int = 0
-    closed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    closed: array[float] = field(default_factory=lambda: array("f"))
 
     def copy(self) -> Bins:
-        return Bins(self.factor, self.last, self.anchor, self.total, self.count, self.closed)
+        return Bins(self.factor, self.last, self.anchor, self.total, self.count, self.closed[:])
 
     def series(self) -> np.ndarray:
         """Values of the bins (closed, then the newest), float64; NaN for empty bins."""
         newest = self.total / self.count if self.count else np.nan
-        return np.append(self.closed.astype(np.float64) + self.anchor, newest)
+        closed = np.frombuffer(self.closed, dtype=np.float32).astype(np.float64)
+        return np.append(closed + self.anchor, newest)
 
     def reanchor(self, anchor: float) -> None:
         if math.isfinite(anchor):
-            shifted = self.closed.astype(np.float64) + (self.anchor - anchor)
-            self.closed = shifted.astype(np.float32)
+            closed = np.frombuffer(self.closed, dtype=np.float32).astype(np.float64)
+            self.closed = _float32(closed + (self.anchor - anchor))
             self.anchor = anchor
 
     def add(self, positions: list[float], values: list[float], keep: int, *, merge: bool) -> None:
@@ -91,7 +93,7 @@ class Bins:
         `keep`: most bins kept; beyond it the oldest are dropped, or with `merge`, pairs
         of bins become one and the factor doubles (the grid reaches back to the origin).
         """
-        fresh: list[float] = []
+        closed, anchor = self.closed, self.anchor
         for position, value in zip(positions, values, strict=True):
             number = math.floor(position / self.factor)
             if number == self.last:
@@ -99,25 +101,18 @@ class Bins:
                 self.count += 1
                 continue
             if self.last != NONE:
-                fresh.append(self.total / self.count if self.count else math.nan)
+                closed.append((self.total / self.count if self.count else math.nan) - anchor)
                 if merge and number >= keep:
-                    self._flush(fresh)
-                    fresh = []
                     number = self._halve_until(position, keep)
+                    closed = self.closed
                     if number == self.last:  # the reading shares the newest merged bin
                         self.total += value
                         self.count += 1
                         continue
-                fresh.extend([math.nan] * min(number - self.last - 1, keep))
+                closed.extend(array("f", [math.nan]) * min(number - self.last - 1, keep))
             self.last, self.total, self.count = number, value, 1
-        self._flush(fresh)
-        if not merge and self.closed.shape[0] > keep - 1:
-            self.closed = self.closed[self.closed.shape[0] - (keep - 1) :]
-
-    def _flush(self, fresh: list[float]) -> None:
-        if fresh:
-            block = (np.asarray(fresh) - self.anchor).astype(np.float32)
-            self.closed = np.concatenate((self.closed, block))
+        if not merge and len(closed) > keep - 1:
+            del closed[: len(closed) - (keep - 1)]
 
     def _halve_until(self, position: float, keep: int) -> int:
         """Pairs of bins into one (the mean of those with readings) until the bin of
@@ -126,27 +121,32 @@ class Bins:
         the merged value counted as one reading."""
         end = self.last
         number = math.floor(position / self.factor)
+        closed = np.frombuffer(self.closed, dtype=np.float32).astype(np.float64)
         while number >= keep:
-            closed = self.closed.astype(np.float64)
             if closed.shape[0] % 2:
                 closed = np.append(closed, np.nan)
             pairs = closed.reshape(-1, 2)
             with np.errstate(invalid="ignore"):
-                merged = np.where(
+                closed = np.where(
                     np.isnan(pairs[:, 0]),
                     pairs[:, 1],
                     np.where(np.isnan(pairs[:, 1]), pairs[:, 0], (pairs[:, 0] + pairs[:, 1]) / 2),
                 )
-            self.closed = merged.astype(np.float32)
             self.factor *= 2
             end //= 2
             number = math.floor(position / self.factor)
+        self.closed = _float32(closed)
         self.last = end
         if number == end:
-            newest = float(self.closed[-1]) + self.anchor
-            self.closed = self.closed[:-1]
+            newest = self.closed.pop() + self.anchor
             self.total, self.count = (newest, 1) if math.isfinite(newest) else (0.0, 0)
         return number
+
+
+def _float32(values: np.ndarray) -> array[float]:
+    found = array("f")
+    found.frombytes(values.astype(np.float32).tobytes())
+    return found
 
 
 @dataclass
@@ -202,7 +202,7 @@ class Season:
         """
         if self.shape.shape[0] == 0:
             return None
-        shape = self.shape.astype(np.float64).tolist()
+        shape: list[float] = self.shape.astype(np.float64).tolist()
         season, last, trend = len(shape) - 1, self.fit_last, self.trend
         origin, step = self.origin, self.cadence * self.recent.factor
 
@@ -228,7 +228,9 @@ class Season:
                 self._start_grids()
         if first >= len(times):
             return
-        positions = ((np.asarray(times[first:], dtype=np.float64) - self.origin) / self.cadence).tolist()
+        positions = (
+            (np.asarray(times[first:], dtype=np.float64) - self.origin) / self.cadence
+        ).tolist()
         self.recent.add(positions, fitted[first:], RECENT_BINS, merge=False)
         if self.overview.factor:
             self.overview.add(positions, raw[first:], OVERVIEW_BINS, merge=True)
@@ -309,7 +311,7 @@ class Season:
             anchor=anchor,
             total=newest if math.isfinite(newest) else 0.0,
             count=1 if math.isfinite(newest) else 0,
-            closed=(values[:-1] - anchor).astype(np.float32),
+            closed=_float32(values[:-1] - anchor),
         )
 
     def refit(self, reading: int, error_scale: float | None) -> None:
@@ -329,8 +331,10 @@ class Season:
         values = values[known[0] :]
         if values.shape[0] < 2 * self.bins:
             return  # gaps and a short history: fewer than two seasons to fit
-        values = _filled(values, min_filled=0.0)
-        assert values is not None
+        filled = _filled(values, min_filled=0.0)
+        if filled is None:
+            return
+        values = filled
         seasonal, trend = stl.decompose(values, stl.StlSettings(period=self.bins, robust=False))
         self.fit_last = self.recent.last
         self.trend = float(trend[-1])
@@ -345,6 +349,7 @@ class Season:
             # A bin of k readings averages their noise: its residuals are sqrt(k) smaller.
             self.clip_scale = widen * spread * math.sqrt(self.recent.factor)
         self.recent.reanchor(self.trend)
+
 
 def _factor_for(period: int) -> int:
     """Cadences per recent bin: 1, or the power of two that brings the season under the cap."""

@@ -1,22 +1,26 @@
 """The default detector's settings and what it carries from one reading to the next.
 
 `DetectorState` is everything the detector (`adaptive`) needs to judge the next readings
-of a series as if it had judged the whole series in one pass: compact (at most 16 KB
-serialised, see `MAX_BYTES`), versioned, and opaque to callers, who keep its bytes
-(`to_bytes` / `from_bytes`) and hand it back with the readings that came since. It holds:
+of a series as if it had judged the whole series in one pass: compact (at most MAX_BYTES,
+16 KB, serialised; 12-15 KB for a seasonal metric, less once the season search is over),
+versioned, and opaque to callers, who keep its bytes (`to_bytes` / `from_bytes`) and hand
+it back with the readings that came since. It holds:
 
 - the last readings the level forecaster and an event's description need (`recent`,
   `recent_expected`: the level window, or BASELINE readings if more), and each
-  forecaster's last errors (the longest horizon plus a block);
-- the tail summaries (`tails.Tails`: forgetful histograms, a few hundred bytes each);
+  forecaster's windowed error sums (`sums`, a ring per power of two up to the longest
+  horizon) with the current block's evidence (`pending`);
+- the tail summaries (`tails.Tails`: two windows of log-binned counts per tail, a few
+  hundred bytes each, and its first magnitudes while it warms up);
 - the seasonal forecaster (`seasonal.Season`: a bounded grid of recent readings, a
   downsampled one of all readings for inferring the season, the fit in use);
 - the forecaster choice's block sums, the data resolution's chunk minima and maxima,
   and the last alarm (the quiet time).
 
-The bytes: MAGIC, the format VERSION, the settings, the fields, and a CRC-32 of all of it.
-A state whose bytes are corrupt or from another version, or that was built with other
-settings, raises StateInvalid: the caller rebuilds it from the series' history.
+The bytes: MAGIC, the format VERSION, the settings, the fields, and a CRC-32 of all of
+it. Bytes that are corrupt or from another version, or a state built with other
+settings (`from_bytes(..., settings=)`), raise StateInvalid: the caller rebuilds the
+state from the series' history.
 """
 
 from __future__ import annotations
@@ -66,8 +70,8 @@ class AdaptiveSettings:
     horizons: tuple[int, ...] = (1, 4, 32)
     # Means of the absolute error over these many readings: the spread widening.
     spread_horizons: tuple[int, ...] = (64,)
-    # Past values each tail remembers: a week of 5-minute readings (the tails forget
-    # exponentially with half this as time constant: the same effective sample size).
+    # Past values each tail is fitted on: a week of 5-minute readings (`tails`: the
+    # current window of this many and the previous one fading out).
     history: int = 2000
     # Above this quantile of past magnitudes, the exponential tail; below, the empirical.
     tail_quantile: float = 0.9
@@ -98,7 +102,7 @@ class AdaptiveSettings:
         }
 
 
-class StateInvalid(DetectionError):
+class StateInvalid(DetectionError):  # noqa: N818 - the name the fleet's callers use
     """The bytes are not a state this detector can continue: corrupt, from another format
     version, or built with other settings. Rebuild it from the series' history."""
 
@@ -191,7 +195,8 @@ _READINGS = ("recent", "recent_expected", "sums", "pending", "partial_sum", "par
 
 # The bytes' layout. Each part is one object of the state: (its attribute path, its scalar
 # fields with their struct codes, its array fields with their types: a one-letter
-# array.array type code, or a numpy dtype with the number of rows, -1: one per tail).
+# array.array type code, or a numpy dtype with the number of rows: -1 one per tail, -2
+# two per tail, its two windows).
 _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int], ...]], ...] = (
     (
         "",
@@ -220,8 +225,8 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
         "tails",
         (),
         (
-            ("counts", "<f4", -1),
-            ("masses", "<f4", -1),
+            ("counts", "<f2", -2),
+            ("masses", "<f4", -2),
             ("anchor", "<i4", 0),
             ("seen", "<i8", 0),
             ("threshold", "<f8", 0),
@@ -250,19 +255,21 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
     (
         "season.recent",
         (("factor", "q"), ("last", "q"), ("anchor", "d"), ("total", "d"), ("count", "q")),
-        (("closed", "<f4", 0),),
+        (("closed", "f", 0),),
     ),
     (
         "season.overview",
         (("factor", "q"), ("last", "q"), ("anchor", "d"), ("total", "d"), ("count", "q")),
-        (("closed", "<f4", 0),),
+        (("closed", "f", 0),),
     ),
 )
 _HEADER = struct.Struct("<4sH")
 _SCALARS = struct.Struct("<" + "".join(code for _, fields, _ in _PARTS for _, code in fields))
 _LENGTHS = struct.Struct("<" + "I" * sum(len(arrays) for _, _, arrays in _PARTS))
 _CRC = struct.Struct("<I")
-_DTYPES = {kind: np.dtype(kind) for _, _, arrays in _PARTS for _, kind, _ in arrays if len(kind) > 1}
+_DTYPES = {
+    kind: np.dtype(kind) for _, _, arrays in _PARTS for _, kind, _ in arrays if len(kind) > 1
+}
 _NO_TIME = -(2**63)
 
 
@@ -345,13 +352,16 @@ def _decode_body(body: bytes) -> DetectorState:
                 continue
             # Read-only views: the detector replaces these arrays, never writes into them.
             loaded = np.frombuffer(chunk, dtype=_DTYPES[kind])
-            values[name] = loaded.reshape(rows if shape < 0 else shape, -1) if shape else loaded
+            if shape == -2:
+                values[name] = loaded.reshape(rows, 2, -1)
+            else:
+                values[name] = loaded.reshape(rows if shape < 0 else shape, -1) if shape else loaded
         found.append(values)
     if at != len(body):
         raise ValueError("array lengths do not add up")
-    fields, tails, season, recent, overview = found
-    if fields["last_timestamp_ms"] == _NO_TIME:
-        fields["last_timestamp_ms"] = None
+    own, tails, season, recent, overview = found
+    if own["last_timestamp_ms"] == _NO_TIME:
+        own["last_timestamp_ms"] = None
     state = DetectorState(
         settings=settings,
         period=period,
@@ -362,7 +372,7 @@ def _decode_body(body: bytes) -> DetectorState:
             recent=seasonal.Bins(**recent),  # type: ignore[arg-type]
             overview=seasonal.Bins(**overview),  # type: ignore[arg-type]
         ),
-        **fields,  # type: ignore[arg-type]
+        **own,  # type: ignore[arg-type]
     )
     _check_shapes(state, rows)
     return state
@@ -392,7 +402,7 @@ def _settings_from(data: bytes) -> tuple[AdaptiveSettings, int | None, str]:
 def _check_shapes(state: DetectorState, rows: int) -> None:
     """Garbage that passed the checksum would fail later, somewhere less clear: fail here."""
     tails = state.tails
-    if tails.counts.shape != (rows, SPAN) or tails.masses.shape != (rows, 5):
+    if tails.counts.shape != (rows, 2, SPAN) or tails.masses.shape != (rows, 2, 5):
         raise ValueError("tail summaries of the wrong shape")
     for column in (tails.anchor, tails.seen, tails.threshold, tails.excess):
         if column.shape != (rows,):

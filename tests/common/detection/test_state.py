@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ def in_pieces(
     pieces = []
     state = new_state(settings_)
     edges = [0, *sorted(set(cuts)), values.shape[0]]
-    for start, stop in zip(edges, edges[1:], strict=False):
+    for start, stop in pairwise(edges):
         state = DetectorState.from_bytes(state.to_bytes(), settings=settings_)
         piece, state = advance(state, times[start:stop], values[start:stop])
         pieces.append(piece)
@@ -102,7 +103,7 @@ def test_any_split_judges_as_one_pass(
 
 
 def test_a_long_season_splits_as_one_pass() -> None:
-    """A daily season of 1-minute readings: found on the downsampled grid, fitted on 8-minute bins."""
+    """A daily season of 1-minute readings: found on a downsampled grid, fitted on 8-minute bins."""
     rng = np.random.default_rng(5)
     n = 8_000
     t = np.arange(n)
@@ -161,7 +162,7 @@ def test_the_state_stays_within_16_kb_for_the_worst_shapes() -> None:
     [b"", b"NNDS", b"garbage" * 100, np.random.default_rng(0).bytes(5_000), "not bytes"],
 )
 def test_garbage_is_invalid(data: object) -> None:
-    with pytest.raises(StateInvalid, match="rebuild|bytes"):
+    with pytest.raises(StateInvalid, match=r"rebuild|bytes"):
         DetectorState.from_bytes(data)  # type: ignore[arg-type]
 
 
@@ -175,7 +176,7 @@ def test_corrupt_and_truncated_bytes_are_invalid() -> None:
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x10
     for broken in (data[:-1], data[: len(data) // 2], bytes(flipped)):
-        with pytest.raises(StateInvalid, match="corrupt|rebuild"):
+        with pytest.raises(StateInvalid, match=r"corrupt|rebuild"):
             DetectorState.from_bytes(broken)
 
 
@@ -203,7 +204,7 @@ def test_readings_at_or_before_the_last_one_are_refused() -> None:
     last = state.last_timestamp_ms
     assert last is not None
     for times in ([last], [last - 1], [last + 1, last + 1 - FIVE_MINUTES]):
-        with pytest.raises(DetectionError, match="rebuilt|time order"):
+        with pytest.raises(DetectionError, match=r"rebuilt|time order"):
             advance(state, np.array(times), np.ones(len(times)))
     with pytest.raises(DetectionError, match="one timestamp per value"):
         advance(state, np.array([last + 1]), np.ones(2))
