@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 APPEND_SLACK_MS = 60_000
 # Metrics claimed, or counted, per Redis script or graph query.
 CHUNK = 1000
+# A small sweep is cut into this many batches, so that every worker process takes a share
+# (a cold start's few long histories would otherwise be a batch or two on one process);
+# never below MIN_BATCH_READINGS readings a batch, so that a fleet's batches stay large.
+SPREAD_BATCHES = 16
+MIN_BATCH_READINGS = 1000
 
 
 class SweepGraph(Protocol):
@@ -106,7 +111,7 @@ def run_sweep(
         claimed |= states.claim([m.id for m in todo[first : first + CHUNK]], sweep_id)
     pending = [metric.id for metric in todo if metric.id not in claimed]
     entries = _estimates([m for m in todo if m.id in claimed], claimed, graph, horizon, settings)
-    batches = pack(entries, settings.scan_batch_readings, settings.scan_batch_metrics)
+    batches = pack(entries, batch_budget(entries, settings), settings.scan_batch_metrics)
     records.start(sweep_id, started, len(batches), queued=len(entries), pending=len(pending))
     queued = 0
     try:
@@ -170,6 +175,12 @@ def _estimates(
         )
         entries += [BatchEntry(m.id, m.owner_id, counts.get(m.id, 0), rebuild=True) for m in chunk]
     return entries
+
+
+def batch_budget(entries: Sequence[BatchEntry], settings: Settings) -> int:
+    """Readings a batch may hold: SCAN_BATCH_READINGS, less for a small sweep."""
+    spread = -(-sum(max(entry.estimate, 1) for entry in entries) // SPREAD_BATCHES)
+    return min(settings.scan_batch_readings, max(spread, MIN_BATCH_READINGS))
 
 
 def pack(entries: Sequence[BatchEntry], budget: int, most: int) -> list[list[BatchEntry]]:
