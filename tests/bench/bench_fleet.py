@@ -128,10 +128,14 @@ class Processes:
 # --- the fleet ------------------------------------------------------------------------------
 
 
+def daily(steps: np.ndarray | int) -> np.ndarray:
+    """A metric's usual value at a minute: a daily sine around 50."""
+    return 50 + 10 * np.sin(2 * np.pi * np.asarray(steps) / 1440)  # type: ignore[no-any-return]
+
+
 def history_values(count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    steps = np.arange(count)
-    return 50 + 10 * np.sin(2 * np.pi * steps / 1440) + rng.normal(0, 1, count)
+    return daily(np.arange(count)) + rng.normal(0, 1, count)
 
 
 @dataclass
@@ -200,8 +204,14 @@ def post_minute(base_url: str, key: str, metrics: Sequence[str], minute: int, at
         http: httpx.Client = local.http
         return http
 
+    # The series goes on as its history did (noise included): a sweep of a quiet fleet.
+    usual = float(daily(HISTORY - 1 + minute))
+    noise = dict(
+        zip(metrics, np.random.default_rng(minute).normal(0, 1, len(metrics)), strict=True)
+    )
+
     def reading(metric_id: str) -> dict[str, object]:
-        value = 50 + 3 * np.sin(minute + len(metric_id))
+        value = usual + noise[metric_id]
         return {"value": float(value), "timestamp": stamp, "id": f"minute-{minute}"}
 
     def post_batch(first: int) -> None:
@@ -391,7 +401,8 @@ def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int
                 f"minute {minute:2}: {n:,} readings posted in {post_s:.1f} s; sweep "
                 f"{totals.metrics_judged:,} metrics in {seconds:.1f} s "
                 f"({totals.metrics_judged / seconds * 60:,.0f} a minute, "
-                f"{totals.readings_judged / seconds:,.0f} readings/s), lag p50 "
+                f"{totals.readings_judged / seconds:,.0f} readings/s, "
+                f"{totals.anomalies:,} anomalies), lag p50 "
                 f"{percentile(lags, 0.5):.1f} s p99 {percentile(lags, 0.99):.1f} s, CPU per "
                 f"1,000 metrics: worker {cpu['worker'] * per_k:.2f} s, store "
                 f"{cpu['store'] * per_k:.2f} s",
@@ -461,7 +472,7 @@ def main() -> int:
     parser.add_argument("--neo4j-metrics", type=int, default=2_000)
     parser.add_argument("--minutes", type=int, default=10)
     args = parser.parse_args()
-    print(f"# the default detector judges from its {minimum_points()}th reading on", flush=True)
+    print(f"# the default detector judges from reading number {minimum_points()} on", flush=True)
     run_engine("falkordb", None, args.metrics, args.minutes)
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-neo4j-") as tmp:
         try:
