@@ -17,6 +17,7 @@ from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.detection.kinds import LOOK
 from common.detection.result import DetectionResult
 from common.detection.state import MAX_BYTES, VERSION, DetectorState, StateInvalid
+from common.methods import MethodSettings
 
 START_MS = 1_700_000_000_000
 FIVE_MINUTES = 300_000
@@ -119,7 +120,7 @@ def test_a_long_season_splits_as_one_pass() -> None:
 
 def test_detect_is_one_advance() -> None:
     times, values = series("seasonal", 3, 1_500)
-    found = detect(values, times, method="auto", online=True)
+    found = detect(values, times, MethodSettings(method="auto", online=True))
     whole, _ = advance(new_state(AdaptiveSettings()), times, values)
     np.testing.assert_array_equal(found.probability, whole.probability)
     np.testing.assert_array_equal(found.is_anomaly, whole.is_anomaly)
