@@ -7,11 +7,20 @@ from json.encoder import encode_basestring_ascii as json_string
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation
 
+from common.ingestion.models import IngestReport
 from common.jobs.results import json_floats
 from common.metrics.models import Reading, ReadingSeries
-from web.schemas.fields import FiniteFloat, ReadingId, RequestModel, Timestamp
+from web.schemas.fields import (
+    FiniteFloat,
+    Labels,
+    Name,
+    ObjectId,
+    ReadingId,
+    RequestModel,
+    Timestamp,
+)
 
 
 class ReadingCreate(RequestModel):
@@ -29,6 +38,39 @@ class ReadingsStored(BaseModel):
     stored: int = Field(description="readings that were new")
     duplicates: int = Field(description="readings whose id was already stored (not changed)")
     ids: list[str] = Field(description="the id of each received reading, in request order")
+
+
+class SeriesCreate(RequestModel):
+    """One metric's readings: the metric named by `metric_id`, or by its service
+    (`service_id` or `service_name`) and `metric_name`."""
+
+    metric_id: ObjectId | None = None
+    service_id: ObjectId | None = None
+    service_name: Name | None = None
+    metric_name: Name | None = None
+    labels: Labels | None = Field(
+        default=None, description="stored on the metric if this request creates it"
+    )
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+class ReadingsIngestCreate(RequestModel):
+    create_missing: bool = Field(
+        default=False,
+        description="create the metrics (and services, named by service_name) you do not have "
+        "yet, up to MAX_METRICS_PER_OWNER",
+    )
+    # Each series is validated on its own (web.routers.readings): a malformed one is refused
+    # in the answer, and the others are stored.
+    series: list[SkipValidation[SeriesCreate]] = Field(
+        min_length=1, description="a metric at most once; MAX_BATCH_READINGS readings in all"
+    )
+
+
+class ReadingsIngested(IngestReport):
+    detail: str | None = Field(
+        default=None, description="when no series was stored: why (each series says its own)"
+    )
 
 
 ReadingPublic = Reading
