@@ -78,6 +78,8 @@ def refusal(reason: Reason, message: str) -> SeriesError:
 def future_reading(readings: Sequence[NewReading], now: int, limits: IngestLimits) -> str | None:
     """Why the first reading stamped beyond the clock skew is refused, if one is."""
     latest_allowed = now + limits.max_clock_skew_seconds * 1000
+    if not readings or max(r.timestamp_ms for r in readings) <= latest_allowed:
+        return None
     for position, reading in enumerate(readings):
         if reading.timestamp_ms > latest_allowed:
             return (
@@ -130,6 +132,22 @@ def _labels_problem(series: Series) -> str | None:
 
 
 def _readings_problem(readings: Sequence[NewReading]) -> str | None:
+    # The whole series at once first (what a valid series costs), reading by reading only
+    # to say which one is wrong.
+    if not readings:
+        return None
+    ids = [r.id for r in readings]
+    values = [r.value for r in readings]
+    lengths = list(map(len, ids))
+    if (
+        min(lengths) >= 1
+        and max(lengths) <= MAX_ID_CHARS
+        and not _CONTROL.search("".join(ids))
+        and all(map(math.isfinite, values))
+        and max(map(abs, values)) <= MAX_VALUE
+        and min(r.timestamp_ms for r in readings) >= 0
+    ):
+        return None
     for position, reading in enumerate(readings):
         if not 1 <= len(reading.id) <= MAX_ID_CHARS or _CONTROL.search(reading.id):
             return f"reading {position}: an id is 1 to {MAX_ID_CHARS} characters, no control ones"

@@ -210,15 +210,16 @@ RETURN m.id AS id
 #
 # Append readings to the chains of one or more metrics, each new reading linked between its
 # neighbours: the cost is that of the readings spliced, never of the chain behind them.
-# A batch is cut into gaps ($gap_*, readings $gap_first[g] until $gap_last[g], in chain
-# order): the readings that go between two neighbours of one chain, found by the caller
-# (common.metrics.placement):
-#   - tail: after the metric's newest reading (or into an empty chain);
-#   - after $gap_after[g]: after that reading and before the one it links to now;
-#   - before $gap_before[g]: before the chain's first reading.
-#  1. Every metric's MetricLock, then the metric, in $metric_ids order (sorted): on Neo4j this
-#     takes the write locks before anything reads a chain, so concurrent appends to one metric
-#     queue instead of forking, and two batches never lock two metrics in opposite orders.
+# A batch is cut into gaps, the readings that go between two neighbours of one chain, found
+# by the caller (common.metrics.placement): metric k ($metric_ids[k], sorted) has the gaps
+# $metric_gap_first[k] until $metric_gap_last[k]; gap g the readings $gap_first[g] until
+# $gap_last[g], in chain order, and goes
+#   - behind the metric's newest reading, or into its empty chain ($gap_tail[g]);
+#   - after the stored reading $gap_after[g], before the one it links to now;
+#   - before the chain's first reading, $gap_before[g].
+#  1. Every metric's MetricLock, then the metric, in metric id order: on Neo4j this takes the
+#     write locks before anything reads a chain, so concurrent appends to one metric queue
+#     instead of forking, and two batches never lock two metrics in opposite orders.
 #     (FalkorDB runs one write query at a time per graph anyway.) Not a lock on the metric
 #     node alone: Neo4j 5 reports a transaction that creates a relationship on a node it has
 #     locked, while others queue for that node, as a deadlock; with 8 appenders on one metric,
@@ -227,46 +228,53 @@ RETURN m.id AS id
 #     barrier: no chain is read before every lock is held.
 #     Each metric is found again once the locks are held: a delete that held them first has
 #     committed by then, and the append stores nothing for it (and removes the lock it made).
-#  2. A reading whose (metric_id, id) is stored already is left out (so is a whole gap of them).
+#  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
 #     put readings between them since the caller looked): the reading before it is older, the
 #     one after it newer, nothing is linked in between. A gap that finds otherwise stores
 #     nothing and is left out of the answer: the caller places its readings again.
 #  4. New readings are created and linked between the neighbours; the NEXT link they replace
 #     is deleted; the tail gap moves LATEST_READING.
+# Only scalars, nodes and relationships are carried from row to row, and a stored reading is
+# looked up only where a gap names one (the WHERE before the lookup is checked first): FalkorDB
+# copies a list for each row it is carried on, and each lookup costs as much as a new reading.
 # A row per gap that stored readings: how many.
 APPEND_READINGS = """
-UNWIND $metric_ids AS metric_id
+UNWIND range(0, size($metric_ids) - 1) AS k
+WITH k, $metric_ids[k] AS metric_id
 MATCH (found:Metric {id: metric_id})
 MERGE (lock:MetricLock {metric_id: metric_id})
 SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
-WITH found, lock
+WITH k, found, lock
 SET found.last_append_at = $now
-WITH collect(lock) AS locks
-UNWIND locks AS lock
+WITH collect({k: k, lock: lock}) AS locked
+UNWIND locked AS held
+WITH held.k AS k, held.lock AS lock
 OPTIONAL MATCH (m:Metric {id: lock.metric_id})
 FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
-WITH collect(m.id) AS live
-UNWIND range(0, size($gap_metric) - 1) AS gap
-WITH gap, $gap_metric[gap] AS metric_id, live
-WHERE metric_id IN live
-UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
-WITH gap, metric_id, i, $ids[i] AS id
-OPTIONAL MATCH (dup:MetricReading {metric_id: metric_id, id: id})
-WITH gap, metric_id, i, dup
-ORDER BY i
-WITH gap, metric_id, collect(CASE WHEN dup IS NULL THEN i END) AS fresh
-WHERE size(fresh) > 0
-MATCH (m:Metric {id: metric_id})
+WITH k, m
+WHERE m IS NOT NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
-WITH gap, metric_id, fresh, m, old_latest, latest,
-     coalesce(CASE WHEN $gap_tail[gap] THEN latest.id ELSE $gap_after[gap] END, '') AS after_id,
-     coalesce($gap_before[gap], '') AS before_id
-OPTIONAL MATCH (after:MetricReading {metric_id: metric_id, id: after_id})
+UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
+WITH gap, m, m.id AS metric_id, old_latest, latest
+UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
+WITH gap, m, metric_id, old_latest, latest, i, $ids[i] AS id
+OPTIONAL MATCH (dup:MetricReading {metric_id: metric_id, id: id})
+WITH gap, m, metric_id, old_latest, latest, i, dup
+ORDER BY i
+WITH gap, m, metric_id, old_latest, latest, collect(CASE WHEN dup IS NULL THEN i END) AS fresh
+WHERE size(fresh) > 0
+WITH gap, m, metric_id, old_latest, latest, fresh, $gap_tail[gap] AS tail,
+     $gap_after[gap] AS after_id, $gap_before[gap] AS before_id
+OPTIONAL MATCH (named:MetricReading)
+WHERE after_id IS NOT NULL AND named.metric_id = metric_id AND named.id = after_id
+OPTIONAL MATCH (head:MetricReading)
+WHERE before_id IS NOT NULL AND head.metric_id = metric_id AND head.id = before_id
+WITH gap, m, old_latest, latest, fresh, tail, head,
+     CASE WHEN tail THEN latest ELSE named END AS after
 OPTIONAL MATCH (after)-[link:NEXT]->(next:MetricReading)
-OPTIONAL MATCH (head:MetricReading {metric_id: metric_id, id: before_id})
 OPTIONAL MATCH (into:MetricReading)-[:NEXT]->(head)
-WITH gap, metric_id, fresh, m, old_latest, latest, after, link, head, into,
+WITH gap, m, old_latest, latest, fresh, tail, head, after, link, into,
      CASE WHEN after IS NULL THEN head ELSE next END AS before,
      fresh[0] AS lo, fresh[size(fresh) - 1] AS hi
 WHERE CASE
@@ -275,14 +283,14 @@ WHERE CASE
            OR (after.timestamp = $timestamps[lo] AND after.id < $ids[lo]))
           AND (before IS NULL OR $timestamps[hi] < before.timestamp
                OR ($timestamps[hi] = before.timestamp AND $ids[hi] < before.id))
-          AND (before IS NOT NULL OR $gap_tail[gap])
-        WHEN $gap_tail[gap] THEN latest IS NULL
+          AND (before IS NOT NULL OR tail)
+        WHEN tail THEN latest IS NULL
         ELSE head IS NOT NULL AND into IS NULL
           AND ($timestamps[hi] < head.timestamp
                OR ($timestamps[hi] = head.timestamp AND $ids[hi] < head.id))
       END
 UNWIND fresh AS i
-CREATE (n:MetricReading {id: $ids[i], metric_id: metric_id, timestamp: $timestamps[i],
+CREATE (n:MetricReading {id: $ids[i], metric_id: m.id, timestamp: $timestamps[i],
                          value: $values[i]})
 WITH gap, m, old_latest, after, link, before, collect(n) AS created
 FOREACH (l IN CASE WHEN link IS NULL THEN [] ELSE [link] END | DELETE l)

@@ -456,11 +456,19 @@ class ReadingRepository:
         """Run APPEND_READINGS for the gaps: readings stored, per gap it placed."""
         if not gaps:
             return {}
+        # A metric's gaps side by side, metrics in id order (the order the locks are taken).
+        order = sorted(range(len(gaps)), key=lambda index: gaps[index].metric_id)
+        gaps = [gaps[index] for index in order]
+        metric_ids: list[str] = []
+        metric_first: list[int] = []
         ids: list[str] = []
         timestamps: list[int] = []
         values: list[float] = []
         first: list[int] = []
-        for gap in gaps:
+        for index, gap in enumerate(gaps):
+            if not metric_ids or metric_ids[-1] != gap.metric_id:
+                metric_ids.append(gap.metric_id)
+                metric_first.append(index)
             first.append(len(ids))
             for reading in gap.readings:
                 ids.append(reading.id)
@@ -470,8 +478,9 @@ class ReadingRepository:
             q.APPEND_READINGS,
             {
                 "now": now_ms(),
-                "metric_ids": sorted({gap.metric_id for gap in gaps}),
-                "gap_metric": [gap.metric_id for gap in gaps],
+                "metric_ids": metric_ids,
+                "metric_gap_first": metric_first,
+                "metric_gap_last": [*metric_first[1:], len(gaps)],
                 "gap_tail": [gap.tail for gap in gaps],
                 "gap_after": [gap.after_id for gap in gaps],
                 "gap_before": [gap.before_id for gap in gaps],
@@ -482,7 +491,7 @@ class ReadingRepository:
                 "values": values,
             },
         )
-        return {int(row["gap"]): int(row["stored"]) for row in rows}
+        return {order[int(row["gap"])]: int(row["stored"]) for row in rows}
 
     def read_window(
         self,

@@ -14,14 +14,23 @@ from common.ingestion.service import ingest, ingest_limits, refusal
 from common.metrics.models import NewReading
 from web.deps import CurrentUser, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
-from web.schemas.readings import ReadingsIngestCreate, ReadingsIngested, SeriesCreate
+from web.schemas.readings import (
+    ReadingsIngestCreate,
+    ReadingsIngested,
+    SeriesByMetricId,
+    SeriesByServiceId,
+    SeriesByServiceName,
+    SeriesCreate,
+)
 from web.schemas.responses import AUTH_ERRORS, BAD_BODY, ErrorBody
 
 router = APIRouter(prefix="/api/readings", tags=["readings"], responses=AUTH_ERRORS)
 
-SERIES = TypeAdapter(list[SeriesCreate])
-SERIES_ONE = TypeAdapter(SeriesCreate)
+AnySeries = SeriesByMetricId | SeriesByServiceId | SeriesByServiceName
+SERIES: TypeAdapter[list[AnySeries]] = TypeAdapter(list[SeriesCreate])
+SERIES_ONE: TypeAdapter[AnySeries] = TypeAdapter(SeriesCreate)
 PROBLEMS_SHOWN = 5  # validation problems quoted per refused series
+NAMINGS = ("metric_id", "service_id", "service_name")
 
 PARTLY_STORED = "some series were stored, others refused: each series says which and why"
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -34,20 +43,24 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 def _problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, problem['loc'])) or 'series'}: {problem['msg']}"
-        for problem in error.errors()[:PROBLEMS_SHOWN]
-    )
+    """What is wrong where in a series (the union's tag, which way it names its metric, is
+    left out of the location)."""
+    problems = []
+    for problem in error.errors()[:PROBLEMS_SHOWN]:
+        loc = [str(part) for part in problem["loc"]]
+        where = ".".join(loc[1:] if loc and loc[0] in NAMINGS else loc) or "series"
+        problems.append(f"{where}: {problem['msg']}")
+    return "; ".join(problems)
 
 
-def _validated(raw: list[Any]) -> tuple[dict[int, SeriesCreate], dict[int, str]]:
+def _validated(raw: list[Any]) -> tuple[dict[int, AnySeries], dict[int, str]]:
     """The series that are valid, by position, and why each other one is not. One
     validation for the whole list when it is all valid, the common case."""
     try:
         return dict(enumerate(SERIES.validate_python(raw))), {}
     except ValidationError:
         pass
-    valid: dict[int, SeriesCreate] = {}
+    valid: dict[int, AnySeries] = {}
     invalid: dict[int, str] = {}
     for index, item in enumerate(raw):
         try:
@@ -57,7 +70,7 @@ def _validated(raw: list[Any]) -> tuple[dict[int, SeriesCreate], dict[int, str]]
     return valid, invalid
 
 
-def _series(item: SeriesCreate, received_ms: int) -> Series:
+def _series(item: AnySeries, received_ms: int) -> Series:
     return Series(
         readings=[
             NewReading(
@@ -69,11 +82,11 @@ def _series(item: SeriesCreate, received_ms: int) -> Series:
             )
             for reading in item.readings
         ],
-        metric_id=item.metric_id,
-        service_id=item.service_id,
-        service_name=item.service_name,
-        metric_name=item.metric_name,
-        labels=item.labels or {},
+        metric_id=item.metric_id if isinstance(item, SeriesByMetricId) else None,
+        service_id=item.service_id if isinstance(item, SeriesByServiceId) else None,
+        service_name=item.service_name if isinstance(item, SeriesByServiceName) else None,
+        metric_name=None if isinstance(item, SeriesByMetricId) else item.metric_name,
+        labels={} if isinstance(item, SeriesByMetricId) else item.labels or {},
     )
 
 

@@ -96,6 +96,8 @@ def as_utc(moment: datetime) -> datetime:
 def _is_number(value: Any) -> bool:
     if isinstance(value, int | float):
         return True
+    if isinstance(value, str) and ":" in value:
+        return False  # no number has a colon: a timestamp need not pay for float() failing
     try:
         float(value)
     except (TypeError, ValueError):

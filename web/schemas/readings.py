@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii as json_string
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, Field, SkipValidation
+from pydantic import BaseModel, Discriminator, Field, SkipValidation, Tag
 
 from common.ingestion.models import IngestReport
 from common.jobs.results import json_floats
@@ -21,6 +21,8 @@ from web.schemas.fields import (
     RequestModel,
     Timestamp,
 )
+
+LABELS_KEPT = "stored on the metric if this request creates it"
 
 
 class ReadingCreate(RequestModel):
@@ -40,18 +42,43 @@ class ReadingsStored(BaseModel):
     ids: list[str] = Field(description="the id of each received reading, in request order")
 
 
-class SeriesCreate(RequestModel):
-    """One metric's readings: the metric named by `metric_id`, or by its service
-    (`service_id` or `service_name`) and `metric_name`."""
+class SeriesByMetricId(RequestModel):
+    """A metric's readings, the metric named by its id."""
 
-    metric_id: ObjectId | None = None
-    service_id: ObjectId | None = None
-    service_name: Name | None = None
-    metric_name: Name | None = None
-    labels: Labels | None = Field(
-        default=None, description="stored on the metric if this request creates it"
-    )
+    metric_id: ObjectId
     readings: list[ReadingCreate] = Field(min_length=1)
+
+
+class SeriesByServiceId(RequestModel):
+    """A metric's readings, the metric named by its service's id and its name."""
+
+    service_id: ObjectId
+    metric_name: Name
+    labels: Labels | None = Field(default=None, description=LABELS_KEPT)
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+class SeriesByServiceName(RequestModel):
+    """A metric's readings, the metric named by its service's name and its name."""
+
+    service_name: Name
+    metric_name: Name
+    labels: Labels | None = Field(default=None, description=LABELS_KEPT)
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+def _naming(item: Any) -> str:
+    """Which way a series names its metric (so that a bad series is told about that way)."""
+    fields = item if isinstance(item, dict) else {}
+    return next((name for name in ("metric_id", "service_id") if name in fields), "service_name")
+
+
+SeriesCreate = Annotated[
+    Annotated[SeriesByMetricId, Tag("metric_id")]
+    | Annotated[SeriesByServiceId, Tag("service_id")]
+    | Annotated[SeriesByServiceName, Tag("service_name")],
+    Discriminator(_naming),
+]
 
 
 class ReadingsIngestCreate(RequestModel):
