@@ -212,7 +212,7 @@ def ingest(
     first_series: dict[str, int] = {}
     for index, target in sorted(targets.found.items()):
         outcome = outcomes[index]
-        outcome.metric_id, outcome.created = target.id, target.created
+        outcome.metric_id = target.id
         if target.id in first_series:
             outcome.error = refusal(
                 "duplicate_series",
@@ -221,6 +221,7 @@ def ingest(
             )
             continue
         first_series[target.id] = index
+        outcome.created = target.created
         batches[target.id] = series[index].readings
         latest[target.id] = target.latest
     stored = readings.append_many(batches, latest)
