@@ -43,10 +43,15 @@ WITH count(counted) AS owned
 )
 
 # The metrics an ingest request names by id, if they are the owner's, each with its newest
-# reading (where its readings are appended).
+# reading (where its readings are appended). Each is found by its id's index and its owner
+# checked after: with the owner's id in the pattern, FalkorDB starts at the user and walks
+# all the owner's metrics for every id (1,000 ids of an owner of 1,000 metrics: 1.3 s
+# against 40 ms).
 METRICS_BY_ID = """
 UNWIND $metric_ids AS metric_id
-MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: metric_id})
+MATCH (m:Metric {id: metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH m, owner
+WHERE owner.id = $owner_id
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, latest.id AS latest_id, latest.timestamp AS latest_timestamp
 """
@@ -115,9 +120,13 @@ RETURN r.w.index AS wanted, r.matches AS services,
        r.w.index IN created AS created, owned
 """
 
+# Found by the id's index, the owner checked after (as METRICS_BY_ID, for its reason: each
+# single-metric append reads this, and an owner of 50,000 metrics would have it walk them all).
 GET_METRIC = (
     """
-MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+MATCH (m:Metric {id: $metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH m, owner
+WHERE owner.id = $owner_id
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
