@@ -19,7 +19,8 @@ figure is the real work of the real processes.
    of the memory available on this shared machine, N is the most that fits, and it says
    so with the store's memory per metric. Then a first sweep (every state built from its
    history), and MINUTES minutes of one reading per metric through `POST /api/readings`
-   (single-metric requests from 8 threads) followed by a sweep.
+   (5,000 metrics a request, 8 threads; single-metric requests where the app has no such
+   endpoint) followed by a sweep.
 3. The same on a real Neo4j 5.26 with fewer metrics (--neo4j-metrics, 2,000).
 
 Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
