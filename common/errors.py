@@ -39,3 +39,18 @@ class DependencyUnavailableError(NeonomalyError):
         self.dependency = dependency
         self.detail = detail
         super().__init__(f"{dependency} is unavailable" + (f": {detail}" if detail else ""))
+
+
+class MalformedRequestError(NeonomalyError):
+    """The body cannot be decoded (bad compression, protobuf or JSON): resending the same
+    bytes can never work, so agents must not retry it (400)."""
+
+
+class TooLargeError(NeonomalyError):
+    """The body, once decoded, or what it asks for in one request, is over a documented
+    limit (413): the sender must split it."""
+
+
+class LimitExceededError(NeonomalyError):
+    """Past a rate or cardinality limit of the owner (429): later, or with fewer series,
+    it may succeed."""

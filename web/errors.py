@@ -19,8 +19,11 @@ from common.errors import (
     DependencyUnavailableError,
     GoneError,
     InvalidRequestError,
+    LimitExceededError,
+    MalformedRequestError,
     NeonomalyError,
     NotFoundError,
+    TooLargeError,
 )
 
 log = logging.getLogger(__name__)
@@ -37,12 +40,15 @@ class PayloadTooLargeError(NeonomalyError):
 
 
 STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
+    MalformedRequestError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
     GoneError: 410,
     PayloadTooLargeError: 413,
+    TooLargeError: 413,
     InvalidRequestError: 422,
+    LimitExceededError: 429,
     DependencyUnavailableError: 503,
 }
 

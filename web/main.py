@@ -9,15 +9,20 @@ from contextlib import asynccontextmanager
 import redis
 import redis.asyncio
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
+from common.agents.counters import CounterBases, MetricTypes
+from common.agents.receiver import AgentLimits, AgentReceiver
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
 from common.jobs.waits import JobWaiter
 from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
-from common.stores import connect_graph, redis_stores
+from common.stores import RedisStores, Repositories, connect_graph, redis_stores
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
+from web.instrumentation import RequestMetrics
 from web.routers import (
+    agents,
     anomalies,
     detection,
     health,
@@ -25,6 +30,7 @@ from web.routers import (
     jobs,
     metrics,
     notifications,
+    own_metrics,
     series,
     services,
 )
@@ -66,6 +72,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     )
     app.state.job_waiter = JobWaiter(app.state.redis_async, settings.max_waiting_requests)
+    app.state.agent_receiver = agent_receiver(
+        app.state.repositories, app.state.redis_stores, settings
+    )
+    if settings.metrics_address:
+        serve_own_metrics(settings, app.state.redis_stores)
     try:
         app.state.repositories.ensure_schema()
     except DependencyUnavailableError as exc:
@@ -77,6 +88,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis_stores.close()
     await app.state.redis_async.aclose()
     app.state.job_queue.app.close()
+
+
+def agent_receiver(
+    repositories: Repositories, redis_stores: RedisStores, settings: Settings
+) -> AgentReceiver:
+    client = redis_stores.client
+    return AgentReceiver(
+        services=repositories.services,
+        metrics=repositories.metrics,
+        readings=repositories.readings,
+        counter_bases=CounterBases(client, settings.agent_counter_ttl_seconds),
+        metric_types=MetricTypes(client, settings.agent_counter_ttl_seconds),
+        limits=AgentLimits(
+            max_decoded_bytes=settings.agent_max_decoded_bytes,
+            max_samples=settings.agent_max_samples_per_request,
+        ),
+    )
+
+
+def serve_own_metrics(settings: Settings, redis_stores: RedisStores) -> None:
+    """/metrics without a token on METRICS_ADDRESS, a listener of its own. With several web
+    processes the first to bind serves everyone's figures (multiprocess mode); the others
+    find the address taken and leave it to that one."""
+    host, _, port = (settings.metrics_address or "").rpartition(":")
+    registry = own_metrics.registry_for(settings, redis_stores)
+    try:
+        start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+    except OSError as exc:
+        log.info("metrics listener %s not started here: %s", settings.metrics_address, exc)
+        return
+    log.info("serving /metrics on http://%s/metrics", settings.metrics_address)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,14 +135,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: no key, no body parsing or size check.
+    # /metrics checks its own token (METRICS_TOKEN), never a user's key.
     public = {"/health", "/ready", UI_PREFIX, app.docs_url, app.redoc_url, app.openapi_url}
+    public.add(own_metrics.OWN_METRICS_PATH)
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(
         ApiKeyRequired,
         public_paths=frozenset(p for p in public if p),
         public_prefixes=(f"{UI_PREFIX}/",),  # the dashboard's files: no data in them
     )
+    # Outermost: counts every answer, the 401s and 413s of the middlewares above included.
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
@@ -110,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)
+    app.include_router(agents.router)
+    app.include_router(own_metrics.router)
     mount_ui(app)
     return app
 

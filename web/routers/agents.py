@@ -1,0 +1,113 @@
+"""Agents' write endpoints: Prometheus remote_write and OTLP/HTTP metrics.
+
+Both authenticate with the user's key (`Authorization: Bearer KEY`, what Prometheus'
+`remote_write.authorization` and the Collector's `headers` send). Status codes follow each
+spec: 2xx stored; 400 a body that can never be stored (agents do not retry it); 413 over a
+size limit; 429 past the owner's metric cap; 503 when the graph store or Redis is down (a
+retry helps).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from common.agents.mapping import OTLP_MAPPING, REMOTE_WRITE_MAPPING, MappingOptions
+from common.agents.otlp import UnsupportedMediaTypeError, encode_response, media_type
+from common.agents.series import ReceiveReport
+from web.deps import AgentReceiverDep, CurrentUser
+from web.schemas.responses import AUTH_ERRORS, ErrorBody
+
+router = APIRouter(tags=["agents"], responses=AUTH_ERRORS)
+
+ServiceLabels = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="labels naming the service, first present wins "
+        "(remote_write: job,service,service_name; OTLP: service.name)",
+    ),
+]
+ServiceName = Annotated[
+    str | None, Query(max_length=100, description="put every series in this service")
+]
+DropLabels = Annotated[
+    str | None, Query(max_length=500, description="labels left out of metric names")
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "malformed body, or series that cannot be named"},
+    413: {"model": ErrorBody, "description": "over MAX_BODY_BYTES, or a limit once decoded"},
+    429: {"model": ErrorBody, "description": "past the owner's metric cap"},
+}
+
+
+def _refusal(report: ReceiveReport) -> str:
+    return (
+        f"stored {report.stored} of {report.samples} samples; refused {len(report.rejected_series)}"
+        f" series (their {report.rejected} samples were not stored): "
+        + "; ".join(report.rejected_series)
+    )
+
+
+@router.post(
+    "/api/v1/write",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**ERRORS, 204: {"description": "stored"}},
+)
+async def remote_write(
+    request: Request,
+    user: CurrentUser,
+    receiver: AgentReceiverDep,
+    service_labels: ServiceLabels = None,
+    service: ServiceName = None,
+    drop_labels: DropLabels = None,
+) -> Response:
+    """Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest)."""
+    options = MappingOptions.parse(REMOTE_WRITE_MAPPING, service_labels, service, drop_labels)
+    body = await request.body()
+    report = await run_in_threadpool(
+        receiver.remote_write,
+        user.id,
+        body,
+        request.headers.get("content-encoding"),
+        options,
+    )
+    if report.rejected_series:
+        return JSONResponse({"detail": _refusal(report)}, status_code=400)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/metrics",
+    responses={**ERRORS, 415: {"model": ErrorBody, "description": "not protobuf or JSON"}},
+)
+async def otlp_metrics(
+    request: Request,
+    user: CurrentUser,
+    receiver: AgentReceiverDep,
+    service_labels: ServiceLabels = None,
+    service: ServiceName = None,
+    drop_labels: DropLabels = None,
+) -> Response:
+    """OTLP/HTTP metrics export (protobuf or JSON, gzip or not); rejected points are
+    counted in `partial_success`."""
+    options = MappingOptions.parse(OTLP_MAPPING, service_labels, service, drop_labels)
+    content_type = request.headers.get("content-type")
+    try:
+        kind = media_type(content_type)
+    except UnsupportedMediaTypeError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=415)
+    body = await request.body()
+    report = await run_in_threadpool(
+        receiver.otlp,
+        user.id,
+        body,
+        content_type,
+        request.headers.get("content-encoding"),
+        options,
+    )
+    message = "; ".join(report.errors + report.rejected_series)
+    return Response(encode_response(kind, report.rejected, message), media_type=kind)
