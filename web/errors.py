@@ -173,7 +173,9 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _json(413, f"request body is over the limit of {self.max_bytes} bytes")
+        response = _json(
+            413, f"request body is over the limit of {self.max_bytes} bytes (MAX_BODY_BYTES)"
+        )
         await response(scope, receive, send)
 
 
