@@ -4,7 +4,9 @@ Every process records into prometheus_client's metrics. When PROMETHEUS_MULTIPRO
 set (`neonomaly up` sets it for its children, under the data dir), each process writes its
 figures to files there and whoever serves `/metrics` adds up all processes' files:
 uvicorn's workers and Celery's pool processes included. Without it, a process's figures are
-its own (fine for one process).
+its own (fine for one process). Only counters and histograms are recorded per process
+(summed across processes, dead ones included, as they should be); gauges are read when
+scraped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _SLOW = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -71,7 +73,7 @@ SCAN_LAG = Histogram(
 )
 WEBHOOK_DELIVERIES = Counter(
     "neonomaly_webhook_deliveries",
-    "Webhook delivery attempts, by outcome (delivered, retrying, failed)",
+    "Webhook delivery attempts, by outcome (delivered, retry, failed)",
     ["status"],
 )
 
@@ -111,9 +113,3 @@ def scrape_registry(
         registry.register(_Process())
     registry.register(_Gauges(read_gauges))
     return registry
-
-
-def process_exited(pid: int) -> None:
-    """Forget a dead process's live figures (multiprocess mode); its counters stay summed."""
-    if os.environ.get(MULTIPROC_DIR):
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from common.embedded import EmbeddedServer
+from common.own_metrics import MULTIPROC_DIR
 from common.settings import EMBEDDED, Settings
 
 GRACE_SECONDS = 10.0
@@ -74,6 +75,16 @@ def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
     ]  # fmt: skip
 
 
+def own_metrics_dir(data_dir: Path) -> Path:
+    """Where every child records its own metrics (/metrics adds them up), emptied at each
+    start: a previous run's figures would otherwise be counted again."""
+    directory = data_dir.resolve() / "own-metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
 class Supervisor:
     def __init__(self, settings: Settings, options: UpOptions):
         self.settings = settings
@@ -99,6 +110,8 @@ class Supervisor:
                 env["GRAPH_URL"] = EMBEDDED
         if not self.settings.uses_embedded:
             print(f"graph store: {self.settings.graph_url}", flush=True)
+        if MULTIPROC_DIR not in env:
+            env[MULTIPROC_DIR] = str(own_metrics_dir(self.options.data_dir))
         return env
 
     def run(self) -> int:
@@ -119,6 +132,10 @@ class Supervisor:
                     print(f"  {spec.name:<7} {spec.url}", flush=True)
             if "FLOWER_BASIC_AUTH" not in os.environ:
                 print(f"  flower login: {flower_auth}", flush=True)
+            if self.settings.metrics_address:
+                print(f"  metrics http://{self.settings.metrics_address}/metrics", flush=True)
+            elif self.settings.metrics_token:
+                print("  metrics /metrics on the web port (Bearer METRICS_TOKEN)", flush=True)
             # As the user invoked it (`make run` runs .venv/bin/neonomaly, not on PATH).
             command = sys.argv[0] if Path(sys.argv[0]).name == "neonomaly" else "neonomaly"
             print(f"Create an API key: {command} create-user NAME    Stop: Ctrl-C\n", flush=True)

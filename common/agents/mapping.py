@@ -58,6 +58,7 @@ class MappingOptions:
     default_service: str
     service: str | None = None  # every series in this one service
     drop_labels: frozenset[str] = frozenset()
+    resource_labels: tuple[str, ...] = ()  # OTLP: resource attributes kept as labels
 
     @classmethod
     def parse(
@@ -66,14 +67,16 @@ class MappingOptions:
         service_labels: str | None,
         service: str | None,
         drop_labels: str | None,
+        resource_labels: str | None = None,
     ) -> MappingOptions:
-        """Options from a request's query (`?service_labels=a,b&service=S&drop_labels=c,d`),
-        the protocol's `defaults` for what it leaves out."""
+        """Options from a request's query (`?service_labels=a,b&service=S&drop_labels=c,d`,
+        OTLP: `&resource_labels=e,f`), the protocol's `defaults` for what it leaves out."""
         return cls(
             service_labels=_names(service_labels) or defaults.service_labels,
             default_service=defaults.default_service,
             service=service or None,
             drop_labels=frozenset(_names(drop_labels)) | defaults.drop_labels,
+            resource_labels=_names(resource_labels) or defaults.resource_labels,
         )
 
 

@@ -9,8 +9,10 @@ What each point becomes (in AgentSeries, before mapping):
 - histogram and exponential histogram: `NAME_count` and `NAME_sum` as above (cumulative:
   counters; delta: per second); summary: `NAME_count` and `NAME_sum` as counters.
 The resource's `service.name` travels as a label of that name (the mapping's default
-service label); its `service.instance.id`, else `host.name`, as `instance`, so that two
-hosts' series stay apart. Points flagged "no recorded value" and non-finite values are
+service label) and its `host.name` as `instance`, so that two hosts' series stay apart.
+Not `service.instance.id`: SDKs make it a random id per process, so every restart would
+start new metrics without history; `resource_labels` adds any resource attribute (that one
+included) as a label of its own name. Points flagged "no recorded value" and non-finite values are
 skipped; points that cannot be read (no time, a delta without an interval) are rejected and
 counted in the answer's partial_success.
 """
@@ -69,7 +71,11 @@ class UnsupportedMediaTypeError(MalformedRequestError):
 
 
 def decode(
-    body: bytes, content_type: str | None, content_encoding: str | None, max_decoded_bytes: int
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_decoded_bytes: int,
+    resource_labels: tuple[str, ...] = (),
 ) -> OtlpMetrics:
     kind = media_type(content_type)
     encoding = (content_encoding or "").strip().lower()
@@ -90,12 +96,11 @@ def decode(
     metrics = OtlpMetrics()
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
-        base = {}
+        base = {key: resource[key] for key in resource_labels if key in resource}
         if SERVICE_NAME in resource:
             base[SERVICE_NAME] = resource[SERVICE_NAME]
-        instance = resource.get("service.instance.id") or resource.get("host.name")
-        if instance:
-            base["instance"] = instance
+        if "host.name" in resource:
+            base["instance"] = resource["host.name"]
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 _read_metric(metric, base, metrics)

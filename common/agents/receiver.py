@@ -66,7 +66,13 @@ class AgentReceiver:
         options: MappingOptions = OTLP_MAPPING,
     ) -> ReceiveReport:
         """Store an OTLP/HTTP metrics export; rejected points are counted in the report."""
-        decoded = otlp.decode(body, content_type, content_encoding, self.limits.max_decoded_bytes)
+        decoded = otlp.decode(
+            body,
+            content_type,
+            content_encoding,
+            self.limits.max_decoded_bytes,
+            options.resource_labels,
+        )
         self._check_size(decoded.series, "otlp")
         report = ReceiveReport(rejected=decoded.rejected, errors=list(decoded.errors))
         return self._receive(owner_id, decoded.series, options, "otlp", report)

@@ -20,6 +20,7 @@ from common.notifications.webhooks import (
     post_webhook,
     resolve_webhook,
 )
+from common.own_metrics import WEBHOOK_DELIVERIES
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,15 @@ def attempt_delivery(
     delivery_id: str, channels: ChannelRepository, deliveries: DeliveryLog, settings: Settings
 ) -> AttemptOutcome:
     """One attempt of a delivery; says whether (and when) to try again."""
+    outcome = _leased_attempt(delivery_id, channels, deliveries, settings)
+    if outcome.outcome != "skipped":  # delivered, retry or failed
+        WEBHOOK_DELIVERIES.labels(outcome.outcome).inc()
+    return outcome
+
+
+def _leased_attempt(
+    delivery_id: str, channels: ChannelRepository, deliveries: DeliveryLog, settings: Settings
+) -> AttemptOutcome:
     lease_seconds = int(settings.webhook_timeout_seconds * 3) + 5
     if not deliveries.lease(delivery_id, lease_seconds):
         return AttemptOutcome("skipped")  # another attempt is running; it decides

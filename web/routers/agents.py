@@ -37,6 +37,10 @@ ServiceName = Annotated[
 DropLabels = Annotated[
     str | None, Query(max_length=500, description="labels left out of metric names")
 ]
+ResourceLabels = Annotated[
+    str | None,
+    Query(max_length=500, description="resource attributes kept as labels (host.name is)"),
+]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "malformed body, or series that cannot be named"},
     413: {"model": ErrorBody, "description": "over MAX_BODY_BYTES, or a limit once decoded"},
@@ -91,10 +95,13 @@ async def otlp_metrics(
     service_labels: ServiceLabels = None,
     service: ServiceName = None,
     drop_labels: DropLabels = None,
+    resource_labels: ResourceLabels = None,
 ) -> Response:
     """OTLP/HTTP metrics export (protobuf or JSON, gzip or not); rejected points are
     counted in `partial_success`."""
-    options = MappingOptions.parse(OTLP_MAPPING, service_labels, service, drop_labels)
+    options = MappingOptions.parse(
+        OTLP_MAPPING, service_labels, service, drop_labels, resource_labels
+    )
     content_type = request.headers.get("content-type")
     try:
         kind = media_type(content_type)

@@ -8,6 +8,7 @@ from common.epoch import now_ms, to_epoch_ms
 from common.errors import found
 from common.ids import new_id
 from common.metrics.models import NewReading
+from common.own_metrics import READINGS_INGESTED
 from web.deps import CurrentUser, OwnedMetric, OwnedService, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
 from web.paging import PageDep, encode_cursor
@@ -98,6 +99,7 @@ def add_readings(
         for item in items
     ]
     stored = repositories.readings.append(metric.id, readings)
+    READINGS_INGESTED.labels("api").inc(stored)
     return ReadingsStored(
         received=len(readings),
         stored=stored,
