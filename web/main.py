@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import redis
 import redis.asyncio
@@ -75,8 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.agent_receiver = agent_receiver(
         app.state.repositories, app.state.redis_stores, settings
     )
-    if settings.metrics_address:
-        serve_own_metrics(settings, app.state.redis_stores)
+    metrics_listener = (
+        serve_own_metrics(settings, app.state.redis_stores) if settings.metrics_address else None
+    )
     try:
         app.state.repositories.ensure_schema()
     except DependencyUnavailableError as exc:
@@ -84,6 +86,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # schema statements are idempotent, so the next start creates what is missing.
         log.warning("graph store unavailable at startup, schema not checked: %s", exc)
     yield
+    if metrics_listener is not None:
+        metrics_listener.shutdown()
     app.state.repositories.close()
     app.state.redis_stores.close()
     await app.state.redis_async.aclose()
@@ -107,18 +111,19 @@ def agent_receiver(
     )
 
 
-def serve_own_metrics(settings: Settings, redis_stores: RedisStores) -> None:
+def serve_own_metrics(settings: Settings, redis_stores: RedisStores) -> WSGIServer | None:
     """/metrics without a token on METRICS_ADDRESS, a listener of its own. With several web
     processes the first to bind serves everyone's figures (multiprocess mode); the others
     find the address taken and leave it to that one."""
     host, _, port = (settings.metrics_address or "").rpartition(":")
     registry = own_metrics.registry_for(settings, redis_stores)
     try:
-        start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+        server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
     except OSError as exc:
         log.info("metrics listener %s not started here: %s", settings.metrics_address, exc)
-        return
+        return None
     log.info("serving /metrics on http://%s/metrics", settings.metrics_address)
+    return server
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
