@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.exporter.otlp.json.http.metric_exporter import (
     OTLPMetricExporter as JsonExporter,
 )
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
     OTLPMetricExporter as ProtobufExporter,
 )
@@ -26,6 +27,8 @@ from tests.support import AppServer
 
 EXPORTERS: dict[str, Callable[..., MetricExporter]] = {
     "protobuf": ProtobufExporter,
+    # What the Collector's otlphttp exporter sends by default: protobuf, gzipped.
+    "protobuf-gzip": lambda **kwargs: ProtobufExporter(compression=Compression.Gzip, **kwargs),
     "json": JsonExporter,
 }
 
