@@ -15,32 +15,17 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from common.agents.mapping import OTLP_MAPPING, REMOTE_WRITE_MAPPING, MappingOptions
+from common.agents.mapping import OTLP_MAPPING, REMOTE_WRITE_MAPPING
 from common.agents.otlp import UnsupportedMediaTypeError, encode_response, media_type
 from common.agents.series import ReceiveReport
 from web.deps import AgentReceiverDep, CurrentUser
+from web.schemas.agents import MappingQuery
 from web.schemas.responses import AUTH_ERRORS, ErrorBody
 
 router = APIRouter(tags=["agents"], responses=AUTH_ERRORS)
 
-ServiceLabels = Annotated[
-    str | None,
-    Query(
-        max_length=500,
-        description="labels naming the service, first present wins "
-        "(remote_write: job,service,service_name; OTLP: service.name)",
-    ),
-]
-ServiceName = Annotated[
-    str | None, Query(max_length=100, description="put every series in this service")
-]
-DropLabels = Annotated[
-    str | None, Query(max_length=500, description="labels left out of metric names")
-]
-ResourceLabels = Annotated[
-    str | None,
-    Query(max_length=500, description="resource attributes kept as labels (host.name is)"),
-]
+
+MappingQueryDep = Annotated[MappingQuery, Query()]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "malformed body, or series that cannot be named"},
     413: {"model": ErrorBody, "description": "over MAX_BODY_BYTES, or a limit once decoded"},
@@ -65,12 +50,10 @@ async def remote_write(
     request: Request,
     user: CurrentUser,
     receiver: AgentReceiverDep,
-    service_labels: ServiceLabels = None,
-    service: ServiceName = None,
-    drop_labels: DropLabels = None,
+    query: MappingQueryDep,
 ) -> Response:
     """Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest)."""
-    options = MappingOptions.parse(REMOTE_WRITE_MAPPING, service_labels, service, drop_labels)
+    options = query.options(REMOTE_WRITE_MAPPING)
     body = await request.body()
     report = await run_in_threadpool(
         receiver.remote_write,
@@ -92,16 +75,11 @@ async def otlp_metrics(
     request: Request,
     user: CurrentUser,
     receiver: AgentReceiverDep,
-    service_labels: ServiceLabels = None,
-    service: ServiceName = None,
-    drop_labels: DropLabels = None,
-    resource_labels: ResourceLabels = None,
+    query: MappingQueryDep,
 ) -> Response:
     """OTLP/HTTP metrics export (protobuf or JSON, gzip or not); rejected points are
     counted in `partial_success`."""
-    options = MappingOptions.parse(
-        OTLP_MAPPING, service_labels, service, drop_labels, resource_labels
-    )
+    options = query.options(OTLP_MAPPING)
     content_type = request.headers.get("content-type")
     try:
         kind = media_type(content_type)
