@@ -139,4 +139,4 @@ def _finite_only(series: MappedSeries, report: ReceiveReport) -> bool:
     report.skipped += len(series.values) - len(keep)
     series.timestamps_ms = [series.timestamps_ms[i] for i in keep]
     series.values = [series.values[i] for i in keep]
-    return bool(keep) or series.counter
+    return bool(keep)

@@ -32,6 +32,8 @@ def store_series(
     batch: Sequence[MappedSeries],
 ) -> Stored:
     outcome = Stored()
+    if not batch:  # metadata only, or nothing left to store: no graph round trip
+        return outcome
     service_ids = {s.name: s.id for s in services.list_owned(owner_id)}
     for series in batch:
         service_id = service_ids.get(series.service)
