@@ -84,7 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # JSON) or megabytes of batch.
         errors = cast(RequestValidationError, exc).errors()  # registered for this type
         content_type = request.headers.get("content-type")
-        if content_type and not _is_json(content_type) and await request.body():
+        about_body = any(tuple(error["loc"][:1]) == ("body",) for error in errors)
+        if about_body and content_type and not _is_json(content_type) and await request.body():
             # FastAPI hands a non-JSON body to validation as bytes; say what is wrong.
             return _json(
                 415,

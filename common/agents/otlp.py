@@ -88,8 +88,11 @@ def decode(
         if kind == PROTOBUF:
             request.ParseFromString(body)
         else:
-            json_format.Parse(body, request, ignore_unknown_fields=True)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+            document = json.loads(body)
+            if not isinstance(document, dict):
+                raise MalformedRequestError("the JSON body is not an object")
+            json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
         raise MalformedRequestError(
             f"the body is not an OTLP ExportMetricsServiceRequest in {kind}: {exc}"[:500]
         ) from exc

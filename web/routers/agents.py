@@ -41,10 +41,27 @@ def _refusal(report: ReceiveReport) -> str:
     )
 
 
+# The bodies are read raw (compressed protobuf); the schema says so for clients and fuzzers.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+REMOTE_WRITE_BODY = {
+    "requestBody": {"required": True, "content": {"application/x-protobuf": BINARY}}
+}
+OTLP_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": BINARY,
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
 @router.post(
     "/api/v1/write",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**ERRORS, 204: {"description": "stored"}},
+    openapi_extra=REMOTE_WRITE_BODY,
 )
 async def remote_write(
     request: Request,
@@ -69,7 +86,18 @@ async def remote_write(
 
 @router.post(
     "/v1/metrics",
-    responses={**ERRORS, 415: {"model": ErrorBody, "description": "not protobuf or JSON"}},
+    responses={
+        **ERRORS,
+        200: {
+            "description": "stored; partial_success counts what was not",
+            "content": {
+                "application/x-protobuf": BINARY,
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        415: {"model": ErrorBody, "description": "not protobuf or JSON"},
+    },
+    openapi_extra=OTLP_BODY,
 )
 async def otlp_metrics(
     request: Request,
