@@ -51,8 +51,10 @@ def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
     return [
         ChildSpec(
             "web",
+            # Idle connections kept 75 s, not uvicorn's 5: Prometheus' remote write sends
+            # every 5 s, and reusing a connection just as it is closed logs a reset.
             [python, "-m", "uvicorn", "web.main:app", "--host", options.host,
-             "--port", str(options.port)],
+             "--port", str(options.port), "--timeout-keep-alive", "75"],
             url=f"http://{options.host}:{options.port}/ui   (API docs: /docs)",
         ),
         ChildSpec(
