@@ -18,12 +18,20 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
 )
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 
 from common.users.models import User
 from tests.agents_support import bearer, metrics_of, readings_of
 from tests.support import AppServer
+
+# Generous: on a loaded machine (Neo4j) a first export that creates the metrics can take
+# tens of seconds; an export that times out is lost, and the rates below would be wrong.
+EXPORT_TIMEOUT = 120
 
 EXPORTERS: dict[str, Callable[..., MetricExporter]] = {
     "protobuf": ProtobufExporter,
@@ -39,8 +47,18 @@ def test_sdk_gauge_and_counter_arrive(
 ) -> None:
     _, key = make_user("otel")
     exporter = EXPORTERS[encoding](
-        endpoint=f"{app_server.base_url}/v1/metrics", headers=bearer(key), timeout=30
+        endpoint=f"{app_server.base_url}/v1/metrics", headers=bearer(key), timeout=EXPORT_TIMEOUT
     )
+    # The SDK's force_flush() says True even when an export failed: each export's result is
+    # kept, so that a lost export fails the test as such, not as wrong rates further down.
+    results: list[MetricExportResult] = []
+    send = exporter.export
+
+    def export(*args: Any, **kwargs: Any) -> MetricExportResult:
+        results.append(send(*args, **kwargs))
+        return results[-1]
+
+    exporter.export = export  # type: ignore[method-assign]
     # Exports happen when flushed below, not on a timer.
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     resource = Resource.create({"service.name": f"checkout-{encoding}", "host.name": "web-1"})
@@ -54,14 +72,21 @@ def test_sdk_gauge_and_counter_arrive(
     meter.create_observable_gauge("room.temperature", callbacks=[observe], unit="Cel")
     orders = meter.create_counter("orders", unit="1")
     try:
+        # Each flush collects (stamps the points), then exports: the two collections are
+        # between first_started..first_done and second_started..second_done.
         orders.add(5, {"region": "eu"})
-        assert provider.force_flush(30_000)
+        first_started = time.monotonic()
+        assert provider.force_flush(EXPORT_TIMEOUT * 1000)
+        first_done = time.monotonic()
         time.sleep(1.0)
         orders.add(10, {"region": "eu"})
         temperature[0] = 22.0
-        assert provider.force_flush(30_000)
+        second_started = time.monotonic()
+        assert provider.force_flush(EXPORT_TIMEOUT * 1000)
+        second_done = time.monotonic()
     finally:
         provider.shutdown()
+    assert results and set(results) == {MetricExportResult.SUCCESS}, results
 
     http = httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}, timeout=30)
     metrics = metrics_of(http, f"checkout-{encoding}")
@@ -69,10 +94,12 @@ def test_sdk_gauge_and_counter_arrive(
     gauge = metrics['room.temperature{instance="web-1",room="server"}']
     # (shutdown() exports once more: the last values again)
     assert [v for _, v in readings_of(http, gauge["id"])][:2] == [21.5, 22.0]
-    # A cumulative monotonic sum: 10 more orders over about a second, as a rate; no more
-    # orders by the last export.
+    # A cumulative monotonic sum: 10 more orders between the two collections, as a rate
+    # (the first export's time is in between: on a loaded machine, seconds); no more orders
+    # by the last export.
     counter = metrics['orders{instance="web-1",region="eu"}']
     rates = [v for _, v in readings_of(http, counter["id"])]
-    assert 3.0 < rates[0] < 10.5, rates
+    slowest, fastest = 10 / (second_done - first_started), 10 / (second_started - first_done)
+    assert 0.99 * slowest <= rates[0] <= 1.01 * fastest, (rates, slowest, fastest)
     assert rates[1:] in ([], [0.0]), rates
     http.close()
