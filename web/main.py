@@ -32,6 +32,7 @@ from web.routers import (
     metrics,
     notifications,
     own_metrics,
+    readings,
     series,
     services,
 )
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
+    app.include_router(readings.router)
     app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
