@@ -16,6 +16,7 @@ from common.agents.counters import CounterBases, MetricTypes
 from common.agents.receiver import AgentLimits, AgentReceiver
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
+from common.ingestion.service import ingest_limits
 from common.jobs.waits import JobWaiter
 from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
@@ -100,7 +101,6 @@ def agent_receiver(
 ) -> AgentReceiver:
     client = redis_stores.client
     return AgentReceiver(
-        services=repositories.services,
         metrics=repositories.metrics,
         readings=repositories.readings,
         counter_bases=CounterBases(client, settings.agent_counter_ttl_seconds),
@@ -108,6 +108,8 @@ def agent_receiver(
         limits=AgentLimits(
             max_decoded_bytes=settings.agent_max_decoded_bytes,
             max_samples=settings.agent_max_samples_per_request,
+            max_readings_per_write=settings.max_batch_readings,
+            ingest=ingest_limits(settings),
         ),
     )
 

@@ -18,9 +18,9 @@ from common.agents.mapping import (
 from common.agents.series import AgentSeries, MappedSeries, ReceiveReport
 from common.agents.storing import store_series
 from common.errors import TooLargeError
+from common.ingestion.models import IngestLimits, SeriesError
 from common.metrics.repository import MetricRepository, ReadingRepository
 from common.own_metrics import AGENT_SAMPLES, READINGS_INGESTED
-from common.services.repository import ServiceRepository
 
 MAX_LISTED = 20  # refused series named in an answer
 
@@ -29,11 +29,12 @@ MAX_LISTED = 20  # refused series named in an answer
 class AgentLimits:
     max_decoded_bytes: int
     max_samples: int
+    max_readings_per_write: int  # readings per graph statement (MAX_BATCH_READINGS)
+    ingest: IngestLimits
 
 
 @dataclass
 class AgentReceiver:
-    services: ServiceRepository
     metrics: MetricRepository
     readings: ReadingRepository
     counter_bases: CounterBases
@@ -109,17 +110,30 @@ class AgentReceiver:
         ready = [s for s in mapped.series.values() if _finite_only(s, report)]
         counters = [s for s in ready if s.counter]
         keys = self.counter_bases.keys(owner_id, counters)
-        new_bases: dict[str, LastSample] = {}
+        new_bases: dict[tuple[str, str], tuple[str, LastSample]] = {}
         for key, series, base in zip(keys, counters, self.counter_bases.load(keys), strict=True):
             last, skipped = to_rates(series, base)
             report.skipped += skipped
             if last is not None and last != base:
-                new_bases[key] = last
+                new_bases[series.key] = (key, last)
         to_store = [s for s in ready if s.values]
-        outcome = store_series(self.services, self.metrics, self.readings, owner_id, to_store)
+        outcome = store_series(
+            self.metrics,
+            self.readings,
+            owner_id,
+            to_store,
+            self.limits.ingest,
+            self.limits.max_readings_per_write,
+        )
         report.stored, report.duplicates = outcome.stored, outcome.duplicates
         report.metrics_created = outcome.metrics_created
-        self.counter_bases.save(new_bases)
+        for series, error in outcome.refused:
+            new_bases.pop(series.key, None)  # its retry computes the same rates
+            report.rejected += len(series.values)
+            report.over_limit += error.reason == "metric_limit"
+            if len(report.rejected_series) < MAX_LISTED:
+                report.rejected_series.append(_refused(series, error))
+        self.counter_bases.save(dict(new_bases.values()))
         READINGS_INGESTED.labels(path).inc(report.stored)
         for outcome_name, count in (
             ("stored", report.stored),
@@ -129,6 +143,12 @@ class AgentReceiver:
         ):
             AGENT_SAMPLES.labels(path, outcome_name).inc(count)
         return report
+
+
+def _refused(series: MappedSeries, error: SeriesError) -> str:
+    if error.reason == "metric_limit":  # the message names the series already
+        return error.message
+    return f"{series.service}/{series.metric}: {error.message}"
 
 
 def _finite_only(series: MappedSeries, report: ReceiveReport) -> bool:

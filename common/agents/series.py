@@ -51,5 +51,6 @@ class ReceiveReport:
     skipped: int = 0
     rejected: int = 0
     rejected_series: list[str] = field(default_factory=list)
+    over_limit: int = 0  # series refused at the owner's metric limit (MAX_METRICS_PER_OWNER)
     errors: list[str] = field(default_factory=list)
     metrics_created: int = 0

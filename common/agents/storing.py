@@ -1,20 +1,24 @@
-"""Where the agents' readings go into the graph: services and metrics found by name or
-created on first sight, then each metric's readings appended.
+"""Where the agents' readings go: ingest's one write path for readings of many metrics
+(common.ingestion), with the series the agents have mapped. Services and metrics are
+created on first sight, labels kept on the metric, up to the owner's MAX_METRICS_PER_OWNER.
 
 Reading ids are the sample's epoch ms, so a request sent again (an agent retrying after a
-timeout) stores nothing twice.
+timeout) stores nothing twice. A request is written in batches of at most
+MAX_BATCH_READINGS readings (one graph statement each, as the REST API's), so that one
+agent's big request does not hold the store from other tenants; should the store fail
+between two batches, the agent's retry stores only what is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from common.agents.series import MappedSeries
-from common.errors import ConflictError
+from common.ingestion.models import IngestLimits, Series, SeriesError
+from common.ingestion.service import ingest
 from common.metrics.models import NewReading
 from common.metrics.repository import MetricRepository, ReadingRepository
-from common.services.repository import ServiceRepository
 
 
 @dataclass
@@ -22,38 +26,60 @@ class Stored:
     stored: int = 0
     duplicates: int = 0
     metrics_created: int = 0
+    # Series ingest refused whole (over the metric limit, a label it does not take, ...).
+    refused: list[tuple[MappedSeries, SeriesError]] = field(default_factory=list)
+
+
+def _as_ingested(series: MappedSeries) -> Series:
+    return Series(
+        readings=[
+            NewReading(id=str(ms), timestamp_ms=ms, value=value)
+            for ms, value in zip(series.timestamps_ms, series.values, strict=True)
+        ],
+        service_name=series.service,
+        metric_name=series.metric,
+        labels=series.labels,
+    )
+
+
+def _batches(series: Sequence[MappedSeries], max_readings: int) -> Iterator[list[MappedSeries]]:
+    """Whole series, at most `max_readings` readings a batch (a longer series alone)."""
+    batch: list[MappedSeries] = []
+    readings = 0
+    for one in series:
+        if batch and readings + len(one.values) > max_readings:
+            yield batch
+            batch, readings = [], 0
+        batch.append(one)
+        readings += len(one.values)
+    if batch:
+        yield batch
 
 
 def store_series(
-    services: ServiceRepository,
     metrics: MetricRepository,
     readings: ReadingRepository,
     owner_id: str,
-    batch: Sequence[MappedSeries],
+    series: Sequence[MappedSeries],
+    limits: IngestLimits,
+    max_readings_per_write: int,
 ) -> Stored:
     outcome = Stored()
-    if not batch:  # metadata only, or nothing left to store: no graph round trip
-        return outcome
-    service_ids = {s.name: s.id for s in services.list_owned(owner_id)}
-    for series in batch:
-        service_id = service_ids.get(series.service)
-        if service_id is None:
-            service_id = services.create(owner_id, series.service, None).id
-            service_ids[series.service] = service_id
-        metric = metrics.find_by_name(owner_id, service_id, series.metric)
-        if metric is None:
-            try:
-                metric = metrics.create(owner_id, service_id, series.metric, None)
-                outcome.metrics_created += 1
-            except ConflictError:  # created by a concurrent request
-                metric = metrics.find_by_name(owner_id, service_id, series.metric)
-        if metric is None:
-            continue
-        new = [
-            NewReading(id=str(ms), timestamp_ms=ms, value=value)
-            for ms, value in zip(series.timestamps_ms, series.values, strict=True)
+    for batch in _batches(series, max_readings_per_write):
+        report = ingest(
+            metrics,
+            readings,
+            owner_id,
+            [_as_ingested(one) for one in batch],
+            create_missing=True,
+            limits=limits,
+        )
+        outcome.stored += report.stored
+        outcome.duplicates += report.duplicates
+        outcome.metrics_created += report.metrics_created
+        outcome.refused += [
+            (one, result.error)
+            for one, result in zip(batch, report.series, strict=True)
+            if result.error is not None
         ]
-        stored = readings.append(metric.id, new)
-        outcome.stored += stored
-        outcome.duplicates += len(new) - stored
     return outcome

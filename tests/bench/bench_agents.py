@@ -5,9 +5,10 @@ the same readings, side by side in one run (target: remote_write >= 0.8 of it).
 
 Starts its own embedded server and app in a temporary directory. Each request carries
 SERIES gauges × SAMPLES samples (2,000 samples, Prometheus' default max_samples_per_send);
-the batch ingest sends the same readings as one `POST /api/metrics/{id}/readings` per
-series. Both start with their metrics already created and the bodies already encoded (the
-client's cost kept out), one client, in time order. A counter run shows what rates cost.
+the batch ingest sends the same readings as one `POST /api/readings` of all SERIES metrics
+(by id): the same write path, one graph statement a request. Both start with their metrics
+already created and the bodies already encoded (the client's cost kept out), one client,
+in time order. A counter run shows what rates cost.
 """
 
 from __future__ import annotations
@@ -62,23 +63,28 @@ def remote_write_bodies(job: str, name: str) -> list[bytes]:
     ]
 
 
-def batch_bodies(request: int) -> list[bytes]:
-    """The same readings for the batch endpoint, one body per series."""
-    return [
-        json.dumps(
-            {
-                "readings": [
-                    {
-                        "id": str(ms),
-                        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)),
-                        "value": value(s, ms),
-                    }
-                    for ms in sample_times(request)
-                ]
-            }
-        ).encode()
-        for s in range(SERIES)
-    ]
+def batch_body(metric_ids: list[str], request: int) -> bytes:
+    """The same readings for the many-metric batch endpoint, one body a request."""
+    return json.dumps(
+        {
+            "series": [
+                {
+                    "metric_id": metric_id,
+                    "readings": [
+                        {
+                            "id": str(ms),
+                            "timestamp": time.strftime(
+                                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)
+                            ),
+                            "value": value(s, ms),
+                        }
+                        for ms in sample_times(request)
+                    ],
+                }
+                for s, metric_id in enumerate(metric_ids)
+            ]
+        }
+    ).encode()
 
 
 def run_remote_write(http: httpx.Client, bodies: list[bytes]) -> float:
@@ -92,16 +98,13 @@ def run_remote_write(http: httpx.Client, bodies: list[bytes]) -> float:
     return SERIES * SAMPLES * REQUESTS / (time.perf_counter() - started)
 
 
-def run_batch_ingest(http: httpx.Client, metric_ids: list[str], bodies: list[list[bytes]]) -> float:
+def run_batch_ingest(http: httpx.Client, bodies: list[bytes]) -> float:
     started = time.perf_counter()
-    for request_bodies in bodies:
-        for metric_id, body in zip(metric_ids, request_bodies, strict=True):
-            response = http.post(
-                f"/api/metrics/{metric_id}/readings",
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
-            assert response.status_code == 201, response.text
+    for body in bodies:
+        response = http.post(
+            "/api/readings", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 201, response.text[:500]
     return SERIES * SAMPLES * REQUESTS / (time.perf_counter() - started)
 
 
@@ -110,7 +113,6 @@ def main() -> None:
         f"# agents: {REQUESTS} requests of {SERIES} series x {SAMPLES} samples, "
         f"median of {RUNS} runs, both paths in each run"
     )
-    batch = [batch_bodies(r) for r in range(REQUESTS)]
     with embedded_stack() as stack, running_app(stack) as app:
         http = httpx.Client(base_url=app.base_url, headers=bearer(stack.key), timeout=120)
         gauges, counters, batches = [], [], []
@@ -126,7 +128,8 @@ def main() -> None:
             http.post("/api/v1/write", content=warm, headers=REMOTE_WRITE_HEADERS)
             by_name = metrics_of(http, f"batch-{run}")
             ids = [by_name[f'load{{series="{s}"}}']["id"] for s in range(SERIES)]
-            batches.append(run_batch_ingest(http, ids, batch))
+            batch = [batch_body(ids, r) for r in range(REQUESTS)]
+            batches.append(run_batch_ingest(http, batch))
         http.close()
     gauge, counter, batch_rate = (statistics.median(x[1:]) for x in (gauges, counters, batches))
     print(f"remote_write_gauges: {gauge:,.0f} samples/s (cores={CORES})")

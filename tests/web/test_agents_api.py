@@ -28,7 +28,7 @@ from tests.agents_support import (
     snappy,
     write_request,
 )
-from tests.support import AppServer
+from tests.support import AppServer, start_app, stop_app
 
 T0 = 1_780_000_000_000  # epoch ms, 2026-05-28
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
@@ -72,7 +72,9 @@ def test_gauges_and_counters_arrive_as_metrics_with_readings(agent: httpx.Client
     }
     gauge = readings_of(agent, metrics['node_load1{instance="h:9100"}']["id"])
     assert [value for _, value in gauge] == [0.5, 0.75, 1.0]
-    rates = readings_of(agent, metrics['node_cpu_seconds_total{cpu="0",mode="idle"}']["id"])
+    idle_metric = metrics['node_cpu_seconds_total{cpu="0",mode="idle"}']
+    assert idle_metric["labels"] == {"cpu": "0", "mode": "idle"}  # kept, the service's not
+    rates = readings_of(agent, idle_metric["id"])
     assert [value for _, value in rates] == pytest.approx([0.5, 0.5, 0.2])
     assert rates[0][0].startswith("2026-05-28T")
 
@@ -137,6 +139,51 @@ def test_series_that_cannot_be_named_are_refused_by_name_and_the_rest_stored(
     detail = response.json()["detail"]
     assert "stored 1 of 3 samples" in detail and "drop_labels" in detail, detail
     assert set(metrics_of(agent, "mixed")) == {"fine"}
+
+
+@pytest.fixture
+def limited_agent(
+    service_env: dict[str, str], make_user: Callable[..., tuple[User, str]]
+) -> Iterator[httpx.Client]:
+    """An agent whose owner may have 3 metrics."""
+    app = start_app(service_env, {"MAX_METRICS_PER_OWNER": "3"})
+    _, key = make_user("limited")
+    try:
+        with httpx.Client(base_url=app.base_url, headers=bearer(key), timeout=60) as http:
+            yield http
+    finally:
+        stop_app(app)
+
+
+def test_series_past_the_metric_limit_are_429_by_name_and_the_rest_stored(
+    limited_agent: httpx.Client,
+) -> None:
+    series = [
+        ({"__name__": f"m{i}_total", "job": "capped"}, [(T0, 1.0), (T0 + 1000, 3.0)])
+        for i in range(5)
+    ]
+    response = write(limited_agent, remote_write_body(series))
+    assert response.status_code == 429, response.text  # a retry may help once under the limit
+    detail = response.json()["detail"]
+    assert "MAX_METRICS_PER_OWNER" in detail and "capped/m3_total" in detail, detail
+    assert "stored 3 of 10 samples" in detail, detail
+    assert sorted(metrics_of(limited_agent, "capped")) == ["m0_total", "m1_total", "m2_total"]
+    # The same request again: nothing stored twice; the refused counters kept no base, so
+    # they are refused again (not skipped as seen), still by name.
+    again = write(limited_agent, remote_write_body(series))
+    assert again.status_code == 429 and "capped/m4_total" in again.json()["detail"]
+    metrics = metrics_of(limited_agent, "capped")
+    assert [v for _, v in readings_of(limited_agent, metrics["m0_total"]["id"])] == [2.0]
+    # OTLP says so in partial_success, as the spec asks of a partly refused export.
+    otlp = limited_agent.post(
+        "/v1/metrics",
+        content=otlp_json([{"name": "room", "gauge": {"dataPoints": [gauge_point(T0, 20.5)]}}]),
+        headers={"Content-Type": "application/json"},
+    )
+    assert otlp.status_code == 200, otlp.text
+    partial = otlp.json()["partialSuccess"]
+    assert partial["rejectedDataPoints"] == "1"
+    assert "MAX_METRICS_PER_OWNER" in partial["errorMessage"], partial
 
 
 def test_key_is_required(app_server: AppServer) -> None:
@@ -279,6 +326,10 @@ def otlp_json(metrics: list[dict[str, object]], service: str = "shop") -> bytes:
 
 def ns(ms: int) -> str:
     return str(ms * 1_000_000)
+
+
+def gauge_point(ms: int, value: float) -> dict[str, object]:
+    return {"timeUnixNano": ns(ms), "asDouble": value}
 
 
 def test_otlp_json_sums_histograms_and_partial_success(agent: httpx.Client) -> None:

@@ -3,8 +3,9 @@
 Both authenticate with the user's key (`Authorization: Bearer KEY`, what Prometheus'
 `remote_write.authorization` and the Collector's `headers` send). Status codes follow each
 spec: 2xx stored; 400 a body that can never be stored (agents do not retry it); 413 over a
-size limit; 429 past the owner's metric cap; 503 when the graph store or Redis is down (a
-retry helps).
+size limit; remote_write 429 when series were refused past the owner's metric limit
+(MAX_METRICS_PER_OWNER; the others are stored; OTLP counts them in partial_success); 503
+when the graph store or Redis is down (a retry helps).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ MappingQueryDep = Annotated[MappingQuery, Query()]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "malformed body, or series that cannot be named"},
     413: {"model": ErrorBody, "description": "over MAX_BODY_BYTES, or a limit once decoded"},
-    429: {"model": ErrorBody, "description": "past the owner's metric cap"},
+    429: {
+        "model": ErrorBody,
+        "description": "series refused past the owner's metric limit (the others stored)",
+    },
 }
 
 
@@ -80,7 +84,10 @@ async def remote_write(
         options,
     )
     if report.rejected_series:
-        return JSONResponse({"detail": _refusal(report)}, status_code=400)
+        # Past the metric limit, a retry may succeed once metrics are deleted or the limit
+        # raised (and stores nothing twice); any other refusal, never.
+        code = 429 if report.over_limit else 400
+        return JSONResponse({"detail": _refusal(report)}, status_code=code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
