@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from common.scores import Score
+
 IncidentStatus = Literal["open", "resolved"]
 IncidentChange = Literal["opened", "updated", "resolved"]
 
@@ -59,7 +61,7 @@ class IncidentMember(BaseModel):
     timestamp: datetime
     value: float
     expected: float
-    score: float
+    score: Score
     method: str
     event_start: datetime
     event_end: datetime
