@@ -248,6 +248,26 @@ def test_missing_or_wrong_key_is_401(anonymous: httpx.Client) -> None:
     assert wrong.status_code == 401 and wrong.json()["detail"] == "invalid API key"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-API-Key": "nno_junk"}, {"Authorization": "Bearer nno_junk"}, {}],
+    ids=["junk-key", "junk-bearer", "no-key"],
+)
+@pytest.mark.parametrize(
+    "body", ['{"value": 1', '{"value": "high"}', "\xff\xfe"], ids=["malformed", "invalid", "bytes"]
+)
+def test_the_key_is_checked_before_the_body(
+    anonymous: httpx.Client, headers: dict[str, str], body: str
+) -> None:
+    response = anonymous.post(
+        "/api/metrics/x/readings",
+        content=body.encode("latin-1"),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
 def test_ready_answers_a_probe_without_a_key(anonymous: httpx.Client) -> None:
     response = anonymous.get("/ready")
     assert response.status_code == 200
