@@ -242,7 +242,7 @@ def test_update_gives_up_when_the_record_keeps_changing(
     other_writer.close()
     assert not updater.is_alive(), f"still retrying after {len(attempts)} attempts"
     assert isinstance(outcome[0], DependencyUnavailableError)
-    assert "changed 50 times" in str(outcome[0])
+    assert "changed 50 times" in outcome[0].detail
     assert len(attempts) == 50
 
 
@@ -250,7 +250,7 @@ def test_redis_down_is_a_dependency_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.5)
     jobs = JobStore(client, record_ttl_seconds=60)
     with pytest.raises(DependencyUnavailableError) as caught:
-        jobs.get("x")
+        jobs.get(new_id())
     assert caught.value.dependency == "redis"
     with pytest.raises(DependencyUnavailableError):
         jobs.create(new_record("o"))
