@@ -53,6 +53,13 @@ def test_create_user_without_a_server_prints_a_working_key(tmp_path: Path) -> No
     assert key_is_stored(tmp_path, key)
 
 
+def test_create_user_refuses_a_name_taken(tmp_path: Path) -> None:
+    assert run_cli("create-user", "alice", "--data-dir", str(tmp_path)).returncode == 0
+    again = run_cli("create-user", "alice", "--data-dir", str(tmp_path))
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr == "neonomaly: a user named 'alice' exists already: pick another name\n"
+
+
 def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
     server = EmbeddedServer(tmp_path).start()
     try:

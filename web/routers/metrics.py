@@ -14,8 +14,8 @@ from web.paging import PageDep, encode_cursor
 from web.schemas.metrics import NAME_TAKEN, MetricCreate, MetricPublic, MetricUpdate
 from web.schemas.readings import (
     ReadingBatchCreate,
-    ReadingCreate,
     ReadingPage,
+    ReadingsCreate,
     ReadingsStored,
     reading_page_json,
 )
@@ -71,7 +71,7 @@ def delete_metric(
     responses=BAD_BODY,
 )
 def add_readings(
-    body: ReadingCreate | ReadingBatchCreate,
+    body: ReadingsCreate,
     metric: OwnedMetric,
     repositories: RepositoriesDep,
     settings: SettingsDep,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii as json_string
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 
 from common.jobs.results import json_floats
 from common.metrics.models import Reading, ReadingSeries
@@ -22,6 +22,19 @@ class ReadingCreate(RequestModel):
 
 class ReadingBatchCreate(RequestModel):
     readings: list[ReadingCreate]
+
+
+def _reading_shape(body: Any) -> str:
+    """A body holding "readings" is a batch; anything else is one reading. Chosen before
+    validating, so a bad body's errors are its own shape's, not both shapes'."""
+    return "batch" if isinstance(body, dict) and "readings" in body else "reading"
+
+
+# One reading, or a batch of them (POST /api/metrics/{metric_id}/readings).
+ReadingsCreate = Annotated[
+    Annotated[ReadingCreate, Tag("reading")] | Annotated[ReadingBatchCreate, Tag("batch")],
+    Discriminator(_reading_shape),
+]
 
 
 class ReadingsStored(BaseModel):
