@@ -11,7 +11,7 @@ import numpy as np
 from common.edits import NameEdit
 from common.epoch import from_epoch_ms, now_ms
 from common.errors import ConflictError, NotFoundError
-from common.graph.executors import CypherExecutor, Row, UniqueConstraintError, deleted_any
+from common.graph.executors import CypherExecutor, Row, deleted_any, write_naming
 from common.graph.params import MIN_MS, NO_LIMIT, KeysetPage, keyset_page, new_node, time_range
 from common.metrics import queries as q
 from common.metrics.models import (
@@ -68,7 +68,8 @@ class MetricRepository:
 
     def create(self, owner_id: str, service_id: str, name: str, description: str | None) -> Metric:
         params = new_node(owner_id, service_id=service_id, name=name, description=description)
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.CREATE_METRIC,
             params,
             ConflictError(f"service {service_id} already has a metric named {name!r}"),
@@ -95,7 +96,8 @@ class MetricRepository:
         return [_metric(row) for row in rows]
 
     def update(self, owner_id: str, metric_id: str, edit: NameEdit) -> Metric | None:
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.UPDATE_METRIC,
             {"owner_id": owner_id, "metric_id": metric_id, **edit.params()},
             ConflictError(f"the service already has a metric named {edit.name!r}"),
@@ -103,19 +105,6 @@ class MetricRepository:
         if not rows:
             return None
         return self.get(owner_id, metric_id)
-
-    def _write_name(self, query: str, params: dict[str, Any], clash: ConflictError) -> list[Row]:
-        """Run a statement that names a metric (CREATE_METRIC, UPDATE_METRIC); `clash` if
-        the service already has that name: seen by the statement (clashes > 0), or, when
-        another request took it at the same moment, refused by Neo4j's uniqueness
-        constraint. No row: the service or metric is not the owner's."""
-        try:
-            rows = self.executor.write(query, params)
-        except UniqueConstraintError as exc:
-            raise clash from exc
-        if rows and rows[0]["clashes"]:
-            raise clash
-        return rows
 
     def delete(self, owner_id: str, metric_id: str) -> bool:
         rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})

@@ -9,7 +9,7 @@ from typing import Any
 from common.edits import NameEdit
 from common.epoch import from_epoch_ms
 from common.errors import ConflictError, NotFoundError, found
-from common.graph.executors import CypherExecutor, Row, UniqueConstraintError, deleted_any
+from common.graph.executors import CypherExecutor, Row, deleted_any, write_naming
 from common.graph.params import new_node
 from common.services import queries as q
 from common.services.models import DependencyEdges, Service, ServiceDependencies, ServiceRef
@@ -52,19 +52,12 @@ class ServiceRepository:
         return self.get(owner_id, service_id)
 
     def _write_name(self, query: str, params: dict[str, Any], name: str | None) -> list[Row]:
-        """Run a statement that names a service (CREATE_SERVICE, UPDATE_SERVICE): a clash
-        seen by the statement, or refused by Neo4j's constraint when another request took
-        the name at the same moment, is a ConflictError."""
+        """Run CREATE_SERVICE or UPDATE_SERVICE; ConflictError if the owner has a service of
+        that name already."""
         clash = ConflictError(
             f"you already have a service named {name!r}: use it, or pick another name"
         )
-        try:
-            rows = self.executor.write(query, params)
-        except UniqueConstraintError as exc:
-            raise clash from exc
-        if rows and rows[0]["clashes"]:
-            raise clash
-        return rows
+        return write_naming(self.executor, query, params, clash)
 
     def delete(self, owner_id: str, service_id: str) -> bool:
         """Delete a service with its metrics, their readings and anomalies, in one statement."""

@@ -88,7 +88,10 @@ def test_delivery_gives_up_after_the_retry_window(
         outcomes.append(attempt_delivery(delivery.id, store.channels, deliveries, fast).outcome)
     assert outcomes[-1] == "failed"
     final = deliveries.get(delivery.id)
-    assert final is not None and final.status == "failed" and final.attempts == len(outcomes)
+    assert final is not None and final.status == "failed"
+    # Every call made an attempt, but the last may have come after the give-up time (a
+    # loaded machine): it fails the delivery without sending.
+    assert final.attempts in (len(outcomes) - 1, len(outcomes)), outcomes
     assert "ConnectError" in (final.last_error or "") and final.next_attempt_at is None
     # Failed is final: another task for it does nothing.
     assert attempt_delivery(delivery.id, store.channels, deliveries, fast).outcome == "skipped"
