@@ -60,3 +60,8 @@ class DependencyUnavailableError(NeonomalyError):
 
     def __repr__(self) -> str:
         return f"DependencyUnavailableError({self.dependency!r}, {self.detail!r})"
+
+
+class LimitExceededError(NeonomalyError):
+    """Past a rate or cardinality limit of the owner (429): later, or with fewer series,
+    it may succeed."""

@@ -21,6 +21,7 @@ from common.errors import (
     DependencyUnavailableError,
     GoneError,
     InvalidRequestError,
+    LimitExceededError,
     NeonomalyError,
     NotFoundError,
     RateLimitedError,
@@ -50,6 +51,7 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
     PayloadTooLargeError: 413,
     InvalidRequestError: 422,
     RateLimitedError: 429,
+    LimitExceededError: 429,
     DependencyUnavailableError: 503,
 }
 
