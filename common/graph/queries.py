@@ -51,3 +51,30 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 
 PING = "RETURN 1 AS ok"
+
+
+# --- what a metric owns, deleted in bounded batches -------------------------------------
+# Every node a metric owns carries its metric_id (indexed on both engines), so that deleting
+# a metric, or a service's metrics, deletes them a batch at a time: a statement deletes at
+# most $batch nodes (WRITE_BATCH), then other writers get their turn. A metric's own node is
+# deleted last, by its domain's statement, once none of these is left.
+# Readings go first: an anomaly is only ever saved on a reading that is still there, so
+# none appears behind the anomalies' pass. A new kind of child is one more label here.
+METRIC_CHILD_LABELS = ("MetricReading", "Anomaly")
+
+
+def _delete_batch_of(label: str) -> str:
+    # The label is one of the constants above, never a value: Cypher takes no label
+    # parameters, and each statement is a constant all the same (linted like the others).
+    return f"""
+MATCH (child:{label} {{metric_id: $metric_id}})
+WITH child
+LIMIT $batch
+DETACH DELETE child
+RETURN count(*) AS deleted
+"""
+
+
+DELETE_METRIC_CHILDREN: tuple[str, ...] = tuple(
+    _delete_batch_of(label) for label in METRIC_CHILD_LABELS
+)

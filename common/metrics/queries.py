@@ -11,11 +11,15 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
        latest.value AS latest_value
 """
 
-# No row: the service is not the owner's. clashes > 0: the name is taken in that service.
+# No row: the service is not the owner's, or is being deleted. clashes > 0: the name is
+# taken in that service. The service is locked (SET) before it is read again: a delete of it
+# that committed first is seen (deleting), one that comes after finds this metric.
 CREATE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
 SET s.metrics_changed_at = $created_at
-WITH s
+WITH s.id AS service_id
+MATCH (s:Service {id: service_id})
+WHERE s.deleting IS NULL
 OPTIONAL MATCH (s)-[:MONITORS]->(existing:Metric {name: $name})
 WITH s, count(existing) AS clashes
 FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
@@ -27,6 +31,7 @@ RETURN clashes
 GET_METRIC = (
     """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -36,6 +41,7 @@ FIND_METRIC_BY_NAME = (
     """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->
       (m:Metric {name: $name})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -44,6 +50,7 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 LIST_METRICS = (
     """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->(m:Metric)
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -53,6 +60,7 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 # No row: not the owner's metric. clashes > 0: another metric of the service has the name.
 UPDATE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (s)-[:MONITORS]->(other:Metric {name: $name})
 WHERE other.id <> m.id
 WITH m, count(other) AS clashes
@@ -62,31 +70,49 @@ FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
 RETURN clashes
 """
 
-# Readings and anomalies are found by their indexed metric_id, not by walking the chain.
-# The MetricLock and the metric are locked first, as DELETE_SERVICE does and for its reason:
-# an append racing the delete is then either all seen here or finds the metric gone. The
-# count is only a barrier: nothing below runs before the locks are held.
-DELETE_METRIC = """
+# --- deleting a metric ------------------------------------------------------------------
+# In steps, each one short statement, so that deleting a metric of a million readings never
+# holds the graph (FalkorDB's one writer, Neo4j's locks) for long against other tenants:
+#  1. BEGIN_DELETE_METRIC marks it `deleting`. From then on every read here treats it as
+#     gone (404), and appends, anomaly saves and new jobs are refused. It takes the
+#     MetricLock, then the metric, in APPEND_READINGS' order: an append holding them
+#     commits first (its readings are then deleted with the rest), one that comes after
+#     finds the metric deleting and stores nothing.
+#  2. What it owns is deleted a batch at a time (common.graph.deletes).
+#  3. FINISH_DELETE_METRIC deletes its MetricLock and the metric itself, last.
+# A delete cut short (the web process died, say) leaves the metric marked and invisible:
+# the next DELETE of it, or the worker's sweep of interrupted deletes, carries it on.
+# No row: not the owner's metric (one already marked is: its delete is carried on).
+BEGIN_DELETE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
 OPTIONAL MATCH (held:MetricLock {metric_id: $metric_id})
 FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
-SET m.deleting = true
-WITH m, count(held) AS _locked
-OPTIONAL MATCH (a:Anomaly {metric_id: $metric_id})
-WITH m, collect(a) AS anomalies
-OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
-WITH m, anomalies, collect(r) AS readings
+SET m.deleting = true, m.deleting_since = coalesce(m.deleting_since, $now)
+RETURN m.id AS id
+"""
+
+FINISH_DELETE_METRIC = """
+MATCH (m:Metric {id: $metric_id})
+WHERE m.deleting
 OPTIONAL MATCH (lock:MetricLock {metric_id: $metric_id})
-WITH m, anomalies, readings, collect(lock) AS locks
-FOREACH (a IN anomalies | DETACH DELETE a)
-FOREACH (r IN readings | DETACH DELETE r)
+WITH m, collect(lock) AS locks
 FOREACH (l IN locks | DELETE l)
 DETACH DELETE m
 RETURN count(*) AS deleted
 """
 
+# Deletes left unfinished: marked before $before (a delete in progress is left to its caller).
+METRICS_BEING_DELETED = """
+MATCH (m:Metric)
+WHERE m.deleting AND m.deleting_since <= $before
+RETURN m.id AS id
+ORDER BY m.deleting_since
+LIMIT $limit
+"""
+
 GET_METRIC_REF = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
@@ -96,7 +122,7 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
 # so a late reading with an old timestamp still makes the metric due for a scan.
 METRICS_APPENDED_SINCE = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
-WHERE m.last_append_at >= $since
+WHERE m.last_append_at >= $since AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
@@ -121,14 +147,15 @@ RETURN m.id AS id
 #     load requests timed out. The lock node is made by the first append (MERGE; unique on
 #     Neo4j) and deleted with the metric.
 #     The metric is found again once the locks are held: a delete that held them first
-#     has committed by then, and the append stores nothing (and removes the lock it made).
+#     has committed by then, and the append stores nothing (and removes the lock it made,
+#     if the metric is gone; a metric being deleted keeps its lock until it is gone).
 #  2. Create the readings whose (metric_id, id) is new; a re-sent id is stored once.
 #  3. Everything at or after $earliest (the batch's first timestamp) is the chain's tail,
 #     found by the (metric_id, timestamp) index: for in-order appends it is just the new
 #     readings. Unlink the tail, sort it with the new readings and link it back behind the
 #     anchor (the last reading before $earliest), so a late reading is spliced in place.
 #     The new readings are created before the scan so that only scalars cross the UNWIND.
-# No row back: every reading was already stored.
+# No row back: every reading was already stored, or the metric is gone or being deleted.
 APPEND_READINGS = """
 MATCH (found:Metric {id: $metric_id})
 MERGE (lock:MetricLock {metric_id: $metric_id})
@@ -139,7 +166,7 @@ WITH lock
 OPTIONAL MATCH (m:Metric {id: $metric_id})
 FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
 WITH m
-WHERE m IS NOT NULL
+WHERE m IS NOT NULL AND m.deleting IS NULL
 UNWIND $readings AS r
 OPTIONAL MATCH (dup:MetricReading {metric_id: $metric_id, id: r.id})
 WITH m, r, dup

@@ -11,7 +11,8 @@ import numpy as np
 from common.edits import NameEdit
 from common.epoch import from_epoch_ms, now_ms
 from common.errors import ConflictError, NotFoundError
-from common.graph.executors import CypherExecutor, Row, UniqueConstraintError, deleted_any
+from common.graph.deletes import delete_metric_children
+from common.graph.executors import CypherExecutor, Row, UniqueConstraintError
 from common.graph.params import MIN_MS, NO_LIMIT, KeysetPage, keyset_page, new_node, time_range
 from common.metrics import queries as q
 from common.metrics.models import (
@@ -118,8 +119,33 @@ class MetricRepository:
         return rows
 
     def delete(self, owner_id: str, metric_id: str) -> bool:
-        rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
-        return deleted_any(rows)
+        """Delete a metric with its readings and anomalies; False if it is not the owner's.
+
+        In bounded steps (see BEGIN_DELETE_METRIC): the metric is gone for every reader from
+        the first one, and its data is deleted a batch at a time, so other tenants' writes
+        get in between. A metric whose delete was cut short is still found here, and its
+        delete carried on.
+        """
+        rows = self.executor.write(
+            q.BEGIN_DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id, "now": now_ms()}
+        )
+        if not rows:
+            return False
+        self.finish_delete(metric_id)
+        return True
+
+    def finish_delete(self, metric_id: str) -> None:
+        """Delete a metric already marked `deleting`: what it owns in batches, then itself."""
+        delete_metric_children(self.executor, metric_id)
+        self.executor.write(q.FINISH_DELETE_METRIC, {"metric_id": metric_id})
+
+    def interrupted_deletes(self, marked_before_ms: int, limit: int) -> list[str]:
+        """Metrics marked `deleting` before `marked_before_ms` and not gone: deletes that
+        were cut short, for the worker to finish."""
+        rows = self.executor.read(
+            q.METRICS_BEING_DELETED, {"before": marked_before_ms, "limit": limit}
+        )
+        return [row["id"] for row in rows]
 
     def get_ref(self, metric_id: str) -> MetricRef | None:
         """A metric with its owner, unscoped: for workers acting on a job's metric id."""
@@ -148,7 +174,8 @@ class ReadingRepository:
 
         A reading whose id is already stored for this metric is skipped (and so is a repeat
         within the batch: the first one wins). Readings older than the newest are spliced in
-        at their place. One statement: the chain is never seen half-linked.
+        at their place. One statement: the chain is never seen half-linked. NotFoundError
+        if the metric is gone or being deleted (then nothing is stored).
         """
         if not readings:
             return 0
@@ -167,7 +194,12 @@ class ReadingRepository:
                 ],
             },
         )
-        return int(rows[0]["stored"]) if rows else 0
+        if rows:
+            return int(rows[0]["stored"])
+        # Nothing stored: every reading a duplicate, or no metric to store them in.
+        if not self.executor.read(q.GET_METRIC_REF, {"metric_id": metric_id}):
+            raise NotFoundError(f"metric {metric_id} not found")
+        return 0
 
     def read_window(
         self,

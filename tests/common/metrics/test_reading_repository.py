@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from common.errors import NotFoundError
 from common.graph.params import KeysetPage
 from common.ids import new_id
 from common.metrics.integrity import check_chain
@@ -199,4 +200,7 @@ def test_concurrent_appends_to_one_metric_queue_without_deadlocks(
 
 
 def test_unknown_metric_append_stores_nothing(graph: Repositories) -> None:
-    assert graph.readings.append(new_id(), readings([1])) == 0
+    metric_id = new_id()
+    with pytest.raises(NotFoundError):
+        graph.readings.append(metric_id, readings([1]))
+    assert len(graph.readings.read_window(metric_id, None, None)) == 0
