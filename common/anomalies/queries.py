@@ -6,10 +6,11 @@ statement, times as epoch milliseconds, scalar columns only.
 """
 
 # One anomaly per flagged reading, whatever flagged it (a job of any method, a scan):
-#  - Found through its reading (FLAGS, a reading has one or two): an anomaly stored while
-#    ids still held the method keeps its id (the smallest, if a reading has two of those);
-#    otherwise the id is a.id, derived from (metric, reading), and MERGE on that unique id
-#    makes two writers saving one reading meet on one node (on Neo4j by its constraint).
+#  - An anomaly stored while ids still held the method keeps its id (the smallest, if the
+#    reading has two of those): found by the (metric_id, timestamp) index, not through
+#    FLAGS, which a reading compacted out of the chain no longer has. Otherwise the id is
+#    a.id, derived from (metric, reading), and MERGE on that unique id makes two writers
+#    saving one reading meet on one node (on Neo4j by its constraint).
 #  - `methods` gathers every method that flagged the reading.
 #  - The strongest evidence (the highest score) is kept whole: value, expected, bounds,
 #    score, probability, kind, summary, event span, method and job. A weaker finding adds
@@ -21,9 +22,10 @@ MATCH (m:Metric {id: $metric_id})
 WHERE m.deleting IS NULL
 UNWIND $anomalies AS a
 MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
-WITH a, r, [(old:Anomaly)-[:FLAGS]->(r) | old.id] AS olds
-WITH a, r, reduce(low = null, x IN olds | CASE WHEN low IS NULL OR x < low THEN x ELSE low END)
-     AS old_id
+OPTIONAL MATCH (old:Anomaly)
+WHERE old.metric_id = $metric_id AND old.timestamp = a.timestamp
+  AND old.reading_id = a.reading_id
+WITH a, r, min(old.id) AS old_id
 MERGE (an:Anomaly {id: coalesce(old_id, a.id)})
 ON CREATE SET an.detected_at = $now, an.metric_id = $metric_id, an.reading_id = a.reading_id,
               an.timestamp = a.timestamp

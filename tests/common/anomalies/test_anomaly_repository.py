@@ -74,7 +74,8 @@ def test_an_anomaly_stored_under_an_id_with_its_method_keeps_that_id(
         "detected_at: 1, job_id: 'old'})-[:FLAGS]->(r)",
         {"metric_id": metric_id, "id": legacy_id},
     )
-    [saved] = graph.anomalies.save(metric_id, [anomaly_at(metric_id, "r2", "stl")], "new")
+    finding = anomaly_at(metric_id, "r2", "stl", timestamp_ms=T0 + 2)  # the reading's time
+    [saved] = graph.anomalies.save(metric_id, [finding], "new")
     assert saved.id == legacy_id
     [stored] = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
     assert (stored.id, stored.methods, stored.method) == (legacy_id, ["rolling", "stl"], "stl")
