@@ -23,6 +23,10 @@ PageKey = tuple[int, str]
 # locks until it commits: a statement this size takes tens of milliseconds, so another
 # tenant's append waits that long at worst, never the whole of a big job or delete.
 WRITE_BATCH = 1000
+# Rows one read statement returns at most where a caller wants more (a job's window): the
+# embedded server formats a reply holding every other client, so 100,000 readings are read
+# as ten replies with other tenants' requests in between.
+READ_BATCH = 10_000
 
 T = TypeVar("T")
 

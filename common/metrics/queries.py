@@ -220,6 +220,14 @@ LIMIT $limit
 RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
 """
 
+# How many readings a window holds, and the first and last one's time: where a long
+# window is cut into spans of about READ_BATCH readings each (ReadingRepository.read_window).
+WINDOW_EXTENT = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN count(r) AS readings, min(r.timestamp) AS first, max(r.timestamp) AS last
+"""
+
 # Keyset paging: strictly after ($after_timestamp, $after_id) in chain order. $start is at
 # least $after_timestamp (keyset_page sees to it), so the index range does the paging and the
 # NOT only drops the readings at $after_timestamp up to $after_id. (An OR of the two cases

@@ -13,7 +13,15 @@ from common.epoch import from_epoch_ms, now_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.deletes import delete_metric_children
 from common.graph.executors import CypherExecutor, Row, UniqueConstraintError
-from common.graph.params import MIN_MS, NO_LIMIT, KeysetPage, keyset_page, new_node, time_range
+from common.graph.params import (
+    MIN_MS,
+    NO_LIMIT,
+    READ_BATCH,
+    KeysetPage,
+    keyset_page,
+    new_node,
+    time_range,
+)
 from common.metrics import queries as q
 from common.metrics.models import (
     BucketSeries,
@@ -60,6 +68,24 @@ def _columns(row: Row) -> ReadingSeries:
         ids=row["ids"],
         timestamps_ms=np.array(row["timestamps"], dtype=np.int64),
         values=np.array(row["vals"], dtype=np.float64),
+    )
+
+
+def _take(series: ReadingSeries, part: slice) -> ReadingSeries:
+    return ReadingSeries(
+        ids=series.ids[part],
+        timestamps_ms=series.timestamps_ms[part].copy(),
+        values=series.values[part].copy(),
+    )
+
+
+def _joined(pages: list[ReadingSeries]) -> ReadingSeries:
+    if len(pages) == 1:
+        return pages[0]
+    return ReadingSeries(
+        ids=[reading_id for page in pages for reading_id in page.ids],
+        timestamps_ms=np.concatenate([page.timestamps_ms for page in pages]),
+        values=np.concatenate([page.values for page in pages]),
     )
 
 
@@ -212,22 +238,49 @@ class ReadingRepository:
         """Readings with start <= timestamp < end in time order, by index range.
 
         With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
+        A window of more than READ_BATCH readings is read as spans of time holding about
+        that many each (`_read_spans`): one reply of 100,000 readings held the embedded
+        server's threads for seconds under load, and other tenants' requests with them.
         """
-        params: dict[str, Any] = {
-            "metric_id": metric_id,
-            **time_range(start_ms, end_ms),
-            "limit": limit or NO_LIMIT,
-        }
-        [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
-        series = _columns(row)
-        if newest:
-            series.ids.reverse()
-            return ReadingSeries(
-                ids=series.ids,
-                timestamps_ms=series.timestamps_ms[::-1].copy(),
-                values=series.values[::-1].copy(),
-            )
+        window = time_range(start_ms, end_ms)
+        [extent] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **window})
+        if extent["readings"] <= READ_BATCH:
+            params = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+            series = _columns(row)
+            if newest:  # newest first
+                return _take(series, slice(None, None, -1))
+            return series
+        series = self._read_spans(metric_id, window, extent, limit, newest)
+        if limit is not None and len(series) > limit:
+            return _take(series, slice(-limit, None) if newest else slice(None, limit))
         return series
+
+    def _read_spans(
+        self,
+        metric_id: str,
+        window: dict[str, int],
+        extent: Row,
+        limit: int | None,
+        newest: bool,
+    ) -> ReadingSeries:
+        """The window in equal spans of time, about READ_BATCH readings each where they are
+        evenly spread, from the end the limit keeps, until the limit is reached. The spans
+        cover the whole window, so a reading stored meanwhile is not missed."""
+        spans = -(-int(extent["readings"]) // READ_BATCH)
+        width = -(-(int(extent["last"]) - int(extent["first"]) + 1) // spans)
+        cuts = [int(extent["first"]) + width * k for k in range(1, spans)]
+        bounds = list(zip([window["start"], *cuts], [*cuts, window["end"]], strict=True))
+        pages: list[ReadingSeries] = []
+        wanted = NO_LIMIT if limit is None else limit
+        for low, high in reversed(bounds) if newest else bounds:
+            span = {"metric_id": metric_id, "start": low, "end": high, "limit": NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW, span)
+            pages.append(_columns(row))
+            wanted -= len(pages[-1])
+            if wanted <= 0:
+                break
+        return _joined(pages[::-1] if newest else pages)
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns."""
