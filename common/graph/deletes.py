@@ -9,7 +9,7 @@ from common.graph.params import WRITE_BATCH
 
 
 def delete_metric_children(executor: CypherExecutor, metric_id: str) -> int:
-    """Delete every node the metric owns (METRIC_CHILD_LABELS), WRITE_BATCH per statement;
+    """Delete every node the metric owns (DELETE_METRIC_CHILDREN), WRITE_BATCH per statement;
     how many were deleted. Linear in what it deletes, and no statement is long: another
     tenant's write waits for one batch at most, never for the whole delete.
 

@@ -59,22 +59,16 @@ PING = "RETURN 1 AS ok"
 # most $batch nodes (WRITE_BATCH), then other writers get their turn. A metric's own node is
 # deleted last, by its domain's statement, once none of these is left.
 # Readings go first: an anomaly is only ever saved on a reading that is still there, so
-# none appears behind the anomalies' pass. A new kind of child is one more label here.
-METRIC_CHILD_LABELS = ("MetricReading", "Anomaly")
-
-
-def _delete_batch_of(label: str) -> str:
-    # The label is one of the constants above, never a value: Cypher takes no label
-    # parameters, and each statement is a constant all the same (linted like the others).
-    return f"""
-MATCH (child:{label} {{metric_id: $metric_id}})
+# none appears behind the anomalies' pass. A new kind of child is one more line here, its
+# label in the MATCH (Cypher takes no label parameters, and each statement stays a literal).
+_DELETE_A_BATCH = """
 WITH child
 LIMIT $batch
 DETACH DELETE child
 RETURN count(*) AS deleted
 """
 
-
-DELETE_METRIC_CHILDREN: tuple[str, ...] = tuple(
-    _delete_batch_of(label) for label in METRIC_CHILD_LABELS
+DELETE_METRIC_CHILDREN: tuple[str, ...] = (
+    "MATCH (child:MetricReading {metric_id: $metric_id})" + _DELETE_A_BATCH,
+    "MATCH (child:Anomaly {metric_id: $metric_id})" + _DELETE_A_BATCH,
 )
