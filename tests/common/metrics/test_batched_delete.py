@@ -120,6 +120,11 @@ def test_a_metric_being_deleted_is_gone_for_readers_and_refused_to_writers(
     assert metric.id not in {m.id for m in graph.metrics.appended_since(None)}
     with pytest.raises(NotFoundError):
         graph.readings.append(metric.id, [NewReading("late", now_ms(), 1.0)])
+    # The many-metric ingest path: not found by id, and its append (told the chain is
+    # empty, as a stale caller might) stores nothing.
+    assert graph.metrics.find_by_ids(owner.id, [metric.id]) == {}
+    late = [NewReading("late", now_ms(), 1.0)]
+    assert graph.readings.append_many({metric.id: late}, {metric.id: None}) == {metric.id: 0}
     assert graph.anomalies.save(metric.id, [anomaly_of(metric, "r2000")]) == []
     [member] = graph.incidents.members(graph.incidents.list_owned(owner.id, None, 0, 1)[0].id, 1)
     assert graph.anomalies.get(owner.id, member.id) is None
