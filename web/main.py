@@ -21,6 +21,7 @@ from common.jobs.waits import JobWaiter
 from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
 from common.stores import RedisStores, Repositories, connect_graph, redis_stores
+from web.deps import authenticate_key
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
 from web.instrumentation import RequestMetrics
 from web.routers import (
@@ -86,7 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except DependencyUnavailableError as exc:
         # Serve anyway: requests answer 503 until the graph store is back, and the
         # schema statements are idempotent, so the next start creates what is missing.
-        log.warning("graph store unavailable at startup, schema not checked: %s", exc)
+        log.warning("graph store unavailable at startup, schema not checked: %r", exc)
     yield
     if metrics_listener is not None:
         metrics_listener.shutdown()
@@ -143,13 +144,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # /metrics checks its own token (METRICS_TOKEN), never a user's key.
+    # Runs before the routes: no valid key, no body parsing or size check. /metrics checks
+    # its own token (METRICS_TOKEN), never a user's key.
     public = {"/health", "/ready", UI_PREFIX, app.docs_url, app.redoc_url, app.openapi_url}
     public.add(own_metrics.OWN_METRICS_PATH)
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(
         ApiKeyRequired,
         public_paths=frozenset(p for p in public if p),
+        authenticate=authenticate_key,
         public_prefixes=(f"{UI_PREFIX}/",),  # the dashboard's files: no data in them
     )
     # Outermost: counts every answer, the 401s and 413s of the middlewares above included.
