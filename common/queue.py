@@ -6,17 +6,21 @@ pull in).
 
 Queues, in one place (`task_routes` below; supervisor and docker-compose name them too):
 - JOB_QUEUE: the detection jobs people submit, which may run for minutes.
-- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep. A worker
-  started without `-Q` takes both queues; a worker with `-Q SWEEP_QUEUE` (`neonomaly up`'s
-  and compose's `sweeper`) takes only this one, so long jobs never hold periodic work up.
+- DELIVERY_QUEUE: webhook delivery attempts, which wait on receivers; only the workers
+  started with `-Q DELIVERY_QUEUE` (`neonomaly up`'s and compose's `deliveries`) take it.
+- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep. The jobs'
+  `worker` takes it beside JOB_QUEUE (as does a worker started without `-Q`); `sweeper`
+  (`neonomaly up`'s and compose's) takes only this one, so long jobs never hold it up.
   Within it the sweeps go first (Redis serves priority 0 before the batches' BATCH_PRIORITY),
   so an incident sweep waits at most for one running batch, never behind a sweep's backlog.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
@@ -33,6 +37,15 @@ DELIVER_TASK = "neonomaly.deliver-webhook"
 SCAN_BATCH_TASK = "neonomaly.scan-batch"
 # Redis serves a queue's priority 0 first, then 3, 6, 9 (kombu's priority steps).
 BATCH_PRIORITY = 6
+FINISH_DELETES_TASK = "neonomaly.finish-deletes"
+FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
+# How often beat looks for deletes cut short, and how old a mark must be to be one (a
+# delete still running is left to its caller; a second deleter would only repeat work).
+FINISH_DELETES_EVERY_SECONDS = 60.0
+DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS = 120
+# A delivery attempt's time beyond its HTTP deadline (WEBHOOK_TIMEOUT_SECONDS): resolving
+# the receiver's host, reading and saving the delivery.
+DELIVERY_OVERHEAD_SECONDS = 20
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
@@ -40,11 +53,20 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     sweeps = {"queue": settings.sweep_queue}
     return {
         DETECT_TASK: {"queue": settings.job_queue},
-        DELIVER_TASK: {"queue": settings.job_queue},
+        FINISH_DELETES_TASK: {"queue": settings.job_queue},
+        # Webhook deliveries wait on other people's servers: a queue of their own, consumed
+        # by workers of their own, so that slow receivers never hold up jobs or sweeps.
+        DELIVER_TASK: {"queue": settings.delivery_queue},
         SCAN_TASK: sweeps,
         SCAN_BATCH_TASK: sweeps,
         INCIDENT_SWEEP_TASK: sweeps,
     }
+
+
+def delivery_time_limits(settings: Settings) -> tuple[int, int]:
+    """(soft, hard) time limits of one delivery attempt's task, in seconds."""
+    soft = math.ceil(settings.webhook_timeout_seconds) + DELIVERY_OVERHEAD_SECONDS
+    return soft, soft + 10
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -86,11 +108,16 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_default_queue": settings.job_queue,
         "task_routes": task_routes(settings),
-        # What a worker started without -Q consumes: every queue.
+        # What a worker started without -Q consumes: jobs and sweeps, never deliveries.
         "task_queues": [
             Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
             for name in (settings.job_queue, settings.sweep_queue)
         ],
+        "task_annotations": {
+            DELIVER_TASK: dict(
+                zip(("soft_time_limit", "time_limit"), delivery_time_limits(settings), strict=True)
+            )
+        },
         # Jobs are idempotent (see common.jobs.detection_job), so a job is acknowledged
         # only once done, and one whose worker died is handed out again.
         "task_acks_late": True,
@@ -116,6 +143,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "task": INCIDENT_SWEEP_TASK,
                 "schedule": settings.incident_sweep_seconds,
                 "options": {"expires": settings.incident_sweep_seconds},
+            },
+            FINISH_DELETES_SCHEDULE_ENTRY: {
+                "task": FINISH_DELETES_TASK,
+                "schedule": FINISH_DELETES_EVERY_SECONDS,
+                "options": {"expires": FINISH_DELETES_EVERY_SECONDS},
             },
         },
     }
@@ -162,3 +194,18 @@ class JobQueue:
             self.app.send_task(DELIVER_TASK, args=[delivery_id])
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc
+
+
+# Kombu's Redis transport keeps a queue as one list per priority step (0, 3, 6, 9), the
+# default step's under the queue's own name.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on the Redis broker (not those being worked on)."""
+    names = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    return int(sum(pipe.execute()))

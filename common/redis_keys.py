@@ -84,7 +84,8 @@ def delivery(delivery_id: str) -> str:
 
 
 def delivery_lease(delivery_id: str) -> str:
-    """SET NX by the one attempt of a delivery running now (expires on its own)."""
+    """SET NX by the one attempt of a delivery running now, to a token of its own (expires
+    on its own; released only by the token's holder)."""
     return _key("delivery", delivery_id, "lease")
 
 
@@ -93,6 +94,24 @@ def channel_deliveries(channel_id: str) -> str:
     return _key("channel", channel_id, "deliveries")
 
 
+def owner_test_events(owner_id: str) -> str:
+    """How many test events the owner sent in the current rate window (expires with it)."""
+    return _key("owner", owner_id, "test-events")
+
+
 def deliveries_due() -> str:
     """Sorted set of pending delivery ids, scored by their next attempt (epoch ms)."""
     return _key("deliveries", "due")
+
+
+# --- agents (remote_write, OTLP) ----------------------------------------------------------
+
+
+def counter_last_sample(owner_id: str, series_digest: str) -> str:
+    """A counter series' last sample, "epoch_ms value": the base of its next rate."""
+    return _key("agents", owner_id, "counter", series_digest)
+
+
+def owner_metric_types(owner_id: str) -> str:
+    """Hash of metric family → type ("counter", "gauge", ...) from remote_write metadata."""
+    return _key("agents", owner_id, "types")

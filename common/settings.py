@@ -56,7 +56,13 @@ class Settings(BaseSettings):
     # The queue of periodic work (scan sweeps and their batches, the incident sweep): apart
     # from the jobs, so that long jobs never hold it up (common.queue).
     sweep_queue: str = "neonomaly.sweeps"
+    # The Celery queue of webhook deliveries, consumed by workers of their own (README).
+    delivery_queue: str = "neonomaly.deliveries"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
+    # Anomalies one job (or one metric's scan) stores at most: the strongest (highest score)
+    # are kept, and the job's summary says how many were dropped. Flagging every reading of
+    # a long window is a setting gone wrong, not 100,000 things to page about.
+    job_max_anomalies: int = Field(default=1000, gt=0)
     job_max_attempts: int = Field(default=3, gt=0)  # runs of one job (a worker died mid-job)
     job_list_max: int = Field(default=1000, gt=0)  # recent jobs kept listed per user
     # Fault testing only: a running job sleeps this long before its work, so that a test
@@ -100,6 +106,23 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
     webhook_retry_for_seconds: int = Field(default=2 * 3600, gt=0)
     webhook_deliveries_kept: int = Field(default=200, gt=0)  # delivery log entries per channel
+    # Test events (POST .../test) a user may send a minute, over all its channels; more is 429.
+    webhook_tests_per_minute: int = Field(default=6, gt=0)
+
+    # Agents: Prometheus remote_write (POST /api/v1/write) and OTLP/HTTP (POST /v1/metrics).
+    # A body is refused (413) over MAX_BODY_BYTES as sent, over AGENT_MAX_DECODED_BYTES once
+    # decompressed, or holding over AGENT_MAX_SAMPLES_PER_REQUEST samples. A counter's last
+    # sample (the base of its next rate) is kept AGENT_COUNTER_TTL_SECONDS after it was seen.
+    agent_max_decoded_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    agent_max_samples_per_request: int = Field(default=50_000, gt=0)
+    agent_counter_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+
+    # Neonomaly's own metrics (/metrics, Prometheus text format), off unless one is set:
+    # METRICS_TOKEN: served on the API's port to `Authorization: Bearer METRICS_TOKEN` only;
+    # METRICS_ADDRESS (host:port, e.g. 127.0.0.1:9464): served without a token on a listener
+    # of its own at that address, which you keep private.
+    metrics_token: SecretStr | None = None
+    metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
 
     log_level: str = "INFO"
 

@@ -15,30 +15,28 @@ from typing import Protocol
 
 import numpy as np
 
-from common.anomalies.repository import AnomalyRepository
 from common.anomalies.service import anomalies_found
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
-from common.incidents.building import IncidentGraph, build_incidents
+from common.incidents.recording import RecordingGraph, record_anomalies
 from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
 from common.metrics.models import ReadingSeries
 from common.metrics.repository import ReadingRepository
+from common.own_metrics import DETECTOR_SECONDS_PER_READING, JOB_DURATION, JOBS
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class DetectionGraph(IncidentGraph, Protocol):
+class DetectionGraph(RecordingGraph, Protocol):
     """The repositories a detection job uses (common.stores.Repositories has them all)."""
 
     @property
     def readings(self) -> ReadingRepository: ...
-    @property
-    def anomalies(self) -> AnomalyRepository: ...
 
 
 def worker_name() -> str:
@@ -59,23 +57,26 @@ def run_detection_job(
         return None
     if record.is_final:
         return record
-    if record.attempts >= settings.job_max_attempts:
-        return jobs.mark_failed(
-            job_id,
-            f"the job was started {record.attempts} times and its worker died each time "
-            "(out of memory, or killed): not trying again. Try a shorter window.",
-        )
     running = jobs.mark_running(job_id, worker_name())
     if running is None or running.is_final:
         return running
+    if running.worker_deaths >= settings.job_max_attempts:
+        return jobs.mark_failed(
+            job_id,
+            f"the job's worker died {running.worker_deaths} times while running it (out of "
+            "memory, or killed): not trying again. Try a shorter window.",
+        )
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
+    started = time.perf_counter()
     try:
-        return _detect(running, graph, jobs, results, settings)
-    except DetectionError as exc:
-        return jobs.mark_failed(job_id, str(exc))
-    except NotFoundError as exc:
-        return jobs.mark_failed(job_id, str(exc))
+        final = _detect(running, graph, jobs, results, settings)
+    except (DetectionError, NotFoundError) as exc:
+        final = jobs.mark_failed(job_id, str(exc))
+    if final is not None and final.is_final:
+        JOBS.labels(final.kind, final.status).inc()
+        JOB_DURATION.labels(final.kind, final.status).observe(time.perf_counter() - started)
+    return final
 
 
 def _detect(
@@ -101,7 +102,11 @@ def _detect(
             f"metric {metric.id} has no readings in the window "
             f"[{_moment(params.start)}, {_moment(params.end)}): add readings or widen the window",
         )
+    detecting = time.perf_counter()
     output = detect(series.values, series.timestamps_ms, params)
+    DETECTOR_SECONDS_PER_READING.labels(output.method).observe(
+        (time.perf_counter() - detecting) / len(series)
+    )
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
     # The names as they are now, so that a plot of the result needs no graph read.
@@ -117,16 +122,17 @@ def _detect(
     )
     expires_at = results.save(meta, chunks)
     anomalies = anomalies_found(metric.id, series, output, method, params.judge_from_ms)
-    stored = graph.anomalies.save(metric.id, anomalies, record.id)
     # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
-    build_incidents(graph, metric, anomalies, settings)
+    recorded = record_anomalies(graph, metric, anomalies, record.id, settings)
     summary = JobSummary(
         method=method,
         method_params=meta.method_params,
         points=len(series),
         flagged=meta.flagged,
         events=len(meta.events),
-        anomalies_stored=stored,
+        anomalies_stored=recorded.stored,
+        anomalies_dropped=recorded.dropped,
+        anomalies_kept_min_score=recorded.kept_min_score,
         window_start=from_epoch_ms(int(series.timestamps_ms[0])),
         window_end=from_epoch_ms(int(series.timestamps_ms[-1])),
         latest=latest_verdict(series, output, params.sigma or DEFAULT_SIGMA),

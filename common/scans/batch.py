@@ -25,14 +25,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from common.anomalies.repository import AnomalyRepository
 from common.anomalies.service import anomalies_found
 from common.detection import DetectionError
 from common.detection.adaptive import DetectorState
 from common.epoch import now_ms
-from common.incidents.building import IncidentGraph, build_incidents
+from common.incidents.recording import RecordingGraph, record_anomalies
 from common.metrics.models import ReadingSeries, ScanMark, ScanRead
 from common.metrics.repository import ReadingRepository
+from common.own_metrics import SCAN_LAG, SWEEP_DURATION, SWEEP_METRICS_JUDGED
 from common.scans.judging import (
     NotJudged,
     ScanDetector,
@@ -51,13 +51,11 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class ScanGraph(IncidentGraph, Protocol):
+class ScanGraph(RecordingGraph, Protocol):
     """The repositories a batch uses (common.stores.Repositories has them all)."""
 
     @property
     def readings(self) -> ReadingRepository: ...
-    @property
-    def anomalies(self) -> AnomalyRepository: ...
 
 
 @dataclass(frozen=True)
@@ -196,7 +194,10 @@ def judge_batch(
             sweep_id,
             len(refused),
         )
-    records.record_batch(sweep_id, sweep_started_ms, now_ms(), worker, work.tally)
+    ended = now_ms()
+    if records.record_batch(sweep_id, sweep_started_ms, ended, worker, work.tally):
+        SWEEP_DURATION.observe((ended - sweep_started_ms) / 1000)
+    SWEEP_METRICS_JUDGED.inc(work.tally.total().metrics)
     return work.tally
 
 
@@ -288,9 +289,9 @@ def _store(
         stored = 0
         if anomalies:
             with timing("graph_write"):
-                stored = graph.anomalies.save(metric.id, anomalies)
-                # Before the marks: if this fails, the retried batch judges and builds again.
-                build_incidents(graph, metric, anomalies, settings)
+                # The one way a judgement is stored (capped, one per reading, incidents);
+                # before the marks: if this fails, the retried batch judges and records again.
+                stored = record_anomalies(graph, metric, anomalies, None, settings).stored
         lag_ms = None
         if metric.id not in work.behind and read.appended_at_ms is not None:
             lag_ms = max(0, now_ms() - read.appended_at_ms)
@@ -312,6 +313,7 @@ def _store(
         tally.anomalies += stored
         if lag_ms is not None:
             tally.add_lag(lag_ms)
+            SCAN_LAG.observe(lag_ms / 1000)
         if verdicts.note is not None and verdicts.note != read.scan_note:
             tally.skipped += 1  # said once: the next sweeps find the same note
         state = loaded[metric.id]

@@ -56,7 +56,8 @@ for name, micros in string.gmatch(ARGV[7], '([%w_]+)=(%d+)') do
   redis.call('HINCRBY', KEYS[1], 'us:' .. name, micros)
 end
 local done = redis.call('HINCRBY', KEYS[1], 'batches_done', 1)
-if done >= tonumber(redis.call('HGET', KEYS[1], 'batches') or '0') then
+local batches = tonumber(redis.call('HGET', KEYS[1], 'batches') or '0')
+if done >= batches then
   redis.call('HSET', KEYS[1], 'finished_at', ended)
 end
 for owner = 1, (#KEYS - 1) / 2 do
@@ -73,7 +74,11 @@ for owner = 1, (#KEYS - 1) / 2 do
   redis.call('ZREMRANGEBYRANK', list, 0, -tonumber(kept) - 1)
   redis.call('EXPIRE', list, ttl)
 end
-return done
+-- 1 for the batch that finished the sweep (once: a batch run again counts past it)
+if done == batches then
+  return 1
+end
+return 0
 """
 
 
@@ -177,8 +182,9 @@ class SweepRecords:
 
     def record_batch(
         self, sweep_id: str, started_ms: int, ended_ms: int, worker: str, tally: BatchTally
-    ) -> None:
-        """Add a finished batch's counts (overall and per owner)."""
+    ) -> bool:
+        """Add a finished batch's counts (overall and per owner); True if it was the
+        sweep's last batch."""
         record_keys = [keys.sweep(sweep_id)]
         args: list[str | int] = [
             self.ttl_seconds,
@@ -194,7 +200,7 @@ class SweepRecords:
             record_keys += [keys.sweep_owner(sweep_id, owner_id), keys.owner_sweeps(owner_id)]
             args += [*owned.values(), owned.last_error[:500]]
         with redis_errors():
-            self._record_batch(keys=record_keys, args=args)
+            return bool(self._record_batch(keys=record_keys, args=args))
 
     def totals(self, sweep_id: str) -> SweepTotals | None:
         """The sweep over all owners (for logs and benchmarks; no API shows it)."""

@@ -29,6 +29,7 @@ from common.errors import DependencyUnavailableError
 from common.ids import new_id
 from common.metrics.models import DueMetric
 from common.metrics.repository import MetricRepository, ReadingRepository
+from common.own_metrics import SWEEP_DURATION
 from common.queue import JobQueue
 from common.scans.batch import BatchEntry
 from common.scans.judging import (
@@ -113,6 +114,8 @@ def run_sweep(
     entries = _estimates([m for m in todo if m.id in claimed], claimed, graph, horizon, settings)
     batches = pack(entries, batch_budget(entries, settings), settings.scan_batch_metrics)
     records.start(sweep_id, started, len(batches), queued=len(entries), pending=len(pending))
+    if not batches:  # otherwise its last batch observes it
+        SWEEP_DURATION.observe((now_ms() - started) / 1000)
     queued = 0
     try:
         for batch in batches:

@@ -27,6 +27,7 @@ APP_SERVICES = {
     "web": "web",
     "worker": "worker",
     "sweeper": "worker",
+    "deliveries": "worker",
     "beat": "worker",
     "flower": "worker",
 }

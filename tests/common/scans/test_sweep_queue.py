@@ -167,7 +167,7 @@ def test_periodic_work_never_waits_behind_long_jobs(
         "JOB_START_DELAY_SECONDS": "60",  # every job runs a minute
     }
     busy = start_worker(service_env, tmp_path, environment)
-    sweeper = start_worker(service_env, tmp_path, environment, queues=own.sweep_queue)
+    sweeper = start_worker(service_env, tmp_path, environment, queues=[own.sweep_queue])
     try:
         metric_id, _ = add_metric(
             client, store, seasonal_series(300, seed=21), recent_start(300, STEP), STEP
