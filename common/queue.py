@@ -21,6 +21,8 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+COMPACT_TASK = "neonomaly.compact"
+COMPACT_SCHEDULE_ENTRY = "compact-readings"
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -81,6 +83,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "schedule": settings.scan_interval_seconds,
                 # A sweep not started within one interval is superseded by the next one.
                 "options": {"expires": settings.scan_interval_seconds},
+            },
+            COMPACT_SCHEDULE_ENTRY: {
+                "task": COMPACT_TASK,
+                "schedule": settings.compaction_interval_seconds,
+                "options": {"expires": settings.compaction_interval_seconds},
             },
             INCIDENT_SWEEP_SCHEDULE_ENTRY: {
                 "task": INCIDENT_SWEEP_TASK,

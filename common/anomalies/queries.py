@@ -6,9 +6,13 @@ statement, times as epoch milliseconds, scalar columns only.
 """
 
 # Keyed on a deterministic id (metric, reading, method): a re-run updates, never duplicates.
+# Linked (FLAGS) to its reading while that is a raw chain node; a reading already compacted
+# into a ReadingChunk has no node, and the anomaly keeps its time, value and expected value
+# on its own (as it does when the reading is compacted or deleted later).
 SAVE_ANOMALIES = """
+MATCH (:Metric {id: $metric_id})
 UNWIND $anomalies AS a
-MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
+OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
 MERGE (an:Anomaly {id: a.id})
 ON CREATE SET an.detected_at = $now
 SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
@@ -16,7 +20,7 @@ SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.ti
     an.score = a.score, an.method = a.method, an.event_start = a.event_start,
     an.event_end = a.event_end, an.job_id = $job_id, an.probability = a.probability,
     an.kind = a.kind, an.summary = a.summary
-MERGE (an)-[:FLAGS]->(r)
+FOREACH (x IN CASE WHEN r IS NULL THEN [] ELSE [r] END | MERGE (an)-[:FLAGS]->(x))
 RETURN count(an) AS saved
 """
 

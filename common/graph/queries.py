@@ -26,6 +26,9 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT metric_lock IF NOT EXISTS FOR (l:MetricLock) REQUIRE l.metric_id IS UNIQUE",
     "CREATE INDEX reading_window IF NOT EXISTS FOR (r:MetricReading) ON (r.metric_id, r.timestamp)",
     "CREATE INDEX anomaly_window IF NOT EXISTS FOR (a:Anomaly) ON (a.metric_id, a.timestamp)",
+    "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:ReadingChunk) REQUIRE c.id IS UNIQUE",
+    "CREATE INDEX chunk_window IF NOT EXISTS FOR (c:ReadingChunk) "
+    "ON (c.metric_id, c.first_timestamp)",
     "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (i:Incident) REQUIRE i.id IS UNIQUE",
     "CREATE INDEX incident_status IF NOT EXISTS FOR (i:Incident) ON (i.status)",
     "CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (c:NotificationChannel) REQUIRE c.id IS UNIQUE",
@@ -43,6 +46,7 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (m:Metric) ON (m.id, m.service_id)",
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
+    "CREATE INDEX FOR (c:ReadingChunk) ON (c.id, c.metric_id, c.first_timestamp)",
     "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",
     "CREATE INDEX FOR (i:Incident) ON (i.id, i.status)",
     "CREATE INDEX FOR (c:NotificationChannel) ON (c.id)",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +58,34 @@ class ReadingSeries:
         return len(self.ids)
 
 
+EMPTY_SERIES = ReadingSeries(ids=[], timestamps_ms=np.zeros(0, np.int64), values=np.zeros(0))
+
+
+def concat(parts: Sequence[ReadingSeries]) -> ReadingSeries:
+    """Series one after the other (each in order, each after the one before)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return EMPTY_SERIES
+    if len(parts) == 1:
+        return parts[0]
+    return ReadingSeries(
+        ids=[i for part in parts for i in part.ids],
+        timestamps_ms=np.concatenate([part.timestamps_ms for part in parts]),
+        values=np.concatenate([part.values for part in parts]),
+    )
+
+
+def take(series: ReadingSeries, keep: np.ndarray | slice) -> ReadingSeries:
+    """The readings of a series a boolean mask or a slice keeps."""
+    if isinstance(keep, slice):
+        ids = series.ids[keep]
+    else:
+        ids = [i for i, kept in zip(series.ids, keep.tolist(), strict=True) if kept]
+    return ReadingSeries(
+        ids=ids, timestamps_ms=series.timestamps_ms[keep], values=series.values[keep]
+    )
+
+
 @dataclass(frozen=True)
 class BucketSeries:
     """A window cut into equal spans of time: per non-empty bucket, its number from the
@@ -81,3 +110,34 @@ class ChainLink:
 class Chain:
     links: list[ChainLink]
     latest_ids: frozenset[str | None]  # what LATEST_READING points at (one id, if whole)
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    """A ReadingChunk as its summary: which readings it holds, without its columns."""
+
+    id: str
+    version: int
+    first_ms: int
+    last_ms: int
+    readings: int
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class History:
+    """A metric's compacted boundary (readings before it are in chunks; None: nothing
+    compacted yet) and the chunks overlapping a window, oldest first."""
+
+    through: int | None
+    chunks: list[ChunkSummary]
+
+
+@dataclass(frozen=True)
+class CompactionTarget:
+    """A metric as compaction and retention see it."""
+
+    id: str
+    through: int | None  # the compacted boundary
+    latest_ms: int | None  # the newest reading's timestamp (always left raw)

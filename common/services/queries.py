@@ -73,10 +73,13 @@ OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
 WITH s, m, metric_id, collect(a) AS anomalies
 OPTIONAL MATCH (r:MetricReading {metric_id: metric_id})
 WITH s, m, metric_id, anomalies, collect(r) AS readings
+OPTIONAL MATCH (c:ReadingChunk {metric_id: metric_id})
+WITH s, m, metric_id, anomalies, readings, collect(c) AS chunks
 OPTIONAL MATCH (lock:MetricLock {metric_id: metric_id})
-WITH s, m, anomalies, readings, collect(lock) AS locks
+WITH s, m, anomalies, readings, chunks, collect(lock) AS locks
 FOREACH (a IN anomalies | DETACH DELETE a)
 FOREACH (r IN readings | DETACH DELETE r)
+FOREACH (c IN chunks | DELETE c)
 FOREACH (l IN locks | DELETE l)
 WITH s, collect(m) AS metrics
 FOREACH (m IN metrics | DETACH DELETE m)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
 from common.errors import found
-from common.ids import new_id
+from common.ids import reading_id
 from common.metrics.models import NewReading
 from web.deps import CurrentUser, OwnedMetric, OwnedService, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
@@ -89,14 +89,18 @@ def add_readings(
             "split it into several requests"
         )
     received_ms = now_ms()
-    readings = [
-        NewReading(
-            id=item.id or new_id(),
-            timestamp_ms=received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
-            value=item.value,
+    readings = []
+    for item in items:
+        timestamp_ms = received_ms if item.timestamp is None else to_epoch_ms(item.timestamp)
+        # Without an id of its own, a reading is named by its time and value: sent again,
+        # it is the same reading, and a compacted chunk need not keep its id.
+        readings.append(
+            NewReading(
+                id=item.id or reading_id(timestamp_ms, item.value),
+                timestamp_ms=timestamp_ms,
+                value=item.value,
+            )
         )
-        for item in items
-    ]
     stored = repositories.readings.append(metric.id, readings)
     return ReadingsStored(
         received=len(readings),
