@@ -7,12 +7,15 @@ statement, times as epoch milliseconds, scalar columns only.
 
 # Keyed on a deterministic id (metric, reading, method): a re-run updates, never duplicates.
 # Linked (FLAGS) to its reading while that is a raw chain node; a reading already compacted
-# into a ReadingChunk has no node, and the anomaly keeps its time, value and expected value
-# on its own (as it does when the reading is compacted or deleted later).
+# into a ReadingChunk (older than the metric's compacted boundary) has no node, and the
+# anomaly keeps its time, value and expected value on its own (as it does when the reading
+# is compacted or deleted later). A raw reading that does not exist gets no anomaly.
 SAVE_ANOMALIES = """
-MATCH (:Metric {id: $metric_id})
+MATCH (m:Metric {id: $metric_id})
 UNWIND $anomalies AS a
 OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
+WITH m, a, r
+WHERE r IS NOT NULL OR a.timestamp < coalesce(m.compacted_through, $min)
 MERGE (an:Anomaly {id: a.id})
 ON CREATE SET an.detected_at = $now
 SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
