@@ -65,8 +65,12 @@ class EncodedChunk:
     ids: str | None
 
 
-def encode_chunk(series: ReadingSeries) -> EncodedChunk:
-    """Compress readings (at least one, in (timestamp, id) order) into a chunk."""
+def encode_chunk(series: ReadingSeries, ids_derived: bool = False) -> EncodedChunk:
+    """Compress readings (at least one, in (timestamp, id) order) into a chunk.
+
+    `ids_derived`: the caller knows every id is the one reading_id makes (compaction of
+    readings sent without ids onto a chunk that keeps none), so they are not made again to
+    be checked, and `series.ids` is not read."""
     if len(series) == 0:
         raise ValueError("a chunk holds at least one reading")
     times = np.ascontiguousarray(series.timestamps_ms, dtype=np.int64)
@@ -81,7 +85,7 @@ def encode_chunk(series: ReadingSeries) -> EncodedChunk:
         total=total if math.isfinite(total) else None,
         times=_pack(standalone.simple_compress(times, _CONFIG)),
         vals=_pack(standalone.simple_compress(values, _CONFIG)),
-        ids=encode_ids(series.ids, times, values),
+        ids=None if ids_derived else encode_ids(series.ids, times, values),
     )
 
 

@@ -25,8 +25,9 @@ import numpy as np
 
 from common.epoch import now_ms
 from common.graph.params import MIN_MS
-from common.metrics.chunks import CHUNK_READINGS
-from common.metrics.models import CompactionTarget, ReadingSeries, concat, take
+from common.ids import reading_id
+from common.metrics.chunks import CHUNK_READINGS, decode_ids
+from common.metrics.models import ChunkSummary, CompactionTarget, ReadingSeries, concat, take
 from common.metrics.repository import ReadingRepository, chunk_params
 from common.settings import Settings
 
@@ -120,14 +121,11 @@ def compact_metric(
             report.skipped += 1
             return
         tail = last.chunks[0] if last.chunks and last.chunks[0].readings < CHUNK_READINGS else None
-        merged: ReadingSeries = raw
-        if tail is not None:
-            columns = readings.chunk_readings(target.id, [tail])
-            if columns is None:
-                report.skipped += 1
-                return
-            merged = concat([columns[tail.id], raw])
-        written = chunk_params(merged, tail, CHUNK_READINGS)
+        merged = joined(readings, target.id, tail, raw)
+        if merged is None:
+            report.skipped += 1
+            return
+        written = chunk_params(merged[0], tail, CHUNK_READINGS, ids_derived=merged[1])
         done = readings.replace_history(
             target.id,
             through,
@@ -143,6 +141,38 @@ def compact_metric(
         report.compacted += len(raw)
         report.chunks_written += len(written)
         through = new_through
+
+
+def joined(
+    readings: ReadingRepository, metric_id: str, tail: ChunkSummary | None, raw: ReadingSeries
+) -> tuple[ReadingSeries, bool] | None:
+    """The tail chunk's readings followed by `raw`, and whether every id is derived.
+
+    When they all are (readings sent without ids, the usual case), the ids are neither
+    made from the chunk nor checked again: the joined series carries empty ids, and the
+    chunks written keep none. None if the tail chunk changed since it was listed."""
+    derived = all(
+        rid == reading_id(ms, value)
+        for rid, ms, value in zip(
+            raw.ids, raw.timestamps_ms.tolist(), raw.values.tolist(), strict=True
+        )
+    )
+    if tail is None:
+        return raw, derived
+    columns = readings.chunk_columns(metric_id, tail)
+    if columns is None:
+        return None
+    times, values, ids = columns
+    if derived and ids is None:
+        blank = [""] * (len(times) + len(raw))
+        both = ReadingSeries(
+            ids=blank,
+            timestamps_ms=np.concatenate([times, raw.timestamps_ms]),
+            values=np.concatenate([values, raw.values]),
+        )
+        return both, True
+    old = ReadingSeries(ids=decode_ids(ids, times, values), timestamps_ms=times, values=values)
+    return concat([old, raw]), False
 
 
 def apply_retention(

@@ -461,6 +461,17 @@ class ReadingRepository:
         rows = self.executor.read(q.LAST_CHUNK, {"metric_id": metric_id})
         return _history(rows[0] if rows else None)
 
+    def chunk_columns(
+        self, metric_id: str, chunk: ChunkSummary
+    ) -> tuple[np.ndarray, np.ndarray, str | None] | None:
+        """A chunk's timestamps and values, decoded, and its ids column as stored (None:
+        every id derived); None if the chunk is gone or not at its version."""
+        rows = self._chunk_rows(metric_id, [chunk], with_ids=True)
+        if not rows:
+            return None
+        [row] = rows
+        return codec.decode_times(row["times"]), codec.decode_values(row["vals"]), row["ids"]
+
     def chunk_readings(
         self, metric_id: str, chunks: Sequence[ChunkSummary]
     ) -> dict[str, ReadingSeries] | None:
@@ -646,16 +657,20 @@ def merge_readings(
 
 
 def chunk_params(
-    series: ReadingSeries, replacing: ChunkSummary | None, size: int | None = None
+    series: ReadingSeries,
+    replacing: ChunkSummary | None,
+    size: int | None = None,
+    ids_derived: bool = False,
 ) -> list[dict[str, Any]]:
     """REPLACE_CHUNKS' `chunks` for readings that replace a chunk (or make new ones): cut
     in pieces of `size` readings (default: only past CHUNK_READINGS_MAX, into pieces of
-    CHUNK_READINGS); the first piece keeps the replaced chunk's id, at its next version."""
+    CHUNK_READINGS); the first piece keeps the replaced chunk's id, at its next version.
+    `ids_derived`: see codec.encode_chunk."""
     if size is None:
         size = codec.CHUNK_READINGS if len(series) > codec.CHUNK_READINGS_MAX else len(series)
     params = []
     for n, piece in enumerate(codec.cut(series, size)):
-        chunk = codec.encode_chunk(piece)
+        chunk = codec.encode_chunk(piece, ids_derived)
         reuse = replacing if n == 0 else None
         params.append(
             {
