@@ -328,17 +328,10 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, m.compacted_through AS through, latest.timestamp AS latest
 """
 
-# Rewrite a metric's compacted history in one statement: check that nothing changed since
-# the caller read it, then delete chunks, write chunks (new, or a new version of one read),
-# delete the raw readings now compacted and move the boundary. Compaction, a late reading's
-# merge and retention's trim all go through here.
-#  - Locks as APPEND_READINGS does (MetricLock, then the metric), so an append and this
-#    never interleave on Neo4j; a metric deleted meanwhile gets nothing written.
-#  - Checks: the boundary is still $through; every chunk read ($expected: id and version)
-#    is there at that version; exactly $moved raw readings are older than $new_through
-#    (the ones the caller read and compacted: no late reading joined them since).
-#    Any check failing: no row back and nothing written; the caller reads again.
-REPLACE_CHUNKS = """
+# The start of a statement that edits a metric's readings: locks as APPEND_READINGS does
+# (MetricLock, then the metric), so that on Neo4j it and an append never interleave; a
+# metric deleted meanwhile leaves `m` null (and its lock, made here, deleted).
+_UNDER_METRIC_LOCK = """
 MATCH (found:Metric {id: $metric_id})
 MERGE (lock:MetricLock {metric_id: $metric_id})
 SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
@@ -346,6 +339,20 @@ WITH lock
 OPTIONAL MATCH (m:Metric {id: $metric_id})
 FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
 WITH m
+"""
+
+# Rewrite a metric's compacted history in one statement: check that nothing changed since
+# the caller read it, then delete chunks, write chunks (new, or a new version of one read),
+# delete the raw readings now compacted and move the boundary. Compaction, a late reading's
+# merge and retention's trim all go through here.
+#  - Under the metric's lock (_UNDER_METRIC_LOCK); a metric deleted meanwhile gets nothing.
+#  - Checks: the boundary is still $through; every chunk read ($expected: id and version)
+#    is there at that version; exactly $moved raw readings are older than $new_through
+#    (the ones the caller read and compacted: no late reading joined them since).
+#    Any check failing: no row back and nothing written; the caller reads again.
+REPLACE_CHUNKS = (
+    _UNDER_METRIC_LOCK
+    + """
 WHERE m IS NOT NULL AND coalesce(m.compacted_through, $min) = $through
 OPTIONAL MATCH (c:ReadingChunk)
 WHERE c.metric_id = $metric_id AND c.id IN $expected_ids
@@ -366,17 +373,13 @@ FOREACH (k IN $chunks |
 SET m.compacted_through = $new_through
 RETURN size(moved) AS moved
 """
+)
 
 # Retention of raw readings: the oldest up to $limit before $cutoff, under the metric's
 # locks as any chain edit. What remains is the chain's newer part, still linked.
-DELETE_RAW_BEFORE = """
-MATCH (found:Metric {id: $metric_id})
-MERGE (lock:MetricLock {metric_id: $metric_id})
-SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
-WITH lock
-OPTIONAL MATCH (m:Metric {id: $metric_id})
-FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
-WITH m
+DELETE_RAW_BEFORE = (
+    _UNDER_METRIC_LOCK
+    + """
 WHERE m IS NOT NULL
 OPTIONAL MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp < $cutoff
@@ -387,3 +390,4 @@ WITH collect(r) AS old
 FOREACH (r IN old | DETACH DELETE r)
 RETURN size(old) AS deleted
 """
+)
