@@ -39,3 +39,8 @@ class DependencyUnavailableError(NeonomalyError):
         self.dependency = dependency
         self.detail = detail
         super().__init__(f"{dependency} is unavailable" + (f": {detail}" if detail else ""))
+
+
+class LimitExceededError(NeonomalyError):
+    """Past a rate or cardinality limit of the owner (429): later, or with fewer series,
+    it may succeed."""

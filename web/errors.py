@@ -19,6 +19,7 @@ from common.errors import (
     DependencyUnavailableError,
     GoneError,
     InvalidRequestError,
+    LimitExceededError,
     NeonomalyError,
     NotFoundError,
 )
@@ -43,6 +44,7 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
     GoneError: 410,
     PayloadTooLargeError: 413,
     InvalidRequestError: 422,
+    LimitExceededError: 429,
     DependencyUnavailableError: 503,
 }
 

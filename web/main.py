@@ -25,6 +25,7 @@ from web.routers import (
     jobs,
     metrics,
     notifications,
+    readings,
     series,
     services,
 )
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
+    app.include_router(readings.router)
     app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)

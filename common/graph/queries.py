@@ -44,6 +44,8 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (u:User) ON (u.id, u.api_key_hash)",
     "CREATE INDEX FOR (s:Service) ON (s.id)",
     "CREATE INDEX FOR (m:Metric) ON (m.id, m.service_id)",
+    # A statement of its own, so that a store made before it gets it added on start.
+    "CREATE INDEX FOR (m:Metric) ON (m.name)",
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
     "CREATE INDEX FOR (c:ReadingChunk) ON (c.id, c.metric_id, c.first_timestamp)",

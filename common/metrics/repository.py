@@ -4,14 +4,19 @@ another user's metric is not found, exactly as if it did not exist. Times are ep
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from common.edits import NameEdit
 from common.epoch import from_epoch_ms, now_ms
-from common.errors import ConflictError, DependencyUnavailableError, NotFoundError
+from common.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    LimitExceededError,
+    NotFoundError,
+)
 from common.graph.executors import (
     GRAPH,
     CypherExecutor,
@@ -20,6 +25,7 @@ from common.graph.executors import (
     deleted_any,
 )
 from common.graph.params import (
+    MAX_MS,
     MIN_MS,
     NO_LIMIT,
     KeysetPage,
@@ -38,15 +44,50 @@ from common.metrics.models import (
     ChainLink,
     ChunkSummary,
     CompactionTarget,
+    CreatedMetrics,
+    FoundMetric,
     History,
     Metric,
     MetricRef,
+    NamedMetric,
     NewReading,
     Reading,
     ReadingSeries,
+    ServiceKey,
+    WantedMetric,
     concat,
     take,
 )
+from common.metrics.placement import (
+    PROBE_WINDOWS_MS,
+    Gap,
+    Key,
+    Run,
+    in_chain_order,
+    merged,
+    reading_key,
+    runs,
+    split_late,
+)
+
+
+def _labels(row: Row) -> dict[str, str]:
+    return dict(zip(row["label_names"] or [], row["label_values"] or [], strict=True))
+
+
+def label_columns(labels: Mapping[str, str]) -> dict[str, list[str] | None]:
+    """Labels as the graph keeps them: names sorted, values beside; none: unset."""
+    names = sorted(labels)
+    return {
+        "label_names": names or None,
+        "label_values": [labels[name] for name in names] or None,
+    }
+
+
+def _latest_key(row: Row) -> tuple[int, str] | None:
+    if row["latest_id"] is None:
+        return None
+    return int(row["latest_timestamp"]), row["latest_id"]
 
 
 def _metric(row: Row) -> Metric:
@@ -62,8 +103,16 @@ def _metric(row: Row) -> Metric:
         name=row["name"],
         description=row["description"],
         service_id=row["service_id"],
+        labels=_labels(row),
         created_at=from_epoch_ms(row["created_at"]),
         latest_reading=latest,
+    )
+
+
+def metric_limit_message(max_metrics: int, owned: int) -> str:
+    return (
+        f"the metric limit is reached: you have {owned} metrics and MAX_METRICS_PER_OWNER is "
+        f"{max_metrics}; delete metrics you no longer need, or have the operator raise it"
     )
 
 
@@ -125,19 +174,108 @@ class MetricRepository:
     def __init__(self, executor: CypherExecutor):
         self.executor = executor
 
-    def create(self, owner_id: str, service_id: str, name: str, description: str | None) -> Metric:
-        params = new_node(owner_id, service_id=service_id, name=name, description=description)
+    def create(
+        self,
+        owner_id: str,
+        service_id: str,
+        name: str,
+        description: str | None,
+        labels: Mapping[str, str] | None = None,
+        max_metrics: int | None = None,
+    ) -> Metric:
+        """A new metric in one of the owner's services; with `max_metrics`, only while the
+        owner has fewer metrics than that (LimitExceededError otherwise)."""
+        params = new_node(
+            owner_id,
+            service_id=service_id,
+            name=name,
+            description=description,
+            max_metrics=NO_LIMIT if max_metrics is None else max_metrics,
+            **label_columns(labels or {}),
+        )
         rows = self._write_name(
-            q.CREATE_METRIC,
+            q.CREATE_METRIC if max_metrics is None else q.CREATE_METRIC_WITHIN_LIMIT,
             params,
             ConflictError(f"service {service_id} already has a metric named {name!r}"),
         )
         if not rows:
             raise NotFoundError(f"service {service_id} not found")
+        if max_metrics is not None and rows[0]["owned"] >= max_metrics:
+            raise LimitExceededError(metric_limit_message(max_metrics, rows[0]["owned"]))
         metric = self.get(owner_id, params["id"])
         if metric is None:  # the service was deleted just after the metric was created
             raise NotFoundError(f"service {service_id} not found")
         return metric
+
+    def find_by_ids(self, owner_id: str, metric_ids: Sequence[str]) -> dict[str, FoundMetric]:
+        """Those of the metrics that are the owner's, by id."""
+        rows = self.executor.read(
+            q.METRICS_BY_ID, {"owner_id": owner_id, "metric_ids": list(metric_ids)}
+        )
+        return {row["id"]: FoundMetric(row["id"], _latest_key(row)) for row in rows}
+
+    def find_by_names(
+        self, owner_id: str, services: Sequence[ServiceKey], names: Sequence[Sequence[str]]
+    ) -> list[NamedMetric]:
+        """The owner's metrics named `names[k]` in the service `services[k]` (by id, or by
+        name when the id is None): a NamedMetric per service found and name."""
+        rows = self.executor.read(
+            q.METRICS_BY_NAME,
+            {
+                "owner_id": owner_id,
+                "service_ids": [service_id for service_id, _ in services],
+                "service_names": [service_name for _, service_name in services],
+                "metric_names": [list(n) for n in names],
+            },
+        )
+        return [
+            NamedMetric(
+                service=int(row["service"]),
+                service_id=row["service_id"],
+                name=row["name"],
+                metric=None if row["id"] is None else FoundMetric(row["id"], _latest_key(row)),
+            )
+            for row in rows
+        ]
+
+    def create_missing(
+        self, owner_id: str, wanted: Sequence[WantedMetric], max_metrics: int
+    ) -> CreatedMetrics:
+        """Create the wanted metrics (and services named but missing), in order, while the
+        owner has fewer than `max_metrics`; for each, the metric (created, or made by another
+        request meanwhile), or None if refused: over the limit, or its service is missing
+        (by id) or ambiguous (two of the owner's services have that name). One statement."""
+        new_services: dict[str, str] = {}
+        rows = self.executor.write(
+            q.CREATE_MISSING_METRICS,
+            {
+                "owner_id": owner_id,
+                "now": now_ms(),
+                "max_metrics": max_metrics,
+                "wanted": [
+                    {
+                        "index": index,
+                        "service_id": w.service_id,
+                        "service_name": w.service_name,
+                        "new_service_id": None
+                        if w.service_name is None
+                        else new_services.setdefault(w.service_name, new_id()),
+                        "id": new_id(),
+                        "name": w.name,
+                        **label_columns(w.labels),
+                    }
+                    for index, w in enumerate(wanted)
+                ],
+            },
+        )
+        created = CreatedMetrics([None] * len(wanted), [0] * len(wanted), 0)
+        for row in rows:
+            index = int(row["wanted"])
+            created.services[index] = int(row["services"])
+            created.owned = int(row["owned"])
+            if row["id"] is not None:
+                created.metrics[index] = FoundMetric(row["id"], None, bool(row["created"]))
+        return created
 
     def get(self, owner_id: str, metric_id: str) -> Metric | None:
         rows = self.executor.read(q.GET_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
@@ -198,6 +336,13 @@ class MetricRepository:
         return [row["id"] for row in rows]
 
 
+# Placing a batch again after a concurrent append moved its neighbours: rare (two clients
+# appending to one metric at once), and each attempt places what the last one could not.
+APPEND_ATTEMPTS = 8
+
+Latest = Mapping[str, Key | None]  # metric id -> its newest reading's key (None: no readings)
+
+
 class ReadingRepository:
     """A metric's readings, wherever they are: the raw window (MetricReading nodes in the
     chain) or compacted history (ReadingChunk nodes, common.metrics.chunks). Every read here
@@ -213,39 +358,228 @@ class ReadingRepository:
         self.executor = executor
 
     # --- writes --------------------------------------------------------------------------
-    def append(self, metric_id: str, readings: Sequence[NewReading]) -> int:
-        """Store readings; returns how many were new.
+    def append(
+        self, metric_id: str, readings: Sequence[NewReading], latest: Latest | None = None
+    ) -> int:
+        """Store readings in the metric's chain; returns how many were new (see append_many)."""
+        return self.append_many({metric_id: readings}, latest).get(metric_id, 0)
 
-        A reading whose id is already stored for this metric is skipped (and so is a repeat
-        within the batch: the first one wins). Readings older than the newest are spliced
-        into the chain at their place in one statement: the chain is never seen
-        half-linked. Readings older than the compacted boundary are merged into their
-        chunk (`merge_into_history`), where a duplicate id is refused the same way.
+    def append_many(
+        self, batches: Mapping[str, Sequence[NewReading]], latest: Latest | None = None
+    ) -> dict[str, int]:
+        """Store readings in the chains of several metrics; how many were new, per metric.
+
+        A reading whose id is already stored for its metric is skipped (and so is a repeat
+        within a batch: the first one wins). Readings older than a metric's newest are
+        spliced in at their place, in time proportional to what is spliced. One statement
+        for the whole batch: no chain is ever seen half-linked; the caller bounds the batch
+        (the API: MAX_BATCH_READINGS). `latest`, when the caller has just read it, saves a
+        read; a stale one only costs a second attempt. A metric that does not exist (or is
+        deleted meanwhile) stores nothing.
+
+        Readings older than a metric's compacted boundary are merged into its chunks
+        (`merge_into_history`), where a duplicate id is refused the same way; the chain
+        statement refuses a gap older than the boundary, so a boundary that compaction
+        moved meanwhile sends those readings there on the next attempt.
         """
-        if not readings:
-            return 0
-        unique: dict[str, NewReading] = {}
-        for reading in readings:
-            unique.setdefault(reading.id, reading)
-        ordered = sorted(unique.values(), key=lambda r: (r.timestamp_ms, r.id))
+        pending = {m: in_chain_order(rs) for m, rs in batches.items() if rs}
+        stored = dict.fromkeys(batches, 0)
+        known = dict(latest or {})
+        for attempt in range(APPEND_ATTEMPTS):
+            if not pending:
+                return stored
+            if attempt or any(m not in known for m in pending):
+                known = self._latest(list(pending))
+                pending = {m: rs for m, rs in pending.items() if m in known}
+            if attempt:  # a gap left out by the last attempt may be readings stored since
+                pending = self._unstored(pending)
+            for metric_id, old in self._older_than_boundary(pending, known).items():
+                stored[metric_id] += self.merge_into_history(metric_id, old)
+                pending[metric_id] = pending[metric_id][len(old) :]
+            gaps = self._place(pending, known)
+            placed = self._write(gaps)
+            retry: dict[str, list[NewReading]] = {}
+            for index, gap in enumerate(gaps):
+                if index in placed:
+                    stored[gap.metric_id] += placed[index]
+                else:
+                    retry.setdefault(gap.metric_id, []).extend(gap.readings)
+            pending = {m: in_chain_order(rs) for m, rs in retry.items()}
+        if not pending:
+            return stored
+        raise DependencyUnavailableError(
+            GRAPH, f"readings of metric {next(iter(pending))} kept racing other appends; retry"
+        )
+
+    def _latest(self, metric_ids: list[str]) -> dict[str, Key | None]:
+        """Each existing metric's newest reading's key (None: no readings)."""
+        rows = self.executor.read(q.LATEST_READINGS, {"metric_ids": metric_ids})
+        return {
+            row["id"]: None
+            if row["latest_id"] is None
+            else (int(row["latest_timestamp"]), row["latest_id"])
+            for row in rows
+        }
+
+    def _older_than_boundary(
+        self, pending: dict[str, list[NewReading]], known: Latest
+    ) -> dict[str, list[NewReading]]:
+        """Per metric, its pending readings (in chain order) older than its compacted
+        boundary: a prefix. Only metrics with late readings or an empty chain can have any
+        (the newest reading is never compacted), so in-order appends read nothing here."""
+        maybe = []
+        for metric_id, readings in pending.items():
+            newest = known[metric_id]
+            if readings and (newest is None or reading_key(readings[0]) < newest):
+                maybe.append(metric_id)
+        if not maybe:
+            return {}
+        rows = self.executor.read(q.METRIC_BOUNDARIES, {"metric_ids": maybe})
+        old: dict[str, list[NewReading]] = {}
+        for row in rows:
+            through = row["through"]
+            if through is None:
+                continue
+            readings = pending[row["id"]]
+            before = bisect.bisect_left([r.timestamp_ms for r in readings], through)
+            if before:
+                old[row["id"]] = readings[:before]
+        return old
+
+    def _unstored(self, pending: dict[str, list[NewReading]]) -> dict[str, list[NewReading]]:
+        flat = [(m, r) for m, rs in pending.items() for r in rs]
+        rows = self.executor.read(
+            q.STORED_READINGS,
+            {"metric_ids": [m for m, _ in flat], "ids": [r.id for _, r in flat]},
+        )
+        stored = {row["reading"] for row in rows}
+        left: dict[str, list[NewReading]] = {}
+        for index, (metric_id, reading) in enumerate(flat):
+            if index not in stored:
+                left.setdefault(metric_id, []).append(reading)
+        return left
+
+    def _place(self, pending: dict[str, list[NewReading]], known: Latest) -> list[Gap]:
+        """The gaps the readings go into: each metric's tail behind its newest reading, its
+        late readings placed run by run among the stored ones (none older than the
+        compacted boundary: append_many has merged those into chunks).
+        """
+        gaps: list[Gap] = []
+        late_runs: list[Run] = []
+        for metric_id, readings in pending.items():
+            late, tail = split_late(readings, known[metric_id])
+            if tail:
+                gaps.append(Gap(metric_id, tail, tail=True))
+            late_runs += [Run.of(metric_id, run) for run in runs(late)]
+        if late_runs:
+            gaps += self._place_runs(late_runs)
+        return merged(gaps)
+
+    def _place_runs(self, late_runs: list[Run]) -> list[Gap]:
+        rows = self.executor.read(
+            q.READINGS_IN_RANGES,
+            {
+                "range_metric": [run.metric_id for run in late_runs],
+                "range_start": [run.start_ms for run in late_runs],
+                "range_end": [run.end_ms for run in late_runs],
+            },
+        )
+        stored_keys: dict[int, list[Key]] = {
+            row["range"]: list(zip(map(int, row["timestamps"]), row["ids"], strict=True))
+            for row in rows
+        }
+        gaps: list[Gap] = []
+        below: list[Run] = []
+        for index, run in enumerate(late_runs):
+            run.place(stored_keys.get(index, []))
+            gaps += run.gaps
+            if run.below:
+                below.append(run)
+        before = self._probe(q.READING_BEFORE, [(r.metric_id, (r.start_ms, "")) for r in below])
+        headless: list[Run] = []
+        for run, neighbour in zip(below, before, strict=True):
+            if neighbour is not None:
+                gaps.append(Gap(run.metric_id, run.below, after_id=neighbour[1]))
+            elif run.first_stored is not None:
+                gaps.append(Gap(run.metric_id, run.below, before_id=run.first_stored[1]))
+            else:
+                headless.append(run)
+        after = self._probe(
+            q.READING_AFTER, [(r.metric_id, reading_key(r.below[-1])) for r in headless]
+        )
+        for run, neighbour in zip(headless, after, strict=True):
+            # None: no reading at all any more (deleted meanwhile); the write leaves it out.
+            before_id = None if neighbour is None else neighbour[1]
+            gaps.append(Gap(run.metric_id, run.below, before_id=before_id))
+        return gaps
+
+    def _probe(self, query: str, probes: list[tuple[str, Key]]) -> list[Key | None]:
+        """The stored key just before (READING_BEFORE) or after (READING_AFTER) each probe's
+        key, looked for in windows that widen until found: a short read when it is near."""
+        found: list[Key | None] = [None] * len(probes)
+        todo = list(range(len(probes)))
+        for window in PROBE_WINDOWS_MS:
+            if not todo:
+                break
+            span = MAX_MS if window is None else window
+            stamps = [probes[i][1][0] for i in todo]
+            rows = self.executor.read(
+                query,
+                {
+                    "probe_metric": [probes[i][0] for i in todo],
+                    "probe_timestamp": stamps,
+                    "probe_id": [probes[i][1][1] for i in todo],
+                    "probe_from": [max(MIN_MS, t - span) for t in stamps],
+                    "probe_until": [min(MAX_MS, t + span) for t in stamps],
+                },
+            )
+            for row in rows:
+                if row["id"] is not None:
+                    found[todo[row["probe"]]] = (int(row["timestamp"]), row["id"])
+            todo = [i for i in todo if found[i] is None]
+        return found
+
+    def _write(self, gaps: list[Gap]) -> dict[int, int]:
+        """Run APPEND_READINGS for the gaps: readings stored, per gap it placed."""
+        if not gaps:
+            return {}
+        # A metric's gaps side by side, metrics in id order (the order the locks are taken).
+        order = sorted(range(len(gaps)), key=lambda index: gaps[index].metric_id)
+        gaps = [gaps[index] for index in order]
+        metric_ids: list[str] = []
+        metric_first: list[int] = []
+        ids: list[str] = []
+        timestamps: list[int] = []
+        values: list[float] = []
+        first: list[int] = []
+        for index, gap in enumerate(gaps):
+            if not metric_ids or metric_ids[-1] != gap.metric_id:
+                metric_ids.append(gap.metric_id)
+                metric_first.append(index)
+            first.append(len(ids))
+            for reading in gap.readings:
+                ids.append(reading.id)
+                timestamps.append(reading.timestamp_ms)
+                values.append(reading.value)
         rows = self.executor.write(
             q.APPEND_READINGS,
             {
-                "metric_id": metric_id,
                 "now": now_ms(),
                 "min": MIN_MS,
-                "earliest": ordered[0].timestamp_ms,
-                "readings": [
-                    {"id": r.id, "timestamp": r.timestamp_ms, "value": r.value} for r in ordered
-                ],
+                "metric_ids": metric_ids,
+                "metric_gap_first": metric_first,
+                "metric_gap_last": [*metric_first[1:], len(gaps)],
+                "gap_tail": [gap.tail for gap in gaps],
+                "gap_after": [gap.after_id for gap in gaps],
+                "gap_before": [gap.before_id for gap in gaps],
+                "gap_first": first,
+                "gap_last": [*first[1:], len(ids)],
+                "ids": ids,
+                "timestamps": timestamps,
+                "values": values,
             },
         )
-        stored = int(rows[0]["stored"]) if rows else 0
-        through = rows[0]["through"] if rows else self.boundary(metric_id)
-        late = [] if through is None else [r for r in ordered if r.timestamp_ms < through]
-        if late:
-            stored += self.merge_into_history(metric_id, late)
-        return stored
+        return {order[int(row["gap"])]: int(row["stored"]) for row in rows}
 
     def merge_into_history(self, metric_id: str, readings: Sequence[NewReading]) -> int:
         """Merge readings older than the boundary into the chunks their times fall in

@@ -5,13 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
-from common.errors import found
-from common.ids import reading_id
+from common.errors import InvalidRequestError, found
+from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
 from web.deps import CurrentUser, OwnedMetric, OwnedService, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
 from web.paging import PageDep, encode_cursor
-from web.schemas.metrics import NAME_TAKEN, MetricCreate, MetricPublic, MetricUpdate
+from web.schemas.metrics import (
+    METRIC_LIMIT,
+    NAME_TAKEN,
+    MetricCreate,
+    MetricPublic,
+    MetricUpdate,
+)
 from web.schemas.readings import (
     ReadingBatchCreate,
     ReadingCreate,
@@ -25,12 +31,23 @@ from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], responses={**AUTH_ERRORS, **NOT_FOUND})
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**BAD_BODY, **NAME_TAKEN})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={**BAD_BODY, **NAME_TAKEN, **METRIC_LIMIT},
+)
 def create_metric(
-    body: MetricCreate, user: CurrentUser, repositories: RepositoriesDep
+    body: MetricCreate, user: CurrentUser, repositories: RepositoriesDep, settings: SettingsDep
 ) -> MetricPublic:
     """Create a metric in one of the caller's services; names are unique within a service."""
-    return repositories.metrics.create(user.id, body.service_id, body.name, body.description)
+    return repositories.metrics.create(
+        user.id,
+        body.service_id,
+        body.name,
+        body.description,
+        labels=body.labels,
+        max_metrics=settings.max_metrics_per_owner,
+    )
 
 
 @router.get("/service/{service_id}", responses=BAD_REQUEST)
@@ -80,7 +97,8 @@ def add_readings(
 
     Readings may arrive in any order: each is linked into the chain at its timestamp.
     A reading whose id is already stored is not stored again (counted in `duplicates`),
-    so a client can safely re-send a batch after a timeout.
+    so a client can safely re-send a batch after a timeout. A reading stamped more than
+    MAX_CLOCK_SKEW_SECONDS ahead of the server's clock is refused (422).
     """
     items = body.readings if isinstance(body, ReadingBatchCreate) else [body]
     if len(items) > settings.max_batch_readings:
@@ -89,19 +107,20 @@ def add_readings(
             "split it into several requests"
         )
     received_ms = now_ms()
-    readings = []
-    for item in items:
-        timestamp_ms = received_ms if item.timestamp is None else to_epoch_ms(item.timestamp)
-        # Without an id of its own, a reading is named by its time and value: sent again,
-        # it is the same reading, and a compacted chunk need not keep its id.
-        readings.append(
-            NewReading(
-                id=item.id or reading_id(timestamp_ms, item.value),
-                timestamp_ms=timestamp_ms,
-                value=item.value,
-            )
+    readings = [
+        NewReading.sent(
+            item.id,
+            received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
+            item.value,
         )
-    stored = repositories.readings.append(metric.id, readings)
+        for item in items
+    ]
+    too_late = future_reading(readings, received_ms, ingest_limits(settings))
+    if too_late is not None:
+        raise InvalidRequestError(too_late)
+    latest = metric.latest_reading
+    known = None if latest is None else (to_epoch_ms(latest.timestamp), latest.id)
+    stored = repositories.readings.append(metric.id, readings, latest={metric.id: known})
     return ReadingsStored(
         received=len(readings),
         stored=stored,

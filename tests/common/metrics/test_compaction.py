@@ -18,6 +18,8 @@ from common.metrics import compaction
 from common.metrics.compaction import MaintenanceReport, apply_retention, compact_metric
 from common.metrics.integrity import check_chain
 from common.metrics.models import CompactionTarget, NewReading, ReadingSeries
+from common.metrics.placement import Gap
+from common.metrics.repository import ReadingRepository
 from common.metrics.series import chart_series
 from common.stores import Repositories
 from tests.common.repository_support import T0, anomaly_at, make_metric
@@ -269,3 +271,64 @@ def test_a_late_reading_splits_a_chunk_grown_too_big(
     window = graph.readings.read_window(metric_id, None, None)
     assert window.timestamps_ms.tolist() == sorted(window.timestamps_ms.tolist())
     assert len(window) == 40 + len(late)
+
+
+def test_a_splice_older_than_the_boundary_goes_into_its_chunk_on_the_next_attempt(
+    graph: Repositories, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(
+        metric_id, [NewReading(f"r{i}", T0 + i * MINUTE, float(i)) for i in range(40)]
+    )
+    compact(graph, owner.id, metric_id, T0 + 30 * MINUTE)
+    late = NewReading("late", T0 + 10 * MINUTE + 1, 5.0)
+    # The chain statement itself refuses it, neighbours or not: r30 is the chain's first
+    # reading and `late` would fit before it, but it is older than the boundary.
+    assert graph.readings._write([Gap(metric_id, [late], before_id="r30")]) == {}
+    assert check_chain(graph.readings, metric_id).readings == 10
+
+    # An append that looked before compaction moved the boundary (the boundary read
+    # answers "nothing compacted" once) has its splice refused, then merges it.
+    real = ReadingRepository._older_than_boundary
+    stale = iter([True])
+    monkeypatch.setattr(
+        ReadingRepository,
+        "_older_than_boundary",
+        lambda self, pending, known: {} if next(stale, False) else real(self, pending, known),
+    )
+    assert graph.readings.append(metric_id, [late]) == 1
+    assert graph.readings.append(metric_id, [late]) == 0
+    chunks = graph.readings.history(metric_id, None, None).chunks
+    assert sum(c.readings for c in chunks) == 31
+    report = check_chain(graph.readings, metric_id)
+    assert report.ok and report.readings == 10, report.problems
+    window = rows(graph.readings.read_window(metric_id, T0 + 10 * MINUTE, T0 + 11 * MINUTE))
+    assert window == [("r10", T0 + 10 * MINUTE, 10.0), ("late", T0 + 10 * MINUTE + 1, 5.0)]
+
+
+def test_after_retention_emptied_a_metric_old_readings_go_to_chunks_new_ones_to_the_chain(
+    graph: Repositories, small_chunks: None
+) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(
+        metric_id, [NewReading(f"r{i}", T0 + i * MINUTE, float(i)) for i in range(40)]
+    )
+    compact(graph, owner.id, metric_id, T0 + 40 * MINUTE)
+    apply_retention(graph.readings, metric_id, T0 + 60 * MINUTE, MaintenanceReport())
+    assert len(graph.readings.read_window(metric_id, None, None)) == 0
+    through = graph.readings.boundary(metric_id)
+    assert through == T0 + 39 * MINUTE  # the newest reading was left raw, then deleted
+
+    old = NewReading("old", T0 + 5 * MINUTE, 1.0)
+    new = NewReading("new", T0 + 90 * MINUTE, 2.0)
+    assert graph.readings.append_many({metric_id: [new, old]}) == {metric_id: 2}
+    assert rows(graph.readings.read_window(metric_id, None, None)) == [
+        ("old", T0 + 5 * MINUTE, 1.0),
+        ("new", T0 + 90 * MINUTE, 2.0),
+    ]
+    assert [c.readings for c in graph.readings.history(metric_id, None, None).chunks] == [1]
+    report = check_chain(graph.readings, metric_id)
+    assert report.ok and report.readings == 1, report.problems
+    metric = graph.metrics.get(owner.id, metric_id)
+    assert metric is not None and metric.latest_reading is not None
+    assert metric.latest_reading.id == "new"
