@@ -8,6 +8,7 @@ import numpy as np
 
 from common.anomalies.models import NewAnomaly
 from common.metrics.models import ReadingSeries
+from common.scores import capped_score
 
 if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
     from common.detection.result import DetectionResult
@@ -56,8 +57,7 @@ def anomalies_found(
                 expected=_finite(float(output.expected[index]), value),
                 lower=_finite(float(output.lower[index]), value),
                 upper=_finite(float(output.upper[index]), value),
-                # A zero spread gives an infinite score; the graph and JSON want a number.
-                score=_finite(float(output.score[index]), float(np.finfo(np.float64).max)),
+                score=capped_score(float(output.score[index])),
                 method=method,
                 event_start_ms=start_ms,
                 event_end_ms=end_ms,

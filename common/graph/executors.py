@@ -81,6 +81,22 @@ class CypherExecutor(Protocol):
     def close(self) -> None: ...
 
 
+def write_naming(
+    executor: CypherExecutor, query: str, params: dict[str, Any], clash: ConflictError
+) -> list[Row]:
+    """Run a statement that gives something a name unique in its scope (a service among its
+    owner's, a metric in its service); `clash` if the name is taken: seen by the statement
+    (its row's `clashes` > 0), or, when another request took it at the same moment, refused
+    by Neo4j's uniqueness constraint."""
+    try:
+        rows = executor.write(query, params)
+    except UniqueConstraintError as exc:
+        raise clash from exc
+    if rows and rows[0]["clashes"]:
+        raise clash
+    return rows
+
+
 class FalkorDBExecutor:
     """FalkorDB over the Redis protocol (an external server or the embedded one)."""
 

@@ -17,6 +17,8 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE CONSTRAINT user_key IF NOT EXISTS FOR (u:User) REQUIRE u.api_key_hash IS UNIQUE",
     "CREATE CONSTRAINT service_id IF NOT EXISTS FOR (s:Service) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT service_name IF NOT EXISTS FOR (s:Service) "
+    "REQUIRE (s.owner_id, s.name) IS UNIQUE",
     "CREATE CONSTRAINT metric_id IF NOT EXISTS FOR (m:Metric) REQUIRE m.id IS UNIQUE",
     "CREATE CONSTRAINT metric_name IF NOT EXISTS FOR (m:Metric) "
     "REQUIRE (m.service_id, m.name) IS UNIQUE",

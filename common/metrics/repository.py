@@ -21,8 +21,8 @@ from common.graph.executors import (
     GRAPH,
     CypherExecutor,
     Row,
-    UniqueConstraintError,
     deleted_any,
+    write_naming,
 )
 from common.graph.params import (
     MAX_MS,
@@ -193,7 +193,8 @@ class MetricRepository:
             max_metrics=NO_LIMIT if max_metrics is None else max_metrics,
             **label_columns(labels or {}),
         )
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.CREATE_METRIC if max_metrics is None else q.CREATE_METRIC_WITHIN_LIMIT,
             params,
             ConflictError(f"service {service_id} already has a metric named {name!r}"),
@@ -292,7 +293,8 @@ class MetricRepository:
         return [_metric(row) for row in rows]
 
     def update(self, owner_id: str, metric_id: str, edit: NameEdit) -> Metric | None:
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.UPDATE_METRIC,
             {"owner_id": owner_id, "metric_id": metric_id, **edit.params()},
             ConflictError(f"the service already has a metric named {edit.name!r}"),
@@ -300,19 +302,6 @@ class MetricRepository:
         if not rows:
             return None
         return self.get(owner_id, metric_id)
-
-    def _write_name(self, query: str, params: dict[str, Any], clash: ConflictError) -> list[Row]:
-        """Run a statement that names a metric (CREATE_METRIC, UPDATE_METRIC); `clash` if
-        the service already has that name: seen by the statement (clashes > 0), or, when
-        another request took it at the same moment, refused by Neo4j's uniqueness
-        constraint. No row: the service or metric is not the owner's."""
-        try:
-            rows = self.executor.write(query, params)
-        except UniqueConstraintError as exc:
-            raise clash from exc
-        if rows and rows[0]["clashes"]:
-            raise clash
-        return rows
 
     def delete(self, owner_id: str, metric_id: str) -> bool:
         rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})

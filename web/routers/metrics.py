@@ -20,8 +20,8 @@ from web.schemas.metrics import (
 )
 from web.schemas.readings import (
     ReadingBatchCreate,
-    ReadingCreate,
     ReadingPage,
+    ReadingsCreate,
     ReadingsStored,
     reading_page_json,
 )
@@ -88,7 +88,7 @@ def delete_metric(
     responses=BAD_BODY,
 )
 def add_readings(
-    body: ReadingCreate | ReadingBatchCreate,
+    body: ReadingsCreate,
     metric: OwnedMetric,
     repositories: RepositoriesDep,
     settings: SettingsDep,
