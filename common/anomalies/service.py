@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,3 +68,13 @@ def anomalies_found(
             )
         )
     return anomalies
+
+
+def strongest(anomalies: Sequence[NewAnomaly], cap: int) -> tuple[list[NewAnomaly], int]:
+    """At most `cap` of `anomalies`: the highest scores (the earlier reading on a tie), in
+    their original order; and how many were dropped."""
+    if len(anomalies) <= cap:
+        return list(anomalies), 0
+    ranked = sorted(range(len(anomalies)), key=lambda i: (-anomalies[i].score, i))
+    kept = sorted(ranked[:cap])
+    return [anomalies[i] for i in kept], len(anomalies) - cap

@@ -17,17 +17,18 @@ from common.errors import (
     LimitExceededError,
     NotFoundError,
 )
+from common.graph.deletes import delete_metric_children
 from common.graph.executors import (
     GRAPH,
     CypherExecutor,
     Row,
-    deleted_any,
     write_naming,
 )
 from common.graph.params import (
     MAX_MS,
     MIN_MS,
     NO_LIMIT,
+    READ_BATCH,
     KeysetPage,
     PageKey,
     keyset_page,
@@ -304,8 +305,33 @@ class MetricRepository:
         return self.get(owner_id, metric_id)
 
     def delete(self, owner_id: str, metric_id: str) -> bool:
-        rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
-        return deleted_any(rows)
+        """Delete a metric with its readings and anomalies; False if it is not the owner's.
+
+        In bounded steps (see BEGIN_DELETE_METRIC): the metric is gone for every reader from
+        the first one, and its data is deleted a batch at a time, so other tenants' writes
+        get in between. A metric whose delete was cut short is still found here, and its
+        delete carried on.
+        """
+        rows = self.executor.write(
+            q.BEGIN_DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id, "now": now_ms()}
+        )
+        if not rows:
+            return False
+        self.finish_delete(metric_id)
+        return True
+
+    def finish_delete(self, metric_id: str) -> None:
+        """Delete a metric already marked `deleting`: what it owns in batches, then itself."""
+        delete_metric_children(self.executor, metric_id)
+        self.executor.write(q.FINISH_DELETE_METRIC, {"metric_id": metric_id})
+
+    def interrupted_deletes(self, marked_before_ms: int, limit: int) -> list[str]:
+        """Metrics marked `deleting` before `marked_before_ms` and not gone: deletes that
+        were cut short, for the worker to finish."""
+        rows = self.executor.read(
+            q.METRICS_BEING_DELETED, {"before": marked_before_ms, "limit": limit}
+        )
+        return [row["id"] for row in rows]
 
     def get_ref(self, metric_id: str) -> MetricRef | None:
         """A metric with its owner, unscoped: for workers acting on a job's metric id."""
@@ -350,8 +376,17 @@ class ReadingRepository:
     def append(
         self, metric_id: str, readings: Sequence[NewReading], latest: Latest | None = None
     ) -> int:
-        """Store readings in the metric's chain; returns how many were new (see append_many)."""
-        return self.append_many({metric_id: readings}, latest).get(metric_id, 0)
+        """Store readings in the metric's chain; returns how many were new (see append_many).
+        NotFoundError if the metric is gone or being deleted (then nothing is stored)."""
+        stored = self.append_many({metric_id: readings}, latest).get(metric_id, 0)
+        # Nothing stored: every reading a duplicate, or no metric to store them in.
+        if (
+            not stored
+            and readings
+            and not self.executor.read(q.GET_METRIC_REF, {"metric_id": metric_id})
+        ):
+            raise NotFoundError(f"metric {metric_id} not found")
+        return stored
 
     def append_many(
         self, batches: Mapping[str, Sequence[NewReading]], latest: Latest | None = None
@@ -663,15 +698,15 @@ class ReadingRepository:
         """Readings with start <= timestamp < end in time order, raw and compacted alike.
 
         With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
+        A long window is read in pieces of about READ_BATCH readings: raw ones in spans of
+        time (`_read_raw`), chunks a few at a time (`_compacted`).
         """
         window = time_range(start_ms, end_ms)
-        params: dict[str, Any] = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
         for _ in range(_ATTEMPTS):
-            [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
-            raw = _columns(row)
-            if newest:
-                raw = take(raw, slice(None, None, -1))
-            through = row["through"]
+            read = self._read_raw(metric_id, window, limit, newest)
+            if read is None:
+                continue
+            raw, through = read
             if (
                 through is None
                 or window["start"] >= through
@@ -688,6 +723,46 @@ class ReadingRepository:
                 both = take(both, slice(len(both) - limit, None) if newest else slice(0, limit))
             return both
         raise HistoryBusyError(metric_id)
+
+    def _read_raw(
+        self, metric_id: str, window: dict[str, int], limit: int | None, newest: bool
+    ) -> tuple[ReadingSeries, int | None] | None:
+        """The raw readings of a window in time order (the oldest or newest `limit`) and
+        the compacted boundary read with them; None if the boundary moved between spans.
+
+        A window of more than READ_BATCH raw readings is read as equal spans of time,
+        about READ_BATCH readings each where they are evenly spread, from the end the
+        limit keeps, until the limit is reached: one reply of 100,000 readings held the
+        embedded server's threads for seconds under load, and other tenants' requests with
+        them. The spans cover the whole window, so a reading stored meanwhile is not missed.
+        """
+        [extent] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **window})
+        if extent["readings"] <= READ_BATCH:
+            params = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+            raw = _columns(row)
+            return (take(raw, slice(None, None, -1)) if newest else raw), row["through"]
+        spans = -(-int(extent["readings"]) // READ_BATCH)
+        width = -(-(int(extent["last"]) - int(extent["first"]) + 1) // spans)
+        cuts = [int(extent["first"]) + width * k for k in range(1, spans)]
+        bounds = list(zip([window["start"], *cuts], [*cuts, window["end"]], strict=True))
+        pages: list[ReadingSeries] = []
+        boundaries: set[int | None] = set()
+        wanted = NO_LIMIT if limit is None else limit
+        for low, high in reversed(bounds) if newest else bounds:
+            span = {"metric_id": metric_id, "start": low, "end": high, "limit": NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW, span)
+            pages.append(_columns(row))
+            boundaries.add(row["through"])
+            wanted -= len(pages[-1])
+            if wanted <= 0:
+                break
+        if len(boundaries) > 1:
+            return None
+        raw = concat(pages[::-1] if newest else pages)
+        if limit is not None and len(raw) > limit:
+            raw = take(raw, slice(-limit, None) if newest else slice(None, limit))
+        return raw, boundaries.pop()
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns: keyset paging on (timestamp, id),
@@ -821,14 +896,17 @@ class ReadingRepository:
         total = 0
         while ordered and (limit is None or total < limit):
             # The fewest chunks that surely hold the readings still wanted (a chunk lying
-            # wholly inside the window counts in full); all of them without a limit.
+            # wholly inside the window counts in full), and never more than about
+            # READ_BATCH readings in one reply (as raw spans, see _read_raw).
             group: list[ChunkSummary] = []
             inside = 0
+            held = 0
             for chunk in ordered:
                 group.append(chunk)
+                held += chunk.readings
                 if start <= chunk.first_ms and chunk.last_ms < end:
                     inside += chunk.readings
-                if limit is not None and inside >= limit - total:
+                if (limit is not None and inside >= limit - total) or held >= READ_BATCH:
                     break
             ordered = ordered[len(group) :]
             columns = self._chunk_columns(metric_id, group, with_ids=True)

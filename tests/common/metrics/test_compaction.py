@@ -14,7 +14,7 @@ import pytest
 from common.graph.params import KeysetPage
 from common.ids import reading_id
 from common.metrics import chunks as codec
-from common.metrics import compaction
+from common.metrics import compaction, repository
 from common.metrics.compaction import MaintenanceReport, apply_retention, compact_metric
 from common.metrics.integrity import check_chain
 from common.metrics.models import CompactionTarget, NewReading, ReadingSeries
@@ -29,7 +29,9 @@ MINUTE = 60_000
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Chunks of a few readings, so that a test of a few hundred has many, and cuts."""
+    """Chunks of a few readings, so that a test of a few hundred has many, and cuts; and
+    long reads in pieces of a few dozen (raw spans, groups of chunks)."""
+    monkeypatch.setattr(repository, "READ_BATCH", 40)
     monkeypatch.setattr(codec, "CHUNK_READINGS", 16)
     monkeypatch.setattr(codec, "CHUNK_READINGS_MAX", 32)
     monkeypatch.setattr(compaction, "CHUNK_READINGS", 16)
@@ -234,11 +236,11 @@ def test_anomalies_keep_their_reading_through_compaction_and_retention(
     series = [NewReading(f"r{i}", T0 + i * MINUTE, float(i)) for i in range(100)]
     graph.readings.append(metric_id, series)
     flagged = anomaly_at(metric_id, "r10", timestamp_ms=T0 + 10 * MINUTE)
-    assert graph.anomalies.save(metric_id, [flagged]) == 1
+    assert len(graph.anomalies.save(metric_id, [flagged])) == 1
     compact(graph, owner.id, metric_id, T0 + 50 * MINUTE)
     # A job over the compacted past flags a reading that is no node any more: stored too.
     later = anomaly_at(metric_id, "r20", timestamp_ms=T0 + 20 * MINUTE)
-    assert graph.anomalies.save(metric_id, [later]) == 1
+    assert len(graph.anomalies.save(metric_id, [later])) == 1
     apply_retention(graph.readings, metric_id, T0 + 30 * MINUTE, MaintenanceReport())
     assert graph.readings.first_timestamp(metric_id, None, None) == T0 + 30 * MINUTE
     found = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
