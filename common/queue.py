@@ -37,6 +37,8 @@ DELIVER_TASK = "neonomaly.deliver-webhook"
 SCAN_BATCH_TASK = "neonomaly.scan-batch"
 # Redis serves a queue's priority 0 first, then 3, 6, 9 (kombu's priority steps).
 BATCH_PRIORITY = 6
+COMPACT_TASK = "neonomaly.compact"
+COMPACT_SCHEDULE_ENTRY = "compact-readings"
 FINISH_DELETES_TASK = "neonomaly.finish-deletes"
 FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
 # How often beat looks for deletes cut short, and how old a mark must be to be one (a
@@ -54,6 +56,7 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     return {
         DETECT_TASK: {"queue": settings.job_queue},
         FINISH_DELETES_TASK: {"queue": settings.job_queue},
+        COMPACT_TASK: {"queue": settings.job_queue},
         # Webhook deliveries wait on other people's servers: a queue of their own, consumed
         # by workers of their own, so that slow receivers never hold up jobs or sweeps.
         DELIVER_TASK: {"queue": settings.delivery_queue},
@@ -138,6 +141,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "schedule": settings.scan_interval_seconds,
                 # A sweep not started within one interval is superseded by the next one.
                 "options": {"expires": settings.scan_interval_seconds},
+            },
+            COMPACT_SCHEDULE_ENTRY: {
+                "task": COMPACT_TASK,
+                "schedule": settings.compaction_interval_seconds,
+                "options": {"expires": settings.compaction_interval_seconds},
             },
             INCIDENT_SWEEP_SCHEDULE_ENTRY: {
                 "task": INCIDENT_SWEEP_TASK,
