@@ -247,6 +247,8 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         finally:
             store.close()
         assert "r99" in {anomaly.reading_id for anomaly in stored}
+        # Flower starts once the three workers answer (Supervisor._wait_for_workers).
+        wait_for(f"http://127.0.0.1:{flower_port}/", timeout=90)
         assert flower_lists_the_workers(flower_port)
     finally:
         output = stop_up(process)
