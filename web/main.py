@@ -23,6 +23,7 @@ from web.routers import (
     health,
     incidents,
     jobs,
+    maintenance,
     metrics,
     notifications,
     series,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)
+    app.include_router(maintenance.router)
     mount_ui(app)
     return app
 

@@ -6,11 +6,13 @@ statement, times as epoch milliseconds, scalar columns only.
 """
 
 # Keyed on a deterministic id (metric, reading, method): a re-run updates, never duplicates.
+# Muted (in a maintenance window) is decided when the anomaly is first stored: a window
+# made or deleted later does not take it out of an incident, or put it into one.
 SAVE_ANOMALIES = """
 UNWIND $anomalies AS a
 MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
 MERGE (an:Anomaly {id: a.id})
-ON CREATE SET an.detected_at = $now
+ON CREATE SET an.detected_at = $now, an.muted = a.muted
 SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
     an.value = a.value, an.expected = a.expected, an.lower = a.lower, an.upper = a.upper,
     an.score = a.score, an.method = a.method, an.event_start = a.event_start,
@@ -32,7 +34,8 @@ RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
        a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
        a.probability AS probability, a.kind AS kind, a.summary AS summary,
-       a.feedback AS feedback, a.feedback_at AS feedback_at
+       a.feedback AS feedback, a.feedback_at AS feedback_at,
+       coalesce(a.muted, false) AS muted
 ORDER BY a.timestamp, a.id
 LIMIT $limit
 """
@@ -48,7 +51,8 @@ RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
        a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
        a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
-       a.feedback AS feedback, a.feedback_at AS feedback_at
+       a.feedback AS feedback, a.feedback_at AS feedback_at,
+       coalesce(a.muted, false) AS muted
 """
 
 GET_ANOMALY = _OWNED_ANOMALY + _ANOMALY_COLUMNS

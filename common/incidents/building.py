@@ -7,6 +7,9 @@ clusters (events close in time); where each cluster goes is decided by one graph
 (`IncidentRepository.join_or_open`), so concurrent jobs never open two incidents for the
 same events, and a re-run changes nothing.
 
+Muted anomalies (found in a maintenance window) make none: they are stored, but open or join
+no incident, so nobody is told of them.
+
 Only recent anomalies make incidents: a cluster whose events all ended more than
 INCIDENT_RESOLVE_SECONDS before now (reading time) is history, an incident that would be
 resolved already. A job over last month's readings stores its anomalies, but pages nobody.
@@ -62,6 +65,7 @@ def build_incidents(
     settings: Settings,
 ) -> list[IncidentJoin]:
     """Put the stored `anomalies` of `metric` into incidents; returns what changed."""
+    anomalies = [a for a in anomalies if not a.muted]  # in a maintenance window
     gap_ms = settings.incident_gap_seconds * 1000
     history_before_ms = now_ms() - settings.incident_resolve_seconds * 1000
     recent = [

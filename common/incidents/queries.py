@@ -9,7 +9,8 @@ statement, times as epoch milliseconds, scalar columns only.
 # time) belongs, so that two workers never open two incidents for the same events:
 #  1. SET on the owner first: on Neo4j this takes the owner's write lock, so concurrent
 #     decisions for one owner queue up (FalkorDB runs one write query at a time anyway).
-#  2. Keep the anomalies no incident includes yet: a re-run changes nothing.
+#  2. Keep the anomalies no incident includes yet: a re-run changes nothing. A muted one (in
+#     a maintenance window when it was stored) never joins.
 #  3. An open incident of the owner joins them if one of its members is of a related metric
 #     ($related_metric_ids: same service, or linked within INCIDENT_MAX_HOPS) and its event
 #     is within $gap of the cluster's [$start, $end]; the oldest such incident wins.
@@ -22,7 +23,7 @@ SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
 UNWIND $anomaly_ids AS anomaly_id
 MATCH (a:Anomaly {id: anomaly_id})
-WHERE NOT (:Incident)-[:INCLUDES]->(a)
+WHERE NOT (:Incident)-[:INCLUDES]->(a) AND coalesce(a.muted, false) = false
 WITH u, collect(a) AS fresh
 WHERE size(fresh) > 0
 OPTIONAL MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})-[:INCLUDES]->(m:Anomaly)

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from common.anomalies.repository import AnomalyRepository
-from common.anomalies.service import anomalies_found
+from common.anomalies.service import anomalies_found, muted_in_windows
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
@@ -25,6 +25,7 @@ from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
+from common.maintenance.repository import MaintenanceRepository
 from common.metrics.models import ReadingSeries
 from common.metrics.repository import ReadingRepository
 from common.settings import Settings
@@ -39,6 +40,8 @@ class DetectionGraph(IncidentGraph, Protocol):
     def readings(self) -> ReadingRepository: ...
     @property
     def anomalies(self) -> AnomalyRepository: ...
+    @property
+    def maintenance(self) -> MaintenanceRepository: ...
 
 
 def worker_name() -> str:
@@ -116,7 +119,11 @@ def _detect(
         metric_name=metric.name,
     )
     expires_at = results.save(meta, chunks)
-    anomalies = anomalies_found(metric.id, series, output, method, params.judge_from_ms)
+    anomalies = muted_in_windows(
+        graph.maintenance,
+        metric,
+        anomalies_found(metric.id, series, output, method, params.judge_from_ms),
+    )
     stored = graph.anomalies.save(metric.id, anomalies, record.id)
     # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
     build_incidents(graph, metric, anomalies, settings)
