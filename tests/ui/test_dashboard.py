@@ -258,6 +258,48 @@ def test_zoom_by_dragging_and_the_range_picker(
     assert console.unexpected() == []
 
 
+def test_maintenance_windows_are_shaded_and_their_anomalies_drawn_muted(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    store: Repositories,
+) -> None:
+    client, key, metric_id, anomalies = owner
+
+    def moment(i: int) -> str:  # the i-th reading's time
+        return (T0 + i * STEP).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    created = client.post(
+        "/api/maintenance-windows",
+        json={"metric_id": metric_id, "start": moment(650), "end": moment(750), "reason": "deploy"},
+    )
+    assert created.status_code == 201, created.text
+    spike = next(a for a in anomalies if a["reading_id"] == "r700")
+    store.anomalies.save(
+        metric_id,
+        [
+            NewAnomaly(
+                metric_id, "r700", timestamp_ms=to_epoch_ms(T0 + 700 * STEP),
+                value=float(spike["value"]), expected=50.0, lower=45.0, upper=55.0, score=9.0,
+                method="auto-online", event_start_ms=to_epoch_ms(T0 + 700 * STEP),
+                event_end_ms=to_epoch_ms(T0 + 700 * STEP), muted=True,
+            )
+        ],
+    )  # fmt: skip
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    page.wait_for_selector("#chart[data-maintenance-spans='1']", state="attached")
+    expect(page.locator("#chart-status")).to_contain_text("1 maintenance span")
+    expect(page.locator("#legend")).to_contain_text("maintenance window")
+    expect(page.locator("#legend")).to_contain_text("muted (maintenance)")
+    expect(page.locator("#events")).to_contain_text("(muted)")
+    # Zoomed to a span outside the window: nothing shaded.
+    page.goto(
+        page.url.split("#")[0] + f"#/metrics/{metric_id}?start={moment(100)}&end={moment(300)}"
+    )
+    page.wait_for_selector("#chart[data-state=ready][data-maintenance-spans='0']", state="attached")
+    assert console.unexpected() == []
+
+
 def window_listeners(page: Page, kind: str) -> int:
     """How many `kind` listeners are on the page's window (DevTools' own count)."""
     cdp = page.context.new_cdp_session(page)
