@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # In Python's order: date.weekday() is the index.
@@ -20,6 +20,10 @@ class WeeklySchedule(BaseModel):
         description="local time it ends; at or before start_time: on the next day"
     )
     time_zone: str = Field(description="an IANA time zone name, e.g. Europe/Berlin")
+
+    @field_serializer("start_time", "end_time")
+    def _hours_minutes(self, moment: time) -> str:
+        return moment.strftime("%H:%M")  # as given: whole minutes
 
 
 @dataclass(frozen=True)
