@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from common.methods import MetricDetection
 
 
 class Reading(BaseModel):
@@ -23,6 +25,10 @@ class Metric(BaseModel):
     service_id: str
     created_at: datetime
     latest_reading: Reading | None = None
+    detection: MetricDetection = Field(
+        default_factory=MetricDetection,
+        description="the metric's own detection settings (PATCH to change; null: the default)",
+    )
 
 
 @dataclass(frozen=True)

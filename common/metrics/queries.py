@@ -8,7 +8,7 @@ statement, times as epoch milliseconds, scalar columns only.
 _METRIC_COLUMNS = """
 RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS service_id,
        m.created_at AS created_at, latest.id AS latest_id, latest.timestamp AS latest_timestamp,
-       latest.value AS latest_value
+       latest.value AS latest_value, m.detection AS detection
 """
 
 # No row: the service is not the owner's. clashes > 0: the name is taken in that service.
@@ -48,6 +48,18 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
     + "ORDER BY m.created_at, m.id"
+)
+
+# A metric's own detection settings, kept as one JSON string (MetricDetection): a scalar
+# property both engines store, read back whole. No row: not the owner's metric.
+SET_METRIC_DETECTION = (
+    """
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+SET m.detection = $detection
+WITH m
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
 )
 
 # No row: not the owner's metric. clashes > 0: another metric of the service has the name.

@@ -13,6 +13,7 @@ from common.epoch import from_epoch_ms, now_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.executors import CypherExecutor, Row, UniqueConstraintError, deleted_any
 from common.graph.params import MIN_MS, NO_LIMIT, KeysetPage, keyset_page, new_node, time_range
+from common.methods import MetricDetection
 from common.metrics import queries as q
 from common.metrics.models import (
     BucketSeries,
@@ -41,6 +42,7 @@ def _metric(row: Row) -> Metric:
         service_id=row["service_id"],
         created_at=from_epoch_ms(row["created_at"]),
         latest_reading=latest,
+        detection=MetricDetection.model_validate_json(row.get("detection") or "{}"),
     )
 
 
@@ -103,6 +105,20 @@ class MetricRepository:
         if not rows:
             return None
         return self.get(owner_id, metric_id)
+
+    def set_detection(
+        self, owner_id: str, metric_id: str, detection: MetricDetection
+    ) -> Metric | None:
+        """Replace the metric's own detection settings; None: not the owner's metric."""
+        rows = self.executor.write(
+            q.SET_METRIC_DETECTION,
+            {
+                "owner_id": owner_id,
+                "metric_id": metric_id,
+                "detection": detection.model_dump_json(exclude_none=True),
+            },
+        )
+        return _metric(rows[0]) if rows else None
 
     def _write_name(self, query: str, params: dict[str, Any], clash: ConflictError) -> list[Row]:
         """Run a statement that names a metric (CREATE_METRIC, UPDATE_METRIC); `clash` if
