@@ -4,36 +4,48 @@ A raw deviation is not an alarm: a metric whose readings wander by ±20 % is nor
 +15 %, a flat one is not at +1 %. So each reading gets a calibrated tail probability,
 "how often has this series behaved like this", from the series' own past, and only the
 far tail alarms. Every verdict uses only the readings before it (causal: the online mode
-and the offline mode are the same thing here), so a scan, a job and the `detect` tool
-agree on any reading, however far the series goes on.
+and the offline mode are the same thing here), and all the detector knows of the past is
+a compact state (`state.DetectorState`, at most 16 KB): `advance(state, times, values)`
+judges the next readings and returns the state after them, so a scan judges only what
+arrived since its last sweep, and `judge` (what `detect` runs) is `advance` from
+`new_state` over the whole series. The two are the same computation: any split of a
+series into successive advances, through `to_bytes` / `from_bytes` or not, gives the
+same verdicts, probabilities, bands and scores (to rounding of the last bit).
 
 For reading t:
 
 1. Expected value. Two forecasters, both from the readings before t: the level (median
    of the last `level_window` readings, which follows a level shift within half that
    window: the adaptation after a shift) and, once the series shows a season, STL's
-   forecast (`stl.online`: seasonal + trend, refitted every sixth of a season). The
-   season is inferred from all readings so far every 256 readings, so it is learnt
-   from the past too. Each reading uses the forecaster whose mean
-   absolute error over the last `choice_window` readings is smaller.
+   forecast (seasonal + trend, refitted every sixth of a season on the last four seasons
+   of a bounded time grid; `seasonal`). The season is inferred every 256 readings from a
+   downsampled grid of all readings so far (up to 16,384), so it is learnt from the past
+   too. Each reading uses the forecaster whose mean absolute error over the last
+   `choice_window` readings (in blocks of 16) is smaller.
 2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
    a broken season shows there while each reading alone is still unremarkable), and the
    mean *absolute* error of the last 64 (`spread_horizons`: the readings spread wider, a
-   variance change or a burst of spikes, while their mean stays put).
-3. A tail probability for each horizon against the same horizon's values over the last
-   `history` readings (refitted every `BLOCK` readings): the empirical share of past
-   magnitudes at least as large, and beyond their `tail_quantile` quantile an exponential
-   tail fitted to the excesses (peaks over threshold: a generalised Pareto tail of shape
-   0, which over-states rather than under-states the probability of a light-tailed
-   series' extremes). The tail is never narrower than the data's own resolution (a
-   series in whole steps cannot be more surprising than one step apart), so a quantised
-   series does not alarm on its next step.
+   variance change or a burst of spikes, while their mean stays put). A sum over 2p
+   readings is the sum over the last p plus the one over the p before, kept in the state
+   for each power of two: each mean depends on its window's values only, not on where
+   a call to `advance` began, and costs a few additions per reading.
+3. A tail probability for each horizon against the same horizon's past values, refitted
+   every BLOCK readings (`tails`: log-binned histograms of the last `history` readings'
+   worth, the previous window fading out as the current one fills): above the
+   `tail_quantile` quantile of past magnitudes an exponential tail fitted to the
+   excesses (peaks over threshold: a generalised Pareto tail of shape 0, which
+   over-states rather than under-states the probability of a light-tailed series'
+   extremes). Below the threshold the same exponential is read, capped at 1: there a
+   look's probability is at least the tail's share (0.1), which the Bonferroni factor
+   below lifts past 0.4, far from any alarm. The tail is never narrower than the data's
+   own resolution (the smallest step between distinct values of the level window, over
+   about the last `history` readings: a series in whole steps cannot be more surprising
+   than one step apart), so a quantised series does not alarm on its next step.
 4. `probability` = 4 × the smallest of the four (Bonferroni: four looks at the same
    reading). A reading alarms when probability ≤ `sensitivity` (default 3e-4): on data
    that behaves as its past did, at most about `sensitivity` × readings alarm, and fewer
-   where the noise has lighter tails than exponential (measured: 1 alarm in 50,000
-   readings of white noise, of a random walk, of a daily cycle with noise).
+   where the noise has lighter tails than exponential.
 5. Quiet: an alarm opens an event; for the next `quiet` readings the detector does not
    alarm again (the event goes on while readings stay unusual), so one incident is one
    alarm, not fifty.
@@ -41,94 +53,60 @@ For reading t:
 Output per reading: expected (the chosen forecast), lower/upper (the band a reading alone
 stays inside without alarming), score = log(probability) / log(sensitivity) (≥ 1 exactly
 at alarms; held just under 1 inside a quiet time), probability, and the alarm flag.
+
+Events: one per alarm, lasting while readings stay unusual within its quiet time, typed
+by `kinds` from the BASELINE readings before it (kept in the state) and the LOOK
+readings from it on. An advance sees an event only up to its own last reading: an alarm
+and its flag never change, but its end, peak and kind are decided from what that advance
+saw (its kind is "provisional" when fewer than LOOK readings followed); a scan stores
+each alarm with the kind known when it was judged, and a later advance does not revise it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 import numpy as np
 
-from common.detection import stl
-from common.detection.grid import regular_grid
-from common.detection.period import infer_period
+from common.detection.events import alarm_events
+from common.detection.kinds import BASELINE, describe_all
 from common.detection.result import DetectionError, DetectionResult
-from common.detection.rolling import trailing_medians
+from common.detection.seasonal import Season
+from common.detection.spread import MAD_TO_STD
+from common.detection.state import (
+    AdaptiveSettings,
+    DetectorState,
+    StateInvalid,
+    settings_key,
+)
+from common.detection.stl import OUTLIER_SCALES
+from common.detection.tails import MIN_TAIL_HISTORY, Tails
+
+__all__ = [
+    "MIN_TAIL_HISTORY",
+    "AdaptiveSettings",
+    "DetectorState",
+    "StateInvalid",
+    "advance",
+    "judge",
+    "minimum_points",
+    "new_state",
+]
 
 # Tail fits are refitted every BLOCK readings: one fit per reading would be 16× the work
-# for a history of thousands that moves by a few readings.
+# for a summary that moves by a few readings.
 BLOCK = 16
-# A tail needs this many past values before its probabilities mean anything.
-MIN_TAIL_HISTORY = 100
-# Seasons are looked for every SEASON_CHECK readings, until LAST_SEASON_CHECK: by then a
-# daily season of 5-minute readings has been seen 50 times over.
-SEASON_CHECK = 256
-LAST_SEASON_CHECK = 16_384
-# The inferred length of one season wobbles by a few readings from check to check.
-SEASON_TOLERANCE = 0.05
+# The data's resolution is kept per CHUNK readings (the smallest step and largest size).
+CHUNK = 128
 # Below the score of an alarm, for readings inside a quiet time.
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
 TINIEST = 1e-300
-
-
-@dataclass(frozen=True)
-class AdaptiveSettings:
-    """The default detector's parameters; one set for every series (module doc).
-
-    Measured on the labelled corpus (README, "How good is detection"), not fitted per
-    series: each is a property of what "unusual" means, not of a file.
-    """
-
-    # Alarm when behaviour this unusual has at most this probability: the share of
-    # readings that alarm on data that behaves as its past did (an upper bound).
-    sensitivity: float = 3e-4
-    # Readings after an alarm that cannot alarm again: one incident, one alarm.
-    quiet: int = 50
-    # The level forecaster's median window: a level shift is followed within half of it.
-    level_window: int = 120
-    # Readings of recent error over which the two forecasters are compared.
-    choice_window: int = 300
-    # Means of the signed error over these many readings (1: the reading itself).
-    horizons: tuple[int, ...] = (1, 4, 32)
-    # Means of the absolute error over these many readings: the spread widening.
-    spread_horizons: tuple[int, ...] = (64,)
-    # Past values each tail is fitted on: a week of 5-minute readings.
-    history: int = 2000
-    # Above this quantile of past magnitudes, the exponential tail; below, the empirical.
-    tail_quantile: float = 0.9
-
-    def check(self) -> None:
-        if not (0 < self.sensitivity < 1 - self.tail_quantile):
-            raise DetectionError(
-                f"sensitivity must be a probability above 0 and below {1 - self.tail_quantile:g} "
-                f"(the share of readings alarming on normal data), got {self.sensitivity}"
-            )
-        if self.quiet < 0:
-            raise DetectionError(f"quiet must be 0 or more readings, got {self.quiet}")
-
-    def as_params(self) -> dict[str, object]:
-        return {
-            "sensitivity": self.sensitivity,
-            "quiet": self.quiet,
-            "level_window": self.level_window,
-            "choice_window": self.choice_window,
-            "horizons": list(self.horizons),
-            "spread_horizons": list(self.spread_horizons),
-            "history": self.history,
-            "tail_quantile": self.tail_quantile,
-        }
-
-
-@dataclass(frozen=True)
-class AdaptiveVerdicts:
-    """The verdicts as a result without params or events yet (NaN expected/band and
-    probability 1 where not yet judged), and what `detect` needs to form the events."""
-
-    result: DetectionResult
-    unusual: np.ndarray  # probability ≤ sensitivity, alarmed or inside a quiet time
-    seasonal: np.ndarray  # True where the seasonal forecaster was the one used
-    periods: list[tuple[int, int]]  # (first reading, period) of each season in use
+LEVEL, SEASONAL = 0, 1
+NAN = math.nan
 
 
 def minimum_points(level_window: int | None = None) -> int:
@@ -137,262 +115,497 @@ def minimum_points(level_window: int | None = None) -> int:
     return window + MIN_TAIL_HISTORY + 1
 
 
+def new_state(settings: AdaptiveSettings, period: int | None = None) -> DetectorState:
+    """The state before any reading. `period`: the season in readings (steps of the
+    series' cadence), instead of inferring it."""
+    settings.check()
+    if period is not None and period < 2:
+        raise DetectionError(f"period must be at least 2 readings, got {period}")
+    layout = _layout(settings)
+    return DetectorState(
+        settings=settings,
+        period=period,
+        settings_key=settings_key(settings, period),
+        sums=array("d", [NAN]) * (2 * layout.ring_size),
+        tails=Tails.empty(layout.rows),
+        season=Season.new(period),
+    )
+
+
+def advance(
+    state: DetectorState, timestamps_ms: np.ndarray, values: np.ndarray
+) -> tuple[DetectionResult, DetectorState]:
+    """Judge exactly these readings (after `state.last_timestamp_ms`, in time order) and
+    return their verdicts and the state after them; `state` itself is not changed.
+
+    The result is index-aligned with `values`, its events typed (module doc). Readings at
+    or before the state's last one raise DetectionError: judge them in a rebuild.
+    """
+    times, series = _validated(state, timestamps_ms, values)
+    return _advance(state, times, series, real_times=True)
+
+
 def judge(
     values: np.ndarray,
     times: np.ndarray | None,
     settings: AdaptiveSettings,
     *,
     period: int | None = None,
-) -> AdaptiveVerdicts:
-    """Verdicts for every reading of a finite series in time order (module doc).
-
-    `period`: the season in readings (grid steps with times), instead of inferring it.
-    """
-    settings.check()
-    level = _level_forecast(values, settings.level_window)
-    seasonal, periods = _seasonal_forecast(values, times, period)
-    use_seasonal = _seasonal_is_better(values, level, seasonal, settings.choice_window)
-    floors = _resolutions(values, settings.history)
-    # Each forecaster's errors are judged against its own past errors: right after the
-    # seasonal one takes over, the level's larger errors must not widen its tails.
-    level_chance, level_width = _chance(values - level, floors, settings)
-    seasonal_chance, seasonal_width = _chance(values - seasonal, floors, settings)
-    expected = np.where(use_seasonal, seasonal, level)
-    probability = np.where(use_seasonal, seasonal_chance, level_chance)
-    half_width = np.where(use_seasonal, seasonal_width, level_width)
-
-    # Judged: a forecast exists and the reading's own tail has its history.
-    judged = np.isfinite(expected) & np.isfinite(half_width)
-    probability = np.where(judged, probability, 1.0)
-    unusual = probability <= settings.sensitivity
-    is_anomaly = _alarms(unusual, settings.quiet)
-    score = np.log(probability) / math.log(settings.sensitivity) + 0.0  # no -0.0
-    score = np.where(unusual & ~is_anomaly, np.minimum(score, JUST_UNDER_ONE), score)
-    expected = np.where(judged, expected, np.nan)
-    return AdaptiveVerdicts(
-        result=DetectionResult.banded(
-            "auto",
-            {},
-            expected=expected,
-            half_width=half_width,
-            score=score,
-            probability=probability,
-            is_anomaly=is_anomaly,
-            events=[],
-        ),
-        unusual=unusual,
-        seasonal=use_seasonal & judged,
-        periods=periods,
-    )
-
-
-def _chance(
-    errors: np.ndarray, floors: np.ndarray, settings: AdaptiveSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probability per reading (Bonferroni over the looks) and the point band's half-width."""
-    probability = np.ones(errors.shape[0])
-    half_width = np.full(errors.shape[0], np.nan)
-    looks = [(h, False) for h in settings.horizons]
-    looks += [(h, True) for h in settings.spread_horizons]
-    for horizon, spread in looks:
-        # Signed errors average out on noise and add up on a shift; their magnitudes add
-        # up when the readings spread wider (a variance change, a burst of spikes).
-        base = np.abs(errors) if spread else errors
-        evidence = base if horizon == 1 else _trailing_mean(base, horizon)
-        # A mean of `horizon` readings moves in steps `horizon` times finer.
-        fits = TailFits.of(evidence, settings.history, settings.tail_quantile, floors / horizon)
-        probability = np.minimum(probability, fits.probability(evidence))
-        if horizon == 1 and not spread:
-            half_width = fits.magnitude_at(settings.sensitivity / len(looks))
-    return np.clip(probability * len(looks), TINIEST, 1.0), half_width
-
-
-def _level_forecast(values: np.ndarray, window: int) -> np.ndarray:
-    """Median of the `window` readings before each reading; NaN before a full window."""
-    n = values.shape[0]
-    level = np.full(n, np.nan)
-    if n > window:
-        level[window:] = trailing_medians(values, window)[:-1]
-    return level
-
-
-def _seasonal_forecast(
-    values: np.ndarray, times: np.ndarray | None, period: int | None
-) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """STL's forecast per reading, with the season learnt from the readings before it.
-
-    The season is inferred from the readings so far every SEASON_CHECK readings (up to
-    LAST_SEASON_CHECK); from a check on, STL forecasts at the season found there (NaN
-    where none is), refitting from scratch only when the season found changes. Returns
-    the forecast and the (first reading, period) of each stretch.
-    """
-    n = values.shape[0]
-    forecast = np.full(n, np.nan)
-    found: list[tuple[int, int | None]] = [] if period is None else [(0, period)]
-    checks = range(SEASON_CHECK, min(n, LAST_SEASON_CHECK + 1), SEASON_CHECK)
-    for check in checks if period is None else ():
-        season = _season(values[:check], None if times is None else times[:check])
-        if not found or not _same_season(found[-1][1], season):
-            found.append((check, season))
-    periods = [(first, season) for first, season in found if season is not None]
-    for number, (first, season) in enumerate(found):
-        stop = found[number + 1][0] if number + 1 < len(found) else n
-        if season is None or stop <= 2 * season:
-            continue
-        segment, _ = stl.online(
-            values[:stop],
-            None if times is None else times[:stop],
-            stl.StlSettings(period=season, robust=False),
-            history=stl.HISTORY_PERIODS * season,
-            block=max(1, season // 6),
-            first=first,
-        )
-        forecast[first:stop] = segment[first:stop]
-    return forecast, periods
-
-
-def _same_season(known: int | None, found: int | None) -> bool:
-    """A season found again within SEASON_TOLERANCE is the same one (a refit costs)."""
-    if known is None or found is None:
-        return known == found
-    return abs(found - known) <= SEASON_TOLERANCE * known
-
-
-def _season(values: np.ndarray, times: np.ndarray | None) -> int | None:
-    """The period in grid steps, if the series shows one four times over."""
-    limit = values.shape[0] // stl.HISTORY_PERIODS
+) -> DetectionResult:
+    """Verdicts for every reading of a finite series in time order: `advance` from
+    `new_state` (module doc). Without times, readings are evenly spaced."""
+    state = new_state(settings, period)
     if times is None:
-        return infer_period(values, max_period=limit)
-    try:
-        grid = regular_grid(values, times)
-    except DetectionError:
-        return None
-    return infer_period(grid.values, max_period=limit)
+        evenly = np.arange(values.shape[0], dtype=np.int64)
+        return _advance(state, evenly, values, real_times=False)[0]
+    return _advance(state, times.astype(np.int64), values, real_times=True)[0]
 
 
-def _seasonal_is_better(
-    values: np.ndarray, level: np.ndarray, seasonal: np.ndarray, window: int
-) -> np.ndarray:
-    """Per reading: has the seasonal forecast erred less than the level over `window`?
-
-    Only errors of readings before it count; a forecaster without a full window of
-    errors does not win.
-    """
-    n = values.shape[0]
-    mean_errors = []
-    for forecast in (level, seasonal):
-        error = np.abs(values - forecast)
-        known = np.isfinite(error)
-        sums = np.concatenate(([0.0], np.cumsum(np.where(known, error, 0.0))))
-        counts = np.concatenate(([0], np.cumsum(known)))
-        mean = np.full(n, np.inf)
-        ends = np.arange(window, n)
-        full = counts[ends] - counts[ends - window] == window
-        mean[window:] = np.where(full, (sums[ends] - sums[ends - window]) / window, np.inf)
-        mean_errors.append(mean)
-    return np.asarray((mean_errors[1] < mean_errors[0]) & np.isfinite(seasonal))
-
-
-def _trailing_mean(values: np.ndarray, size: int) -> np.ndarray:
-    """Mean of each value and the size - 1 before it; NaN if any of them is NaN."""
-    n = values.shape[0]
-    out = np.full(n, np.nan)
-    if n < size:
-        return out
-    known = np.isfinite(values)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(known, values, 0.0))))
-    counts = np.concatenate(([0], np.cumsum(known)))
-    full = counts[size:] - counts[:-size] == size
-    out[size - 1 :] = np.where(full, (sums[size:] - sums[:-size]) / size, np.nan)
-    return out
+def _validated(
+    state: DetectorState, timestamps_ms: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    series = np.asarray(values, dtype=np.float64)
+    times = np.asarray(timestamps_ms)
+    if series.ndim != 1 or times.shape != series.shape:
+        raise DetectionError(
+            f"{times.shape} timestamps for {series.shape} values: pass one timestamp per value"
+        )
+    if series.shape[0] and not np.isfinite(series).all():
+        raise DetectionError("values must be finite numbers")
+    times = times.astype(np.int64)
+    if times.shape[0] > 1 and (np.diff(times) < 0).any():
+        raise DetectionError("timestamps must be in time order: sort the readings by timestamp")
+    last = state.last_timestamp_ms
+    if times.shape[0] and last is not None and int(times[0]) <= last:
+        raise DetectionError(
+            f"reading at {int(times[0])} ms is not after the last one judged ({last} ms): "
+            "late readings need the state rebuilt from the history"
+        )
+    return times, series
 
 
 @dataclass(frozen=True)
-class TailFits:
-    """Per reading, the tail fitted to the magnitudes before its block (NaN: no fit yet).
+class _Chain:
+    """How one forecaster's windowed sums of its errors (signed, or absolute) are kept.
 
-    `threshold`: the `quantile` quantile of past magnitudes; `scale`: the exponential
-    tail's mean excess above it; `blocks` keeps each block's sorted past magnitudes for
-    the empirical part.
+    A sum over 2p readings is the sum over the last p plus the sum over the p before,
+    kept in a ring per power of two; a horizon that is not a power of two adds the
+    powers of its binary digits, each further back. Each sum is a function of its
+    window's values alone, whatever calls the readings came in.
     """
 
-    threshold: np.ndarray
-    scale: np.ndarray
-    quantile: float
-    blocks: list[tuple[int, int, np.ndarray]]  # (start, stop, sorted past magnitudes)
+    # Per power p below the largest: (p, offset of its ring, ring length).
+    doubling: tuple[tuple[int, int, int], ...]
+    # Per horizon: the power of its top digit (an index into the sums 1, 2, 4, ...), and
+    # each further digit's ring (offset, length) and how far back it is read.
+    plans: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...]
+    horizons: tuple[int, ...]
 
-    @staticmethod
-    def of(evidence: np.ndarray, history: int, quantile: float, floors: np.ndarray) -> TailFits:
-        """Fits per block of the magnitudes of `evidence`; `floors`: least scale per block."""
-        n = evidence.shape[0]
-        magnitude = np.abs(evidence)
-        threshold = np.full(n, np.nan)
-        scale = np.full(n, np.nan)
-        blocks = []
-        for start in range(0, n, BLOCK):
-            stop = min(n, start + BLOCK)
-            past = magnitude[max(0, start - history) : start]
-            past = past[np.isfinite(past)]
-            if past.shape[0] < MIN_TAIL_HISTORY:
-                continue
-            at = float(np.quantile(past, quantile))
-            excess = past[past > at] - at
-            mean_excess = float(excess.mean()) if excess.shape[0] else 0.0
-            threshold[start:stop] = at
-            scale[start:stop] = max(mean_excess, floors[start // BLOCK])
-            blocks.append((start, stop, np.sort(past)))
-        return TailFits(threshold=threshold, scale=scale, quantile=quantile, blocks=blocks)
 
-    def probability(self, evidence: np.ndarray) -> np.ndarray:
-        """P(a past magnitude ≥ this one), with the exponential tail above the threshold."""
-        magnitude = np.abs(evidence)
-        probability = np.ones(magnitude.shape[0])
-        tail_share = 1.0 - self.quantile
-        for start, stop, past in self.blocks:
-            current = magnitude[start:stop]
-            at, scale = self.threshold[start], self.scale[start]
-            share = 1.0 - np.searchsorted(past, current, side="left") / past.shape[0]
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                if scale > 0:
-                    tail = tail_share * np.exp(-(current - at) / scale)
-                else:  # every past magnitude equal: anything larger is unprecedented
-                    tail = np.where(current > at, 0.0, tail_share)
-            chance = np.where(current > at, tail, np.maximum(share, tail_share))
-            probability[start:stop] = np.where(np.isfinite(current), chance, 1.0)
-        return probability
+@dataclass(frozen=True)
+class _Layout:
+    """What the settings fix about the computation (cached per settings)."""
 
-    def magnitude_at(self, probability: float) -> np.ndarray:
-        """The magnitude whose tail probability is `probability` (below the tail share)."""
-        return np.asarray(
-            self.threshold + self.scale * math.log((1.0 - self.quantile) / probability)
+    looks: tuple[tuple[int, bool], ...]  # (horizon, spread) per tail row of a forecaster
+    sources: tuple[tuple[int, int, float], ...]  # per look: (chain, its horizon's place, h)
+    point: int  # the look of the reading alone: the band's
+    chains: tuple[_Chain, _Chain]  # signed, absolute
+    ring_size: int  # floats of rings per forecaster
+    rows: int
+    horizons: tuple[float, ...]  # per tail row
+    band: float  # log(tail share / (sensitivity / looks)): the band's reach past the threshold
+    blocks: int  # choice window in blocks
+    keep: int  # readings kept for the level window and events' baseline
+    window: int  # readings in a tail's window (a whole number of blocks)
+    rings: tuple[tuple[int, int], ...]  # (offset, length) of every ring of a forecaster
+    unknown: array[float]  # one NaN per look: the evidence of a forecaster without forecast
+
+
+@cache
+def _layout(settings: AdaptiveSettings) -> _Layout:
+    looks = tuple((h, False) for h in settings.horizons) + tuple(
+        (h, True) for h in settings.spread_horizons
+    )
+    chains = []
+    offset = 0
+    for spread in (False, True):
+        horizons = sorted({h for h, s in looks if s == spread})
+        powers = [1 << bit for bit in range(max(horizons, default=1).bit_length())]
+        lengths = {power: power for power in powers[:-1]}  # a doubling looks p back
+        digits = []
+        for horizon in horizons:
+            back, found = 0, []
+            for power in reversed(powers):
+                if horizon & power:
+                    found.append((power, back))
+                    if back:  # read `back` readings before: the ring must reach that far
+                        lengths[power] = max(lengths[power], back)
+                    back += power
+            digits.append(found)
+        rings = {}
+        for power in powers[:-1]:
+            rings[power] = (offset, lengths[power])
+            offset += lengths[power]
+        plans = tuple(
+            (
+                found[0][0].bit_length() - 1,
+                tuple((*rings[power], back) for power, back in found[1:]),
+            )
+            for found in digits
         )
+        doubling = tuple((power, *rings[power]) for power in powers[:-1])
+        chains.append(_Chain(doubling, plans, tuple(horizons)))
+    count = len(looks)
+    tail_share = 1.0 - settings.tail_quantile
+    return _Layout(
+        looks=looks,
+        sources=tuple(
+            (int(spread), chains[int(spread)].horizons.index(horizon), float(horizon))
+            for horizon, spread in looks
+        ),
+        point=looks.index((1, False)),
+        chains=(chains[0], chains[1]),
+        ring_size=offset,
+        rows=2 * count,
+        horizons=tuple(float(h) for h, _ in looks) * 2,
+        band=math.log(tail_share / (settings.sensitivity / count)),
+        blocks=max(1, settings.choice_window // BLOCK),
+        keep=max(settings.level_window, BASELINE),
+        window=max(1, round(settings.history / BLOCK)) * BLOCK,
+        rings=tuple((offset, length) for chain in chains for _, offset, length in chain.doubling),
+        unknown=array("f", [NAN] * count),
+    )
 
 
-def _resolutions(values: np.ndarray, history: int) -> np.ndarray:
-    """Per block, the smallest step the data can move by: a floor for a tail's scale.
+def _window_sums(
+    chain: _Chain, sums: array[float], base: int, reading: int, value: float
+) -> list[float]:
+    """Sums over the chain's horizons of the windows ending at `reading` (whose value is
+    `value`); the rings move on by it."""
+    current = [value]  # sums over 1, 2, 4, ... readings ending here
+    total = value
+    for power, offset, length in chain.doubling:
+        total = total + sums[base + offset + (reading - power) % length]
+        current.append(total)
+    found = []
+    for top, digits in chain.plans:
+        total = current[top]
+        for offset, length, back in digits:
+            total += sums[base + offset + (reading - back) % length]
+        found.append(total)
+    for bit, (_, offset, length) in enumerate(chain.doubling):
+        sums[base + offset + reading % length] = current[bit]
+    return found
 
-    The smallest positive gap between distinct values of the block's history (a series
-    in whole units moves by at least 1), never below a millionth of the values' size
-    (float noise on a flat line is not news).
-    """
-    floors = np.zeros((values.shape[0] + BLOCK - 1) // BLOCK)
-    for number, start in enumerate(range(0, values.shape[0], BLOCK)):
-        past = values[max(0, start - history) : start]
-        if past.shape[0] == 0:
-            continue
-        gaps = np.diff(np.unique(past))
-        step = float(gaps.min()) if gaps.shape[0] else 0.0
-        floors[number] = max(step, 1e-6 * float(np.max(np.abs(past))))
-    return floors
+
+class _Fits:
+    """The tail fits of the current block as plain numbers."""
+
+    def __init__(self, state: DetectorState, layout: _Layout) -> None:
+        tails = state.tails
+        floor = state.floor
+        self.threshold: list[float] = tails.threshold.tolist()
+        self.scale = [
+            max(excess, floor / horizon) if not math.isnan(excess) else NAN
+            for excess, horizon in zip(tails.excess.tolist(), layout.horizons, strict=True)
+        ]
+        count = len(layout.looks)
+        self.band = [
+            self.threshold[row] + self.scale[row] * layout.band
+            for row in (layout.point, count + layout.point)
+        ]
+
+    def chance(self, row: int, magnitude: float, tail_share: float) -> float:
+        """P(a past magnitude >= this one) for a tail row: the exponential tail
+        `tail_share * exp(-(magnitude - threshold) / scale)`, read below the threshold too
+        (capped at 1; a magnitude of 0 has probability 1)."""
+        threshold = self.threshold[row]
+        if math.isnan(threshold) or math.isnan(magnitude) or magnitude <= 0:
+            return 1.0
+        scale = self.scale[row]
+        if scale <= 0:  # every past magnitude the same: anything larger is unprecedented
+            return 0.0 if magnitude > threshold else tail_share
+        return min(tail_share * math.exp((threshold - magnitude) / scale), 1.0)
 
 
-def _alarms(unusual: np.ndarray, quiet: int) -> np.ndarray:
-    """Alarm at an unusual reading unless one alarmed within the `quiet` readings before."""
-    alarms = np.zeros(unusual.shape[0], dtype=bool)
-    last = -quiet - 1
-    # One iteration per unusual reading: they are few.
-    for index in np.flatnonzero(unusual).tolist():
-        if index - last > quiet:
-            alarms[index] = True
-            last = index
-    return alarms
+@dataclass
+class _Verdicts:
+    expected: list[float] = field(default_factory=list)
+    half_width: list[float] = field(default_factory=list)
+    probability: list[float] = field(default_factory=list)
+    unusual: list[bool] = field(default_factory=list)
+    is_anomaly: list[bool] = field(default_factory=list)
+    seasonal: list[bool] = field(default_factory=list)  # the seasonal forecaster was used
+
+
+def _advance(
+    before: DetectorState, times: np.ndarray, values: np.ndarray, *, real_times: bool
+) -> tuple[DetectionResult, DetectorState]:
+    """The readings judged one by one from a copy of `before` (module doc)."""
+    run = _Run(before.copy())
+    for time, value in zip(times.tolist(), values.tolist(), strict=True):
+        run.judge(time, value)
+    run.finish()
+    result = _result(before, run.verdicts, times, values, real_times, run.seasons)
+    return result, run.state
+
+
+class _Run:
+    """One advance: the state's numbers unpacked for the reading-by-reading loop."""
+
+    def __init__(self, state: DetectorState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.layout = _layout(state.settings)
+        season = state.season
+        self.seasons = [(season.since, season.period)] if season.period else []
+        self.verdicts = _Verdicts()
+        self.forecast = season.forecaster()
+        self.waiting: tuple[list[int], list[float], list[float]] = ([], [], [])
+        width = self.settings.level_window
+        self.window = sorted(state.recent[max(0, len(state.recent) - width) :])
+        self._new_block()
+
+    def _new_block(self) -> None:
+        self.fits = _Fits(self.state, self.layout)
+        self.choice = _Choice(self.state, self.layout)
+
+    def judge(self, time: int, value: float) -> None:
+        state, settings = self.state, self.settings
+        reading = state.readings_seen
+        if reading in (state.season.next_check, state.season.next_refit):
+            self._scheduled(reading)
+        width = settings.level_window
+        level = self.window[width // 2] if len(self.window) == width else NAN
+        seasonal = self.forecast(time) if self.forecast is not None else NAN
+        use_seasonal = self.choice.seasonal_is_better(reading, seasonal)
+        chances = [
+            self._chance(reading, forecaster, value - expected)
+            for forecaster, expected in ((LEVEL, level), (SEASONAL, seasonal))
+        ]
+        forecaster = SEASONAL if use_seasonal else LEVEL
+        expected = seasonal if use_seasonal else level
+        band = self.fits.band[forecaster]
+        judged = not (math.isnan(expected) or math.isnan(band))
+        probability = chances[forecaster] if judged else 1.0
+        unusual = probability <= settings.sensitivity
+        alarm = unusual and reading - state.last_alarm > settings.quiet
+        if alarm:
+            state.last_alarm = reading
+        verdicts = self.verdicts
+        verdicts.expected.append(expected if judged else NAN)
+        verdicts.half_width.append(band)
+        verdicts.probability.append(probability)
+        verdicts.unusual.append(unusual)
+        verdicts.is_anomaly.append(alarm)
+        verdicts.seasonal.append(use_seasonal and judged)
+        self._remember(time, value, seasonal, expected if judged else NAN)
+
+    def _scheduled(self, reading: int) -> None:
+        """A season check or a seasonal refit due before this reading."""
+        state = self.state
+        season = state.season
+        _flush(season, self.waiting)
+        if reading == season.next_check and state.last_timestamp_ms is not None:
+            period = season.period
+            season.check(reading, newest_ms=state.last_timestamp_ms)
+            if season.period and season.period != period:
+                self.seasons.append((reading, season.period))
+        if reading == season.next_refit and season.period:
+            season.refit(reading, _error_scale(state, self.layout))
+        self.forecast = season.forecaster()
+
+    def _chance(self, reading: int, forecaster: int, error: float) -> float:
+        """The forecaster's probability for this reading (Bonferroni over its looks); its
+        windowed sums, its evidence for the block's tails and its choice sums move on."""
+        layout, state = self.layout, self.state
+        base = forecaster * layout.ring_size
+        count = len(layout.looks)
+        if math.isnan(error):  # no forecast: every sum is NaN, every look unremarkable
+            for offset, length in layout.rings:
+                state.sums[base + offset + reading % length] = NAN
+            state.pending.extend(layout.unknown)
+            return 1.0
+        found = (
+            _window_sums(layout.chains[0], state.sums, base, reading, error),
+            _window_sums(layout.chains[1], state.sums, base, reading, abs(error)),
+        )
+        tail_share = 1.0 - self.settings.tail_quantile
+        lowest = 1.0
+        for look, (chain, place, horizon) in enumerate(layout.sources):
+            magnitude = abs(found[chain][place] / horizon)
+            state.pending.append(magnitude)
+            lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
+        self.choice.add(forecaster, abs(error))
+        return min(max(lowest * count, TINIEST), 1.0)
+
+    def _remember(self, time: int, value: float, seasonal: float, expected: float) -> None:
+        """The reading into what the next ones are judged from."""
+        state, window, recent = self.state, self.window, self.state.recent
+        width = self.settings.level_window
+        state.chunk_max = max(state.chunk_max, abs(value))
+        insort(window, value)
+        if len(window) > width:
+            del window[bisect_left(window, recent[-width])]
+        recent.append(value)
+        if len(recent) > self.layout.keep:
+            del recent[0]
+        state.recent_expected.append(expected)
+        if len(state.recent_expected) > BASELINE:
+            del state.recent_expected[0]
+        season = state.season
+        self.waiting[0].append(time)
+        self.waiting[1].append(value)
+        self.waiting[2].append(_clipped(value, seasonal, season.clip_scale))
+        season.errors_seen += not math.isnan(seasonal)
+        state.readings_seen += 1
+        state.last_timestamp_ms = time
+        if state.readings_seen % BLOCK == 0:
+            _end_block(state, self.layout)
+            self._new_block()
+
+    def finish(self) -> None:
+        _flush(self.state.season, self.waiting)
+
+
+def _clipped(value: float, forecast: float, clip_scale: float) -> float:
+    """What the seasonal grid keeps of a reading: within OUTLIER_SCALES scales of its
+    forecast (the reading itself where there is none)."""
+    limit = OUTLIER_SCALES * clip_scale
+    if math.isnan(forecast) or math.isnan(limit):
+        return value
+    return forecast + min(max(value - forecast, -limit), limit)
+
+
+def _flush(season: Season, waiting: tuple[list[int], list[float], list[float]]) -> None:
+    """Readings judged into the season's grids (before a check or refit reads them)."""
+    times, raw, fitted = waiting
+    if times:
+        season.observe(times, raw, fitted)
+        times.clear()
+        raw.clear()
+        fitted.clear()
+
+
+class _Choice:
+    """Which forecaster has erred less over the last `choice_window` readings: the sums of
+    absolute errors over whole blocks before the current one, plus the current block's."""
+
+    def __init__(self, state: DetectorState, layout: _Layout) -> None:
+        self.state = state
+        self.size = layout.blocks * BLOCK
+        self.full = state.choice_sums.shape[1] == layout.blocks
+        self.sums = state.choice_sums.sum(axis=1).tolist()
+        self.counts = state.choice_counts.sum(axis=1).tolist()
+
+    def seasonal_is_better(self, reading: int, seasonal: float) -> bool:
+        """Before the reading: a forecaster without a full window of errors does not win."""
+        if not self.full or math.isnan(seasonal):
+            return False
+        state = self.state
+        size = self.size + reading % BLOCK
+        if self.counts[SEASONAL] + state.partial_count[SEASONAL] != size:
+            return False
+        if self.counts[LEVEL] + state.partial_count[LEVEL] != size:
+            return True
+        level = (self.sums[LEVEL] + state.partial_sum[LEVEL]) / size
+        return bool((self.sums[SEASONAL] + state.partial_sum[SEASONAL]) / size < level)
+
+    def add(self, forecaster: int, magnitude: float) -> None:
+        if not math.isnan(magnitude):  # the forecaster had a forecast
+            self.state.partial_sum[forecaster] += magnitude
+            self.state.partial_count[forecaster] += 1
+
+
+def _fade(state: DetectorState, layout: _Layout) -> float:
+    """The weight of the tails' previous window: 1 - k / window after k readings of the
+    current one (counted at the last block's end, when the tails were fitted)."""
+    filled = state.readings_seen // BLOCK * BLOCK % layout.window
+    return 1.0 - filled / layout.window
+
+
+def _error_scale(state: DetectorState, layout: _Layout) -> float:
+    """Typical absolute error of the seasonal forecasts: 1.4826 × their median magnitude."""
+    row = len(layout.looks) * SEASONAL + layout.point
+    return MAD_TO_STD * state.tails.quantile_of(row, 0.5, _fade(state, layout))
+
+
+def _end_block(state: DetectorState, layout: _Layout) -> None:
+    """A block is complete: its evidence into the tails, its errors into the choice, and
+    the resolution for the next block."""
+    settings = state.settings
+    magnitudes = np.frombuffer(state.pending, dtype=np.float32).astype(np.float64)
+    del state.pending[:]
+    state.tails.add(
+        magnitudes.reshape(BLOCK, layout.rows).T,
+        settings.tail_quantile,
+        closes=state.readings_seen % layout.window == 0,
+        fade=_fade(state, layout),
+    )
+    sums = np.array(state.partial_sum)[:, None]
+    counts = np.array(state.partial_count, dtype=np.int64)[:, None]
+    state.choice_sums = np.concatenate((state.choice_sums, sums), axis=1)[:, -layout.blocks :]
+    state.choice_counts = np.concatenate((state.choice_counts, counts), axis=1)[:, -layout.blocks :]
+    state.partial_sum[:] = array("d", [0.0, 0.0])
+    state.partial_count[:] = array("q", [0, 0])
+    # The smallest step between distinct values among the readings kept (a level window).
+    steps = np.diff(np.unique(np.frombuffer(state.recent, dtype=np.float64)))
+    if steps.shape[0]:
+        state.chunk_min = min(state.chunk_min, float(steps.min()))
+    if state.readings_seen % CHUNK == 0:
+        chunks = max(1, -(-settings.history // CHUNK))
+        state.floor_mins = np.append(state.floor_mins, state.chunk_min)[-chunks:]
+        state.floor_maxes = np.append(state.floor_maxes, state.chunk_max)[-chunks:]
+        state.chunk_min, state.chunk_max = math.inf, 0.0
+    step = min(float(state.floor_mins.min(initial=math.inf)), state.chunk_min)
+    size = max(float(state.floor_maxes.max(initial=0.0)), state.chunk_max)
+    state.floor = max(step if math.isfinite(step) else 0.0, 1e-6 * size)
+
+
+def _result(
+    before: DetectorState,
+    verdicts: _Verdicts,
+    times: np.ndarray,
+    values: np.ndarray,
+    real_times: bool,
+    seasons: list[tuple[int, int]],
+) -> DetectionResult:
+    """The verdicts as a result with its events typed (the readings before the call, kept
+    in the state, are the events' baseline)."""
+    settings = before.settings
+    expected = np.array(verdicts.expected, dtype=np.float64)
+    probability = np.array(verdicts.probability, dtype=np.float64)
+    unusual = np.array(verdicts.unusual, dtype=bool)
+    is_anomaly = np.array(verdicts.is_anomaly, dtype=bool)
+    strength = np.log(probability) / math.log(settings.sensitivity) + 0.0  # no -0.0
+    score = np.where(unusual & ~is_anomaly, np.minimum(strength, JUST_UNDER_ONE), strength)
+    params: dict[str, object] = {"method": "auto", **settings.as_params()}
+    params["seasons"] = [{"from_reading": first, "period": period} for first, period in seasons]
+    params["judged"] = int(np.count_nonzero(np.isfinite(expected)))
+    result = DetectionResult.banded(
+        "auto",
+        params,
+        expected=expected,
+        half_width=np.array(verdicts.half_width, dtype=np.float64),
+        score=score,
+        probability=probability,
+        is_anomaly=is_anomaly,
+        events=[],
+    )
+    if not any(verdicts.is_anomaly):
+        return result
+    events = alarm_events(is_anomaly, unusual, strength, settings.quiet)
+    shift = min(BASELINE, len(before.recent_expected))
+    past_values = np.array(before.recent[len(before.recent) - shift :], dtype=np.float64)
+    past_expected = np.array(before.recent_expected[len(before.recent_expected) - shift :])
+    kinds = describe_all(
+        np.concatenate((past_values, values)),
+        np.concatenate((past_expected, expected)),
+        np.array([event.start_index + shift for event in events]),
+        np.array([event.peak_index + shift for event in events]),
+        times_ms=np.concatenate((np.zeros(shift, dtype=np.int64), times)) if real_times else None,
+        seasonal=np.concatenate((np.zeros(shift, dtype=bool), np.array(verdicts.seasonal))),
+        reading_offset=before.readings_seen - shift,
+    )
+    typed = [replace(event, kind=kind) for event, kind in zip(events, kinds, strict=True)]
+    return replace(result, events=typed)

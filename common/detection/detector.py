@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special  # type: ignore[import-untyped]
 
 from common.detection import adaptive, rolling, stl
-from common.detection.events import alarm_events, group_events
+from common.detection.events import group_events
 from common.detection.grid import regular_grid
 from common.detection.kinds import describe_all
 from common.detection.period import infer_period
@@ -167,17 +167,9 @@ def _adaptive(
         quiet=defaults.quiet if quiet is None else quiet,
         level_window=defaults.level_window if window is None else window,
     )
-    verdicts = adaptive.judge(series, times, settings, period=period)
-    params: dict[str, object] = {"method": "auto", **settings.as_params()}
-    params["seasons"] = [
-        {"from_reading": first, "period": season} for first, season in verdicts.periods
-    ]
-    found = verdicts.result
-    params["judged"] = int(np.count_nonzero(found.judged))
-    strength = np.log(found.probability) / math.log(settings.sensitivity)
-    events = alarm_events(found.is_anomaly, verdicts.unusual, strength, settings.quiet)
-    result = replace(found, params=params, events=events)
-    return _with_kinds(result, series, times, seasonal=verdicts.seasonal)
+    # One pass of the same algorithm a scan advances reading by reading: params and events
+    # (typed) included.
+    return adaptive.judge(series, times, settings, period=period)
 
 
 def _with_kinds(

@@ -67,8 +67,12 @@ def describe_all(
     *,
     times_ms: np.ndarray | None = None,
     seasonal: np.ndarray | None = None,
+    reading_offset: int = 0,
 ) -> list[EventKind]:
     """The kind of each event (onset `starts[k]`, strongest reading `peaks[k]`).
+
+    `reading_offset`: without times, the number of the reading at index 0 (summaries say
+    "at reading N" of the whole series when `values` is a part of it).
 
     A method with a narrow band on noise can raise thousands of one-reading events, so
     the common case is decided for all events at once: the noise before each onset and
@@ -107,11 +111,16 @@ def describe_all(
                     times_ms=times_ms,
                     seasonal=bool(seasonal[start]) if seasonal is not None else False,
                     noise=float(noises[number]),
+                    reading_offset=reading_offset,
                 )
             )
         else:
             kinds.append(
-                _short_lived(jumps[number], float(noises[number]), _moment(times_ms, start))
+                _short_lived(
+                    jumps[number],
+                    float(noises[number]),
+                    _moment(times_ms, start, reading_offset),
+                )
             )
     return kinds
 
@@ -153,6 +162,7 @@ def describe(
     times_ms: np.ndarray | None = None,
     seasonal: bool = False,
     noise: float | None = None,
+    reading_offset: int = 0,
 ) -> EventKind:
     """The kind of the event with onset `start` and strongest reading `peak` (module doc).
 
@@ -167,7 +177,7 @@ def describe(
     known = np.isfinite(errors)
     errors = errors[known] if known.any() else np.zeros(1)
     units = errors / noise
-    when = _moment(times_ms, start)
+    when = _moment(times_ms, start, reading_offset)
     outside = np.abs(units) > OUTSIDE
     if outside.mean() < LASTING:
         jump = float(_jumps(values, expected, np.array([peak]))[0])
@@ -238,9 +248,9 @@ def _steady_growth(units: np.ndarray) -> float | None:
     return None
 
 
-def _moment(times_ms: np.ndarray | None, index: int) -> str:
+def _moment(times_ms: np.ndarray | None, index: int, reading_offset: int = 0) -> str:
     if times_ms is None:
-        return f"reading {index}"
+        return f"reading {index + reading_offset}"
     seconds, millis = divmod(int(times_ms[index]), 1000)
     moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=millis * 1000)
     return moment.isoformat(timespec="milliseconds" if millis else "seconds").replace("+00:00", "Z")

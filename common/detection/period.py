@@ -88,3 +88,17 @@ def _refine(detrended: np.ndarray, acov: np.ndarray, lag: int) -> int:
         return int(lags[np.argmin(msd)])
     vertex = round(-slope / (2 * curvature))
     return int(vertex) if low <= vertex <= high else int(lags[np.argmin(msd)])
+
+
+def refine_period(values: np.ndarray, lag: int) -> int:
+    """`lag` moved to where the series differs least from itself shifted (as `infer_period`
+    refines its peak): a season found on a coarser copy of the series, located to one reading."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    if lag < 2 or n < MIN_POINTS or lag + lag // 10 + 2 > n:
+        return lag
+    detrended = _detrended(values)
+    acov = _autocovariance(detrended, min(n - 2, lag + lag // 10 + 1))
+    if acov[0] <= 0:
+        return lag
+    return _refine(detrended, acov, lag)
