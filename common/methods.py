@@ -61,7 +61,7 @@ MinRelativeDeviation = Annotated[
         le=1e6,
         allow_inf_nan=False,
         description="alarm only when |value - expected| is at least this fraction of "
-        "|expected| (0.1: 10 %; unset: 0)",
+        "|expected| (0.1: a tenth; unset: 0)",
     ),
 ]
 

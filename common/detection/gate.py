@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from common.detection.result import AnomalyEvent, DetectionResult
+from common.detection.result import DetectionResult
 from common.methods import Direction
 
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
@@ -64,15 +64,7 @@ def gate(
     if np.array_equal(kept, flagged):
         return result
     score = np.where(flagged & ~kept, np.minimum(result.score, JUST_UNDER_ONE), result.score)
-    events = []
-    for event in result.events:
-        inside = np.flatnonzero(kept[event.start_index : event.end_index + 1]) + event.start_index
-        if inside.size == 0:
-            continue
-        if not kept[event.peak_index]:
-            peak = int(inside[np.argmax(score[inside])])
-            event = AnomalyEvent(
-                event.start_index, event.end_index, peak, float(score[peak]), event.kind
-            )
-        events.append(event)
+    # An event stays while it holds a flag that passed (auto flags its alarm reading only,
+    # rolling and STL every reading of it); its span and peak stay as the detector saw them.
+    events = [e for e in result.events if kept[e.start_index : e.end_index + 1].any()]
     return replace(result, score=score, is_anomaly=kept, events=events)
