@@ -1,6 +1,7 @@
 // The metric page's view: the chart with its toolbar (range picker, from/to, pan, zoom),
 // legend and status line, the events table, and the detection form; it fetches the span
 // shown, then the band of the job chosen (the newest succeeded one, or one just run).
+import { detectionSettingsForm, feedbackButtons, maintenanceForm } from "./alarm-controls.js";
 import { errorText } from "./api.js";
 import {
   EXPECTED_COLOUR, MAINTENANCE_FILL, MUTED_COLOUR, NO_KIND, VALUE_COLOUR, drawChart, kindColour,
@@ -104,7 +105,12 @@ export class MetricView {
       el("p", { className: "hint" }, "Drag across the chart to zoom in; hover for values."),
       this.chartBox, this.legend, this.status,
       form,
-      el("h2", {}, "Events"), this.events);
+      el("h2", {}, "Events"), this.events,
+      maintenanceForm(this.ctx, this.metric, {
+        currentSpan: () => this.currentSpan(),
+        onCreated: () => this.load(),
+      }),
+      detectionSettingsForm(this.ctx, this.metric));
     if (!latest) {
       this.chartBox.dataset.state = "empty";
       this.chartBox.replaceChildren(message("Send readings to see a chart."));
@@ -253,8 +259,9 @@ export class MetricView {
       el("td", { className: "number" }, formatValue(a.expected)),
       el("td", { className: "number" }, formatValue(a.score)),
       el("td", {}, a.muted ? `${kindOf(a)} (muted)` : kindOf(a)),
-      el("td", {}, a.method)));
-    const shown = [table(["Time", "Value", "Expected", "Score", "Kind", "Method"], rows)];
+      el("td", {}, a.method),
+      el("td", {}, feedbackButtons(this.ctx, a))));
+    const shown = [table(["Time", "Value", "Expected", "Score", "Kind", "Method", "Verdict"], rows)];
     if (anomalies.items.length > MAX_EVENT_ROWS) {
       shown.push(message(`First ${MAX_EVENT_ROWS} of ${formatNumber(anomalies.items.length)} shown.`));
     }
