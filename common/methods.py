@@ -47,6 +47,7 @@ DirectionField = Annotated[
 MinDeviation = Annotated[
     float | None,
     Field(
+        strict=True,  # a JSON number: not true, not "5"
         ge=0,
         le=1e308,
         allow_inf_nan=False,
@@ -57,6 +58,7 @@ MinDeviation = Annotated[
 MinRelativeDeviation = Annotated[
     float | None,
     Field(
+        strict=True,
         ge=0,
         le=1e6,
         allow_inf_nan=False,
