@@ -1,12 +1,25 @@
 """Ids of the things Neonomaly stores, made in one place for the graph, the web and the jobs."""
 
 import hashlib
+import re
 import uuid
+
+# What new_id makes: 32 lowercase hex digits.
+_NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def new_id() -> str:
     """A fresh random id (users, services, metrics, jobs, readings sent without one)."""
     return uuid.uuid4().hex
+
+
+def is_new_id(text: str) -> bool:
+    """Whether `text` has the shape of an id new_id makes (a job's, say).
+
+    Ids that become part of a Redis key are checked first: "<job id>:result" would
+    otherwise name the job's result (another type of key), not a job.
+    """
+    return _NEW_ID.fullmatch(text) is not None
 
 
 def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:

@@ -22,6 +22,7 @@ from common.queue import (
     SCAN_TASK,
     JobQueue,
 )
+from common.redis_errors import REDIS
 from common.scans.sweep import record_scan_done, run_scan
 from worker import resources
 from worker.celery_app import app
@@ -30,6 +31,13 @@ log = logging.getLogger(__name__)
 
 TRANSIENT = (DependencyUnavailableError, redis.ConnectionError, redis.TimeoutError)
 MAX_RETRIES = 5
+
+
+def as_outage(exc: Exception) -> DependencyUnavailableError:
+    """A transient error as the outage it is (its message names the dependency only)."""
+    if isinstance(exc, DependencyUnavailableError):
+        return exc
+    return DependencyUnavailableError(REDIS, str(exc))
 
 
 def backoff_seconds(retries: int) -> int:
@@ -81,14 +89,20 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
         )
         return {"job_id": job_id, "status": "failed"}
     except TRANSIENT as exc:
+        outage = as_outage(exc)
         retries = self.request.retries
         if retries >= MAX_RETRIES:
-            _fail_quietly(job_id, f"gave up after {retries + 1} attempts: {exc}")
+            waited = sum(backoff_seconds(r) for r in range(retries))
+            _fail_quietly(
+                job_id,
+                f"the {outage.label} was unavailable through {retries + 1} attempts over "
+                f"{waited} s: the job did not run; submit it again once it is back",
+            )
             return {"job_id": job_id, "status": "failed"}
         countdown = backoff_seconds(retries)
         # If Redis itself is down, the retry below finds out.
         with contextlib.suppress(*TRANSIENT):
-            worker.stores.jobs.mark_queued(job_id, f"retrying in {countdown} s: {exc}")
+            worker.stores.jobs.mark_queued(job_id, f"retrying in {countdown} s: {outage}")
         raise self.retry(exc=exc, countdown=countdown) from exc
     return {"job_id": job_id, "status": None if record is None else record.status}
 
@@ -125,6 +139,7 @@ def incident_sweep(self: Task) -> dict[str, Any]:
 
 
 # max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).
+# Routed to DELIVERY_QUEUE, with time limits of its own (common.queue.celery_config).
 @app.task(bind=True, name=DELIVER_TASK, max_retries=None)  # type: ignore[untyped-decorator]
 def deliver_webhook(self: Task, delivery_id: str) -> dict[str, Any]:
     """One attempt of a webhook delivery (common.notifications.attempts), retried with backoff."""

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from common.ids import anomaly_id
+from common.scores import Score
 
 Verdict = Literal["false_positive", "confirmed"]
 
@@ -50,7 +51,7 @@ class Anomaly(BaseModel):
     expected: float
     lower: float
     upper: float
-    score: float
+    score: Score
     method: str
     event_start: datetime
     event_end: datetime

@@ -12,6 +12,7 @@ from common.anomalies.models import NewAnomaly
 from common.maintenance.repository import MaintenanceRepository
 from common.maintenance.service import covered
 from common.metrics.models import MetricRef, ReadingSeries
+from common.scores import capped_score
 
 if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
     from common.detection.result import DetectionResult
@@ -60,8 +61,7 @@ def anomalies_found(
                 expected=_finite(float(output.expected[index]), value),
                 lower=_finite(float(output.lower[index]), value),
                 upper=_finite(float(output.upper[index]), value),
-                # A zero spread gives an infinite score; the graph and JSON want a number.
-                score=_finite(float(output.score[index]), float(np.finfo(np.float64).max)),
+                score=capped_score(float(output.score[index])),
                 method=method,
                 event_start_ms=start_ms,
                 event_end_ms=end_ms,

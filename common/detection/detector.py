@@ -126,7 +126,8 @@ def _judged(
     if method == "auto":
         needed = adaptive.minimum_points(window)
         if n >= needed:
-            return _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+            found = _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+            return found.with_capped_scores()
         # Too short to learn what is unusual for this series: the seed's rule (a band of
         # sigma around a trailing mean) is the best there is, and says so.
         method, window = "rolling", None
@@ -160,7 +161,7 @@ def _judged(
         params["window"] = size
         params["window_kind"] = "trailing, the points before each point"
     result = _scored(series, expected, scale, float(sigma), method, params)
-    return _with_kinds(result, series, times, seasonal=method == "stl")
+    return _with_kinds(result, series, times, seasonal=method == "stl").with_capped_scores()
 
 
 def _adaptive(

@@ -17,6 +17,8 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE CONSTRAINT user_key IF NOT EXISTS FOR (u:User) REQUIRE u.api_key_hash IS UNIQUE",
     "CREATE CONSTRAINT service_id IF NOT EXISTS FOR (s:Service) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT service_name IF NOT EXISTS FOR (s:Service) "
+    "REQUIRE (s.owner_id, s.name) IS UNIQUE",
     "CREATE CONSTRAINT metric_id IF NOT EXISTS FOR (m:Metric) REQUIRE m.id IS UNIQUE",
     "CREATE CONSTRAINT metric_name IF NOT EXISTS FOR (m:Metric) "
     "REQUIRE (m.service_id, m.name) IS UNIQUE",
@@ -41,6 +43,8 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (u:User) ON (u.id, u.api_key_hash)",
     "CREATE INDEX FOR (s:Service) ON (s.id)",
     "CREATE INDEX FOR (m:Metric) ON (m.id, m.service_id)",
+    # A statement of its own, so that a store made before it gets it added on start.
+    "CREATE INDEX FOR (m:Metric) ON (m.name)",
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
     "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",

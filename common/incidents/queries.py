@@ -84,6 +84,25 @@ LIMIT $limit
 """
 )
 
+# A page of incidents' metrics, each summed up over the incident's oldest $per_incident
+# members (the ones INCIDENT_MEMBERS reads for the detail, so the list ranks the same top
+# cause): one read for the page, not one per incident.
+INCIDENTS_ACTIVITY = """
+MATCH (i:Incident)-[:INCLUDES]->(a:Anomaly)
+WHERE i.id IN $incident_ids
+WITH i, a
+ORDER BY a.timestamp, a.id
+WITH i, collect(a)[0..$per_incident] AS oldest
+UNWIND oldest AS a
+WITH i, a.metric_id AS metric_id, min(a.timestamp) AS onset, max(a.score) AS peak_score,
+     count(a) AS anomalies,
+     sum(CASE WHEN a.feedback = 'false_positive' THEN 0 ELSE 1 END) AS undismissed
+OPTIONAL MATCH (m:Metric {id: metric_id})
+OPTIONAL MATCH (s:Service {id: m.service_id})
+RETURN i.id AS incident_id, metric_id, m.name AS metric_name, s.id AS service_id,
+       s.name AS service_name, onset, peak_score, anomalies, undismissed
+"""
+
 # Members with their metric and service. kind and probability are read if detection stored
 # them (null otherwise), so incidents show what the detector said of each anomaly.
 # Metric and service are found by their indexed ids: a pattern through MONITORS made

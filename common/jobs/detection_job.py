@@ -62,15 +62,15 @@ def run_detection_job(
         return None
     if record.is_final:
         return record
-    if record.attempts >= settings.job_max_attempts:
-        return jobs.mark_failed(
-            job_id,
-            f"the job was started {record.attempts} times and its worker died each time "
-            "(out of memory, or killed): not trying again. Try a shorter window.",
-        )
     running = jobs.mark_running(job_id, worker_name())
     if running is None or running.is_final:
         return running
+    if running.worker_deaths >= settings.job_max_attempts:
+        return jobs.mark_failed(
+            job_id,
+            f"the job's worker died {running.worker_deaths} times while running it (out of "
+            "memory, or killed): not trying again. Try a shorter window.",
+        )
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
     try:

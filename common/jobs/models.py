@@ -79,7 +79,14 @@ class JobRecord(BaseModel):
     error: str | None = Field(default=None, description="on failure: what went wrong, for a person")
     params: DetectionParams
     summary: JobSummary | None = None
-    attempts: int = Field(default=0, description="runs started (more than 1: a worker died)")
+    attempts: int = Field(
+        default=0,
+        description="runs started: more than 1 after a worker died, or a retry while the "
+        "graph store or Redis was unavailable",
+    )
+    worker_deaths: int = Field(
+        default=0, description="runs that never ended: their worker died (killed, out of memory)"
+    )
     worker: str | None = Field(default=None, description="host:pid of the last run")
     result_expires_at: datetime | None = None
     result_expired: bool = Field(

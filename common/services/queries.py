@@ -10,14 +10,19 @@ RETURN s.id AS id, s.name AS name, s.description AS description, u.id AS owner_i
        s.created_at AS created_at
 """
 
-CREATE_SERVICE = (
-    """
+# One owner's services have distinct names: a name taken is a clash (clashes > 0), seen by
+# the statement itself; two requests at the same moment on Neo4j are told apart by the
+# service_name constraint on (owner_id, name) (services made before it carry no owner_id:
+# the statement's look covers them). No row: no such user.
+CREATE_SERVICE = """
 MATCH (u:User {id: $owner_id})
-CREATE (u)-[:OWNS]->(s:Service {id: $id, name: $name, description: $description,
-                                created_at: $created_at})
+OPTIONAL MATCH (u)-[:OWNS]->(existing:Service {name: $name})
+WITH u, count(existing) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  CREATE (u)-[:OWNS]->(:Service {id: $id, name: $name, description: $description,
+                                 owner_id: $owner_id, created_at: $created_at}))
+RETURN clashes
 """
-    + _SERVICE_COLUMNS
-)
 
 LIST_SERVICES = (
     """
@@ -34,15 +39,19 @@ MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
     + _SERVICE_COLUMNS
 )
 
-# $set_description distinguishes "leave it" from "clear it" (a PATCH with null).
-UPDATE_SERVICE = (
-    """
+# $set_description distinguishes "leave it" from "clear it" (a PATCH with null). A new name
+# another of the owner's services has is a clash, as in CREATE_SERVICE; the owner_id set
+# here brings a service made before it under the constraint.
+UPDATE_SERVICE = """
 MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
-SET s.name = coalesce($name, s.name),
-    s.description = CASE WHEN $set_description THEN $description ELSE s.description END
+OPTIONAL MATCH (u)-[:OWNS]->(other:Service {name: $name})
+WHERE other.id <> s.id
+WITH s, count(other) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  SET s.name = coalesce($name, s.name), s.owner_id = $owner_id,
+      s.description = CASE WHEN $set_description THEN $description ELSE s.description END)
+RETURN clashes
 """
-    + _SERVICE_COLUMNS
-)
 
 # One statement: a metric created, or readings appended, while the service is being deleted
 # are either deleted with it or refused, never left behind as orphans. On Neo4j (read

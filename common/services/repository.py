@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from common.edits import NameEdit
 from common.epoch import from_epoch_ms
-from common.errors import NotFoundError
-from common.graph.executors import CypherExecutor, Row, deleted_any
+from common.errors import ConflictError, NotFoundError, found
+from common.graph.executors import CypherExecutor, Row, deleted_any, write_naming
 from common.graph.params import new_node
 from common.services import queries as q
 from common.services.models import DependencyEdges, Service, ServiceDependencies, ServiceRef
@@ -27,11 +28,11 @@ class ServiceRepository:
         self.executor = executor
 
     def create(self, owner_id: str, name: str, description: str | None) -> Service:
+        """A new service; ConflictError if the owner has one of that name already."""
         params = new_node(owner_id, name=name, description=description)
-        rows = self.executor.write(q.CREATE_SERVICE, params)
-        if not rows:
+        if not self._write_name(q.CREATE_SERVICE, params, name):
             raise NotFoundError(f"user {owner_id} not found")
-        return _service(rows[0])
+        return found(self.get(owner_id, params["id"]), f"service {params['id']}")
 
     def list_owned(self, owner_id: str) -> list[Service]:
         return [
@@ -43,10 +44,20 @@ class ServiceRepository:
         return _service(rows[0]) if rows else None
 
     def update(self, owner_id: str, service_id: str, edit: NameEdit) -> Service | None:
-        rows = self.executor.write(
-            q.UPDATE_SERVICE, {"owner_id": owner_id, "service_id": service_id, **edit.params()}
+        """The service changed; None if it is not the owner's; ConflictError for a name
+        another of the owner's services has."""
+        params = {"owner_id": owner_id, "service_id": service_id, **edit.params()}
+        if not self._write_name(q.UPDATE_SERVICE, params, edit.name):
+            return None
+        return self.get(owner_id, service_id)
+
+    def _write_name(self, query: str, params: dict[str, Any], name: str | None) -> list[Row]:
+        """Run CREATE_SERVICE or UPDATE_SERVICE; ConflictError if the owner has a service of
+        that name already."""
+        clash = ConflictError(
+            f"you already have a service named {name!r}: use it, or pick another name"
         )
-        return _service(rows[0]) if rows else None
+        return write_naming(self.executor, query, params, clash)
 
     def delete(self, owner_id: str, service_id: str) -> bool:
         """Delete a service with its metrics, their readings and anomalies, in one statement."""

@@ -59,8 +59,12 @@ def metric(
     return metric_id
 
 
-def make_outage(http: httpx.Client, store: Repositories, lead_minutes: int = 4) -> Outage:
-    checkout, payments = service(http, "checkout"), service(http, "payments")
+def make_outage(
+    http: httpx.Client, store: Repositories, lead_minutes: int = 4, tag: str = ""
+) -> Outage:
+    """`tag` names the services apart (checkout{tag}, payments{tag}): one owner's service
+    names are unique."""
+    checkout, payments = service(http, f"checkout{tag}"), service(http, f"payments{tag}")
     assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
     error_rate = metric(http, store, payments, "error_rate", flat_series(20))
     latency = metric(http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4))

@@ -207,6 +207,37 @@ def test_another_users_job_is_not_found(
     assert job_id in {job["id"] for job in client.get("/api/jobs").json()["jobs"]}
 
 
+def test_ids_of_the_wrong_shape_are_not_found(
+    client: httpx.Client,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, _ = spiky_metric
+    job_id = detect_and_wait(client, {"metric_id": metric_id})["id"]
+    # "<id>:result" named the job's result in Redis (a hash): WRONGTYPE, a 500, for the
+    # owner and for anyone else, while an unknown id was 404 (telling them the id exists).
+    wrong = [f"{job_id}:result", f"{job_id}:finished", f"{job_id.upper()}", "job", "*", "a" * 200]
+    _, other_key = make_user("other")
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": other_key}) as other:
+        for http in (client, other):
+            for bad in wrong:
+                for path in ("", "/result", "/plot.png"):
+                    answer = http.get(f"/api/jobs/{bad}{path}")
+                    assert answer.status_code == 404, (bad, path, answer.text)
+                    assert answer.json() == {"detail": f"job {bad} not found"}
+            answer = http.get(
+                f"/api/metrics/{metric_id}/series", params={"job_id": f"{job_id}:result"}
+            )
+            assert answer.status_code == 404, answer.text
+        # Another user's real id answers exactly as an unknown one does.
+        unknown = new_id()
+        assert other.get(f"/api/jobs/{job_id}").json() == {"detail": f"job {job_id} not found"}
+        assert other.get(f"/api/jobs/{unknown}").json() == {"detail": f"job {unknown} not found"}
+    assert client.get(f"/api/jobs/{job_id}:result").status_code == 404
+
+
 def test_result_plot_is_a_png(
     client: httpx.Client, celery_worker: WorkerProcess, spiky_metric: tuple[str, list[str]]
 ) -> None:
@@ -272,6 +303,7 @@ def test_redis_down_answers_503_naming_redis(
         with httpx.Client(base_url=app.base_url, headers={"X-API-Key": key}, timeout=30) as http:
             for answer in (http.get(f"/api/jobs/{new_id()}"), http.get("/api/jobs")):
                 assert answer.status_code == 503, answer.text
-                assert "redis" in answer.json()["detail"]
+                # Which dependency, never where it is (port 1 here).
+                assert answer.json()["detail"] == "the job store (Redis) is unavailable"
     finally:
         stop_app(app)

@@ -14,7 +14,7 @@ from common.methods import (
     Sensitivity,
 )
 from common.metrics.models import Metric
-from web.schemas.fields import Description, Name, NameEditUpdate, ObjectId, RequestModel
+from web.schemas.fields import Description, Labels, Name, NameEditUpdate, ObjectId, RequestModel
 from web.schemas.responses import ErrorBody
 
 
@@ -22,6 +22,7 @@ class MetricCreate(RequestModel):
     name: Name
     description: Description | None = None
     service_id: ObjectId
+    labels: Labels | None = None
 
 
 class MetricDetectionUpdate(RequestModel):
@@ -53,4 +54,7 @@ MetricPublic = Metric
 
 NAME_TAKEN: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "the service has a metric of that name"}
+}
+METRIC_LIMIT: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "you have MAX_METRICS_PER_OWNER metrics already"}
 }

@@ -146,3 +146,42 @@ def test_duplicate_and_irregular_timestamps() -> None:
     result = detect(values, times, MethodSettings(window=30, method="rolling"))
     assert result.is_anomaly[250]
     assert result.params["window"] == 30
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
+@pytest.mark.parametrize("position", [100, 200], ids=["middle", "last"])
+def test_one_huge_value_blinds_only_the_windows_that_hold_it(online: bool, position: int) -> None:
+    # The API accepts values up to 1e308; squared, anything above ~1e154 overflows.
+    rng = np.random.default_rng(5)
+    values = rng.normal(50, 1, 201)
+    values[position] = 1e300
+    settings = MethodSettings(method="rolling", online=online, window=60)
+    result = detect(values, None, settings)
+    assert result.is_anomaly[position]
+    assert np.isfinite(result.score).all() and np.isfinite(result.expected[60:]).all()
+    # Every point whose window does not hold the huge value is judged as if it were not
+    # there: with a normal value in its place, the same band.
+    calm = values.copy()
+    calm[position] = 50.0
+    reference = detect(calm, None, settings)
+    untouched = np.array([not (i - 60 <= position < i) for i in range(201)])
+    untouched[position] = False
+    untouched[: 60 if online else 0] = False
+    np.testing.assert_allclose(result.expected[untouched], reference.expected[untouched], rtol=1e-9)
+    np.testing.assert_allclose(result.upper[untouched], reference.upper[untouched], rtol=1e-9)
+    assert (result.is_anomaly[untouched] == reference.is_anomaly[untouched]).all()
+    # Those that hold it see a window of mean about 1e300 / 60, and flag nothing.
+    holding = np.array([i - 60 <= position < i for i in range(201)])
+    assert holding.sum() == min(60, 200 - position)
+    if holding.any():
+        assert np.allclose(result.expected[holding], 1e300 / 60, rtol=0.01)
+        assert not result.is_anomaly[holding].any()
+
+
+def test_mean_std_of_windows_at_the_float_limit() -> None:
+    values = np.tile([1e308, -1e308, 5.0, -1.7e308], 50)
+    expected, scale = mean_std(values, 8, online=True)
+    assert np.isfinite(expected[8:]).all() and np.isfinite(scale[8:]).all()
+    window = values[8:16] / 1e308
+    assert expected[16] == pytest.approx(window.mean() * 1e308, rel=1e-9)
+    assert scale[16] == pytest.approx(window.std(ddof=1) * 1e308, rel=1e-9)

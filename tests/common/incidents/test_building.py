@@ -14,6 +14,7 @@ from common.metrics.models import MetricRef, NewReading
 from common.settings import Settings
 from common.stores import Repositories
 from common.users.keys import new_api_key
+from tests.support import unique_name
 
 # A fixed time for the pure clustering test.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ class Owner:
 
     def __init__(self, store: Repositories):
         self.store = store
-        self.user = store.users.create("incidents", new_api_key().hashed)
+        self.user = store.users.create(unique_name("incidents"), new_api_key().hashed)
         self.t0 = recent_t0()
         self.services: dict[str, str] = {}
 
