@@ -22,6 +22,11 @@ def is_new_id(text: str) -> bool:
     return _NEW_ID.fullmatch(text) is not None
 
 
-def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
-    """Deterministic, so that storing the same finding again updates instead of duplicating."""
-    return hashlib.sha256(f"{metric_id}\x00{reading_id}\x00{method}".encode()).hexdigest()[:32]
+def anomaly_id(metric_id: str, reading_id: str) -> str:
+    """Deterministic, one per flagged reading whatever found it: storing a finding again
+    (another job, a scan, another method) updates the anomaly instead of duplicating it.
+
+    Anomalies stored before this rule had the method in their id; they keep that id (see
+    SAVE_ANOMALIES), so ids clients hold stay valid.
+    """
+    return hashlib.sha256(f"{metric_id}\x00{reading_id}".encode()).hexdigest()[:32]

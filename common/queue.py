@@ -22,6 +22,12 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+FINISH_DELETES_TASK = "neonomaly.finish-deletes"
+FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
+# How often beat looks for deletes cut short, and how old a mark must be to be one (a
+# delete still running is left to its caller; a second deleter would only repeat work).
+FINISH_DELETES_EVERY_SECONDS = 60.0
+DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS = 120
 # A delivery attempt's time beyond its HTTP deadline (WEBHOOK_TIMEOUT_SECONDS): resolving
 # the receiver's host, reading and saving the delivery.
 DELIVERY_OVERHEAD_SECONDS = 20
@@ -104,6 +110,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "task": INCIDENT_SWEEP_TASK,
                 "schedule": settings.incident_sweep_seconds,
                 "options": {"expires": settings.incident_sweep_seconds},
+            },
+            FINISH_DELETES_SCHEDULE_ENTRY: {
+                "task": FINISH_DELETES_TASK,
+                "schedule": FINISH_DELETES_EVERY_SECONDS,
+                "options": {"expires": FINISH_DELETES_EVERY_SECONDS},
             },
         },
     }

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # The Celery queue of webhook deliveries, consumed by workers of its own (README).
     delivery_queue: str = "neonomaly.deliveries"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
+    # Anomalies one job (or one metric's scan) stores at most: the strongest (highest score)
+    # are kept, and the job's summary says how many were dropped. Flagging every reading of
+    # a long window is a setting gone wrong, not 100,000 things to page about.
+    job_max_anomalies: int = Field(default=1000, gt=0)
     job_max_attempts: int = Field(default=3, gt=0)  # runs of one job (a worker died mid-job)
     job_list_max: int = Field(default=1000, gt=0)  # recent jobs kept listed per user
     # Fault testing only: a running job sleeps this long before its work, so that a test

@@ -11,13 +11,16 @@ import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from common.epoch import now_ms
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
 from common.notifications.attempts import attempt_delivery
 from common.notifications.dispatch import notify_incidents
 from common.queue import (
+    DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS,
     DELIVER_TASK,
     DETECT_TASK,
+    FINISH_DELETES_TASK,
     INCIDENT_SWEEP_TASK,
     SCAN_TASK,
     JobQueue,
@@ -136,6 +139,18 @@ def incident_sweep(self: Task) -> dict[str, Any]:
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"resolved": len(report.resolved), "events": report.events}
+
+
+@app.task(bind=True, name=FINISH_DELETES_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def finish_deletes(self: Task) -> dict[str, Any]:
+    """Finish the deletes of metrics and services that were cut short."""
+    worker = resources.current()
+    cut_short_before = now_ms() - DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS * 1000
+    try:
+        finished = worker.repositories.finish_interrupted_deletes(cut_short_before)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"finished": finished}
 
 
 # max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).

@@ -92,3 +92,13 @@ def muted_in_windows(
     return [
         replace(a, muted=True) if mute else a for a, mute in zip(anomalies, inside, strict=True)
     ]
+
+
+def strongest(anomalies: Sequence[NewAnomaly], cap: int) -> tuple[list[NewAnomaly], int]:
+    """At most `cap` of `anomalies`: the highest scores (the earlier reading on a tie), in
+    their original order; and how many were dropped."""
+    if len(anomalies) <= cap:
+        return list(anomalies), 0
+    ranked = sorted(range(len(anomalies)), key=lambda i: (-anomalies[i].score, i))
+    kept = sorted(ranked[:cap])
+    return [anomalies[i] for i in kept], len(anomalies) - cap

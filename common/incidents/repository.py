@@ -60,11 +60,14 @@ class IncidentRepository:
         start_ms: int,
         end_ms: int,
         gap_ms: int,
+        into: str | None = None,
     ) -> IncidentJoin | None:
-        """Put a cluster of new anomalies into a related open incident, or open one.
+        """Put a batch of a cluster of anomalies into the incident holding their event, a
+        related open incident, or a new one.
 
-        One statement decides (see JOIN_OR_OPEN_INCIDENT). None: every anomaly was
-        already in an incident.
+        One statement decides (see JOIN_OR_OPEN_INCIDENT). `into`: the incident the batch
+        before of the same cluster went to. None: nothing was news (every anomaly was
+        already in an incident, or joined a resolved one quietly).
         """
         rows = self.executor.write(
             q.JOIN_OR_OPEN_INCIDENT,
@@ -75,6 +78,7 @@ class IncidentRepository:
                 "start": start_ms,
                 "end": end_ms,
                 "gap": gap_ms,
+                "into": into,
                 "new_id": new_id(),
                 "now": now_ms(),
             },

@@ -15,17 +15,15 @@ from typing import Protocol
 
 import numpy as np
 
-from common.anomalies.repository import AnomalyRepository
-from common.anomalies.service import anomalies_found, muted_in_windows
+from common.anomalies.service import anomalies_found
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
-from common.incidents.building import IncidentGraph, build_incidents
+from common.incidents.recording import RecordingGraph, record_anomalies
 from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
-from common.maintenance.repository import MaintenanceRepository
 from common.metrics.models import ReadingSeries
 from common.metrics.repository import ReadingRepository
 from common.settings import Settings
@@ -33,15 +31,11 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class DetectionGraph(IncidentGraph, Protocol):
+class DetectionGraph(RecordingGraph, Protocol):
     """The repositories a detection job uses (common.stores.Repositories has them all)."""
 
     @property
     def readings(self) -> ReadingRepository: ...
-    @property
-    def anomalies(self) -> AnomalyRepository: ...
-    @property
-    def maintenance(self) -> MaintenanceRepository: ...
 
 
 def worker_name() -> str:
@@ -119,21 +113,18 @@ def _detect(
         metric_name=metric.name,
     )
     expires_at = results.save(meta, chunks)
-    anomalies = muted_in_windows(
-        graph.maintenance,
-        metric,
-        anomalies_found(metric.id, series, output, method, params.judge_from_ms),
-    )
-    stored = graph.anomalies.save(metric.id, anomalies, record.id)
+    anomalies = anomalies_found(metric.id, series, output, method, params.judge_from_ms)
     # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
-    build_incidents(graph, metric, anomalies, settings)
+    recorded = record_anomalies(graph, metric, anomalies, record.id, settings)
     summary = JobSummary(
         method=method,
         method_params=meta.method_params,
         points=len(series),
         flagged=meta.flagged,
         events=len(meta.events),
-        anomalies_stored=stored,
+        anomalies_stored=recorded.stored,
+        anomalies_dropped=recorded.dropped,
+        anomalies_kept_min_score=recorded.kept_min_score,
         window_start=from_epoch_ms(int(series.timestamps_ms[0])),
         window_end=from_epoch_ms(int(series.timestamps_ms[-1])),
         latest=latest_verdict(series, output, params.sigma or DEFAULT_SIGMA),

@@ -89,7 +89,7 @@ def test_iso_timestamps_and_stdin(monkeypatch, capsys) -> None:
         ("timestamp,value\nyesterday,2\n", "line 2: cannot read timestamp 'yesterday'"),
         ("timestamp,value\n", "no readings"),
         ("", "empty"),
-        ("timestamp,value\n1,2\n2,3\n", "needs at least 61 readings"),
+        ("timestamp,value\n1,2\n2,3\n", "needs at least 3 readings"),
     ],
 )
 def test_bad_input_exit_2(tmp_path: Path, capsys, content: str, message: str) -> None:

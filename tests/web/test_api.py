@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from common.metrics import queries as metric_queries
 from common.metrics.integrity import check_chain
 from common.stores import Repositories
 from common.users.models import User
@@ -160,6 +161,37 @@ def test_metric_update_delete_and_duplicate_name(client: httpx.Client) -> None:
     assert renamed.json()["name"] == "cpu_user" and renamed.json()["description"] == "%"
     assert client.delete(f"/api/metrics/{cpu['id']}").status_code == 204
     assert client.get(f"/api/metrics/{cpu['id']}").status_code == 404
+
+
+def test_a_metric_whose_delete_was_cut_short_is_gone_and_delete_carries_it_on(
+    client: httpx.Client, store: Repositories
+) -> None:
+    """Deletes run in batches; one cut short halfway (the web process died) leaves the
+    metric marked: gone for every request, refused to writers, finished by the next
+    DELETE (or by the worker's finish-deletes sweep)."""
+    service_id = make_service(client)
+    metric_id = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()[
+        "id"
+    ]
+    readings = [{"value": float(i), "timestamp": f"2026-05-01T00:{i:02}:00Z"} for i in range(30)]
+    client.post(f"/api/metrics/{metric_id}/readings", json={"readings": readings})
+    store.executor.write(
+        metric_queries.BEGIN_DELETE_METRIC,
+        {"owner_id": client.user.id, "metric_id": metric_id, "now": 0},  # type: ignore[attr-defined]
+    )
+    assert client.get(f"/api/metrics/{metric_id}").status_code == 404
+    assert client.get(f"/api/metrics/{metric_id}/readings").status_code == 404
+    assert client.get(f"/api/metrics/service/{service_id}").json() == []
+    appended = client.post(f"/api/metrics/{metric_id}/readings", json={"value": 1.0})
+    assert appended.status_code == 404, appended.text
+    job = client.post("/api/metrics/anomaly-detection", json={"metric_id": metric_id})
+    assert job.status_code == 404
+    assert client.delete(f"/api/metrics/{metric_id}").status_code == 204
+    assert len(store.readings.read_window(metric_id, None, None)) == 0
+    assert client.delete(f"/api/metrics/{metric_id}").status_code == 404
+    # Its name is free again.
+    again = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id})
+    assert again.status_code == 201
 
 
 RACERS = 8

@@ -71,12 +71,13 @@ def make_outage(
     return Outage(checkout, payments, error_rate, latency)
 
 
-def detect(http: httpx.Client, metric_id: str) -> dict[str, Any]:
-    """A rolling detection job through the API and the real worker (sigma 6: only the bursts)."""
-    submitted = http.post(
-        "/api/metrics/anomaly-detection",
-        json={"metric_id": metric_id, "method": "rolling", "sigma_threshold": 6},
-    )
+def detect(
+    http: httpx.Client, metric_id: str, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A detection job through the API and the real worker: by default rolling at sigma 6
+    (only the bursts), or with these method `settings`."""
+    method = settings or {"method": "rolling", "sigma_threshold": 6}
+    submitted = http.post("/api/metrics/anomaly-detection", json={"metric_id": metric_id, **method})
     assert submitted.status_code == 202, submitted.text
     job = poll_job(http, submitted.json()["job_id"])
     assert job["status"] == "succeeded", job

@@ -75,6 +75,29 @@ def test_acknowledge_and_resolve(
     assert len(open_incidents(client)) == 1
 
 
+def test_judging_an_incidents_readings_again_pages_nobody_again(
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
+) -> None:
+    """The walkthrough (issue 21): after the incident was resolved, the periodic scan
+    judged the same burst with its own method, stored a second anomaly per reading and
+    opened (and paged) a second incident."""
+    outage = make_outage(client, store)
+    detect(client, outage.error_rate)  # rolling, sigma 6: the burst
+    [incident] = open_incidents(client)
+    # What a scan runs (the default detector, online), before and after the resolve.
+    detect(client, outage.error_rate, {"method": "auto", "online": True})
+    assert [i["id"] for i in open_incidents(client)] == [incident["id"]]
+    assert client.post(f"/api/incidents/{incident['id']}/resolve").status_code == 200
+    detect(client, outage.error_rate, {"method": "auto", "online": True})
+    detect(client, outage.error_rate, {"method": "rolling", "sigma_threshold": 4})
+    everything = client.get("/api/incidents").json()["incidents"]
+    assert [(i["id"], i["status"]) for i in everything] == [(incident["id"], "resolved")]
+    stored = client.get(f"/api/metrics/{outage.error_rate}/anomalies").json()["anomalies"]
+    readings = [a["reading_id"] for a in stored]
+    assert len(readings) == len(set(readings)) >= 3  # one anomaly per reading
+    assert any(set(a["methods"]) >= {"rolling", "auto-online"} for a in stored), stored
+
+
 def test_incident_list_pages(
     client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:

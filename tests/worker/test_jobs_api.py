@@ -154,6 +154,40 @@ def test_seed_body_with_wait_answers_the_final_job(
     assert latest["is_anomaly"] is True and latest["window_std_dev"] > 0
 
 
+@pytest.mark.parametrize(("in_the_hour", "last_seconds_ago"), [(60, 30), (59, 90)])
+def test_seed_body_judges_an_hour_of_per_minute_readings(
+    client: httpx.Client,
+    store: Repositories,
+    celery_worker: WorkerProcess,
+    in_the_hour: int,
+    last_seconds_ago: int,
+) -> None:
+    """The seed's own request on the seed's own cadence: the last hour of per-minute
+    readings holds 59 or 60 of them, one short of the default window of 60 (the job failed
+    with "needs at least 61 readings"). The window fits the readings there are."""
+    values = seasonal_series(200, spike_at=199)
+    end = datetime.now(UTC) - timedelta(seconds=last_seconds_ago)
+    start = end - timedelta(minutes=199)
+    metric_id, _ = add_metric(client, store, values, start=start, step=timedelta(minutes=1))
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    job = detect_and_wait(
+        client,
+        {
+            "service_id": service_id,
+            "metric_name": "cpu",
+            "time_window_seconds": 3600,
+            "sigma_threshold": 3,
+        },
+    )
+    assert job["status"] == "succeeded", job
+    summary = job["summary"]
+    assert summary["points"] == in_the_hour
+    assert summary["method_params"]["window"] == in_the_hour - 1
+    assert "window_fitted" in summary["method_params"]
+    assert summary["latest"]["is_anomaly"] is True
+    assert summary["latest"]["method_is_anomaly"] is True
+
+
 def test_too_few_readings_fail_with_a_clear_message(
     client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:

@@ -6,7 +6,7 @@ services. Cycles are allowed; incidents walk the links a bounded number of hops.
 
 from fastapi import APIRouter, Response, status
 
-from common.errors import found
+from common.errors import NotFoundError, found
 from common.services import dependencies
 from web.deps import CurrentUser, OwnedService, PathId, RepositoriesDep
 from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
@@ -78,8 +78,9 @@ def update_service(
     responses={**NOT_FOUND, **BAD_REQUEST},
 )
 def delete_service(
-    service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
+    service_id: PathId, user: CurrentUser, repositories: RepositoriesDep
 ) -> Response:
     """Delete a service with all its metrics, their readings and anomalies."""
-    repositories.services.delete(user.id, service.id)
+    if not repositories.services.delete(user.id, service_id):
+        raise NotFoundError(f"service {service_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -116,13 +116,35 @@ def test_constant_series_flags_nothing() -> None:
 
 
 def test_too_few_points() -> None:
-    with pytest.raises(DetectionError, match="at least 61 readings with a window of 60, got 40"):
-        detect(np.zeros(40), None, MethodSettings(method="rolling"))
+    with pytest.raises(DetectionError, match="at least 41 readings with a window of 40, got 40"):
+        detect(np.zeros(40), None, MethodSettings(method="rolling", window=40))
+    with pytest.raises(DetectionError, match="at least 3 readings with a window of 2, got 2"):
+        detect(np.zeros(2), None, MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="at least 20 readings"):
         detect(np.arange(15.0), None, MethodSettings(window=10, robust=True, method="rolling"))
     assert minimum_points("rolling", window=10) == 11
     assert minimum_points("rolling", window=10, robust=True) == 20
     assert len(detect(np.arange(11.0), None, MethodSettings(window=10, method="rolling"))) == 11
+
+
+@pytest.mark.parametrize("robust", [False, True])
+@pytest.mark.parametrize("readings", [59, 60, 4])
+def test_the_default_window_fits_a_short_series(readings: int, robust: bool) -> None:
+    """The seed's request on per-minute data: an hour holds 59 or 60 readings, one short
+    of what the default window of 60 needs. The window shrinks to fit; the spike at the
+    end is judged and flagged."""
+    values = np.sin(np.arange(readings) / 5.0)
+    values[-1] = 40.0
+    result = detect(values, None, MethodSettings(method="rolling", robust=robust))
+    window = readings // 2 if robust else readings - 1
+    assert result.params["window"] == window
+    assert f"window {window}" in str(result.params["window_fitted"])
+    assert bool(result.is_anomaly[-1]) and result.score[-1] > 1
+    seed = detect(values, None, MethodSettings(sigma=3))  # the seed's body: auto → rolling
+    assert seed.params["window"] == readings - 1 and bool(seed.is_anomaly[-1])
+    # A window asked for is kept, or refused: it is not shrunk.
+    with pytest.raises(DetectionError, match="pass a smaller window"):
+        detect(values, None, MethodSettings(method="rolling", window=readings))
 
 
 def test_refuses_bad_input() -> None:

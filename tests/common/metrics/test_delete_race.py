@@ -35,7 +35,10 @@ def test_delete_service_racing_metric_creation_leaves_no_orphans(store: Reposito
             except NotFoundError:
                 return  # the service is gone: refused, as it should be
             created.append(metric.id)
-            store.readings.append(metric.id, [NewReading(id="x", timestamp_ms=T0, value=2.0)])
+            try:
+                store.readings.append(metric.id, [NewReading(id="x", timestamp_ms=T0, value=2.0)])
+            except NotFoundError:
+                return  # its service (and so the metric) is being deleted: refused
 
     racer = threading.Thread(target=add_metrics)
     racer.start()
