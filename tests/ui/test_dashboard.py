@@ -155,6 +155,20 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
         time.sleep(0.05)
 
 
+def zoom_to_middle_fifth(page: Page) -> None:
+    """Drag across the middle fifth of the owner's 1,500-reading chart; wait for the zoom."""
+    page.locator("#chart").scroll_into_view_if_needed()
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    chart = page.locator("#chart")
+    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
+
+
 def no_horizontal_scroll(page: Page) -> bool:
     sizes = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     return bool(sizes[0] <= sizes[1] + 1)
@@ -237,16 +251,9 @@ def test_zoom_by_dragging_and_the_range_picker(
     _, key, metric_id, _ = owner
     page, console = open_dashboard(key, f"#/metrics/{metric_id}")
     wait_for_chart(page)
-    box = page.locator("#chart .u-over").bounding_box()
-    assert box is not None
     # Drag over the middle fifth: the chart reloads that span only.
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.4, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
-    page.mouse.up()
+    zoom_to_middle_fifth(page)
     chart = page.locator("#chart")
-    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
     wait_for_chart(page)
     zoomed = int(chart.get_attribute("data-readings") or 0)
     assert 200 < zoomed < 400  # a fifth of 1500
@@ -327,16 +334,7 @@ def test_verdicts_settings_and_a_window_from_the_metric_page(
     expect(page.locator("#settings-status .error")).to_contain_text("detection.sensitivity")
 
     # A maintenance window over the span shown: zoom there first (the drag's span).
-    page.locator("#chart").scroll_into_view_if_needed()
-    box = page.locator("#chart .u-over").bounding_box()
-    assert box is not None
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.4, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
-    page.mouse.up()
-    chart = page.locator("#chart")
-    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
+    zoom_to_middle_fifth(page)
     wait_for_chart(page)
     page.fill("#maintenance input[name=reason]", "load test")
     page.click("#maintenance button[type=submit]")

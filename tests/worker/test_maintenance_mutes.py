@@ -4,41 +4,21 @@ nobody; a weekly window follows its time zone across a daylight-saving change.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import redis
 
-from common.notifications.delivery_log import DeliveryLog
-from common.notifications.dispatch import SweepReport, notify_incidents
-from common.queue import JobQueue, producer_app
-from common.settings import Settings
+from common.notifications.dispatch import SweepReport
 from common.stores import Repositories
 from tests.worker.incident_support import detect, flat_series, metric, service
 from tests.worker.support import WorkerProcess, add_metric, wait_for
 from tests.worker.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def sweep(store: Repositories, settings: Settings) -> Iterator[Callable[[], SweepReport]]:
-    """The incident sweep as beat runs it: resolve, then send what changed."""
-    client = redis.Redis.from_url(settings.redis_url or "")
-    queue = JobQueue(producer_app(settings, settings.redis_url or ""))
-    yield lambda: notify_incidents(store, DeliveryLog(client, settings), queue, settings)
-    client.close()
 
 
 def anomalies(client: httpx.Client, metric_id: str) -> list[dict[str, Any]]:
