@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
@@ -148,3 +149,18 @@ class JobQueue:
             self.app.send_task(DELIVER_TASK, args=[delivery_id])
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc
+
+
+# Kombu's Redis transport keeps a queue as one list per priority step (0, 3, 6, 9), the
+# default step's under the queue's own name.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on the Redis broker (not those being worked on)."""
+    names = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    return int(sum(pipe.execute()))

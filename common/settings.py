@@ -99,6 +99,21 @@ class Settings(BaseSettings):
     # Test events (POST .../test) a user may send a minute, over all its channels; more is 429.
     webhook_tests_per_minute: int = Field(default=6, gt=0)
 
+    # Agents: Prometheus remote_write (POST /api/v1/write) and OTLP/HTTP (POST /v1/metrics).
+    # A body is refused (413) over MAX_BODY_BYTES as sent, over AGENT_MAX_DECODED_BYTES once
+    # decompressed, or holding over AGENT_MAX_SAMPLES_PER_REQUEST samples. A counter's last
+    # sample (the base of its next rate) is kept AGENT_COUNTER_TTL_SECONDS after it was seen.
+    agent_max_decoded_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    agent_max_samples_per_request: int = Field(default=50_000, gt=0)
+    agent_counter_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+
+    # Neonomaly's own metrics (/metrics, Prometheus text format), off unless one is set:
+    # METRICS_TOKEN: served on the API's port to `Authorization: Bearer METRICS_TOKEN` only;
+    # METRICS_ADDRESS (host:port, e.g. 127.0.0.1:9464): served without a token on a listener
+    # of its own at that address, which you keep private.
+    metrics_token: SecretStr | None = None
+    metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+
     log_level: str = "INFO"
 
     @property

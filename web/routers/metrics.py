@@ -9,6 +9,7 @@ from common.errors import InvalidRequestError, NotFoundError, found
 from common.ids import new_id
 from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
+from common.own_metrics import READINGS_INGESTED
 from web.deps import (
     CurrentUser,
     OwnedMetric,
@@ -135,6 +136,7 @@ def add_readings(
     latest = metric.latest_reading
     known = None if latest is None else (to_epoch_ms(latest.timestamp), latest.id)
     stored = repositories.readings.append(metric.id, readings, latest={metric.id: known})
+    READINGS_INGESTED.labels("api").inc(stored)
     return ReadingsStored(
         received=len(readings),
         stored=stored,

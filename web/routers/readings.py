@@ -12,6 +12,7 @@ from common.ids import new_id
 from common.ingestion.models import Series, SeriesOutcome
 from common.ingestion.service import ingest, ingest_limits, refusal
 from common.metrics.models import NewReading
+from common.own_metrics import READINGS_INGESTED
 from web.deps import CurrentUser, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
 from web.schemas.readings import (
@@ -143,6 +144,7 @@ def add_readings_of_many_metrics(
         create_missing=body.create_missing,
         limits=ingest_limits(settings),
     )
+    READINGS_INGESTED.labels("api").inc(report.stored)
     outcomes: list[SeriesOutcome] = []
     for position, outcome in zip(positions, report.series, strict=True):
         outcome.index = position
