@@ -23,6 +23,9 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+COMPACT_TASK = "neonomaly.compact"
+COMPACT_SCHEDULE_ENTRY = "compact-readings"
+
 FINISH_DELETES_TASK = "neonomaly.finish-deletes"
 FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
 # How often beat looks for deletes cut short, and how old a mark must be to be one (a
@@ -106,6 +109,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "schedule": settings.scan_interval_seconds,
                 # A sweep not started within one interval is superseded by the next one.
                 "options": {"expires": settings.scan_interval_seconds},
+            },
+            COMPACT_SCHEDULE_ENTRY: {
+                "task": COMPACT_TASK,
+                "schedule": settings.compaction_interval_seconds,
+                "options": {"expires": settings.compaction_interval_seconds},
             },
             INCIDENT_SWEEP_SCHEDULE_ENTRY: {
                 "task": INCIDENT_SWEEP_TASK,

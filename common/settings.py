@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     scan_sensitivity: Sensitivity = None
     scan_sigma: Sigma = None
 
+    # Readings: the newest READING_RAW_WINDOW_HOURS stay chain nodes (where late readings
+    # splice in and detectors rebuild from); older ones are compacted into chunks by beat
+    # every COMPACTION_INTERVAL_SECONDS, and deleted after READING_RETENTION_DAYS (0: never).
+    # Six hours between runs: each run rewrites every metric's last chunk, so fewer, larger
+    # runs cost less CPU a reading (BENCHMARKS.md), for a raw window up to 6 h longer.
+    reading_raw_window_hours: int = Field(default=48, ge=1)
+    reading_retention_days: int = Field(default=30, ge=0)
+    compaction_interval_seconds: float = Field(default=21600.0, gt=0)
+
     # Incidents: anomalies of one owner's metrics within INCIDENT_GAP_SECONDS of each other, in
     # one service or services linked by DEPENDS_ON within INCIDENT_MAX_HOPS, are one incident,
     # resolved once nothing joined it for INCIDENT_RESOLVE_SECONDS. Beat runs the incident

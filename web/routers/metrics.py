@@ -6,7 +6,6 @@ from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
 from common.errors import InvalidRequestError, NotFoundError, found
-from common.ids import new_id
 from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
 from common.own_metrics import READINGS_INGESTED
@@ -123,10 +122,10 @@ def add_readings(
         )
     received_ms = now_ms()
     readings = [
-        NewReading(
-            id=item.id or new_id(),
-            timestamp_ms=received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
-            value=item.value,
+        NewReading.sent(
+            item.id,
+            received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
+            item.value,
         )
         for item in items
     ]

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter, ValidationError
 
 from common.epoch import now_ms, to_epoch_ms
-from common.ids import new_id
 from common.ingestion.models import Series, SeriesOutcome
 from common.ingestion.service import ingest, ingest_limits, refusal
 from common.metrics.models import NewReading
@@ -74,12 +73,10 @@ def _validated(raw: list[Any]) -> tuple[dict[int, AnySeries], dict[int, str]]:
 def _series(item: AnySeries, received_ms: int) -> Series:
     return Series(
         readings=[
-            NewReading(
-                id=reading.id or new_id(),
-                timestamp_ms=received_ms
-                if reading.timestamp is None
-                else to_epoch_ms(reading.timestamp),
-                value=reading.value,
+            NewReading.sent(
+                reading.id,
+                received_ms if reading.timestamp is None else to_epoch_ms(reading.timestamp),
+                reading.value,
             )
             for reading in item.readings
         ],
