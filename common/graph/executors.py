@@ -8,6 +8,7 @@ error whatever the engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -16,6 +17,47 @@ from common.errors import ConflictError, DependencyUnavailableError, NotFoundErr
 
 Row = dict[str, Any]
 GRAPH = "graph store"
+
+_SCALARS = (str, int, float, bool, type(None))
+# What json writes for control characters, which FalkorDB's parser does not all read back.
+_UNREAD_ESCAPES = ("\\u00", "\\r", "\\b", "\\f")
+
+
+def _json_list(value: list[Any]) -> str | None:
+    """A list of scalars (or of lists of them) as FalkorDB parameter text, written by the
+    json module, or None if it holds anything json would write differently from FalkorDB's
+    own syntax (maps, control characters, non-finite floats)."""
+    for item in value:
+        if type(item) is list:
+            if not all(type(x) in _SCALARS for x in item):
+                return None
+        elif type(item) not in _SCALARS:
+            return None
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return None
+    return None if any(escape in text for escape in _UNREAD_ESCAPES) else text
+
+
+def falkordb_query(query: str, params: dict[str, Any] | None) -> str:
+    """The query behind FalkorDB's `CYPHER name=value ...` parameter header.
+
+    The falkordb client writes every parameter value in Python, a call per list item: for a
+    batch of 10,000 readings that took longer than the engine took to store them. A list of
+    scalars is valid FalkorDB parameter text as json writes it (strings quoted and escaped
+    alike), which takes a twentieth of the time; other values are written by the client's
+    own function.
+    """
+    if not params:
+        return query
+    from falkordb.helpers import stringify_param_value
+
+    header = []
+    for name, value in params.items():
+        text = _json_list(value) if type(value) is list else None
+        header.append(f"`{name}`={stringify_param_value(value) if text is None else text}")
+    return "CYPHER " + " ".join(header) + " " + query
 
 
 def deleted_any(rows: list[Row]) -> bool:
@@ -39,27 +81,61 @@ class CypherExecutor(Protocol):
     def close(self) -> None: ...
 
 
+def write_naming(
+    executor: CypherExecutor, query: str, params: dict[str, Any], clash: ConflictError
+) -> list[Row]:
+    """Run a statement that gives something a name unique in its scope (a service among its
+    owner's, a metric in its service); `clash` if the name is taken: seen by the statement
+    (its row's `clashes` > 0), or, when another request took it at the same moment, refused
+    by Neo4j's uniqueness constraint."""
+    try:
+        rows = executor.write(query, params)
+    except UniqueConstraintError as exc:
+        raise clash from exc
+    if rows and rows[0]["clashes"]:
+        raise clash
+    return rows
+
+
 class FalkorDBExecutor:
-    """FalkorDB over the Redis protocol (an external server or the embedded one)."""
+    """FalkorDB over the Redis protocol (an external server or the embedded one).
+
+    Reads and writes go through two clients: a read is sent again once if its connection
+    fails, a write never is. A write whose connection failed or timed out may have run (it
+    may still be running): sending it again would repeat its creates, so the caller gets
+    the outage instead. A pooled connection the server closed (a restart) is replaced
+    before a command is sent on it, by the pool's own check, for reads and writes alike.
+    """
 
     engine = "falkordb"
 
-    def __init__(self, host: str, port: int, graph_name: str, password: str | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        graph_name: str,
+        password: str | None = None,
+        socket_timeout: float = 120,
+    ):
         from falkordb import FalkorDB
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        self._db = FalkorDB(
-            host=host,
-            port=port,
-            password=password,
-            socket_timeout=120,
-            socket_connect_timeout=2,
-            # One immediate retry replaces a pooled connection the server closed (a restart);
-            # redis-py's default backoff would make a down server take seconds to report.
-            retry=Retry(NoBackoff(), 1),
-        )
-        self._graph = self._db.select_graph(graph_name)
+        def client(retries: int) -> FalkorDB:
+            return FalkorDB(
+                host=host,
+                port=port,
+                password=password,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=2,
+                # redis-py's default backoff would make a down server take seconds to report.
+                retry=Retry(NoBackoff(), retries),
+            )
+
+        self._reads = client(retries=1)
+        self._writes = client(retries=0)
+        self._read_graph = self._reads.select_graph(graph_name)
+        self._write_graph = self._writes.select_graph(graph_name)
         self.address = f"{host}:{port}"
 
     @classmethod
@@ -68,10 +144,10 @@ class FalkorDBExecutor:
         return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, graph_name, parsed.password)
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._graph.ro_query(query, params))
+        return self._run(lambda: self._read_graph.ro_query(falkordb_query(query, params)))
 
     def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._graph.query(query, params))
+        return self._run(lambda: self._write_graph.query(falkordb_query(query, params)))
 
     def _run(self, call: Callable[[], Any]) -> list[Row]:
         import redis
@@ -88,14 +164,17 @@ class FalkorDBExecutor:
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]
 
     def close(self) -> None:
-        self._db.connection.close()
+        self._reads.connection.close()
+        self._writes.connection.close()
 
 
 class Neo4jExecutor:
     """Neo4j through the official driver: one driver per process, reads routed as reads.
 
     `execute_query` runs each statement in a managed transaction, which the driver retries
-    on transient errors (deadlocks, leader changes) within its retry budget.
+    on transient errors (deadlocks, leader changes) within its retry budget: only where the
+    transaction is known not to have committed. A connection lost while committing is
+    IncompleteCommit, which is not retried (the write may have run).
     """
 
     engine = "neo4j"

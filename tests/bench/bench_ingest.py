@@ -1,11 +1,25 @@
-"""Ingest speed: bulk through the HTTP API, the store alone, and a bare UNWIND CREATE.
+"""Ingest speed: readings through the HTTP API against a bare UNWIND CREATE of the same
+readings on the same store, side by side in one run, on the embedded FalkorDB and on Neo4j;
+and what a late reading costs on a long chain.
 
-    .venv/bin/python tests/bench/bench_ingest.py    (or `make bench`)
+    .venv/bin/python tests/bench/bench_ingest.py    (or `make bench`; Neo4j needs `make neo4j`)
 
-Starts its own embedded server and app in a temporary directory. Prints one figure per
-line, each the median of several runs, with the machine's core count. The three bulk
-figures ingest the same rows (batches of 5,000, in time order, into a fresh metric), so
-their ratios show what the chain linking and the HTTP layer cost.
+Each engine gets its own stack (tests/bench/stack.py) and the app under uvicorn. Shapes,
+each in time order into metrics that exist:
+- one-metric: POST /api/metrics/{id}/readings, batches of 5,000 (the seed's endpoint);
+- fleet: POST /api/readings, 1,000 metrics x 1 reading per request, by metric id (what an
+  agent sending a fleet's minute looks like), and the same by service and metric name (what
+  the Prometheus and OTLP receivers send);
+- bulk: POST /api/readings, 10 metrics x 1,000 readings per request.
+The bare statement creates the same rows (ids, metric ids, timestamps, values, as columns:
+its fastest form) in statements of the request's size, with no chain, no lookups, no checks.
+Shapes and their bare twins take turns within each run, so that both see the same machine
+(the figures of a shared machine move by 2x between minutes; the ratios hold). Each figure
+is a median over RUNS; each shape's readings are deleted after its run.
+
+Then, on a chain of 100,000 readings: the time of one append before the oldest reading, and
+of one between two readings in the middle (the statement relinked the whole tail before:
+3.4-4.0 s).
 """
 
 from __future__ import annotations
@@ -13,168 +27,274 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 from common.metrics.models import NewReading  # noqa: E402
-from tests.bench.stack import (  # noqa: E402
-    CORES,
-    T0_MS,
-    Stack,
-    embedded_stack,
-    new_metric,
-    running_app,
-    store_metric,
-)
-from tests.support import AppServer  # noqa: E402
+from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, running_app  # noqa: E402
+from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
 
-BATCH = 5_000
-BATCHES = 20  # 100,000 readings per run
-RUNS = 3
-SINGLE_POSTS = 1_000
+RATIO_TARGET = 0.45
+NEO4J_TARGET = 10_000  # readings/s of batch ingest
+LATE_CHAIN = 100_000
+LATE_TRIES = 5
+SINGLE_POSTS = 500
 
+# The bare ceiling: the same rows created, nothing else.
 BARE_CREATE = """
-UNWIND $rows AS r
-CREATE (:MetricReading {id: r.id, metric_id: $metric_id, timestamp: r.timestamp, value: r.value})
+UNWIND range(0, size($ids) - 1) AS i
+CREATE (:MetricReading {id: $ids[i], metric_id: $metric_ids[i], timestamp: $timestamps[i],
+                        value: $values[i]})
+"""
+BARE_DELETE = """
+MATCH (r:MetricReading {metric_id: $metric_id})
+WITH r LIMIT 20000
+DETACH DELETE r
+RETURN count(*) AS deleted
 """
 
 
-def rows(batch: int, prefix: str = "r") -> list[dict[str, object]]:
-    start = batch * BATCH
-    return [
-        {"id": f"{prefix}{i}", "timestamp": T0_MS + i * 1000, "value": (i % 97) * 0.5}
-        for i in range(start, start + BATCH)
-    ]
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    metrics: int
+    per_metric: int  # readings per metric per request
+    requests: int
+    path: str  # "metric" (the one-metric endpoint), "ids" or "names" (POST /api/readings)
+
+    @property
+    def per_request(self) -> int:
+        return self.metrics * self.per_metric
+
+    @property
+    def readings(self) -> int:
+        return self.per_request * self.requests
 
 
-def http_bodies() -> list[bytes]:
-    """The API's bodies for the same rows, serialised once (client cost kept out)."""
-    bodies = []
-    for batch in range(BATCHES):
-        readings = [
-            {
-                "id": row["id"],
-                "timestamp": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ",
-                    time.gmtime(int(row["timestamp"]) / 1000),  # type: ignore[call-overload]
-                ),
-                "value": row["value"],
-            }
-            for row in rows(batch)
+FALKORDB_SHAPES = (
+    Shape("one-metric, 5,000 per request", 1, 5_000, 8, "metric"),
+    Shape("fleet, 1,000 metrics x 1, by id", 1_000, 1, 40, "ids"),
+    Shape("fleet, 1,000 metrics x 1, by name", 1_000, 1, 40, "names"),
+    Shape("bulk, 10 metrics x 1,000", 10, 1_000, 4, "ids"),
+)
+NEO4J_SHAPES = (
+    Shape("one-metric, 5,000 per request", 1, 5_000, 2, "metric"),
+    Shape("fleet, 1,000 metrics x 1, by id", 1_000, 1, 10, "ids"),
+    Shape("bulk, 10 metrics x 1,000", 10, 1_000, 1, "ids"),
+)
+
+
+def iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def reading(metric: int, request: int, k: int, shape: Shape) -> dict[str, Any]:
+    """Reading k of a metric in a request: a second apart, in time order across requests."""
+    n = request * shape.per_metric + k
+    return {"id": f"m{metric}-{n}", "timestamp": T0_MS + n * 1000, "value": (n % 97) * 0.5}
+
+
+class Run:
+    """One shape's metrics on one stack, the requests' bodies made before the clock starts."""
+
+    def __init__(self, stack: Stack, shape: Shape, tag: str):
+        self.stack = stack
+        self.shape = shape
+        service = stack.store.services.create(stack.user_id, f"{tag}-svc", None)
+        self.service_id = service.id
+        self.metric_ids = [
+            stack.store.metrics.create(stack.user_id, service.id, f"{tag}-{m}", None).id
+            for m in range(shape.metrics)
         ]
-        bodies.append(json.dumps({"readings": readings}).encode())
-    return bodies
+        self.metric_names = [f"{tag}-{m}" for m in range(shape.metrics)]
+        self.bare_metric_ids = [f"bare-{metric_id}" for metric_id in self.metric_ids]
+
+    def bodies(self) -> list[tuple[str, bytes]]:
+        shape = self.shape
+        out = []
+        for request in range(shape.requests):
+            if shape.path == "metric":
+                rows = [
+                    {**r, "timestamp": iso(int(r["timestamp"]))}
+                    for r in (reading(0, request, k, shape) for k in range(shape.per_metric))
+                ]
+                body = {"readings": rows}
+                out.append((f"/api/metrics/{self.metric_ids[0]}/readings", body))
+                continue
+            series = []
+            for m in range(shape.metrics):
+                rows = [
+                    {**r, "timestamp": iso(int(r["timestamp"]))}
+                    for r in (reading(m, request, k, shape) for k in range(shape.per_metric))
+                ]
+                named: dict[str, Any] = (
+                    {"metric_id": self.metric_ids[m]}
+                    if shape.path == "ids"
+                    else {"service_id": self.service_id, "metric_name": self.metric_names[m]}
+                )
+                series.append({**named, "readings": rows})
+            out.append(("/api/readings", {"series": series}))
+        return [(path, json.dumps(body).encode()) for path, body in out]
+
+    def bare_params(self) -> list[dict[str, Any]]:
+        shape = self.shape
+        statements = []
+        for request in range(shape.requests):
+            rows = [
+                (self.bare_metric_ids[m], reading(m, request, k, shape))
+                for m in range(shape.metrics)
+                for k in range(shape.per_metric)
+            ]
+            statements.append(
+                {
+                    "ids": [r["id"] for _, r in rows],
+                    "metric_ids": [metric_id for metric_id, _ in rows],
+                    "timestamps": [r["timestamp"] for _, r in rows],
+                    "values": [r["value"] for _, r in rows],
+                }
+            )
+        return statements
+
+    def clean_up(self) -> None:
+        self.stack.store.services.delete(self.stack.user_id, self.service_id)
+        for metric_id in self.bare_metric_ids:
+            while self.stack.store.executor.write(BARE_DELETE, {"metric_id": metric_id})[0][
+                "deleted"
+            ]:
+                pass
 
 
-def rate(seconds: float, count: int = BATCH * BATCHES) -> float:
-    return count / seconds
-
-
-def timed(action: Callable[[], None]) -> float:
+def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
 
 
-def bench_http_bulk(app: AppServer, key: str, bodies: list[bytes], clients: int) -> float:
-    """Readings/s with `clients` concurrent clients, each on its own metric."""
-    headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    with httpx.Client(base_url=app.base_url, headers=headers, timeout=120) as http:
-        metrics = [new_metric(http, f"bulk-{time.monotonic_ns()}-{c}") for c in range(clients)]
-    errors: list[str] = []
+def run_shape(stack: Stack, http: httpx.Client, shape: Shape, tag: str) -> tuple[float, float]:
+    """(API readings/s, bare readings/s) for one run of the shape, one after the other."""
+    run = Run(stack, shape, tag)
+    bodies = run.bodies()
+    bare = run.bare_params()
 
-    def client(metric_id: str) -> None:
-        with httpx.Client(base_url=app.base_url, headers=headers, timeout=120) as http:
-            for body in bodies:
-                response = http.post(f"/api/metrics/{metric_id}/readings", content=body)
-                if response.status_code != 201:
-                    errors.append(response.text[:200])
+    def post_all() -> None:
+        for path, body in bodies:
+            response = http.post(path, content=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
 
-    threads = [threading.Thread(target=client, args=(m,)) for m in metrics]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests: {errors[0]}")
-    return rate(elapsed, BATCH * BATCHES * clients)
+    def bare_all() -> None:
+        for params in bare:
+            stack.store.executor.write(BARE_CREATE, params)
 
-
-def bench_store_bulk(stack: Stack) -> float:
-    metric_id = store_metric(stack, f"store-{time.monotonic_ns()}")
-    batches = [
-        [NewReading(str(r["id"]), int(r["timestamp"]), float(r["value"])) for r in rows(b)]  # type: ignore[call-overload]
-        for b in range(BATCHES)
-    ]
-
-    def run() -> None:
-        for batch in batches:
-            stack.store.readings.append(metric_id, batch)
-
-    return rate(timed(run))
-
-
-def bench_bare_create(stack: Stack) -> float:
-    metric_id = f"bare-{time.monotonic_ns()}"
-    batches = [rows(b) for b in range(BATCHES)]
-
-    def run() -> None:
-        for batch in batches:
-            stack.store.executor.write(BARE_CREATE, {"metric_id": metric_id, "rows": batch})
-
-    return rate(timed(run))
-
-
-def bench_single_posts(app: AppServer, key: str) -> tuple[float, float]:
-    with httpx.Client(base_url=app.base_url, headers={"X-API-Key": key}, timeout=30) as http:
-        metric_id = new_metric(http, f"single-{time.monotonic_ns()}")
-        latencies = []
-        for i in range(SINGLE_POSTS):
-            body = {"value": float(i), "timestamp": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"}
-            started = time.perf_counter()
-            response = http.post(f"/api/metrics/{metric_id}/readings", json=body)
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 201, response.text
-    quantiles = statistics.quantiles(latencies, n=100)
-    return quantiles[49] * 1000, quantiles[98] * 1000
+    try:
+        api = shape.readings / timed(post_all)
+        ceiling = shape.readings / timed(bare_all)
+    finally:
+        run.clean_up()
+    return api, ceiling
 
 
 def report(name: str, value: float, unit: str, extra: str = "") -> None:
     print(f"{name}: {value:,.1f} {unit} (cores={CORES}{', ' + extra if extra else ''})", flush=True)
 
 
+def measure_shapes(engine: str, stack: Stack, base_url: str, shapes: tuple[Shape, ...]) -> None:
+    runs = 3 if engine == "falkordb" else 2
+    headers = {"X-API-Key": stack.key, "Content-Type": "application/json"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=300) as http:
+        run_shape(stack, http, Shape("warm-up", 10, 100, 2, "ids"), "warm")
+        figures: dict[Shape, list[tuple[float, float]]] = {shape: [] for shape in shapes}
+        for n in range(runs):
+            for shape in shapes:
+                figures[shape].append(run_shape(stack, http, shape, f"{engine}{n}"))
+    for shape, pairs in figures.items():
+        api = statistics.median(a for a, _ in pairs)
+        bare = statistics.median(b for _, b in pairs)
+        ratio = statistics.median(a / b for a, b in pairs)
+        label = f"{engine}: {shape.name}"
+        target = f"target >= {NEO4J_TARGET:,}" if engine == "neo4j" else ""
+        report(f"{label}: API", api, "readings/s", target)
+        report(f"{label}: bare UNWIND CREATE", bare, "readings/s")
+        print(f"{label}: ratio API / bare: {ratio:.2f} (target >= {RATIO_TARGET})", flush=True)
+
+
+def measure_late(stack: Stack) -> None:
+    service = stack.store.services.create(stack.user_id, "late", None)
+    metric_id = stack.store.metrics.create(stack.user_id, service.id, "late", None).id
+    for start in range(0, LATE_CHAIN, 5_000):
+        stack.store.readings.append(
+            metric_id,
+            [NewReading(f"r{i}", T0_MS + i * 1000, 1.0) for i in range(start, start + 5_000)],
+        )
+
+    def one(reading_id: str, epoch_ms: int) -> float:
+        return timed(
+            lambda: stack.store.readings.append(metric_id, [NewReading(reading_id, epoch_ms, 2.0)])
+        )
+
+    before_oldest = [one(f"early{k}", T0_MS - (k + 1) * 1000) for k in range(LATE_TRIES)]
+    middle = [one(f"mid{k}", T0_MS + (LATE_CHAIN // 2 + k) * 1000 + 500) for k in range(LATE_TRIES)]
+    chain = f"chain of {LATE_CHAIN:,}, median of {LATE_TRIES}"
+    report("late reading before the oldest", statistics.median(before_oldest) * 1000, "ms", chain)
+    report("late reading in the middle", statistics.median(middle) * 1000, "ms", chain)
+    stack.store.services.delete(stack.user_id, service.id)
+
+
+def single_posts(stack: Stack, base_url: str) -> None:
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": stack.key}, timeout=30) as http:
+        service = http.post("/api/services", json={"name": "single"}).json()
+        metric = http.post("/api/metrics", json={"name": "cpu", "service_id": service["id"]})
+        metric_id = metric.json()["id"]
+        latencies = []
+        for i in range(SINGLE_POSTS):
+            body = {"value": float(i), "timestamp": iso(T0_MS + i * 60_000)}
+            started = time.perf_counter()
+            response = http.post(f"/api/metrics/{metric_id}/readings", json=body)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 201:
+                raise RuntimeError(response.text)
+    quantiles = statistics.quantiles(latencies, n=100)
+    report("single_post_latency_p50", quantiles[49] * 1000, "ms", f"{SINGLE_POSTS} POSTs")
+    report("single_post_latency_p99", quantiles[98] * 1000, "ms", f"{SINGLE_POSTS} POSTs")
+
+
+@contextmanager
+def neo4j_server() -> Iterator[Neo4jServer | None]:
+    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-neo4j-") as logs:
+        try:
+            server = start_neo4j(Path(logs))
+        except Neo4jUnavailableError as exc:
+            print(f"# neo4j skipped: {exc}", flush=True)
+            yield None
+            return
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
 def main() -> None:
-    print(f"# ingest, {BATCHES} batches of {BATCH:,} readings per run, median of {RUNS} runs")
-    bodies = http_bodies()
+    print("# ingest: API against a bare UNWIND CREATE of the same readings, side by side")
     with embedded_stack() as stack, running_app(stack) as app:
-        bench_http_bulk(app, stack.key, bodies[:2], 1)  # warm up
-        http_1 = statistics.median(bench_http_bulk(app, stack.key, bodies, 1) for _ in range(RUNS))
-        http_2 = statistics.median(bench_http_bulk(app, stack.key, bodies, 2) for _ in range(RUNS))
-        store = statistics.median(bench_store_bulk(stack) for _ in range(RUNS))
-        bare = statistics.median(bench_bare_create(stack) for _ in range(RUNS))
-        report("ingest_http_bulk_1_client", http_1, "readings/s", "target >= 50,000")
-        report("ingest_http_bulk_2_clients", http_2, "readings/s", "two metrics at once")
-        report("ingest_store_append_readings", store, "readings/s")
-        report("ingest_bare_unwind_create", bare, "readings/s", "ceiling: no chain, no checks")
-        print(f"ratio_http_to_store: {http_1 / store:.2f}")
-        print(f"ratio_store_to_bare_create: {store / bare:.2f}")
-        print(f"ratio_http_to_bare_create: {http_1 / bare:.2f}")
-        p50s, p99s = [], []
-        for _ in range(RUNS):
-            p50, p99 = bench_single_posts(app, stack.key)
-            p50s.append(p50)
-            p99s.append(p99)
-        report("single_post_latency_p50", statistics.median(p50s), "ms", f"{SINGLE_POSTS} POSTs")
-        report("single_post_latency_p99", statistics.median(p99s), "ms", f"{SINGLE_POSTS} POSTs")
+        measure_shapes("falkordb", stack, app.base_url, FALKORDB_SHAPES)
+        single_posts(stack, app.base_url)
+        measure_late(stack)
+    with neo4j_server() as server:
+        if server is None:
+            return
+        with embedded_stack(server) as stack, running_app(stack) as app:
+            measure_shapes("neo4j", stack, app.base_url, NEO4J_SHAPES)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -94,13 +94,18 @@ def _timestamps(value: Any) -> list[datetime]:
 
 def expected_refusal(case: Any) -> str | None:
     """What a 422 must say for a schema-valid case that breaks a rule JSON Schema cannot
-    express: timestamps in 1970 <= t < 2200, a cursor the API itself returned, and a
-    webhook URL whose host resolves to a public address."""
+    express: timestamps in 1970 <= t < 2200 (readings: no later than the clock skew allows),
+    a cursor the API itself returned, and a webhook URL whose host resolves to a public
+    address."""
     if case.path == "/api/notification-channels" and case.method.upper() == "POST":
         return "webhook URL"
     moments = _timestamps(case.body) + _timestamps(case.query or {})
     if any(not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP for moment in moments):
         return "timestamp must be between"
+    adds_readings = case.method.upper() == "POST" and case.path.endswith("/readings")
+    skew = timedelta(seconds=Settings(_env_file=None).max_clock_skew_seconds)  # type: ignore[call-arg]
+    if adds_readings and any(moment > datetime.now(UTC) + skew for moment in moments):
+        return "MAX_CLOCK_SKEW_SECONDS"
     if (case.query or {}).get("cursor"):
         return "cursor is not one this API returned"
     return None

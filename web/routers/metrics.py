@@ -5,17 +5,31 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
-from common.errors import found
+from common.errors import InvalidRequestError, NotFoundError, found
 from common.ids import new_id
+from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
-from web.deps import CurrentUser, OwnedMetric, OwnedService, RepositoriesDep, SettingsDep
+from web.deps import (
+    CurrentUser,
+    OwnedMetric,
+    OwnedService,
+    PathId,
+    RepositoriesDep,
+    SettingsDep,
+)
 from web.errors import PayloadTooLargeError
 from web.paging import PageDep, encode_cursor
-from web.schemas.metrics import NAME_TAKEN, MetricCreate, MetricPublic, MetricUpdate
+from web.schemas.metrics import (
+    METRIC_LIMIT,
+    NAME_TAKEN,
+    MetricCreate,
+    MetricPublic,
+    MetricUpdate,
+)
 from web.schemas.readings import (
     ReadingBatchCreate,
-    ReadingCreate,
     ReadingPage,
+    ReadingsCreate,
     ReadingsStored,
     reading_page_json,
 )
@@ -25,12 +39,23 @@ from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], responses={**AUTH_ERRORS, **NOT_FOUND})
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**BAD_BODY, **NAME_TAKEN})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={**BAD_BODY, **NAME_TAKEN, **METRIC_LIMIT},
+)
 def create_metric(
-    body: MetricCreate, user: CurrentUser, repositories: RepositoriesDep
+    body: MetricCreate, user: CurrentUser, repositories: RepositoriesDep, settings: SettingsDep
 ) -> MetricPublic:
     """Create a metric in one of the caller's services; names are unique within a service."""
-    return repositories.metrics.create(user.id, body.service_id, body.name, body.description)
+    return repositories.metrics.create(
+        user.id,
+        body.service_id,
+        body.name,
+        body.description,
+        labels=body.labels,
+        max_metrics=settings.max_metrics_per_owner,
+    )
 
 
 @router.get("/service/{service_id}", responses=BAD_REQUEST)
@@ -57,11 +82,10 @@ def update_metric(
 
 
 @router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)
-def delete_metric(
-    metric: OwnedMetric, user: CurrentUser, repositories: RepositoriesDep
-) -> Response:
-    """Delete a metric with its readings and anomalies."""
-    repositories.metrics.delete(user.id, metric.id)
+def delete_metric(metric_id: PathId, user: CurrentUser, repositories: RepositoriesDep) -> Response:
+    """Delete a metric with its readings and anomalies (carries on a delete cut short)."""
+    if not repositories.metrics.delete(user.id, metric_id):
+        raise NotFoundError(f"metric {metric_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -71,7 +95,7 @@ def delete_metric(
     responses=BAD_BODY,
 )
 def add_readings(
-    body: ReadingCreate | ReadingBatchCreate,
+    body: ReadingsCreate,
     metric: OwnedMetric,
     repositories: RepositoriesDep,
     settings: SettingsDep,
@@ -80,7 +104,8 @@ def add_readings(
 
     Readings may arrive in any order: each is linked into the chain at its timestamp.
     A reading whose id is already stored is not stored again (counted in `duplicates`),
-    so a client can safely re-send a batch after a timeout.
+    so a client can safely re-send a batch after a timeout. A reading stamped more than
+    MAX_CLOCK_SKEW_SECONDS ahead of the server's clock is refused (422).
     """
     items = body.readings if isinstance(body, ReadingBatchCreate) else [body]
     if len(items) > settings.max_batch_readings:
@@ -97,7 +122,12 @@ def add_readings(
         )
         for item in items
     ]
-    stored = repositories.readings.append(metric.id, readings)
+    too_late = future_reading(readings, received_ms, ingest_limits(settings))
+    if too_late is not None:
+        raise InvalidRequestError(too_late)
+    latest = metric.latest_reading
+    known = None if latest is None else (to_epoch_ms(latest.timestamp), latest.id)
+    stored = repositories.readings.append(metric.id, readings, latest={metric.id: known})
     return ReadingsStored(
         received=len(readings),
         stored=stored,

@@ -19,6 +19,8 @@ from pydantic import (
 )
 
 from common.edits import NameEdit
+from common.ingestion.models import MAX_LABEL_NAME_CHARS, MAX_LABEL_VALUE_CHARS, MAX_LABELS
+from common.metrics.models import MAX_VALUE
 
 # Readings outside this range are almost certainly a unit mistake (ms sent as seconds, say).
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,15 +41,23 @@ Description = Annotated[
     Field(description="up to 1000 characters; no control characters but tab and line breaks"),
 ]
 ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
+LabelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_LABEL_NAME_CHARS, pattern=NO_CONTROL)
+]
+LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE_CHARS, pattern=TEXT)]
+Labels = Annotated[
+    dict[LabelName, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description=f"at most {MAX_LABELS}: names up to {MAX_LABEL_NAME_CHARS} characters, "
+        f"values up to {MAX_LABEL_VALUE_CHARS}",
+    ),
+]
 ReadingId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL),
     Field(description="client-chosen id; a reading re-sent with the same id is stored once"),
 ]
-# Strict: a JSON number only (an integer is fine), not true/false or "1.5".
-# |v| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which rounds
-# values near the float maximum up to infinity on the way back.
-MAX_VALUE = 1e308
 
 
 def within_max_value(value: float) -> float:
@@ -56,6 +66,8 @@ def within_max_value(value: float) -> float:
     return value
 
 
+# Strict: a JSON number only (an integer is fine), not true/false or "1.5"; at most
+# MAX_VALUE in size (see common.metrics.models).
 FiniteFloat = Annotated[
     float,
     Field(
@@ -84,6 +96,8 @@ def as_utc(moment: datetime) -> datetime:
 def _is_number(value: Any) -> bool:
     if isinstance(value, int | float):
         return True
+    if isinstance(value, str) and ":" in value:
+        return False  # no number has a colon: a timestamp need not pay for float() failing
     try:
         float(value)
     except (TypeError, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.metrics.models import Metric
-from web.schemas.fields import Description, Name, NameEditUpdate, ObjectId, RequestModel
+from web.schemas.fields import Description, Labels, Name, NameEditUpdate, ObjectId, RequestModel
 from web.schemas.responses import ErrorBody
 
 
@@ -13,6 +13,7 @@ class MetricCreate(RequestModel):
     name: Name
     description: Description | None = None
     service_id: ObjectId
+    labels: Labels | None = None
 
 
 class MetricUpdate(NameEditUpdate):
@@ -23,4 +24,7 @@ MetricPublic = Metric
 
 NAME_TAKEN: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "the service has a metric of that name"}
+}
+METRIC_LIMIT: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "you have MAX_METRICS_PER_OWNER metrics already"}
 }

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii as json_string
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, SkipValidation, Tag
 
+from common.ingestion.models import IngestReport
 from common.jobs.results import json_floats
 from common.metrics.models import Reading, ReadingSeries
-from web.schemas.fields import FiniteFloat, ReadingId, RequestModel, Timestamp
+from web.schemas.fields import (
+    FiniteFloat,
+    Labels,
+    Name,
+    ObjectId,
+    ReadingId,
+    RequestModel,
+    Timestamp,
+)
+
+LABELS_KEPT = "stored on the metric if this request creates it"
 
 
 class ReadingCreate(RequestModel):
@@ -24,11 +35,82 @@ class ReadingBatchCreate(RequestModel):
     readings: list[ReadingCreate]
 
 
+def _reading_shape(body: Any) -> str:
+    """A body holding "readings" is a batch; anything else is one reading. Chosen before
+    validating, so a bad body's errors are its own shape's, not both shapes'."""
+    return "batch" if isinstance(body, dict) and "readings" in body else "reading"
+
+
+# One reading, or a batch of them (POST /api/metrics/{metric_id}/readings).
+ReadingsCreate = Annotated[
+    Annotated[ReadingCreate, Tag("reading")] | Annotated[ReadingBatchCreate, Tag("batch")],
+    Discriminator(_reading_shape),
+]
+
+
 class ReadingsStored(BaseModel):
     received: int = Field(description="readings in the request")
     stored: int = Field(description="readings that were new")
     duplicates: int = Field(description="readings whose id was already stored (not changed)")
     ids: list[str] = Field(description="the id of each received reading, in request order")
+
+
+class SeriesByMetricId(RequestModel):
+    """A metric's readings, the metric named by its id."""
+
+    metric_id: ObjectId
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+class SeriesByServiceId(RequestModel):
+    """A metric's readings, the metric named by its service's id and its name."""
+
+    service_id: ObjectId
+    metric_name: Name
+    labels: Labels | None = Field(default=None, description=LABELS_KEPT)
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+class SeriesByServiceName(RequestModel):
+    """A metric's readings, the metric named by its service's name and its name."""
+
+    service_name: Name
+    metric_name: Name
+    labels: Labels | None = Field(default=None, description=LABELS_KEPT)
+    readings: list[ReadingCreate] = Field(min_length=1)
+
+
+def _naming(item: Any) -> str:
+    """Which way a series names its metric (so that a bad series is told about that way)."""
+    fields = item if isinstance(item, dict) else {}
+    return next((name for name in ("metric_id", "service_id") if name in fields), "service_name")
+
+
+SeriesCreate = Annotated[
+    Annotated[SeriesByMetricId, Tag("metric_id")]
+    | Annotated[SeriesByServiceId, Tag("service_id")]
+    | Annotated[SeriesByServiceName, Tag("service_name")],
+    Discriminator(_naming),
+]
+
+
+class ReadingsIngestCreate(RequestModel):
+    create_missing: bool = Field(
+        default=False,
+        description="create the metrics (and services, named by service_name) you do not have "
+        "yet, up to MAX_METRICS_PER_OWNER",
+    )
+    # Each series is validated on its own (web.routers.readings): a malformed one is refused
+    # in the answer, and the others are stored.
+    series: list[SkipValidation[SeriesCreate]] = Field(
+        min_length=1, description="a metric at most once; MAX_BATCH_READINGS readings in all"
+    )
+
+
+class ReadingsIngested(IngestReport):
+    detail: str | None = Field(
+        default=None, description="when no series was stored: why (each series says its own)"
+    )
 
 
 ReadingPublic = Reading

@@ -1,0 +1,165 @@
+"""Readings of many metrics in one request: `POST /api/readings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from pydantic import TypeAdapter, ValidationError
+
+from common.epoch import now_ms, to_epoch_ms
+from common.ids import new_id
+from common.ingestion.models import Series, SeriesOutcome
+from common.ingestion.service import ingest, ingest_limits, refusal
+from common.metrics.models import NewReading
+from web.deps import CurrentUser, RepositoriesDep, SettingsDep
+from web.errors import PayloadTooLargeError
+from web.schemas.readings import (
+    ReadingsIngestCreate,
+    ReadingsIngested,
+    SeriesByMetricId,
+    SeriesByServiceId,
+    SeriesByServiceName,
+    SeriesCreate,
+)
+from web.schemas.responses import AUTH_ERRORS, BAD_BODY, ErrorBody
+
+router = APIRouter(prefix="/api/readings", tags=["readings"], responses=AUTH_ERRORS)
+
+AnySeries = SeriesByMetricId | SeriesByServiceId | SeriesByServiceName
+SERIES: TypeAdapter[list[AnySeries]] = TypeAdapter(list[SeriesCreate])
+SERIES_ONE: TypeAdapter[AnySeries] = TypeAdapter(SeriesCreate)
+PROBLEMS_SHOWN = 5  # validation problems quoted per refused series
+NAMINGS = ("metric_id", "service_id", "service_name")
+
+PARTLY_STORED = "some series were stored, others refused: each series says which and why"
+REFUSED: dict[int | str, dict[str, Any]] = {
+    207: {"model": ReadingsIngested, "description": PARTLY_STORED},
+    404: {"model": ReadingsIngested, "description": "every series names a metric you lack"},
+    409: {"model": ReadingsIngested, "description": "every series names an ambiguous service"},
+    422: {"model": ReadingsIngested | ErrorBody, "description": "no series could be stored"},
+    429: {"model": ReadingsIngested, "description": "every series needs a metric over the limit"},
+}
+
+
+def _problems(error: ValidationError) -> str:
+    """What is wrong where in a series (the union's tag, which way it names its metric, is
+    left out of the location)."""
+    problems = []
+    for problem in error.errors()[:PROBLEMS_SHOWN]:
+        loc = [str(part) for part in problem["loc"]]
+        where = ".".join(loc[1:] if loc and loc[0] in NAMINGS else loc) or "series"
+        problems.append(f"{where}: {problem['msg']}")
+    return "; ".join(problems)
+
+
+def _validated(raw: list[Any]) -> tuple[dict[int, AnySeries], dict[int, str]]:
+    """The series that are valid, by position, and why each other one is not. One
+    validation for the whole list when it is all valid, the common case."""
+    try:
+        return dict(enumerate(SERIES.validate_python(raw))), {}
+    except ValidationError:
+        pass
+    valid: dict[int, AnySeries] = {}
+    invalid: dict[int, str] = {}
+    for index, item in enumerate(raw):
+        try:
+            valid[index] = SERIES_ONE.validate_python(item)
+        except ValidationError as exc:
+            invalid[index] = _problems(exc)
+    return valid, invalid
+
+
+def _series(item: AnySeries, received_ms: int) -> Series:
+    return Series(
+        readings=[
+            NewReading(
+                id=reading.id or new_id(),
+                timestamp_ms=received_ms
+                if reading.timestamp is None
+                else to_epoch_ms(reading.timestamp),
+                value=reading.value,
+            )
+            for reading in item.readings
+        ],
+        metric_id=item.metric_id if isinstance(item, SeriesByMetricId) else None,
+        service_id=item.service_id if isinstance(item, SeriesByServiceId) else None,
+        service_name=item.service_name if isinstance(item, SeriesByServiceName) else None,
+        metric_name=None if isinstance(item, SeriesByMetricId) else item.metric_name,
+        labels={} if isinstance(item, SeriesByMetricId) else item.labels or {},
+    )
+
+
+def _received(item: Any) -> int:
+    readings = item.get("readings") if isinstance(item, dict) else None
+    return len(readings) if isinstance(readings, list) else 0
+
+
+def _status(answer: ReadingsIngested) -> int:
+    errors = answer.errors()
+    if not errors:
+        return status.HTTP_201_CREATED
+    if len(errors) < len(answer.series):
+        return status.HTTP_207_MULTI_STATUS
+    statuses = {error.status for error in errors}
+    return statuses.pop() if len(statuses) == 1 else status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReadingsIngested,
+    responses={**BAD_BODY, **REFUSED},
+)
+def add_readings_of_many_metrics(
+    body: ReadingsIngestCreate,
+    user: CurrentUser,
+    repositories: RepositoriesDep,
+    settings: SettingsDep,
+) -> Response:
+    """Add readings of many metrics: `{"series": [{metric_id or service and metric_name,
+    readings}, ...]}`.
+
+    Each series is stored whole or refused whole; a refused series (unknown metric,
+    malformed, stamped too far ahead, over the metric limit) does not stop the others:
+    201 when every series was stored, 207 when some were refused, else the refusals'
+    status. Safe to retry: readings whose id is stored already are counted in `duplicates`.
+    """
+    received = sum(_received(item) for item in body.series)
+    limit = settings.max_batch_readings
+    if received > limit or len(body.series) > limit:
+        raise PayloadTooLargeError(
+            f"a request holds at most {limit} readings (MAX_BATCH_READINGS); got {received} "
+            f"in {len(body.series)} series: split it into several requests"
+        )
+    valid, invalid = _validated(body.series)
+    received_ms = now_ms()
+    positions = sorted(valid)
+    report = ingest(
+        repositories.metrics,
+        repositories.readings,
+        user.id,
+        [_series(valid[i], received_ms) for i in positions],
+        create_missing=body.create_missing,
+        limits=ingest_limits(settings),
+    )
+    outcomes: list[SeriesOutcome] = []
+    for position, outcome in zip(positions, report.series, strict=True):
+        outcome.index = position
+        outcomes.append(outcome)
+    outcomes += [
+        SeriesOutcome(
+            index=i,
+            metric_id=None,
+            received=_received(body.series[i]),
+            error=refusal("invalid", problems),
+        )
+        for i, problems in invalid.items()
+    ]
+    outcomes.sort(key=lambda outcome: outcome.index)
+    answer = ReadingsIngested.of(outcomes)
+    code = _status(answer)
+    if code >= 400:
+        first = answer.errors()[0]
+        answer.detail = f"no series stored ({len(outcomes)} refused); the first: {first.message}"
+    return Response(answer.model_dump_json(), status_code=code, media_type="application/json")
