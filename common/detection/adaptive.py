@@ -16,11 +16,11 @@ For reading t:
 
 1. Expected value. Two forecasters, both from the readings before t: the level (median
    of the last `level_window` readings, which follows a level shift within half that
-   window, or SETTLE readings after its alarm: 6.) and, once the series shows a season, STL's
-   forecast (seasonal + trend, refitted every sixth of a season on the last four seasons
-   of a bounded time grid; `seasonal`). The season is inferred every 256 readings from a
-   downsampled grid of all readings so far (up to 16,384), so it is learnt from the past
-   too. Each reading uses the forecaster whose mean absolute error over the last
+   window, or SETTLE readings after its alarm: step 6) and, once the series shows a
+   season, STL's forecast (seasonal + trend, refitted every sixth of a season on the last
+   four seasons of a bounded time grid; `seasonal`). The season is inferred every 256
+   readings from a downsampled grid of all readings so far (up to 16,384), so it is learnt
+   from the past too. Each reading uses the forecaster whose mean absolute error over the last
    `choice_window` readings (in blocks of 16) is smaller.
 2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
@@ -55,9 +55,9 @@ For reading t:
    full window has passed) and the level's looks over several readings start again. If
    the shift is clear (CLEAR_SHIFT thresholds off, its last half too), the reading look's
    evidence since the alarm, held back until this decision, stays out of its tail. A
-   shift's own errors (a dozen σ-sized ones while the median catches up)
-   would otherwise widen the band by half for as long as the tail remembers them (a
-   week), and the longer looks would re-alarm on the shift after the quiet time.
+   shift's own errors (dozens of several σ while the median catches up) would otherwise
+   widen the band by half for as long as the tail remembers them (a week), and the
+   longer looks would re-alarm on the shift after the quiet time.
    Otherwise (a spike, a burst that fades) the held evidence joins the tail: bursts are
    the series' own behaviour and are learnt (dropping them cost Twitter volumes a fifth
    more false alarms).
