@@ -477,6 +477,9 @@ class ReadingRepository:
         rows = self.executor.write(
             q.APPEND_READINGS,
             {
+                # Only Neo4j runs two writes at once: FalkorDB, one write at a time per graph,
+                # needs no lock node (making and stamping it was a fifth of a fleet append).
+                "lock": self.executor.engine == "neo4j",
                 "now": now_ms(),
                 "metric_ids": metric_ids,
                 "metric_gap_first": metric_first,
