@@ -110,10 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported once the arguments are parsed: --help needs neither settings nor the server.
     from common.embedded import EmbeddedServerError
+    from common.errors import ConflictError
 
     try:
         return int(args.func(args))
-    except EmbeddedServerError as exc:  # a data dir in use, or not ours: say so, no traceback
+    # A data dir in use, or not ours; a user name taken: say so, no traceback.
+    except (EmbeddedServerError, ConflictError) as exc:
         print(f"neonomaly: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -217,7 +217,16 @@ def _write(stream: TextIO, readings: Readings, result: DetectionResult, order: n
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(OUTPUT_COLUMNS)
-    columns = [result.expected, result.lower, result.upper, result.score, result.probability]
+    # A row not judged (too little history before it) has no score or probability: blank,
+    # as its expected value and bounds are, not the 0 and 1 the library fills in.
+    judged = result.judged
+    columns = [
+        result.expected,
+        result.lower,
+        result.upper,
+        np.where(judged, result.score, np.nan),
+        np.where(judged, result.probability, np.nan),
+    ]
     for row, k in enumerate(position.tolist()):
         writer.writerow(
             [

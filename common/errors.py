@@ -28,17 +28,38 @@ class InvalidRequestError(NeonomalyError):
     """The request is well-formed but cannot be acted on (too few readings, say)."""
 
 
+class RateLimitedError(NeonomalyError):
+    """Too many requests of one kind in a while; try again after `retry_after_seconds`."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message)
+
+
 class GoneError(NeonomalyError):
     """The thing existed but is no longer kept (a job's result past its TTL)."""
 
 
+# What a caller is told a dependency is: which one, never where it is.
+_DEPENDENCY_LABELS = {"redis": "job store (Redis)"}
+
+
 class DependencyUnavailableError(NeonomalyError):
-    """A backing service (graph store, Redis) cannot be reached."""
+    """A backing service (graph store, Redis) cannot be reached.
+
+    The message names the dependency and nothing else: it reaches unauthenticated callers
+    (a 503 before the key is checked) and users' job records. `detail` (the driver's error,
+    with hosts and ports) is for the log only.
+    """
 
     def __init__(self, dependency: str, detail: str = "") -> None:
         self.dependency = dependency
         self.detail = detail
-        super().__init__(f"{dependency} is unavailable" + (f": {detail}" if detail else ""))
+        self.label = _DEPENDENCY_LABELS.get(dependency, dependency)
+        super().__init__(f"the {self.label} is unavailable")
+
+    def __repr__(self) -> str:
+        return f"DependencyUnavailableError({self.dependency!r}, {self.detail!r})"
 
 
 class LimitExceededError(NeonomalyError):

@@ -1,7 +1,11 @@
 """Ids of the things Neonomaly stores, made in one place for the graph, the web and the jobs."""
 
 import hashlib
+import re
 import uuid
+
+# What new_id makes: 32 lowercase hex digits.
+_NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def new_id() -> str:
@@ -9,6 +13,20 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def anomaly_id(metric_id: str, reading_id: str, method: str) -> str:
-    """Deterministic, so that storing the same finding again updates instead of duplicating."""
-    return hashlib.sha256(f"{metric_id}\x00{reading_id}\x00{method}".encode()).hexdigest()[:32]
+def is_new_id(text: str) -> bool:
+    """Whether `text` has the shape of an id new_id makes (a job's, say).
+
+    Ids that become part of a Redis key are checked first: "<job id>:result" would
+    otherwise name the job's result (another type of key), not a job.
+    """
+    return _NEW_ID.fullmatch(text) is not None
+
+
+def anomaly_id(metric_id: str, reading_id: str) -> str:
+    """Deterministic, one per flagged reading whatever found it: storing a finding again
+    (another job, a scan, another method) updates the anomaly instead of duplicating it.
+
+    Anomalies stored before this rule had the method in their id; they keep that id (see
+    SAVE_ANOMALIES), so ids clients hold stay valid.
+    """
+    return hashlib.sha256(f"{metric_id}\x00{reading_id}".encode()).hexdigest()[:32]

@@ -7,6 +7,7 @@ pull in).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import Celery
@@ -21,6 +22,21 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+FINISH_DELETES_TASK = "neonomaly.finish-deletes"
+FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
+# How often beat looks for deletes cut short, and how old a mark must be to be one (a
+# delete still running is left to its caller; a second deleter would only repeat work).
+FINISH_DELETES_EVERY_SECONDS = 60.0
+DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS = 120
+# A delivery attempt's time beyond its HTTP deadline (WEBHOOK_TIMEOUT_SECONDS): resolving
+# the receiver's host, reading and saving the delivery.
+DELIVERY_OVERHEAD_SECONDS = 20
+
+
+def delivery_time_limits(settings: Settings) -> tuple[int, int]:
+    """(soft, hard) time limits of one delivery attempt's task, in seconds."""
+    soft = math.ceil(settings.webhook_timeout_seconds) + DELIVERY_OVERHEAD_SECONDS
+    return soft, soft + 10
 
 
 def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
@@ -61,6 +77,14 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": settings.job_queue,
+        # Webhook deliveries wait on other people's servers: a queue of their own, consumed
+        # by workers of their own, so that slow receivers never hold up detection jobs.
+        "task_routes": {DELIVER_TASK: {"queue": settings.delivery_queue}},
+        "task_annotations": {
+            DELIVER_TASK: dict(
+                zip(("soft_time_limit", "time_limit"), delivery_time_limits(settings), strict=True)
+            )
+        },
         # Jobs are idempotent (see common.jobs.detection_job), so a job is acknowledged
         # only once done, and one whose worker died is handed out again.
         "task_acks_late": True,
@@ -86,6 +110,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "task": INCIDENT_SWEEP_TASK,
                 "schedule": settings.incident_sweep_seconds,
                 "options": {"expires": settings.incident_sweep_seconds},
+            },
+            FINISH_DELETES_SCHEDULE_ENTRY: {
+                "task": FINISH_DELETES_TASK,
+                "schedule": FINISH_DELETES_EVERY_SECONDS,
+                "options": {"expires": FINISH_DELETES_EVERY_SECONDS},
             },
         },
     }

@@ -61,13 +61,19 @@ def delivery(delivery_id: str) -> str:
 
 
 def delivery_lease(delivery_id: str) -> str:
-    """SET NX by the one attempt of a delivery running now (expires on its own)."""
+    """SET NX by the one attempt of a delivery running now, to a token of its own (expires
+    on its own; released only by the token's holder)."""
     return _key("delivery", delivery_id, "lease")
 
 
 def channel_deliveries(channel_id: str) -> str:
     """Sorted set of a channel's delivery ids by creation time (epoch ms)."""
     return _key("channel", channel_id, "deliveries")
+
+
+def owner_test_events(owner_id: str) -> str:
+    """How many test events the owner sent in the current rate window (expires with it)."""
+    return _key("owner", owner_id, "test-events")
 
 
 def deliveries_due() -> str:

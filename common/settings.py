@@ -53,7 +53,13 @@ class Settings(BaseSettings):
     max_waiting_requests: int = Field(default=200, gt=0)
     # The Celery queue of jobs and scans; not "neonomaly", the graph's key on the embedded server.
     job_queue: str = "neonomaly.jobs"
+    # The Celery queue of webhook deliveries, consumed by workers of its own (README).
+    delivery_queue: str = "neonomaly.deliveries"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
+    # Anomalies one job (or one metric's scan) stores at most: the strongest (highest score)
+    # are kept, and the job's summary says how many were dropped. Flagging every reading of
+    # a long window is a setting gone wrong, not 100,000 things to page about.
+    job_max_anomalies: int = Field(default=1000, gt=0)
     job_max_attempts: int = Field(default=3, gt=0)  # runs of one job (a worker died mid-job)
     job_list_max: int = Field(default=1000, gt=0)  # recent jobs kept listed per user
     # Fault testing only: a running job sleeps this long before its work, so that a test
@@ -87,6 +93,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
     webhook_retry_for_seconds: int = Field(default=2 * 3600, gt=0)
     webhook_deliveries_kept: int = Field(default=200, gt=0)  # delivery log entries per channel
+    # Test events (POST .../test) a user may send a minute, over all its channels; more is 429.
+    webhook_tests_per_minute: int = Field(default=6, gt=0)
 
     log_level: str = "INFO"
 

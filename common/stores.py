@@ -44,6 +44,19 @@ class Repositories:
     def ping(self) -> None:
         self.executor.read(graph_queries.PING)
 
+    def finish_interrupted_deletes(self, marked_before_ms: int, limit: int = 100) -> int:
+        """Carry on the deletes cut short (the web process died mid-delete, say): services
+        and metrics marked `deleting` before `marked_before_ms`; how many were finished.
+        Services first: they take their metrics with them."""
+        finished = 0
+        for service_id in self.services.interrupted_deletes(marked_before_ms, limit):
+            self.services.finish_delete(service_id)
+            finished += 1
+        for metric_id in self.metrics.interrupted_deletes(marked_before_ms, limit):
+            self.metrics.finish_delete(metric_id)
+            finished += 1
+        return finished
+
     def ensure_schema(self) -> None:
         """Create constraints and indexes; safe to run on every start, and concurrently."""
         ensure_schema(self.executor)

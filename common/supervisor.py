@@ -3,9 +3,11 @@
 With GRAPH_URL set to Neo4j (or an external FalkorDB), the embedded server is only Redis,
 unless REDIS_URL names another one.
 
-Children are started in order; if one exits on its own, or on Ctrl-C / SIGTERM, all are
-stopped (SIGTERM, then SIGKILL after a grace period) in reverse order, the server last, so
-that workers can finish their AOF-backed writes.
+Children are started in order: web, the jobs' worker, the deliveries' worker, beat, and
+Flower once both workers answer a ping (Flower asks the workers who they are once, when it
+starts: started earlier, it would list none until asked again). If one exits on its own,
+or on Ctrl-C / SIGTERM, all are stopped (SIGTERM, then SIGKILL after a grace period) in
+reverse order, the server last, so that workers can finish their AOF-backed writes.
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from common.embedded import EmbeddedServer
+from celery import Celery
+
+from common.embedded import EmbeddedServer, resolve_urls
+from common.queue import producer_app
 from common.settings import EMBEDDED, Settings
 
 GRACE_SECONDS = 10.0
+# How long Flower waits for the workers to answer before it starts anyway.
+WORKERS_READY_SECONDS = 90.0
+# The worker processes' names: Flower lists them as NAME@host.
+JOBS_WORKER, DELIVERIES_WORKER = "worker", "deliveries"
 
 
 @dataclass
@@ -42,11 +51,13 @@ class UpOptions:
     data_dir: Path = Path(".neonomaly")
 
 
-def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
+CELERY_APP = "worker.celery_app:app"
+
+
+def child_specs(settings: Settings, options: UpOptions) -> list[ChildSpec]:
+    """Every child but Flower, in start order."""
     python = sys.executable
-    celery_app = "worker.celery_app:app"
     beat_schedule = str(options.data_dir.resolve() / "celerybeat-schedule")
-    flower_user = flower_auth.split(":", 1)[0]
     return [
         ChildSpec(
             "web",
@@ -54,24 +65,44 @@ def child_specs(options: UpOptions, flower_auth: str) -> list[ChildSpec]:
              "--port", str(options.port)],
             url=f"http://{options.host}:{options.port}/ui   (API docs: /docs)",
         ),
+        # Detection jobs, scans and the incident sweep: CPU-bound, one process per core.
         ChildSpec(
-            "worker",
-            [python, "-m", "celery", "-A", celery_app, "worker", "--loglevel=INFO",
-             "--concurrency=2", "--hostname=worker@%h"],
+            JOBS_WORKER,
+            [python, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
+             "--concurrency=2", f"--hostname={JOBS_WORKER}@%h",
+             f"--queues={settings.job_queue}"],
+        ),
+        # Webhook deliveries: waiting on receivers (each attempt at most
+        # WEBHOOK_TIMEOUT_SECONDS), apart so that slow receivers never hold up a job.
+        ChildSpec(
+            DELIVERIES_WORKER,
+            [python, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
+             "--concurrency=2", f"--hostname={DELIVERIES_WORKER}@%h",
+             f"--queues={settings.delivery_queue}"],
         ),
         ChildSpec(
             "beat",
-            [python, "-m", "celery", "-A", celery_app, "beat", "--loglevel=INFO",
+            [python, "-m", "celery", "-A", CELERY_APP, "beat", "--loglevel=INFO",
              f"--schedule={beat_schedule}"],
         ),
-        ChildSpec(
-            "flower",
-            [python, "-m", "celery", "-A", celery_app, "flower", f"--address={options.host}",
-             f"--port={options.flower_port}"],
-            url=f"http://{options.host}:{options.flower_port} (user {flower_user})",
-            env={"FLOWER_BASIC_AUTH": flower_auth},
-        ),
     ]  # fmt: skip
+
+
+def flower_spec(options: UpOptions, flower_auth: str) -> ChildSpec:
+    flower_user = flower_auth.split(":", 1)[0]
+    return ChildSpec(
+        "flower",
+        [sys.executable, "-m", "celery", "-A", CELERY_APP, "flower",
+         f"--address={options.host}", f"--port={options.flower_port}"],
+        url=f"http://{options.host}:{options.flower_port} (user {flower_user})",
+        env={"FLOWER_BASIC_AUTH": flower_auth},
+    )  # fmt: skip
+
+
+def answering_workers(app: Celery) -> set[str]:
+    """The names (NAME of NAME@host) of the workers that answer a ping now."""
+    replies = app.control.ping(timeout=1.0)
+    return {hostname.split("@", 1)[0] for reply in replies for hostname in reply}
 
 
 class Supervisor:
@@ -89,17 +120,24 @@ class Supervisor:
         if self.settings.uses_embedded or self.settings.redis_url is None:
             # A data dir in use raises EmbeddedServerError: `neonomaly` prints it, exits 1.
             self.server = EmbeddedServer(self.options.data_dir).start()
-            address = self.server.address
-            roles = "graph store + redis" if self.settings.uses_embedded else "redis"
-            print(f"embedded {roles}: {address.display_url} (data and password "
-                  f"in {self.server.data_dir})", flush=True)  # fmt: skip
             # The children attach through the data dir: they read the port and the password
             # there, so the password is in no command line and no environment.
             if self.settings.uses_embedded:
                 env["GRAPH_URL"] = EMBEDDED
-        if not self.settings.uses_embedded:
-            print(f"graph store: {self.settings.graph_url}", flush=True)
         return env
+
+    def _stores(self) -> list[tuple[str, str]]:
+        """The banner's lines on where the data is."""
+        lines = []
+        if not self.settings.uses_embedded:
+            lines.append(("graph", self.settings.graph_url))
+        if self.server is not None:
+            roles = "graph store + redis" if self.settings.uses_embedded else "redis"
+            lines.append(
+                ("store", f"{self.server.address.display_url}, embedded {roles} (data and "
+                 f"password in {self.server.data_dir})")
+            )  # fmt: skip
+        return lines
 
     def run(self) -> int:
         # Everything the server and the children write in the data dir (AOF, RDB, beat's
@@ -110,21 +148,46 @@ class Supervisor:
         flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"
         try:
             env = self._service_env()
-            for spec in child_specs(self.options, flower_auth):
-                process = subprocess.Popen(spec.argv, env={**env, **spec.env})
-                self.children.append((spec, process))
+            for spec in child_specs(self.settings, self.options):
+                self._start(spec, env)
+            self._wait_for_workers()
+            if not self._stopping:
+                self._start(flower_spec(self.options, flower_auth), env)
+            # Nothing of its own before this: the children's logs come first, then the banner.
             print("\nNeonomaly is up:", flush=True)
             for spec, _ in self.children:
                 if spec.url:
                     print(f"  {spec.name:<7} {spec.url}", flush=True)
             if "FLOWER_BASIC_AUTH" not in os.environ:
                 print(f"  flower login: {flower_auth}", flush=True)
+            for name, where in self._stores():
+                print(f"  {name:<7} {where}", flush=True)
             # As the user invoked it (`make run` runs .venv/bin/neonomaly, not on PATH).
             command = sys.argv[0] if Path(sys.argv[0]).name == "neonomaly" else "neonomaly"
             print(f"Create an API key: {command} create-user NAME    Stop: Ctrl-C\n", flush=True)
             return self._wait()
         finally:
             self.stop()
+
+    def _start(self, spec: ChildSpec, env: dict[str, str]) -> None:
+        process = subprocess.Popen(spec.argv, env={**env, **spec.env})
+        self.children.append((spec, process))
+
+    def _wait_for_workers(self) -> None:
+        """Until both workers answer a ping, a child exits, or Ctrl-C (at most a while)."""
+        settings = self.settings.model_copy(update={"data_dir": self.options.data_dir})
+        app = producer_app(settings, resolve_urls(settings).redis_url)
+        deadline = time.monotonic() + WORKERS_READY_SECONDS
+        try:
+            while not self._stopping and all(p.poll() is None for _, p in self.children):
+                if {JOBS_WORKER, DELIVERIES_WORKER} <= answering_workers(app):
+                    return
+                if time.monotonic() > deadline:
+                    print("the workers have not answered yet: Flower lists them once they "
+                          "do (/api/workers?refresh=1)", flush=True)  # fmt: skip
+                    return
+        finally:
+            app.close()
 
     def _wait(self) -> int:
         while not self._stopping:

@@ -27,7 +27,7 @@ from common.stores import Repositories, connect_graph
 from common.users.keys import new_api_key
 from common.users.models import User
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j
-from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
+from tests.support import ROOT, AppServer, settings_for, start_app, stop_app, unique_name
 
 ENGINES = ("falkordb", "neo4j")
 
@@ -125,11 +125,12 @@ def jobs(settings: Settings) -> Iterator[JobStore]:
 
 @pytest.fixture(scope="session")
 def make_user(store: Repositories) -> Callable[..., tuple[User, str]]:
-    """Create a user directly in the graph; returns it with its (plain) API key."""
+    """Create a user directly in the graph; returns it with its (plain) API key. User names
+    are unique: each is `name` with a suffix of its own."""
 
     def make(name: str = "tester") -> tuple[User, str]:
         key = new_api_key()
-        return store.users.create(name, key.hashed), key.plain
+        return store.users.create(unique_name(name), key.hashed), key.plain
 
     return make
 

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,11 @@ def settings_for(server: EmbeddedServer, neo4j: Neo4jServer | None = None) -> Se
         data_dir=server.data_dir,
         _env_file=None,  # type: ignore[call-arg]
     )
+
+
+def unique_name(prefix: str) -> str:
+    """A user name no other test uses (user names are unique in a store)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from common.errors import found
 from common.jobs.record_store import JobStore
@@ -57,17 +58,21 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 bearer = HTTPBearer(auto_error=False)
 
 
+def authenticate_key(scope: Scope, key: str) -> User | None:
+    """The user a key belongs to (for web.errors.ApiKeyRequired, before the body is read)."""
+    repositories: Repositories = scope["app"].state.repositories
+    return user_of_key(repositories.users, key)
+
+
 def get_current_user(
-    repositories: RepositoriesDep,
-    api_key: Annotated[str | None, Depends(api_key_header)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request,
+    # Declared for the OpenAPI schema's security schemes; ApiKeyRequired checked the key.
+    _api_key: Annotated[str | None, Depends(api_key_header)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    key = api_key or (credentials.credentials if credentials else None)
-    if not key:
+    user: User | None = getattr(request.state, "user", None)
+    if user is None:  # a route that ApiKeyRequired treats as public
         raise UnauthorizedError(MISSING_KEY)
-    user = user_of_key(repositories.users, key)
-    if user is None:
-        raise UnauthorizedError("invalid API key")
     return user
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
+import anyio.to_thread
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +24,15 @@ from common.errors import (
     LimitExceededError,
     NeonomalyError,
     NotFoundError,
+    RateLimitedError,
 )
+from common.redis_errors import REDIS
+from common.users.models import User
 
 log = logging.getLogger(__name__)
 MAX_REPORTED_ERRORS = 20
 MISSING_KEY = "missing API key: send X-API-Key: KEY or Authorization: Bearer KEY"
+INVALID_KEY = "invalid API key"
 
 
 class UnauthorizedError(NeonomalyError):
@@ -44,6 +50,7 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
     GoneError: 410,
     PayloadTooLargeError: 413,
     InvalidRequestError: 422,
+    RateLimitedError: 429,
     LimitExceededError: 429,
     DependencyUnavailableError: 503,
 }
@@ -60,20 +67,31 @@ def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def dependency_down(exc: DependencyUnavailableError) -> JSONResponse:
+    """503 naming the dependency (its message says which, never where: see the error)."""
+    return _json(503, str(exc), {"Retry-After": "5"})
+
+
+def unauthorized(detail: str) -> JSONResponse:
+    return _json(401, detail, {"WWW-Authenticate": "Bearer"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(
             (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
         )
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         if status == 503:
-            headers = {"Retry-After": "5"}
-            log.warning("dependency down on %s %s: %s", request.method, request.url.path, exc)
+            log.warning("dependency down on %s %s: %r", request.method, request.url.path, exc)
+            return dependency_down(cast(DependencyUnavailableError, exc))
         return _json(status, str(exc), headers)
 
     async def redis_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis down on %s %s: %s", request.method, request.url.path, exc)
-        return _json(503, f"redis is unavailable: {exc}", {"Retry-After": "5"})
+        return dependency_down(DependencyUnavailableError(REDIS, str(exc)))
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         # Say where and what, without echoing the input: it may be NaN (not encodable as
@@ -177,18 +195,33 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-class ApiKeyRequired:
-    """401 for a request that carries no API key, before anything reads its body.
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    """The key a request carries: X-API-Key, else Authorization: Bearer KEY."""
+    key = headers.get(b"x-api-key", b"").strip()
+    if not key:
+        scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+        key = credentials.strip() if scheme.lower() == b"bearer" else b""
+    return key.decode("latin-1") or None
 
-    Whether the key is valid is checked later (get_current_user, against the graph); this
-    only makes sure that an anonymous caller learns nothing from body parsing or routing.
+
+class ApiKeyRequired:
+    """Authenticate every non-public request before anything reads its body.
+
+    No key, or one that matches no user, is 401 here: an anonymous or wrong caller learns
+    nothing from body parsing (a malformed body is 401 for them, not 422), validation or
+    routing. The user found is put in the request's state for `web.deps.get_current_user`.
     """
 
     def __init__(
-        self, app: ASGIApp, public_paths: frozenset[str], public_prefixes: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        public_paths: frozenset[str],
+        authenticate: Callable[[Scope, str], User | None],
+        public_prefixes: tuple[str, ...] = (),
     ):
         self.app = app
         self.public_paths = public_paths
+        self.authenticate = authenticate
         self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -200,10 +233,19 @@ class ApiKeyRequired:
         ):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        authorization = headers.get(b"authorization", b"")
-        if headers.get(b"x-api-key") or authorization[:7].lower() == b"bearer ":
-            await self.app(scope, receive, send)
+        key = presented_key(dict(scope["headers"]))
+        if key is None:
+            await unauthorized(MISSING_KEY)(scope, receive, send)
             return
-        response = _json(401, MISSING_KEY, {"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
+        try:
+            # The graph lookup blocks: off the event loop, as FastAPI runs sync dependencies.
+            user = await anyio.to_thread.run_sync(self.authenticate, scope, key)
+        except DependencyUnavailableError as exc:
+            log.warning("dependency down authenticating %s: %r", path, exc)
+            await dependency_down(exc)(scope, receive, send)
+            return
+        if user is None:
+            await unauthorized(INVALID_KEY)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)

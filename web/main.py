@@ -16,6 +16,7 @@ from common.jobs.waits import JobWaiter
 from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
 from common.stores import connect_graph, redis_stores
+from web.deps import authenticate_key
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
 from web.routers import (
     anomalies,
@@ -72,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except DependencyUnavailableError as exc:
         # Serve anyway: requests answer 503 until the graph store is back, and the
         # schema statements are idempotent, so the next start creates what is missing.
-        log.warning("graph store unavailable at startup, schema not checked: %s", exc)
+        log.warning("graph store unavailable at startup, schema not checked: %r", exc)
     yield
     app.state.repositories.close()
     app.state.redis_stores.close()
@@ -94,12 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: no key, no body parsing or size check.
+    # Added last, so it runs first: no valid key, no body parsing or size check.
     public = {"/health", "/ready", UI_PREFIX, app.docs_url, app.redoc_url, app.openapi_url}
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(
         ApiKeyRequired,
         public_paths=frozenset(p for p in public if p),
+        authenticate=authenticate_key,
         public_prefixes=(f"{UI_PREFIX}/",),  # the dashboard's files: no data in them
     )
     app.include_router(health.router)

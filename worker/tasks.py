@@ -11,17 +11,21 @@ import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from common.epoch import now_ms
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
 from common.notifications.attempts import attempt_delivery
 from common.notifications.dispatch import notify_incidents
 from common.queue import (
+    DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS,
     DELIVER_TASK,
     DETECT_TASK,
+    FINISH_DELETES_TASK,
     INCIDENT_SWEEP_TASK,
     SCAN_TASK,
     JobQueue,
 )
+from common.redis_errors import REDIS
 from common.scans.sweep import record_scan_done, run_scan
 from worker import resources
 from worker.celery_app import app
@@ -30,6 +34,13 @@ log = logging.getLogger(__name__)
 
 TRANSIENT = (DependencyUnavailableError, redis.ConnectionError, redis.TimeoutError)
 MAX_RETRIES = 5
+
+
+def as_outage(exc: Exception) -> DependencyUnavailableError:
+    """A transient error as the outage it is (its message names the dependency only)."""
+    if isinstance(exc, DependencyUnavailableError):
+        return exc
+    return DependencyUnavailableError(REDIS, str(exc))
 
 
 def backoff_seconds(retries: int) -> int:
@@ -81,14 +92,20 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
         )
         return {"job_id": job_id, "status": "failed"}
     except TRANSIENT as exc:
+        outage = as_outage(exc)
         retries = self.request.retries
         if retries >= MAX_RETRIES:
-            _fail_quietly(job_id, f"gave up after {retries + 1} attempts: {exc}")
+            waited = sum(backoff_seconds(r) for r in range(retries))
+            _fail_quietly(
+                job_id,
+                f"the {outage.label} was unavailable through {retries + 1} attempts over "
+                f"{waited} s: the job did not run; submit it again once it is back",
+            )
             return {"job_id": job_id, "status": "failed"}
         countdown = backoff_seconds(retries)
         # If Redis itself is down, the retry below finds out.
         with contextlib.suppress(*TRANSIENT):
-            worker.stores.jobs.mark_queued(job_id, f"retrying in {countdown} s: {exc}")
+            worker.stores.jobs.mark_queued(job_id, f"retrying in {countdown} s: {outage}")
         raise self.retry(exc=exc, countdown=countdown) from exc
     return {"job_id": job_id, "status": None if record is None else record.status}
 
@@ -124,7 +141,20 @@ def incident_sweep(self: Task) -> dict[str, Any]:
     return {"resolved": len(report.resolved), "events": report.events}
 
 
+@app.task(bind=True, name=FINISH_DELETES_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def finish_deletes(self: Task) -> dict[str, Any]:
+    """Finish the deletes of metrics and services that were cut short."""
+    worker = resources.current()
+    cut_short_before = now_ms() - DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS * 1000
+    try:
+        finished = worker.repositories.finish_interrupted_deletes(cut_short_before)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"finished": finished}
+
+
 # max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).
+# Routed to DELIVERY_QUEUE, with time limits of its own (common.queue.celery_config).
 @app.task(bind=True, name=DELIVER_TASK, max_retries=None)  # type: ignore[untyped-decorator]
 def deliver_webhook(self: Task, delivery_id: str) -> dict[str, Any]:
     """One attempt of a webhook delivery (common.notifications.attempts), retried with backoff."""

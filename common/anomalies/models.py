@@ -9,16 +9,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from common.ids import anomaly_id
+from common.scores import Score
 
 Verdict = Literal["false_positive", "confirmed"]
 
 
 @dataclass(frozen=True)
 class NewAnomaly:
-    """One flagged reading as detection found it, with the span of its event.
+    """One flagged reading as one judgement found it, with the span of its event.
 
-    Its id is derived from (metric, reading, method) once, here, and carried: the graph
-    merges on it (a re-run updates, never duplicates) and incidents name it.
+    Its id is derived from (metric, reading) here, unless given: the graph keeps one anomaly
+    per reading whoever flags it, and `AnomalyRepository.save` returns each with the id it
+    is stored under (an older anomaly of the reading keeps its own), which incidents name.
     """
 
     metric_id: str
@@ -35,10 +37,11 @@ class NewAnomaly:
     probability: float | None = None  # how often normal behaviour deviates this much
     kind: str | None = None  # the kind of the event it belongs to
     summary: str | None = None  # the event in words and numbers
-    id: str = field(init=False)
+    id: str = field(default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "id", anomaly_id(self.metric_id, self.reading_id, self.method))
+        if not self.id:
+            object.__setattr__(self, "id", anomaly_id(self.metric_id, self.reading_id))
 
 
 # A stored anomaly, as the API shows it (no docstring: it would become its OpenAPI text).
@@ -49,8 +52,9 @@ class Anomaly(BaseModel):
     expected: float
     lower: float
     upper: float
-    score: float
-    method: str
+    score: Score
+    method: str = Field(description="the method whose evidence is kept (the highest score)")
+    methods: list[str] = Field(description="every method that flagged the reading")
     event_start: datetime
     event_end: datetime
     probability: float | None = Field(
@@ -61,6 +65,6 @@ class Anomaly(BaseModel):
     id: str
     metric_id: str
     detected_at: datetime
-    job_id: str | None = None
+    job_id: str | None = Field(default=None, description="the job whose evidence is kept")
     feedback: Verdict | None = None  # what a person said of it (POST .../feedback)
     feedback_at: datetime | None = None

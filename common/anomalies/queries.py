@@ -5,50 +5,82 @@ subset both Neo4j 5 and FalkorDB run, values only through $parameters, every wri
 statement, times as epoch milliseconds, scalar columns only.
 """
 
-# Keyed on a deterministic id (metric, reading, method): a re-run updates, never duplicates.
+# One anomaly per flagged reading, whatever flagged it (a job of any method, a scan):
+#  - An anomaly stored while ids still held the method keeps its id (the smallest, if the
+#    reading has two of those): found by the (metric_id, timestamp) index, not through
+#    FLAGS, which a reading compacted out of the chain no longer has. Otherwise the id is
+#    a.id, derived from (metric, reading), and MERGE on that unique id makes two writers
+#    saving one reading meet on one node (on Neo4j by its constraint).
+#  - `methods` gathers every method that flagged the reading.
+#  - The strongest evidence (the highest score) is kept whole: value, expected, bounds,
+#    score, probability, kind, summary, event span, method and job. A weaker finding adds
+#    only its method.
+# A metric being deleted (or gone) gets nothing: its readings are going.
+# One row per anomaly stored, with the id it is stored under.
 SAVE_ANOMALIES = """
+MATCH (m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 UNWIND $anomalies AS a
 MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
-MERGE (an:Anomaly {id: a.id})
-ON CREATE SET an.detected_at = $now
-SET an.metric_id = $metric_id, an.reading_id = a.reading_id, an.timestamp = a.timestamp,
-    an.value = a.value, an.expected = a.expected, an.lower = a.lower, an.upper = a.upper,
-    an.score = a.score, an.method = a.method, an.event_start = a.event_start,
-    an.event_end = a.event_end, an.job_id = $job_id, an.probability = a.probability,
-    an.kind = a.kind, an.summary = a.summary
+OPTIONAL MATCH (old:Anomaly)
+WHERE old.metric_id = $metric_id AND old.timestamp = a.timestamp
+  AND old.reading_id = a.reading_id
+WITH a, r, min(old.id) AS old_id
+MERGE (an:Anomaly {id: coalesce(old_id, a.id)})
+ON CREATE SET an.detected_at = $now, an.metric_id = $metric_id, an.reading_id = a.reading_id,
+              an.timestamp = a.timestamp
+WITH a, r, an, an.score IS NULL OR a.score > an.score AS stronger,
+     coalesce(an.methods, CASE WHEN an.method IS NULL THEN [] ELSE [an.method] END) AS methods
+SET an.methods = CASE WHEN a.method IN methods THEN methods ELSE methods + a.method END,
+    an.value = CASE WHEN stronger THEN a.value ELSE an.value END,
+    an.expected = CASE WHEN stronger THEN a.expected ELSE an.expected END,
+    an.lower = CASE WHEN stronger THEN a.lower ELSE an.lower END,
+    an.upper = CASE WHEN stronger THEN a.upper ELSE an.upper END,
+    an.score = CASE WHEN stronger THEN a.score ELSE an.score END,
+    an.probability = CASE WHEN stronger THEN a.probability ELSE an.probability END,
+    an.kind = CASE WHEN stronger THEN a.kind ELSE an.kind END,
+    an.summary = CASE WHEN stronger THEN a.summary ELSE an.summary END,
+    an.event_start = CASE WHEN stronger THEN a.event_start ELSE an.event_start END,
+    an.event_end = CASE WHEN stronger THEN a.event_end ELSE an.event_end END,
+    an.method = CASE WHEN stronger THEN a.method ELSE an.method END,
+    an.job_id = CASE WHEN stronger THEN $job_id ELSE an.job_id END
 MERGE (an)-[:FLAGS]->(r)
-RETURN count(an) AS saved
+RETURN a.reading_id AS reading_id, an.id AS id
+"""
+
+# Every read of an anomaly returns these columns, so that each shows the same fields.
+_ANOMALY_COLUMNS = """
+RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
+       a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
+       a.upper AS upper, a.score AS score, a.method AS method,
+       coalesce(a.methods, [a.method]) AS methods, a.event_start AS event_start,
+       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
+       a.probability AS probability, a.kind AS kind, a.summary AS summary,
+       a.feedback AS feedback, a.feedback_at AS feedback_at
 """
 
 # Keyset paging, as LIST_READINGS_AFTER: strictly after ($after_timestamp, $after_id) in
 # (timestamp, id) order, with $start at least $after_timestamp (keyset_page sees to it) so that
 # the index range does the paging. The first page passes ($start, ""): every id is above "".
-LIST_ANOMALIES = """
+LIST_ANOMALIES = (
+    """
 MATCH (a:Anomaly)
 WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp < $end
   AND NOT (a.timestamp = $after_timestamp AND a.id <= $after_id)
-RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
-       a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
-       a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
-       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
-       a.probability AS probability, a.kind AS kind, a.summary AS summary,
-       a.feedback AS feedback, a.feedback_at AS feedback_at
+"""
+    + _ANOMALY_COLUMNS
+    + """
 ORDER BY a.timestamp, a.id
 LIMIT $limit
 """
+)
 
-# One anomaly, found through its metric's owner; feedback is what a person said of it.
+# One anomaly, found through its metric's owner (not while the metric is being deleted);
+# feedback is what a person said of it.
 _OWNED_ANOMALY = """
 MATCH (a:Anomaly {id: $anomaly_id})
-MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(:Metric {id: a.metric_id})
-"""
-
-_ANOMALY_COLUMNS = """
-RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
-       a.timestamp AS timestamp, a.value AS value, a.expected AS expected, a.lower AS lower,
-       a.upper AS upper, a.score AS score, a.method AS method, a.event_start AS event_start,
-       a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
-       a.feedback AS feedback, a.feedback_at AS feedback_at
+MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: a.metric_id})
+WHERE m.deleting IS NULL
 """
 
 GET_ANOMALY = _OWNED_ANOMALY + _ANOMALY_COLUMNS

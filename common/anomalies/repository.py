@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from common.anomalies import queries as q
 from common.anomalies.models import Anomaly, NewAnomaly, Verdict
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.graph.executors import CypherExecutor, Row
-from common.graph.params import KeysetPage, keyset_page
+from common.graph.params import KeysetPage, batches, keyset_page
 
 
 def _anomaly(row: Row) -> Anomaly:
@@ -30,38 +31,55 @@ class AnomalyRepository:
 
     def save(
         self, metric_id: str, anomalies: Sequence[NewAnomaly], job_id: str | None = None
-    ) -> int:
-        """Store (or update) the anomalies of one metric's readings; how many were saved."""
-        if not anomalies:
-            return 0
-        rows = self.executor.write(
-            q.SAVE_ANOMALIES,
-            {
-                "metric_id": metric_id,
-                "job_id": job_id,
-                "now": now_ms(),
-                "anomalies": [
-                    {
-                        "id": a.id,
-                        "reading_id": a.reading_id,
-                        "timestamp": a.timestamp_ms,
-                        "value": a.value,
-                        "expected": a.expected,
-                        "lower": a.lower,
-                        "upper": a.upper,
-                        "score": a.score,
-                        "method": a.method,
-                        "event_start": a.event_start_ms,
-                        "event_end": a.event_end_ms,
-                        "probability": a.probability,
-                        "kind": a.kind,
-                        "summary": a.summary,
-                    }
-                    for a in anomalies
-                ],
-            },
-        )
-        return int(rows[0]["saved"]) if rows else 0
+    ) -> list[NewAnomaly]:
+        """Store one judgement's anomalies of a metric's readings, in bounded batches.
+
+        One anomaly per reading, whoever flags it (see SAVE_ANOMALIES): a reading already
+        flagged gains this method and keeps the stronger evidence. Returns the anomalies
+        stored, each with the id it is stored under; a reading that does not exist (or a
+        metric being deleted) stores nothing.
+        """
+        strongest: dict[str, NewAnomaly] = {}
+        for anomaly in anomalies:  # one per reading within a call too
+            kept = strongest.get(anomaly.reading_id)
+            if kept is None or anomaly.score > kept.score:
+                strongest[anomaly.reading_id] = anomaly
+        stored: list[NewAnomaly] = []
+        for batch in batches(list(strongest.values())):
+            rows = self.executor.write(
+                q.SAVE_ANOMALIES,
+                {
+                    "metric_id": metric_id,
+                    "job_id": job_id,
+                    "now": now_ms(),
+                    "anomalies": [
+                        {
+                            "id": a.id,
+                            "reading_id": a.reading_id,
+                            "timestamp": a.timestamp_ms,
+                            "value": a.value,
+                            "expected": a.expected,
+                            "lower": a.lower,
+                            "upper": a.upper,
+                            "score": a.score,
+                            "method": a.method,
+                            "event_start": a.event_start_ms,
+                            "event_end": a.event_end_ms,
+                            "probability": a.probability,
+                            "kind": a.kind,
+                            "summary": a.summary,
+                        }
+                        for a in batch
+                    ],
+                },
+            )
+            stored_as = {row["reading_id"]: row["id"] for row in rows}
+            stored += [
+                a if stored_as[a.reading_id] == a.id else replace(a, id=stored_as[a.reading_id])
+                for a in batch
+                if a.reading_id in stored_as
+            ]
+        return stored
 
     def list_page(self, metric_id: str, page: KeysetPage) -> list[Anomaly]:
         """A page of a metric's anomalies in (timestamp, id) order."""

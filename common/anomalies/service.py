@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common.anomalies.models import NewAnomaly
 from common.metrics.models import ReadingSeries
+from common.scores import capped_score
 
 if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
     from common.detection.result import DetectionResult
@@ -56,8 +58,7 @@ def anomalies_found(
                 expected=_finite(float(output.expected[index]), value),
                 lower=_finite(float(output.lower[index]), value),
                 upper=_finite(float(output.upper[index]), value),
-                # A zero spread gives an infinite score; the graph and JSON want a number.
-                score=_finite(float(output.score[index]), float(np.finfo(np.float64).max)),
+                score=capped_score(float(output.score[index])),
                 method=method,
                 event_start_ms=start_ms,
                 event_end_ms=end_ms,
@@ -67,3 +68,13 @@ def anomalies_found(
             )
         )
     return anomalies
+
+
+def strongest(anomalies: Sequence[NewAnomaly], cap: int) -> tuple[list[NewAnomaly], int]:
+    """At most `cap` of `anomalies`: the highest scores (the earlier reading on a tie), in
+    their original order; and how many were dropped."""
+    if len(anomalies) <= cap:
+        return list(anomalies), 0
+    ranked = sorted(range(len(anomalies)), key=lambda i: (-anomalies[i].score, i))
+    kept = sorted(ranked[:cap])
+    return [anomalies[i] for i in kept], len(anomalies) - cap

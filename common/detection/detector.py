@@ -75,6 +75,13 @@ def minimum_points(
     return size + 1
 
 
+def fitted_window(readings: int, *, robust: bool = False) -> int:
+    """The largest rolling window `readings` can fill: DEFAULT_WINDOW, or fewer when the
+    series is shorter than it needs (at least MIN_WINDOW, which may still be too many)."""
+    largest = readings // 2 if robust else readings - 1
+    return max(MIN_WINDOW, min(DEFAULT_WINDOW, largest))
+
+
 def detect(
     values: np.ndarray,
     timestamps_ms: np.ndarray | None = None,
@@ -93,7 +100,8 @@ def detect(
     rolling (`result.params["auto"]` says so).
 
     rolling / STL: `sigma` the band half-width in scale units (default 3); `window`:
-    rolling, the window in points (default 60); STL online, the history each block is
+    rolling, the window in points (default 60, or fewer on a shorter series: see
+    `fitted_window`; `params["window_fitted"]` says so); STL online, the history each block is
     fitted on (default four periods). `period`: STL season in points (grid steps of the
     median spacing when timestamps are given); None infers it.
     """
@@ -109,7 +117,8 @@ def detect(
     if method == "auto":
         needed = adaptive.minimum_points(window)
         if n >= needed:
-            return _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+            found = _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+            return found.with_capped_scores()
         # Too short to learn what is unusual for this series: the seed's rule (a band of
         # sigma around a trailing mean) is the best there is, and says so.
         method, window = "rolling", None
@@ -133,17 +142,30 @@ def detect(
     else:
         size = DEFAULT_WINDOW if window is None else window
         needed = minimum_points("rolling", window=size, robust=robust, online=online)
+        if n < needed and window is None:
+            # No window asked for: the default one shrinks to the readings there are, so
+            # that the seed's request (an hour of per-minute readings, 59 or 60 of them)
+            # is judged rather than refused. An explicit window is kept, or refused.
+            size = fitted_window(n, robust=robust)
+            needed = minimum_points("rolling", window=size, robust=robust, online=online)
+            params["window_fitted"] = (
+                f"{n} readings, fewer than the default window of {DEFAULT_WINDOW} needs: "
+                f"window {size}"
+            )
         if n < needed:
+            advice = (
+                "add readings or widen the window" if window is None else "pass a smaller window"
+            )
             raise DetectionError(
                 f"rolling {'median/MAD' if robust else 'mean/std'} needs at least {needed} "
-                f"readings with a window of {size}, got {n}: pass a smaller window"
+                f"readings with a window of {size}, got {n}: {advice}"
             )
         judge = rolling.median_mad if robust else rolling.mean_std
         expected, scale = judge(series, size, online=online)
         params["window"] = size
         params["window_kind"] = "trailing, the points before each point"
     result = _scored(series, expected, scale, float(sigma), method, params)
-    return _with_kinds(result, series, times, seasonal=method == "stl")
+    return _with_kinds(result, series, times, seasonal=method == "stl").with_capped_scores()
 
 
 def _adaptive(

@@ -17,12 +17,14 @@ The kind is a description of what followed the alarm; the alarm itself never loo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
 from common.detection.spread import robust_spread
+from common.scores import MAX_SCORE
 
 BASELINE = 120
 LOOK = 32
@@ -149,7 +151,7 @@ def _jumps(values: np.ndarray, expected: np.ndarray, peaks: np.ndarray) -> np.nd
 def _short_lived(jump: float, noise: float, when: str) -> EventKind:
     kind = "spike" if jump >= 0 else "dip"
     return EventKind(
-        kind, jump, jump / noise, f"{kind} {jump:+.4g} ({jump / noise:+.1f} σ) at {when}"
+        kind, jump, jump / noise, f"{kind} {jump:+.4g} ({_sigmas(jump / noise)}) at {when}"
     )
 
 
@@ -194,12 +196,15 @@ def describe(
                 over,
                 over / noise,
                 f"trend {per_reading:+.4g} per reading since {when} "
-                f"({over:+.4g} over {units.shape[0]} readings, {over / noise:+.1f} σ)",
+                f"({over:+.4g} over {units.shape[0]} readings, {_sigmas(over / noise)})",
             )
         shift = float(np.median(errors))
         kind = "level_shift_up" if shift >= 0 else "level_shift_down"
         return EventKind(
-            kind, shift, shift / noise, f"level {shift:+.4g} ({shift / noise:+.1f} σ) since {when}"
+            kind,
+            shift,
+            shift / noise,
+            f"level {shift:+.4g} ({_sigmas(shift / noise)}) since {when}",
         )
     spread_before = robust_spread(values[before])
     spread_after = robust_spread(values[look])
@@ -210,7 +215,8 @@ def describe(
             "seasonal_break",
             off * noise,
             off,
-            f"seasonal pattern broken since {when}: readings {off:.1f} σ off the usual shape",
+            f"seasonal pattern broken since {when}: readings {_sigmas(off, sign='')} off the "
+            "usual shape",
         )
     return EventKind(
         "variance_change",
@@ -218,6 +224,14 @@ def describe(
         ratio,
         f"spread ×{ratio:.3g} since {when}",
     )
+
+
+def _sigmas(units: float, sign: str = "+") -> str:
+    """Noise units as people read them: "+4.1 σ"; past MAX_SCORE (a reading off a
+    near-zero noise, where the count is infinite) "over +1e+06 σ", never "inf"."""
+    if abs(units) < MAX_SCORE:
+        return f"{units:{sign}.1f} σ"
+    return f"over {math.copysign(MAX_SCORE, units):{sign}.0e} σ"
 
 
 def _noise(errors: np.ndarray, values: np.ndarray) -> float:

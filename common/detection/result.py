@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from common.detection.kinds import EventKind
+from common.scores import capped_score, capped_scores
 
 
 class DetectionError(ValueError):
@@ -31,9 +32,10 @@ class DetectionResult:
 
     `expected`, `lower` and `upper` are NaN where a point was not judged (not enough
     history yet); there `score` is 0, `probability` 1 and `is_anomaly` False.
-    `is_anomaly == (score >= 1)`. `probability`: how often the series' normal behaviour
-    deviates this much (method `auto`: from the series' own past; rolling and STL: the
-    two-sided normal tail of the deviation in scale units).
+    `is_anomaly == (score >= 1)`; `detect` caps scores at common.scores.MAX_SCORE.
+    `probability`: how often the series' normal behaviour deviates this much (method
+    `auto`: from the series' own past; rolling and STL: the two-sided normal tail of the
+    deviation in scale units).
     """
 
     method: str
@@ -71,6 +73,11 @@ class DetectionResult:
             is_anomaly=is_anomaly,
             events=events,
         )
+
+    def with_capped_scores(self) -> DetectionResult:
+        """The result with every score finite and at most MAX_SCORE (common.scores)."""
+        events = [replace(e, peak_score=capped_score(float(e.peak_score))) for e in self.events]
+        return replace(self, score=capped_scores(self.score), events=events)
 
     def __len__(self) -> int:
         return int(self.expected.shape[0])

@@ -81,27 +81,61 @@ class CypherExecutor(Protocol):
     def close(self) -> None: ...
 
 
+def write_naming(
+    executor: CypherExecutor, query: str, params: dict[str, Any], clash: ConflictError
+) -> list[Row]:
+    """Run a statement that gives something a name unique in its scope (a service among its
+    owner's, a metric in its service); `clash` if the name is taken: seen by the statement
+    (its row's `clashes` > 0), or, when another request took it at the same moment, refused
+    by Neo4j's uniqueness constraint."""
+    try:
+        rows = executor.write(query, params)
+    except UniqueConstraintError as exc:
+        raise clash from exc
+    if rows and rows[0]["clashes"]:
+        raise clash
+    return rows
+
+
 class FalkorDBExecutor:
-    """FalkorDB over the Redis protocol (an external server or the embedded one)."""
+    """FalkorDB over the Redis protocol (an external server or the embedded one).
+
+    Reads and writes go through two clients: a read is sent again once if its connection
+    fails, a write never is. A write whose connection failed or timed out may have run (it
+    may still be running): sending it again would repeat its creates, so the caller gets
+    the outage instead. A pooled connection the server closed (a restart) is replaced
+    before a command is sent on it, by the pool's own check, for reads and writes alike.
+    """
 
     engine = "falkordb"
 
-    def __init__(self, host: str, port: int, graph_name: str, password: str | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        graph_name: str,
+        password: str | None = None,
+        socket_timeout: float = 120,
+    ):
         from falkordb import FalkorDB
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        self._db = FalkorDB(
-            host=host,
-            port=port,
-            password=password,
-            socket_timeout=120,
-            socket_connect_timeout=2,
-            # One immediate retry replaces a pooled connection the server closed (a restart);
-            # redis-py's default backoff would make a down server take seconds to report.
-            retry=Retry(NoBackoff(), 1),
-        )
-        self._graph = self._db.select_graph(graph_name)
+        def client(retries: int) -> FalkorDB:
+            return FalkorDB(
+                host=host,
+                port=port,
+                password=password,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=2,
+                # redis-py's default backoff would make a down server take seconds to report.
+                retry=Retry(NoBackoff(), retries),
+            )
+
+        self._reads = client(retries=1)
+        self._writes = client(retries=0)
+        self._read_graph = self._reads.select_graph(graph_name)
+        self._write_graph = self._writes.select_graph(graph_name)
         self.address = f"{host}:{port}"
 
     @classmethod
@@ -110,10 +144,10 @@ class FalkorDBExecutor:
         return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, graph_name, parsed.password)
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._graph.ro_query(falkordb_query(query, params)))
+        return self._run(lambda: self._read_graph.ro_query(falkordb_query(query, params)))
 
     def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._graph.query(falkordb_query(query, params)))
+        return self._run(lambda: self._write_graph.query(falkordb_query(query, params)))
 
     def _run(self, call: Callable[[], Any]) -> list[Row]:
         import redis
@@ -130,14 +164,17 @@ class FalkorDBExecutor:
         return [dict(zip(columns, row, strict=True)) for row in result.result_set]
 
     def close(self) -> None:
-        self._db.connection.close()
+        self._reads.connection.close()
+        self._writes.connection.close()
 
 
 class Neo4jExecutor:
     """Neo4j through the official driver: one driver per process, reads routed as reads.
 
     `execute_query` runs each statement in a managed transaction, which the driver retries
-    on transient errors (deadlocks, leader changes) within its retry budget.
+    on transient errors (deadlocks, leader changes) within its retry budget: only where the
+    transaction is known not to have committed. A connection lost while committing is
+    IncompleteCommit, which is not retried (the write may have run).
     """
 
     engine = "neo4j"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from common.epoch import now_ms
 from common.ids import new_id
@@ -16,6 +17,24 @@ NO_LIMIT = 2**31 - 1
 
 # The key of the last row a page held: (epoch ms, id).
 PageKey = tuple[int, str]
+
+# Rows one write statement touches at most (anomalies saved, incident members joined, nodes
+# deleted). FalkorDB runs one write at a time for every tenant, and Neo4j holds a write's
+# locks until it commits: a statement this size takes tens of milliseconds, so another
+# tenant's append waits that long at worst, never the whole of a big job or delete.
+WRITE_BATCH = 1000
+# Rows one read statement returns at most where a caller wants more (a job's window): the
+# embedded server formats a reply holding every other client, so 100,000 readings are read
+# as ten replies with other tenants' requests in between.
+READ_BATCH = 10_000
+
+T = TypeVar("T")
+
+
+def batches(rows: Sequence[T], size: int = WRITE_BATCH) -> Iterator[Sequence[T]]:
+    """`rows` in consecutive slices of at most `size`."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def new_node(owner_id: str, **fields: Any) -> dict[str, Any]:

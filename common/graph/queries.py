@@ -17,6 +17,8 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE CONSTRAINT user_key IF NOT EXISTS FOR (u:User) REQUIRE u.api_key_hash IS UNIQUE",
     "CREATE CONSTRAINT service_id IF NOT EXISTS FOR (s:Service) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT service_name IF NOT EXISTS FOR (s:Service) "
+    "REQUIRE (s.owner_id, s.name) IS UNIQUE",
     "CREATE CONSTRAINT metric_id IF NOT EXISTS FOR (m:Metric) REQUIRE m.id IS UNIQUE",
     "CREATE CONSTRAINT metric_name IF NOT EXISTS FOR (m:Metric) "
     "REQUIRE (m.service_id, m.name) IS UNIQUE",
@@ -53,3 +55,24 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 
 PING = "RETURN 1 AS ok"
+
+
+# --- what a metric owns, deleted in bounded batches -------------------------------------
+# Every node a metric owns carries its metric_id (indexed on both engines), so that deleting
+# a metric, or a service's metrics, deletes them a batch at a time: a statement deletes at
+# most $batch nodes (WRITE_BATCH), then other writers get their turn. A metric's own node is
+# deleted last, by its domain's statement, once none of these is left.
+# Readings go first: an anomaly is only ever saved on a reading that is still there, so
+# none appears behind the anomalies' pass. A new kind of child is one more line here, its
+# label in the MATCH (Cypher takes no label parameters, and each statement stays a literal).
+_DELETE_A_BATCH = """
+WITH child
+LIMIT $batch
+DETACH DELETE child
+RETURN count(*) AS deleted
+"""
+
+DELETE_METRIC_CHILDREN: tuple[str, ...] = (
+    "MATCH (child:MetricReading {metric_id: $metric_id})" + _DELETE_A_BATCH,
+    "MATCH (child:Anomaly {metric_id: $metric_id})" + _DELETE_A_BATCH,
+)

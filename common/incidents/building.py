@@ -4,8 +4,10 @@ Anomalies of one owner's metrics join one incident when their events are within
 INCIDENT_GAP_SECONDS of each other and their services are the same or linked by DEPENDS_ON
 within INCIDENT_MAX_HOPS (either direction). The anomalies of one job are split into
 clusters (events close in time); where each cluster goes is decided by one graph statement
-(`IncidentRepository.join_or_open`), so concurrent jobs never open two incidents for the
-same events, and a re-run changes nothing.
+per batch of at most WRITE_BATCH anomalies (`IncidentRepository.join_or_open`), so
+concurrent jobs never open two incidents for the same events, a re-run changes nothing,
+a reading already in an incident never opens another, and a resolved incident is not
+opened again by a later judgement of its readings.
 
 Only recent anomalies make incidents: a cluster whose events all ended more than
 INCIDENT_RESOLVE_SECONDS before now (reading time) is history, an incident that would be
@@ -19,6 +21,7 @@ from typing import Protocol
 
 from common.anomalies.models import NewAnomaly
 from common.epoch import now_ms
+from common.graph.params import batches
 from common.incidents.models import IncidentJoin
 from common.incidents.repository import IncidentRepository
 from common.metrics.models import MetricRef
@@ -61,7 +64,9 @@ def build_incidents(
     anomalies: Sequence[NewAnomaly],
     settings: Settings,
 ) -> list[IncidentJoin]:
-    """Put the stored `anomalies` of `metric` into incidents; returns what changed."""
+    """Put the stored `anomalies` of `metric` (with the ids they are stored under, as
+    `AnomalyRepository.save` returns them) into incidents; returns what changed, one entry
+    per cluster and incident."""
     gap_ms = settings.incident_gap_seconds * 1000
     history_before_ms = now_ms() - settings.incident_resolve_seconds * 1000
     recent = [
@@ -73,16 +78,24 @@ def build_incidents(
         return []
     related = related_service_ids(graph.services, metric.service_id, settings.incident_max_hops)
     related_metric_ids = graph.metrics.ids_in_services(sorted(related))
-    changes = []
+    changes: list[IncidentJoin] = []
     for cluster in recent:
-        change = graph.incidents.join_or_open(
-            metric.owner_id,
-            [a.id for a in cluster],
-            related_metric_ids,
-            start_ms=min(a.event_start_ms for a in cluster),
-            end_ms=max(a.event_end_ms for a in cluster),
-            gap_ms=gap_ms,
-        )
-        if change is not None:
+        into: str | None = None
+        for batch in batches(cluster):
+            change = graph.incidents.join_or_open(
+                metric.owner_id,
+                [a.id for a in batch],
+                related_metric_ids,
+                start_ms=min(a.event_start_ms for a in cluster),
+                end_ms=max(a.event_end_ms for a in cluster),
+                gap_ms=gap_ms,
+                into=into,
+            )
+            if change is None:
+                continue
+            if into == change.incident_id:  # the same incident as the batch before
+                last = changes.pop()
+                change = IncidentJoin(change.incident_id, last.opened, last.joined + change.joined)
             changes.append(change)
+            into = change.incident_id
     return changes

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from common.epoch import to_epoch_ms
-from common.incidents.models import IncidentMember
+from common.incidents.models import IncidentMember, MetricActivity
 from common.services.models import DependencyEdges
 
 
@@ -40,18 +39,6 @@ class ProbableCause(BaseModel):
     reasons: list[str] = Field(description="why it ranks where it does, in words and numbers")
 
 
-@dataclass(frozen=True)
-class MetricActivity:
-    metric_id: str
-    label: str  # service/metric
-    service_id: str | None
-    service_name: str
-    onset: datetime
-    peak_score: float
-    anomalies: int
-    dismissed: bool  # every anomaly of it was marked a false positive
-
-
 def metric_activity(members: Iterable[IncidentMember]) -> list[MetricActivity]:
     """Members grouped by metric: onset, peak score and count of each."""
     grouped: dict[str, list[IncidentMember]] = {}
@@ -60,13 +47,12 @@ def metric_activity(members: Iterable[IncidentMember]) -> list[MetricActivity]:
     activity = []
     for metric_id, group in grouped.items():
         first = group[0]
-        service_name = first.service_name or "(deleted service)"
         activity.append(
-            MetricActivity(
-                metric_id=metric_id,
-                label=f"{service_name}/{first.metric_name or metric_id}",
-                service_id=first.service_id,
-                service_name=service_name,
+            MetricActivity.named(
+                metric_id,
+                first.metric_name,
+                first.service_id,
+                first.service_name,
                 onset=min(m.timestamp for m in group),
                 peak_score=max(m.score for m in group),
                 anomalies=len(group),
@@ -115,7 +101,13 @@ def _hops_words(hops: int) -> str:
 def rank_causes(
     members: Sequence[IncidentMember], edges: DependencyEdges, max_hops: int
 ) -> list[ProbableCause]:
-    activity = metric_activity(members)
+    return rank_activity(metric_activity(members), edges, max_hops)
+
+
+def rank_activity(
+    activity: Sequence[MetricActivity], edges: DependencyEdges, max_hops: int
+) -> list[ProbableCause]:
+    """The metrics of an incident (each one's part in it) ranked, with their reasons."""
     hops = dependency_hops(edges, max_hops)
     names = {a.service_id: a.service_name for a in activity if a.service_id is not None}
     anomalous_services = set(names)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from common.scores import Score
 
 IncidentStatus = Literal["open", "resolved"]
 IncidentChange = Literal["opened", "updated", "resolved"]
@@ -59,7 +61,7 @@ class IncidentMember(BaseModel):
     timestamp: datetime
     value: float
     expected: float
-    score: float
+    score: Score
     method: str
     event_start: datetime
     event_end: datetime
@@ -68,3 +70,36 @@ class IncidentMember(BaseModel):
         default=None, description="how unusual the reading is, if detection said"
     )
     feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricActivity:
+    """One metric's part in an incident: its members summed up (the ranking's input)."""
+
+    metric_id: str
+    label: str  # service/metric
+    service_id: str | None
+    service_name: str
+    onset: datetime
+    peak_score: float
+    anomalies: int
+    dismissed: bool  # every anomaly of it was marked a false positive
+
+    @classmethod
+    def named(
+        cls,
+        metric_id: str,
+        metric_name: str | None,
+        service_id: str | None,
+        service_name: str | None,
+        **summed: Any,
+    ) -> MetricActivity:
+        """With the label people read, "service/metric" (names of deleted ones said so)."""
+        service = service_name or "(deleted service)"
+        return cls(
+            metric_id=metric_id,
+            label=f"{service}/{metric_name or metric_id}",
+            service_id=service_id,
+            service_name=service,
+            **summed,
+        )

@@ -5,43 +5,66 @@ subset both Neo4j 5 and FalkorDB run, values only through $parameters, every wri
 statement, times as epoch milliseconds, scalar columns only.
 """
 
-# The one statement that decides where a cluster of new anomalies (one metric, close in
-# time) belongs, so that two workers never open two incidents for the same events:
-#  1. SET on the owner first: on Neo4j this takes the owner's write lock, so concurrent
-#     decisions for one owner queue up (FalkorDB runs one write query at a time anyway).
-#  2. Keep the anomalies no incident includes yet: a re-run changes nothing.
-#  3. An open incident of the owner joins them if one of its members is of a related metric
-#     ($related_metric_ids: same service, or linked within INCIDENT_MAX_HOPS) and its event
-#     is within $gap of the cluster's [$start, $end]; the oldest such incident wins.
-#  4. Otherwise a new incident (id $new_id) opens. Each change bumps `revision`, which the
-#     notifier compares with `notified_revision` (an outbox in the graph).
-# No row back: nothing was new.
+# The one statement that decides where a batch of new anomalies (one metric, events close
+# in time) belongs, so that two workers never open two incidents for the same events and a
+# reading in an incident never opens another:
+#  1. SET on the owner first: on Neo4j this takes the owner's write lock, which every
+#     statement changing the owner's incidents takes first (resolving too), so they queue
+#     and each sees what the one before committed (FalkorDB runs one write at a time).
+#  2. Keep the anomalies no incident includes yet (`fresh`): a re-run changes nothing.
+#     An incident holding others of the batch (`home`, an open one first) already holds
+#     this event: the same readings judged again (by a scan after a job, another method).
+#  3. If `home` is resolved, the fresh anomalies of readings stamped before it was resolved
+#     are part of what was resolved: they join it `quiet`ly, without a change people are
+#     told about. Later ones are news (`loud`), and go on.
+#  4. The loud ones join `home` if it is open; else $into if it is still open (the
+#     incident the batch before of the same cluster went to); else the oldest open incident
+#     of the owner with a member of a related metric ($related_metric_ids: same service, or
+#     linked within INCIDENT_MAX_HOPS) whose event is within $gap of [$start, $end] (the
+#     cluster's span). Otherwise a new incident (id $new_id) opens. Each change bumps
+#     `revision`, which the notifier compares with `notified_revision` (an outbox).
+# INCLUDES is created, not merged: only fresh anomalies get one, under the owner's lock.
+# No row back: nothing was news.
 JOIN_OR_OPEN_INCIDENT = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
 UNWIND $anomaly_ids AS anomaly_id
 MATCH (a:Anomaly {id: anomaly_id})
-WHERE NOT (:Incident)-[:INCLUDES]->(a)
-WITH u, collect(a) AS fresh
+OPTIONAL MATCH (held:Incident)-[:INCLUDES]->(a)
+WITH u, collect(CASE WHEN held IS NULL THEN a END) AS fresh, collect(held) AS holders
 WHERE size(fresh) > 0
+WITH u, fresh, head([h IN holders WHERE h.status = 'open'] + holders) AS home
+WITH u, home,
+     [a IN fresh WHERE home.status = 'resolved' AND a.timestamp <= home.resolved_at] AS quiet,
+     [a IN fresh WHERE home IS NULL OR home.status = 'open' OR a.timestamp > home.resolved_at]
+     AS loud
+FOREACH (a IN quiet | CREATE (home)-[:INCLUDES]->(a))
+WITH u, home, loud
+WHERE size(loud) > 0
+OPTIONAL MATCH (u)-[:HAS_INCIDENT]->(into:Incident {status: 'open'})
+WHERE into.id = $into
+WITH u, home, loud, head(collect(into.id)) AS into_id
 OPTIONAL MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})-[:INCLUDES]->(m:Anomaly)
-WHERE m.metric_id IN $related_metric_ids
+WHERE into_id IS NULL AND (home IS NULL OR home.status <> 'open')
+  AND m.metric_id IN $related_metric_ids
   AND m.event_start <= $end + $gap AND m.event_end + $gap >= $start
-WITH u, fresh, i
+WITH u, home, loud, into_id, i
 ORDER BY i.opened_at, i.id
-WITH u, fresh, head(collect(i.id)) AS found_id
+WITH u, home, loud, into_id, head(collect(i.id)) AS related_id
+WITH u, loud,
+     coalesce(CASE WHEN home.status = 'open' THEN home.id END, into_id, related_id) AS found_id
 MERGE (inc:Incident {id: coalesce(found_id, $new_id)})
 ON CREATE SET inc.status = 'open', inc.opened_at = $now, inc.revision = 0,
               inc.notified_revision = 0, inc.started_at = $start,
               inc.ended_at = $end
 MERGE (u)-[:HAS_INCIDENT]->(inc)
-FOREACH (a IN fresh | MERGE (inc)-[:INCLUDES]->(a))
+FOREACH (a IN loud | CREATE (inc)-[:INCLUDES]->(a))
 SET inc.revision = inc.revision + 1, inc.last_joined_at = $now,
     inc.last_change = CASE WHEN found_id IS NULL THEN 'opened' ELSE 'updated' END,
     inc.started_at = CASE WHEN $start < inc.started_at THEN $start ELSE inc.started_at END,
     inc.ended_at = CASE WHEN $end > inc.ended_at THEN $end ELSE inc.ended_at END
-RETURN inc.id AS id, found_id IS NULL AS opened, size(fresh) AS joined
+RETURN inc.id AS id, found_id IS NULL AS opened, size(loud) AS joined
 """
 
 # members is counted, not kept in a property: deleting a metric deletes its anomalies, and
@@ -83,6 +106,25 @@ LIMIT $limit
 """
 )
 
+# A page of incidents' metrics, each summed up over the incident's oldest $per_incident
+# members (the ones INCIDENT_MEMBERS reads for the detail, so the list ranks the same top
+# cause): one read for the page, not one per incident.
+INCIDENTS_ACTIVITY = """
+MATCH (i:Incident)-[:INCLUDES]->(a:Anomaly)
+WHERE i.id IN $incident_ids
+WITH i, a
+ORDER BY a.timestamp, a.id
+WITH i, collect(a)[0..$per_incident] AS oldest
+UNWIND oldest AS a
+WITH i, a.metric_id AS metric_id, min(a.timestamp) AS onset, max(a.score) AS peak_score,
+     count(a) AS anomalies,
+     sum(CASE WHEN a.feedback = 'false_positive' THEN 0 ELSE 1 END) AS undismissed
+OPTIONAL MATCH (m:Metric {id: metric_id})
+OPTIONAL MATCH (s:Service {id: m.service_id})
+RETURN i.id AS incident_id, metric_id, m.name AS metric_name, s.id AS service_id,
+       s.name AS service_name, onset, peak_score, anomalies, undismissed
+"""
+
 # Members with their metric and service. kind and probability are read if detection stored
 # them (null otherwise), so incidents show what the detector said of each anomaly.
 # Metric and service are found by their indexed ids: a pattern through MONITORS made
@@ -110,11 +152,16 @@ SET i.acknowledged_at = coalesce(i.acknowledged_at, $now)
     + _INCIDENT_COLUMNS
 )
 
-# By a person ($resolved_by: their name) or by the sweep; an incident already resolved is
-# left as it was. Resolving is a change people are told about (revision + 1).
+# By a person ($resolved_by: their name); an incident already resolved is left as it was.
+# Resolving is a change people are told about (revision + 1). The owner's lock first, as
+# JOIN_OR_OPEN_INCIDENT takes it: a join in flight commits before, and one after sees the
+# incident resolved (else, on Neo4j, anomalies joined a resolved incident and paged nobody).
 RESOLVE_INCIDENT = (
-    _OWNED_INCIDENT
-    + """
+    """
+MATCH (u:User {id: $owner_id})
+SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
+WITH u
+MATCH (u)-[:HAS_INCIDENT]->(i:Incident {id: $incident_id})
 FOREACH (_ IN CASE WHEN i.status = 'open' THEN [1] ELSE [] END |
   SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = $resolved_by,
       i.revision = i.revision + 1, i.last_change = 'resolved')
@@ -122,9 +169,17 @@ FOREACH (_ IN CASE WHEN i.status = 'open' THEN [1] ELSE [] END |
     + _INCIDENT_COLUMNS
 )
 
-# Open incidents nothing joined since $cutoff.
+# Open incidents nothing joined since $cutoff. Each owner's lock first, as in
+# RESOLVE_INCIDENT; the collect waits for all of them before the incidents are read again
+# (a join that committed meanwhile moved last_joined_at on: that incident stays open).
 RESOLVE_QUIET_INCIDENTS = """
-MATCH (i:Incident {status: 'open'})
+MATCH (owner:User)-[:HAS_INCIDENT]->(quiet:Incident {status: 'open'})
+WHERE quiet.last_joined_at <= $cutoff
+WITH DISTINCT owner
+SET owner.incident_seq = coalesce(owner.incident_seq, 0) + 1
+WITH collect(owner) AS owners
+UNWIND owners AS u
+MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})
 WHERE i.last_joined_at <= $cutoff
 SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = 'quiet',
     i.revision = i.revision + 1, i.last_change = 'resolved'

@@ -13,8 +13,10 @@ from common.incidents.models import (
     IncidentJoin,
     IncidentMember,
     IncidentStatus,
+    MetricActivity,
     PendingNotification,
 )
+from common.scores import capped_score
 
 
 def _incident(row: Row) -> Incident:
@@ -58,11 +60,14 @@ class IncidentRepository:
         start_ms: int,
         end_ms: int,
         gap_ms: int,
+        into: str | None = None,
     ) -> IncidentJoin | None:
-        """Put a cluster of new anomalies into a related open incident, or open one.
+        """Put a batch of a cluster of anomalies into the incident holding their event, a
+        related open incident, or a new one.
 
-        One statement decides (see JOIN_OR_OPEN_INCIDENT). None: every anomaly was
-        already in an incident.
+        One statement decides (see JOIN_OR_OPEN_INCIDENT). `into`: the incident the batch
+        before of the same cluster went to. None: nothing was news (every anomaly was
+        already in an incident, or joined a resolved one quietly).
         """
         rows = self.executor.write(
             q.JOIN_OR_OPEN_INCIDENT,
@@ -73,6 +78,7 @@ class IncidentRepository:
                 "start": start_ms,
                 "end": end_ms,
                 "gap": gap_ms,
+                "into": into,
                 "new_id": new_id(),
                 "now": now_ms(),
             },
@@ -100,6 +106,31 @@ class IncidentRepository:
             {"owner_id": owner_id, "status": status, "offset": offset, "limit": limit},
         )
         return [_incident(row) for row in rows]
+
+    def activity(
+        self, incident_ids: Sequence[str], per_incident: int
+    ) -> dict[str, list[MetricActivity]]:
+        """Each incident's metrics summed up over its oldest `per_incident` members (what
+        `members` reads for the detail), for a page of incidents in one read."""
+        rows = self.executor.read(
+            q.INCIDENTS_ACTIVITY,
+            {"incident_ids": list(incident_ids), "per_incident": per_incident},
+        )
+        activity: dict[str, list[MetricActivity]] = {}
+        for row in rows:
+            activity.setdefault(row["incident_id"], []).append(
+                MetricActivity.named(
+                    row["metric_id"],
+                    row["metric_name"],
+                    row["service_id"],
+                    row["service_name"],
+                    onset=from_epoch_ms(row["onset"]),
+                    peak_score=capped_score(row["peak_score"]),
+                    anomalies=row["anomalies"],
+                    dismissed=row["undismissed"] == 0,
+                )
+            )
+        return activity
 
     def members(self, incident_id: str, limit: int) -> list[IncidentMember]:
         rows = self.executor.read(q.INCIDENT_MEMBERS, {"incident_id": incident_id, "limit": limit})

@@ -15,12 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from common.anomalies.repository import AnomalyRepository
 from common.anomalies.service import anomalies_found
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.epoch import from_epoch_ms
 from common.errors import NotFoundError
-from common.incidents.building import IncidentGraph, build_incidents
+from common.incidents.recording import RecordingGraph, record_anomalies
 from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
@@ -32,13 +31,11 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class DetectionGraph(IncidentGraph, Protocol):
+class DetectionGraph(RecordingGraph, Protocol):
     """The repositories a detection job uses (common.stores.Repositories has them all)."""
 
     @property
     def readings(self) -> ReadingRepository: ...
-    @property
-    def anomalies(self) -> AnomalyRepository: ...
 
 
 def worker_name() -> str:
@@ -59,15 +56,15 @@ def run_detection_job(
         return None
     if record.is_final:
         return record
-    if record.attempts >= settings.job_max_attempts:
-        return jobs.mark_failed(
-            job_id,
-            f"the job was started {record.attempts} times and its worker died each time "
-            "(out of memory, or killed): not trying again. Try a shorter window.",
-        )
     running = jobs.mark_running(job_id, worker_name())
     if running is None or running.is_final:
         return running
+    if running.worker_deaths >= settings.job_max_attempts:
+        return jobs.mark_failed(
+            job_id,
+            f"the job's worker died {running.worker_deaths} times while running it (out of "
+            "memory, or killed): not trying again. Try a shorter window.",
+        )
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
     try:
@@ -117,16 +114,17 @@ def _detect(
     )
     expires_at = results.save(meta, chunks)
     anomalies = anomalies_found(metric.id, series, output, method, params.judge_from_ms)
-    stored = graph.anomalies.save(metric.id, anomalies, record.id)
     # Before the job succeeds: if this fails, the retried job (idempotent) does it again.
-    build_incidents(graph, metric, anomalies, settings)
+    recorded = record_anomalies(graph, metric, anomalies, record.id, settings)
     summary = JobSummary(
         method=method,
         method_params=meta.method_params,
         points=len(series),
         flagged=meta.flagged,
         events=len(meta.events),
-        anomalies_stored=stored,
+        anomalies_stored=recorded.stored,
+        anomalies_dropped=recorded.dropped,
+        anomalies_kept_min_score=recorded.kept_min_score,
         window_start=from_epoch_ms(int(series.timestamps_ms[0])),
         window_end=from_epoch_ms(int(series.timestamps_ms[-1])),
         latest=latest_verdict(series, output, params.sigma or DEFAULT_SIGMA),

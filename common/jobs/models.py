@@ -60,7 +60,18 @@ class JobSummary(BaseModel):
     points: int = Field(description="readings judged or used as history")
     flagged: int = Field(description="readings flagged as anomalous")
     events: int = Field(description="runs of consecutive flagged readings")
-    anomalies_stored: int = Field(description="anomalies stored in the graph by this job")
+    anomalies_stored: int = Field(
+        description="anomalies stored in the graph by this job (one per flagged reading, "
+        "shared with any other job or scan that flagged it)"
+    )
+    anomalies_dropped: int = Field(
+        default=0,
+        description="flagged readings not stored: over JOB_MAX_ANOMALIES, the weakest are "
+        "dropped and the strongest (highest score) kept",
+    )
+    anomalies_kept_min_score: float | None = Field(
+        default=None, description="when some were dropped: the lowest score of those kept"
+    )
     window_start: datetime | None = Field(description="timestamp of the first reading read")
     window_end: datetime | None = Field(description="timestamp of the last reading read")
     latest: LatestVerdict | None
@@ -79,7 +90,14 @@ class JobRecord(BaseModel):
     error: str | None = Field(default=None, description="on failure: what went wrong, for a person")
     params: DetectionParams
     summary: JobSummary | None = None
-    attempts: int = Field(default=0, description="runs started (more than 1: a worker died)")
+    attempts: int = Field(
+        default=0,
+        description="runs started: more than 1 after a worker died, or a retry while the "
+        "graph store or Redis was unavailable",
+    )
+    worker_deaths: int = Field(
+        default=0, description="runs that never ended: their worker died (killed, out of memory)"
+    )
     worker: str | None = Field(default=None, description="host:pid of the last run")
     result_expires_at: datetime | None = None
     result_expired: bool = Field(

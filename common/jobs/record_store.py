@@ -16,6 +16,7 @@ import redis
 from common import redis_keys as keys
 from common.epoch import now_ms, to_epoch_ms, utc_now
 from common.errors import DependencyUnavailableError, NotFoundError
+from common.ids import is_new_id
 from common.jobs.models import JobKind, JobRecord, JobSummary
 from common.redis_errors import REDIS, redis_errors
 from common.settings import Settings
@@ -76,6 +77,9 @@ class JobStore:
         return record
 
     def get(self, job_id: str) -> JobRecord | None:
+        """The job's record; None if there is none, or `job_id` is not a job id's shape."""
+        if not is_new_id(job_id):
+            return None
         with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             pipe.get(keys.job(job_id))
             pipe.exists(keys.job_result(job_id))
@@ -171,11 +175,18 @@ class JobStore:
         )
 
     def mark_running(self, job_id: str, worker: str) -> JobRecord | None:
-        """Start a run (again, if a worker died during the last one); final jobs stay final."""
+        """Start a run; final jobs stay final.
+
+        A run that ends leaves the record final, or queued for a retry (mark_queued); one
+        found still running when the next run starts died with its worker: counted in
+        `worker_deaths`, apart from the retries of an outage.
+        """
 
         def start(record: JobRecord) -> JobRecord | None:
             if record.is_final:
                 return None
+            if record.status == "running":
+                record.worker_deaths += 1
             record.status = "running"
             record.attempts += 1
             record.progress = 0.05

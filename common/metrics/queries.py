@@ -12,11 +12,15 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
-# No row: the service is not the owner's. clashes > 0: the name is taken in that service.
+# No row: the service is not the owner's, or is being deleted. clashes > 0: the name is
+# taken in that service. The service is locked (SET) before it is read again: a delete of it
+# that committed first is seen (deleting), one that comes after finds this metric.
 _CREATE_IN_SERVICE = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
 SET s.metrics_changed_at = $created_at
-WITH s, owned
+WITH s.id AS service_id, owned
+MATCH (s:Service {id: service_id})
+WHERE s.deleting IS NULL
 OPTIONAL MATCH (s)-[:MONITORS]->(existing:Metric {name: $name})
 WITH s, owned, count(existing) AS clashes
 FOREACH (_ IN CASE WHEN clashes = 0 AND owned < $max_metrics THEN [1] ELSE [] END |
@@ -51,7 +55,7 @@ METRICS_BY_ID = """
 UNWIND $metric_ids AS metric_id
 MATCH (m:Metric {id: metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
 WITH m, owner
-WHERE owner.id = $owner_id
+WHERE owner.id = $owner_id AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, latest.id AS latest_id, latest.timestamp AS latest_timestamp
 """
@@ -64,9 +68,11 @@ METRICS_BY_NAME = """
 UNWIND range(0, size($service_ids) - 1) AS k
 WITH k, $service_ids[k] AS service_id, $service_names[k] AS service_name
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)
-WHERE s.id = service_id OR (service_id IS NULL AND s.name = service_name)
+WHERE (s.id = service_id OR (service_id IS NULL AND s.name = service_name))
+  AND s.deleting IS NULL
 UNWIND $metric_names[k] AS name
 OPTIONAL MATCH (m:Metric {service_id: s.id, name: name})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN k AS service, s.id AS service_id, name, m.id AS id, latest.id AS latest_id,
        latest.timestamp AS latest_timestamp
@@ -78,8 +84,8 @@ RETURN k AS service, s.id AS service_id, name, m.id AS id, latest.id AS latest_i
 # service. $wanted: {index, service_id, service_name, new_service_id, id, name, label_names,
 # label_values}; a new service's rows share one new_service_id (FalkorDB may re-run ON CREATE
 # SET for a MERGE repeated in one FOREACH: with one id that changes nothing).
-# A row per wanted metric: its id (null: refused by the limit, or the service is ambiguous or
-# gone), whether it was created here, and the owner's metric count before.
+# A row per wanted metric: its id (null: refused by the limit, or the service is ambiguous,
+# gone or being deleted), whether it was created here, and the owner's metric count before.
 CREATE_MISSING_METRICS = """
 MATCH (u:User {id: $owner_id})
 SET u.metrics_changed_at = $now
@@ -97,7 +103,8 @@ ORDER BY w.index
 WITH u, owned, collect({w: w, s: s, matches: matches, existing: existing}) AS rows
 WITH u, owned, rows,
      [r IN rows WHERE r.existing IS NULL AND r.matches <= 1
-                  AND (r.matches = 1 OR r.w.service_id IS NULL)] AS missing
+                  AND (r.matches = 1 OR r.w.service_id IS NULL)
+                  AND (r.s IS NULL OR r.s.deleting IS NULL)] AS missing
 WITH u, owned, rows,
      missing[0..CASE WHEN $max_metrics > owned THEN $max_metrics - owned ELSE 0 END] AS allowed
 FOREACH (r IN allowed |
@@ -116,7 +123,8 @@ FOREACH (r IN allowed |
 WITH owned, rows, [r IN allowed | r.w.index] AS created
 UNWIND rows AS r
 RETURN r.w.index AS wanted, r.matches AS services,
-       coalesce(r.existing.id, CASE WHEN r.w.index IN created THEN r.w.id END) AS id,
+       coalesce(CASE WHEN r.existing.deleting IS NULL THEN r.existing.id END,
+                CASE WHEN r.w.index IN created THEN r.w.id END) AS id,
        r.w.index IN created AS created, owned
 """
 
@@ -126,7 +134,7 @@ GET_METRIC = (
     """
 MATCH (m:Metric {id: $metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
 WITH m, owner
-WHERE owner.id = $owner_id
+WHERE owner.id = $owner_id AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -136,6 +144,7 @@ FIND_METRIC_BY_NAME = (
     """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->
       (m:Metric {name: $name})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -144,6 +153,7 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 LIST_METRICS = (
     """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service {id: $service_id})-[:MONITORS]->(m:Metric)
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
@@ -153,6 +163,7 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 # No row: not the owner's metric. clashes > 0: another metric of the service has the name.
 UPDATE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (s)-[:MONITORS]->(other:Metric {name: $name})
 WHERE other.id <> m.id
 WITH m, count(other) AS clashes
@@ -162,31 +173,49 @@ FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
 RETURN clashes
 """
 
-# Readings and anomalies are found by their indexed metric_id, not by walking the chain.
-# The MetricLock and the metric are locked first, as DELETE_SERVICE does and for its reason:
-# an append racing the delete is then either all seen here or finds the metric gone. The
-# count is only a barrier: nothing below runs before the locks are held.
-DELETE_METRIC = """
+# --- deleting a metric ------------------------------------------------------------------
+# In steps, each one short statement, so that deleting a metric of a million readings never
+# holds the graph (FalkorDB's one writer, Neo4j's locks) for long against other tenants:
+#  1. BEGIN_DELETE_METRIC marks it `deleting`. From then on every read here treats it as
+#     gone (404), and appends, anomaly saves and new jobs are refused. It takes the
+#     MetricLock, then the metric, in APPEND_READINGS' order: an append holding them
+#     commits first (its readings are then deleted with the rest), one that comes after
+#     finds the metric deleting and stores nothing.
+#  2. What it owns is deleted a batch at a time (common.graph.deletes).
+#  3. FINISH_DELETE_METRIC deletes its MetricLock and the metric itself, last.
+# A delete cut short (the web process died, say) leaves the metric marked and invisible:
+# the next DELETE of it, or the worker's sweep of interrupted deletes, carries it on.
+# No row: not the owner's metric (one already marked is: its delete is carried on).
+BEGIN_DELETE_METRIC = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
 OPTIONAL MATCH (held:MetricLock {metric_id: $metric_id})
 FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
-SET m.deleting = true
-WITH m, count(held) AS _locked
-OPTIONAL MATCH (a:Anomaly {metric_id: $metric_id})
-WITH m, collect(a) AS anomalies
-OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
-WITH m, anomalies, collect(r) AS readings
+SET m.deleting = true, m.deleting_since = coalesce(m.deleting_since, $now)
+RETURN m.id AS id
+"""
+
+FINISH_DELETE_METRIC = """
+MATCH (m:Metric {id: $metric_id})
+WHERE m.deleting
 OPTIONAL MATCH (lock:MetricLock {metric_id: $metric_id})
-WITH m, anomalies, readings, collect(lock) AS locks
-FOREACH (a IN anomalies | DETACH DELETE a)
-FOREACH (r IN readings | DETACH DELETE r)
+WITH m, collect(lock) AS locks
 FOREACH (l IN locks | DELETE l)
 DETACH DELETE m
 RETURN count(*) AS deleted
 """
 
+# Deletes left unfinished: marked before $before (a delete in progress is left to its caller).
+METRICS_BEING_DELETED = """
+MATCH (m:Metric)
+WHERE m.deleting AND m.deleting_since <= $before
+RETURN m.id AS id
+ORDER BY m.deleting_since
+LIMIT $limit
+"""
+
 GET_METRIC_REF = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
@@ -196,7 +225,7 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
 # so a late reading with an old timestamp still makes the metric due for a scan.
 METRICS_APPENDED_SINCE = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
-WHERE m.last_append_at >= $since
+WHERE m.last_append_at >= $since AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
@@ -236,10 +265,12 @@ RETURN m.id AS id
 #     deleted with the metric. The collect is the barrier: no chain is read before every
 #     lock is held. Each metric is found again once the locks are held: a delete that held
 #     them first has committed by then, and the append stores nothing for it (and removes
-#     the lock it made).
+#     the lock it made, if the metric is gone; a metric being deleted keeps its lock until
+#     it is gone).
 #     Without $lock (FalkorDB) no lock node is made, and the metric found first is the one
 #     written: FalkorDB runs one write query at a time per graph, so nothing can come
-#     between. One text for both engines; the parameter says what the engine needs. (The
+#     between. Either way a metric marked `deleting` (a delete in batches has begun) gets
+#     nothing. One text for both engines; the parameter says what the engine needs. (The
 #     lock node's MERGE and stamp were ~5% of a 1,000-metric append there.)
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
@@ -269,7 +300,7 @@ OPTIONAL MATCH (orphan:MetricLock)
 WHERE $lock AND again IS NULL AND orphan.metric_id = metric_id
 FOREACH (l IN CASE WHEN orphan IS NULL THEN [] ELSE [orphan] END | DELETE l)
 WITH k, metric_id, CASE WHEN $lock THEN again ELSE found END AS m
-WHERE m IS NOT NULL
+WHERE m IS NOT NULL AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
 UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
 WITH gap, m, metric_id, old_latest, latest
@@ -326,6 +357,7 @@ RETURN gap, size(created) AS stored
 LATEST_READINGS = """
 UNWIND $metric_ids AS metric_id
 MATCH (m:Metric {id: metric_id})
+WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, latest.id AS latest_id, latest.timestamp AS latest_timestamp
 """
@@ -404,6 +436,14 @@ WITH r
 ORDER BY r.timestamp DESC, r.id DESC
 LIMIT $limit
 RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+"""
+
+# How many readings a window holds, and the first and last one's time: where a long
+# window is cut into spans of about READ_BATCH readings each (ReadingRepository.read_window).
+WINDOW_EXTENT = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
+RETURN count(r) AS readings, min(r.timestamp) AS first, max(r.timestamp) AS last
 """
 
 # Keyset paging: strictly after ($after_timestamp, $after_id) in chain order. $start is at

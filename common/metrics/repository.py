@@ -4,7 +4,6 @@ another user's metric is not found, exactly as if it did not exist. Times are ep
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -16,17 +15,18 @@ from common.errors import (
     LimitExceededError,
     NotFoundError,
 )
+from common.graph.deletes import delete_metric_children
 from common.graph.executors import (
     GRAPH,
     CypherExecutor,
     Row,
-    UniqueConstraintError,
-    deleted_any,
+    write_naming,
 )
 from common.graph.params import (
     MAX_MS,
     MIN_MS,
     NO_LIMIT,
+    READ_BATCH,
     KeysetPage,
     keyset_page,
     new_node,
@@ -125,6 +125,24 @@ def _columns(row: Row) -> ReadingSeries:
     )
 
 
+def _take(series: ReadingSeries, part: slice) -> ReadingSeries:
+    return ReadingSeries(
+        ids=series.ids[part],
+        timestamps_ms=series.timestamps_ms[part].copy(),
+        values=series.values[part].copy(),
+    )
+
+
+def _joined(pages: list[ReadingSeries]) -> ReadingSeries:
+    if len(pages) == 1:
+        return pages[0]
+    return ReadingSeries(
+        ids=[reading_id for page in pages for reading_id in page.ids],
+        timestamps_ms=np.concatenate([page.timestamps_ms for page in pages]),
+        values=np.concatenate([page.values for page in pages]),
+    )
+
+
 class MetricRepository:
     def __init__(self, executor: CypherExecutor):
         self.executor = executor
@@ -148,7 +166,8 @@ class MetricRepository:
             max_metrics=NO_LIMIT if max_metrics is None else max_metrics,
             **label_columns(labels or {}),
         )
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.CREATE_METRIC if max_metrics is None else q.CREATE_METRIC_WITHIN_LIMIT,
             params,
             ConflictError(f"service {service_id} already has a metric named {name!r}"),
@@ -247,7 +266,8 @@ class MetricRepository:
         return [_metric(row) for row in rows]
 
     def update(self, owner_id: str, metric_id: str, edit: NameEdit) -> Metric | None:
-        rows = self._write_name(
+        rows = write_naming(
+            self.executor,
             q.UPDATE_METRIC,
             {"owner_id": owner_id, "metric_id": metric_id, **edit.params()},
             ConflictError(f"the service already has a metric named {edit.name!r}"),
@@ -256,22 +276,34 @@ class MetricRepository:
             return None
         return self.get(owner_id, metric_id)
 
-    def _write_name(self, query: str, params: dict[str, Any], clash: ConflictError) -> list[Row]:
-        """Run a statement that names a metric (CREATE_METRIC, UPDATE_METRIC); `clash` if
-        the service already has that name: seen by the statement (clashes > 0), or, when
-        another request took it at the same moment, refused by Neo4j's uniqueness
-        constraint. No row: the service or metric is not the owner's."""
-        try:
-            rows = self.executor.write(query, params)
-        except UniqueConstraintError as exc:
-            raise clash from exc
-        if rows and rows[0]["clashes"]:
-            raise clash
-        return rows
-
     def delete(self, owner_id: str, metric_id: str) -> bool:
-        rows = self.executor.write(q.DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id})
-        return deleted_any(rows)
+        """Delete a metric with its readings and anomalies; False if it is not the owner's.
+
+        In bounded steps (see BEGIN_DELETE_METRIC): the metric is gone for every reader from
+        the first one, and its data is deleted a batch at a time, so other tenants' writes
+        get in between. A metric whose delete was cut short is still found here, and its
+        delete carried on.
+        """
+        rows = self.executor.write(
+            q.BEGIN_DELETE_METRIC, {"owner_id": owner_id, "metric_id": metric_id, "now": now_ms()}
+        )
+        if not rows:
+            return False
+        self.finish_delete(metric_id)
+        return True
+
+    def finish_delete(self, metric_id: str) -> None:
+        """Delete a metric already marked `deleting`: what it owns in batches, then itself."""
+        delete_metric_children(self.executor, metric_id)
+        self.executor.write(q.FINISH_DELETE_METRIC, {"metric_id": metric_id})
+
+    def interrupted_deletes(self, marked_before_ms: int, limit: int) -> list[str]:
+        """Metrics marked `deleting` before `marked_before_ms` and not gone: deletes that
+        were cut short, for the worker to finish."""
+        rows = self.executor.read(
+            q.METRICS_BEING_DELETED, {"before": marked_before_ms, "limit": limit}
+        )
+        return [row["id"] for row in rows]
 
     def get_ref(self, metric_id: str) -> MetricRef | None:
         """A metric with its owner, unscoped: for workers acting on a job's metric id."""
@@ -305,8 +337,17 @@ class ReadingRepository:
     def append(
         self, metric_id: str, readings: Sequence[NewReading], latest: Latest | None = None
     ) -> int:
-        """Store readings in the metric's chain; returns how many were new (see append_many)."""
-        return self.append_many({metric_id: readings}, latest).get(metric_id, 0)
+        """Store readings in the metric's chain; returns how many were new (see append_many).
+        NotFoundError if the metric is gone or being deleted (then nothing is stored)."""
+        stored = self.append_many({metric_id: readings}, latest).get(metric_id, 0)
+        # Nothing stored: every reading a duplicate, or no metric to store them in.
+        if (
+            not stored
+            and readings
+            and not self.executor.read(q.GET_METRIC_REF, {"metric_id": metric_id})
+        ):
+            raise NotFoundError(f"metric {metric_id} not found")
+        return stored
 
     def append_many(
         self, batches: Mapping[str, Sequence[NewReading]], latest: Latest | None = None
@@ -507,22 +548,49 @@ class ReadingRepository:
         """Readings with start <= timestamp < end in time order, by index range.
 
         With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
+        A window of more than READ_BATCH readings is read as spans of time holding about
+        that many each (`_read_spans`): one reply of 100,000 readings held the embedded
+        server's threads for seconds under load, and other tenants' requests with them.
         """
-        params: dict[str, Any] = {
-            "metric_id": metric_id,
-            **time_range(start_ms, end_ms),
-            "limit": limit or NO_LIMIT,
-        }
-        [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
-        series = _columns(row)
-        if newest:
-            series.ids.reverse()
-            return ReadingSeries(
-                ids=series.ids,
-                timestamps_ms=series.timestamps_ms[::-1].copy(),
-                values=series.values[::-1].copy(),
-            )
+        window = time_range(start_ms, end_ms)
+        [extent] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **window})
+        if extent["readings"] <= READ_BATCH:
+            params = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
+            series = _columns(row)
+            if newest:  # newest first
+                return _take(series, slice(None, None, -1))
+            return series
+        series = self._read_spans(metric_id, window, extent, limit, newest)
+        if limit is not None and len(series) > limit:
+            return _take(series, slice(-limit, None) if newest else slice(None, limit))
         return series
+
+    def _read_spans(
+        self,
+        metric_id: str,
+        window: dict[str, int],
+        extent: Row,
+        limit: int | None,
+        newest: bool,
+    ) -> ReadingSeries:
+        """The window in equal spans of time, about READ_BATCH readings each where they are
+        evenly spread, from the end the limit keeps, until the limit is reached. The spans
+        cover the whole window, so a reading stored meanwhile is not missed."""
+        spans = -(-int(extent["readings"]) // READ_BATCH)
+        width = -(-(int(extent["last"]) - int(extent["first"]) + 1) // spans)
+        cuts = [int(extent["first"]) + width * k for k in range(1, spans)]
+        bounds = list(zip([window["start"], *cuts], [*cuts, window["end"]], strict=True))
+        pages: list[ReadingSeries] = []
+        wanted = NO_LIMIT if limit is None else limit
+        for low, high in reversed(bounds) if newest else bounds:
+            span = {"metric_id": metric_id, "start": low, "end": high, "limit": NO_LIMIT}
+            [row] = self.executor.read(q.READ_WINDOW, span)
+            pages.append(_columns(row))
+            wanted -= len(pages[-1])
+            if wanted <= 0:
+                break
+        return _joined(pages[::-1] if newest else pages)
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns."""

@@ -1,10 +1,21 @@
-"""One attempt of a delivery: leased, signed, POSTed, and what to do next (retry or not)."""
+"""One attempt of a delivery: leased, counted, signed, POSTed, and what to do next.
+
+The lease: a Redis key set (NX) to a token of this attempt's own, for longer than the
+task may run (common.queue.delivery_time_limits: the hard limit kills the attempt first),
+so two attempts of one delivery never overlap; it is released by compare-and-delete, so an
+attempt can only ever release its own lease.
+
+Every attempt counts: it is recorded (attempts + 1, `last_error` saying it has not
+finished, the next attempt scheduled) before the POST, so an attempt cut short by the
+time limit, or by its worker dying, still counts and still brings the give-up time
+(WEBHOOK_RETRY_FOR_SECONDS after creation) closer.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from common.epoch import utc_now
@@ -15,16 +26,20 @@ from common.notifications.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     EVENT_ID_HEADER,
+    Attempt,
     UnsafeWebhookError,
     allowed_hosts,
     post_webhook,
     resolve_webhook,
 )
+from common.queue import delivery_time_limits
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DUE_SLACK = timedelta(seconds=1)
+# What the record says while an attempt runs; if it stays, the attempt never finished.
+UNFINISHED = "no outcome yet: the last attempt is still running, or its worker stopped"
 Outcome = Literal["delivered", "retry", "failed", "skipped"]
 
 
@@ -40,24 +55,35 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     return float(min(delay, settings.webhook_retry_max_seconds))
 
 
+def lease_seconds(settings: Settings) -> int:
+    """Longer than an attempt can run: its task is killed at the hard time limit first."""
+    _, hard = delivery_time_limits(settings)
+    return hard + 5
+
+
 def attempt_delivery(
     delivery_id: str, channels: ChannelRepository, deliveries: DeliveryLog, settings: Settings
 ) -> AttemptOutcome:
     """One attempt of a delivery; says whether (and when) to try again."""
-    lease_seconds = int(settings.webhook_timeout_seconds * 3) + 5
-    if not deliveries.lease(delivery_id, lease_seconds):
+    token = deliveries.lease(delivery_id, lease_seconds(settings))
+    if token is None:
         return AttemptOutcome("skipped")  # another attempt is running; it decides
     try:
         delivery = deliveries.get(delivery_id)
-        if delivery is None or delivery.status != "pending":
+        if delivery is None:  # expired: nothing left to send, never to be queued again
+            deliveries.forget_due(delivery_id)
             return AttemptOutcome("skipped")
-        if (
-            delivery.next_attempt_at is not None
-            and delivery.next_attempt_at > utc_now() + DUE_SLACK
-        ):
+        if delivery.status != "pending":
+            return AttemptOutcome("skipped")
+        now = utc_now()
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + DUE_SLACK:
             # A second task for this delivery (queued again by the sweep) while the retry
             # scheduled by the first is still to come: that one makes the attempt.
             return AttemptOutcome("skipped")
+        if delivery.attempts and now > give_up_at(delivery, settings):
+            # Past its time with attempts that never finished (their worker kept dying):
+            # the failure below, which those attempts never reached.
+            return _give_up(delivery, deliveries, delivery.last_error or UNFINISHED)
         channel = channels.get(delivery.owner_id, delivery.channel_id)
         if channel is None:
             delivery.status, delivery.last_error = "failed", "the channel was deleted"
@@ -65,7 +91,12 @@ def attempt_delivery(
             return AttemptOutcome("failed")
         return _attempt(delivery, channel, deliveries, settings)
     finally:
-        deliveries.release(delivery_id)
+        if not deliveries.release(delivery_id, token):
+            log.warning("delivery %s: the attempt outlived its lease", delivery_id)
+
+
+def give_up_at(delivery: Delivery, settings: Settings) -> datetime:
+    return delivery.created_at + timedelta(seconds=settings.webhook_retry_for_seconds)
 
 
 def _attempt(
@@ -74,43 +105,57 @@ def _attempt(
     now = utc_now()
     delivery.attempts += 1
     delivery.last_attempt_at = now
+    delivery.last_error = UNFINISHED
+    # Where the sweep finds it (due, then overdue) if this attempt never comes back.
+    delivery.next_attempt_at = now + timedelta(seconds=retry_delay(settings, delivery.attempts))
+    deliveries.save(delivery)
     try:
-        target = resolve_webhook(channel.url, allowed_hosts(settings.webhook_allowed_hosts))
+        result = _send(delivery, channel, settings)
     except UnsafeWebhookError as exc:  # the host now resolves inside the network
         delivery.status, delivery.last_error = "failed", str(exc)
         delivery.next_attempt_at = None
         deliveries.save(delivery)
         return AttemptOutcome("failed")
-    except OSError as exc:
-        result_error: str | None = f"cannot resolve {channel.url}: {exc}"
-        delivered, status_code = False, None
-    else:
-        attempt = post_webhook(
-            target,
-            delivery.payload.encode(),
-            channel.secret.get_secret_value(),
-            {
-                EVENT_HEADER: delivery.event,
-                EVENT_ID_HEADER: delivery.event_id,
-                DELIVERY_HEADER: delivery.id,
-            },
-            settings.webhook_timeout_seconds,
-        )
-        delivered, status_code, result_error = attempt.delivered, attempt.status_code, attempt.error
-    delivery.last_status_code = status_code
-    if delivered:
+    except Exception as exc:  # the task's soft time limit, say: a failed attempt like others
+        result = Attempt(False, None, f"the attempt was stopped ({type(exc).__name__})")
+    delivery.last_status_code = result.status_code
+    if result.delivered:
         delivery.status, delivery.delivered_at = "delivered", utc_now()
-        delivery.next_attempt_at = None
+        delivery.next_attempt_at, delivery.last_error = None, None
         deliveries.save(delivery)
         return AttemptOutcome("delivered")
-    delivery.last_error = result_error
+    delivery.last_error = result.error
     delay = retry_delay(settings, delivery.attempts)
-    give_up_at = delivery.created_at + timedelta(seconds=settings.webhook_retry_for_seconds)
-    if now + timedelta(seconds=delay) > give_up_at:
-        delivery.status, delivery.next_attempt_at = "failed", None
-        deliveries.save(delivery)
-        log.warning("delivery %s failed for good: %s", delivery.id, result_error)
-        return AttemptOutcome("failed")
+    if now + timedelta(seconds=delay) > give_up_at(delivery, settings):
+        return _give_up(delivery, deliveries, result.error)
     delivery.next_attempt_at = now + timedelta(seconds=delay)
     deliveries.save(delivery)
     return AttemptOutcome("retry", delay)
+
+
+def _send(delivery: Delivery, channel: NotificationChannel, settings: Settings) -> Attempt:
+    try:
+        target = resolve_webhook(channel.url, allowed_hosts(settings.webhook_allowed_hosts))
+    except OSError as exc:
+        # Not the URL itself: its path can be a secret (Slack's webhook URLs are).
+        return Attempt(False, None, f"cannot resolve the webhook URL's host: {exc}")
+    return post_webhook(
+        target,
+        delivery.payload.encode(),
+        channel.secret.get_secret_value(),
+        {
+            EVENT_HEADER: delivery.event,
+            EVENT_ID_HEADER: delivery.event_id,
+            DELIVERY_HEADER: delivery.id,
+        },
+        settings.webhook_timeout_seconds,
+    )
+
+
+def _give_up(delivery: Delivery, deliveries: DeliveryLog, error: str | None) -> AttemptOutcome:
+    delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, error
+    deliveries.save(delivery)
+    log.warning(
+        "delivery %s failed for good after %d attempts: %s", delivery.id, delivery.attempts, error
+    )
+    return AttemptOutcome("failed")

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from common.epoch import utc_now
+from common.errors import RateLimitedError
 from common.incidents.building import IncidentGraph
 from common.incidents.detail import incident_detail
 from common.notifications.delivery_log import DeliveryLog
@@ -25,6 +26,8 @@ from common.notifications.repository import ChannelRepository
 from common.settings import Settings
 
 NOTIFY_BATCH = 200  # incidents per sweep step
+TEST_WINDOW_SECONDS = 60  # WEBHOOK_TESTS_PER_MINUTE counts test events in windows this long
+TEST_DELIVERY_TTL_SECONDS = 24 * 3600  # a test delivery's record is kept this long
 # A due delivery this late is taken as lost (its task died) and queued again.
 REDRIVE_AFTER = timedelta(minutes=2)
 
@@ -52,9 +55,10 @@ def queue_event(
     event: str,
     incident_id: str | None,
     payload: dict[str, Any],
+    ttl_seconds: int | None = None,
 ) -> Delivery:
     """Create the delivery of one event to one channel, in the channel's format, and queue
-    it (once per event)."""
+    it (once per event). It is kept `ttl_seconds` (default JOB_RECORD_TTL_SECONDS)."""
     delivery = Delivery(
         id=delivery_id_of(channel.id, event_id),
         channel_id=channel.id,
@@ -66,7 +70,7 @@ def queue_event(
         created_at=utc_now(),
         payload=json.dumps(render(channel.format, payload), separators=(",", ":"), sort_keys=True),
     )
-    if deliveries.create(delivery):
+    if deliveries.create(delivery, ttl_seconds):
         queue.enqueue_delivery(delivery.id)
         return delivery
     existing = deliveries.get(delivery.id)
@@ -74,11 +78,24 @@ def queue_event(
 
 
 def queue_test(
-    deliveries: DeliveryLog, queue: DeliveryQueue, channel: NotificationChannel
+    deliveries: DeliveryLog,
+    queue: DeliveryQueue,
+    channel: NotificationChannel,
+    settings: Settings,
 ) -> Delivery:
+    """Queue a test event to the channel: at most WEBHOOK_TESTS_PER_MINUTE a minute per
+    owner (RateLimitedError beyond), each kept a day (not the 30 days of incident events)."""
+    count, window_left = deliveries.count_test(channel.owner_id, TEST_WINDOW_SECONDS)
+    if count > settings.webhook_tests_per_minute:
+        raise RateLimitedError(
+            f"at most {settings.webhook_tests_per_minute} test events a minute: try again "
+            f"in {window_left} s",
+            retry_after_seconds=window_left,
+        )
     event_id = "evt_test_" + secrets.token_hex(12)
+    payload = test_payload(event_id, channel)
     return queue_event(
-        deliveries, queue, channel, event_id, "test", None, test_payload(event_id, channel)
+        deliveries, queue, channel, event_id, "test", None, payload, TEST_DELIVERY_TTL_SECONDS
     )
 
 

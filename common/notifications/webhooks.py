@@ -1,17 +1,20 @@
 """Webhook HTTP: the SSRF guard, the signature, and one delivery attempt.
 
 The guard resolves the URL's host and refuses loopback, private, link-local (cloud
-metadata at 169.254.169.254 included), shared, multicast and reserved addresses, unless the
-host (or the address) is listed in WEBHOOK_ALLOWED_HOSTS. An attempt connects to the very
+metadata at 169.254.169.254 included), shared, multicast and reserved addresses, and IPv6
+forms that lead to them (IPv4-mapped, 6to4, Teredo, IPv4-compatible, site-local), unless
+the host (or the address) is listed in WEBHOOK_ALLOWED_HOSTS. An attempt connects to the very
 address the guard checked (the Host header and TLS name stay the URL's), so a DNS answer
 that changes between check and connect cannot point a webhook inside the network.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -31,6 +34,10 @@ USER_AGENT = "Neonomaly-Webhook/1"
 ANSWER_KEPT_BYTES = 300
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# httpx logs every request's URL at INFO, and a webhook URL's path can be a secret (Slack's
+# are): the worker's log (INFO by default) must not hold it. Warnings still come through.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class UnsafeWebhookError(InvalidRequestError):
@@ -64,8 +71,15 @@ def allowed_hosts(setting: str | None) -> frozenset[str]:
 
 def _internal(address: IpAddress) -> str | None:
     """Why the address is not a public one, or None if it is."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        else:
+            return _internal_ipv6(address)
+    return _internal_by_class(address)
+
+
+def _internal_by_class(address: IpAddress) -> str | None:
     checks = (
         (address.is_loopback, "loopback"),
         (address.is_link_local, "link-local (cloud metadata lives there)"),
@@ -76,6 +90,26 @@ def _internal(address: IpAddress) -> str | None:
         (not address.is_global, "non-public"),
     )
     return next((why for internal, why in checks if internal), None)
+
+
+def _internal_ipv6(address: ipaddress.IPv6Address) -> str | None:
+    """Deprecated IPv6 forms route to the IPv4 address they carry, or to a site's own
+    network, while the standard library may call them global."""
+    if address.is_site_local:  # fec0::/10, deprecated by RFC 3879
+        return "site-local (a site's own network)"
+    carried: list[tuple[str, ipaddress.IPv4Address]] = []
+    if address.sixtofour is not None:  # 2002:AABB:CCDD::/48 is 6to4 of AA.BB.CC.DD
+        carried.append(("6to4", address.sixtofour))
+    if address.teredo is not None:  # 2001::/32: a Teredo server and (obfuscated) client
+        server, client = address.teredo
+        carried += [("Teredo", server), ("Teredo", client)]
+    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, IPv4-compatible
+        carried.append(("IPv4-compatible", ipaddress.IPv4Address(int(address))))
+    for form, ipv4 in carried:
+        why = _internal_by_class(ipv4)
+        if why is not None:
+            return f"{form} form of {ipv4}, a {why}"
+    return _internal_by_class(address)
 
 
 def check_url_shape(url: str) -> tuple[str, int]:
@@ -140,7 +174,10 @@ def post_webhook(
     headers: dict[str, str],
     timeout_seconds: float,
 ) -> Attempt:
-    """POST the body once, signed now. Never follows a redirect; 2xx is delivered."""
+    """POST the body once, signed now, within `timeout_seconds` in all: connecting, sending
+    and the answer's status line and headers (and, for a failure, its first bytes). A
+    receiver that trickles its answer a byte at a time is cut off there, not after each
+    byte's own timeout. Never follows a redirect; 2xx is delivered."""
     timestamp = str(int(time.time()))
     request_headers = {
         **headers,
@@ -150,35 +187,54 @@ def post_webhook(
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: signature(secret, timestamp, body),
     }
+    attempt = asyncio.run(_post(target, body, request_headers, timeout_seconds))
+    if attempt.error is None:
+        return attempt
+    # The URL's path can be a secret (Slack's webhook URLs are): never in the delivery log.
+    error = attempt.error.replace(target.pinned_url, "the webhook URL").replace(
+        target.url, "the webhook URL"
+    )
+    return Attempt(attempt.delivered, attempt.status_code, error[:ANSWER_KEPT_BYTES])
+
+
+async def _post(
+    target: WebhookTarget, body: bytes, headers: dict[str, str], timeout_seconds: float
+) -> Attempt:
     extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
     try:
-        with (
-            httpx.Client(timeout=timeout_seconds, follow_redirects=False, trust_env=False) as http,
+        async with (
+            asyncio.timeout(timeout_seconds),
+            httpx.AsyncClient(
+                timeout=timeout_seconds, follow_redirects=False, trust_env=False
+            ) as http,
             http.stream(
-                "POST",
-                target.pinned_url,
-                content=body,
-                headers=request_headers,
-                extensions=extensions,
+                "POST", target.pinned_url, content=body, headers=headers, extensions=extensions
             ) as response,
         ):
-            answer = _first_bytes(response)
+            if response.is_success:  # its body is not read: the status says it all
+                return Attempt(True, response.status_code, None)
+            answer = await _first_bytes(response)
+    except TimeoutError:
+        return Attempt(
+            False,
+            None,
+            f"no complete answer within {timeout_seconds:g} s (the limit of a whole attempt: "
+            "connect, send, answer)",
+        )
     except httpx.HTTPError as exc:
-        return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:ANSWER_KEPT_BYTES])
-    if response.is_success:
-        return Attempt(True, response.status_code, None)
+        return Attempt(False, None, f"{type(exc).__name__}: {exc}")
     if response.is_redirect:
         location = response.headers.get("location", "?")
-        error = f"redirect to {location} not followed: give the final URL"
-    else:
-        error = f"HTTP {response.status_code}: {answer}"
-    return Attempt(False, response.status_code, error[:ANSWER_KEPT_BYTES])
+        return Attempt(
+            False, response.status_code, f"redirect to {location} not followed: give the final URL"
+        )
+    return Attempt(False, response.status_code, f"HTTP {response.status_code}: {answer}")
 
 
-def _first_bytes(response: httpx.Response) -> str:
+async def _first_bytes(response: httpx.Response) -> str:
     """The start of the answer (a receiver cannot make us read megabytes)."""
     kept = b""
-    for chunk in response.iter_bytes():
+    async for chunk in response.aiter_bytes():
         kept += chunk
         if len(kept) >= ANSWER_KEPT_BYTES:
             break

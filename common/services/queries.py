@@ -10,18 +10,25 @@ RETURN s.id AS id, s.name AS name, s.description AS description, u.id AS owner_i
        s.created_at AS created_at
 """
 
-CREATE_SERVICE = (
-    """
+# One owner's services have distinct names: a name taken is a clash (clashes > 0), seen by
+# the statement itself; two requests at the same moment on Neo4j are told apart by the
+# service_name constraint on (owner_id, name) (services made before it carry no owner_id:
+# the statement's look covers them). No row: no such user.
+CREATE_SERVICE = """
 MATCH (u:User {id: $owner_id})
-CREATE (u)-[:OWNS]->(s:Service {id: $id, name: $name, description: $description,
-                                created_at: $created_at})
+OPTIONAL MATCH (u)-[:OWNS]->(existing:Service {name: $name})
+WITH u, count(existing) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  CREATE (u)-[:OWNS]->(:Service {id: $id, name: $name, description: $description,
+                                 owner_id: $owner_id, created_at: $created_at}))
+RETURN clashes
 """
-    + _SERVICE_COLUMNS
-)
 
+# A service being deleted (see BEGIN_DELETE_SERVICE) is not found by any read or edit.
 LIST_SERVICES = (
     """
 MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service)
+WHERE s.deleting IS NULL
 """
     + _SERVICE_COLUMNS
     + "ORDER BY s.created_at, s.id"
@@ -30,58 +37,83 @@ MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service)
 GET_SERVICE = (
     """
 MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
+WHERE s.deleting IS NULL
 """
     + _SERVICE_COLUMNS
 )
 
-# $set_description distinguishes "leave it" from "clear it" (a PATCH with null).
-UPDATE_SERVICE = (
-    """
+# $set_description distinguishes "leave it" from "clear it" (a PATCH with null). A new name
+# another of the owner's services has is a clash, as in CREATE_SERVICE; the owner_id set
+# here brings a service made before it under the constraint.
+UPDATE_SERVICE = """
 MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
-SET s.name = coalesce($name, s.name),
-    s.description = CASE WHEN $set_description THEN $description ELSE s.description END
+WHERE s.deleting IS NULL
+OPTIONAL MATCH (u)-[:OWNS]->(other:Service {name: $name})
+WHERE other.id <> s.id
+WITH s, count(other) AS clashes
+FOREACH (_ IN CASE WHEN clashes = 0 THEN [1] ELSE [] END |
+  SET s.name = coalesce($name, s.name), s.owner_id = $owner_id,
+      s.description = CASE WHEN $set_description THEN $description ELSE s.description END)
+RETURN clashes
 """
-    + _SERVICE_COLUMNS
-)
 
-# One statement: a metric created, or readings appended, while the service is being deleted
-# are either deleted with it or refused, never left behind as orphans. On Neo4j (read
-# committed, row locks) that takes locks in the order every writer uses:
-#  1. The service (SET): CREATE_METRIC locks it too, so a metric committed before is seen
-#     here, and one after finds the service gone.
+# --- deleting a service ------------------------------------------------------------------
+# In steps, as a metric is (see BEGIN_DELETE_METRIC in common.metrics.queries): marked
+# `deleting` (gone for every read, refused to every write), each metric's data deleted a
+# batch at a time (common.graph.deletes), then the metrics and the service.
+# BEGIN_DELETE_SERVICE takes its locks in the order every writer uses, so that a metric
+# created, or readings appended, meanwhile are either deleted with it or refused, never
+# left behind as orphans (on Neo4j: read committed, row locks):
+#  1. The service (SET): CREATE_METRIC locks it too and then reads it again, so a metric
+#     committed before is seen here, and one after is refused.
 #  2. Each metric's MetricLock, then the metric, in APPEND_READINGS' order (so the two never
-#     deadlock). An append holding them commits first and its readings are then seen; one
-#     that comes after re-finds its metric gone and stores nothing (see APPEND_READINGS).
-#  3. Only after every lock is held (the collect waits for all rows) are the readings,
-#     anomalies and locks read and deleted: read before, an append committing in between
-#     would leave its readings behind (seen on Neo4j 5.26 in 3 of 4 runs).
+#     deadlock): an append holding them commits first and its readings are then deleted
+#     with the rest; one that comes after finds its metric deleting and stores nothing.
 # coalesce: FalkorDB fails on a null node in a later MATCH (a service without metrics);
 # no metric id is empty. FalkorDB runs one write at a time, so its order is moot.
-DELETE_SERVICE = """
+# No row: not the owner's service (one already marked is: its delete is carried on).
+BEGIN_DELETE_SERVICE = """
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
-SET s.deleting = true
+SET s.deleting = true, s.deleting_since = coalesce(s.deleting_since, $now)
 WITH s
 OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
 WITH s, m, coalesce(m.id, '') AS metric_id
 OPTIONAL MATCH (held:MetricLock {metric_id: metric_id})
 FOREACH (l IN CASE WHEN held IS NULL THEN [] ELSE [held] END | SET l.deleting = true)
-FOREACH (x IN CASE WHEN m IS NULL THEN [] ELSE [m] END | SET x.deleting = true)
-WITH s, collect(m) AS metrics
-UNWIND CASE WHEN size(metrics) = 0 THEN [null] ELSE metrics END AS m
-WITH s, m, coalesce(m.id, '') AS metric_id
-OPTIONAL MATCH (a:Anomaly {metric_id: metric_id})
-WITH s, m, metric_id, collect(a) AS anomalies
-OPTIONAL MATCH (r:MetricReading {metric_id: metric_id})
-WITH s, m, metric_id, anomalies, collect(r) AS readings
-OPTIONAL MATCH (lock:MetricLock {metric_id: metric_id})
-WITH s, m, anomalies, readings, collect(lock) AS locks
-FOREACH (a IN anomalies | DETACH DELETE a)
-FOREACH (r IN readings | DETACH DELETE r)
+FOREACH (x IN CASE WHEN m IS NULL THEN [] ELSE [m] END |
+  SET x.deleting = true, x.deleting_since = coalesce(x.deleting_since, $now))
+RETURN s.id AS id, count(m) AS metrics
+"""
+
+# The metrics of a service being deleted, whose data is deleted next.
+METRICS_OF_DELETED_SERVICE = """
+MATCH (s:Service {id: $service_id})-[:MONITORS]->(m:Metric)
+WHERE s.deleting
+RETURN m.id AS id
+"""
+
+# Last, once no metric of the service owns anything: the metrics, their locks, the service.
+FINISH_DELETE_SERVICE = """
+MATCH (s:Service {id: $service_id})
+WHERE s.deleting
+OPTIONAL MATCH (s)-[:MONITORS]->(m:Metric)
+WITH s, collect(m) AS metrics, collect(m.id) AS metric_ids
+OPTIONAL MATCH (lock:MetricLock)
+WHERE lock.metric_id IN metric_ids
+WITH s, metrics, collect(lock) AS locks
 FOREACH (l IN locks | DELETE l)
-WITH s, collect(m) AS metrics
 FOREACH (m IN metrics | DETACH DELETE m)
 DETACH DELETE s
 RETURN count(*) AS deleted
+"""
+
+# Deletes left unfinished: marked before $before (a delete in progress is left to its caller).
+SERVICES_BEING_DELETED = """
+MATCH (s:Service)
+WHERE s.deleting AND s.deleting_since <= $before
+RETURN s.id AS id
+ORDER BY s.deleting_since
+LIMIT $limit
 """
 
 
@@ -91,6 +123,7 @@ RETURN count(*) AS deleted
 ADD_DEPENDENCY = """
 MATCH (u:User {id: $owner_id})-[:OWNS]->(s:Service {id: $service_id})
 MATCH (u)-[:OWNS]->(t:Service {id: $other_id})
+WHERE s.deleting IS NULL AND t.deleting IS NULL
 MERGE (s)-[:DEPENDS_ON]->(t)
 RETURN s.id AS id
 """

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from common.edits import NameEdit
-from common.epoch import from_epoch_ms
-from common.errors import NotFoundError
-from common.graph.executors import CypherExecutor, Row, deleted_any
+from common.epoch import from_epoch_ms, now_ms
+from common.errors import ConflictError, NotFoundError, found
+from common.graph.deletes import delete_metric_children
+from common.graph.executors import CypherExecutor, Row, deleted_any, write_naming
 from common.graph.params import new_node
 from common.services import queries as q
 from common.services.models import DependencyEdges, Service, ServiceDependencies, ServiceRef
@@ -27,11 +29,11 @@ class ServiceRepository:
         self.executor = executor
 
     def create(self, owner_id: str, name: str, description: str | None) -> Service:
+        """A new service; ConflictError if the owner has one of that name already."""
         params = new_node(owner_id, name=name, description=description)
-        rows = self.executor.write(q.CREATE_SERVICE, params)
-        if not rows:
+        if not self._write_name(q.CREATE_SERVICE, params, name):
             raise NotFoundError(f"user {owner_id} not found")
-        return _service(rows[0])
+        return found(self.get(owner_id, params["id"]), f"service {params['id']}")
 
     def list_owned(self, owner_id: str) -> list[Service]:
         return [
@@ -43,15 +45,49 @@ class ServiceRepository:
         return _service(rows[0]) if rows else None
 
     def update(self, owner_id: str, service_id: str, edit: NameEdit) -> Service | None:
-        rows = self.executor.write(
-            q.UPDATE_SERVICE, {"owner_id": owner_id, "service_id": service_id, **edit.params()}
+        """The service changed; None if it is not the owner's; ConflictError for a name
+        another of the owner's services has."""
+        params = {"owner_id": owner_id, "service_id": service_id, **edit.params()}
+        if not self._write_name(q.UPDATE_SERVICE, params, edit.name):
+            return None
+        return self.get(owner_id, service_id)
+
+    def _write_name(self, query: str, params: dict[str, Any], name: str | None) -> list[Row]:
+        """Run CREATE_SERVICE or UPDATE_SERVICE; ConflictError if the owner has a service of
+        that name already."""
+        clash = ConflictError(
+            f"you already have a service named {name!r}: use it, or pick another name"
         )
-        return _service(rows[0]) if rows else None
+        return write_naming(self.executor, query, params, clash)
 
     def delete(self, owner_id: str, service_id: str) -> bool:
-        """Delete a service with its metrics, their readings and anomalies, in one statement."""
-        scope = {"owner_id": owner_id, "service_id": service_id}
-        return deleted_any(self.executor.write(q.DELETE_SERVICE, scope))
+        """Delete a service with its metrics, their readings and anomalies; False if it is
+        not the owner's.
+
+        In bounded steps (see BEGIN_DELETE_SERVICE): the service and its metrics are gone
+        for every reader from the first one, and their data is deleted a batch at a time.
+        A service whose delete was cut short is still found here, and its delete carried on.
+        """
+        scope = {"owner_id": owner_id, "service_id": service_id, "now": now_ms()}
+        if not self.executor.write(q.BEGIN_DELETE_SERVICE, scope):
+            return False
+        self.finish_delete(service_id)
+        return True
+
+    def finish_delete(self, service_id: str) -> None:
+        """Delete a service already marked `deleting`: each metric's data in batches, then
+        the metrics and the service."""
+        for row in self.executor.read(q.METRICS_OF_DELETED_SERVICE, {"service_id": service_id}):
+            delete_metric_children(self.executor, row["id"])
+        self.executor.write(q.FINISH_DELETE_SERVICE, {"service_id": service_id})
+
+    def interrupted_deletes(self, marked_before_ms: int, limit: int) -> list[str]:
+        """Services marked `deleting` before `marked_before_ms` and not gone: deletes that
+        were cut short, for the worker to finish."""
+        rows = self.executor.read(
+            q.SERVICES_BEING_DELETED, {"before": marked_before_ms, "limit": limit}
+        )
+        return [row["id"] for row in rows]
 
     # --- dependencies -----------------------------------------------------------------
     def add_dependency(self, owner_id: str, service_id: str, other_id: str) -> bool:

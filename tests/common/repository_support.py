@@ -11,12 +11,13 @@ from common.metrics.models import NewReading
 from common.stores import Repositories
 from common.users.keys import new_api_key
 from common.users.models import User
+from tests.support import unique_name
 
 T0 = 1_700_000_000_000  # epoch ms
 
 
 def make_owner(graph: Repositories) -> User:
-    return graph.users.create("owner", new_api_key().hashed)
+    return graph.users.create(unique_name("owner"), new_api_key().hashed)
 
 
 def make_metric(graph: Repositories) -> tuple[User, str]:

@@ -53,6 +53,13 @@ def test_create_user_without_a_server_prints_a_working_key(tmp_path: Path) -> No
     assert key_is_stored(tmp_path, key)
 
 
+def test_create_user_refuses_a_name_taken(tmp_path: Path) -> None:
+    assert run_cli("create-user", "alice", "--data-dir", str(tmp_path)).returncode == 0
+    again = run_cli("create-user", "alice", "--data-dir", str(tmp_path))
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr == "neonomaly: a user named 'alice' exists already: pick another name\n"
+
+
 def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:
     server = EmbeddedServer(tmp_path).start()
     try:
@@ -121,20 +128,31 @@ def process_tree_pids(pid: int) -> list[int]:
     return direct + [p for child in direct for p in process_tree_pids(child)]
 
 
-def flower_lists_a_worker(flower_port: int, timeout: float = 60) -> bool:
-    """Flower learns of workers by broadcast: ask until one is listed (or time runs out)."""
+def flower_lists_the_workers(flower_port: int, timeout: float = 15) -> bool:
+    """Flower lists both workers (jobs, deliveries) as it is, without being told to look
+    again (?refresh=1): its one look at start-up found them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = httpx.get(
-            f"http://127.0.0.1:{flower_port}/api/workers?refresh=1",
-            auth=("admin", "secret"),
-            timeout=15,
+            f"http://127.0.0.1:{flower_port}/api/workers", auth=("admin", "secret"), timeout=15
         )
         assert workers.status_code == 200, workers.text
-        if any(name.startswith("worker@") for name in workers.json()):
+        names = {name.split("@")[0] for name in workers.json()}
+        if {"worker", "deliveries"} <= names:
             return True
-        time.sleep(1)
+        time.sleep(1)  # its start-up inspection may still be under way
     return False
+
+
+def banner_comes_first(output: str) -> list[str]:
+    """The supervisor's own lines (not the children's logs): the banner and nothing before
+    it. Returns the banner's lines."""
+    lines = output.splitlines()
+    start = lines.index("Neonomaly is up:")
+    own = ("embedded ", "graph store", "Neonomaly", "  web ", "  flower ", "  store ")
+    assert not [line for line in lines[:start] if line.startswith(own)], lines[:start]
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("Create an API key"))
+    return lines[start : end + 1]
 
 
 @pytest.mark.slow
@@ -145,16 +163,21 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         wait_for(f"http://127.0.0.1:{port}/health")
         wait_for(f"http://127.0.0.1:{flower_port}/", timeout=60)
         children = process_tree_pids(process.pid)
-        assert len(children) >= 5  # embedded server, web, worker, beat, flower
+        assert len(children) >= 6  # embedded server, web, worker, deliveries, beat, flower
         result = run_cli("create-user", "carol", "--data-dir", str(tmp_path))
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
         assert api.post("/api/services", json={"name": "kept"}).status_code == 201
         assert api.get("/ready").json() == {"status": "ready", "down": []}
-        assert flower_lists_a_worker(flower_port)
+        assert flower_lists_the_workers(flower_port)
     finally:
         output = stop_up(process)
     assert process.returncode == 0, output
+    banner = banner_comes_first(output)
+    assert banner[1] == f"  web     http://127.0.0.1:{port}/ui   (API docs: /docs)"
+    assert banner[2] == f"  flower  http://127.0.0.1:{flower_port} (user admin)"
+    assert banner[3].startswith("  store   redis://127.0.0.1:")
+    assert f"embedded graph store + redis (data and password in {tmp_path})" in banner[3]
     for pid in children:
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
@@ -223,8 +246,11 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         finally:
             store.close()
         assert "r99" in {anomaly.reading_id for anomaly in stored}
-        assert flower_lists_a_worker(flower_port)
+        assert flower_lists_the_workers(flower_port)
     finally:
         output = stop_up(process)
     assert process.returncode == 0, output
-    assert "graph store: bolt://" in output
+    banner = banner_comes_first(output)
+    assert f"  graph   {neo4j_server.uri}" in banner
+    where = f"embedded redis (data and password in {tmp_path})"
+    assert any(line.endswith(where) for line in banner)

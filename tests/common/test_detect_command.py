@@ -60,8 +60,13 @@ def test_online_leaves_unjudged_cells_empty(tmp_path: Path, capsys) -> None:
     )
     assert code == 0
     table = list(csv.DictReader(io.StringIO(out)))
-    assert table[0]["expected"] == table[0]["lower"] == "" and table[0]["score"] == "0"
-    assert table[30]["expected"] != ""
+    # Not judged: no expected value, band, score or probability (not a score of 0 and a
+    # probability of 1, which read as "judged, and normal").
+    first = table[0]
+    assert first["expected"] == first["lower"] == first["score"] == first["probability"] == ""
+    assert first["is_anomaly"] == "false"
+    assert table[30]["expected"] != "" and table[30]["score"] != ""
+    assert table[30]["probability"] != ""
 
 
 def test_iso_timestamps_and_stdin(monkeypatch, capsys) -> None:
@@ -84,7 +89,7 @@ def test_iso_timestamps_and_stdin(monkeypatch, capsys) -> None:
         ("timestamp,value\nyesterday,2\n", "line 2: cannot read timestamp 'yesterday'"),
         ("timestamp,value\n", "no readings"),
         ("", "empty"),
-        ("timestamp,value\n1,2\n2,3\n", "needs at least 61 readings"),
+        ("timestamp,value\n1,2\n2,3\n", "needs at least 3 readings"),
     ],
 )
 def test_bad_input_exit_2(tmp_path: Path, capsys, content: str, message: str) -> None:

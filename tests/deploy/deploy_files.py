@@ -23,7 +23,13 @@ CI_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 DEPLOY_TOOLS = ROOT / "tools" / "compose-check"
 
 # The Python services and the image each one runs.
-APP_SERVICES = {"web": "web", "worker": "worker", "beat": "worker", "flower": "worker"}
+APP_SERVICES = {
+    "web": "web",
+    "worker": "worker",
+    "deliveries": "worker",
+    "beat": "worker",
+    "flower": "worker",
+}
 # Flower's own setting, read by Flower rather than by common.settings.
 FLOWER_ONLY = {"FLOWER_BASIC_AUTH"}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from common.settings import Settings
 from tests.deploy.deploy_files import (
     APP_SERVICES,
     COMPOSE_FILE,
@@ -188,8 +189,22 @@ def test_published_ports_are_the_ports_the_commands_listen_on(compose: dict[str,
         "--host" in web["command"]
         and web["command"][web["command"].index("--host") + 1] == "0.0.0.0"
     )
-    for name in ("neo4j", "redis", "worker", "beat"):
+    for name in ("neo4j", "redis", "worker", "deliveries", "beat"):
         assert not services(compose)[name].get("ports"), f"{name} publishes nothing"
+
+
+def test_jobs_and_deliveries_have_workers_of_their_own(compose: dict[str, Any]) -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    queues = {
+        name: interpolate(
+            next(a for a in services(compose)[name]["command"] if a.startswith("--queues=")), {}
+        )
+        for name in ("worker", "deliveries")
+    }
+    assert queues == {
+        "worker": f"--queues={defaults.job_queue}",
+        "deliveries": f"--queues={defaults.delivery_queue}",
+    }
 
 
 def test_flower_is_published_on_loopback_only(compose: dict[str, Any]) -> None:

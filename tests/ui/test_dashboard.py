@@ -457,10 +457,14 @@ def test_incident_is_listed_opened_acknowledged_and_resolved(
     client, outage, incident_id = incident
     key = client.headers["X-API-Key"]
     page, console = open_dashboard(key, "#/", layout)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.click("#nav >> text=Incidents")
     row = page.locator(f"tr[data-incident='{incident_id}']")
     expect(row.locator(".badge")).to_have_text("open")
-    expect(row.locator(".top-cause")).to_have_text("payments/error_rate")  # filled in after
+    expect(row.locator(".top-cause")).to_have_text("payments/error_rate")
+    # The list carries each incident's top cause: no request per incident (N+1).
+    assert not [url for url in asked if f"/api/incidents/{incident_id}" in url], asked
     members = client.get(f"/api/incidents/{incident_id}").json()["members"]
     expect(row.locator("td").nth(3)).to_have_text(str(members))
 

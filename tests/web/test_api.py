@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from common.metrics import queries as metric_queries
 from common.metrics.integrity import check_chain
 from common.stores import Repositories
+from common.users.models import User
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -160,6 +163,37 @@ def test_metric_update_delete_and_duplicate_name(client: httpx.Client) -> None:
     assert client.get(f"/api/metrics/{cpu['id']}").status_code == 404
 
 
+def test_a_metric_whose_delete_was_cut_short_is_gone_and_delete_carries_it_on(
+    client: httpx.Client, store: Repositories
+) -> None:
+    """Deletes run in batches; one cut short halfway (the web process died) leaves the
+    metric marked: gone for every request, refused to writers, finished by the next
+    DELETE (or by the worker's finish-deletes sweep)."""
+    service_id = make_service(client)
+    metric_id = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id}).json()[
+        "id"
+    ]
+    readings = [{"value": float(i), "timestamp": f"2026-05-01T00:{i:02}:00Z"} for i in range(30)]
+    client.post(f"/api/metrics/{metric_id}/readings", json={"readings": readings})
+    store.executor.write(
+        metric_queries.BEGIN_DELETE_METRIC,
+        {"owner_id": client.user.id, "metric_id": metric_id, "now": 0},  # type: ignore[attr-defined]
+    )
+    assert client.get(f"/api/metrics/{metric_id}").status_code == 404
+    assert client.get(f"/api/metrics/{metric_id}/readings").status_code == 404
+    assert client.get(f"/api/metrics/service/{service_id}").json() == []
+    appended = client.post(f"/api/metrics/{metric_id}/readings", json={"value": 1.0})
+    assert appended.status_code == 404, appended.text
+    job = client.post("/api/metrics/anomaly-detection", json={"metric_id": metric_id})
+    assert job.status_code == 404
+    assert client.delete(f"/api/metrics/{metric_id}").status_code == 204
+    assert len(store.readings.read_window(metric_id, None, None)) == 0
+    assert client.delete(f"/api/metrics/{metric_id}").status_code == 404
+    # Its name is free again.
+    again = client.post("/api/metrics", json={"name": "cpu", "service_id": service_id})
+    assert again.status_code == 201
+
+
 RACERS = 8
 RACE_ROUNDS = 4
 
@@ -207,6 +241,35 @@ def test_concurrent_renames_to_one_name_are_one_200_and_409s(client: httpx.Clien
         assert names.count("cpu") == 1
 
 
+def test_service_names_are_one_owners_own(
+    client: httpx.Client, app_server: object, make_user: Callable[..., tuple[User, str]]
+) -> None:
+    checkout = make_service(client, "checkout")
+    again = client.post("/api/services", json={"name": "checkout"})
+    assert again.status_code == 409, again.text
+    assert again.json()["detail"] == (
+        "you already have a service named 'checkout': use it, or pick another name"
+    )
+    cart = make_service(client, "cart")
+    renamed = client.patch(f"/api/services/{cart}", json={"name": "checkout"})
+    assert renamed.status_code == 409 and "checkout" in renamed.json()["detail"]
+    assert client.get(f"/api/services/{cart}").json()["name"] == "cart"  # unchanged
+    assert client.patch(f"/api/services/{checkout}", json={"name": "checkout"}).status_code == 200
+    # Another user's names are theirs: the same name is fine there.
+    _, key = make_user("other")
+    with httpx.Client(base_url=str(client.base_url), headers={"X-API-Key": key}) as other:
+        assert other.post("/api/services", json={"name": "checkout"}).status_code == 201
+    assert [s["name"] for s in client.get("/api/services").json()] == ["checkout", "cart"]
+
+
+def test_concurrent_services_with_one_name_are_one_201_and_409s(client: httpx.Client) -> None:
+    for round_ in range(RACE_ROUNDS):
+        statuses = race(client, "POST", [("/api/services", {"name": f"svc-{round_}"})] * RACERS)
+        assert sorted(statuses) == [201] + [409] * (RACERS - 1), statuses
+    names = [s["name"] for s in client.get("/api/services").json()]
+    assert sorted(names) == [f"svc-{r}" for r in range(RACE_ROUNDS)]
+
+
 def test_two_users_cannot_see_each_others_data(
     client: httpx.Client, app_server: object, make_user: object
 ) -> None:
@@ -246,6 +309,40 @@ def test_missing_or_wrong_key_is_401(anonymous: httpx.Client) -> None:
         assert response.status_code == 401 and "API key" in response.json()["detail"]
     wrong = anonymous.get("/api/services", headers={"X-API-Key": "nno_wrong"})
     assert wrong.status_code == 401 and wrong.json()["detail"] == "invalid API key"
+
+
+def test_a_bad_reading_is_told_only_of_its_own_shape(client: httpx.Client) -> None:
+    metric_id = make_metric(client)
+    url = f"/api/metrics/{metric_id}/readings"
+    single = client.post(url, json={"value": "high", "timestamp": "yesterday"})
+    assert single.status_code == 422
+    assert [(e["loc"], e["type"]) for e in single.json()["detail"]] == [
+        (["body", "reading", "value"], "float_type"),
+        (["body", "reading", "timestamp"], "datetime_from_date_parsing"),
+    ]
+    batch = client.post(url, json={"readings": [{"value": 1}, {"value": "high"}]})
+    assert batch.status_code == 422
+    assert [e["loc"] for e in batch.json()["detail"]] == [["body", "batch", "readings", 1, "value"]]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-API-Key": "nno_junk"}, {"Authorization": "Bearer nno_junk"}, {}],
+    ids=["junk-key", "junk-bearer", "no-key"],
+)
+@pytest.mark.parametrize(
+    "body", ['{"value": 1', '{"value": "high"}', "\xff\xfe"], ids=["malformed", "invalid", "bytes"]
+)
+def test_the_key_is_checked_before_the_body(
+    anonymous: httpx.Client, headers: dict[str, str], body: str
+) -> None:
+    response = anonymous.post(
+        "/api/metrics/x/readings",
+        content=body.encode("latin-1"),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_ready_answers_a_probe_without_a_key(anonymous: httpx.Client) -> None:

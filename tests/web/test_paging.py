@@ -80,7 +80,7 @@ def test_anomaly_pages_are_capped_and_return_each_anomaly_once(
     metric_id = metric_with_readings(paged_http)
     # Pairs of readings share an anomaly timestamp, so a page boundary falls in a tie.
     found = [anomaly_at(metric_id, f"r{i:02}", 1_700_000_000_000 + i // 2) for i in range(12)]
-    assert store.anomalies.save(metric_id, found) == 12
+    assert len(store.anomalies.save(metric_id, found)) == 12
     url = f"/api/metrics/{metric_id}/anomalies"
     first = paged_http.get(url, params={"limit": 100}).json()
     assert len(first["anomalies"]) == 5 and first["next_cursor"] is not None

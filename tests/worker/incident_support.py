@@ -59,20 +59,25 @@ def metric(
     return metric_id
 
 
-def make_outage(http: httpx.Client, store: Repositories, lead_minutes: int = 4) -> Outage:
-    checkout, payments = service(http, "checkout"), service(http, "payments")
+def make_outage(
+    http: httpx.Client, store: Repositories, lead_minutes: int = 4, tag: str = ""
+) -> Outage:
+    """`tag` names the services apart (checkout{tag}, payments{tag}): one owner's service
+    names are unique."""
+    checkout, payments = service(http, f"checkout{tag}"), service(http, f"payments{tag}")
     assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
     error_rate = metric(http, store, payments, "error_rate", flat_series(20))
     latency = metric(http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4))
     return Outage(checkout, payments, error_rate, latency)
 
 
-def detect(http: httpx.Client, metric_id: str) -> dict[str, Any]:
-    """A rolling detection job through the API and the real worker (sigma 6: only the bursts)."""
-    submitted = http.post(
-        "/api/metrics/anomaly-detection",
-        json={"metric_id": metric_id, "method": "rolling", "sigma_threshold": 6},
-    )
+def detect(
+    http: httpx.Client, metric_id: str, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A detection job through the API and the real worker: by default rolling at sigma 6
+    (only the bursts), or with these method `settings`."""
+    method = settings or {"method": "rolling", "sigma_threshold": 6}
+    submitted = http.post("/api/metrics/anomaly-detection", json={"metric_id": metric_id, **method})
     assert submitted.status_code == 202, submitted.text
     job = poll_job(http, submitted.json()["job_id"])
     assert job["status"] == "succeeded", job

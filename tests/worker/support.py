@@ -35,7 +35,7 @@ T0 = datetime(2026, 3, 2, tzinfo=UTC)
 class WorkerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
-    queue: str
+    queues: list[str]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -50,21 +50,31 @@ class WorkerProcess:
 
 
 def start_worker(
-    env: dict[str, str], log_dir: Path, extra_env: dict[str, str] | None = None
+    env: dict[str, str],
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    queues: list[str] | None = None,
+    concurrency: int = 1,
 ) -> WorkerProcess:
-    """`celery worker --pool=prefork --concurrency=1`, waited for until it is ready."""
+    """`celery worker --pool=prefork`, waited for until it is ready. It consumes `queues`,
+    by default both the jobs' and the deliveries' (JOB_QUEUE, DELIVERY_QUEUE)."""
     env = {**env, **(extra_env or {})}
-    queue = env.get("JOB_QUEUE", "neonomaly.jobs")
+    queues = queues or [
+        env.get("JOB_QUEUE", "neonomaly.jobs"),
+        env.get("DELIVERY_QUEUE", "neonomaly.deliveries"),
+    ]
     name = f"test-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
-             "--pool=prefork", "--concurrency=1", "--loglevel=INFO", f"--hostname={name}@%h",
-             "--without-gossip", "--without-mingle"],
+             "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
+             f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
+             f"--queues={','.join(queues)}"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    worker = WorkerProcess(process, log_path, queue)
+    worker = WorkerProcess(process, log_path, queues)
     deadline = time.monotonic() + READY_TIMEOUT
     while " ready." not in worker.log():
         if process.poll() is not None or time.monotonic() > deadline:

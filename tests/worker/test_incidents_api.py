@@ -37,6 +37,9 @@ def test_outage_makes_one_incident_with_the_upstream_metric_ranked_first(
         "checkout depends on payments (directly)",
     ]
     assert detail["title"] == "payments/error_rate and 1 other metric"
+    # The list carries the title and the top cause, ranked as the detail ranks them.
+    assert listed["title"] == detail["title"]
+    assert listed["top_cause"] == causes[0]
     assert detail["services"] == ["checkout", "payments"]
     assert [e["event"] for e in detail["timeline"]][:2] == ["anomaly", "anomaly"]
     member = detail["anomalies"][0]
@@ -60,7 +63,7 @@ def test_acknowledge_and_resolve(
     assert acked.status_code == 200 and acked.json()["acknowledged_at"] is not None
     assert acked.json()["status"] == "open"
     resolved = client.post(f"/api/incidents/{incident['id']}/resolve").json()
-    assert resolved["status"] == "resolved" and resolved["resolved_by"] == "tester"
+    assert resolved["status"] == "resolved" and resolved["resolved_by"] == client.user.name  # type: ignore[attr-defined]
     assert resolved["last_change"] == "resolved"
     assert open_incidents(client) == []
     listed = client.get("/api/incidents", params={"status": "resolved"}).json()["incidents"]
@@ -72,17 +75,52 @@ def test_acknowledge_and_resolve(
     assert len(open_incidents(client)) == 1
 
 
+def test_judging_an_incidents_readings_again_pages_nobody_again(
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
+) -> None:
+    """The walkthrough (issue 21): after the incident was resolved, the periodic scan
+    judged the same burst with its own method, stored a second anomaly per reading and
+    opened (and paged) a second incident."""
+    outage = make_outage(client, store)
+    detect(client, outage.error_rate)  # rolling, sigma 6: the burst
+    [incident] = open_incidents(client)
+    # What a scan runs (the default detector, online), before and after the resolve.
+    detect(client, outage.error_rate, {"method": "auto", "online": True})
+    assert [i["id"] for i in open_incidents(client)] == [incident["id"]]
+    assert client.post(f"/api/incidents/{incident['id']}/resolve").status_code == 200
+    detect(client, outage.error_rate, {"method": "auto", "online": True})
+    detect(client, outage.error_rate, {"method": "rolling", "sigma_threshold": 4})
+    everything = client.get("/api/incidents").json()["incidents"]
+    assert [(i["id"], i["status"]) for i in everything] == [(incident["id"], "resolved")]
+    stored = client.get(f"/api/metrics/{outage.error_rate}/anomalies").json()["anomalies"]
+    readings = [a["reading_id"] for a in stored]
+    assert len(readings) == len(set(readings)) >= 3  # one anomaly per reading
+    assert any(set(a["methods"]) >= {"rolling", "auto-online"} for a in stored), stored
+
+
 def test_incident_list_pages(
     client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
-    first, second = make_outage(client, store), make_outage(client, store)  # unrelated graphs
+    first = make_outage(client, store)
+    second = make_outage(client, store, tag="-2")  # an unrelated graph
     detect(client, first.error_rate)
     detect(client, second.error_rate)
+    detect(client, second.latency)
     page = client.get("/api/incidents", params={"limit": 1}).json()
     assert len(page["incidents"]) == 1 and page["next_offset"] == 1
     rest = client.get("/api/incidents", params={"limit": 1, "offset": 1}).json()
     assert len(rest["incidents"]) == 1 and rest["next_offset"] is None
     assert rest["incidents"][0]["id"] != page["incidents"][0]["id"]
+    # One page, each incident with its own title and top cause (read for the page at once).
+    both = client.get("/api/incidents").json()["incidents"]
+    assert {i["title"] for i in both} == {
+        "payments/error_rate anomalous",
+        "payments-2/error_rate and 1 other metric",
+    }
+    assert {i["top_cause"]["metric"] for i in both} == {
+        "payments/error_rate",
+        "payments-2/error_rate",
+    }
     bad = client.get("/api/incidents", params={"status": "closed"})
     assert bad.status_code == 422
 

@@ -154,6 +154,40 @@ def test_seed_body_with_wait_answers_the_final_job(
     assert latest["is_anomaly"] is True and latest["window_std_dev"] > 0
 
 
+@pytest.mark.parametrize(("in_the_hour", "last_seconds_ago"), [(60, 30), (59, 90)])
+def test_seed_body_judges_an_hour_of_per_minute_readings(
+    client: httpx.Client,
+    store: Repositories,
+    celery_worker: WorkerProcess,
+    in_the_hour: int,
+    last_seconds_ago: int,
+) -> None:
+    """The seed's own request on the seed's own cadence: the last hour of per-minute
+    readings holds 59 or 60 of them, one short of the default window of 60 (the job failed
+    with "needs at least 61 readings"). The window fits the readings there are."""
+    values = seasonal_series(200, spike_at=199)
+    end = datetime.now(UTC) - timedelta(seconds=last_seconds_ago)
+    start = end - timedelta(minutes=199)
+    metric_id, _ = add_metric(client, store, values, start=start, step=timedelta(minutes=1))
+    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+    job = detect_and_wait(
+        client,
+        {
+            "service_id": service_id,
+            "metric_name": "cpu",
+            "time_window_seconds": 3600,
+            "sigma_threshold": 3,
+        },
+    )
+    assert job["status"] == "succeeded", job
+    summary = job["summary"]
+    assert summary["points"] == in_the_hour
+    assert summary["method_params"]["window"] == in_the_hour - 1
+    assert "window_fitted" in summary["method_params"]
+    assert summary["latest"]["is_anomaly"] is True
+    assert summary["latest"]["method_is_anomaly"] is True
+
+
 def test_too_few_readings_fail_with_a_clear_message(
     client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> None:
@@ -205,6 +239,37 @@ def test_another_users_job_is_not_found(
         assert other.get(f"/api/metrics/{metric_id}/anomalies").status_code == 404
     assert client.get(f"/api/jobs/{new_id()}").status_code == 404
     assert job_id in {job["id"] for job in client.get("/api/jobs").json()["jobs"]}
+
+
+def test_ids_of_the_wrong_shape_are_not_found(
+    client: httpx.Client,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    celery_worker: WorkerProcess,
+    spiky_metric: tuple[str, list[str]],
+) -> None:
+    metric_id, _ = spiky_metric
+    job_id = detect_and_wait(client, {"metric_id": metric_id})["id"]
+    # "<id>:result" named the job's result in Redis (a hash): WRONGTYPE, a 500, for the
+    # owner and for anyone else, while an unknown id was 404 (telling them the id exists).
+    wrong = [f"{job_id}:result", f"{job_id}:finished", f"{job_id.upper()}", "job", "*", "a" * 200]
+    _, other_key = make_user("other")
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": other_key}) as other:
+        for http in (client, other):
+            for bad in wrong:
+                for path in ("", "/result", "/plot.png"):
+                    answer = http.get(f"/api/jobs/{bad}{path}")
+                    assert answer.status_code == 404, (bad, path, answer.text)
+                    assert answer.json() == {"detail": f"job {bad} not found"}
+            answer = http.get(
+                f"/api/metrics/{metric_id}/series", params={"job_id": f"{job_id}:result"}
+            )
+            assert answer.status_code == 404, answer.text
+        # Another user's real id answers exactly as an unknown one does.
+        unknown = new_id()
+        assert other.get(f"/api/jobs/{job_id}").json() == {"detail": f"job {job_id} not found"}
+        assert other.get(f"/api/jobs/{unknown}").json() == {"detail": f"job {unknown} not found"}
+    assert client.get(f"/api/jobs/{job_id}:result").status_code == 404
 
 
 def test_result_plot_is_a_png(
@@ -272,6 +337,7 @@ def test_redis_down_answers_503_naming_redis(
         with httpx.Client(base_url=app.base_url, headers={"X-API-Key": key}, timeout=30) as http:
             for answer in (http.get(f"/api/jobs/{new_id()}"), http.get("/api/jobs")):
                 assert answer.status_code == 503, answer.text
-                assert "redis" in answer.json()["detail"]
+                # Which dependency, never where it is (port 1 here).
+                assert answer.json()["detail"] == "the job store (Redis) is unavailable"
     finally:
         stop_app(app)

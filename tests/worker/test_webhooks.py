@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import redis
 
 from common.notifications.delivery_log import DeliveryLog
 from common.notifications.dispatch import SweepReport, notify_incidents
 from common.queue import INCIDENT_SWEEP_TASK, JobQueue, producer_app
+from common.scores import MAX_SCORE
 from common.settings import Settings
 from common.stores import Repositories
 from common.users.models import User
 from tests.support import free_port
-from tests.worker.incident_support import detect, make_outage
-from tests.worker.support import WorkerProcess, wait_for
+from tests.worker.incident_support import POINTS, detect, make_outage, metric, service
+from tests.worker.support import WorkerProcess, poll_job, wait_for
 from tests.worker.webhook_receiver import Receiver, verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -135,6 +139,44 @@ def test_incident_opened_and_resolved_reach_the_receiver(
     assert_signed(channel, receiver)
 
 
+def test_scores_off_a_zero_spread_reach_everyone_as_numbers(
+    client: httpx.Client,
+    store: Repositories,
+    celery_worker: WorkerProcess,
+    receiver: Receiver,
+    channels: Any,
+    sweep: Callable[[], SweepReport],
+) -> None:
+    # 1e-10 noise, then one reading of 1e300: 1e310 scale units out, infinity as a float.
+    values = np.random.default_rng(1).normal(0, 1e-10, POINTS)
+    values[-10] = 1e300
+    channel = channels(receiver.url)
+    metric_id = metric(client, store, service(client, "checkout"), "latency", values)
+    submitted = client.post(
+        "/api/metrics/anomaly-detection",
+        json={"metric_id": metric_id, "method": "rolling", "robust": True, "sigma_threshold": 6},
+    )
+    job = poll_job(client, submitted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    page = client.get(job["result_url"], params={"offset": POINTS - 10, "limit": 1}).json()
+    assert page["points"][0]["score"] == MAX_SCORE
+    assert all(0 < event["peak_score"] <= MAX_SCORE for event in page["events"])
+    [stored] = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
+    assert stored["score"] == MAX_SCORE and "inf" not in stored["summary"]
+
+    sweep()
+    delivered(client, channel)
+    [request] = receiver.received
+
+    def not_json(constant: str) -> None:
+        raise AssertionError(f"{constant} in a webhook body is not JSON")
+
+    payload = json.loads(request.body, parse_constant=not_json)
+    [cause] = payload["incident"]["probable_causes"]
+    assert cause["peak_score"] == MAX_SCORE
+    assert f"peak score {MAX_SCORE:.1f} over" in cause["reasons"][-1]
+
+
 def test_slack_and_alertmanager_formats(
     client: httpx.Client,
     store: Repositories,
@@ -179,13 +221,13 @@ def test_receiver_down_then_back_gets_the_event_once(
     channel = channels(down.url)
     client.post(f"/api/notification-channels/{channel['id']}/test")
 
-    def retried() -> bool:
+    def retried() -> dict[str, Any] | None:
         [log] = deliveries(client, channel)
-        return log["attempts"] >= 2 and log["status"] == "pending"
+        failed = log["attempts"] >= 2 and "ConnectError" in (log["last_error"] or "")
+        return log if failed and log["status"] == "pending" else None
 
-    wait_for(retried, 30, "two failed attempts")
-    [log] = deliveries(client, channel)
-    assert "ConnectError" in log["last_error"] and log["next_attempt_at"] is not None
+    log = wait_for(retried, 30, "two failed attempts")
+    assert log["next_attempt_at"] is not None
     # Back up, but the first answer is lost (a 503 after processing): the sender must
     # send again, and a receiver that dedups on event_id processes it once.
     back = Receiver(port=port, fail_first=1, fail_status=503).start()
@@ -198,6 +240,36 @@ def test_receiver_down_then_back_gets_the_event_once(
         back.stop()
 
 
+def test_test_events_are_rate_limited(
+    client: httpx.Client, app_server: object, receiver: Receiver, channels: Any
+) -> None:
+    channel = channels(receiver.url)
+    answers = [client.post(f"/api/notification-channels/{channel['id']}/test") for _ in range(7)]
+    assert [answer.status_code for answer in answers] == [202] * 6 + [429]
+    refused = answers[-1]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["detail"].startswith("at most 6 test events a minute: try again in ")
+
+
+def test_channel_urls_stay_out_of_the_worker_log(
+    client: httpx.Client, celery_worker: WorkerProcess, receiver: Receiver, channels: Any
+) -> None:
+    # Slack's webhook URLs are secrets: whoever has one can post to the channel.
+    token = secrets.token_hex(12)
+    channel = channels(f"http://127.0.0.1:{receiver.port}/services/T0/B0/{token}")
+    nobody = channels(f"http://127.0.0.1:{free_port()}/services/T0/B1/{token}")
+    for each in (channel, nobody):
+        assert client.post(f"/api/notification-channels/{each['id']}/test").status_code == 202
+    delivered(client, channel)
+    assert receiver.received[0].path == f"/services/T0/B0/{token}"
+    wait_for(
+        lambda: "ConnectError" in (deliveries(client, nobody)[0]["last_error"] or ""),
+        30,
+        "a failed attempt",
+    )
+    assert token not in celery_worker.log()
+
+
 def test_redirects_are_not_followed(
     client: httpx.Client, celery_worker: WorkerProcess, receiver: Receiver, channels: Any
 ) -> None:
@@ -205,10 +277,14 @@ def test_redirects_are_not_followed(
     try:
         channel = channels(elsewhere.url)
         client.post(f"/api/notification-channels/{channel['id']}/test")
-        wait_for(lambda: deliveries(client, channel)[0]["attempts"] >= 2, 30, "two attempts")
-        [log] = deliveries(client, channel)
+
+        def redirected() -> dict[str, Any] | None:
+            [log] = deliveries(client, channel)
+            done = log["attempts"] >= 2 and "not followed" in (log["last_error"] or "")
+            return log if done else None
+
+        log = wait_for(redirected, 30, "two attempts")
         assert log["status"] == "pending" and log["last_status_code"] == 302
-        assert "not followed" in log["last_error"]
         assert receiver.received == []
     finally:
         elsewhere.stop()

@@ -1,18 +1,27 @@
-"""A worker's child process SIGKILLed mid-job: the job is handed out again and finishes."""
+"""Faults under a real worker: a child SIGKILLed mid-job (handed out again, finishes), and
+a graph store outage (retried with backoff, not taken for a dying worker)."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from common.embedded import EmbeddedServer
 from common.graph.params import KeysetPage
 from common.ids import new_id
+from common.jobs.models import DetectionParams, JobRecord
+from common.jobs.record_store import JobStore
+from common.jobs.submission import submit_detection
+from common.queue import JobQueue, producer_app
 from common.stores import Repositories
 from common.users.models import User
-from tests.support import start_app, stop_app
+from tests.support import ROOT, settings_for, start_app, stop_app
 from tests.worker.support import (
     add_metric,
     kill,
@@ -64,3 +73,57 @@ def test_job_whose_worker_child_is_killed_is_rerun_to_the_end(
     finally:
         stop_app(app)
         stop_worker(worker)
+
+
+def test_graph_outage_is_retried_with_backoff_and_not_counted_as_worker_deaths(
+    embedded_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    # A graph store of the worker's own (FalkorDB in its own server), stopped once the
+    # worker is connected: the job finds it unreachable on every run. Redis stays up.
+    graph = EmbeddedServer(tmp_path / "graph").start()
+    queue = f"neonomaly.faults.{new_id()[:8]}"
+    env = {
+        **os.environ,
+        "GRAPH_URL": graph.graph_url,
+        "REDIS_URL": embedded_server.redis_url,
+        "DATA_DIR": str(embedded_server.data_dir),
+        "PYTHONPATH": str(ROOT),
+        "JOB_QUEUE": queue,
+    }
+    settings = settings_for(embedded_server).model_copy(update={"job_queue": queue})
+    jobs = JobStore.from_settings(redis.Redis.from_url(embedded_server.redis_url), settings)
+    worker = start_worker(env, tmp_path)
+    try:
+        graph.stop()
+        record = submit_detection(
+            jobs,
+            JobQueue(producer_app(settings, embedded_server.redis_url)),
+            kind="detect",
+            owner_id=new_id(),
+            metric_id=new_id(),
+            params=DetectionParams(method="rolling"),
+        )
+        submitted = time.monotonic()
+        notes: set[str] = set()
+
+        def failed() -> JobRecord | None:
+            current = jobs.get(record.id)
+            assert current is not None
+            if current.status == "queued" and current.error:
+                notes.add(current.error)
+            return current if current.status == "failed" else None
+
+        job = wait_for(failed, 90, "the job to give up")
+        took = time.monotonic() - submitted
+    finally:
+        stop_worker(worker)
+        jobs.redis.close()
+    # The README's retries, 1 + 2 + 4 + 8 + 16 s, then a failure that says why.
+    assert took >= 31, (took, job, worker.log()[-3000:])
+    assert job.error == (
+        "the graph store was unavailable through 6 attempts over 31 s: the job did not "
+        "run; submit it again once it is back"
+    )
+    assert job.attempts == 6 and job.worker_deaths == 0
+    assert "retrying in 4 s: the graph store is unavailable" in notes
+    assert not any(str(graph.port) in note for note in notes)  # never where it is

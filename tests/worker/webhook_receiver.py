@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,6 +84,76 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@dataclass
+class Connection:
+    delivery_id: str
+    opened: float  # time.monotonic()
+    closed: float | None = None
+
+
+@dataclass
+class TricklingReceiver:
+    """A receiver that never finishes answering: after the request it sends a status line
+    and then one byte every `interval` seconds, in the headers (`trickle="headers"`: the
+    answer never gets a status) or in the body (`trickle="body"`), until the sender hangs
+    up. Each connection is recorded with the delivery id it carried and when it closed."""
+
+    status: int = 200
+    trickle: str = "headers"
+    interval: float = 0.5
+    port: int = 0
+    connections: list[Connection] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/slow"
+
+    def start(self) -> TricklingReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                connection = Connection(self.headers["X-Neonomaly-Delivery"], time.monotonic())
+                receiver.connections.append(connection)
+                head = f"HTTP/1.1 {receiver.status} Whatever\r\n"
+                if receiver.trickle == "body":
+                    head += "Content-Length: 100000\r\n\r\n"
+                else:
+                    head += "X-Trickle: "
+                try:
+                    self.wfile.write(head.encode())
+                    self.wfile.flush()
+                    while not receiver._stopped.is_set():
+                        # Readable before the next byte is due: the sender hung up.
+                        if select.select([self.connection], [], [], receiver.interval)[0]:
+                            break
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                except OSError:  # the sender hung up
+                    pass
+                finally:
+                    connection.closed = time.monotonic()
+                    self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -36,7 +36,7 @@ def ready(repositories: RepositoriesDep, redis_stores: RedisStoresDep) -> JSONRe
     try:
         repositories.ping()
     except DependencyUnavailableError as exc:
-        log.warning("not ready: %s", exc)
+        log.warning("not ready: %r", exc)
         down.append(GRAPH)
     try:
         redis_stores.client.ping()

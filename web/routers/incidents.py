@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from common.errors import found
-from common.incidents.detail import IncidentDetail, incident_detail
+from common.incidents.detail import IncidentDetail, incident_detail, incident_summaries
 from common.incidents.models import Incident, IncidentStatus
 from web.deps import CurrentUser, PathId, RepositoriesDep, SettingsDep
 from web.schemas.incidents import IncidentPage
@@ -22,14 +22,17 @@ router = APIRouter(
 def list_incidents(
     user: CurrentUser,
     repositories: RepositoriesDep,
+    settings: SettingsDep,
     status: Annotated[IncidentStatus | None, Query(description="open or resolved")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentPage:
-    """The caller's incidents, newest first (`?status=open`), a page at a time."""
+    """The caller's incidents, newest first (`?status=open`), a page at a time, each with its
+    title and top cause."""
     page = repositories.incidents.list_owned(user.id, status, offset, limit + 1)
     more = len(page) > limit
-    return IncidentPage(incidents=page[:limit], next_offset=offset + limit if more else None)
+    incidents = incident_summaries(repositories, page[:limit], settings.incident_max_hops)
+    return IncidentPage(incidents=incidents, next_offset=offset + limit if more else None)
 
 
 @router.get("/{incident_id}", responses=NOT_FOUND)

@@ -5,11 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
-from common.errors import InvalidRequestError, found
+from common.errors import InvalidRequestError, NotFoundError, found
 from common.ids import new_id
 from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
-from web.deps import CurrentUser, OwnedMetric, OwnedService, RepositoriesDep, SettingsDep
+from web.deps import (
+    CurrentUser,
+    OwnedMetric,
+    OwnedService,
+    PathId,
+    RepositoriesDep,
+    SettingsDep,
+)
 from web.errors import PayloadTooLargeError
 from web.paging import PageDep, encode_cursor
 from web.schemas.metrics import (
@@ -21,8 +28,8 @@ from web.schemas.metrics import (
 )
 from web.schemas.readings import (
     ReadingBatchCreate,
-    ReadingCreate,
     ReadingPage,
+    ReadingsCreate,
     ReadingsStored,
     reading_page_json,
 )
@@ -75,11 +82,10 @@ def update_metric(
 
 
 @router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)
-def delete_metric(
-    metric: OwnedMetric, user: CurrentUser, repositories: RepositoriesDep
-) -> Response:
-    """Delete a metric with its readings and anomalies."""
-    repositories.metrics.delete(user.id, metric.id)
+def delete_metric(metric_id: PathId, user: CurrentUser, repositories: RepositoriesDep) -> Response:
+    """Delete a metric with its readings and anomalies (carries on a delete cut short)."""
+    if not repositories.metrics.delete(user.id, metric_id):
+        raise NotFoundError(f"metric {metric_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -89,7 +95,7 @@ def delete_metric(
     responses=BAD_BODY,
 )
 def add_readings(
-    body: ReadingCreate | ReadingBatchCreate,
+    body: ReadingsCreate,
     metric: OwnedMetric,
     repositories: RepositoriesDep,
     settings: SettingsDep,

@@ -24,7 +24,7 @@ from web.schemas.notifications import (
     ChannelPublic,
     DeliveryPublic,
 )
-from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
+from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND, RATE_LIMITED
 
 router = APIRouter(
     prefix="/api/notification-channels",
@@ -77,12 +77,16 @@ def delete_channel(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND)
+@router.post(
+    "/{channel_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **RATE_LIMITED},
+)
 def test_channel(
-    channel: OwnedChannel, deliveries: DeliveryLogDep, queue: JobQueueDep
+    channel: OwnedChannel, deliveries: DeliveryLogDep, queue: JobQueueDep, settings: SettingsDep
 ) -> DeliveryPublic:
     """Queue a signed `test` event to the channel; follow it in the delivery log."""
-    return DeliveryPublic.of(queue_test(deliveries, queue, channel))
+    return DeliveryPublic.of(queue_test(deliveries, queue, channel, settings))
 
 
 @router.get("/{channel_id}/deliveries", responses=NOT_FOUND)

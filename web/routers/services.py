@@ -6,20 +6,26 @@ services. Cycles are allowed; incidents walk the links a bounded number of hops.
 
 from fastapi import APIRouter, Response, status
 
-from common.errors import found
+from common.errors import NotFoundError, found
 from common.services import dependencies
 from web.deps import CurrentUser, OwnedService, PathId, RepositoriesDep
 from web.schemas.responses import AUTH_ERRORS, BAD_BODY, BAD_REQUEST, NOT_FOUND
-from web.schemas.services import ServiceCreate, ServiceDetail, ServicePublic, ServiceUpdate
+from web.schemas.services import (
+    NAME_TAKEN,
+    ServiceCreate,
+    ServiceDetail,
+    ServicePublic,
+    ServiceUpdate,
+)
 
 router = APIRouter(prefix="/api/services", tags=["services"], responses=AUTH_ERRORS)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=BAD_BODY)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**BAD_BODY, **NAME_TAKEN})
 def create_service(
     body: ServiceCreate, user: CurrentUser, repositories: RepositoriesDep
 ) -> ServicePublic:
-    """Create a service owned by the caller."""
+    """Create a service owned by the caller (a name it already uses is 409)."""
     return repositories.services.create(user.id, body.name, body.description)
 
 
@@ -57,7 +63,7 @@ def remove_dependency(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.patch("/{service_id}", responses={**NOT_FOUND, **BAD_BODY})
+@router.patch("/{service_id}", responses={**NOT_FOUND, **BAD_BODY, **NAME_TAKEN})
 def update_service(
     body: ServiceUpdate, service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
 ) -> ServicePublic:
@@ -72,8 +78,9 @@ def update_service(
     responses={**NOT_FOUND, **BAD_REQUEST},
 )
 def delete_service(
-    service: OwnedService, user: CurrentUser, repositories: RepositoriesDep
+    service_id: PathId, user: CurrentUser, repositories: RepositoriesDep
 ) -> Response:
     """Delete a service with all its metrics, their readings and anomalies."""
-    repositories.services.delete(user.id, service.id)
+    if not repositories.services.delete(user.id, service_id):
+        raise NotFoundError(f"service {service_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

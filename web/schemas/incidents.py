@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from common.incidents.models import Incident
+from common.incidents.detail import IncidentSummary
 
 
 class IncidentPage(BaseModel):
-    incidents: list[Incident]
+    incidents: list[IncidentSummary]
     next_offset: int | None = Field(description="pass as ?offset= for the next page")

@@ -35,6 +35,19 @@ class ReadingBatchCreate(RequestModel):
     readings: list[ReadingCreate]
 
 
+def _reading_shape(body: Any) -> str:
+    """A body holding "readings" is a batch; anything else is one reading. Chosen before
+    validating, so a bad body's errors are its own shape's, not both shapes'."""
+    return "batch" if isinstance(body, dict) and "readings" in body else "reading"
+
+
+# One reading, or a batch of them (POST /api/metrics/{metric_id}/readings).
+ReadingsCreate = Annotated[
+    Annotated[ReadingCreate, Tag("reading")] | Annotated[ReadingBatchCreate, Tag("batch")],
+    Discriminator(_reading_shape),
+]
+
+
 class ReadingsStored(BaseModel):
     received: int = Field(description="readings in the request")
     stored: int = Field(description="readings that were new")

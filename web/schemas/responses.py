@@ -44,3 +44,10 @@ BAD_BODY: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "the body, or the batch in it, is over the limit"},
     415: {"model": ErrorBody, "description": "the body is not JSON"},
 }
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "too many of these requests a minute; retry after `Retry-After` s",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}

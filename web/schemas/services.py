@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from common.services.models import Service, ServiceDependencies, ServiceRef
 from web.schemas.fields import Description, Name, NameEditUpdate, RequestModel
+from web.schemas.responses import ErrorBody
 
 
 class ServiceCreate(RequestModel):
@@ -18,6 +21,10 @@ class ServiceUpdate(NameEditUpdate):
 
 
 ServicePublic = Service
+
+NAME_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the caller has a service of that name"}
+}
 
 
 class ServiceDetail(Service):

@@ -116,13 +116,35 @@ def test_constant_series_flags_nothing() -> None:
 
 
 def test_too_few_points() -> None:
-    with pytest.raises(DetectionError, match="at least 61 readings with a window of 60, got 40"):
-        detect(np.zeros(40), None, MethodSettings(method="rolling"))
+    with pytest.raises(DetectionError, match="at least 41 readings with a window of 40, got 40"):
+        detect(np.zeros(40), None, MethodSettings(method="rolling", window=40))
+    with pytest.raises(DetectionError, match="at least 3 readings with a window of 2, got 2"):
+        detect(np.zeros(2), None, MethodSettings(method="rolling"))
     with pytest.raises(DetectionError, match="at least 20 readings"):
         detect(np.arange(15.0), None, MethodSettings(window=10, robust=True, method="rolling"))
     assert minimum_points("rolling", window=10) == 11
     assert minimum_points("rolling", window=10, robust=True) == 20
     assert len(detect(np.arange(11.0), None, MethodSettings(window=10, method="rolling"))) == 11
+
+
+@pytest.mark.parametrize("robust", [False, True])
+@pytest.mark.parametrize("readings", [59, 60, 4])
+def test_the_default_window_fits_a_short_series(readings: int, robust: bool) -> None:
+    """The seed's request on per-minute data: an hour holds 59 or 60 readings, one short
+    of what the default window of 60 needs. The window shrinks to fit; the spike at the
+    end is judged and flagged."""
+    values = np.sin(np.arange(readings) / 5.0)
+    values[-1] = 40.0
+    result = detect(values, None, MethodSettings(method="rolling", robust=robust))
+    window = readings // 2 if robust else readings - 1
+    assert result.params["window"] == window
+    assert f"window {window}" in str(result.params["window_fitted"])
+    assert bool(result.is_anomaly[-1]) and result.score[-1] > 1
+    seed = detect(values, None, MethodSettings(sigma=3))  # the seed's body: auto → rolling
+    assert seed.params["window"] == readings - 1 and bool(seed.is_anomaly[-1])
+    # A window asked for is kept, or refused: it is not shrunk.
+    with pytest.raises(DetectionError, match="pass a smaller window"):
+        detect(values, None, MethodSettings(method="rolling", window=readings))
 
 
 def test_refuses_bad_input() -> None:
@@ -146,3 +168,42 @@ def test_duplicate_and_irregular_timestamps() -> None:
     result = detect(values, times, MethodSettings(window=30, method="rolling"))
     assert result.is_anomaly[250]
     assert result.params["window"] == 30
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
+@pytest.mark.parametrize("position", [100, 200], ids=["middle", "last"])
+def test_one_huge_value_blinds_only_the_windows_that_hold_it(online: bool, position: int) -> None:
+    # The API accepts values up to 1e308; squared, anything above ~1e154 overflows.
+    rng = np.random.default_rng(5)
+    values = rng.normal(50, 1, 201)
+    values[position] = 1e300
+    settings = MethodSettings(method="rolling", online=online, window=60)
+    result = detect(values, None, settings)
+    assert result.is_anomaly[position]
+    assert np.isfinite(result.score).all() and np.isfinite(result.expected[60:]).all()
+    # Every point whose window does not hold the huge value is judged as if it were not
+    # there: with a normal value in its place, the same band.
+    calm = values.copy()
+    calm[position] = 50.0
+    reference = detect(calm, None, settings)
+    untouched = np.array([not (i - 60 <= position < i) for i in range(201)])
+    untouched[position] = False
+    untouched[: 60 if online else 0] = False
+    np.testing.assert_allclose(result.expected[untouched], reference.expected[untouched], rtol=1e-9)
+    np.testing.assert_allclose(result.upper[untouched], reference.upper[untouched], rtol=1e-9)
+    assert (result.is_anomaly[untouched] == reference.is_anomaly[untouched]).all()
+    # Those that hold it see a window of mean about 1e300 / 60, and flag nothing.
+    holding = np.array([i - 60 <= position < i for i in range(201)])
+    assert holding.sum() == min(60, 200 - position)
+    if holding.any():
+        assert np.allclose(result.expected[holding], 1e300 / 60, rtol=0.01)
+        assert not result.is_anomaly[holding].any()
+
+
+def test_mean_std_of_windows_at_the_float_limit() -> None:
+    values = np.tile([1e308, -1e308, 5.0, -1.7e308], 50)
+    expected, scale = mean_std(values, 8, online=True)
+    assert np.isfinite(expected[8:]).all() and np.isfinite(scale[8:]).all()
+    window = values[8:16] / 1e308
+    assert expected[16] == pytest.approx(window.mean() * 1e308, rel=1e-9)
+    assert scale[16] == pytest.approx(window.std(ddof=1) * 1e308, rel=1e-9)

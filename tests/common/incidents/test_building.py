@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from common.anomalies.models import NewAnomaly
 from common.epoch import to_epoch_ms
 from common.incidents.building import build_incidents, clusters
+from common.incidents.models import Incident
 from common.metrics.models import MetricRef, NewReading
 from common.settings import Settings
 from common.stores import Repositories
 from common.users.keys import new_api_key
+from tests.support import unique_name
 
 # A fixed time for the pure clustering test.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -31,7 +33,7 @@ class Owner:
 
     def __init__(self, store: Repositories):
         self.store = store
-        self.user = store.users.create("incidents", new_api_key().hashed)
+        self.user = store.users.create(unique_name("incidents"), new_api_key().hashed)
         self.t0 = recent_t0()
         self.services: dict[str, str] = {}
 
@@ -184,3 +186,80 @@ def test_quiet_incident_resolves_and_the_next_anomaly_opens_a_new_one(
     assert resolved.resolved_by == "quiet" and resolved.last_change == "resolved"
     [again] = build_incidents(graph, api, owner.anomalies(api, [1]), settings)
     assert again.opened and again.incident_id != opened.incident_id
+
+
+def test_resolving_while_anomalies_join_never_leaves_them_in_a_resolved_incident(
+    graph: Repositories, connect: Callable[[], Repositories], settings: Settings
+) -> None:
+    """Resolving takes the owner's lock as joining does. Without it, on Neo4j, a join that
+    had read the incident as open added its anomalies after the resolve committed: they
+    sat in a resolved incident ("updated" after "resolved") and paged nobody."""
+    owner = Owner(graph)
+    # A long open incident of an unrelated service: every join reads through its members,
+    # which keeps the join's decision in flight long enough for a resolve to land in it.
+    busy = owner.metric("billing", "cpu")
+    start = to_epoch_ms(owner.t0)
+    graph.readings.append(busy.id, [NewReading(f"b{i}", start + i, 1.0) for i in range(3000)])
+    long_event = [
+        NewAnomaly(
+            busy.id, f"b{i}", timestamp_ms=start + i, value=1.0, expected=0.0, lower=0.0,
+            upper=0.5, score=2.0, method="rolling", event_start_ms=start,
+            event_end_ms=start + 2999,
+        )
+        for i in range(3000)
+    ]  # fmt: skip
+    graph.anomalies.save(busy.id, long_event)
+    build_incidents(graph, busy, long_event, settings)
+    joiner, resolver = connect(), connect()
+    bad: list[str] = []
+    for attempt in range(12):
+        metric = owner.metric(f"svc{attempt}", "cpu")  # unrelated to the others
+        [opened] = build_incidents(graph, metric, owner.anomalies(metric, [0]), settings)
+        news = owner.anomalies(metric, [1, 2])
+
+        def join(ref: MetricRef = metric, points: list[NewAnomaly] = news) -> None:
+            build_incidents(joiner, ref, points, settings)
+
+        def resolve(incident_id: str = opened.incident_id, delay: float = attempt / 400) -> None:
+            time.sleep(delay)  # land at a different point of the join each time
+            resolver.incidents.resolve(owner.user.id, incident_id, "alice")
+
+        race(join, resolve)
+        incident = graph.incidents.get(owner.user.id, opened.incident_id)
+        assert incident is not None and incident.status == "resolved"
+        if incident.last_change != "resolved":
+            bad.append(f"attempt {attempt}: {incident.members} members, {incident.last_change}")
+        # The news is where people hear of it: in the incident before it was resolved, or
+        # in a new open one.
+        holder = incident_holding(graph, owner, news[0].id)
+        assert holder is not None
+        assert holder.id == opened.incident_id or holder.status == "open", holder
+    assert bad == []
+
+
+def race(*calls: Callable[[], object]) -> None:
+    """Run the calls at once, each in a thread of its own; re-raise the first error."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(10)
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if errors:
+        raise errors[0]
+
+
+def incident_holding(graph: Repositories, owner: Owner, anomaly_id: str) -> Incident | None:
+    for incident in graph.incidents.list_owned(owner.user.id, None, 0, 1000):
+        if anomaly_id in {m.id for m in graph.incidents.members(incident.id, 10_000)}:
+            return incident
+    return None

@@ -113,6 +113,18 @@ def test_transitions_keep_final_states_final(jobs: JobStore) -> None:
     assert jobs.update(new_id(), lambda r: r) is None
 
 
+def test_only_runs_that_never_ended_count_as_worker_deaths(jobs: JobStore) -> None:
+    record = jobs.create(new_record(new_id()))
+    jobs.mark_running(record.id, "host:1")
+    # An outage: the run ends by queueing a retry. Not a death.
+    jobs.mark_queued(record.id, "retrying in 1 s: the graph store is unavailable")
+    again = jobs.mark_running(record.id, "host:1")
+    assert again is not None and again.attempts == 2 and again.worker_deaths == 0
+    # The worker dies: the next run finds the record still running.
+    third = jobs.mark_running(record.id, "host:2")
+    assert third is not None and third.attempts == 3 and third.worker_deaths == 1
+
+
 def test_concurrent_updates_are_not_lost(jobs: JobStore) -> None:
     record = jobs.create(new_record(new_id()))
 
@@ -230,7 +242,7 @@ def test_update_gives_up_when_the_record_keeps_changing(
     other_writer.close()
     assert not updater.is_alive(), f"still retrying after {len(attempts)} attempts"
     assert isinstance(outcome[0], DependencyUnavailableError)
-    assert "changed 50 times" in str(outcome[0])
+    assert "changed 50 times" in outcome[0].detail
     assert len(attempts) == 50
 
 
@@ -238,7 +250,7 @@ def test_redis_down_is_a_dependency_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.5)
     jobs = JobStore(client, record_ttl_seconds=60)
     with pytest.raises(DependencyUnavailableError) as caught:
-        jobs.get("x")
+        jobs.get(new_id())
     assert caught.value.dependency == "redis"
     with pytest.raises(DependencyUnavailableError):
         jobs.create(new_record("o"))

@@ -8,13 +8,14 @@ from common.errors import NotFoundError
 from common.metrics.models import NewReading
 from common.stores import Repositories
 from common.users.keys import new_api_key
+from tests.support import unique_name
 
 T0 = 1_700_000_000_000  # epoch ms
 
 
 def test_delete_service_racing_metric_creation_leaves_no_orphans(store: Repositories) -> None:
     # On Neo4j this failed in 3 of 4 runs before the deletes took the append's locks first.
-    owner = store.users.create("racer", new_api_key().hashed)
+    owner = store.users.create(unique_name("racer"), new_api_key().hashed)
     service = store.services.create(owner.id, "busy", None)
     for index in range(20):  # a long delete: many metrics with readings
         metric = store.metrics.create(owner.id, service.id, f"m{index}", None)
@@ -34,7 +35,10 @@ def test_delete_service_racing_metric_creation_leaves_no_orphans(store: Reposito
             except NotFoundError:
                 return  # the service is gone: refused, as it should be
             created.append(metric.id)
-            store.readings.append(metric.id, [NewReading(id="x", timestamp_ms=T0, value=2.0)])
+            try:
+                store.readings.append(metric.id, [NewReading(id="x", timestamp_ms=T0, value=2.0)])
+            except NotFoundError:
+                return  # its service (and so the metric) is being deleted: refused
 
     racer = threading.Thread(target=add_metrics)
     racer.start()
@@ -55,7 +59,7 @@ def test_delete_service_racing_metric_creation_leaves_no_orphans(store: Reposito
 
 
 def test_delete_metric_racing_appends_leaves_nothing_behind(store: Repositories) -> None:
-    owner = store.users.create("racer", new_api_key().hashed)
+    owner = store.users.create(unique_name("racer"), new_api_key().hashed)
     service = store.services.create(owner.id, "busy", None)
     metric = store.metrics.create(owner.id, service.id, "hot", None)
     appended = threading.Event()

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.graph.params import KeysetPage
+from common.errors import NotFoundError
+from common.graph.params import READ_BATCH, KeysetPage
 from common.ids import new_id
 from common.metrics.integrity import check_chain
 from common.metrics.models import NewReading
@@ -199,4 +200,24 @@ def test_concurrent_appends_to_one_metric_queue_without_deadlocks(
 
 
 def test_unknown_metric_append_stores_nothing(graph: Repositories) -> None:
-    assert graph.readings.append(new_id(), readings([1])) == 0
+    metric_id = new_id()
+    with pytest.raises(NotFoundError):
+        graph.readings.append(metric_id, readings([1]))
+    assert len(graph.readings.read_window(metric_id, None, None)) == 0
+
+
+def test_a_window_longer_than_a_read_batch_is_read_whole_in_order(graph: Repositories) -> None:
+    """Windows are read READ_BATCH readings per statement (a huge reply holds the embedded
+    server for everyone); runs of equal timestamps straddle the page boundaries."""
+    _, metric_id = make_metric(graph)
+    count = 2 * READ_BATCH + 500
+    stored = [NewReading(f"r{i:06}", T0 + i // 3, float(i)) for i in range(count)]
+    for first in range(0, count, 10_000):
+        graph.readings.append(metric_id, stored[first : first + 10_000])
+    everything = graph.readings.read_window(metric_id, None, None)
+    assert everything.ids == [r.id for r in stored]
+    assert everything.timestamps_ms.tolist() == [r.timestamp_ms for r in stored]
+    newest = graph.readings.read_window(metric_id, T0 + 1, None, limit=READ_BATCH + 7, newest=True)
+    assert newest.ids == [r.id for r in stored[-(READ_BATCH + 7) :]]
+    oldest = graph.readings.read_window(metric_id, T0 + 1, T0 + 5000, limit=READ_BATCH + 7)
+    assert oldest.ids == [r.id for r in stored[3 : 3 + READ_BATCH + 7]]

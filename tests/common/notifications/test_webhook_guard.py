@@ -38,6 +38,32 @@ def test_internal_addresses_are_refused(address: str) -> None:
         resolve_webhook(f"http://{literal}/hook", frozenset())
 
 
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("2002:a9fe:a9fe::1", "6to4 form of 169.254.169.254, a link-local"),
+        ("2002:0a00:0001::1", "6to4 form of 10.0.0.1, a private"),
+        ("2002:7f00:0001::1", "6to4 form of 127.0.0.1, a loopback"),
+        ("fec0::1", "site-local"),
+        ("fed0:1:2::3", "site-local"),
+        # Teredo: server 65.54.227.120, client 10.0.0.1 (stored inverted: f5ff:fffe)
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo form of 10.0.0.1, a private"),
+        ("::10.0.0.1", "IPv4-compatible form of 10.0.0.1, a private"),
+        ("::169.254.169.254", "IPv4-compatible form of 169.254.169.254, a link-local"),
+        ("::127.0.0.1", "IPv4-compatible form of 127.0.0.1, a loopback"),
+    ],
+)
+def test_deprecated_ipv6_forms_of_internal_addresses_are_refused(address: str, says: str) -> None:
+    with pytest.raises(UnsafeWebhookError, match=says):
+        resolve_webhook(f"http://[{address}]/hook", frozenset())
+
+
+def test_6to4_of_a_public_address_is_accepted() -> None:
+    assert resolve_webhook("http://[2002:808:808::1]/hook", frozenset()).address == (
+        "2002:808:808::1"
+    )
+
+
 def test_allowed_host_lets_an_internal_address_through() -> None:
     allowed = allowed_hosts(" 127.0.0.1 , hooks.internal ")
     assert allowed == {"127.0.0.1", "hooks.internal"}

@@ -1,12 +1,11 @@
-// The caller's incidents, newest first, a page at a time, each with its top cause.
-import { errorText } from "../api.js";
+// The caller's incidents, newest first, a page at a time, each with its top cause (the
+// list carries it: one request per page).
 import { el, message, pager, table } from "../dom.js";
 import { formatNumber, formatTime } from "../format.js";
-import { incidentPath, stateBadge } from "../incident-state.js";
+import { stateBadge } from "../incident-state.js";
 import { incidentHref } from "../links.js";
 
-// Each listed incident's detail is read for its top cause: a page is kept short.
-const INCIDENTS_PAGE = 20;
+const INCIDENTS_PAGE = 50;
 
 export function mount(ctx) {
   let shown = 0; // a page of the list that loads after a newer one was asked draws nothing
@@ -22,14 +21,13 @@ export function mount(ctx) {
       return;
     }
     const rows = list.incidents.map((incident) => {
-      const cause = el("td", { className: "top-cause" }, "…");
-      fillTopCause(ctx, incident, cause);
-      return el("tr", { "data-incident": incident.id },
+      const top = incident.top_cause;
+      return el("tr", { "data-incident": incident.id, title: incident.title },
         el("td", {}, stateBadge(incident)),
         el("td", {}, el("a", { href: incidentHref(incident.id) }, formatTime(Date.parse(incident.opened_at)))),
         el("td", {}, formatTime(Date.parse(incident.updated_at))),
         el("td", { className: "number" }, formatNumber(incident.members)),
-        cause);
+        el("td", { className: "top-cause", title: top ? top.reasons.join("\n") : "" }, top ? top.metric : "–"));
     });
     ctx.show("Incidents",
       table(["State", "Opened", "Updated", "Anomalies", "Top cause"], rows),
@@ -37,17 +35,4 @@ export function mount(ctx) {
   }
 
   return showPage(0);
-}
-
-// The list holds no causes (they are ranked when an incident is read): each row asks.
-async function fillTopCause(ctx, incident, cell) {
-  try {
-    const detail = await ctx.api.request(incidentPath(incident.id));
-    const top = detail.probable_causes[0];
-    cell.textContent = top ? top.metric : "–";
-  } catch (error) {
-    if (!ctx.active) return;
-    cell.textContent = "?";
-    cell.title = errorText(error);
-  }
 }
