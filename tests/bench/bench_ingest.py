@@ -299,7 +299,12 @@ def measure_floor(stack: Stack) -> None:
             times[name].append(timed(partial(stack.store.executor.write, query, params)))
     median = {name: statistics.median(spent[1:]) * 1000 for name, spent in times.items()}
     shape = f"{FLOOR_METRICS:,} metrics x 1, median of {FLOOR_ROUNDS - 1}"
-    report("fleet append (append_many: placement and statement)", median["append"], "ms", shape)
+    report(
+        "fleet append (append_many: newest read, placement, statement)",
+        median["append"],
+        "ms",
+        shape,
+    )
     report("fleet floor (FLOOR_APPEND)", median["floor"], "ms", shape)
     report("fleet bare UNWIND CREATE", median["bare"], "ms", shape)
     print(
