@@ -62,6 +62,16 @@ class DependencyUnavailableError(NeonomalyError):
         return f"DependencyUnavailableError({self.dependency!r}, {self.detail!r})"
 
 
+class MalformedRequestError(NeonomalyError):
+    """The body cannot be decoded (bad compression, protobuf or JSON): resending the same
+    bytes can never work, so agents must not retry it (400)."""
+
+
+class TooLargeError(NeonomalyError):
+    """The body, once decoded, or what it asks for in one request, is over a documented
+    limit (413): the sender must split it."""
+
+
 class LimitExceededError(NeonomalyError):
     """Past a rate or cardinality limit of the owner (429): later, or with fewer series,
     it may succeed."""

@@ -30,3 +30,11 @@ def anomaly_id(metric_id: str, reading_id: str) -> str:
     SAVE_ANOMALIES), so ids clients hold stay valid.
     """
     return hashlib.sha256(f"{metric_id}\x00{reading_id}".encode()).hexdigest()[:32]
+
+
+def reading_id(timestamp_ms: int, value: float) -> str:
+    """The id of a reading sent without one: made from what it is, so that sending the same
+    reading again is recognised as a duplicate, and so that a compacted chunk need not keep
+    it (common.metrics.chunks derives it back). 15 significant digits: what FalkorDB
+    returns, so the id made again from a value read back is the same on both engines."""
+    return f"{timestamp_ms}:{value:.15g}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
@@ -22,6 +23,9 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+COMPACT_TASK = "neonomaly.compact"
+COMPACT_SCHEDULE_ENTRY = "compact-readings"
+
 FINISH_DELETES_TASK = "neonomaly.finish-deletes"
 FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
 # How often beat looks for deletes cut short, and how old a mark must be to be one (a
@@ -106,6 +110,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 # A sweep not started within one interval is superseded by the next one.
                 "options": {"expires": settings.scan_interval_seconds},
             },
+            COMPACT_SCHEDULE_ENTRY: {
+                "task": COMPACT_TASK,
+                "schedule": settings.compaction_interval_seconds,
+                "options": {"expires": settings.compaction_interval_seconds},
+            },
             INCIDENT_SWEEP_SCHEDULE_ENTRY: {
                 "task": INCIDENT_SWEEP_TASK,
                 "schedule": settings.incident_sweep_seconds,
@@ -148,3 +157,18 @@ class JobQueue:
             self.app.send_task(DELIVER_TASK, args=[delivery_id])
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the delivery: {exc}") from exc
+
+
+# Kombu's Redis transport keeps a queue as one list per priority step (0, 3, 6, 9), the
+# default step's under the queue's own name.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on the Redis broker (not those being worked on)."""
+    names = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    return int(sum(pipe.execute()))

@@ -79,3 +79,16 @@ def owner_test_events(owner_id: str) -> str:
 def deliveries_due() -> str:
     """Sorted set of pending delivery ids, scored by their next attempt (epoch ms)."""
     return _key("deliveries", "due")
+
+
+# --- agents (remote_write, OTLP) ----------------------------------------------------------
+
+
+def counter_last_sample(owner_id: str, series_digest: str) -> str:
+    """A counter series' last sample, "epoch_ms value": the base of its next rate."""
+    return _key("agents", owner_id, "counter", series_digest)
+
+
+def owner_metric_types(owner_id: str) -> str:
+    """Hash of metric family → type ("counter", "gauge", ...) from remote_write metadata."""
+    return _key("agents", owner_id, "types")

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     scan_sensitivity: Sensitivity = None
     scan_sigma: Sigma = None
 
+    # Readings: the newest READING_RAW_WINDOW_HOURS stay chain nodes (where late readings
+    # splice in and detectors rebuild from); older ones are compacted into chunks by beat
+    # every COMPACTION_INTERVAL_SECONDS, and deleted after READING_RETENTION_DAYS (0: never).
+    # Six hours between runs: each run rewrites every metric's last chunk, so fewer, larger
+    # runs cost less CPU a reading (BENCHMARKS.md), for a raw window up to 6 h longer.
+    reading_raw_window_hours: int = Field(default=48, ge=1)
+    reading_retention_days: int = Field(default=30, ge=0)
+    compaction_interval_seconds: float = Field(default=21600.0, gt=0)
+
     # Incidents: anomalies of one owner's metrics within INCIDENT_GAP_SECONDS of each other, in
     # one service or services linked by DEPENDS_ON within INCIDENT_MAX_HOPS, are one incident,
     # resolved once nothing joined it for INCIDENT_RESOLVE_SECONDS. Beat runs the incident
@@ -95,6 +104,21 @@ class Settings(BaseSettings):
     webhook_deliveries_kept: int = Field(default=200, gt=0)  # delivery log entries per channel
     # Test events (POST .../test) a user may send a minute, over all its channels; more is 429.
     webhook_tests_per_minute: int = Field(default=6, gt=0)
+
+    # Agents: Prometheus remote_write (POST /api/v1/write) and OTLP/HTTP (POST /v1/metrics).
+    # A body is refused (413) over MAX_BODY_BYTES as sent, over AGENT_MAX_DECODED_BYTES once
+    # decompressed, or holding over AGENT_MAX_SAMPLES_PER_REQUEST samples. A counter's last
+    # sample (the base of its next rate) is kept AGENT_COUNTER_TTL_SECONDS after it was seen.
+    agent_max_decoded_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    agent_max_samples_per_request: int = Field(default=50_000, gt=0)
+    agent_counter_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+
+    # Neonomaly's own metrics (/metrics, Prometheus text format), off unless one is set:
+    # METRICS_TOKEN: served on the API's port to `Authorization: Bearer METRICS_TOKEN` only;
+    # METRICS_ADDRESS (host:port, e.g. 127.0.0.1:9464): served without a token on a listener
+    # of its own at that address, which you keep private.
+    metrics_token: SecretStr | None = None
+    metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
 
     log_level: str = "INFO"
 

@@ -25,6 +25,7 @@ from types import FrameType
 from celery import Celery
 
 from common.embedded import EmbeddedServer, resolve_urls
+from common.own_metrics import MULTIPROC_DIR
 from common.queue import producer_app
 from common.settings import EMBEDDED, Settings
 
@@ -61,8 +62,10 @@ def child_specs(settings: Settings, options: UpOptions) -> list[ChildSpec]:
     return [
         ChildSpec(
             "web",
+            # Idle connections kept 75 s, not uvicorn's 5: Prometheus' remote write sends
+            # every 5 s, and reusing a connection just as it is closed logs a reset.
             [python, "-m", "uvicorn", "web.main:app", "--host", options.host,
-             "--port", str(options.port)],
+             "--port", str(options.port), "--timeout-keep-alive", "75"],
             url=f"http://{options.host}:{options.port}/ui   (API docs: /docs)",
         ),
         # Detection jobs, scans and the incident sweep: CPU-bound, one process per core.
@@ -86,6 +89,16 @@ def child_specs(settings: Settings, options: UpOptions) -> list[ChildSpec]:
              f"--schedule={beat_schedule}"],
         ),
     ]  # fmt: skip
+
+
+def own_metrics_dir(data_dir: Path) -> Path:
+    """Where every child records its own metrics (/metrics adds them up), emptied at each
+    start: a previous run's figures would otherwise be counted again."""
+    directory = data_dir.resolve() / "own-metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
 
 
 def flower_spec(options: UpOptions, flower_auth: str) -> ChildSpec:
@@ -124,6 +137,8 @@ class Supervisor:
             # there, so the password is in no command line and no environment.
             if self.settings.uses_embedded:
                 env["GRAPH_URL"] = EMBEDDED
+        if MULTIPROC_DIR not in env:
+            env[MULTIPROC_DIR] = str(own_metrics_dir(self.options.data_dir))
         return env
 
     def _stores(self) -> list[tuple[str, str]]:
@@ -162,6 +177,10 @@ class Supervisor:
                 print(f"  flower login: {flower_auth}", flush=True)
             for name, where in self._stores():
                 print(f"  {name:<7} {where}", flush=True)
+            if self.settings.metrics_address:
+                print(f"  metrics http://{self.settings.metrics_address}/metrics", flush=True)
+            elif self.settings.metrics_token:
+                print("  metrics /metrics on the web port (Bearer METRICS_TOKEN)", flush=True)
             # As the user invoked it (`make run` runs .venv/bin/neonomaly, not on PATH).
             command = sys.argv[0] if Path(sys.argv[0]).name == "neonomaly" else "neonomaly"
             print(f"Create an API key: {command} create-user NAME    Stop: Ctrl-C\n", flush=True)

@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
+from common.agents.receiver import AgentReceiver
 from common.errors import found
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
@@ -38,6 +39,7 @@ RedisStoresDep = Annotated[RedisStores, _app_state("redis_stores")]
 SettingsDep = Annotated[Settings, _app_state("settings")]
 JobQueueDep = Annotated[JobQueue, _app_state("job_queue")]  # the web's Celery producer
 JobWaiterDep = Annotated[JobWaiter, _app_state("job_waiter")]
+AgentReceiverDep = Annotated[AgentReceiver, _app_state("agent_receiver")]
 
 
 def _redis_store(name: str) -> Any:

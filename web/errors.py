@@ -22,9 +22,11 @@ from common.errors import (
     GoneError,
     InvalidRequestError,
     LimitExceededError,
+    MalformedRequestError,
     NeonomalyError,
     NotFoundError,
     RateLimitedError,
+    TooLargeError,
 )
 from common.redis_errors import REDIS
 from common.users.models import User
@@ -44,11 +46,13 @@ class PayloadTooLargeError(NeonomalyError):
 
 
 STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
+    MalformedRequestError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
     GoneError: 410,
     PayloadTooLargeError: 413,
+    TooLargeError: 413,
     InvalidRequestError: 422,
     RateLimitedError: 429,
     LimitExceededError: 429,
@@ -98,7 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # JSON) or megabytes of batch.
         errors = cast(RequestValidationError, exc).errors()  # registered for this type
         content_type = request.headers.get("content-type")
-        if content_type and not _is_json(content_type) and await request.body():
+        about_body = any(tuple(error["loc"][:1]) == ("body",) for error in errors)
+        if about_body and content_type and not _is_json(content_type) and await request.body():
             # FastAPI hands a non-JSON body to validation as bytes; say what is wrong.
             return _json(
                 415,
@@ -187,7 +192,9 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _json(413, f"request body is over the limit of {self.max_bytes} bytes")
+        response = _json(
+            413, f"request body is over the limit of {self.max_bytes} bytes (MAX_BODY_BYTES)"
+        )
         await response(scope, receive, send)
 
 

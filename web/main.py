@@ -5,20 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import redis
 import redis.asyncio
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
+from common.agents.counters import CounterBases, MetricTypes
+from common.agents.receiver import AgentLimits, AgentReceiver
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
+from common.ingestion.service import ingest_limits
 from common.jobs.waits import JobWaiter
 from common.queue import JobQueue, producer_app
 from common.settings import Settings, get_settings
-from common.stores import connect_graph, redis_stores
+from common.stores import RedisStores, Repositories, connect_graph, redis_stores
 from web.deps import authenticate_key
 from web.errors import ApiKeyRequired, BodySizeLimit, install_error_handlers
+from web.instrumentation import RequestMetrics
 from web.routers import (
+    agents,
     anomalies,
     detection,
     health,
@@ -26,6 +33,7 @@ from web.routers import (
     jobs,
     metrics,
     notifications,
+    own_metrics,
     readings,
     series,
     services,
@@ -68,6 +76,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     )
     app.state.job_waiter = JobWaiter(app.state.redis_async, settings.max_waiting_requests)
+    app.state.agent_receiver = agent_receiver(
+        app.state.repositories, app.state.redis_stores, settings
+    )
+    metrics_listener = (
+        serve_own_metrics(settings, app.state.redis_stores) if settings.metrics_address else None
+    )
     try:
         app.state.repositories.ensure_schema()
     except DependencyUnavailableError as exc:
@@ -75,10 +89,45 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # schema statements are idempotent, so the next start creates what is missing.
         log.warning("graph store unavailable at startup, schema not checked: %r", exc)
     yield
+    if metrics_listener is not None:
+        metrics_listener.shutdown()
     app.state.repositories.close()
     app.state.redis_stores.close()
     await app.state.redis_async.aclose()
     app.state.job_queue.app.close()
+
+
+def agent_receiver(
+    repositories: Repositories, redis_stores: RedisStores, settings: Settings
+) -> AgentReceiver:
+    client = redis_stores.client
+    return AgentReceiver(
+        metrics=repositories.metrics,
+        readings=repositories.readings,
+        counter_bases=CounterBases(client, settings.agent_counter_ttl_seconds),
+        metric_types=MetricTypes(client, settings.agent_counter_ttl_seconds),
+        limits=AgentLimits(
+            max_decoded_bytes=settings.agent_max_decoded_bytes,
+            max_samples=settings.agent_max_samples_per_request,
+            max_readings_per_write=settings.max_batch_readings,
+            ingest=ingest_limits(settings),
+        ),
+    )
+
+
+def serve_own_metrics(settings: Settings, redis_stores: RedisStores) -> WSGIServer | None:
+    """/metrics without a token on METRICS_ADDRESS, a listener of its own. With several web
+    processes the first to bind serves everyone's figures (multiprocess mode); the others
+    find the address taken and leave it to that one."""
+    host, _, port = (settings.metrics_address or "").rpartition(":")
+    registry = own_metrics.registry_for(settings, redis_stores)
+    try:
+        server, _ = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+    except OSError as exc:
+        log.info("metrics listener %s not started here: %s", settings.metrics_address, exc)
+        return None
+    log.info("serving /metrics on http://%s/metrics", settings.metrics_address)
+    return server
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,8 +144,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: no valid key, no body parsing or size check.
+    # Runs before the routes: no valid key, no body parsing or size check. /metrics checks
+    # its own token (METRICS_TOKEN), never a user's key.
     public = {"/health", "/ready", UI_PREFIX, app.docs_url, app.redoc_url, app.openapi_url}
+    public.add(own_metrics.OWN_METRICS_PATH)
     public.add(app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(
         ApiKeyRequired,
@@ -104,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         authenticate=authenticate_key,
         public_prefixes=(f"{UI_PREFIX}/",),  # the dashboard's files: no data in them
     )
+    # Outermost: counts every answer, the 401s and 413s of the middlewares above included.
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
     app.include_router(services.router)
     app.include_router(metrics.router)
@@ -114,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)
+    app.include_router(agents.router)
+    app.include_router(own_metrics.router)
     mount_ui(app)
     return app
 

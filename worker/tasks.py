@@ -14,9 +14,11 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from common.epoch import now_ms
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job
+from common.metrics.compaction import maintain
 from common.notifications.attempts import attempt_delivery
 from common.notifications.dispatch import notify_incidents
 from common.queue import (
+    COMPACT_TASK,
     DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS,
     DELIVER_TASK,
     DETECT_TASK,
@@ -139,6 +141,17 @@ def incident_sweep(self: Task) -> dict[str, Any]:
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"resolved": len(report.resolved), "events": report.events}
+
+
+@app.task(bind=True, name=COMPACT_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def compact(self: Task) -> dict[str, Any]:
+    """Compact readings that left the raw window; delete those past retention."""
+    worker = resources.current()
+    try:
+        report = maintain(worker.repositories.readings, worker.settings)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"metrics": report.metrics, "compacted": report.compacted}
 
 
 @app.task(bind=True, name=FINISH_DELETES_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]

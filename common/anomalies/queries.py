@@ -15,13 +15,19 @@ statement, times as epoch milliseconds, scalar columns only.
 #  - The strongest evidence (the highest score) is kept whole: value, expected, bounds,
 #    score, probability, kind, summary, event span, method and job. A weaker finding adds
 #    only its method.
+#  - Linked (FLAGS) to its reading while that is a raw chain node; a reading already
+#    compacted into a ReadingChunk (older than the metric's compacted boundary) has no node,
+#    and the anomaly keeps its time, value and expected value on its own (as it does when
+#    the reading is compacted or deleted later). A raw reading that does not exist gets none.
 # A metric being deleted (or gone) gets nothing: its readings are going.
 # One row per anomaly stored, with the id it is stored under.
 SAVE_ANOMALIES = """
 MATCH (m:Metric {id: $metric_id})
 WHERE m.deleting IS NULL
 UNWIND $anomalies AS a
-MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
+OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id, id: a.reading_id})
+WITH m, a, r
+WHERE r IS NOT NULL OR a.timestamp < coalesce(m.compacted_through, $min)
 OPTIONAL MATCH (old:Anomaly)
 WHERE old.metric_id = $metric_id AND old.timestamp = a.timestamp
   AND old.reading_id = a.reading_id
@@ -44,7 +50,7 @@ SET an.methods = CASE WHEN a.method IN methods THEN methods ELSE methods + a.met
     an.event_end = CASE WHEN stronger THEN a.event_end ELSE an.event_end END,
     an.method = CASE WHEN stronger THEN a.method ELSE an.method END,
     an.job_id = CASE WHEN stronger THEN $job_id ELSE an.job_id END
-MERGE (an)-[:FLAGS]->(r)
+FOREACH (x IN CASE WHEN r IS NULL THEN [] ELSE [r] END | MERGE (an)-[:FLAGS]->(x))
 RETURN a.reading_id AS reading_id, an.id AS id
 """
 

@@ -9,7 +9,7 @@ from common.anomalies import queries as q
 from common.anomalies.models import Anomaly, NewAnomaly, Verdict
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.graph.executors import CypherExecutor, Row
-from common.graph.params import KeysetPage, batches, keyset_page
+from common.graph.params import MIN_MS, KeysetPage, batches, keyset_page
 
 
 def _anomaly(row: Row) -> Anomaly:
@@ -50,6 +50,7 @@ class AnomalyRepository:
                 q.SAVE_ANOMALIES,
                 {
                     "metric_id": metric_id,
+                    "min": MIN_MS,
                     "job_id": job_id,
                     "now": now_ms(),
                     "anomalies": [

@@ -28,6 +28,9 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT metric_lock IF NOT EXISTS FOR (l:MetricLock) REQUIRE l.metric_id IS UNIQUE",
     "CREATE INDEX reading_window IF NOT EXISTS FOR (r:MetricReading) ON (r.metric_id, r.timestamp)",
     "CREATE INDEX anomaly_window IF NOT EXISTS FOR (a:Anomaly) ON (a.metric_id, a.timestamp)",
+    "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:ReadingChunk) REQUIRE c.id IS UNIQUE",
+    "CREATE INDEX chunk_window IF NOT EXISTS FOR (c:ReadingChunk) "
+    "ON (c.metric_id, c.first_timestamp)",
     "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (i:Incident) REQUIRE i.id IS UNIQUE",
     "CREATE INDEX incident_status IF NOT EXISTS FOR (i:Incident) ON (i.status)",
     "CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (c:NotificationChannel) REQUIRE c.id IS UNIQUE",
@@ -47,6 +50,7 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (m:Metric) ON (m.name)",
     "CREATE INDEX FOR (r:MetricReading) ON (r.metric_id, r.timestamp, r.id)",
     "CREATE INDEX FOR (a:Anomaly) ON (a.id, a.metric_id, a.timestamp)",
+    "CREATE INDEX FOR (c:ReadingChunk) ON (c.id, c.metric_id, c.first_timestamp)",
     "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",
     "CREATE INDEX FOR (i:Incident) ON (i.id, i.status)",
     "CREATE INDEX FOR (c:NotificationChannel) ON (c.id)",
@@ -62,9 +66,10 @@ PING = "RETURN 1 AS ok"
 # a metric, or a service's metrics, deletes them a batch at a time: a statement deletes at
 # most $batch nodes (WRITE_BATCH), then other writers get their turn. A metric's own node is
 # deleted last, by its domain's statement, once none of these is left.
-# Readings go first: an anomaly is only ever saved on a reading that is still there, so
-# none appears behind the anomalies' pass. A new kind of child is one more line here, its
-# label in the MATCH (Cypher takes no label parameters, and each statement stays a literal).
+# Readings (raw, then compacted) go first: an anomaly is only ever saved on a reading that
+# is still there, so none appears behind the anomalies' pass. A new kind of child is one
+# more line here, its label in the MATCH (Cypher takes no label parameters, and each
+# statement stays a literal).
 _DELETE_A_BATCH = """
 WITH child
 LIMIT $batch
@@ -74,5 +79,6 @@ RETURN count(*) AS deleted
 
 DELETE_METRIC_CHILDREN: tuple[str, ...] = (
     "MATCH (child:MetricReading {metric_id: $metric_id})" + _DELETE_A_BATCH,
+    "MATCH (child:ReadingChunk {metric_id: $metric_id})" + _DELETE_A_BATCH,
     "MATCH (child:Anomaly {metric_id: $metric_id})" + _DELETE_A_BATCH,
 )

@@ -26,6 +26,7 @@ from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
 from common.metrics.models import ReadingSeries
 from common.metrics.repository import ReadingRepository
+from common.own_metrics import DETECTOR_SECONDS_PER_READING, JOB_DURATION, JOBS
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,15 @@ def run_detection_job(
         )
     if settings.job_start_delay_seconds:
         time.sleep(settings.job_start_delay_seconds)
+    started = time.perf_counter()
     try:
-        return _detect(running, graph, jobs, results, settings)
-    except DetectionError as exc:
-        return jobs.mark_failed(job_id, str(exc))
-    except NotFoundError as exc:
-        return jobs.mark_failed(job_id, str(exc))
+        final = _detect(running, graph, jobs, results, settings)
+    except (DetectionError, NotFoundError) as exc:
+        final = jobs.mark_failed(job_id, str(exc))
+    if final is not None and final.is_final:
+        JOBS.labels(final.kind, final.status).inc()
+        JOB_DURATION.labels(final.kind, final.status).observe(time.perf_counter() - started)
+    return final
 
 
 def _detect(
@@ -98,7 +102,11 @@ def _detect(
             f"metric {metric.id} has no readings in the window "
             f"[{_moment(params.start)}, {_moment(params.end)}): add readings or widen the window",
         )
+    detecting = time.perf_counter()
     output = detect(series.values, series.timestamps_ms, params)
+    DETECTOR_SECONDS_PER_READING.labels(output.method).observe(
+        (time.perf_counter() - detecting) / len(series)
+    )
     jobs.set_progress(record.id, 0.7)
     method = output.method + ("-online" if params.online else "")
     # The names as they are now, so that a plot of the result needs no graph read.

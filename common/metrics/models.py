@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from common.ids import reading_id
 
 # |value| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which
 # rounds values near the float maximum up to infinity on the way back.
@@ -98,6 +101,13 @@ class NewReading:
     timestamp_ms: int
     value: float
 
+    @classmethod
+    def sent(cls, client_id: str | None, timestamp_ms: int, value: float) -> NewReading:
+        """A reading as a client sent it. Without an id of its own it is named by its time
+        and value (common.ids.reading_id): sent again, it is the same reading, and a
+        compacted chunk need not keep its id."""
+        return cls(client_id or reading_id(timestamp_ms, value), timestamp_ms, value)
+
 
 @dataclass(frozen=True)
 class ReadingSeries:
@@ -109,6 +119,34 @@ class ReadingSeries:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+EMPTY_SERIES = ReadingSeries(ids=[], timestamps_ms=np.zeros(0, np.int64), values=np.zeros(0))
+
+
+def concat(parts: Sequence[ReadingSeries]) -> ReadingSeries:
+    """Series one after the other (each in order, each after the one before)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return EMPTY_SERIES
+    if len(parts) == 1:
+        return parts[0]
+    return ReadingSeries(
+        ids=[i for part in parts for i in part.ids],
+        timestamps_ms=np.concatenate([part.timestamps_ms for part in parts]),
+        values=np.concatenate([part.values for part in parts]),
+    )
+
+
+def take(series: ReadingSeries, keep: np.ndarray | slice) -> ReadingSeries:
+    """The readings of a series a boolean mask or a slice keeps."""
+    if isinstance(keep, slice):
+        ids = series.ids[keep]
+    else:
+        ids = [i for i, kept in zip(series.ids, keep.tolist(), strict=True) if kept]
+    return ReadingSeries(
+        ids=ids, timestamps_ms=series.timestamps_ms[keep], values=series.values[keep]
+    )
 
 
 @dataclass(frozen=True)
@@ -135,3 +173,34 @@ class ChainLink:
 class Chain:
     links: list[ChainLink]
     latest_ids: frozenset[str | None]  # what LATEST_READING points at (one id, if whole)
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    """A ReadingChunk as its summary: which readings it holds, without its columns."""
+
+    id: str
+    version: int
+    first_ms: int
+    last_ms: int
+    readings: int
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class History:
+    """A metric's compacted boundary (readings before it are in chunks; None: nothing
+    compacted yet) and the chunks overlapping a window, oldest first."""
+
+    through: int | None
+    chunks: list[ChunkSummary]
+
+
+@dataclass(frozen=True)
+class CompactionTarget:
+    """A metric as compaction and retention see it."""
+
+    id: str
+    through: int | None  # the compacted boundary
+    latest_ms: int | None  # the newest reading's timestamp (always left raw)

@@ -279,6 +279,10 @@ RETURN m.id AS id
 #     nothing and is left out of the answer: the caller places its readings again.
 #  4. New readings are created and linked between the neighbours; the NEXT link they replace
 #     is deleted; the tail gap moves LATEST_READING.
+#  5. A gap whose first reading is older than the metric's compacted boundary
+#     (`m.compacted_through`, read under the lock, which compaction takes too) stores
+#     nothing either: its readings belong in a ReadingChunk (compaction moved the boundary
+#     since the caller looked); the caller merges them there on its next attempt.
 # Only scalars, nodes and relationships are carried from row to row, and a stored reading is
 # looked up only where a gap names one (the WHERE before the lookup is checked first): FalkorDB
 # copies a list for each row it is carried on, and each lookup costs as much as a new reading.
@@ -324,7 +328,8 @@ OPTIONAL MATCH (into:MetricReading)-[:NEXT]->(head)
 WITH gap, m, old_latest, latest, fresh, tail, head, after, link, into,
      CASE WHEN after IS NULL THEN head ELSE next END AS before,
      fresh[0] AS lo, fresh[size(fresh) - 1] AS hi
-WHERE CASE
+WHERE $timestamps[lo] >= coalesce(m.compacted_through, $min)
+  AND CASE
         WHEN after IS NOT NULL THEN
           (after.timestamp < $timestamps[lo]
            OR (after.timestamp = $timestamps[lo] AND after.id < $ids[lo]))
@@ -360,6 +365,14 @@ MATCH (m:Metric {id: metric_id})
 WHERE m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, latest.id AS latest_id, latest.timestamp AS latest_timestamp
+"""
+
+# Each metric's compacted boundary (readings older than it are in ReadingChunks; null:
+# none compacted); no row: no metric.
+METRIC_BOUNDARIES = """
+UNWIND $metric_ids AS metric_id
+MATCH (m:Metric {id: metric_id})
+RETURN m.id AS id, m.compacted_through AS through
 """
 
 # Which of these (metric_id, id) pairs are stored: a row for each that is.
@@ -415,7 +428,10 @@ RETURN k AS probe, at AS timestamp,
        min(CASE WHEN at > timestamp OR same.id > id THEN same.id END) AS id
 """
 
-# A window by index range on (metric_id, timestamp): never an unbounded [:NEXT*] walk.
+# A window of the raw readings by index range on (metric_id, timestamp): never an
+# unbounded [:NEXT*] walk. With the metric's compacted boundary (`through`: older readings
+# are in ReadingChunks), read in the same statement, so that the repository can tell
+# whether compaction moved readings while it read the chunks (see ReadingRepository).
 # One row of three lists in window order (collect keeps the ORDER BY's order on both
 # engines): the client parses three arrays instead of a row per reading, which for 100,000
 # readings is three times faster and holds a fraction of the memory.
@@ -425,7 +441,9 @@ WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
 WITH r
 ORDER BY r.timestamp, r.id
 LIMIT $limit
-RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+WITH collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN ids, timestamps, vals, m.compacted_through AS through
 """
 
 # The newest $limit readings of a window (rolling scans want the recent end), newest first.
@@ -435,7 +453,9 @@ WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
 WITH r
 ORDER BY r.timestamp DESC, r.id DESC
 LIMIT $limit
-RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+WITH collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN ids, timestamps, vals, m.compacted_through AS through
 """
 
 # How many readings a window holds, and the first and last one's time: where a long
@@ -458,14 +478,18 @@ WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
 WITH r
 ORDER BY r.timestamp, r.id
 LIMIT $limit
-RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+WITH collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN ids, timestamps, vals, m.compacted_through AS through
 """
 
 # Where a window's readings start, when a chart does not say: the buckets are cut from there.
 WINDOW_FIRST = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
-RETURN min(r.timestamp) AS first
+WITH min(r.timestamp) AS first
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN first, m.compacted_through AS through
 """
 
 # A window downsampled in the engine: min, max and count per bucket of $width ms from
@@ -475,8 +499,12 @@ WINDOW_BUCKETS = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp < $end
 WITH (r.timestamp - $start) / $width AS bucket, r.value AS value
-RETURN bucket, min(value) AS low, max(value) AS high, count(*) AS readings
+WITH bucket, min(value) AS low, max(value) AS high, count(*) AS readings
 ORDER BY bucket
+WITH collect(bucket) AS buckets, collect(low) AS lows, collect(high) AS highs,
+     collect(readings) AS counts
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN buckets, lows, highs, counts, m.compacted_through AS through
 """
 
 # The chain as the graph links it, for invariant checks (tests, `neonomaly check`).
@@ -487,3 +515,140 @@ OPTIONAL MATCH (r:MetricReading {metric_id: $metric_id})
 OPTIONAL MATCH (r)-[:NEXT]->(n:MetricReading)
 RETURN latest.id AS latest_id, r.id AS id, r.timestamp AS timestamp, collect(n.id) AS next_ids
 """
+
+
+# --- compacted history: ReadingChunk ----------------------------------------------------
+# Readings older than a metric's boundary `m.compacted_through` live in ReadingChunk nodes
+# (common.metrics.chunks has the format): each holds a run of readings, its summary
+# (readings, low, high, total, first and last timestamp) and a version that every rewrite
+# raises, so that a writer who read a chunk can tell if it changed since.
+# Raw readings are all at or after the boundary; chunks all before it, never overlapping.
+
+_CHUNK_SUMMARY = """
+RETURN m.compacted_through AS through, collect(c.id) AS ids, collect(c.version) AS versions,
+       collect(c.first_timestamp) AS firsts, collect(c.last_timestamp) AS lasts,
+       collect(c.readings) AS counts, collect(c.low) AS lows, collect(c.high) AS highs
+"""
+
+# The boundary and the summaries of the chunks overlapping a window, oldest first.
+CHUNKS_OVERLAPPING = (
+    """
+MATCH (m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
+OPTIONAL MATCH (c:ReadingChunk)
+WHERE c.metric_id = $metric_id AND c.first_timestamp < $end AND c.last_timestamp >= $start
+WITH m, c
+ORDER BY c.first_timestamp
+"""
+    + _CHUNK_SUMMARY
+)
+
+# The newest chunk: compaction adds to it while it holds fewer than CHUNK_READINGS.
+LAST_CHUNK = (
+    """
+MATCH (m:Metric {id: $metric_id})
+WHERE m.deleting IS NULL
+OPTIONAL MATCH (c:ReadingChunk {metric_id: $metric_id})
+WITH m, c
+ORDER BY c.first_timestamp DESC
+LIMIT 1
+"""
+    + _CHUNK_SUMMARY
+)
+
+METRIC_BOUNDARY = """
+MATCH (m:Metric {id: $metric_id})
+RETURN m.compacted_through AS through
+"""
+
+# The compressed columns of some chunks (ids only when asked: a chart needs none).
+CHUNK_COLUMNS = """
+MATCH (c:ReadingChunk)
+WHERE c.metric_id = $metric_id AND c.id IN $chunk_ids
+RETURN c.id AS id, c.version AS version, c.times AS times, c.vals AS vals,
+       CASE WHEN $with_ids THEN c.ids ELSE null END AS ids
+"""
+
+# Which of these ids a raw reading of the metric has (a late reading's duplicate check).
+RAW_IDS_STORED = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.id IN $ids
+RETURN collect(r.id) AS ids
+"""
+
+# A page of metrics for compaction and retention, by id: the boundary and the newest
+# reading's time (which compaction leaves raw, so that LATEST_READING always has a node).
+METRICS_PAGE = """
+MATCH (m:Metric)
+WHERE m.id > $after AND m.deleting IS NULL
+WITH m
+ORDER BY m.id
+LIMIT $limit
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+RETURN m.id AS id, m.compacted_through AS through, latest.timestamp AS latest
+"""
+
+# The start of a statement that edits a metric's readings: locks as APPEND_READINGS does
+# (MetricLock, then the metric), so that on Neo4j it and an append never interleave; a
+# metric deleted meanwhile leaves `m` null (and its lock, made here, deleted); one being
+# deleted is left alone (its readings and chunks are going, a batch at a time).
+_UNDER_METRIC_LOCK = """
+MATCH (found:Metric {id: $metric_id})
+MERGE (lock:MetricLock {metric_id: $metric_id})
+SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
+WITH lock
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
+WITH m
+"""
+
+# Rewrite a metric's compacted history in one statement: check that nothing changed since
+# the caller read it, then delete chunks, write chunks (new, or a new version of one read),
+# delete the raw readings now compacted and move the boundary. Compaction, a late reading's
+# merge and retention's trim all go through here.
+#  - Under the metric's lock (_UNDER_METRIC_LOCK); a metric deleted meanwhile gets nothing.
+#  - Checks: the boundary is still $through; every chunk read ($expected: id and version)
+#    is there at that version; exactly $moved raw readings are older than $new_through
+#    (the ones the caller read and compacted: no late reading joined them since).
+#    Any check failing: no row back and nothing written; the caller reads again.
+REPLACE_CHUNKS = (
+    _UNDER_METRIC_LOCK
+    + """
+WHERE m IS NOT NULL AND m.deleting IS NULL AND coalesce(m.compacted_through, $min) = $through
+OPTIONAL MATCH (c:ReadingChunk)
+WHERE c.metric_id = $metric_id AND c.id IN $expected_ids
+WITH m, collect(c) AS held
+WHERE size([c IN held WHERE any(e IN $expected WHERE e.id = c.id AND e.version = c.version)])
+      = size($expected)
+OPTIONAL MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp < $new_through
+WITH m, held, collect(r) AS moved
+WHERE size(moved) = $moved
+FOREACH (c IN [x IN held WHERE x.id IN $remove] | DELETE c)
+FOREACH (r IN moved | DETACH DELETE r)
+FOREACH (k IN $chunks |
+  MERGE (c:ReadingChunk {id: k.id})
+  SET c.metric_id = $metric_id, c.version = k.version, c.first_timestamp = k.first,
+      c.last_timestamp = k.last, c.readings = k.readings, c.low = k.low, c.high = k.high,
+      c.total = k.total, c.times = k.times, c.vals = k.vals, c.ids = k.ids)
+SET m.compacted_through = $new_through
+RETURN size(moved) AS moved
+"""
+)
+
+# Retention of raw readings: the oldest up to $limit before $cutoff, under the metric's
+# locks as any chain edit. What remains is the chain's newer part, still linked.
+DELETE_RAW_BEFORE = (
+    _UNDER_METRIC_LOCK
+    + """
+WHERE m IS NOT NULL AND m.deleting IS NULL
+OPTIONAL MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp < $cutoff
+WITH r
+ORDER BY r.timestamp
+LIMIT $limit
+WITH collect(r) AS old
+FOREACH (r IN old | DETACH DELETE r)
+RETURN size(old) AS deleted
+"""
+)

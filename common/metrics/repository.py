@@ -3,7 +3,9 @@ another user's metric is not found, exactly as if it did not exist. Times are ep
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,18 +30,24 @@ from common.graph.params import (
     NO_LIMIT,
     READ_BATCH,
     KeysetPage,
+    PageKey,
     keyset_page,
     new_node,
     time_range,
 )
 from common.ids import new_id
+from common.metrics import chunks as codec
 from common.metrics import queries as q
 from common.metrics.models import (
+    EMPTY_SERIES,
     BucketSeries,
     Chain,
     ChainLink,
+    ChunkSummary,
+    CompactionTarget,
     CreatedMetrics,
     FoundMetric,
+    History,
     Metric,
     MetricRef,
     NamedMetric,
@@ -48,6 +56,8 @@ from common.metrics.models import (
     ReadingSeries,
     ServiceKey,
     WantedMetric,
+    concat,
+    take,
 )
 from common.metrics.placement import (
     PROBE_WINDOWS_MS,
@@ -125,22 +135,40 @@ def _columns(row: Row) -> ReadingSeries:
     )
 
 
-def _take(series: ReadingSeries, part: slice) -> ReadingSeries:
-    return ReadingSeries(
-        ids=series.ids[part],
-        timestamps_ms=series.timestamps_ms[part].copy(),
-        values=series.values[part].copy(),
+def _history(row: Row | None) -> History:
+    if row is None:
+        return History(through=None, chunks=[])
+    return History(
+        through=row["through"],
+        chunks=[
+            ChunkSummary(*fields)
+            for fields in zip(
+                row["ids"],
+                row["versions"],
+                row["firsts"],
+                row["lasts"],
+                row["counts"],
+                row["lows"],
+                row["highs"],
+                strict=True,
+            )
+        ],
     )
 
 
-def _joined(pages: list[ReadingSeries]) -> ReadingSeries:
-    if len(pages) == 1:
-        return pages[0]
-    return ReadingSeries(
-        ids=[reading_id for page in pages for reading_id in page.ids],
-        timestamps_ms=np.concatenate([page.timestamps_ms for page in pages]),
-        values=np.concatenate([page.values for page in pages]),
-    )
+class HistoryBusyError(DependencyUnavailableError):
+    """A metric's compacted history kept changing under a read or a merge (compaction,
+    late readings): retried a few times, then a 503 that asks the client to retry."""
+
+    def __init__(self, metric_id: str):
+        super().__init__(
+            GRAPH, f"metric {metric_id}'s history changed during {_ATTEMPTS} attempts: retry"
+        )
+
+
+# A read that finds the compacted boundary (or a chunk) changed while it read starts
+# again: compaction moves each metric's boundary once per run, so a second try succeeds.
+_ATTEMPTS = 5
 
 
 class MetricRepository:
@@ -331,9 +359,20 @@ Latest = Mapping[str, Key | None]  # metric id -> its newest reading's key (None
 
 
 class ReadingRepository:
+    """A metric's readings, wherever they are: the raw window (MetricReading nodes in the
+    chain) or compacted history (ReadingChunk nodes, common.metrics.chunks). Every read here
+    sees both, in (timestamp, id) order, and callers never need to know which is which.
+
+    The raw window holds every reading at or after the metric's boundary (`through`);
+    chunks hold those before it. A read takes the raw part and the boundary in one
+    statement, then the chunks; if the boundary moved in between (compaction ran), or a
+    chunk read is not the version its summary named, it reads again.
+    """
+
     def __init__(self, executor: CypherExecutor):
         self.executor = executor
 
+    # --- writes --------------------------------------------------------------------------
     def append(
         self, metric_id: str, readings: Sequence[NewReading], latest: Latest | None = None
     ) -> int:
@@ -361,6 +400,11 @@ class ReadingRepository:
         (the API: MAX_BATCH_READINGS). `latest`, when the caller has just read it, saves a
         read; a stale one only costs a second attempt. A metric that does not exist (or is
         deleted meanwhile) stores nothing.
+
+        Readings older than a metric's compacted boundary are merged into its chunks
+        (`merge_into_history`), where a duplicate id is refused the same way; the chain
+        statement refuses a gap older than the boundary, so a boundary that compaction
+        moved meanwhile sends those readings there on the next attempt.
         """
         pending = {m: in_chain_order(rs) for m, rs in batches.items() if rs}
         stored = dict.fromkeys(batches, 0)
@@ -373,6 +417,9 @@ class ReadingRepository:
                 pending = {m: rs for m, rs in pending.items() if m in known}
             if attempt:  # a gap left out by the last attempt may be readings stored since
                 pending = self._unstored(pending)
+            for metric_id, old in self._older_than_boundary(pending, known).items():
+                stored[metric_id] += self.merge_into_history(metric_id, old)
+                pending[metric_id] = pending[metric_id][len(old) :]
             gaps = self._place(pending, known)
             placed = self._write(gaps)
             retry: dict[str, list[NewReading]] = {}
@@ -398,6 +445,31 @@ class ReadingRepository:
             for row in rows
         }
 
+    def _older_than_boundary(
+        self, pending: dict[str, list[NewReading]], known: Latest
+    ) -> dict[str, list[NewReading]]:
+        """Per metric, its pending readings (in chain order) older than its compacted
+        boundary: a prefix. Only metrics with late readings or an empty chain can have any
+        (the newest reading is never compacted), so in-order appends read nothing here."""
+        maybe = []
+        for metric_id, readings in pending.items():
+            newest = known[metric_id]
+            if readings and (newest is None or reading_key(readings[0]) < newest):
+                maybe.append(metric_id)
+        if not maybe:
+            return {}
+        rows = self.executor.read(q.METRIC_BOUNDARIES, {"metric_ids": maybe})
+        old: dict[str, list[NewReading]] = {}
+        for row in rows:
+            through = row["through"]
+            if through is None:
+                continue
+            readings = pending[row["id"]]
+            before = bisect.bisect_left([r.timestamp_ms for r in readings], through)
+            if before:
+                old[row["id"]] = readings[:before]
+        return old
+
     def _unstored(self, pending: dict[str, list[NewReading]]) -> dict[str, list[NewReading]]:
         flat = [(m, r) for m, rs in pending.items() for r in rs]
         rows = self.executor.read(
@@ -413,10 +485,8 @@ class ReadingRepository:
 
     def _place(self, pending: dict[str, list[NewReading]], known: Latest) -> list[Gap]:
         """The gaps the readings go into: each metric's tail behind its newest reading, its
-        late readings placed run by run among the stored ones.
-
-        (Once old readings are compacted into chunks (issue 23), readings older than a
-        metric's raw window are merged into its chunks here, before the chain is looked at.)
+        late readings placed run by run among the stored ones (none older than the
+        compacted boundary: append_many has merged those into chunks).
         """
         gaps: list[Gap] = []
         late_runs: list[Run] = []
@@ -522,6 +592,7 @@ class ReadingRepository:
                 # needs no lock node (making and stamping it: ~5% of a 1,000-metric append).
                 "lock": self.executor.engine == "neo4j",
                 "now": now_ms(),
+                "min": MIN_MS,
                 "metric_ids": metric_ids,
                 "metric_gap_first": metric_first,
                 "metric_gap_last": [*metric_first[1:], len(gaps)],
@@ -537,6 +608,88 @@ class ReadingRepository:
         )
         return {order[int(row["gap"])]: int(row["stored"]) for row in rows}
 
+    def merge_into_history(self, metric_id: str, readings: Sequence[NewReading]) -> int:
+        """Merge readings older than the boundary into the chunks their times fall in
+        (the newest chunk starting at or before each; the oldest chunk for a reading before
+        them all); returns how many were new. An id stored in that chunk, or in the raw
+        window, is a duplicate. A chunk grown past CHUNK_READINGS_MAX is cut in pieces."""
+        for _ in range(_ATTEMPTS):
+            history = self.history(metric_id, None, None)
+            if history.through is None:
+                return 0  # the metric is gone (a boundary is never taken back)
+            late = [r for r in readings if r.timestamp_ms < history.through]
+            raw_ids = self._raw_ids_stored(metric_id, [r.id for r in late])
+            late = [self._as_stored(r) for r in late if r.id not in raw_ids]
+            firsts = [chunk.first_ms for chunk in history.chunks]
+            by_chunk: dict[int, list[NewReading]] = {}
+            for reading in late:
+                at = max(0, bisect.bisect_right(firsts, reading.timestamp_ms) - 1)
+                by_chunk.setdefault(at, []).append(reading)
+            held = [history.chunks[at] for at in by_chunk if history.chunks]
+            columns = self._chunk_columns(metric_id, held, with_ids=True)
+            if columns is None:
+                continue
+            stored = 0
+            written: list[dict[str, Any]] = []
+            for at, arrivals in by_chunk.items():
+                chunk = history.chunks[at] if history.chunks else None
+                existing = EMPTY_SERIES if chunk is None else columns[chunk.id]
+                merged, added = merge_readings(existing, arrivals)
+                stored += added
+                if added:
+                    written += chunk_params(merged, chunk)
+            if not written:
+                return 0
+            expected = [c for c in held if any(w["id"] == c.id for w in written)]
+            if self.replace_history(metric_id, history.through, expected, [], written):
+                return stored
+        raise HistoryBusyError(metric_id)
+
+    def _as_stored(self, reading: NewReading) -> NewReading:
+        """A reading as the engine would read it back from a node: FalkorDB answers values
+        with 15 significant digits, so a chunk keeps what a raw reading would have said."""
+        if self.executor.engine != "falkordb":
+            return reading
+        return NewReading(reading.id, reading.timestamp_ms, float(f"{reading.value:.15g}"))
+
+    def replace_history(
+        self,
+        metric_id: str,
+        through: int | None,
+        expected: Sequence[ChunkSummary],
+        remove: Sequence[str],
+        chunks: Sequence[dict[str, Any]],
+        new_through: int | None = None,
+        moved: int = 0,
+    ) -> bool:
+        """One REPLACE_CHUNKS: False (nothing written) when the boundary is no longer
+        `through`, a chunk in `expected` changed, or `moved` is not the number of raw
+        readings before `new_through` (default: the boundary stays)."""
+        boundary = MIN_MS if through is None else through
+        rows = self.executor.write(
+            q.REPLACE_CHUNKS,
+            {
+                "metric_id": metric_id,
+                "min": MIN_MS,
+                "through": boundary,
+                "new_through": boundary if new_through is None else new_through,
+                "expected_ids": [chunk.id for chunk in expected],
+                "expected": [{"id": chunk.id, "version": chunk.version} for chunk in expected],
+                "remove": list(remove),
+                "chunks": list(chunks),
+                "moved": moved,
+            },
+        )
+        return bool(rows)
+
+    def delete_raw_before(self, metric_id: str, cutoff_ms: int, limit: int) -> int:
+        """Delete up to `limit` of the oldest raw readings before `cutoff_ms` (retention)."""
+        rows = self.executor.write(
+            q.DELETE_RAW_BEFORE, {"metric_id": metric_id, "cutoff": cutoff_ms, "limit": limit}
+        )
+        return int(rows[0]["deleted"]) if rows else 0
+
+    # --- reads ---------------------------------------------------------------------------
     def read_window(
         self,
         metric_id: str,
@@ -545,94 +698,436 @@ class ReadingRepository:
         limit: int | None = None,
         newest: bool = False,
     ) -> ReadingSeries:
-        """Readings with start <= timestamp < end in time order, by index range.
+        """Readings with start <= timestamp < end in time order, raw and compacted alike.
 
         With a limit, the oldest `limit` of the window, or the newest with `newest=True`.
-        A window of more than READ_BATCH readings is read as spans of time holding about
-        that many each (`_read_spans`): one reply of 100,000 readings held the embedded
-        server's threads for seconds under load, and other tenants' requests with them.
+        A long window is read in pieces of about READ_BATCH readings: raw ones in spans of
+        time (`_read_raw`), chunks a few at a time (`_compacted`).
         """
         window = time_range(start_ms, end_ms)
+        for _ in range(_ATTEMPTS):
+            read = self._read_raw(metric_id, window, limit, newest)
+            if read is None:
+                continue
+            raw, through = read
+            if (
+                through is None
+                or window["start"] >= through
+                or (limit and newest and len(raw) >= limit)
+            ):
+                return raw
+            old = self._compacted(
+                metric_id, window["start"], min(window["end"], through), through, limit, newest
+            )
+            if old is None:
+                continue
+            both = concat([old, raw])
+            if limit and len(both) > limit:
+                both = take(both, slice(len(both) - limit, None) if newest else slice(0, limit))
+            return both
+        raise HistoryBusyError(metric_id)
+
+    def _read_raw(
+        self, metric_id: str, window: dict[str, int], limit: int | None, newest: bool
+    ) -> tuple[ReadingSeries, int | None] | None:
+        """The raw readings of a window in time order (the oldest or newest `limit`) and
+        the compacted boundary read with them; None if the boundary moved between spans.
+
+        A window of more than READ_BATCH raw readings is read as equal spans of time,
+        about READ_BATCH readings each where they are evenly spread, from the end the
+        limit keeps, until the limit is reached: one reply of 100,000 readings held the
+        embedded server's threads for seconds under load, and other tenants' requests with
+        them. The spans cover the whole window, so a reading stored meanwhile is not missed.
+        """
         [extent] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **window})
         if extent["readings"] <= READ_BATCH:
             params = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
             [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
-            series = _columns(row)
-            if newest:  # newest first
-                return _take(series, slice(None, None, -1))
-            return series
-        series = self._read_spans(metric_id, window, extent, limit, newest)
-        if limit is not None and len(series) > limit:
-            return _take(series, slice(-limit, None) if newest else slice(None, limit))
-        return series
-
-    def _read_spans(
-        self,
-        metric_id: str,
-        window: dict[str, int],
-        extent: Row,
-        limit: int | None,
-        newest: bool,
-    ) -> ReadingSeries:
-        """The window in equal spans of time, about READ_BATCH readings each where they are
-        evenly spread, from the end the limit keeps, until the limit is reached. The spans
-        cover the whole window, so a reading stored meanwhile is not missed."""
+            raw = _columns(row)
+            return (take(raw, slice(None, None, -1)) if newest else raw), row["through"]
         spans = -(-int(extent["readings"]) // READ_BATCH)
         width = -(-(int(extent["last"]) - int(extent["first"]) + 1) // spans)
         cuts = [int(extent["first"]) + width * k for k in range(1, spans)]
         bounds = list(zip([window["start"], *cuts], [*cuts, window["end"]], strict=True))
         pages: list[ReadingSeries] = []
+        boundaries: set[int | None] = set()
         wanted = NO_LIMIT if limit is None else limit
         for low, high in reversed(bounds) if newest else bounds:
             span = {"metric_id": metric_id, "start": low, "end": high, "limit": NO_LIMIT}
             [row] = self.executor.read(q.READ_WINDOW, span)
             pages.append(_columns(row))
+            boundaries.add(row["through"])
             wanted -= len(pages[-1])
             if wanted <= 0:
                 break
-        return _joined(pages[::-1] if newest else pages)
+        if len(boundaries) > 1:
+            return None
+        raw = concat(pages[::-1] if newest else pages)
+        if limit is not None and len(raw) > limit:
+            raw = take(raw, slice(-limit, None) if newest else slice(None, limit))
+        return raw, boundaries.pop()
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
-        """A page of readings in time order, as columns."""
+        """A page of readings in time order, as columns: keyset paging on (timestamp, id),
+        so a cursor keeps its place whether its reading is raw or compacted meanwhile."""
         if page.after is None:  # the first page is the window's oldest: no cursor to skip
-            window = time_range(page.start_ms, page.end_ms)
-            [row] = self.executor.read(
-                q.READ_WINDOW, {"metric_id": metric_id, **window, "limit": page.size}
+            return self.read_window(metric_id, page.start_ms, page.end_ms, limit=page.size)
+        params = keyset_page(metric_id, page)
+        for _ in range(_ATTEMPTS):
+            [row] = self.executor.read(q.LIST_READINGS_AFTER, params)
+            raw = _columns(row)
+            through = row["through"]
+            if through is None or params["start"] >= through:
+                return raw
+            end = min(params["end"], through)
+            old = self._compacted(
+                metric_id, params["start"], end, through, page.size, False, after=page.after
             )
-        else:
-            [row] = self.executor.read(q.LIST_READINGS_AFTER, keyset_page(metric_id, page))
-        return _columns(row)
+            if old is None:
+                continue
+            return take(concat([old, raw]), slice(0, page.size))
+        raise HistoryBusyError(metric_id)
 
     def first_timestamp(
         self, metric_id: str, start_ms: int | None, end_ms: int | None
     ) -> int | None:
         """Epoch ms of the oldest reading with start <= timestamp < end; None if none."""
-        [row] = self.executor.read(
-            q.WINDOW_FIRST, {"metric_id": metric_id, **time_range(start_ms, end_ms)}
-        )
-        return None if row["first"] is None else int(row["first"])
+        window = time_range(start_ms, end_ms)
+        for _ in range(_ATTEMPTS):
+            [row] = self.executor.read(q.WINDOW_FIRST, {"metric_id": metric_id, **window})
+            first = None if row["first"] is None else int(row["first"])
+            through = row["through"]
+            if through is None or window["start"] >= through:
+                return first
+            history = self.history(metric_id, window["start"], min(window["end"], through))
+            if history.through != through:
+                continue
+            for chunk in history.chunks:
+                if chunk.first_ms >= window["start"]:
+                    return chunk.first_ms
+                columns = self._chunk_times(metric_id, [chunk])
+                if columns is None:
+                    break
+                inside = columns[0][columns[0] >= window["start"]]
+                inside = inside[inside < window["end"]]
+                if len(inside):
+                    return int(inside[0])
+            else:
+                return first
+        raise HistoryBusyError(metric_id)
 
     def window_buckets(
         self, metric_id: str, start_ms: int, end_ms: int, width_ms: int
     ) -> BucketSeries:
-        """Readings start_ms <= timestamp < end_ms as buckets of width_ms (min, max, count),
-        aggregated by the engine; empty buckets are left out."""
+        """Readings start_ms <= timestamp < end_ms as buckets of width_ms (min, max, count);
+        empty buckets are left out. Raw readings are aggregated by the engine; a chunk
+        lying inside one bucket is answered by its summary, undecoded; only chunks that
+        straddle buckets are decoded (their times and values, not their ids)."""
+        params = {"metric_id": metric_id, "start": start_ms, "end": end_ms, "width": width_ms}
+        for _ in range(_ATTEMPTS):
+            [row] = self.executor.read(q.WINDOW_BUCKETS, params)
+            parts = [
+                (
+                    np.array(row["buckets"], dtype=np.int64),
+                    np.array(row["lows"], dtype=np.float64),
+                    np.array(row["highs"], dtype=np.float64),
+                    np.array(row["counts"], dtype=np.int64),
+                )
+            ]
+            through = row["through"]
+            if through is not None and start_ms < through:
+                old = self._compacted_buckets(
+                    metric_id, start_ms, min(end_ms, through), width_ms, through
+                )
+                if old is None:
+                    continue
+                parts += old
+            return _merge_buckets(parts)
+        raise HistoryBusyError(metric_id)
+
+    def boundary(self, metric_id: str) -> int | None:
+        """The metric's compacted boundary: readings before it are in chunks."""
+        rows = self.executor.read(q.METRIC_BOUNDARY, {"metric_id": metric_id})
+        return rows[0]["through"] if rows else None
+
+    def history(self, metric_id: str, start_ms: int | None, end_ms: int | None) -> History:
+        """The boundary and the summaries of the chunks overlapping a window, oldest first."""
         rows = self.executor.read(
-            q.WINDOW_BUCKETS,
-            {"metric_id": metric_id, "start": start_ms, "end": end_ms, "width": width_ms},
+            q.CHUNKS_OVERLAPPING, {"metric_id": metric_id, **time_range(start_ms, end_ms)}
         )
-        return BucketSeries(
-            index=np.array([row["bucket"] for row in rows], dtype=np.int64),
-            low=np.array([row["low"] for row in rows], dtype=np.float64),
-            high=np.array([row["high"] for row in rows], dtype=np.float64),
-            readings=np.array([row["readings"] for row in rows], dtype=np.int64),
+        return _history(rows[0] if rows else None)
+
+    def last_chunk(self, metric_id: str) -> History:
+        """The boundary and the newest chunk (if any)."""
+        rows = self.executor.read(q.LAST_CHUNK, {"metric_id": metric_id})
+        return _history(rows[0] if rows else None)
+
+    def chunk_columns(
+        self, metric_id: str, chunk: ChunkSummary
+    ) -> tuple[np.ndarray, np.ndarray, str | None] | None:
+        """A chunk's timestamps and values, decoded, and its ids column as stored (None:
+        every id derived); None if the chunk is gone or not at its version."""
+        rows = self._chunk_rows(metric_id, [chunk], with_ids=True)
+        if not rows:
+            return None
+        [row] = rows
+        return codec.decode_times(row["times"]), codec.decode_values(row["vals"]), row["ids"]
+
+    def chunk_readings(
+        self, metric_id: str, chunks: Sequence[ChunkSummary]
+    ) -> dict[str, ReadingSeries] | None:
+        """The readings of chunks, decoded; None if one is gone or not at its version."""
+        return self._chunk_columns(metric_id, chunks, with_ids=True)
+
+    def _compacted(
+        self,
+        metric_id: str,
+        start: int,
+        end: int,
+        through: int,
+        limit: int | None,
+        newest: bool,
+        after: PageKey | None = None,
+    ) -> ReadingSeries | None:
+        """Compacted readings start <= timestamp < end (the oldest or newest `limit`, after
+        the keyset `after`); None if the boundary is no longer `through`."""
+        history = self.history(metric_id, start, end)
+        if history.through != through:
+            return None
+        ordered = history.chunks[::-1] if newest else history.chunks
+        found: list[ReadingSeries] = []
+        total = 0
+        while ordered and (limit is None or total < limit):
+            # The fewest chunks that surely hold the readings still wanted (a chunk lying
+            # wholly inside the window counts in full), and never more than about
+            # READ_BATCH readings in one reply (as raw spans, see _read_raw).
+            group: list[ChunkSummary] = []
+            inside = 0
+            held = 0
+            for chunk in ordered:
+                group.append(chunk)
+                held += chunk.readings
+                if start <= chunk.first_ms and chunk.last_ms < end:
+                    inside += chunk.readings
+                if (limit is not None and inside >= limit - total) or held >= READ_BATCH:
+                    break
+            ordered = ordered[len(group) :]
+            columns = self._chunk_columns(metric_id, group, with_ids=True)
+            if columns is None:
+                return None
+            for chunk in group:
+                part = _in_window(columns[chunk.id], start, end, after)
+                found.append(part)
+                total += len(part)
+        both = concat(found[::-1] if newest else found)
+        if limit is not None and len(both) > limit:
+            both = take(both, slice(len(both) - limit, None) if newest else slice(0, limit))
+        return both
+
+    def _compacted_buckets(
+        self, metric_id: str, start: int, end: int, width: int, through: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None:
+        history = self.history(metric_id, start, end)
+        if history.through != through:
+            return None
+        summaries = []
+        straddling = []
+        for chunk in history.chunks:
+            bucket = (chunk.first_ms - start) // width
+            inside = start <= chunk.first_ms and chunk.last_ms < end
+            if inside and bucket == (chunk.last_ms - start) // width:
+                summaries.append((bucket, chunk.low, chunk.high, chunk.readings))
+            else:
+                straddling.append(chunk)
+        parts = []
+        if summaries:
+            index, low, high, count = zip(*summaries, strict=True)
+            parts.append(
+                (
+                    np.array(index, dtype=np.int64),
+                    np.array(low, dtype=np.float64),
+                    np.array(high, dtype=np.float64),
+                    np.array(count, dtype=np.int64),
+                )
+            )
+        if straddling:
+            columns = self._chunk_times(metric_id, straddling, with_values=True)
+            if columns is None:
+                return None
+            times, values = columns
+            keep = (times >= start) & (times < end)
+            parts.append(_buckets_of(times[keep], values[keep], start, width))
+        return parts
+
+    def _chunk_columns(
+        self, metric_id: str, chunks: Sequence[ChunkSummary], with_ids: bool
+    ) -> dict[str, ReadingSeries] | None:
+        rows = self._chunk_rows(metric_id, chunks, with_ids)
+        if rows is None:
+            return None
+        return {
+            row["id"]: codec.decode_chunk(
+                row["times"], row["vals"], row["ids"] if with_ids else None
+            )
+            for row in rows
+        }
+
+    def _chunk_times(
+        self, metric_id: str, chunks: Sequence[ChunkSummary], with_values: bool = False
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The timestamps (and values) of chunks, in chunk order, without their ids."""
+        rows = self._chunk_rows(metric_id, chunks, with_ids=False)
+        if rows is None:
+            return None
+        by_id = {row["id"]: row for row in rows}
+        ordered = [by_id[chunk.id] for chunk in chunks]
+        times = np.concatenate([codec.decode_times(row["times"]) for row in ordered])
+        if not with_values:
+            return times, np.zeros(0)
+        values = np.concatenate([codec.decode_values(row["vals"]) for row in ordered])
+        return times, values
+
+    def _chunk_rows(
+        self, metric_id: str, chunks: Sequence[ChunkSummary], with_ids: bool
+    ) -> list[Row] | None:
+        if not chunks:
+            return []
+        rows = self.executor.read(
+            q.CHUNK_COLUMNS,
+            {"metric_id": metric_id, "chunk_ids": [c.id for c in chunks], "with_ids": with_ids},
         )
+        versions = {row["id"]: row["version"] for row in rows}
+        if any(versions.get(chunk.id) != chunk.version for chunk in chunks):
+            return None
+        return rows
+
+    def _raw_ids_stored(self, metric_id: str, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        [row] = self.executor.read(q.RAW_IDS_STORED, {"metric_id": metric_id, "ids": ids})
+        return set(row["ids"])
+
+    def compaction_targets(self, after: str, limit: int) -> list[CompactionTarget]:
+        """A page of every owner's metrics by id, after `after` ("" for the first page)."""
+        rows = self.executor.read(q.METRICS_PAGE, {"after": after, "limit": limit})
+        return [CompactionTarget(row["id"], row["through"], row["latest"]) for row in rows]
 
     def chain(self, metric_id: str) -> Chain:
-        """Each reading with its NEXT targets, and the LATEST_READING ids: for invariant checks."""
+        """Each raw reading with its NEXT targets, and the LATEST_READING ids: for invariant
+        checks (the chain is the raw window; compacted readings have no links)."""
         rows = self.executor.read(q.CHAIN_FACTS, {"metric_id": metric_id})
         readings = [row for row in rows if row["id"] is not None]  # none: no readings
         return Chain(
             links=[ChainLink(r["id"], int(r["timestamp"]), r["next_ids"]) for r in readings],
             latest_ids=frozenset(row["latest_id"] for row in readings),
         )
+
+
+def _in_window(series: ReadingSeries, start: int, end: int, after: PageKey | None) -> ReadingSeries:
+    """The readings start <= timestamp < end, and after the keyset key `after` if given."""
+    times = series.timestamps_ms
+    keep = (times >= start) & (times < end)
+    if after is not None:
+        after_ms, after_id = after
+        at_key = times == after_ms
+        if at_key.any():
+            at_key &= np.array([i <= after_id for i in series.ids], dtype=bool)
+            keep &= ~at_key
+    return take(series, keep)
+
+
+def merge_readings(
+    existing: ReadingSeries, arrivals: Sequence[NewReading]
+) -> tuple[ReadingSeries, int]:
+    """A chunk's readings with new ones merged in (time, id) order; an id the chunk has is
+    not added. Returns the merged readings and how many were added."""
+    known = set(existing.ids)
+    new = [r for r in arrivals if r.id not in known]
+    if not new:
+        return existing, 0
+    rows = list(
+        zip(existing.timestamps_ms.tolist(), existing.ids, existing.values.tolist(), strict=True)
+    )
+    rows += [(r.timestamp_ms, r.id, r.value) for r in new]
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return (
+        ReadingSeries(
+            ids=[row[1] for row in rows],
+            timestamps_ms=np.array([row[0] for row in rows], dtype=np.int64),
+            values=np.array([row[2] for row in rows], dtype=np.float64),
+        ),
+        len(new),
+    )
+
+
+def chunk_params(
+    series: ReadingSeries,
+    replacing: ChunkSummary | None,
+    size: int | None = None,
+    ids_derived: bool = False,
+) -> list[dict[str, Any]]:
+    """REPLACE_CHUNKS' `chunks` for readings that replace a chunk (or make new ones): cut
+    in pieces of `size` readings (default: only past CHUNK_READINGS_MAX, into pieces of
+    CHUNK_READINGS); the first piece keeps the replaced chunk's id, at its next version.
+    `ids_derived`: see codec.encode_chunk."""
+    if size is None:
+        size = codec.CHUNK_READINGS if len(series) > codec.CHUNK_READINGS_MAX else len(series)
+    params = []
+    for n, piece in enumerate(codec.cut(series, size)):
+        chunk = codec.encode_chunk(piece, ids_derived)
+        reuse = replacing if n == 0 else None
+        params.append(
+            {
+                "id": new_id() if reuse is None else reuse.id,
+                "version": 1 if reuse is None else reuse.version + 1,
+                "first": chunk.first_ms,
+                "last": chunk.last_ms,
+                "readings": chunk.count,
+                "low": chunk.low,
+                "high": chunk.high,
+                "total": chunk.total,
+                "times": chunk.times,
+                "vals": chunk.vals,
+                "ids": chunk.ids,
+            }
+        )
+    return params
+
+
+def _buckets_of(
+    times: np.ndarray, values: np.ndarray, start: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Readings (in time order) as buckets of `width` ms from `start`: index, low, high, count."""
+    if len(times) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0), np.zeros(0), empty
+    index = (times - start) // width
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    return (
+        index[starts],
+        np.minimum.reduceat(values, starts),
+        np.maximum.reduceat(values, starts),
+        np.diff(np.r_[starts, len(index)]),
+    )
+
+
+def _merge_buckets(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+) -> BucketSeries:
+    """Bucket tables joined: a bucket in several (at the boundary) gets the lowest low,
+    the highest high and the sum of the counts."""
+    index = np.concatenate([p[0] for p in parts])
+    low = np.concatenate([p[1] for p in parts])
+    high = np.concatenate([p[2] for p in parts])
+    count = np.concatenate([p[3] for p in parts])
+    keys, where = np.unique(index, return_inverse=True)
+    out_low = np.full(len(keys), np.inf)
+    out_high = np.full(len(keys), -np.inf)
+    np.minimum.at(out_low, where, low)
+    np.maximum.at(out_high, where, high)
+    return BucketSeries(
+        index=keys.astype(np.int64),
+        low=out_low,
+        high=out_high,
+        readings=np.bincount(where, weights=count, minlength=len(keys)).astype(np.int64),
+    )

@@ -32,6 +32,7 @@ from common.notifications.webhooks import (
     post_webhook,
     resolve_webhook,
 )
+from common.own_metrics import WEBHOOK_DELIVERIES
 from common.queue import delivery_time_limits
 from common.settings import Settings
 
@@ -65,6 +66,15 @@ def attempt_delivery(
     delivery_id: str, channels: ChannelRepository, deliveries: DeliveryLog, settings: Settings
 ) -> AttemptOutcome:
     """One attempt of a delivery; says whether (and when) to try again."""
+    outcome = _leased_attempt(delivery_id, channels, deliveries, settings)
+    if outcome.outcome != "skipped":  # delivered, retry or failed
+        WEBHOOK_DELIVERIES.labels(outcome.outcome).inc()
+    return outcome
+
+
+def _leased_attempt(
+    delivery_id: str, channels: ChannelRepository, deliveries: DeliveryLog, settings: Settings
+) -> AttemptOutcome:
     token = deliveries.lease(delivery_id, lease_seconds(settings))
     if token is None:
         return AttemptOutcome("skipped")  # another attempt is running; it decides

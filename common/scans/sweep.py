@@ -26,6 +26,7 @@ from common.jobs.submission import submit_detection
 from common.jobs.window import WindowRequest, detection_window
 from common.metrics.models import MetricRef
 from common.metrics.repository import MetricRepository
+from common.own_metrics import SCAN_LAG, SWEEP_DURATION, SWEEP_METRICS_JUDGED
 from common.queue import JobQueue
 from common.scans.marks import ScanMarks
 from common.settings import Settings
@@ -71,6 +72,8 @@ def run_scan(
         else:
             report.job_ids.append(job_id)
     marks.advance_cursor(started, settings.job_record_ttl_seconds)
+    SWEEP_DURATION.observe((now_ms() - started) / 1000)
+    SWEEP_METRICS_JUDGED.inc(len(report.job_ids))
     log.info(
         "scan since %s: %d metrics with new readings, %d jobs, %d already scanned",
         from_epoch_ms(since).isoformat(),
@@ -136,3 +139,5 @@ def record_scan_done(marks: ScanMarks, record: JobRecord, settings: Settings) ->
     if record.kind != "scan" or record.status != "succeeded" or end_ms is None:
         return
     marks.advance_scanned_through(record.metric_id, end_ms, 2 * settings.scan_window_seconds)
+    # The newest reading's time to now: for live metrics, how far scans trail arrivals.
+    SCAN_LAG.observe(max(0, now_ms() - end_ms) / 1000)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
 from common.errors import InvalidRequestError, NotFoundError, found
-from common.ids import new_id
 from common.ingestion.service import future_reading, ingest_limits
 from common.metrics.models import NewReading
+from common.own_metrics import READINGS_INGESTED
 from web.deps import (
     CurrentUser,
     OwnedMetric,
@@ -115,10 +115,10 @@ def add_readings(
         )
     received_ms = now_ms()
     readings = [
-        NewReading(
-            id=item.id or new_id(),
-            timestamp_ms=received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
-            value=item.value,
+        NewReading.sent(
+            item.id,
+            received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
+            item.value,
         )
         for item in items
     ]
@@ -128,6 +128,7 @@ def add_readings(
     latest = metric.latest_reading
     known = None if latest is None else (to_epoch_ms(latest.timestamp), latest.id)
     stored = repositories.readings.append(metric.id, readings, latest={metric.id: known})
+    READINGS_INGESTED.labels("api").inc(stored)
     return ReadingsStored(
         received=len(readings),
         stored=stored,

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter, ValidationError
 
 from common.epoch import now_ms, to_epoch_ms
-from common.ids import new_id
 from common.ingestion.models import Series, SeriesOutcome
 from common.ingestion.service import ingest, ingest_limits, refusal
 from common.metrics.models import NewReading
+from common.own_metrics import READINGS_INGESTED
 from web.deps import CurrentUser, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
 from web.schemas.readings import (
@@ -73,12 +73,10 @@ def _validated(raw: list[Any]) -> tuple[dict[int, AnySeries], dict[int, str]]:
 def _series(item: AnySeries, received_ms: int) -> Series:
     return Series(
         readings=[
-            NewReading(
-                id=reading.id or new_id(),
-                timestamp_ms=received_ms
-                if reading.timestamp is None
-                else to_epoch_ms(reading.timestamp),
-                value=reading.value,
+            NewReading.sent(
+                reading.id,
+                received_ms if reading.timestamp is None else to_epoch_ms(reading.timestamp),
+                reading.value,
             )
             for reading in item.readings
         ],
@@ -143,6 +141,7 @@ def add_readings_of_many_metrics(
         create_missing=body.create_missing,
         limits=ingest_limits(settings),
     )
+    READINGS_INGESTED.labels("api").inc(report.stored)
     outcomes: list[SeriesOutcome] = []
     for position, outcome in zip(positions, report.series, strict=True):
         outcome.index = position

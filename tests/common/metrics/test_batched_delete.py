@@ -92,9 +92,10 @@ def test_a_metric_is_deleted_in_batches_with_all_it_owns(graph: Repositories) ->
     log = StatementLog(graph.executor)
     assert repositories(log).metrics.delete(owner.id, metric.id)
     assert_gone(graph, owner, metric.id)
-    # Readings, then anomalies, WRITE_BATCH at a time; then the metric itself.
+    # Readings, then chunks (none here), then anomalies, WRITE_BATCH at a time; then the
+    # metric itself.
     batch_sizes = [WRITE_BATCH, WRITE_BATCH, 7]
-    assert log.deleted == batch_sizes + batch_sizes + [1]
+    assert log.deleted == [*batch_sizes, 0, *batch_sizes, 1]
     [incident] = graph.incidents.list_owned(owner.id, None, 0, 10)
     assert incident.members == 0
 
@@ -169,7 +170,8 @@ def test_a_service_is_deleted_in_batches_and_carried_on_after_a_crash(
             graph.readings.append(metric.id, [NewReading("late", now_ms(), 1.0)])
     log = StatementLog(graph.executor)
     assert repositories(log).finish_interrupted_deletes(now_ms() + 1) == 1
-    assert max(log.deleted[:-1]) == WRITE_BATCH and len(log.deleted) == 13
+    # Per metric 3 batches of readings, 1 of chunks (none), 3 of anomalies; the service.
+    assert max(log.deleted[:-1]) == WRITE_BATCH and len(log.deleted) == 2 * 7 + 1
     for metric in metrics:
         assert_gone(graph, owner, metric.id)
     assert not graph.services.delete(owner.id, service.id)

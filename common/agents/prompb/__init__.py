@@ -1,0 +1,1 @@
+"""Prometheus remote write protobuf classes, compiled from remote.proto (make, Dockerfile.web)."""
