@@ -271,18 +271,23 @@ RETURN m.id AS id
 #   - behind the metric's newest reading, or into its empty chain ($gap_tail[g]);
 #   - after the stored reading $gap_after[g], before the one it links to now;
 #   - before the chain's first reading, $gap_before[g].
-#  1. Every metric's MetricLock, then the metric, in metric id order: on Neo4j this takes the
-#     write locks before anything reads a chain, so concurrent appends to one metric queue
-#     instead of forking, and two batches never lock two metrics in opposite orders.
-#     (FalkorDB runs one write query at a time per graph anyway.) Not a lock on the metric
-#     node alone: Neo4j 5 reports a transaction that creates a relationship on a node it has
-#     locked, while others queue for that node, as a deadlock; with 8 appenders on one metric,
-#     one append in six failed so and was retried (seen on 5.26). The lock node is made by the
-#     first append (MERGE; unique on Neo4j) and deleted with the metric. The collect is the
-#     barrier: no chain is read before every lock is held.
-#     Each metric is found again once the locks are held: a delete that held them first has
-#     committed by then, and the append stores nothing for it (and removes the lock it made,
-#     if the metric is gone; a metric being deleted keeps its lock until it is gone).
+#  1. With $lock (Neo4j), every metric's MetricLock, then the metric, in metric id order:
+#     this takes the write locks before anything reads a chain, so concurrent appends to one
+#     metric queue instead of forking, and two batches never lock two metrics in opposite
+#     orders. Not a lock on the metric node alone: Neo4j 5 reports a transaction that creates
+#     a relationship on a node it has locked, while others queue for that node, as a
+#     deadlock; with 8 appenders on one metric, one append in six failed so and was retried
+#     (seen on 5.26). The lock node is made by the first append (MERGE; unique on Neo4j) and
+#     deleted with the metric. The collect is the barrier: no chain is read before every
+#     lock is held. Each metric is found again once the locks are held: a delete that held
+#     them first has committed by then, and the append stores nothing for it (and removes
+#     the lock it made, if the metric is gone; a metric being deleted keeps its lock until
+#     it is gone).
+#     Without $lock (FalkorDB) no lock node is made, and the metric found first is the one
+#     written: FalkorDB runs one write query at a time per graph, so nothing can come
+#     between. Either way a metric marked `deleting` (a delete in batches has begun) gets
+#     nothing. One text for both engines; the parameter says what the engine needs. (The
+#     lock node's MERGE and stamp were ~5% of a 1,000-metric append there.)
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
 #     put readings between them since the caller looked): the reading before it is older, the
@@ -302,20 +307,23 @@ APPEND_READINGS = """
 UNWIND range(0, size($metric_ids) - 1) AS k
 WITH k, $metric_ids[k] AS metric_id
 MATCH (found:Metric {id: metric_id})
-MERGE (lock:MetricLock {metric_id: metric_id})
-SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
-WITH k, found, lock
+FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END |
+  MERGE (lock:MetricLock {metric_id: metric_id})
+  SET lock.append_seq = coalesce(lock.append_seq, 0) + 1)
 SET found.last_append_at = $now
-WITH collect({k: k, lock: lock}) AS locked
+WITH collect({k: k, id: metric_id, found: found}) AS locked
 UNWIND locked AS held
-WITH held.k AS k, held.lock AS lock
-OPTIONAL MATCH (m:Metric {id: lock.metric_id})
-FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
-WITH k, m
+WITH held.k AS k, held.id AS metric_id, held.found AS found
+OPTIONAL MATCH (again:Metric)
+WHERE $lock AND again.id = metric_id
+OPTIONAL MATCH (orphan:MetricLock)
+WHERE $lock AND again IS NULL AND orphan.metric_id = metric_id
+FOREACH (l IN CASE WHEN orphan IS NULL THEN [] ELSE [orphan] END | DELETE l)
+WITH k, metric_id, CASE WHEN $lock THEN again ELSE found END AS m
 WHERE m IS NOT NULL AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
 UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
-WITH gap, m, m.id AS metric_id, old_latest, latest
+WITH gap, m, metric_id, old_latest, latest
 UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
 WITH gap, m, metric_id, old_latest, latest, i, $ids[i] AS id
 OPTIONAL MATCH (dup:MetricReading {metric_id: metric_id, id: id})
