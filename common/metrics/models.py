@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from common.ids import reading_id
+from common.methods import MetricDetection
 
 # |value| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which
 # rounds values near the float maximum up to infinity on the way back.
@@ -35,6 +36,10 @@ class Metric(BaseModel):
     )
     created_at: datetime
     latest_reading: Reading | None = None
+    detection: MetricDetection = Field(
+        default_factory=MetricDetection,
+        description="the metric's own detection settings (PATCH to change; null: the default)",
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ statement, times as epoch milliseconds, scalar columns only.
 _METRIC_COLUMNS = """
 RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS service_id,
        m.created_at AS created_at, m.label_names AS label_names, m.label_values AS label_values,
-       latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value
+       latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value,
+       m.detection AS detection
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
@@ -158,6 +159,21 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
     + "ORDER BY m.created_at, m.id"
+)
+
+# A metric's own detection settings, kept as one JSON string (MetricDetection): a scalar
+# property both engines store, read back whole. Found as GET_METRIC finds it. No row: not
+# the owner's metric.
+SET_METRIC_DETECTION = (
+    """
+MATCH (m:Metric {id: $metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH m, owner
+WHERE owner.id = $owner_id
+SET m.detection = $detection
+WITH m
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
 )
 
 # No row: not the owner's metric. clashes > 0: another metric of the service has the name.

@@ -36,6 +36,7 @@ from common.graph.params import (
     time_range,
 )
 from common.ids import new_id
+from common.methods import MetricDetection
 from common.metrics import chunks as codec
 from common.metrics import queries as q
 from common.metrics.models import (
@@ -107,6 +108,7 @@ def _metric(row: Row) -> Metric:
         labels=_labels(row),
         created_at=from_epoch_ms(row["created_at"]),
         latest_reading=latest,
+        detection=MetricDetection.model_validate_json(row.get("detection") or "{}"),
     )
 
 
@@ -303,6 +305,20 @@ class MetricRepository:
         if not rows:
             return None
         return self.get(owner_id, metric_id)
+
+    def set_detection(
+        self, owner_id: str, metric_id: str, detection: MetricDetection
+    ) -> Metric | None:
+        """Replace the metric's own detection settings; None: not the owner's metric."""
+        rows = self.executor.write(
+            q.SET_METRIC_DETECTION,
+            {
+                "owner_id": owner_id,
+                "metric_id": metric_id,
+                "detection": detection.model_dump_json(exclude_none=True),
+            },
+        )
+        return _metric(rows[0]) if rows else None
 
     def delete(self, owner_id: str, metric_id: str) -> bool:
         """Delete a metric with its readings and anomalies; False if it is not the owner's.
