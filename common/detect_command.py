@@ -82,9 +82,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         ("sensitivity", float),
         ("quiet", int),
         ("sigma", float),
+        ("min_deviation", float),
+        ("min_relative_deviation", float),
     )
     for name, kind in numbers:
-        parser.add_argument(f"--{name}", type=kind, help=method[name].description)
+        flag = name.replace("_", "-")
+        parser.add_argument(f"--{flag}", dest=name, type=kind, help=method[name].description)
+    parser.add_argument(
+        "--direction", choices=("up", "down", "both"), help=method["direction"].description
+    )
     parser.add_argument("--plot", metavar="PNG", help="also draw the result to this PNG file")
     parser.set_defaults(func=run)
 

@@ -38,6 +38,35 @@ Quiet = Annotated[
     Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
 ]
 
+Direction = Literal["up", "down", "both"]
+DirectionField = Annotated[
+    Direction | None,
+    Field(description="alarm only on readings above (up) or below (down) the expected value "
+          "(unset: both)"),
+]  # fmt: skip
+MinDeviation = Annotated[
+    float | None,
+    Field(
+        strict=True,  # a JSON number: not true, not "5"
+        ge=0,
+        le=1e308,
+        allow_inf_nan=False,
+        description="alarm only when |value - expected| is at least this, in the metric's "
+        "units (unset: 0)",
+    ),
+]
+MinRelativeDeviation = Annotated[
+    float | None,
+    Field(
+        strict=True,
+        ge=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="alarm only when |value - expected| is at least this fraction of "
+        "|expected| (0.1: a tenth; unset: 0)",
+    ),
+]
+
 
 class MethodSettings(BaseModel):
     """How to detect: the method and its settings (the part of a job's params a user picks)."""
@@ -65,3 +94,30 @@ class MethodSettings(BaseModel):
         description="seasonal period in readings (STL); inferred if unset",
     )
     online: bool = Field(default=False, description="judge each reading only from earlier ones")
+    direction: DirectionField = None
+    min_deviation: MinDeviation = None
+    min_relative_deviation: MinRelativeDeviation = None
+
+
+class MetricDetection(BaseModel):
+    """A metric's own detection settings: what its jobs leave unset, its scans use."""
+
+    sensitivity: Sensitivity = None
+    direction: DirectionField = None
+    min_deviation: MinDeviation = None
+    min_relative_deviation: MinRelativeDeviation = None
+
+    def under(self, method: MethodSettings) -> MethodSettings:
+        """`method` with the settings it leaves unset taken from the metric's (a sigma
+        given for `auto` stands for a sensitivity: it is not overridden)."""
+        given = {name for name in type(self).model_fields if getattr(method, name) is not None}
+        if method.sigma is not None:
+            given.add("sensitivity")
+        return method.model_copy(
+            update={name: value for name, value in self if value is not None and name not in given}
+        )
+
+    def over(self, method: MethodSettings) -> MethodSettings:
+        """`method` with the metric's settings in place of its own (scans: the metric's
+        settings before the service-wide SCAN_* ones)."""
+        return method.model_copy(update={name: value for name, value in self if value is not None})

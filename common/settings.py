@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     incident_resolve_seconds: int = Field(default=1800, gt=0)
     incident_sweep_seconds: float = Field(default=15.0, gt=0)
 
+    # Maintenance windows an owner may keep: every judgement of a metric reads its own.
+    maintenance_windows_max: int = Field(default=1000, gt=0)
+
     # Webhooks. Loopback, private, link-local and metadata addresses are refused unless the
     # URL's host is listed here (comma-separated names or IPs).
     webhook_allowed_hosts: str | None = None

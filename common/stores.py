@@ -19,6 +19,7 @@ from common.graph.schema import ensure_schema
 from common.incidents.repository import IncidentRepository
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
+from common.maintenance.repository import MaintenanceRepository
 from common.metrics.repository import MetricRepository, ReadingRepository
 from common.notifications.delivery_log import DeliveryLog
 from common.notifications.repository import ChannelRepository
@@ -41,6 +42,7 @@ class Repositories:
     anomalies: AnomalyRepository
     incidents: IncidentRepository
     channels: ChannelRepository
+    maintenance: MaintenanceRepository
 
     def ping(self) -> None:
         self.executor.read(graph_queries.PING)
@@ -76,6 +78,7 @@ def repositories(executor: CypherExecutor) -> Repositories:
         anomalies=AnomalyRepository(executor),
         incidents=IncidentRepository(executor),
         channels=ChannelRepository(executor),
+        maintenance=MaintenanceRepository(executor),
     )
 
 

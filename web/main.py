@@ -31,6 +31,7 @@ from web.routers import (
     health,
     incidents,
     jobs,
+    maintenance,
     metrics,
     notifications,
     own_metrics,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)
+    app.include_router(maintenance.router)
     app.include_router(agents.router)
     app.include_router(own_metrics.router)
     mount_ui(app)

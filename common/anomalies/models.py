@@ -37,6 +37,7 @@ class NewAnomaly:
     probability: float | None = None  # how often normal behaviour deviates this much
     kind: str | None = None  # the kind of the event it belongs to
     summary: str | None = None  # the event in words and numbers
+    muted: bool = False  # in a maintenance window: stored, but in no incident
     id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -68,3 +69,7 @@ class Anomaly(BaseModel):
     job_id: str | None = Field(default=None, description="the job whose evidence is kept")
     feedback: Verdict | None = None  # what a person said of it (POST .../feedback)
     feedback_at: datetime | None = None
+    muted: bool = Field(
+        default=False,
+        description="found in a maintenance window: in no incident, notifies nobody",
+    )

@@ -21,6 +21,8 @@ statement, times as epoch milliseconds, scalar columns only.
 #    the reading is compacted or deleted later). A raw reading that does not exist gets none.
 # A metric being deleted (or gone) gets nothing: its readings are going.
 # One row per anomaly stored, with the id it is stored under.
+# Muted (in a maintenance window) is decided when the anomaly is first stored: a window
+# made or deleted later does not take it out of an incident, or put it into one.
 SAVE_ANOMALIES = """
 MATCH (m:Metric {id: $metric_id})
 WHERE m.deleting IS NULL
@@ -34,7 +36,7 @@ WHERE old.metric_id = $metric_id AND old.timestamp = a.timestamp
 WITH a, r, min(old.id) AS old_id
 MERGE (an:Anomaly {id: coalesce(old_id, a.id)})
 ON CREATE SET an.detected_at = $now, an.metric_id = $metric_id, an.reading_id = a.reading_id,
-              an.timestamp = a.timestamp
+              an.timestamp = a.timestamp, an.muted = a.muted
 WITH a, r, an, an.score IS NULL OR a.score > an.score AS stronger,
      coalesce(an.methods, CASE WHEN an.method IS NULL THEN [] ELSE [an.method] END) AS methods
 SET an.methods = CASE WHEN a.method IN methods THEN methods ELSE methods + a.method END,
@@ -62,7 +64,8 @@ RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
        coalesce(a.methods, [a.method]) AS methods, a.event_start AS event_start,
        a.event_end AS event_end, a.detected_at AS detected_at, a.job_id AS job_id,
        a.probability AS probability, a.kind AS kind, a.summary AS summary,
-       a.feedback AS feedback, a.feedback_at AS feedback_at
+       a.feedback AS feedback, a.feedback_at AS feedback_at,
+       coalesce(a.muted, false) AS muted
 """
 
 # Keyset paging, as LIST_READINGS_AFTER: strictly after ($after_timestamp, $after_id) in

@@ -69,6 +69,7 @@ class AnomalyRepository:
                             "probability": a.probability,
                             "kind": a.kind,
                             "summary": a.summary,
+                            "muted": a.muted,
                         }
                         for a in batch
                     ],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common.anomalies.models import NewAnomaly
-from common.metrics.models import ReadingSeries
+from common.maintenance.repository import MaintenanceRepository
+from common.maintenance.service import covered
+from common.metrics.models import MetricRef, ReadingSeries
 from common.scores import capped_score
 
 if TYPE_CHECKING:  # the detection library imports scipy: only where detection runs
@@ -68,6 +71,27 @@ def anomalies_found(
             )
         )
     return anomalies
+
+
+def muted_in_windows(
+    maintenance: MaintenanceRepository, metric: MetricRef, anomalies: Sequence[NewAnomaly]
+) -> list[NewAnomaly]:
+    """`anomalies`, those of readings in one of the metric's maintenance windows marked
+    muted: they are stored as any other, but open or join no incident (so notify nobody)."""
+    if not anomalies:
+        return []
+    timestamps_ms = np.array([a.timestamp_ms for a in anomalies], dtype=np.int64)
+    windows = maintenance.of_metric(
+        metric.owner_id,
+        metric.service_id,
+        metric.id,
+        int(timestamps_ms.min()),
+        int(timestamps_ms.max()) + 1,
+    )
+    inside = covered(windows, timestamps_ms)
+    return [
+        replace(a, muted=True) if mute else a for a, mute in zip(anomalies, inside, strict=True)
+    ]
 
 
 def strongest(anomalies: Sequence[NewAnomaly], cap: int) -> tuple[list[NewAnomaly], int]:

@@ -16,11 +16,11 @@ For reading t:
 
 1. Expected value. Two forecasters, both from the readings before t: the level (median
    of the last `level_window` readings, which follows a level shift within half that
-   window: the adaptation after a shift) and, once the series shows a season, STL's
-   forecast (seasonal + trend, refitted every sixth of a season on the last four seasons
-   of a bounded time grid; `seasonal`). The season is inferred every 256 readings from a
-   downsampled grid of all readings so far (up to 16,384), so it is learnt from the past
-   too. Each reading uses the forecaster whose mean absolute error over the last
+   window, or SETTLE readings after its alarm: step 6) and, once the series shows a
+   season, STL's forecast (seasonal + trend, refitted every sixth of a season on the last
+   four seasons of a bounded time grid; `seasonal`). The season is inferred every 256
+   readings from a downsampled grid of all readings so far (up to 16,384), so it is learnt
+   from the past too. Each reading uses the forecaster whose mean absolute error over the last
    `choice_window` readings (in blocks of 16) is smaller.
 2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
@@ -49,6 +49,18 @@ For reading t:
 5. Quiet: an alarm opens an event; for the next `quiet` readings the detector does not
    alarm again (the event goes on while readings stay unusual), so one incident is one
    alarm, not fifty.
+6. Recovery: SETTLE (32) readings after an alarm, if their median has left the level
+   before the alarm by more than the reading look's threshold, the level moved: the level
+   window restarts at the alarm (the level is the median of the readings since, until a
+   full window has passed) and the level's looks over several readings start again. If
+   the shift is clear (CLEAR_SHIFT thresholds off, its last half too), the reading look's
+   evidence since the alarm, held back until this decision, stays out of its tail. A
+   shift's own errors (dozens of several σ while the median catches up) would otherwise
+   widen the band by half for as long as the tail remembers them (a week), and the
+   longer looks would re-alarm on the shift after the quiet time.
+   Otherwise (a spike, a burst that fades) the held evidence joins the tail: bursts are
+   the series' own behaviour and are learnt (dropping them cost Twitter volumes a fifth
+   more false alarms).
 
 Output per reading: expected (the chosen forecast), lower/upper (the band a reading alone
 stays inside without alarming), score = log(probability) / log(sensitivity) (≥ 1 exactly
@@ -102,6 +114,11 @@ __all__ = [
 BLOCK = 16
 # The data's resolution is kept per CHUNK readings (the smallest step and largest size).
 CHUNK = 128
+# Readings after an alarm when the detector decides whether the level moved (recovery):
+# the longest look's span, enough for a median that a burst of spikes does not move.
+SETTLE = 32
+# A shift this many reading-look thresholds off (about 3.3 σ of normal noise) is clear.
+CLEAR_SHIFT = 2.0
 # Below the score of an alarm, for readings inside a quiet time.
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
 TINIEST = 1e-300
@@ -362,8 +379,8 @@ class _Run:
         self.verdicts = _Verdicts()
         self.forecast = season.forecaster()
         self.waiting: tuple[list[int], list[float], list[float]] = ([], [], [])
-        width = self.settings.level_window
-        self.window = sorted(state.recent[max(0, len(state.recent) - width) :])
+        kept = min(self.settings.level_window, state.readings_seen - state.level_from)
+        self.window = sorted(state.recent[len(state.recent) - kept :] if kept > 0 else [])
         self._new_block()
 
     def _new_block(self) -> None:
@@ -375,8 +392,12 @@ class _Run:
         reading = state.readings_seen
         if reading in (state.season.next_check, state.season.next_refit):
             self._scheduled(reading)
+        if reading == state.last_alarm + SETTLE:
+            self._rebase_if_shifted(reading)
         width = settings.level_window
-        level = self.window[width // 2] if len(self.window) == width else NAN
+        window = self.window
+        filled = len(window) == width or (state.level_from > 0 and len(window) >= SETTLE)
+        level = window[len(window) // 2] if filled else NAN
         seasonal = self.forecast(time) if self.forecast is not None else NAN
         use_seasonal = self.choice.seasonal_is_better(reading, seasonal)
         chances = [
@@ -392,6 +413,7 @@ class _Run:
         alarm = unusual and reading - state.last_alarm > settings.quiet
         if alarm:
             state.last_alarm = reading
+            state.alarm_level = level
         verdicts = self.verdicts
         verdicts.expected.append(expected if judged else NAN)
         verdicts.half_width.append(band)
@@ -400,6 +422,48 @@ class _Run:
         verdicts.is_anomaly.append(alarm)
         verdicts.seasonal.append(use_seasonal and judged)
         self._remember(time, value, seasonal, expected if judged else NAN)
+
+    def _rebase_if_shifted(self, reading: int) -> None:
+        """SETTLE readings after an alarm: if their median has left the level before it by
+        more than the reading look's threshold (its 90 % quantile of errors), the level
+        moved: the level window restarts at the alarm, so the level follows the new one
+        now instead of once half a level window has passed (module doc, recovery)."""
+        state, layout = self.state, self.layout
+        since = sorted(state.recent[len(state.recent) - SETTLE :])
+        threshold = self.fits.threshold[layout.point]
+        moved = abs(since[SETTLE // 2] - state.alarm_level)
+        # False on NaN (no level before the alarm, no fit yet).
+        shifted = len(since) == SETTLE and moved > threshold
+        # Clear: CLEAR_SHIFT thresholds off, over the SETTLE readings and over their last
+        # half on the same side (a burst that fades is not a shift: bursts are learnt).
+        latest = sorted(state.recent[len(state.recent) - SETTLE // 2 :])
+        bar = CLEAR_SHIFT * threshold
+        lately = latest[SETTLE // 4] - state.alarm_level
+        clear = shifted and moved > bar and abs(lately) > bar
+        clear = clear and (lately > 0) == (since[SETTLE // 2] > state.alarm_level)
+        held, state.held = np.frombuffer(state.held, dtype=np.float32), array("f")
+        if not clear and held.shape[0]:
+            # A spike, a burst, a small shift: its errors are the series' own behaviour.
+            evidence = np.full((layout.rows, held.shape[0]), np.nan)
+            evidence[layout.point] = held
+            fade = _fade(state, layout)
+            state.tails.add(evidence, self.settings.tail_quantile, closes=False, fade=fade)
+        if not shifted:
+            return
+        state.level_from = state.last_alarm
+        self.window = since
+        # The looks over several readings start again (unremarkable until their windows
+        # fill): their sums hold errors against the old level, and would re-alarm on the
+        # shift itself after the quiet time.
+        for offset, length in layout.rings:
+            state.sums[offset : offset + length] = array("d", [NAN]) * length
+        if clear:
+            # A clear shift's own errors stay out of the reading look's tail (held back from
+            # the blocks before, and in this one's): they would widen the band by half for
+            # as long as the tail remembers them, a week.
+            first = max(0, reading % BLOCK - (reading - state.last_alarm))
+            for at in range(first * layout.rows + layout.point, len(state.pending), layout.rows):
+                state.pending[at] = NAN
 
     def _scheduled(self, reading: int) -> None:
         """A season check or a seasonal refit due before this reading."""
@@ -445,7 +509,7 @@ class _Run:
         width = self.settings.level_window
         state.chunk_max = max(state.chunk_max, abs(value))
         insort(window, value)
-        if len(window) > width:
+        if len(window) > width:  # the reading `width` back leaves (it is in the window)
             del window[bisect_left(window, recent[-width])]
         recent.append(value)
         if len(recent) > self.layout.keep:
@@ -536,6 +600,15 @@ def _end_block(state: DetectorState, layout: _Layout) -> None:
     settings = state.settings
     magnitudes = np.frombuffer(state.pending, dtype=np.float32).astype(np.float64)
     del state.pending[:]
+    # Readings since an alarm whose level decision is still to come: their reading look's
+    # evidence waits for it (`_Run._rebase_if_shifted`).
+    end = state.readings_seen
+    if end <= state.last_alarm + SETTLE:
+        since = max(0, state.last_alarm - (end - BLOCK))
+        point = layout.point
+        rows = magnitudes.reshape(BLOCK, layout.rows)
+        state.held.extend(rows[since:, point].tolist())
+        rows[since:, point] = np.nan
     state.tails.add(
         magnitudes.reshape(BLOCK, layout.rows).T,
         settings.tail_quantile,

@@ -28,6 +28,7 @@ from scipy import special  # type: ignore[import-untyped]
 
 from common.detection import adaptive, rolling, stl
 from common.detection.events import group_events
+from common.detection.gate import gate
 from common.detection.grid import regular_grid
 from common.detection.kinds import describe_all
 from common.detection.period import infer_period
@@ -104,8 +105,24 @@ def detect(
     `fitted_window`; `params["window_fitted"]` says so); STL online, the history each block is
     fitted on (default four periods). `period`: STL season in points (grid steps of the
     median spacing when timestamps are given); None infers it.
+
+    Every method: `direction`, `min_deviation` and `min_relative_deviation` keep only the
+    flags whose deviation from the expected value passes them (see `gate`).
     """
     settings = settings or MethodSettings()
+    result = _judged(values, timestamps_ms, settings)
+    return gate(
+        result,
+        np.asarray(values, dtype=np.float64),
+        settings.direction,
+        settings.min_deviation,
+        settings.min_relative_deviation,
+    )
+
+
+def _judged(
+    values: np.ndarray, timestamps_ms: np.ndarray | None, settings: MethodSettings
+) -> DetectionResult:
     method: Method = settings.method
     sigma, window, period = settings.sigma, settings.window, settings.period
     online, robust = settings.online, settings.robust

@@ -4,7 +4,12 @@ An event is judged from the readings around its onset, in units of the series' n
 (the robust spread of the forecast errors over the BASELINE readings before the onset):
 
 - the errors over the LOOK readings from the onset on (fewer at the end of a series:
-  the kind is then provisional, decided from what has been seen);
+  the kind is then provisional, decided from what has been seen), each against a
+  baseline the event did not move: the expected value at the onset, held, where the
+  forecast is a level (a rolling mean or median follows the event's own readings: three
+  +40 readings lift a rolling mean of 60 by 2, and what follows would read as a shift
+  down); where a season is forecast, its forecast at each reading (the seasonal
+  forecasters fit readings from before the event, clipped);
 - short-lived (under a third of them beyond 3 noise units): a spike (up) or a dip;
 - lasting and on one side: a trend change if the errors grow steadily (a line fits them
   far better than a constant, and they start small), else a level shift up or down;
@@ -94,13 +99,13 @@ def describe_all(
         if starts.shape[0] <= MANY_EVENTS
         else _mean_noise(values, expected, starts)
     )
-    errors = values - expected
     window = np.minimum(starts[:, None] + np.arange(LOOK), values.shape[0] - 1)
-    looked = errors[window]
+    seasonal_onset = seasonal[starts] if seasonal is not None else np.zeros(starts.shape, bool)
+    looked = values[window] - _baseline(expected, starts, window, seasonal_onset)
     known = np.isfinite(looked)
     outside = known & (np.abs(np.where(known, looked, 0.0)) > OUTSIDE * noises[:, None])
     share = outside.sum(axis=1) / np.maximum(known.sum(axis=1), 1)
-    jumps = _jumps(values, expected, np.asarray(peaks, dtype=np.int64)).tolist()
+    jumps = _jumps(looked, window - starts[:, None] <= (np.asarray(peaks) - starts)[:, None])
     kinds = []
     for number, start in enumerate(starts.tolist()):
         if share[number] >= LASTING:
@@ -142,10 +147,28 @@ def _mean_noise(values: np.ndarray, expected: np.ndarray, starts: np.ndarray) ->
     return np.asarray(noise, dtype=np.float64)
 
 
-def _jumps(values: np.ndarray, expected: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """What a short-lived event is: its peak's jump from the expected value (0 where none)."""
-    at_peaks = expected[peaks]
-    return np.where(np.isfinite(at_peaks), values[peaks] - at_peaks, 0.0)
+def _jumps(errors: np.ndarray, upto_peak: np.ndarray) -> list[float]:
+    """What each short-lived event (a row of its look window's errors) is: its largest
+    departure from the baseline from its onset to its peak (0 where none is known). The
+    peak is the strongest evidence, which a look over several readings can find a few
+    readings after the spike itself."""
+    known = upto_peak & np.isfinite(errors)
+    known[:, 0] |= ~known.any(axis=1) & np.isfinite(errors[:, 0])
+    magnitude = np.where(known, np.abs(np.where(known, errors, 0.0)), -1.0)
+    largest = np.take_along_axis(errors, np.argmax(magnitude, axis=1)[:, None], axis=1)[:, 0]
+    jumps: list[float] = np.where(known.any(axis=1), largest, 0.0).tolist()
+    return jumps
+
+
+def _baseline(
+    expected: np.ndarray, starts: np.ndarray, at: np.ndarray, seasonal: np.ndarray
+) -> np.ndarray:
+    """Per event (a row of `at`), what its readings `at` are judged against (module doc):
+    the expected value at its onset `starts`, held, unless a season was forecast there
+    (`seasonal`, per event: then the forecast at each reading), or the onset has none."""
+    onset = expected[starts][:, None]
+    held = np.isfinite(onset) & ~seasonal[:, None]
+    return np.asarray(np.where(held, onset, expected[at]), dtype=np.float64)
 
 
 def _short_lived(jump: float, noise: float, when: str) -> EventKind:
@@ -175,15 +198,16 @@ def describe(
     look = slice(start, min(n, start + LOOK))
     if noise is None:
         noise = _noise(values[before] - expected[before], values[before])
-    errors = values[look] - expected[look]
-    known = np.isfinite(errors)
-    errors = errors[known] if known.any() else np.zeros(1)
+    at = np.arange(n)[None, look]
+    looked = values[look] - _baseline(expected, np.array([start]), at, np.array([seasonal]))[0]
+    known = np.isfinite(looked)
+    errors = looked[known] if known.any() else np.zeros(1)
     units = errors / noise
     when = _moment(times_ms, start, reading_offset)
     outside = np.abs(units) > OUTSIDE
     if outside.mean() < LASTING:
-        jump = float(_jumps(values, expected, np.array([peak]))[0])
-        return _short_lived(jump, float(noise), when)
+        upto_peak = np.arange(looked.shape[0]) <= peak - start
+        return _short_lived(_jumps(looked[None, :], upto_peak[None, :])[0], float(noise), when)
     lasting = units[outside]
     same_side = max(np.mean(lasting > 0), np.mean(lasting < 0))
     if same_side >= ONE_SIDED:
@@ -251,14 +275,20 @@ def _steady_growth(units: np.ndarray) -> float | None:
     count = units.shape[0]
     if count < 8:
         return None
+    # The tests below do not depend on the scale; on a flat series' tiny noise floor the
+    # units are astronomically large and their squares would overflow: fit them scaled.
+    size = float(np.max(np.abs(units)))
+    if not (math.isfinite(size) and size > 0):
+        return None
+    scaled = units / size
     index = np.arange(count, dtype=np.float64)
-    slope, intercept = np.polyfit(index, units, 1)
-    line = np.sum((units - (slope * index + intercept)) ** 2)
-    flat = np.sum((units - units.mean()) ** 2)
+    slope, intercept = np.polyfit(index, scaled, 1)
+    line = np.sum((scaled - (slope * index + intercept)) ** 2)
+    flat = np.sum((scaled - scaled.mean()) ** 2)
     quarter = max(1, count // 4)
-    start, end = abs(units[:quarter].mean()), abs(units[-quarter:].mean())
+    start, end = abs(scaled[:quarter].mean()), abs(scaled[-quarter:].mean())
     if flat > 0 and line < 0.5 * flat and end > 2 * start:
-        return float(slope)
+        return float(slope) * size
     return None
 
 

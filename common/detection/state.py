@@ -15,7 +15,9 @@ it back with the readings that came since. It holds:
 - the seasonal forecaster (`seasonal.Season`: a bounded grid of recent readings, a
   downsampled one of all readings for inferring the season, the fit in use);
 - the forecaster choice's block sums, the data resolution's chunk minima and maxima,
-  and the last alarm (the quiet time).
+  and the last alarm (the quiet time) with the level before it, where the level window
+  starts, and the reading look's evidence held back since the alarm until the detector
+  knows whether the level moved (at most 32 readings' worth: `adaptive`, recovery).
 
 The bytes: MAGIC, the format VERSION, the settings, the fields, and a CRC-32 of all of
 it. Bytes that are corrupt or from another version, or a state built with other
@@ -42,7 +44,7 @@ from common.detection.tails import SPAN, Tails
 MAGIC = b"NNDS"
 # Bumped whenever the format or the algorithm changes: a state from another version would
 # judge differently from a rebuild.
-VERSION = 1
+VERSION = 2
 # The most a state takes serialised, for any series (tests check the worst shapes).
 MAX_BYTES = 16 * 1024
 NEVER = -(2**62)  # no alarm yet
@@ -146,9 +148,16 @@ class DetectorState:
     recent_expected: array[float] = field(default_factory=lambda: array("d"))
     sums: array[float] = field(default_factory=lambda: array("d"))  # windowed error sums
     pending: array[float] = field(default_factory=lambda: array("f"))  # this block's evidence
+    # The level's reading-look evidence since an alarm, until it is known whether the level
+    # moved (`adaptive`, recovery): a shift's own errors must not widen the band after it.
+    held: array[float] = field(default_factory=lambda: array("f"))
     partial_sum: array[float] = field(default_factory=lambda: array("d", [0.0, 0.0]))
     partial_count: array[int] = field(default_factory=lambda: array("q", [0, 0]))
     last_alarm: int = NEVER
+    # The level before the last alarm, and the first reading of the level window (after a
+    # level shift it restarts at the shift: `adaptive`, recovery).
+    alarm_level: float = math.nan
+    level_from: int = 0
     # Read and written once a block.
     choice_sums: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
     choice_counts: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), dtype=np.int64))
@@ -191,7 +200,15 @@ class DetectorState:
 
 
 _FIELD_NAMES = tuple(DetectorState.__dataclass_fields__)
-_READINGS = ("recent", "recent_expected", "sums", "pending", "partial_sum", "partial_count")
+_READINGS = (
+    "recent",
+    "recent_expected",
+    "sums",
+    "pending",
+    "held",
+    "partial_sum",
+    "partial_count",
+)
 
 # The bytes' layout. Each part is one object of the state: (its attribute path, its scalar
 # fields with their struct codes, its array fields with their types: a one-letter
@@ -204,6 +221,8 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("readings_seen", "q"),
             ("last_timestamp_ms", "q"),
             ("last_alarm", "q"),
+            ("alarm_level", "d"),
+            ("level_from", "q"),
             ("chunk_min", "d"),
             ("chunk_max", "d"),
             ("floor", "d"),
@@ -213,6 +232,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("recent_expected", "d", 0),
             ("sums", "d", 0),
             ("pending", "f", 0),
+            ("held", "f", 0),
             ("partial_sum", "d", 0),
             ("partial_count", "q", 0),
             ("choice_sums", "<f8", 2),

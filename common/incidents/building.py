@@ -9,6 +9,9 @@ concurrent jobs never open two incidents for the same events, a re-run changes n
 a reading already in an incident never opens another, and a resolved incident is not
 opened again by a later judgement of its readings.
 
+Muted anomalies (found in a maintenance window) make none: they are stored, but open or join
+no incident, so nobody is told of them.
+
 Only recent anomalies make incidents: a cluster whose events all ended more than
 INCIDENT_RESOLVE_SECONDS before now (reading time) is history, an incident that would be
 resolved already. A job over last month's readings stores its anomalies, but pages nobody.
@@ -67,6 +70,7 @@ def build_incidents(
     """Put the stored `anomalies` of `metric` (with the ids they are stored under, as
     `AnomalyRepository.save` returns them) into incidents; returns what changed, one entry
     per cluster and incident."""
+    anomalies = [a for a in anomalies if not a.muted]  # in a maintenance window
     gap_ms = settings.incident_gap_seconds * 1000
     history_before_ms = now_ms() - settings.incident_resolve_seconds * 1000
     recent = [

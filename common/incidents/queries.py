@@ -11,7 +11,8 @@ statement, times as epoch milliseconds, scalar columns only.
 #  1. SET on the owner first: on Neo4j this takes the owner's write lock, which every
 #     statement changing the owner's incidents takes first (resolving too), so they queue
 #     and each sees what the one before committed (FalkorDB runs one write at a time).
-#  2. Keep the anomalies no incident includes yet (`fresh`): a re-run changes nothing.
+#  2. Keep the anomalies no incident includes yet (`fresh`): a re-run changes nothing. A
+#     muted one (in a maintenance window when it was stored) never joins, not even quietly.
 #     An incident holding others of the batch (`home`, an open one first) already holds
 #     this event: the same readings judged again (by a scan after a job, another method).
 #  3. If `home` is resolved, the fresh anomalies of readings stamped before it was resolved
@@ -31,6 +32,7 @@ SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
 UNWIND $anomaly_ids AS anomaly_id
 MATCH (a:Anomaly {id: anomaly_id})
+WHERE coalesce(a.muted, false) = false
 OPTIONAL MATCH (held:Incident)-[:INCLUDES]->(a)
 WITH u, collect(CASE WHEN held IS NULL THEN a END) AS fresh, collect(held) AS holders
 WHERE size(fresh) > 0

@@ -11,9 +11,10 @@ from typing import Protocol
 
 from common.anomalies.models import NewAnomaly
 from common.anomalies.repository import AnomalyRepository
-from common.anomalies.service import strongest
+from common.anomalies.service import muted_in_windows, strongest
 from common.incidents.building import IncidentGraph, build_incidents
 from common.incidents.models import IncidentJoin
+from common.maintenance.repository import MaintenanceRepository
 from common.metrics.models import MetricRef
 from common.settings import Settings
 
@@ -23,6 +24,8 @@ class RecordingGraph(IncidentGraph, Protocol):
 
     @property
     def anomalies(self) -> AnomalyRepository: ...
+    @property
+    def maintenance(self) -> MaintenanceRepository: ...
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,15 @@ def record_anomalies(
     job_id: str | None,
     settings: Settings,
 ) -> RecordedAnomalies:
-    """Store the strongest JOB_MAX_ANOMALIES of `anomalies` and put them into incidents.
+    """Store the strongest JOB_MAX_ANOMALIES of `anomalies` and put the ones outside the
+    metric's maintenance windows into incidents.
 
     Both writes go in bounded batches (AnomalyRepository.save, build_incidents), so a
     judgement flagging everything never holds the graph for long. Idempotent: a re-run
     stores the same and changes no incident.
     """
+    # Those of readings in a maintenance window are stored muted, and make no incident.
+    anomalies = muted_in_windows(graph.maintenance, metric, anomalies)
     kept, dropped = strongest(anomalies, settings.job_max_anomalies)
     stored = graph.anomalies.save(metric.id, kept, job_id)
     changes = build_incidents(graph, metric, stored, settings)

@@ -90,14 +90,15 @@ def submit_request(
     method: MethodSettings,
     max_points: int,
 ) -> JobRecord:
-    """A person's detection job: its metric found, its window fixed, stored and queued."""
+    """A person's detection job: its metric found, its window fixed, stored and queued.
+    What the request leaves unset of the metric's own detection settings, the metric's give."""
     metric = target_metric(metrics, owner_id, target)
     if metric.latest_reading is None:
         raise InvalidRequestError(f"metric {metric.id} has no readings yet: add some first")
     newest_ms = to_epoch_ms(metric.latest_reading.timestamp)
     start_ms, end_ms = detection_window(window, newest_ms, now_ms())
     params = DetectionParams(
-        **method.model_dump(),
+        **metric.detection.under(method).model_dump(),
         start=optional_moment(start_ms),
         end=from_epoch_ms(end_ms),
         max_points=max_points,

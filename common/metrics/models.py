@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from common.ids import reading_id
+from common.methods import MetricDetection
 
 # |value| <= 1e308: the embedded FalkorDB answers doubles to 15 significant digits, which
 # rounds values near the float maximum up to infinity on the way back.
@@ -47,6 +48,10 @@ class Metric(BaseModel):
     )
     scan_note: str | None = Field(
         default=None, description="what scans said of this metric, once (e.g. too few readings)"
+    )
+    detection: MetricDetection = Field(
+        default_factory=MetricDetection,
+        description="the metric's own detection settings (PATCH to change; null: the default)",
     )
 
 

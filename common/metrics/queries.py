@@ -10,7 +10,7 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
        m.created_at AS created_at, m.label_names AS label_names, m.label_values AS label_values,
        latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value,
        m.judged_at AS judged_at, m.judged_through AS judged_through, m.scan_lag_ms AS scan_lag_ms,
-       m.scan_note AS scan_note
+       m.scan_note AS scan_note, m.detection AS detection
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
@@ -160,6 +160,21 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 """
     + _METRIC_COLUMNS
     + "ORDER BY m.created_at, m.id"
+)
+
+# A metric's own detection settings, kept as one JSON string (MetricDetection): a scalar
+# property both engines store, read back whole. Found as GET_METRIC finds it. No row: not
+# the owner's metric.
+SET_METRIC_DETECTION = (
+    """
+MATCH (m:Metric {id: $metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH m, owner
+WHERE owner.id = $owner_id
+SET m.detection = $detection
+WITH m
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+"""
+    + _METRIC_COLUMNS
 )
 
 # No row: not the owner's metric. clashes > 0: another metric of the service has the name.
@@ -343,8 +358,8 @@ RETURN m.id AS id
 # sees the judged_through of any scan that wrote before it. A write of its own (a metric
 # never judged has no judged_through: nothing to mark).
 _MARK_LATE = """
-WITH k, found, lock, $metric_earliest[k] AS earliest
-WITH k, found, lock, earliest, earliest <= found.judged_through AS late
+WITH k, metric_id, found, $metric_earliest[k] AS earliest
+WITH k, metric_id, found, earliest, earliest <= found.judged_through AS late
 SET found.late_seq = CASE WHEN late THEN coalesce(found.late_seq, 0) + 1
                           ELSE found.late_seq END,
     found.late_from = CASE WHEN late AND (found.late_from IS NULL OR earliest < found.late_from)
@@ -368,19 +383,24 @@ SET found.late_seq = CASE WHEN late THEN coalesce(found.late_seq, 0) + 1
 #   - behind the metric's newest reading, or into its empty chain ($gap_tail[g]);
 #   - after the stored reading $gap_after[g], before the one it links to now;
 #   - before the chain's first reading, $gap_before[g].
-#  1. Every metric's MetricLock, then the metric, in metric id order: on Neo4j this takes the
-#     write locks before anything reads a chain, so concurrent appends to one metric queue
-#     instead of forking, and two batches never lock two metrics in opposite orders.
-#     (FalkorDB runs one write query at a time per graph anyway.) Not a lock on the metric
-#     node alone: Neo4j 5 reports a transaction that creates a relationship on a node it has
-#     locked, while others queue for that node, as a deadlock; with 8 appenders on one metric,
-#     one append in six failed so and was retried (seen on 5.26). The lock node is made by the
-#     first append (MERGE; unique on Neo4j) and deleted with the metric. The collect is the
-#     barrier: no chain is read before every lock is held.
+#  1. With $lock (Neo4j), every metric's MetricLock, then the metric, in metric id order:
+#     this takes the write locks before anything reads a chain, so concurrent appends to one
+#     metric queue instead of forking, and two batches never lock two metrics in opposite
+#     orders. Not a lock on the metric node alone: Neo4j 5 reports a transaction that creates
+#     a relationship on a node it has locked, while others queue for that node, as a
+#     deadlock; with 8 appenders on one metric, one append in six failed so and was retried
+#     (seen on 5.26). The lock node is made by the first append (MERGE; unique on Neo4j) and
+#     deleted with the metric. The collect is the barrier: no chain is read before every
+#     lock is held. Each metric is found again once the locks are held: a delete that held
+#     them first has committed by then, and the append stores nothing for it (and removes
+#     the lock it made, if the metric is gone; a metric being deleted keeps its lock until
+#     it is gone).
+#     Without $lock (FalkorDB) no lock node is made, and the metric found first is the one
+#     written: FalkorDB runs one write query at a time per graph, so nothing can come
+#     between. Either way a metric marked `deleting` (a delete in batches has begun) gets
+#     nothing. One text for both engines; the parameter says what the engine needs. (The
+#     lock node's MERGE and stamp were ~5% of a 1,000-metric append there.)
 #     A metric given a reading at or before its judged_through is marked late (_MARK_LATE).
-#     Each metric is found again once the locks are held: a delete that held them first has
-#     committed by then, and the append stores nothing for it (and removes the lock it made,
-#     if the metric is gone; a metric being deleted keeps its lock until it is gone).
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
 #     put readings between them since the caller looked): the reading before it is older, the
@@ -401,23 +421,26 @@ APPEND_READINGS = (
 UNWIND range(0, size($metric_ids) - 1) AS k
 WITH k, $metric_ids[k] AS metric_id
 MATCH (found:Metric {id: metric_id})
-MERGE (lock:MetricLock {metric_id: metric_id})
-SET lock.append_seq = coalesce(lock.append_seq, 0) + 1
-WITH k, found, lock
+FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END |
+  MERGE (lock:MetricLock {metric_id: metric_id})
+  SET lock.append_seq = coalesce(lock.append_seq, 0) + 1)
 SET found.last_append_at = $now
 """
     + _MARK_LATE
     + """
-WITH collect({k: k, lock: lock}) AS locked
+WITH collect({k: k, id: metric_id, found: found}) AS locked
 UNWIND locked AS held
-WITH held.k AS k, held.lock AS lock
-OPTIONAL MATCH (m:Metric {id: lock.metric_id})
-FOREACH (l IN CASE WHEN m IS NULL THEN [lock] ELSE [] END | DELETE l)
-WITH k, m
+WITH held.k AS k, held.id AS metric_id, held.found AS found
+OPTIONAL MATCH (again:Metric)
+WHERE $lock AND again.id = metric_id
+OPTIONAL MATCH (orphan:MetricLock)
+WHERE $lock AND again IS NULL AND orphan.metric_id = metric_id
+FOREACH (l IN CASE WHEN orphan IS NULL THEN [] ELSE [orphan] END | DELETE l)
+WITH k, metric_id, CASE WHEN $lock THEN again ELSE found END AS m
 WHERE m IS NOT NULL AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
 UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
-WITH gap, m, m.id AS metric_id, old_latest, latest
+WITH gap, m, metric_id, old_latest, latest
 UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
 WITH gap, m, metric_id, old_latest, latest, i, $ids[i] AS id
 OPTIONAL MATCH (dup:MetricReading {metric_id: metric_id, id: id})

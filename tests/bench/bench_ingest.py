@@ -17,9 +17,11 @@ Shapes and their bare twins take turns within each run, so that both see the sam
 (the figures of a shared machine move by 2x between minutes; the ratios hold). Each figure
 is a median over RUNS; each shape's readings are deleted after its run.
 
-Then, on a chain of 100,000 readings: the time of one append before the oldest reading, and
-of one between two readings in the middle (the statement relinked the whole tail before:
-3.4-4.0 s).
+Then, on FalkorDB, the fleet shape's statement alone beside FLOOR_APPEND (the least a tail
+append does in this data model) and the bare create: what the checks cost, and what the
+model costs whatever the statement does. Then, on a chain of 100,000 readings: the time of
+one append before the oldest reading, and of one between two readings in the middle (the
+statement relinked the whole tail before: 3.4-4.0 s).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,22 @@ UNWIND range(0, size($ids) - 1) AS i
 CREATE (:MetricReading {id: $ids[i], metric_id: $metric_ids[i], timestamp: $timestamps[i],
                         value: $values[i]})
 """
+# The least a tail append can do in this data model, one reading per metric: find the
+# metric, create the reading, move LATEST_READING, link NEXT. No duplicate check, no stamp
+# for scans, no lock: not correct, only the floor the real statement is measured against.
+FLOOR_APPEND = """
+UNWIND range(0, size($metric_ids) - 1) AS k
+WITH k, $metric_ids[k] AS metric_id
+MATCH (m:Metric {id: metric_id})
+OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
+CREATE (n:MetricReading {id: $ids[k], metric_id: metric_id, timestamp: $timestamps[k],
+                         value: $values[k]})
+DELETE old_latest
+CREATE (m)-[:LATEST_READING]->(n)
+FOREACH (a IN CASE WHEN latest IS NULL THEN [] ELSE [latest] END | CREATE (a)-[:NEXT]->(n))
+"""
+FLOOR_METRICS = 1_000
+FLOOR_ROUNDS = 9
 BARE_DELETE = """
 MATCH (r:MetricReading {metric_id: $metric_id})
 WITH r LIMIT 20000
@@ -251,6 +270,53 @@ def measure_late(stack: Stack) -> None:
     stack.store.services.delete(stack.user_id, service.id)
 
 
+def measure_floor(stack: Stack) -> None:
+    """The fleet shape's statement alone (1,000 metrics x 1 reading, no HTTP, no lookup)
+    beside FLOOR_APPEND and the bare create, in turn: what the statement's checks cost, and
+    what the data model costs whatever the statement does."""
+    service = stack.store.services.create(stack.user_id, "floor", None)
+    sets = {
+        name: [
+            stack.store.metrics.create(stack.user_id, service.id, f"{name}-{m}", None).id
+            for m in range(FLOOR_METRICS)
+        ]
+        for name in ("append", "floor")
+    }
+    times: dict[str, list[float]] = {"append": [], "floor": [], "bare": []}
+    for n in range(FLOOR_ROUNDS):
+        stamp = T0_MS + n * 60_000
+        batches = {m: [NewReading(f"r{n}", stamp, 1.0)] for m in sets["append"]}
+        times["append"].append(timed(partial(stack.store.readings.append_many, batches)))
+        for name in ("floor", "bare"):
+            metric_ids = sets["floor"] if name == "floor" else [f"bare-{m}" for m in sets["floor"]]
+            params = {
+                "metric_ids": metric_ids,
+                "ids": [f"r{n}"] * FLOOR_METRICS,
+                "timestamps": [stamp] * FLOOR_METRICS,
+                "values": [1.0] * FLOOR_METRICS,
+            }
+            query = FLOOR_APPEND if name == "floor" else BARE_CREATE
+            times[name].append(timed(partial(stack.store.executor.write, query, params)))
+    median = {name: statistics.median(spent[1:]) * 1000 for name, spent in times.items()}
+    shape = f"{FLOOR_METRICS:,} metrics x 1, median of {FLOOR_ROUNDS - 1}"
+    report(
+        "fleet append (append_many: newest read, placement, statement)",
+        median["append"],
+        "ms",
+        shape,
+    )
+    report("fleet floor (FLOOR_APPEND)", median["floor"], "ms", shape)
+    report("fleet bare UNWIND CREATE", median["bare"], "ms", shape)
+    print(
+        f"fleet: ratio bare / append {median['bare'] / median['append']:.2f}, "
+        f"bare / floor {median['bare'] / median['floor']:.2f}",
+        flush=True,
+    )
+    stack.store.services.delete(stack.user_id, service.id)
+    for metric_id in sets["floor"]:
+        stack.store.executor.write(BARE_DELETE, {"metric_id": f"bare-{metric_id}"})
+
+
 def single_posts(stack: Stack, base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers={"X-API-Key": stack.key}, timeout=30) as http:
         service = http.post("/api/services", json={"name": "single"}).json()
@@ -288,6 +354,7 @@ def main() -> None:
     print("# ingest: API against a bare UNWIND CREATE of the same readings, side by side")
     with embedded_stack() as stack, running_app(stack) as app:
         measure_shapes("falkordb", stack, app.base_url, FALKORDB_SHAPES)
+        measure_floor(stack)
         single_posts(stack, app.base_url)
         measure_late(stack)
     with neo4j_server() as server:

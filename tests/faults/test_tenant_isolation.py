@@ -30,6 +30,7 @@ from common.anomalies.models import NewAnomaly
 from common.embedded import EmbeddedServer
 from common.epoch import now_ms
 from common.graph.params import KeysetPage
+from common.ids import new_id
 from common.incidents.recording import record_anomalies
 from common.metrics.models import MetricRef, NewReading
 from common.settings import Settings
@@ -96,7 +97,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def tenant(stack: Stack, name: str) -> Iterator[Tenant]:
     key = new_api_key()
-    user = stack.store.users.create(name, key.hashed)
+    # User names are unique, and the store lives for the module: one user per test.
+    user = stack.store.users.create(f"{name}-{new_id()[:8]}", key.hashed)
     headers = {"X-API-Key": key.plain}
     with httpx.Client(base_url=stack.app.base_url, headers=headers, timeout=60) as http:
         yield Tenant(stack, user.id, http)

@@ -156,6 +156,20 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
         time.sleep(0.05)
 
 
+def zoom_to_middle_fifth(page: Page) -> None:
+    """Drag across the middle fifth of the owner's 1,500-reading chart; wait for the zoom."""
+    page.locator("#chart").scroll_into_view_if_needed()
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    chart = page.locator("#chart")
+    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
+
+
 def no_horizontal_scroll(page: Page) -> bool:
     sizes = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     return bool(sizes[0] <= sizes[1] + 1)
@@ -238,16 +252,9 @@ def test_zoom_by_dragging_and_the_range_picker(
     _, key, metric_id, _ = owner
     page, console = open_dashboard(key, f"#/metrics/{metric_id}")
     wait_for_chart(page)
-    box = page.locator("#chart .u-over").bounding_box()
-    assert box is not None
     # Drag over the middle fifth: the chart reloads that span only.
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.4, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
-    page.mouse.up()
+    zoom_to_middle_fifth(page)
     chart = page.locator("#chart")
-    wait_until(lambda: chart.get_attribute("data-readings") != "1500", "the zoomed chart")
     wait_for_chart(page)
     zoomed = int(chart.get_attribute("data-readings") or 0)
     assert 200 < zoomed < 400  # a fifth of 1500
@@ -256,6 +263,87 @@ def test_zoom_by_dragging_and_the_range_picker(
     page.wait_for_selector("#chart[data-state=ready][data-readings='288']")
     page.click("text=Reset")
     page.wait_for_selector("#chart[data-state=ready][data-readings='1500']")
+    assert console.unexpected() == []
+
+
+def test_maintenance_windows_are_shaded_and_their_anomalies_drawn_muted(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    store: Repositories,
+) -> None:
+    client, key, metric_id, _ = owner
+
+    def moment(i: int) -> str:  # the i-th reading's time
+        return (T0 + i * STEP).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    created = client.post(
+        "/api/maintenance-windows",
+        json={"metric_id": metric_id, "start": moment(650), "end": moment(750), "reason": "deploy"},
+    )
+    assert created.status_code == 201, created.text
+    # An anomaly found inside the window (of a reading no anomaly flags yet) is stored muted.
+    at = to_epoch_ms(T0 + 720 * STEP)
+    store.anomalies.save(
+        metric_id,
+        [
+            NewAnomaly(
+                metric_id, "r720", timestamp_ms=at, value=60.0, expected=50.0, lower=45.0,
+                upper=55.0, score=9.0, method="auto-online", event_start_ms=at, event_end_ms=at,
+                muted=True,
+            )
+        ],
+    )  # fmt: skip
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    page.wait_for_selector("#chart[data-maintenance-spans='1']", state="attached")
+    expect(page.locator("#chart-status")).to_contain_text("1 maintenance span")
+    expect(page.locator("#legend")).to_contain_text("maintenance window")
+    expect(page.locator("#legend")).to_contain_text("muted (maintenance)")
+    expect(page.locator("#events")).to_contain_text("(muted)")
+    # Zoomed to a span outside the window: nothing shaded.
+    page.goto(
+        page.url.split("#")[0] + f"#/metrics/{metric_id}?start={moment(100)}&end={moment(300)}"
+    )
+    page.wait_for_selector("#chart[data-state=ready][data-maintenance-spans='0']", state="attached")
+    assert console.unexpected() == []
+
+
+def test_verdicts_settings_and_a_window_from_the_metric_page(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+) -> None:
+    client, key, metric_id, anomalies = owner
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    # A verdict from the events under the chart.
+    row = page.locator("#events tbody tr").first
+    row.locator("button[data-verdict=confirmed]").click()
+    expect(row.locator("button[data-verdict=confirmed]")).to_have_attribute("aria-pressed", "true")
+    first = str(anomalies[0]["id"])
+    assert client.get(f"/api/anomalies/{first}").json()["feedback"] == "confirmed"
+
+    # The metric's own detection settings.
+    page.select_option("#metric-settings select[name=direction]", "up")
+    page.fill("#metric-settings input[name=min-deviation]", "5")
+    page.click("#metric-settings button[type=submit]")
+    expect(page.locator("#settings-status .success")).to_contain_text("Saved")
+    detection = client.get(f"/api/metrics/{metric_id}").json()["detection"]
+    assert detection["direction"] == "up" and detection["min_deviation"] == 5
+    console.allowed = {422}  # provoked: the API wants a sensitivity above 0
+    page.fill("#metric-settings input[name=metric-sensitivity]", "0")
+    page.click("#metric-settings button[type=submit]")
+    expect(page.locator("#settings-status .error")).to_contain_text("detection.sensitivity")
+
+    # A maintenance window over the span shown: zoom there first (the drag's span).
+    zoom_to_middle_fifth(page)
+    wait_for_chart(page)
+    page.fill("#maintenance input[name=reason]", "load test")
+    page.click("#maintenance button[type=submit]")
+    expect(page.locator("#maintenance-status .success")).to_contain_text("Muted")
+    page.wait_for_selector("#chart[data-state=ready][data-maintenance-spans='1']", state="attached")
+    [window] = client.get("/api/maintenance-windows").json()
+    assert window["metric_id"] == metric_id and window["reason"] == "load test"
+    assert window["start"] < window["end"]
     assert console.unexpected() == []
 
 
@@ -494,7 +582,7 @@ def test_incident_is_listed_opened_acknowledged_and_resolved(
 
     row.locator("a").click()
     expect(page.locator("h1")).to_have_text("payments/error_rate and 1 other metric")
-    causes = page.locator("table tbody tr")
+    causes = page.locator("#causes tbody tr")
     expect(causes).to_have_count(2)
     expect(causes.nth(0)).to_contain_text("payments/error_rate")
     expect(causes.nth(0)).to_contain_text("started 4 min before checkout/latency")
@@ -513,6 +601,15 @@ def test_incident_is_listed_opened_acknowledged_and_resolved(
     assert 20 < int(chart.get_attribute("data-readings") or 0) < 300
     page.go_back()  # to the incident, which the screenshot shows when the test ends
     expect(page.locator("h1")).to_have_text("payments/error_rate and 1 other metric")
+
+    # A verdict on an anomaly, from the incident's page.
+    first = page.locator("#incident-anomalies tbody tr").first
+    first.locator("button[data-verdict=false_positive]").click()
+    expect(first.locator("button[data-verdict=false_positive]")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    anomaly_id = first.locator(".feedback").get_attribute("data-anomaly-id")
+    assert client.get(f"/api/anomalies/{anomaly_id}").json()["feedback"] == "false_positive"
 
     page.click("#acknowledge")
     expect(page.locator("#incident-state")).to_have_text("acknowledged")

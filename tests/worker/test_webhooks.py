@@ -10,11 +10,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import redis
 
-from common.notifications.delivery_log import DeliveryLog
-from common.notifications.dispatch import SweepReport, notify_incidents
-from common.queue import INCIDENT_SWEEP_TASK, JobQueue, producer_app
+from common.notifications.dispatch import SweepReport
+from common.queue import INCIDENT_SWEEP_TASK, producer_app
 from common.scores import MAX_SCORE
 from common.settings import Settings
 from common.stores import Repositories
@@ -25,13 +23,6 @@ from tests.worker.support import WorkerProcess, poll_job, wait_for
 from tests.worker.webhook_receiver import Receiver, verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -49,15 +40,6 @@ def channels(client: httpx.Client) -> Iterator[Callable[[str], dict[str, Any]]]:
     yield create
     for channel_id in created:
         client.delete(f"/api/notification-channels/{channel_id}")
-
-
-@pytest.fixture
-def sweep(store: Repositories, settings: Settings) -> Iterator[Callable[[], SweepReport]]:
-    """Run the incident sweep as beat's task does (its deliveries go to the real worker)."""
-    client = redis.Redis.from_url(settings.redis_url or "")
-    queue = JobQueue(producer_app(settings, settings.redis_url or ""))
-    yield lambda: notify_incidents(store, DeliveryLog(client, settings), queue, settings)
-    client.close()
 
 
 def deliveries(client: httpx.Client, channel: dict[str, Any]) -> list[dict[str, Any]]:

@@ -76,9 +76,16 @@ def get_metric(metric: OwnedMetric) -> MetricPublic:
 def update_metric(
     body: MetricUpdate, metric: OwnedMetric, user: CurrentUser, repositories: RepositoriesDep
 ) -> MetricPublic:
-    """Rename a metric or change its description (send null to clear the description)."""
-    updated = repositories.metrics.update(user.id, metric.id, body.edit())
-    return found(updated, f"metric {metric.id}")
+    """Rename a metric, change its description (null clears it) or its detection settings."""
+    updated = found(
+        repositories.metrics.update(user.id, metric.id, body.edit()), f"metric {metric.id}"
+    )
+    detection = body.detection_after(metric.detection)
+    if detection is not None:
+        updated = found(
+            repositories.metrics.set_detection(user.id, metric.id, detection), f"metric {metric.id}"
+        )
+    return updated
 
 
 @router.delete("/{metric_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BAD_REQUEST)

@@ -199,3 +199,25 @@ def test_event_says_its_numbers() -> None:
     assert event.kind.sigmas == pytest.approx(6.0, abs=1.5)
     assert event.kind.summary.startswith("level +")
     assert "σ) since 2023-11-" in event.kind.summary
+
+
+def test_recovery_after_a_level_shift_within_hours() -> None:
+    # White noise, +12 at reading 1,500 of 5-minute readings, +25 spikes 6.7 h and 23 h
+    # later. The shift's own errors once widened the band by half for a week (26-78
+    # around 52): neither spike alarmed, and the shift re-alarmed 51 readings on as a
+    # "spike", and a "dip" inside its own band.
+    shift, spikes = 1500, (1580, 1776)
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        values = 40 + rng.normal(0.0, 3.0, 2000)
+        values[shift:] += 12
+        values[list(spikes)] += 25
+        times = np.arange(2000, dtype=np.int64) * 300_000 + 1_700_000_000_000
+        result = detect(values, times)
+        after = [e for e in result.events if e.start_index >= shift]
+        kinds = [(e.start_index, e.kind.name if e.kind else None) for e in after]
+        assert kinds[0][0] <= shift + 4 and kinds[0][1] == "level_shift_up", kinds
+        assert kinds[1:] == [(spikes[0], "spike"), (spikes[1], "spike")], kinds
+        # The band after the shift is the band before it, not half as wide again.
+        half_width = (result.upper - result.lower) / 2
+        assert half_width[spikes[1]] < 1.15 * half_width[shift - 1]

@@ -42,8 +42,13 @@ function format(value) {
     : String(Math.round(value * 1000) / 1000);
 }
 
+// Maintenance windows are shaded grey behind the series; their muted anomalies drawn grey.
+export const MAINTENANCE_FILL = "rgba(113, 128, 150, 0.18)";
+export const MUTED_COLOUR = "#a0aec0";
+
 // Draws `series` (GET /api/metrics/{id}/series) and `anomalies` into `container`.
 // `onZoom(startMs, endMs)` is called when the user drags across a time span.
+// The returned chart's `shade(spans)` shades maintenance spans ({start, end}, ISO).
 export function drawChart(container, series, anomalies, onZoom) {
   const half = series.downsampled ? series.bucket_ms / 2 : 0;
   const xs = series.timestamps_ms.map((t) => (t + half) / 1000);
@@ -73,13 +78,29 @@ export function drawChart(container, series, anomalies, onZoom) {
     x: Date.parse(a.timestamp) / 1000,
     value: a.value,
     anomaly: a,
-    colour: kindColour(kindOf(a)),
+    colour: a.muted ? MUTED_COLOUR : kindColour(kindOf(a)),
   }));
+  let shaded = [];
   const startS = Date.parse(series.start) / 1000;
   const endS = Date.parse(series.end) / 1000;
   const tooltip = document.createElement("div");
   tooltip.className = "tooltip";
   tooltip.hidden = true;
+
+  function drawShaded(u) {
+    const ctx = u.ctx;
+    const top = u.bbox.top;
+    const height = u.bbox.height;
+    ctx.save();
+    ctx.fillStyle = MAINTENANCE_FILL;
+    for (const span of shaded) {
+      if (span.end < u.scales.x.min || span.start > u.scales.x.max) continue;
+      const left = u.valToPos(Math.max(span.start, u.scales.x.min), "x", true);
+      const right = u.valToPos(Math.min(span.end, u.scales.x.max), "x", true);
+      ctx.fillRect(left, top, Math.max(1, right - left), height);
+    }
+    ctx.restore();
+  }
 
   function drawMarkers(u) {
     const ctx = u.ctx;
@@ -168,7 +189,12 @@ export function drawChart(container, series, anomalies, onZoom) {
     legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
     axes: [{}, { size: 60 }],
-    hooks: { draw: [drawMarkers], setCursor: [showTooltip], setSelect: [zoomToSelection] },
+    hooks: {
+      drawClear: [drawShaded],
+      draw: [drawMarkers],
+      setCursor: [showTooltip],
+      setSelect: [zoomToSelection],
+    },
   };
   container.replaceChildren();
   const plot = new uPlot(options, data, container);
@@ -181,6 +207,14 @@ export function drawChart(container, series, anomalies, onZoom) {
   container.dataset.state = "ready";
   container.dataset.readyAt = String(Math.round(performance.now())); // for the benchmark
   return {
+    shade(spans) {
+      shaded = spans.map((span) => ({
+        start: Date.parse(span.start) / 1000,
+        end: Date.parse(span.end) / 1000,
+      }));
+      container.dataset.maintenanceSpans = String(shaded.length);
+      plot.redraw(false);
+    },
     destroy() {
       window.removeEventListener("resize", resize);
       plot.destroy();

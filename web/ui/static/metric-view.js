@@ -1,8 +1,12 @@
 // The metric page's view: the chart with its toolbar (range picker, from/to, pan, zoom),
 // legend and status line, the events table, and the detection form; it fetches the span
 // shown, then the band of the job chosen (the newest succeeded one, or one just run).
+import { detectionSettingsForm, feedbackButtons, maintenanceForm } from "./alarm-controls.js";
 import { errorText } from "./api.js";
-import { EXPECTED_COLOUR, NO_KIND, VALUE_COLOUR, drawChart, kindColour, kindOf } from "./chart.js";
+import {
+  EXPECTED_COLOUR, MAINTENANCE_FILL, MUTED_COLOUR, NO_KIND, VALUE_COLOUR, drawChart, kindColour,
+  kindOf,
+} from "./chart.js";
 import { detectionForm } from "./detection-form.js";
 import { el, message, table } from "./dom.js";
 import { counted, formatNumber, formatTime, formatValue } from "./format.js";
@@ -45,6 +49,14 @@ function scanStatus(metric) {
     + ` (at ${formatTime(Date.parse(metric.last_judged_at))}${lag}).`);
   if (metric.scan_note) box.append(` ${metric.scan_note}.`);
   return box;
+}
+
+// A legend entry: a swatch (or dot) of `colour`, then its label. The colour goes through
+// CSSOM: the page's CSP allows no inline style attributes.
+function legendItem(colour, label, className = "swatch") {
+  const swatch = el("span", { className });
+  swatch.style.background = colour;
+  return el("span", { className: "legend-item" }, swatch, label);
 }
 
 export class MetricView {
@@ -109,7 +121,12 @@ export class MetricView {
       el("p", { className: "hint" }, "Drag across the chart to zoom in; hover for values."),
       this.chartBox, this.legend, this.status,
       form,
-      el("h2", {}, "Events"), this.events);
+      el("h2", {}, "Events"), this.events,
+      maintenanceForm(this.ctx, this.metric, {
+        currentSpan: () => this.currentSpan(),
+        onCreated: () => this.load(),
+      }),
+      detectionSettingsForm(this.ctx, this.metric));
     if (!latest) {
       this.chartBox.dataset.state = "empty";
       this.chartBox.replaceChildren(message("Send readings to see a chart."));
@@ -205,6 +222,7 @@ export class MetricView {
     } else {
       this.chart = drawChart(this.chartBox, series, anomalies.items,
         (start, end) => this.setRange({ start, end }));
+      this.shadeMaintenance(this.chart, series);
     }
     this.drawLegend(series, anomalies.items);
     const parts = [counted(series.readings, "reading")];
@@ -218,19 +236,32 @@ export class MetricView {
     this.drawEvents(anomalies);
   }
 
-  drawLegend(series, anomalies) {
-    const item = (colour, label, className = "swatch") =>
-      el("span", { className: "legend-item" },
-        el("span", { className, "data-colour": colour }), label);
-    const items = [item(VALUE_COLOUR, series.downsampled ? "value (min…max per bucket)" : "value")];
-    if (series.band) items.push(item(EXPECTED_COLOUR, "expected and bounds"));
-    const kinds = [...new Set(anomalies.map(kindOf))];
-    for (const kind of kinds) items.push(item(kindColour(kind), kind === NO_KIND ? "anomaly" : kind, "dot"));
-    this.legend.replaceChildren(...items);
-    // Colours through CSSOM: the page's CSP allows no inline style attributes.
-    for (const swatch of this.legend.querySelectorAll("[data-colour]")) {
-      swatch.style.background = swatch.dataset.colour;
+  // The spans the metric's maintenance windows mute, shaded once they arrive (the chart
+  // stands without them).
+  async shadeMaintenance(chart, series) {
+    let found;
+    try {
+      found = await this.ctx.api.request("/api/maintenance-windows/spans",
+        { params: { metric_id: this.metric.id, start: series.start, end: series.end } });
+    } catch (error) {
+      if (chart === this.chart) this.status.append(` · no maintenance spans: ${errorText(error)}`);
+      return;
     }
+    if (chart !== this.chart || !this.ctx.active) return;
+    chart.shade(found.spans);
+    if (found.spans.length) {
+      this.legend.append(legendItem(MAINTENANCE_FILL, "maintenance window"));
+      this.status.append(` · ${counted(found.spans.length, "maintenance span")}`);
+    }
+  }
+
+  drawLegend(series, anomalies) {
+    const items = [legendItem(VALUE_COLOUR, series.downsampled ? "value (min…max per bucket)" : "value")];
+    if (series.band) items.push(legendItem(EXPECTED_COLOUR, "expected and bounds"));
+    const kinds = [...new Set(anomalies.filter((a) => !a.muted).map(kindOf))];
+    for (const kind of kinds) items.push(legendItem(kindColour(kind), kind === NO_KIND ? "anomaly" : kind, "dot"));
+    if (anomalies.some((a) => a.muted)) items.push(legendItem(MUTED_COLOUR, "muted (maintenance)", "dot"));
+    this.legend.replaceChildren(...items);
   }
 
   drawEvents(anomalies) {
@@ -244,9 +275,10 @@ export class MetricView {
       el("td", { className: "number" }, formatValue(a.value)),
       el("td", { className: "number" }, formatValue(a.expected)),
       el("td", { className: "number" }, formatValue(a.score)),
-      el("td", {}, kindOf(a)),
-      el("td", {}, a.method)));
-    const shown = [table(["Time", "Value", "Expected", "Score", "Kind", "Method"], rows)];
+      el("td", {}, a.muted ? `${kindOf(a)} (muted)` : kindOf(a)),
+      el("td", {}, a.method),
+      el("td", {}, feedbackButtons(this.ctx, a))));
+    const shown = [table(["Time", "Value", "Expected", "Score", "Kind", "Method", "Verdict"], rows)];
     if (anomalies.items.length > MAX_EVENT_ROWS) {
       shown.push(message(`First ${MAX_EVENT_ROWS} of ${formatNumber(anomalies.items.length)} shown.`));
     }

@@ -1,5 +1,6 @@
 // An incident: its probable causes (each opening its metric's chart on the incident's
 // time), its timeline, and Acknowledge and Resolve.
+import { feedbackButtons } from "../alarm-controls.js";
 import { errorText } from "../api.js";
 import { el, message, table } from "../dom.js";
 import { counted, formatNumber, formatTime } from "../format.js";
@@ -8,6 +9,7 @@ import { metricHref } from "../links.js";
 import { readOwned } from "./not-found.js";
 
 const MINUTE_MS = 60e3;
+const MAX_ANOMALY_ROWS = 200;
 
 export async function mount(ctx) {
   ctx.show("Incident", message("Loading…"));
@@ -73,9 +75,22 @@ function showIncident(ctx, detail, note = null) {
     el("p", { className: "hint" }, "Most probable first; each opens the metric's chart on the incident's time."),
     causes.length === 0
       ? message("No anomalies left: their metrics were deleted.")
-      : table(["Rank", "Metric", "Onset", "Peak score", "Anomalies", "Why"], causes),
+      : el("div", { id: "causes" }, table(["Rank", "Metric", "Onset", "Peak score", "Anomalies", "Why"], causes)),
     el("h2", {}, "Timeline"),
     timeline,
+    el("h2", {}, "Anomalies"),
+    el("p", { className: "hint" }, "Say whether each was real: the verdict stays on the anomaly."),
+    el("div", { id: "incident-anomalies" }, table(["Time", "Metric", "Value", "Score", "Kind", "Verdict"],
+      detail.anomalies.slice(0, MAX_ANOMALY_ROWS).map((a) => el("tr", {},
+        el("td", {}, formatTime(Date.parse(a.timestamp))),
+        el("td", {}, `${a.service_name}/${a.metric_name}`),
+        el("td", { className: "number" }, formatNumber(a.value)),
+        el("td", { className: "number" }, a.score.toFixed(1)),
+        el("td", {}, a.kind || "anomaly"),
+        el("td", {}, feedbackButtons(ctx, a)))))),
+    detail.anomalies.length > MAX_ANOMALY_ROWS
+      ? message(`First ${MAX_ANOMALY_ROWS} of ${formatNumber(detail.anomalies.length)} shown.`)
+      : null,
     detail.anomalies_truncated
       ? message(`Causes and timeline are from the first ${counted(detail.anomalies.length, "anomaly", "anomalies")}.`)
       : null);

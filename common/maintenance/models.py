@@ -1,0 +1,55 @@
+"""A maintenance window as a person describes it (WindowSpec) and as stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_serializer
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# In Python's order: date.weekday() is the index.
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WeeklySchedule(BaseModel):
+    days: list[Weekday] = Field(description="the days it starts on, in its time zone")
+    start_time: time = Field(description="local wall-clock time it starts, HH:MM")
+    end_time: time = Field(
+        description="local time it ends; at or before start_time: on the next day"
+    )
+    time_zone: str = Field(description="an IANA time zone name, e.g. Europe/Berlin")
+
+    @field_serializer("start_time", "end_time")
+    def _hours_minutes(self, moment: time) -> str:
+        return moment.strftime("%H:%M")  # as given: whole minutes
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What a window covers and when. Target: `metric_id`, or `service_id`, or neither
+    (every metric of the owner). Without `weekly`, the span [start_ms, end_ms); with it, the
+    weekly spans between start_ms and end_ms (None: unbounded)."""
+
+    reason: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+    weekly: WeeklySchedule | None = None
+    service_id: str | None = None
+    metric_id: str | None = None
+
+
+# A stored window, as the API shows it (no docstring: it would become its OpenAPI text).
+class MaintenanceWindow(BaseModel):
+    id: str
+    service_id: str | None = Field(
+        description="the service it mutes; null with metric_id null: all"
+    )
+    metric_id: str | None = Field(description="the metric it mutes")
+    start: datetime | None = Field(description="a one-off window's start; when a weekly one begins")
+    end: datetime | None = Field(description="a one-off window's end; when a weekly one stops")
+    weekly: WeeklySchedule | None
+    reason: str
+    created_at: datetime
+    updated_at: datetime

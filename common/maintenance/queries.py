@@ -1,0 +1,88 @@
+"""Maintenance windows' Cypher.
+
+Written by the rules of every query module (see common.graph.queries): the Cypher
+subset both Neo4j 5 and FalkorDB run, values only through $parameters, every write one
+statement, times as epoch milliseconds, scalar columns only. A weekly schedule is kept as
+scalars: its days as one comma-separated string, its times as "HH:MM".
+"""
+
+_WINDOW_COLUMNS = """
+RETURN w.id AS id, w.service_id AS service_id, w.metric_id AS metric_id,
+       w.starts_at AS starts_at, w.ends_at AS ends_at, w.weekly_days AS weekly_days,
+       w.weekly_start AS weekly_start, w.weekly_end AS weekly_end, w.time_zone AS time_zone,
+       w.reason AS reason, w.created_at AS created_at, w.updated_at AS updated_at
+"""
+
+# The service or metric a window names must be the owner's: one row, found or not.
+TARGET_OWNED = """
+MATCH (u:User {id: $owner_id})
+OPTIONAL MATCH (u)-[:OWNS]->(s:Service {id: $service_id})
+OPTIONAL MATCH (u)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: $metric_id})
+RETURN ($service_id IS NULL OR s IS NOT NULL) AND ($metric_id IS NULL OR m IS NOT NULL)
+       AS owned
+"""
+
+# At most $max windows an owner: every judgement of a metric reads the ones that apply.
+# No row back: the owner has $max already (or does not exist).
+CREATE_WINDOW = (
+    """
+MATCH (u:User {id: $owner_id})
+OPTIONAL MATCH (u)-[:HAS_MAINTENANCE_WINDOW]->(other:MaintenanceWindow)
+WITH u, count(other) AS windows
+WHERE windows < $max
+CREATE (u)-[:HAS_MAINTENANCE_WINDOW]->(w:MaintenanceWindow {
+    id: $id, created_at: $created_at, updated_at: $created_at})
+SET w.service_id = $service_id, w.metric_id = $metric_id, w.starts_at = $starts_at,
+    w.ends_at = $ends_at, w.weekly_days = $weekly_days, w.weekly_start = $weekly_start,
+    w.weekly_end = $weekly_end, w.time_zone = $time_zone, w.reason = $reason
+"""
+    + _WINDOW_COLUMNS
+)
+
+_OWNED_WINDOW = """
+MATCH (:User {id: $owner_id})-[:HAS_MAINTENANCE_WINDOW]->(w:MaintenanceWindow {id: $window_id})
+"""
+
+GET_WINDOW = _OWNED_WINDOW + _WINDOW_COLUMNS
+
+# Every field at once: the service merges a PATCH into the stored window and checks the
+# whole before it writes.
+UPDATE_WINDOW = (
+    _OWNED_WINDOW
+    + """
+SET w.service_id = $service_id, w.metric_id = $metric_id, w.starts_at = $starts_at,
+    w.ends_at = $ends_at, w.weekly_days = $weekly_days, w.weekly_start = $weekly_start,
+    w.weekly_end = $weekly_end, w.time_zone = $time_zone, w.reason = $reason,
+    w.updated_at = $now
+"""
+    + _WINDOW_COLUMNS
+)
+
+DELETE_WINDOW = (
+    _OWNED_WINDOW
+    + """
+DETACH DELETE w
+RETURN count(*) AS deleted
+"""
+)
+
+LIST_WINDOWS = (
+    """
+MATCH (:User {id: $owner_id})-[:HAS_MAINTENANCE_WINDOW]->(w:MaintenanceWindow)
+"""
+    + _WINDOW_COLUMNS
+    + "ORDER BY w.created_at, w.id"
+)
+
+# The owner's windows that apply to a metric (its own, its service's, the owner's "all")
+# and may cover some of [$start, $end): one-off or weekly, bounded by starts_at/ends_at.
+WINDOWS_OF_METRIC = (
+    """
+MATCH (:User {id: $owner_id})-[:HAS_MAINTENANCE_WINDOW]->(w:MaintenanceWindow)
+WHERE (w.metric_id = $metric_id OR w.service_id = $service_id
+       OR (w.metric_id IS NULL AND w.service_id IS NULL))
+  AND (w.ends_at IS NULL OR w.ends_at > $start) AND (w.starts_at IS NULL OR w.starts_at < $end)
+"""
+    + _WINDOW_COLUMNS
+    + "ORDER BY w.created_at, w.id"
+)

@@ -1,0 +1,164 @@
+"""What a window covers: its spans in time, and which timestamps fall in one.
+
+A weekly window recurs in its own time zone (zoneinfo, the IANA database), so "Sunday
+02:00-04:00 Europe/Berlin" stays at 02:00 local time across a daylight-saving change: in
+UTC it moves by an hour. A local time a change skips (02:30 on the spring-forward night)
+is taken as if the clock had not changed yet, and one it repeats (02:30 on the fall-back
+night) as its first occurrence: Python's fold=0 (PEP 495).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from common.epoch import optional_ms, to_epoch_ms
+from common.errors import InvalidRequestError, NotFoundError
+from common.maintenance.models import WEEKDAYS, MaintenanceWindow, WeeklySchedule, WindowSpec
+from common.maintenance.repository import MaintenanceRepository
+
+DAY = timedelta(days=1)
+Span = tuple[int, int]  # [start_ms, end_ms)
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`; InvalidRequestError naming it when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequestError(
+            f"weekly.time_zone: {name!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"
+        ) from exc
+
+
+def check(spec: WindowSpec) -> None:
+    """InvalidRequestError saying what to fix, unless `spec` is a window that can cover
+    something."""
+    if spec.service_id is not None and spec.metric_id is not None:
+        raise InvalidRequestError(
+            "give service_id or metric_id, not both (neither: all of your metrics)"
+        )
+    if spec.weekly is None and (spec.start_ms is None or spec.end_ms is None):
+        raise InvalidRequestError("a one-off window needs start and end (or give weekly)")
+    if spec.start_ms is not None and spec.end_ms is not None and spec.start_ms >= spec.end_ms:
+        raise InvalidRequestError("end must be after start")
+    if spec.weekly is not None:
+        if not spec.weekly.days:
+            raise InvalidRequestError("weekly.days: name at least one day (mon … sun)")
+        if len(set(spec.weekly.days)) != len(spec.weekly.days):
+            raise InvalidRequestError("weekly.days: a day is named twice")
+        time_zone(spec.weekly.time_zone)
+
+
+def spec_of(window: MaintenanceWindow) -> WindowSpec:
+    return WindowSpec(
+        reason=window.reason,
+        start_ms=optional_ms(window.start),
+        end_ms=optional_ms(window.end),
+        weekly=window.weekly,
+        service_id=window.service_id,
+        metric_id=window.metric_id,
+    )
+
+
+def create_window(
+    repository: MaintenanceRepository, owner_id: str, spec: WindowSpec, max_windows: int
+) -> MaintenanceWindow:
+    check(spec)
+    _check_target(repository, owner_id, spec)
+    return repository.create(owner_id, spec, max_windows)
+
+
+def update_window(
+    repository: MaintenanceRepository,
+    owner_id: str,
+    window: MaintenanceWindow,
+    changes: dict[str, Any],
+) -> MaintenanceWindow:
+    """The window with `changes` (WindowSpec's fields) merged in, checked whole, stored."""
+    spec = replace(spec_of(window), **changes)
+    check(spec)
+    _check_target(repository, owner_id, spec)
+    updated = repository.update(owner_id, window.id, spec)
+    if updated is None:
+        raise NotFoundError(f"maintenance window {window.id} not found")
+    return updated
+
+
+def _check_target(repository: MaintenanceRepository, owner_id: str, spec: WindowSpec) -> None:
+    if not repository.target_owned(owner_id, spec.service_id, spec.metric_id):
+        what = f"service {spec.service_id}" if spec.service_id else f"metric {spec.metric_id}"
+        raise NotFoundError(f"{what} not found")
+
+
+def _weekly_span(day: date, weekly: WeeklySchedule, zone: ZoneInfo) -> Span | None:
+    """The span of the weekly window that starts on local `day`, if it starts on that day."""
+    if WEEKDAYS[day.weekday()] not in weekly.days:
+        return None
+    start = datetime.combine(day, weekly.start_time, zone)
+    end_day = day if weekly.end_time > weekly.start_time else day + DAY
+    end = datetime.combine(end_day, weekly.end_time, zone)
+    start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
+    return (start_ms, end_ms) if end_ms > start_ms else None
+
+
+def spans(window: MaintenanceWindow, from_ms: int, to_ms: int, limit: int = 10_000) -> list[Span]:
+    """The window's spans that overlap [from_ms, to_ms), in time order, at most `limit`
+    (clipped to the window's own start and end)."""
+    start_ms, end_ms = optional_ms(window.start), optional_ms(window.end)
+    low = from_ms if start_ms is None else max(from_ms, start_ms)
+    high = to_ms if end_ms is None else min(to_ms, end_ms)
+    if low >= high:
+        return []
+    if window.weekly is None:
+        return [(low, high)]
+    zone = time_zone(window.weekly.time_zone)
+    # From the day before: a window that starts the evening before can run past midnight.
+    day = datetime.fromtimestamp(low / 1000, UTC).astimezone(zone).date() - DAY
+    last = datetime.fromtimestamp(high / 1000, UTC).astimezone(zone).date()
+    found: list[Span] = []
+    while day <= last and len(found) < limit:
+        span = _weekly_span(day, window.weekly, zone)
+        if span is not None and span[0] < high and span[1] > low:
+            found.append((max(span[0], low), min(span[1], high)))
+        day += DAY
+    return found
+
+
+def covered(windows: Sequence[MaintenanceWindow], timestamps_ms: np.ndarray) -> np.ndarray:
+    """For each timestamp (epoch ms), whether one of `windows` covers it."""
+    timestamps_ms = np.asarray(timestamps_ms, dtype=np.int64)
+    inside = np.zeros(len(timestamps_ms), dtype=bool)
+    if not windows or len(timestamps_ms) == 0:
+        return inside
+    low, high = int(timestamps_ms.min()), int(timestamps_ms.max()) + 1
+    for window in windows:
+        found = spans(window, low, high, limit=2**31)
+        if not found:
+            continue
+        starts = np.array([s for s, _ in found], dtype=np.int64)
+        ends = np.array([e for _, e in found], dtype=np.int64)
+        before = np.searchsorted(starts, timestamps_ms, side="right") - 1
+        hit = before >= 0
+        hit[hit] = timestamps_ms[hit] < ends[before[hit]]
+        inside |= hit
+    return inside
+
+
+def metric_spans(
+    windows: Sequence[MaintenanceWindow], from_ms: int, to_ms: int, limit: int
+) -> tuple[list[tuple[Span, MaintenanceWindow]], bool]:
+    """The spans of `windows` within [from_ms, to_ms) in time order, at most `limit`, and
+    whether there were more."""
+    found = [
+        (span, window)
+        for window in windows
+        for span in spans(window, from_ms, to_ms, limit=limit + 1)
+    ]
+    found.sort(key=lambda item: (item[0], item[1].id))
+    return found[:limit], len(found) > limit

@@ -1,0 +1,71 @@
+"""A metric's direction and minimum deviation: only the flags that pass them stay, through
+`detect` as through the gate alone, with the result's invariants kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.detection import detect
+from common.detection.gate import gate, passes
+from common.methods import MethodSettings
+
+SPIKE_UP, DIP, SMALL_SPIKE = 600, 900, 1200
+
+
+def series() -> np.ndarray:
+    """A steady 100 ± 0.5 with a spike of +20, a dip of -20 and a spike of +8 (unusual for
+    the noise, 8 % of the level)."""
+    values = 100 + np.random.default_rng(5).normal(0, 0.5, 1500)
+    values[SPIKE_UP] += 20
+    values[DIP] -= 20
+    values[SMALL_SPIKE] += 8
+    return values
+
+
+def flagged(settings: MethodSettings) -> set[int]:
+    result = detect(series(), None, settings)
+    found = set(np.flatnonzero(result.is_anomaly).tolist())
+    assert np.array_equal(result.is_anomaly, result.score >= 1)
+    for event in result.events:  # every event keeps a flagged reading
+        assert result.is_anomaly[event.start_index : event.end_index + 1].any()
+    return found
+
+
+def near(found: set[int], index: int) -> bool:
+    return any(abs(i - index) <= 2 for i in found)
+
+
+@pytest.mark.parametrize("method", ["auto", "rolling"])
+def test_direction_and_minimum_deviation_limit_what_alarms(method: str) -> None:
+    every = flagged(MethodSettings(method=method, online=True))
+    assert near(every, SPIKE_UP) and near(every, DIP) and near(every, SMALL_SPIKE)
+    up = flagged(MethodSettings(method=method, online=True, direction="up"))
+    assert near(up, SPIKE_UP) and near(up, SMALL_SPIKE) and not near(up, DIP)
+    down = flagged(MethodSettings(method=method, online=True, direction="down"))
+    assert near(down, DIP) and not near(down, SPIKE_UP) and not near(down, SMALL_SPIKE)
+    large = flagged(MethodSettings(method=method, online=True, min_deviation=10))
+    assert near(large, SPIKE_UP) and near(large, DIP) and not near(large, SMALL_SPIKE)
+    relative = flagged(MethodSettings(method=method, online=True, min_relative_deviation=0.1))
+    assert relative == large
+    assert up | down == every  # nothing but the limits changed
+
+
+def test_gate_keeps_the_result_as_it_is_without_limits() -> None:
+    values = series()
+    result = detect(values, None, MethodSettings(method="rolling"))
+    assert gate(result, values) is result
+    assert gate(result, values, direction="both") is result
+
+
+def test_passes_is_per_reading() -> None:
+    values = np.array([10.0, 8.0, 10.5, 9.0])
+    expected = np.array([9.0, 9.0, 10.0, np.nan])
+    assert passes(values, expected, "up").tolist() == [True, False, True, False]
+    assert passes(values, expected, min_deviation=1.0).tolist() == [True, True, False, False]
+    assert passes(values, expected, min_relative_deviation=0.1).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]

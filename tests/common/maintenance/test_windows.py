@@ -1,0 +1,157 @@
+"""What a maintenance window covers: one-off spans, weekly spans in a named zone across
+daylight-saving changes, overnight spans, and the checks on what a person asks for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import numpy as np
+import pytest
+
+from common.epoch import from_epoch_ms, to_epoch_ms
+from common.errors import InvalidRequestError
+from common.maintenance.models import MaintenanceWindow, WeeklySchedule, WindowSpec
+from common.maintenance.service import check, covered, metric_spans, spans
+
+
+def ms(text: str) -> int:
+    return to_epoch_ms(datetime.fromisoformat(text).replace(tzinfo=UTC))
+
+
+def window(
+    weekly: WeeklySchedule | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    window_id: str = "w1",
+) -> MaintenanceWindow:
+    moment = from_epoch_ms(0)
+    return MaintenanceWindow(
+        id=window_id,
+        service_id=None,
+        metric_id=None,
+        start=None if start is None else from_epoch_ms(ms(start)),
+        end=None if end is None else from_epoch_ms(ms(end)),
+        weekly=weekly,
+        reason="test",
+        created_at=moment,
+        updated_at=moment,
+    )
+
+
+def utc(span: tuple[int, int]) -> tuple[str, str]:
+    return tuple(from_epoch_ms(edge).strftime("%m-%d %H:%M") for edge in span)  # type: ignore[return-value]
+
+
+SUNDAY_NIGHT_BERLIN = WeeklySchedule(
+    days=["sun"], start_time=time(2), end_time=time(4), time_zone="Europe/Berlin"
+)
+SUNDAY_NIGHT_BERLIN_WINDOW = window(SUNDAY_NIGHT_BERLIN)
+
+
+def test_one_off_window_is_its_span_clipped_to_the_range() -> None:
+    outage = window(start="2026-03-02T10:00", end="2026-03-02T12:00")
+    assert spans(outage, ms("2026-03-02T11:00"), ms("2026-03-03T00:00")) == [
+        (ms("2026-03-02T11:00"), ms("2026-03-02T12:00"))
+    ]
+    assert spans(outage, ms("2026-03-02T12:00"), ms("2026-03-03T00:00")) == []
+
+
+def test_weekly_window_keeps_local_time_across_both_dst_changes() -> None:
+    # Europe/Berlin: CET (UTC+1) until 2026-03-29 02:00, CEST (UTC+2) until 2026-10-25 03:00.
+    found = spans(SUNDAY_NIGHT_BERLIN_WINDOW, ms("2026-03-20T00:00"), ms("2026-04-10T00:00"))
+    assert [utc(s) for s in found] == [
+        ("03-22 01:00", "03-22 03:00"),  # CET
+        ("03-29 01:00", "03-29 02:00"),  # the night of the change: 02:00 local does not exist
+        ("04-05 00:00", "04-05 02:00"),  # CEST: an hour earlier in UTC
+    ]
+    autumn = spans(SUNDAY_NIGHT_BERLIN_WINDOW, ms("2026-10-20T00:00"), ms("2026-11-03T00:00"))
+    assert [utc(s) for s in autumn] == [
+        ("10-25 00:00", "10-25 03:00"),  # 02:00 CEST (the first 02:00) to 04:00 CET
+        ("11-01 01:00", "11-01 03:00"),
+    ]
+
+
+def test_covered_timestamps_follow_the_local_schedule() -> None:
+    timestamps = np.array(
+        [
+            ms("2026-03-22T00:30"),  # 01:30 CET: before the window
+            ms("2026-03-22T01:30"),  # 02:30 CET: inside
+            ms("2026-04-05T00:30"),  # 02:30 CEST: inside (01:30 in winter's UTC terms)
+            ms("2026-04-05T02:30"),  # 04:30 CEST: after it (inside at winter's offset)
+            ms("2026-04-06T01:30"),  # a Monday
+        ]
+    )
+    assert covered([SUNDAY_NIGHT_BERLIN_WINDOW], timestamps).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_overnight_window_runs_into_the_next_day_and_is_bounded_by_start_and_end() -> None:
+    nightly = window(
+        WeeklySchedule(days=["fri"], start_time=time(23), end_time=time(1), time_zone="UTC"),
+        start="2026-03-01T00:00",
+        end="2026-03-13T00:30",
+    )
+    found = spans(nightly, ms("2026-02-01T00:00"), ms("2026-04-01T00:00"))
+    # Fri 27 Feb is before its start; Fri 13 Mar's night starts after its end.
+    assert [utc(s) for s in found] == [("03-06 23:00", "03-07 01:00")]
+    inside = covered([nightly], np.array([ms("2026-03-07T00:59"), ms("2026-03-07T01:00")]))
+    assert inside.tolist() == [True, False]
+
+
+def test_spans_of_several_windows_come_in_time_order_and_are_capped() -> None:
+    daily = WeeklySchedule(
+        days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        start_time=time(0),
+        end_time=time(0),  # the whole day
+        time_zone="UTC",
+    )
+    one_off = window(start="2026-03-02T10:00", end="2026-03-02T11:00", window_id="w0")
+    found, truncated = metric_spans(
+        [window(daily), one_off], ms("2026-03-01T00:00"), ms("2026-03-04T00:00"), limit=3
+    )
+    assert [(utc(span), w.id) for span, w in found] == [
+        (("03-01 00:00", "03-02 00:00"), "w1"),
+        (("03-02 00:00", "03-03 00:00"), "w1"),
+        (("03-02 10:00", "03-02 11:00"), "w0"),
+    ]
+    assert truncated
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (WindowSpec("r", 1, 2, service_id="s", metric_id="m"), "not both"),
+        (WindowSpec("r", start_ms=1), "needs start and end"),
+        (WindowSpec("r", 2, 1), "end must be after start"),
+        (
+            WindowSpec("r", weekly=SUNDAY_NIGHT_BERLIN.model_copy(update={"days": []})),
+            "at least one day",
+        ),
+        (
+            WindowSpec("r", weekly=SUNDAY_NIGHT_BERLIN.model_copy(update={"days": ["sun", "sun"]})),
+            "named twice",
+        ),
+        (
+            WindowSpec(
+                "r", weekly=SUNDAY_NIGHT_BERLIN.model_copy(update={"time_zone": "Mars/Base"})
+            ),
+            "not an IANA time zone",
+        ),
+        (
+            WindowSpec("r", weekly=SUNDAY_NIGHT_BERLIN.model_copy(update={"time_zone": "../etc"})),
+            "not an IANA time zone",
+        ),
+    ],
+)
+def test_check_says_what_to_fix(spec: WindowSpec, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        check(spec)
+
+
+def test_weekly_window_needs_no_start_or_end() -> None:
+    check(WindowSpec("backups", weekly=SUNDAY_NIGHT_BERLIN))
