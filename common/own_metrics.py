@@ -59,16 +59,18 @@ DETECTOR_SECONDS_PER_READING = Histogram(
     ["method"],
     buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2),
 )
-# Sweeps (periodic scans): recorded by the sweep.
+# Sweeps (periodic scans): recorded by the sweep's batches (common.scans.batch).
 SWEEP_DURATION = Histogram(
-    "neonomaly_sweep_duration_seconds", "Time one scan sweep took", buckets=_SLOW
+    "neonomaly_sweep_duration_seconds",
+    "From a scan sweep's start to the end of its last batch",
+    buckets=_SLOW,
 )
 SWEEP_METRICS_JUDGED = Counter(
-    "neonomaly_sweep_metrics_judged", "Metrics a scan sweep judged (or queued for judging)"
+    "neonomaly_sweep_metrics_judged", "Metrics judged by scan sweeps' batches"
 )
 SCAN_LAG = Histogram(
     "neonomaly_scan_lag_seconds",
-    "From a reading's arrival to its scan (per metric scanned)",
+    "From a metric's last append to the scan that judged it up to date (per metric)",
     buckets=_SLOW,
 )
 WEBHOOK_DELIVERIES = Counter(

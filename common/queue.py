@@ -3,6 +3,16 @@
 The web, the scans and the incident sweep enqueue through `JobQueue`, which only needs the
 broker: they never import the worker's tasks (nor numpy/statsmodels code paths they would
 pull in).
+
+Queues, in one place (`task_routes` below; supervisor and docker-compose name them too):
+- JOB_QUEUE: the detection jobs people submit, which may run for minutes.
+- DELIVERY_QUEUE: webhook delivery attempts, which wait on receivers; only the workers
+  started with `-Q DELIVERY_QUEUE` (`neonomaly up`'s and compose's `deliveries`) take it.
+- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep. The jobs'
+  `worker` takes it beside JOB_QUEUE (as does a worker started without `-Q`); `sweeper`
+  (`neonomaly up`'s and compose's) takes only this one, so long jobs never hold it up.
+  Within it the sweeps go first (Redis serves priority 0 before the batches' BATCH_PRIORITY),
+  so an incident sweep waits at most for one running batch, never behind a sweep's backlog.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from common.errors import DependencyUnavailableError
@@ -23,9 +34,11 @@ SCAN_SCHEDULE_ENTRY = "scan-metrics"
 INCIDENT_SWEEP_TASK = "neonomaly.incident-sweep"
 INCIDENT_SWEEP_SCHEDULE_ENTRY = "incident-sweep"
 DELIVER_TASK = "neonomaly.deliver-webhook"
+SCAN_BATCH_TASK = "neonomaly.scan-batch"
+# Redis serves a queue's priority 0 first, then 3, 6, 9 (kombu's priority steps).
+BATCH_PRIORITY = 6
 COMPACT_TASK = "neonomaly.compact"
 COMPACT_SCHEDULE_ENTRY = "compact-readings"
-
 FINISH_DELETES_TASK = "neonomaly.finish-deletes"
 FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
 # How often beat looks for deletes cut short, and how old a mark must be to be one (a
@@ -35,6 +48,22 @@ DELETE_TAKEN_AS_CUT_SHORT_AFTER_SECONDS = 120
 # A delivery attempt's time beyond its HTTP deadline (WEBHOOK_TIMEOUT_SECONDS): resolving
 # the receiver's host, reading and saving the delivery.
 DELIVERY_OVERHEAD_SECONDS = 20
+
+
+def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
+    """Which queue each task goes to."""
+    sweeps = {"queue": settings.sweep_queue}
+    return {
+        DETECT_TASK: {"queue": settings.job_queue},
+        FINISH_DELETES_TASK: {"queue": settings.job_queue},
+        COMPACT_TASK: {"queue": settings.job_queue},
+        # Webhook deliveries wait on other people's servers: a queue of their own, consumed
+        # by workers of their own, so that slow receivers never hold up jobs or sweeps.
+        DELIVER_TASK: {"queue": settings.delivery_queue},
+        SCAN_TASK: sweeps,
+        SCAN_BATCH_TASK: sweeps,
+        INCIDENT_SWEEP_TASK: sweeps,
+    }
 
 
 def delivery_time_limits(settings: Settings) -> tuple[int, int]:
@@ -81,9 +110,12 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": settings.job_queue,
-        # Webhook deliveries wait on other people's servers: a queue of their own, consumed
-        # by workers of their own, so that slow receivers never hold up detection jobs.
-        "task_routes": {DELIVER_TASK: {"queue": settings.delivery_queue}},
+        "task_routes": task_routes(settings),
+        # What a worker started without -Q consumes: jobs and sweeps, never deliveries.
+        "task_queues": [
+            Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in (settings.job_queue, settings.sweep_queue)
+        ],
         "task_annotations": {
             DELIVER_TASK: dict(
                 zip(("soft_time_limit", "time_limit"), delivery_time_limits(settings), strict=True)
@@ -151,6 +183,19 @@ class JobQueue:
             self.app.send_task(DETECT_TASK, args=[job_id], task_id=job_id)
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue the job: {exc}") from exc
+
+    def enqueue_scan_batch(
+        self, sweep_id: str, sweep_started_ms: int, entries: list[list[object]]
+    ) -> None:
+        """One batch of a sweep, behind the sweeps themselves (BATCH_PRIORITY)."""
+        try:
+            self.app.send_task(
+                SCAN_BATCH_TASK,
+                args=[sweep_id, sweep_started_ms, entries],
+                priority=BATCH_PRIORITY,
+            )
+        except OperationalError as exc:
+            raise DependencyUnavailableError("redis", f"cannot queue a scan batch: {exc}") from exc
 
     def enqueue_delivery(self, delivery_id: str) -> None:
         try:

@@ -42,14 +42,37 @@ def scan_cursor() -> str:
     return _key("scan", "cursor")
 
 
-def scan_scanned_through(metric_id: str) -> str:
-    """The end (reading time, epoch ms, exclusive) of the last window scanned for a metric."""
-    return _key("scan", "metric", metric_id, "through")
+def scan_state(metric_id: str) -> str:
+    """A metric's scan state: a hash of its detector state's bytes, their version (raised by
+    every save), the metric's cadence and what a sweep said of it once."""
+    return _key("scan", "metric", metric_id, "state")
 
 
-def scan_window_claim(metric_id: str, window_end_ms: int) -> str:
-    """SET NX by the one sweep that scans this metric up to this window end."""
-    return _key("scan", "metric", metric_id, "claim", window_end_ms)
+def scan_lease(metric_id: str) -> str:
+    """The sweep whose batch holds the metric now (SET NX, expires on its own): no other
+    sweep queues it, judges it or saves its state meanwhile."""
+    return _key("scan", "metric", metric_id, "lease")
+
+
+def scan_behind() -> str:
+    """Set of metric ids a sweep must look at again although nothing was appended to them
+    (their batch failed, stopped at its cap, or was still pending)."""
+    return _key("scan", "behind")
+
+
+def sweep(sweep_id: str) -> str:
+    """A sweep's record over all owners: when it started and finished, its batches, counts."""
+    return _key("sweep", sweep_id)
+
+
+def sweep_owner(sweep_id: str, owner_id: str) -> str:
+    """A sweep's counts for one owner's metrics (what GET /api/scans shows that owner)."""
+    return _key("sweep", sweep_id, "owner", owner_id)
+
+
+def owner_sweeps(owner_id: str) -> str:
+    """Sorted set of the sweeps that judged an owner's metrics, scored by start (epoch ms)."""
+    return _key("owner", owner_id, "sweeps")
 
 
 # --- webhook deliveries -------------------------------------------------------------------

@@ -51,9 +51,12 @@ class Settings(BaseSettings):
     # `?wait=` requests waiting at once per web process (each holds a Redis connection, no
     # thread); beyond it, `?wait=` answers 202 at once.
     max_waiting_requests: int = Field(default=200, gt=0)
-    # The Celery queue of jobs and scans; not "neonomaly", the graph's key on the embedded server.
+    # The Celery queue of detection jobs; not "neonomaly", the graph's key on the embedded server.
     job_queue: str = "neonomaly.jobs"
-    # The Celery queue of webhook deliveries, consumed by workers of its own (README).
+    # The queue of periodic work (scan sweeps and their batches, the incident sweep): apart
+    # from the jobs, so that long jobs never hold it up (common.queue).
+    sweep_queue: str = "neonomaly.sweeps"
+    # The Celery queue of webhook deliveries, consumed by workers of their own (README).
     delivery_queue: str = "neonomaly.deliveries"
     job_max_points: int = Field(default=200_000, gt=0)  # newest readings a job reads at most
     # Anomalies one job (or one metric's scan) stores at most: the strongest (highest score)
@@ -66,9 +69,19 @@ class Settings(BaseSettings):
     # can kill the worker mid-job. Leave at 0.
     job_start_delay_seconds: float = Field(default=0.0, ge=0)
 
-    # Periodic scans (celery beat).
+    # Periodic scans (celery beat). A sweep judges, for every metric with new readings, the
+    # readings after the last one judged (common.scans); a metric without a detector state
+    # yet is judged from its newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS.
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     scan_window_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    scan_history_readings: int = Field(default=10_000, gt=0)
+    # A batch (one Celery task) holds at most this many readings and metrics: what bounds a
+    # worker's memory, and how long the incident sweep can wait behind one.
+    scan_batch_readings: int = Field(default=10_000, gt=0)
+    scan_batch_metrics: int = Field(default=500, gt=0)
+    # Sweep records listed per owner by GET /api/scans, and how long one is kept.
+    scan_records_kept: int = Field(default=500, gt=0)
+    scan_record_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     scan_method: Method = "auto"
     # auto: the alarm probability (unset: the detector's default); rolling/STL: sigma.
     scan_sensitivity: Sensitivity = None

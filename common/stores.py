@@ -23,7 +23,8 @@ from common.maintenance.repository import MaintenanceRepository
 from common.metrics.repository import MetricRepository, ReadingRepository
 from common.notifications.delivery_log import DeliveryLog
 from common.notifications.repository import ChannelRepository
-from common.scans.marks import ScanMarks
+from common.scans.records import SweepRecords
+from common.scans.states import STATE_WINDOWS_KEPT, ScanStates
 from common.services.repository import ServiceRepository
 from common.settings import Settings
 from common.users.repository import UserRepository
@@ -89,13 +90,14 @@ def connect_graph(settings: Settings) -> Repositories:
 @dataclass(frozen=True)
 class RedisStores:
     """What lives in Redis, over one client: job records and results, webhook deliveries,
-    scan marks."""
+    the scans' detector states and sweep records."""
 
     client: redis.Redis
     jobs: JobStore
     results: ResultStore
     deliveries: DeliveryLog
-    scan_marks: ScanMarks
+    scan_states: ScanStates
+    sweeps: SweepRecords
 
     def close(self) -> None:
         self.client.close()
@@ -107,5 +109,6 @@ def redis_stores(client: redis.Redis, settings: Settings) -> RedisStores:
         jobs=JobStore.from_settings(client, settings),
         results=ResultStore.from_settings(client, settings),
         deliveries=DeliveryLog(client, settings),
-        scan_marks=ScanMarks(client),
+        scan_states=ScanStates(client, STATE_WINDOWS_KEPT * settings.scan_window_seconds),
+        sweeps=SweepRecords(client, settings.scan_record_ttl_seconds, settings.scan_records_kept),
     )

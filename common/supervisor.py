@@ -3,9 +3,9 @@
 With GRAPH_URL set to Neo4j (or an external FalkorDB), the embedded server is only Redis,
 unless REDIS_URL names another one.
 
-Children are started in order: web, the jobs' worker, the deliveries' worker, beat, and
-Flower once both workers answer a ping (Flower asks the workers who they are once, when it
-starts: started earlier, it would list none until asked again). If one exits on its own,
+Children are started in order: web, the jobs' worker, the deliveries' worker, the sweeper,
+beat, and Flower once the workers answer a ping (Flower asks the workers who they are once,
+when it starts: started earlier, it would list none until asked again). If one exits on its own,
 or on Ctrl-C / SIGTERM, all are stopped (SIGTERM, then SIGKILL after a grace period) in
 reverse order, the server last, so that workers can finish their AOF-backed writes.
 """
@@ -33,7 +33,7 @@ GRACE_SECONDS = 10.0
 # How long Flower waits for the workers to answer before it starts anyway.
 WORKERS_READY_SECONDS = 90.0
 # The worker processes' names: Flower lists them as NAME@host.
-JOBS_WORKER, DELIVERIES_WORKER = "worker", "deliveries"
+JOBS_WORKER, DELIVERIES_WORKER, SWEEPER = "worker", "deliveries", "sweeper"
 
 
 @dataclass
@@ -68,12 +68,12 @@ def child_specs(settings: Settings, options: UpOptions) -> list[ChildSpec]:
              "--port", str(options.port), "--timeout-keep-alive", "75"],
             url=f"http://{options.host}:{options.port}/ui   (API docs: /docs)",
         ),
-        # Detection jobs, scans and the incident sweep: CPU-bound, one process per core.
+        # Detection jobs, and sweep batches beside them: CPU-bound, one process per core.
         ChildSpec(
             JOBS_WORKER,
             [python, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
              "--concurrency=2", f"--hostname={JOBS_WORKER}@%h",
-             f"--queues={settings.job_queue}"],
+             f"--queues={settings.job_queue},{settings.sweep_queue}"],
         ),
         # Webhook deliveries: waiting on receivers (each attempt at most
         # WEBHOOK_TIMEOUT_SECONDS), apart so that slow receivers never hold up a job.
@@ -82,6 +82,13 @@ def child_specs(settings: Settings, options: UpOptions) -> list[ChildSpec]:
             [python, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
              "--concurrency=2", f"--hostname={DELIVERIES_WORKER}@%h",
              f"--queues={settings.delivery_queue}"],
+        ),
+        # Takes only the sweep queue (scans, the incident sweep): periodic work never waits
+        # behind long jobs, which the worker above runs beside sweeps (common.queue).
+        ChildSpec(
+            SWEEPER,
+            [python, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
+             "--concurrency=1", f"--queues={settings.sweep_queue}", f"--hostname={SWEEPER}@%h"],
         ),
         ChildSpec(
             "beat",
@@ -193,13 +200,13 @@ class Supervisor:
         self.children.append((spec, process))
 
     def _wait_for_workers(self) -> None:
-        """Until both workers answer a ping, a child exits, or Ctrl-C (at most a while)."""
+        """Until every worker answers a ping, a child exits, or Ctrl-C (at most a while)."""
         settings = self.settings.model_copy(update={"data_dir": self.options.data_dir})
         app = producer_app(settings, resolve_urls(settings).redis_url)
         deadline = time.monotonic() + WORKERS_READY_SECONDS
         try:
             while not self._stopping and all(p.poll() is None for _, p in self.children):
-                if {JOBS_WORKER, DELIVERIES_WORKER} <= answering_workers(app):
+                if {JOBS_WORKER, DELIVERIES_WORKER, SWEEPER} <= answering_workers(app):
                     return
                 if time.monotonic() > deadline:
                     print("the workers have not answered yet: Flower lists them once they "

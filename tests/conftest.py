@@ -31,8 +31,8 @@ from tests.support import ROOT, AppServer, settings_for, start_app, stop_app, un
 
 ENGINES = ("falkordb", "neo4j")
 
-# The real Celery worker fixture, for the tests that submit jobs.
-pytest_plugins = ["tests.fixtures_worker"]
+# The real Celery worker fixture, for the tests that submit jobs; sweeps run on it.
+pytest_plugins = ["tests.fixtures_worker", "tests.fixtures_sweeps"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -16,6 +16,7 @@ from common.jobs.waits import JobWaiter
 from common.metrics.models import Metric
 from common.notifications.delivery_log import DeliveryLog
 from common.queue import JobQueue
+from common.scans.records import SweepRecords
 from common.services.models import Service
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
@@ -54,6 +55,7 @@ def _redis_store(name: str) -> Any:
 JobStoreDep = Annotated[JobStore, _redis_store("jobs")]
 ResultStoreDep = Annotated[ResultStore, _redis_store("results")]
 DeliveryLogDep = Annotated[DeliveryLog, _redis_store("deliveries")]
+SweepRecordsDep = Annotated[SweepRecords, _redis_store("sweeps")]
 
 # auto_error=False: a missing key is our 401 with our message, not FastAPI's 403.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

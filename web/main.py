@@ -36,6 +36,7 @@ from web.routers import (
     notifications,
     own_metrics,
     readings,
+    scans,
     series,
     services,
 )
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series.router)
     app.include_router(detection.router)
     app.include_router(jobs.router)
+    app.include_router(scans.router)
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(notifications.router)

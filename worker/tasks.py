@@ -13,7 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from common.epoch import now_ms
 from common.errors import DependencyUnavailableError
-from common.jobs.detection_job import run_detection_job
+from common.jobs.detection_job import run_detection_job, worker_name
 from common.metrics.compaction import maintain
 from common.notifications.attempts import attempt_delivery
 from common.notifications.dispatch import notify_incidents
@@ -24,11 +24,14 @@ from common.queue import (
     DETECT_TASK,
     FINISH_DELETES_TASK,
     INCIDENT_SWEEP_TASK,
+    SCAN_BATCH_TASK,
     SCAN_TASK,
     JobQueue,
 )
 from common.redis_errors import REDIS
-from common.scans.sweep import record_scan_done, run_scan
+from common.scans.batch import BatchEntry, judge_batch
+from common.scans.records import BatchTally
+from common.scans.sweep import run_sweep
 from worker import resources
 from worker.celery_app import app
 
@@ -84,8 +87,6 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
         record = run_detection_job(
             job_id, worker.repositories, stores.jobs, stores.results, worker.settings
         )
-        if record is not None:
-            record_scan_done(stores.scan_marks, record, worker.settings)
     except SoftTimeLimitExceeded:
         _fail_quietly(
             job_id,
@@ -114,20 +115,81 @@ def detect(self: Task, job_id: str) -> dict[str, Any]:
 
 @app.task(bind=True, name=SCAN_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def scan(self: Task) -> dict[str, Any]:
-    """One periodic sweep: a scan job per metric with new readings (common.scans.sweep)."""
+    """One periodic sweep: the metrics with new readings, queued in batches
+    (common.scans.sweep). The task's id is the sweep's: a retry keeps its leases."""
     worker = resources.current()
     stores = worker.stores
     try:
-        report = run_scan(
-            worker.repositories.metrics,
-            stores.scan_marks,
-            stores.jobs,
+        plan = run_sweep(
+            worker.repositories,
+            stores.scan_states,
+            stores.sweeps,
             JobQueue(app),
             worker.settings,
+            sweep_id=self.request.id,
         )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-    return {"metrics": report.metrics_seen, "jobs": len(report.job_ids)}
+    return {"sweep_id": plan.sweep_id, "queued": plan.queued, "batches": plan.batches}
+
+
+class ScanBatchTask(Task):  # type: ignore[misc]
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        # The batch gave up (an outage outlasted its retries, a bug, a hard time limit):
+        # its metrics go back to the next sweep, and its sweep's record says so.
+        sweep_id, started_ms, raw = args
+        entries = [BatchEntry.of_message(entry) for entry in raw]
+        _give_back(sweep_id, started_ms, entries, exc)
+
+
+def _give_back(
+    sweep_id: str, started_ms: int, entries: list[BatchEntry], exc: BaseException
+) -> None:
+    """Release a failed batch's metrics to the next sweep, counted as failures (for each
+    owner, saying so)."""
+    reason = f"a batch of this sweep failed ({type(exc).__name__}): its metrics wait for the next"
+    tally = BatchTally()
+    for entry in entries:
+        failed = tally.of(entry.owner_id)
+        failed.failures += 1
+        failed.last_error = reason
+    try:
+        stores = resources.current().stores
+        ids = [entry.metric_id for entry in entries]
+        stores.scan_states.release(ids, sweep_id)
+        stores.scan_states.mark_behind(ids)
+        stores.sweeps.record_batch(sweep_id, started_ms, now_ms(), worker_name(), tally)
+    except TRANSIENT:
+        log.exception("could not give back the metrics of a failed batch of sweep %s", sweep_id)
+    log.error("sweep %s: %s (%d metrics)", sweep_id, reason, len(entries))
+
+
+@app.task(bind=True, name=SCAN_BATCH_TASK, base=ScanBatchTask, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def scan_batch(
+    self: Task, sweep_id: str, sweep_started_ms: int, entries: list[Any]
+) -> dict[str, Any]:
+    """Judge one batch of a sweep (common.scans.batch)."""
+    worker = resources.current()
+    stores = worker.stores
+    try:
+        tally = judge_batch(
+            sweep_id,
+            sweep_started_ms,
+            [BatchEntry.of_message(entry) for entry in entries],
+            worker.repositories,
+            stores.scan_states,
+            stores.sweeps,
+            worker.settings,
+            worker_name(),
+        )
+    except TRANSIENT as exc:
+        if self.request.retries >= MAX_RETRIES:
+            raise
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    total = tally.total()
+    return {"metrics": total.metrics, "readings": total.readings, "anomalies": total.anomalies}
 
 
 @app.task(bind=True, name=INCIDENT_SWEEP_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]

@@ -126,7 +126,6 @@ def _judged(
     method: Method = settings.method
     sigma, window, period = settings.sigma, settings.window, settings.period
     online, robust = settings.online, settings.robust
-    sensitivity, quiet = settings.sensitivity, settings.quiet
     series, times = _validated(values, timestamps_ms)
     _check_settings(method, sigma, window, period)
     n = series.shape[0]
@@ -134,7 +133,9 @@ def _judged(
     if method == "auto":
         needed = adaptive.minimum_points(window)
         if n >= needed:
-            found = _adaptive(series, times, sigma, window, period, sensitivity, quiet)
+            # One pass of the same algorithm a scan advances reading by reading: params and
+            # events (typed) included.
+            found = adaptive.judge(series, times, adaptive_settings(settings), period=period)
             return found.with_capped_scores()
         # Too short to learn what is unusual for this series: the seed's rule (a band of
         # sigma around a trailing mean) is the best there is, and says so.
@@ -185,30 +186,22 @@ def _judged(
     return _with_kinds(result, series, times, seasonal=method == "stl").with_capped_scores()
 
 
-def _adaptive(
-    series: np.ndarray,
-    times: np.ndarray | None,
-    sigma: float | None,
-    window: int | None,
-    period: int | None,
-    sensitivity: float | None,
-    quiet: int | None,
-) -> DetectionResult:
+def adaptive_settings(settings: MethodSettings) -> adaptive.AdaptiveSettings:
+    """The default detector's settings for a user's choice (`auto`'s; see `detect`)."""
     defaults = adaptive.AdaptiveSettings()
+    sensitivity = settings.sensitivity
     if sensitivity is None:
         # sigma standard deviations of normal noise, either side: the same tail probability.
+        sigma = settings.sigma
         sensitivity = (
             defaults.sensitivity if sigma is None else float(special.erfc(sigma / math.sqrt(2)))
         )
-    settings = replace(
+    return replace(
         defaults,
         sensitivity=sensitivity,
-        quiet=defaults.quiet if quiet is None else quiet,
-        level_window=defaults.level_window if window is None else window,
+        quiet=defaults.quiet if settings.quiet is None else settings.quiet,
+        level_window=defaults.level_window if settings.window is None else settings.window,
     )
-    # One pass of the same algorithm a scan advances reading by reading: params and events
-    # (typed) included.
-    return adaptive.judge(series, times, settings, period=period)
 
 
 def _with_kinds(

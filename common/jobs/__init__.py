@@ -1,1 +1,2 @@
-"""Detection jobs: records and results in Redis, the work a task does, periodic scans."""
+"""Detection jobs: records and results in Redis, the work a task does. (Periodic scans keep
+no job per metric: common.scans.)"""

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from common.epoch import to_epoch_ms
 from common.methods import MethodSettings
 
+# "scan": the job of one metric by a periodic scan before sweeps kept one record for all
+# (common.scans); such records are still read until they expire.
 JobKind = Literal["detect", "scan"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
@@ -22,7 +24,7 @@ class DetectionParams(MethodSettings):
     end: datetime | None = Field(default=None, description="exclusive; unset: no upper bound")
     judge_from: datetime | None = Field(
         default=None,
-        description="scans: readings before this are history only, never stored as anomalies",
+        description="readings before this are history only, never stored as anomalies",
     )
     max_points: int = Field(default=200_000, gt=0, description="the newest readings read at most")
 

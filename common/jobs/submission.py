@@ -1,4 +1,4 @@
-"""Submitting a detection job: one way for the API's requests and for scans.
+"""Submitting a detection job: one way for every request that starts one.
 
 The record is stored before the message is queued, so a worker never receives a job it
 cannot read; if the queue is down the record is marked failed (saying why) and the

@@ -1,4 +1,4 @@
-"""Which readings a detection job reads: one rule for the jobs people submit and for scans."""
+"""Which readings a detection job reads: one rule for every way a job is submitted."""
 
 from __future__ import annotations
 

@@ -36,6 +36,19 @@ class Metric(BaseModel):
     )
     created_at: datetime
     latest_reading: Reading | None = None
+    last_judged_at: datetime | None = Field(
+        default=None, description="when a periodic scan last judged readings of this metric"
+    )
+    judged_through: datetime | None = Field(
+        default=None, description="the newest reading scans have judged (its timestamp)"
+    )
+    scan_lag_seconds: float | None = Field(
+        default=None,
+        description="at the last scan: from the newest reading's arrival to its judgement",
+    )
+    scan_note: str | None = Field(
+        default=None, description="what scans said of this metric, once (e.g. too few readings)"
+    )
     detection: MetricDetection = Field(
         default_factory=MetricDetection,
         description="the metric's own detection settings (PATCH to change; null: the default)",
@@ -209,3 +222,48 @@ class CompactionTarget:
     id: str
     through: int | None  # the compacted boundary
     latest_ms: int | None  # the newest reading's timestamp (always left raw)
+
+
+# --- what periodic scans read and write of a metric (common.scans) -------------------------
+
+
+@dataclass(frozen=True)
+class DueMetric:
+    """A metric a sweep may have to judge: its newest reading and how far scans judged it."""
+
+    id: str
+    owner_id: str
+    latest_ms: int | None
+    judged_through_ms: int | None  # the newest reading judged (None: never judged)
+    late_from_ms: int | None  # readings at or after it, up to judged_through, are not judged
+
+
+@dataclass(frozen=True)
+class ScanRead:
+    """A metric as a scan batch reads it: its facts, and its readings after the last one
+    judged (up to the batch's horizon, at most the batch's cap)."""
+
+    metric: MetricRef
+    latest_ms: int | None  # the newest reading's timestamp
+    appended_at_ms: int | None  # server time of the last append
+    judged_through_ms: int | None
+    late_from_ms: int | None
+    late_seq: int  # late appends so far (see APPEND_READINGS)
+    scan_note: str | None
+    readings: ReadingSeries
+
+
+@dataclass(frozen=True)
+class ScanMark:
+    """What a scan judged of a metric: the readings after `after_ms` up to `through_ms`
+    (`judged` of them: 0 for a mark that only says `note`), having seen `late_seq` late
+    appends and the last append at `appended_at_ms`."""
+
+    metric_id: str
+    after_ms: int | None
+    through_ms: int | None
+    judged: int
+    late_seq: int
+    appended_at_ms: int | None  # the metric's last append as the scan read it
+    lag_ms: int | None  # the newest reading's arrival to its judgement; None: not caught up
+    note: str | None

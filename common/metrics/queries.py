@@ -9,7 +9,8 @@ _METRIC_COLUMNS = """
 RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS service_id,
        m.created_at AS created_at, m.label_names AS label_names, m.label_values AS label_values,
        latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value,
-       m.detection AS detection
+       m.judged_at AS judged_at, m.judged_through AS judged_through, m.scan_lag_ms AS scan_lag_ms,
+       m.scan_note AS scan_note, m.detection AS detection
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
@@ -237,21 +238,132 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
        latest.timestamp AS latest_timestamp
 """
 
-# last_append_at is the server's clock at the last append: "received since", not reading time,
-# so a late reading with an old timestamp still makes the metric due for a scan.
-METRICS_APPENDED_SINCE = """
+# --- periodic scans (common.scans) -------------------------------------------------------
+# A scan judges a metric's readings in time order and writes on the metric how far it got
+# (SAVE_SCAN_MARKS): judged_through, the newest reading judged. An append with a reading at
+# or before judged_through (late, or back-filled) raises late_seq and lowers late_from to
+# its earliest timestamp (_MARK_LATE, in APPEND_READINGS), so the next scan judges it in a
+# rebuild of the metric's detector state instead of never.
+# The per-metric reads are `CALL { WITH ... }` subqueries: a LIMIT per metric, in the form
+# both engines run (FalkorDB has no `CALL (x) { ... }`; Neo4j 5 calls this one deprecated).
+
+# The metrics a sweep looks at: appended since $since (server time, so a late reading with
+# an old timestamp counts) or named in $also (left behind by an earlier sweep).
+METRICS_DUE = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
-WHERE m.last_append_at >= $since AND m.deleting IS NULL
+WHERE (m.last_append_at >= $since OR m.id IN $also) AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
-RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
-       latest.timestamp AS latest_timestamp
+RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
+       m.judged_through AS judged_through, m.late_from AS late_from
 ORDER BY m.id
+"""
+
+# Readings a rebuild would read, per metric (at most $limit): what a sweep sizes batches by.
+SCAN_COUNT_HISTORY = """
+UNWIND $windows AS w
+CALL {
+  WITH w
+  MATCH (r:MetricReading)
+  WHERE r.metric_id = w.id AND r.timestamp >= w.start AND r.timestamp <= $horizon
+  WITH r
+  LIMIT $limit
+  RETURN count(r) AS readings
+}
+RETURN w.id AS id, readings
+"""
+
+# A batch's one read: each metric's facts, and its readings after judged_through up to
+# $horizon, the oldest $limit of them (a metric never judged has none here: it is rebuilt).
+# The owners come with the batch (a metric never changes owner): the path from the user
+# would triple the cost of this read. A metric being deleted is left out, as by every read.
+SCAN_READ_NEW = """
+UNWIND $metric_ids AS metric_id
+MATCH (m:Metric {id: metric_id})
+WHERE m.deleting IS NULL
+OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
+CALL {
+  WITH metric_id, m
+  OPTIONAL MATCH (r:MetricReading)
+  WHERE r.metric_id = metric_id AND r.timestamp > m.judged_through
+    AND r.timestamp <= $horizon
+  WITH r
+  ORDER BY r.timestamp, r.id
+  LIMIT $limit
+  RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+}
+RETURN metric_id AS id, m.name AS name, m.service_id AS service_id,
+       latest.timestamp AS latest_timestamp, m.last_append_at AS appended_at,
+       m.judged_through AS judged_through,
+       m.late_from AS late_from, m.late_seq AS late_seq, m.scan_note AS scan_note,
+       ids, timestamps, vals
+"""
+
+# The history a rebuild judges: per metric the newest $limit readings from w.start up to
+# $horizon, newest first.
+SCAN_READ_HISTORY = """
+UNWIND $windows AS w
+CALL {
+  WITH w
+  MATCH (r:MetricReading)
+  WHERE r.metric_id = w.id AND r.timestamp >= w.start AND r.timestamp <= $horizon
+  WITH r
+  ORDER BY r.timestamp DESC, r.id DESC
+  LIMIT $limit
+  RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+}
+RETURN w.id AS id, ids, timestamps, vals
+"""
+
+# How far each metric was judged (a mark that judged nothing only changes the note).
+# judged_through is set first: on Neo4j this holds the metric's lock, so an append racing
+# this write either sees the new judged_through (and marks itself late) or committed
+# before, and is counted here: when the metric was appended to since the batch read it
+# (last_append_at moved), more readings in (after, through] than were judged means one
+# arrived unseen, and they are marked late. Otherwise the late readings the batch saw
+# were judged, unless another late append came since (late_seq moved).
+SAVE_SCAN_MARKS = """
+UNWIND $marks AS k
+MATCH (m:Metric {id: k.id})
+SET m.judged_through = k.through, m.scan_note = k.note,
+    m.judged_at = CASE WHEN k.judged > 0 THEN $now ELSE m.judged_at END,
+    m.scan_lag_ms = CASE WHEN k.judged > 0 THEN k.lag_ms ELSE m.scan_lag_ms END
+WITH m, k
+CALL {
+  WITH m, k
+  WITH m, k
+  WHERE m.last_append_at <> k.appended_at
+  OPTIONAL MATCH (r:MetricReading)
+  WHERE r.metric_id = k.id AND r.timestamp > k.after AND r.timestamp <= k.through
+  RETURN count(r) AS present
+}
+SET m.late_from = CASE
+  WHEN present > k.judged THEN
+    CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
+         ELSE m.late_from END
+  WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
+  ELSE m.late_from END
+RETURN count(m) AS marked
 """
 
 METRIC_IDS_OF_SERVICES = """
 MATCH (s:Service)-[:MONITORS]->(m:Metric)
 WHERE s.id IN $service_ids
 RETURN m.id AS id
+"""
+
+
+# An append at or before the metric's judged_through (common.scans; $metric_earliest[k]: the
+# earliest timestamp appended to metric k): the scans must judge
+# it in a rebuild. Run once the metric is locked (SET found.last_append_at on Neo4j), so it
+# sees the judged_through of any scan that wrote before it. A write of its own (a metric
+# never judged has no judged_through: nothing to mark).
+_MARK_LATE = """
+WITH k, metric_id, found, $metric_earliest[k] AS earliest
+WITH k, metric_id, found, earliest, earliest <= found.judged_through AS late
+SET found.late_seq = CASE WHEN late THEN coalesce(found.late_seq, 0) + 1
+                          ELSE found.late_seq END,
+    found.late_from = CASE WHEN late AND (found.late_from IS NULL OR earliest < found.late_from)
+                           THEN earliest ELSE found.late_from END
 """
 
 
@@ -288,6 +400,7 @@ RETURN m.id AS id
 #     between. Either way a metric marked `deleting` (a delete in batches has begun) gets
 #     nothing. One text for both engines; the parameter says what the engine needs. (The
 #     lock node's MERGE and stamp were ~5% of a 1,000-metric append there.)
+#     A metric given a reading at or before its judged_through is marked late (_MARK_LATE).
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
 #     put readings between them since the caller looked): the reading before it is older, the
@@ -303,7 +416,8 @@ RETURN m.id AS id
 # looked up only where a gap names one (the WHERE before the lookup is checked first): FalkorDB
 # copies a list for each row it is carried on, and each lookup costs as much as a new reading.
 # A row per gap that stored readings: how many.
-APPEND_READINGS = """
+APPEND_READINGS = (
+    """
 UNWIND range(0, size($metric_ids) - 1) AS k
 WITH k, $metric_ids[k] AS metric_id
 MATCH (found:Metric {id: metric_id})
@@ -311,6 +425,9 @@ FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END |
   MERGE (lock:MetricLock {metric_id: metric_id})
   SET lock.append_seq = coalesce(lock.append_seq, 0) + 1)
 SET found.last_append_at = $now
+"""
+    + _MARK_LATE
+    + """
 WITH collect({k: k, id: metric_id, found: found}) AS locked
 UNWIND locked AS held
 WITH held.k AS k, held.id AS metric_id, held.found AS found
@@ -373,6 +490,7 @@ FOREACH (k IN range(0, size(chain) - 2) |
   FOREACH (a IN [chain[k]] | FOREACH (b IN [chain[k + 1]] | CREATE (a)-[:NEXT]->(b))))
 RETURN gap, size(created) AS stored
 """
+)
 
 # Each metric's newest reading (where in-order readings are appended); no row: no metric.
 LATEST_READINGS = """

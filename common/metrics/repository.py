@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from common.edits import NameEdit
-from common.epoch import from_epoch_ms, now_ms
+from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import (
     ConflictError,
     DependencyUnavailableError,
@@ -47,6 +47,7 @@ from common.metrics.models import (
     ChunkSummary,
     CompactionTarget,
     CreatedMetrics,
+    DueMetric,
     FoundMetric,
     History,
     Metric,
@@ -55,6 +56,8 @@ from common.metrics.models import (
     NewReading,
     Reading,
     ReadingSeries,
+    ScanMark,
+    ScanRead,
     ServiceKey,
     WantedMetric,
     concat,
@@ -100,6 +103,7 @@ def _metric(row: Row) -> Metric:
             timestamp=from_epoch_ms(row["latest_timestamp"]),
             value=row["latest_value"],
         )
+    lag_ms = row["scan_lag_ms"]
     return Metric(
         id=row["id"],
         name=row["name"],
@@ -108,6 +112,10 @@ def _metric(row: Row) -> Metric:
         labels=_labels(row),
         created_at=from_epoch_ms(row["created_at"]),
         latest_reading=latest,
+        last_judged_at=optional_moment(row["judged_at"]),
+        judged_through=optional_moment(row["judged_through"]),
+        scan_lag_seconds=None if lag_ms is None else lag_ms / 1000,
+        scan_note=row["scan_note"],
         detection=MetricDetection.model_validate_json(row.get("detection") or "{}"),
     )
 
@@ -135,6 +143,28 @@ def _columns(row: Row) -> ReadingSeries:
         timestamps_ms=np.array(row["timestamps"], dtype=np.int64),
         values=np.array(row["vals"], dtype=np.float64),
     )
+
+
+def _sorted(series: ReadingSeries) -> ReadingSeries:
+    """The readings in (timestamp, id) order, whatever order the engine collected them in
+    (the queries sort, but neither engine promises that collect() keeps it per group)."""
+    steps = np.diff(series.timestamps_ms)
+    if bool((steps > 0).all()):
+        return series
+    if bool((steps < 0).all()):
+        order: list[int] = list(range(len(series) - 1, -1, -1))
+    else:
+        times = series.timestamps_ms.tolist()
+        order = sorted(range(len(series)), key=lambda i: (times[i], series.ids[i]))
+    return ReadingSeries(
+        ids=[series.ids[i] for i in order],
+        timestamps_ms=series.timestamps_ms[order],
+        values=series.values[order],
+    )
+
+
+def _windows(windows: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"id": metric_id, "start": start_ms} for metric_id, start_ms in windows]
 
 
 def _history(row: Row | None) -> History:
@@ -354,13 +384,48 @@ class MetricRepository:
         rows = self.executor.read(q.GET_METRIC_REF, {"metric_id": metric_id})
         return _metric_ref(rows[0]) if rows else None
 
-    def appended_since(self, since_ms: int | None) -> list[MetricRef]:
-        """Metrics that received readings at or after `since_ms` (server time), all owners."""
-        since = MIN_MS if since_ms is None else since_ms
+    def due_for_scan(self, since_ms: int | None, also: Sequence[str] = ()) -> list[DueMetric]:
+        """Metrics of every owner that received readings at or after `since_ms` (server
+        time), or whose id is in `also`, with how far scans have judged them."""
+        rows = self.executor.read(
+            q.METRICS_DUE, {"since": MIN_MS if since_ms is None else since_ms, "also": list(also)}
+        )
         return [
-            _metric_ref(row)
-            for row in self.executor.read(q.METRICS_APPENDED_SINCE, {"since": since})
+            DueMetric(
+                id=row["id"],
+                owner_id=row["owner_id"],
+                latest_ms=row["latest_timestamp"],
+                judged_through_ms=row["judged_through"],
+                late_from_ms=row["late_from"],
+            )
+            for row in rows
         ]
+
+    def save_scan_marks(self, marks: Sequence[ScanMark]) -> None:
+        """Write on each metric how far a scan judged it (see SAVE_SCAN_MARKS), in one
+        statement."""
+        if not marks:
+            return
+        self.executor.write(
+            q.SAVE_SCAN_MARKS,
+            {
+                "now": now_ms(),
+                # Sorted: on Neo4j, writers that lock several metrics lock them in one order.
+                "marks": [
+                    {
+                        "id": mark.metric_id,
+                        "after": mark.after_ms,
+                        "through": mark.through_ms,
+                        "judged": mark.judged,
+                        "late_seq": mark.late_seq,
+                        "appended_at": mark.appended_at_ms,
+                        "lag_ms": mark.lag_ms,
+                        "note": mark.note,
+                    }
+                    for mark in sorted(marks, key=lambda mark: mark.metric_id)
+                ],
+            },
+        )
 
     def ids_in_services(self, service_ids: Sequence[str]) -> list[str]:
         rows = self.executor.read(q.METRIC_IDS_OF_SERVICES, {"service_ids": list(service_ids)})
@@ -588,6 +653,7 @@ class ReadingRepository:
         gaps = [gaps[index] for index in order]
         metric_ids: list[str] = []
         metric_first: list[int] = []
+        earliest: list[int] = []  # per metric: what marks it late for the scans
         ids: list[str] = []
         timestamps: list[int] = []
         values: list[float] = []
@@ -596,11 +662,13 @@ class ReadingRepository:
             if not metric_ids or metric_ids[-1] != gap.metric_id:
                 metric_ids.append(gap.metric_id)
                 metric_first.append(index)
+                earliest.append(MAX_MS)
             first.append(len(ids))
             for reading in gap.readings:
                 ids.append(reading.id)
                 timestamps.append(reading.timestamp_ms)
                 values.append(reading.value)
+                earliest[-1] = min(earliest[-1], reading.timestamp_ms)
         rows = self.executor.write(
             q.APPEND_READINGS,
             {
@@ -612,6 +680,7 @@ class ReadingRepository:
                 "metric_ids": metric_ids,
                 "metric_gap_first": metric_first,
                 "metric_gap_last": [*metric_first[1:], len(gaps)],
+                "metric_earliest": earliest,
                 "gap_tail": [gap.tail for gap in gaps],
                 "gap_after": [gap.after_id for gap in gaps],
                 "gap_before": [gap.before_id for gap in gaps],
@@ -782,6 +851,58 @@ class ReadingRepository:
         if limit is not None and len(raw) > limit:
             raw = take(raw, slice(-limit, None) if newest else slice(None, limit))
         return raw, boundaries.pop()
+
+    def read_for_scan(
+        self, owners: Mapping[str, str], horizon_ms: int, limit: int
+    ) -> list[ScanRead]:
+        """Each metric's facts and its readings after the newest one judged, up to
+        `horizon_ms`, the oldest `limit` of them: one read for a scan batch. `owners`: the
+        owner of each metric id. Metrics that no longer exist, or are being deleted, are
+        left out."""
+        rows = self.executor.read(
+            q.SCAN_READ_NEW,
+            {"metric_ids": list(owners), "horizon": horizon_ms, "limit": limit},
+        )
+        return [
+            ScanRead(
+                metric=MetricRef(
+                    id=row["id"],
+                    name=row["name"],
+                    service_id=row["service_id"],
+                    owner_id=owners[row["id"]],
+                ),
+                latest_ms=row["latest_timestamp"],
+                appended_at_ms=row["appended_at"],
+                judged_through_ms=row["judged_through"],
+                late_from_ms=row["late_from"],
+                late_seq=row["late_seq"] or 0,
+                scan_note=row["scan_note"],
+                readings=_sorted(_columns(row)),
+            )
+            for row in rows
+        ]
+
+    def count_for_scan(
+        self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
+    ) -> dict[str, int]:
+        """Per (metric id, start) the readings from start up to `horizon_ms`, counting at
+        most `limit`."""
+        rows = self.executor.read(
+            q.SCAN_COUNT_HISTORY,
+            {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
+        )
+        return {row["id"]: int(row["readings"]) for row in rows}
+
+    def read_history_for_scan(
+        self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
+    ) -> dict[str, ReadingSeries]:
+        """Per (metric id, start) the newest `limit` readings from start up to
+        `horizon_ms`, in time order."""
+        rows = self.executor.read(
+            q.SCAN_READ_HISTORY,
+            {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
+        )
+        return {row["id"]: _sorted(_columns(row)) for row in rows}
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns: keyset paging on (timestamp, id),

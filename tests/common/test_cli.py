@@ -129,7 +129,7 @@ def process_tree_pids(pid: int) -> list[int]:
 
 
 def flower_lists_the_workers(flower_port: int, timeout: float = 15) -> bool:
-    """Flower lists both workers (jobs, deliveries) as it is, without being told to look
+    """Flower lists the workers (jobs, deliveries, sweeper) as it is, without being told to look
     again (?refresh=1): its one look at start-up found them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,7 +138,7 @@ def flower_lists_the_workers(flower_port: int, timeout: float = 15) -> bool:
         )
         assert workers.status_code == 200, workers.text
         names = {name.split("@")[0] for name in workers.json()}
-        if {"worker", "deliveries"} <= names:
+        if {"worker", "deliveries", "sweeper"} <= names:
             return True
         time.sleep(1)  # its start-up inspection may still be under way
     return False
@@ -163,7 +163,8 @@ def test_up_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         wait_for(f"http://127.0.0.1:{port}/health")
         wait_for(f"http://127.0.0.1:{flower_port}/", timeout=60)
         children = process_tree_pids(process.pid)
-        assert len(children) >= 6  # embedded server, web, worker, deliveries, beat, flower
+        # embedded server, web, worker, deliveries, sweeper, beat, flower
+        assert len(children) >= 7
         result = run_cli("create-user", "carol", "--data-dir", str(tmp_path))
         key = result.stdout.strip().splitlines()[-1]
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key})
@@ -246,6 +247,8 @@ def test_up_on_neo4j_runs_the_seed_flow_and_a_detection_job(
         finally:
             store.close()
         assert "r99" in {anomaly.reading_id for anomaly in stored}
+        # Flower starts once the three workers answer (Supervisor._wait_for_workers).
+        wait_for(f"http://127.0.0.1:{flower_port}/", timeout=90)
         assert flower_lists_the_workers(flower_port)
     finally:
         output = stop_up(process)

@@ -26,6 +26,7 @@ DEPLOY_TOOLS = ROOT / "tools" / "compose-check"
 APP_SERVICES = {
     "web": "web",
     "worker": "worker",
+    "sweeper": "worker",
     "deliveries": "worker",
     "beat": "worker",
     "flower": "worker",

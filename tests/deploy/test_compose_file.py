@@ -189,21 +189,24 @@ def test_published_ports_are_the_ports_the_commands_listen_on(compose: dict[str,
         "--host" in web["command"]
         and web["command"][web["command"].index("--host") + 1] == "0.0.0.0"
     )
-    for name in ("neo4j", "redis", "worker", "deliveries", "beat"):
+    for name in ("neo4j", "redis", "worker", "sweeper", "deliveries", "beat"):
         assert not services(compose)[name].get("ports"), f"{name} publishes nothing"
 
 
-def test_jobs_and_deliveries_have_workers_of_their_own(compose: dict[str, Any]) -> None:
+def test_jobs_deliveries_and_sweeps_have_workers_of_their_own(compose: dict[str, Any]) -> None:
+    """Deliveries only on `deliveries`; sweeps on `sweeper` alone, so that long jobs never
+    hold them up, and beside the jobs on `worker`, which scales both."""
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     queues = {
         name: interpolate(
             next(a for a in services(compose)[name]["command"] if a.startswith("--queues=")), {}
         )
-        for name in ("worker", "deliveries")
+        for name in ("worker", "deliveries", "sweeper")
     }
     assert queues == {
-        "worker": f"--queues={defaults.job_queue}",
+        "worker": f"--queues={defaults.job_queue},{defaults.sweep_queue}",
         "deliveries": f"--queues={defaults.delivery_queue}",
+        "sweeper": f"--queues={defaults.sweep_queue}",
     }
 
 

@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -22,6 +22,7 @@ from common.epoch import to_epoch_ms
 from common.stores import Repositories
 from common.users.models import User
 from tests.browser import chromium_path, launch_chromium, signed_in
+from tests.fixtures_sweeps import Swept
 from tests.support import ROOT, AppServer, start_app, stop_app
 from tests.worker.incident_support import Outage, detect, make_outage
 from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
@@ -413,7 +414,7 @@ def test_detection_run_from_the_page_updates_the_chart(
     page.wait_for_selector("#job-status .success", timeout=120_000)
     job_id = page.locator("#job-status").get_attribute("data-job-id")
     assert job_id
-    page.wait_for_selector(f"#chart-status:has-text('band from job {job_id[:8]}')")
+    page.wait_for_selector(f"#chart-status:has-text('band from your job {job_id[:8]}')")
     wait_for_chart(page)
     anomalies = client.get(f"/api/metrics/{metric_id}/anomalies").json()["anomalies"]
     assert anomalies, "the job stored the spike"
@@ -446,6 +447,29 @@ def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str,
     )
     assert accepted.status_code == 202, accepted.text
     return poll_job(client, accepted.json()["job_id"])
+
+
+@pytest.mark.slow
+def test_metric_page_says_how_far_scans_judged_and_keeps_the_users_band(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    client: httpx.Client,
+    store: Repositories,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(300, spike_at=290)
+    start = datetime.now(UTC).replace(microsecond=0) - 300 * STEP
+    metric_id, _ = add_metric(client, store, values, start=start, step=STEP)
+    job = run_job(client, metric_id, method="rolling", window=48)
+    assert job["status"] == "succeeded", job
+    swept = sweep()  # after the user's job: its band stays the one drawn
+    assert swept.totals.metrics_judged >= 1
+    page, console = open_dashboard(client.headers["X-API-Key"], f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    expect(page.locator("#scan-status")).to_contain_text("Scans judged readings through")
+    page.wait_for_selector(f"#chart-status:has-text('band from your job {str(job['id'])[:8]}')")
+    page.click("#nav >> text=Jobs")
+    expect(page.locator("#scans tbody tr").first).to_contain_text("finished")
+    assert console.unexpected() == []
 
 
 @pytest.mark.slow

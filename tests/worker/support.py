@@ -58,11 +58,13 @@ def start_worker(
     concurrency: int = 1,
 ) -> WorkerProcess:
     """`celery worker --pool=prefork`, waited for until it is ready. It consumes `queues`,
-    by default both the jobs' and the deliveries' (JOB_QUEUE, DELIVERY_QUEUE)."""
+    by default every queue: the jobs', the deliveries' and the sweeps' (JOB_QUEUE,
+    DELIVERY_QUEUE, SWEEP_QUEUE)."""
     env = {**env, **(extra_env or {})}
     queues = queues or [
         env.get("JOB_QUEUE", "neonomaly.jobs"),
         env.get("DELIVERY_QUEUE", "neonomaly.deliveries"),
+        env.get("SWEEP_QUEUE", "neonomaly.sweeps"),
     ]
     name = f"test-{uuid.uuid4().hex[:8]}"
     log_path = log_dir / f"{name}.log"

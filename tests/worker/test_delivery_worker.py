@@ -61,12 +61,16 @@ def up_workers(service_env: dict[str, str], tmp_path: Path) -> Iterator[UpWorker
         **service_env,
         "JOB_QUEUE": f"neonomaly.jobs.{suffix}",
         "DELIVERY_QUEUE": f"neonomaly.deliveries.{suffix}",
+        "SWEEP_QUEUE": f"neonomaly.sweeps.{suffix}",
         "WEBHOOK_TIMEOUT_SECONDS": str(DEADLINE),
         "WEBHOOK_RETRY_FIRST_SECONDS": "5",
         "WEBHOOK_RETRY_MAX_SECONDS": "5",
     }
     settings = Settings(
-        job_queue=env["JOB_QUEUE"], delivery_queue=env["DELIVERY_QUEUE"], _env_file=None
+        job_queue=env["JOB_QUEUE"],
+        delivery_queue=env["DELIVERY_QUEUE"],
+        sweep_queue=env["SWEEP_QUEUE"],
+        _env_file=None,
     )
     specs = {spec.name: spec for spec in child_specs(settings, UpOptions(data_dir=tmp_path))}
     processes: dict[str, subprocess.Popen[bytes]] = {}

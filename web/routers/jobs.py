@@ -23,7 +23,7 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     kind: JobKind | None = None,
 ) -> JobList:
-    """List the caller's recent jobs (submitted and scans), newest first (follow `next_offset`)."""
+    """List the caller's recent detection jobs, newest first (follow `next_offset`)."""
     page = jobs.list_owned(user.id, limit=limit, offset=offset, kind=kind)
     return JobList(
         jobs=[JobPublic.of(record) for record in page.records], next_offset=page.next_offset

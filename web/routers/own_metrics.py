@@ -29,17 +29,19 @@ def registry_for(settings: Settings, redis_stores: RedisStores) -> CollectorRegi
     """Every process's metrics, plus the queue depth read from the broker at each scrape."""
 
     def read_gauges() -> Iterator[tuple[str, str, dict[str, str], float]]:
+        queues = (settings.job_queue, settings.sweep_queue, settings.delivery_queue)
         try:
-            depth = queue_depth(redis_stores.client, settings.job_queue)
+            depths = {queue: queue_depth(redis_stores.client, queue) for queue in queues}
         except Exception as exc:  # a scrape still answers; the gauge is left out
             log.warning("queue depth not read: %s", exc)
             return
-        yield (
-            "neonomaly_queue_depth",
-            "Jobs and sweeps waiting in the Celery queue",
-            {"queue": settings.job_queue},
-            float(depth),
-        )
+        for queue, depth in depths.items():
+            yield (
+                "neonomaly_queue_depth",
+                "Tasks waiting in a Celery queue: jobs, sweeps, webhook deliveries",
+                {"queue": queue},
+                float(depth),
+            )
 
     return scrape_registry(read_gauges)
 

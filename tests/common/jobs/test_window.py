@@ -1,4 +1,4 @@
-"""The one window rule, as the API's jobs and the scans ask it."""
+"""The one window rule, as the API's jobs ask it."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ def test_start_and_end_are_kept_and_an_empty_window_is_not_refused_here() -> Non
     assert window(start_ms=9, end_ms=5) == (9, 5)  # the job fails, saying so
 
 
-def test_a_scan_window_ends_just_after_the_newest_reading() -> None:
-    # What common.scans.sweep asks: the scan window's seconds before the newest reading.
+def test_seconds_before_an_end_just_after_the_newest_reading() -> None:
     assert window(end_ms=NEWEST + 1, seconds=7 * 24 * 3600) == (
         NEWEST + 1 - 7 * 24 * 3600 * 1000,
         NEWEST + 1,

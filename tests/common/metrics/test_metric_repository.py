@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from common.edits import NameEdit
 from common.epoch import now_ms
 from common.errors import ConflictError, NotFoundError
+from common.metrics.models import ScanMark
 from common.stores import Repositories
-from tests.common.repository_support import make_metric, make_owner, readings
+from tests.common.repository_support import T0, make_metric, make_owner, readings
+
+FAR = T0 + 10**9  # a horizon after every reading
 
 
 def test_duplicate_metric_name_in_service_conflicts(graph: Repositories) -> None:
@@ -50,11 +55,94 @@ def test_delete_metric_removes_its_readings(graph: Repositories) -> None:
     assert len(graph.readings.read_window(metric_id, None, None)) == 0
 
 
-def test_metrics_with_readings_since(graph: Repositories) -> None:
+def test_metrics_due_for_scan_appended_since_or_named(graph: Repositories) -> None:
     owner, metric_id = make_metric(graph)
+    _, quiet_id = make_metric(graph)
+    graph.readings.append(quiet_id, readings([5]))
     before = now_ms()
     graph.readings.append(metric_id, readings([1]))
-    due = {ref.id: ref for ref in graph.metrics.appended_since(before)}
-    assert metric_id in due and due[metric_id].owner_id == owner.id
+    due = {m.id: m for m in graph.metrics.due_for_scan(before)}
+    assert metric_id in due and quiet_id not in due
+    assert due[metric_id].owner_id == owner.id and due[metric_id].latest_ms == T0 + 1
+    assert due[metric_id].judged_through_ms is None and due[metric_id].late_from_ms is None
     a_year_later = now_ms() + 366 * 24 * 3600 * 1000
-    assert metric_id not in {ref.id for ref in graph.metrics.appended_since(a_year_later)}
+    assert {m.id for m in graph.metrics.due_for_scan(a_year_later, [quiet_id])} == {quiet_id}
+
+
+def mark(
+    metric_id: str, after: int, through: int, judged: int, late_seq: int = 0, seen: int = 0
+) -> ScanMark:
+    """A scan's mark, its times counted from T0 as the readings' are; `seen`: the metric's
+    last append as the scan read it (0: one older than any, so its readings are counted)."""
+    return ScanMark(metric_id, T0 + after, T0 + through, judged, late_seq, seen, 1500, None)
+
+
+def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30]))
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 30, 3)])
+    metric = graph.metrics.get(owner.id, metric_id)
+    assert metric is not None and metric.judged_through is not None
+    assert metric.last_judged_at is not None and metric.scan_lag_seconds == 1.5
+
+    graph.readings.append(metric_id, readings([40], prefix="new"))  # after: not late
+    [due] = [m for m in graph.metrics.due_for_scan(None) if m.id == metric_id]
+    assert (due.judged_through_ms, due.late_from_ms) == (T0 + 30, None)
+    graph.readings.append(metric_id, readings([25, 15], prefix="late"))
+    graph.readings.append(metric_id, readings([30], prefix="same"))  # at it: late too
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert (read.late_from_ms, read.late_seq) == (T0 + 15, 2)
+    assert read.readings.ids == ["new40"]  # only what follows the newest judged
+
+    # A scan that judged with late_seq 1 seen: another late append came since, keep it.
+    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=1)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.late_from_ms == T0 + 15
+    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=2)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.late_from_ms is None and read.judged_through_ms == T0 + 40
+
+
+def test_scan_marks_see_a_reading_that_arrived_unseen(graph: Repositories) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30]))
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 30, 3, seen=read.appended_at_ms or 0)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 30 and read.late_from_ms is None
+    # A batch reads 40; a reading at 35 is appended before the batch writes its marks (not
+    # late for the append: 30 was the newest judged then). The marks count it: late.
+    graph.readings.append(metric_id, readings([40], prefix="b"))
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.readings.ids == ["b40"]
+    time.sleep(0.005)  # the appends' server times differ
+    graph.readings.append(metric_id, readings([35], prefix="c"))
+    graph.metrics.save_scan_marks([mark(metric_id, 30, 40, 1, seen=read.appended_at_ms or 0)])
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 40 and read.late_from_ms == T0 + 31
+
+
+def test_scan_reads_cap_and_order_each_metric(graph: Repositories) -> None:
+    _, judged_id = make_metric(graph)
+    _, fresh_id = make_metric(graph)
+    graph.readings.append(judged_id, readings([50, 10, 40, 20, 30, 60, 10**9]))
+    graph.readings.append(fresh_id, readings([1, 2, 3]))
+    graph.metrics.save_scan_marks([mark(judged_id, 0, 20, 2)])
+    owners = {judged_id: "a", fresh_id: "b", "gone": "c"}
+    reads = {r.metric.id: r for r in graph.readings.read_for_scan(owners, T0 + 10**6, 2)}
+    assert set(reads) == {judged_id, fresh_id}  # a metric that does not exist is left out
+    assert reads[judged_id].readings.timestamps_ms.tolist() == [
+        T0 + 30,
+        T0 + 40,
+    ]  # the oldest 2 after 20
+    assert reads[judged_id].latest_ms == T0 + 10**9
+    assert len(reads[fresh_id].readings) == 0  # never judged: read as history instead
+    windows = [(judged_id, T0 + 20), (fresh_id, T0)]
+    histories = graph.readings.read_history_for_scan(windows, T0 + 10**6, 3)
+    assert histories[judged_id].timestamps_ms.tolist() == [
+        T0 + 40,
+        T0 + 50,
+        T0 + 60,
+    ]  # the newest 3
+    assert histories[fresh_id].ids == ["r1", "r2", "r3"]
+    assert graph.readings.count_for_scan(windows, T0 + 10**6, 4) == {judged_id: 4, fresh_id: 3}

@@ -1,10 +1,17 @@
-"""Periodic scans: online detection per metric with new readings, each window scanned once."""
+"""Periodic sweeps, end to end: the planner here, the batches in a real worker, on each engine.
+
+A sweep's verdicts are the detector's one pass over the whole series, however the readings
+arrived between sweeps; late readings are judged in a rebuild; each reading is judged
+once; a reading stamped far ahead blocks nothing.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,17 +19,20 @@ import httpx
 import numpy as np
 import pytest
 
-from common.epoch import to_epoch_ms
+from common import redis_keys as keys
+from common.anomalies.models import Anomaly
+from common.detection.adaptive import AdaptiveSettings, advance, new_state
+from common.epoch import now_ms, to_epoch_ms
 from common.graph.params import KeysetPage
-from common.jobs.models import JobRecord
-from common.jobs.record_store import JobStore
+from common.ids import new_id
 from common.metrics.models import NewReading
-from common.queue import JobQueue, producer_app
-from common.scans.marks import ScanMarks
-from common.scans.sweep import ScanReport, run_scan
+from common.scans.batch import BatchEntry, judge_batch
+from common.scans.records import BatchTally
 from common.settings import Settings
-from common.stores import Repositories
-from tests.support import ROOT
+from common.stores import RedisStores, Repositories
+from common.users.models import User
+from tests.fixtures_sweeps import Swept
+from tests.support import ROOT, AppServer
 from tests.worker.support import (
     WorkerProcess,
     add_metric,
@@ -31,89 +41,319 @@ from tests.worker.support import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STEP = timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def queue(settings: Settings) -> JobQueue:
-    return JobQueue(producer_app(settings, settings.redis_url or ""))
+STEP = timedelta(minutes=5)
+FLOATS = ("expected", "lower", "upper", "score", "probability")
 
 
-def run_sweep(
-    store: Repositories, jobs: JobStore, queue: JobQueue, settings: Settings
-) -> ScanReport:
-    """One sweep, as beat's task runs it."""
-    return run_scan(store.metrics, ScanMarks(jobs.redis), jobs, queue, settings)
+def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
+    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
 
 
-def scans_of(reports: list[ScanReport], jobs: JobStore, metric_id: str) -> list[JobRecord]:
-    records = [jobs.get(job_id) for report in reports for job_id in report.job_ids]
-    return [r for r in records if r is not None and r.metric_id == metric_id]
-
-
-def finished(jobs: JobStore, job_id: str) -> JobRecord:
-    return wait_for(  # type: ignore[no-any-return]
-        lambda: (r := jobs.get(job_id)) is not None and r.is_final and r, 60, f"scan {job_id}"
-    )
-
-
-def test_concurrent_sweeps_scan_each_window_once(
-    client: httpx.Client,
-    store: Repositories,
-    jobs: JobStore,
-    queue: JobQueue,
-    settings: Settings,
-    celery_worker: WorkerProcess,
+def append(
+    store: Repositories, metric_id: str, times_ms: np.ndarray, values: np.ndarray, ids: list[str]
 ) -> None:
-    values = seasonal_series(300, period=48, spike_at=290)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
-
-    reports: list[ScanReport] = []
-    sweeps = [
-        threading.Thread(target=lambda: reports.append(run_sweep(store, jobs, queue, settings)))
-        for _ in range(2)
-    ]
-    for sweep in sweeps:
-        sweep.start()
-    for sweep in sweeps:
-        sweep.join(60)
-    assert len(reports) == 2
-    first = scans_of(reports, jobs, metric_id)
-    assert len(first) == 1, "two sweeps scanned the same window"
-    scan = finished(jobs, first[0].id)
-    assert scan.status == "succeeded", scan.error
-    assert scan.kind == "scan" and scan.params.online and scan.summary is not None
-    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-    assert ids[290] in {a.reading_id for a in stored}
-    assert len(stored) == scan.summary.anomalies_stored
-
-    # Nothing new: the next sweep leaves the metric alone.
-    assert scans_of([run_sweep(store, jobs, queue, settings)], jobs, metric_id) == []
-
-    # New readings with a spike: only they are judged (earlier ones are history). The
-    # spike comes after the quiet time (50 readings) of the alarm at 290.
-    more = 50 + 10 * np.sin(2 * np.pi * np.arange(300, 360) / 48)
-    more[45] += 40
-    last = to_epoch_ms(recent_start(300, STEP) + 299 * STEP)
     store.readings.append(
         metric_id,
         [
-            NewReading(id=f"n{i}", timestamp_ms=last + (i + 1) * 60_000, value=float(v))
-            for i, v in enumerate(more)
+            NewReading(id=i, timestamp_ms=int(t), value=float(v))
+            for i, t, v in zip(ids, times_ms, values, strict=True)
         ],
     )
-    second = scans_of([run_sweep(store, jobs, queue, settings)], jobs, metric_id)
-    assert len(second) == 1
-    rescan = finished(jobs, second[0].id)
-    assert rescan.status == "succeeded" and rescan.summary is not None
-    assert rescan.params.judge_from is not None and rescan.params.end is not None
-    assert rescan.params.judge_from > scan.params.judge_from  # type: ignore[operator]
-    after = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-    assert "n45" in {a.reading_id for a in after}
-    assert len(after) == len(stored) + rescan.summary.anomalies_stored
-    assert len({a.id for a in after}) == len(after)
+
+
+def spiky_series(count: int, seed: int) -> np.ndarray:
+    """A daily-like season with noise and a few spikes, at least a quiet time apart."""
+    values = seasonal_series(count, period=288, seed=seed)
+    for at in range(260, count, 170):
+        values[at] += 40 if at % 340 else -40
+    return values
+
+
+def test_sweeps_judge_exactly_as_one_pass_of_the_detector(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    count = 900
+    values = spiky_series(count, seed=3)
+    start = recent_start(count, STEP)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count)], dtype=np.int64)
+    ids = [f"r{i}" for i in range(count)]
+    metric_id, _ = add_metric(client, store, values[:300], start=start, step=STEP)
+    # Sweeps after 300, 450, 451 and 900 readings (the last 449 sent in two appends).
+    swept = [sweep()]
+    for first, stop in ((300, 450), (450, 451), (451, 700), (700, 900)):
+        append(store, metric_id, times[first:stop], values[first:stop], ids[first:stop])
+        if stop != 700:
+            swept.append(sweep())
+
+    # One pass of the default detector over the whole series, as stored (FalkorDB keeps 15
+    # significant digits).
+    series = store.readings.read_window(metric_id, None, None)
+    assert series.ids == ids
+    whole, final = advance(new_state(AdaptiveSettings()), series.timestamps_ms, series.values)
+    flagged = np.flatnonzero(whole.is_anomaly)
+    assert flagged.size >= 3, "the series should have alarms to compare"
+    stored = stored_anomalies(store, metric_id)
+    assert [a.reading_id for a in stored] == [ids[i] for i in flagged]
+    for name in FLOATS:
+        np.testing.assert_allclose(
+            [getattr(a, name) for a in stored],
+            getattr(whole, name)[flagged],
+            rtol=1e-9,
+            err_msg=name,
+        )
+    assert all(a.method == "auto-online" for a in stored)
+    # The state the sweeps saved is the one pass's, byte for byte.
+    saved = stores.client.hget(keys.scan_state(metric_id), "state")
+    assert saved == final.to_bytes()
+
+    # Every reading judged once, across the sweeps (this owner's counts only).
+    listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+    mine = {scan["id"]: scan for scan in listed}
+    assert [s.plan.sweep_id in mine for s in swept] == [True] * len(swept)
+    assert sum(mine[s.plan.sweep_id]["readings_judged"] for s in swept) == count
+    assert sum(mine[s.plan.sweep_id]["anomalies"] for s in swept) == flagged.size
+    metric = client.get(f"/api/metrics/{metric_id}").json()
+    assert metric["judged_through"] is not None
+    assert to_epoch_ms(datetime.fromisoformat(metric["judged_through"])) == times[-1]
+    assert metric["last_judged_at"] is not None and metric["scan_lag_seconds"] >= 0
+    assert metric["scan_note"] is None
+
+
+def test_a_late_reading_is_judged_in_a_rebuild_and_nothing_is_stored_twice(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    count = 500
+    values = seasonal_series(count, period=288, seed=5)
+    values[300] += 30
+    start = recent_start(count, STEP)
+    metric_id, ids = add_metric(client, store, values, start=start, step=STEP)
+    sweep()
+    before = stored_anomalies(store, metric_id)
+    assert ids[300] in {a.reading_id for a in before}
+
+    # A reading between two judged ones, far off: spliced into the chain, judged next sweep.
+    late_ms = to_epoch_ms(start + 420 * STEP) + 60_000
+    store.readings.append(metric_id, [NewReading(id="late", timestamp_ms=late_ms, value=95.0)])
+    swept = sweep()
+    after = stored_anomalies(store, metric_id)
+    assert "late" in {a.reading_id for a in after}
+    assert len({a.reading_id for a in after}) == len(after), "an anomaly stored twice"
+    assert {a.reading_id for a in before} <= {a.reading_id for a in after}
+    assert swept.totals.readings_judged >= count + 1  # rebuilt from its history
+    # The rebuilt state goes on as usual: a new spike after it is judged from it.
+    newest = to_epoch_ms(start + (count - 1) * STEP)
+    store.readings.append(
+        metric_id, [NewReading(id="next", timestamp_ms=newest + 300_000, value=95.0)]
+    )
+    sweep()
+    assert "next" in {a.reading_id for a in stored_anomalies(store, metric_id)}
+    assert stores.client.hget(keys.scan_state(metric_id), "state") is not None
+
+
+def test_concurrent_sweeps_judge_each_reading_once(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(400, period=288, spike_at=350, seed=8)
+    metric_id, ids = add_metric(client, store, values, start=recent_start(400, STEP), step=STEP)
+    results: list[Swept] = []
+    sweeps = [threading.Thread(target=lambda: results.append(sweep())) for _ in range(3)]
+    for thread in sweeps:
+        thread.start()
+    for thread in sweeps:
+        thread.join(120)
+    assert len(results) == 3
+    listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+    judged = [s["readings_judged"] for s in listed if s["id"] in {r.plan.sweep_id for r in results}]
+    assert sum(judged) == 400, "a reading was judged twice, or not at all"
+    stored = stored_anomalies(store, metric_id)
+    assert ids[350] in {a.reading_id for a in stored}
+    assert len({a.reading_id for a in stored}) == len(stored)
+
+
+def judged_from_nothing(store: Repositories, metric_id: str, settings_: AdaptiveSettings) -> bytes:
+    """The state of one pass of the detector over the metric's readings as stored."""
+    series = store.readings.read_window(metric_id, None, None)
+    return advance(new_state(settings_), series.timestamps_ms, series.values)[1].to_bytes()
+
+
+def test_a_corrupt_or_missing_state_is_rebuilt_from_the_history(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(600, period=288, seed=9)
+    start = recent_start(600, STEP)
+    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    sweep()
+    state_key = keys.scan_state(metric_id)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(600)], dtype=np.int64)
+    for damage, (first, stop) in (("corrupt", (400, 500)), ("missing", (500, 600))):
+        if damage == "corrupt":
+            saved = stores.client.hget(state_key, "state")
+            assert saved is not None
+            stores.client.hset(state_key, "state", saved[:-1] + bytes([saved[-1] ^ 1]))
+        else:
+            stores.client.delete(state_key)
+        ids = [f"{damage}{i}" for i in range(first, stop)]
+        append(store, metric_id, times[first:stop], values[first:stop], ids)
+        swept = sweep()
+        assert swept.totals.failures == 0
+        # Rebuilt from every reading (fewer than SCAN_HISTORY_READINGS): the one pass's.
+        assert stores.client.hget(state_key, "state") == judged_from_nothing(
+            store, metric_id, AdaptiveSettings()
+        ), damage
+
+
+def judge_here(
+    store: Repositories, stores: RedisStores, settings: Settings, metric_ids: list[str]
+) -> BatchTally:
+    """One batch judged in this process, as a worker would (for settings of its own)."""
+    sweep_id = new_id()
+    claimed = stores.scan_states.claim(metric_ids, sweep_id)
+    owners = {m.id: m.owner_id for m in store.metrics.due_for_scan(None, metric_ids)}
+    entries = [
+        BatchEntry(m, owners[m], settings.scan_history_readings, rebuild=True) for m in claimed
+    ]
+    return judge_batch(
+        sweep_id, now_ms(), entries, store, stores.scan_states, stores.sweeps, settings, "test"
+    )
+
+
+def test_other_detector_settings_rebuild_the_state(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    settings: Settings,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(500, period=288, seed=10)
+    start = recent_start(500, STEP)
+    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    sweep()
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(500)], dtype=np.int64)
+    append(store, metric_id, times[400:], values[400:], [f"n{i}" for i in range(400, 500)])
+    louder = settings.model_copy(update={"scan_sensitivity": 1e-2})
+    tally = judge_here(store, stores, louder, [metric_id])
+    assert tally.total().readings == 500  # every reading again, with the new settings
+    saved = stores.client.hget(keys.scan_state(metric_id), "state")
+    expected = judged_from_nothing(store, metric_id, AdaptiveSettings(sensitivity=1e-2))
+    assert saved == expected
+
+
+def test_a_short_metric_is_skipped_and_says_so_once(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    settings: Settings,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(300, period=288, seed=12)
+    start = recent_start(300, STEP)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(300)], dtype=np.int64)
+    metric_id, _ = add_metric(client, store, values[:50], start=start, step=STEP)
+
+    def mine(swept: Swept) -> dict[str, object]:
+        listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+        [scan] = [s for s in listed if s["id"] == swept.plan.sweep_id]
+        return scan  # type: ignore[no-any-return]
+
+    first = mine(sweep())
+    assert (first["skipped"], first["failures"], first["readings_judged"]) == (1, 0, 50)
+    note = client.get(f"/api/metrics/{metric_id}").json()["scan_note"]
+    assert note is not None and "221" in note
+    append(store, metric_id, times[50:70], values[50:70], [f"a{i}" for i in range(50, 70)])
+    again = mine(sweep())
+    assert (again["skipped"], again["failures"], again["readings_judged"]) == (0, 0, 20)
+    assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] == note
+    append(store, metric_id, times[70:], values[70:], [f"b{i}" for i in range(70, 300)])
+    sweep()
+    assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] is None
+
+    # Rolling keeps no state: below its window it is not judged at all, and says so once.
+    rolling = settings.model_copy(update={"scan_method": "rolling"})
+    short_id, _ = add_metric(client, store, values[:30], start=start, step=STEP)
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert (tally.total().skipped, tally.total().failures, tally.total().readings) == (1, 0, 0)
+    rolling_note = client.get(f"/api/metrics/{short_id}").json()["scan_note"]
+    assert rolling_note is not None and "rolling needs at least 61" in rolling_note
+    append(store, short_id, times[30:40], values[30:40], [f"c{i}" for i in range(30, 40)])
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert (tally.total().skipped, tally.total().failures) == (0, 0)
+    append(store, short_id, times[40:100], values[40:100], [f"d{i}" for i in range(40, 100)])
+    tally = judge_here(store, stores, rolling, [short_id])
+    assert tally.total().readings == 100 and tally.total().failures == 0
+    judged = client.get(f"/api/metrics/{short_id}").json()
+    assert judged["scan_note"] is None and judged["judged_through"] is not None
+
+
+def test_a_reading_stamped_far_ahead_blocks_no_later_one(
+    client: httpx.Client,
+    store: Repositories,
+    sweep: Callable[..., Swept],
+) -> None:
+    values = seasonal_series(300, period=288, seed=13)
+    start = recent_start(300, STEP)
+    metric_id, _ = add_metric(client, store, values, start=start, step=STEP)
+    sweep()
+    last = to_epoch_ms(start + 299 * STEP)
+    far = to_epoch_ms(datetime(2199, 1, 1, tzinfo=UTC))
+    store.readings.append(metric_id, [NewReading(id="2199", timestamp_ms=far, value=50.0)])
+    for number, (reading_id, value) in enumerate((("calm", 52.0), ("spike", 99.0)), start=1):
+        store.readings.append(
+            metric_id, [NewReading(id=reading_id, timestamp_ms=last + number * 60_000, value=value)]
+        )
+        swept = sweep()
+        assert swept.totals.failures == 0
+        metric = client.get(f"/api/metrics/{metric_id}").json()
+        judged_through = to_epoch_ms(datetime.fromisoformat(metric["judged_through"]))
+        assert judged_through == last + number * 60_000  # judged now, not held up by 2199
+    stored = {a.reading_id for a in stored_anomalies(store, metric_id)}
+    assert "spike" in stored and "2199" not in stored
+
+
+def test_each_owner_sees_the_sweep_with_their_own_counts(
+    client: httpx.Client,
+    store: Repositories,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    sweep: Callable[..., Swept],
+) -> None:
+    _, other_key = make_user("other")
+    _, idle_key = make_user("idle")
+    base = app_server.base_url
+    with (
+        httpx.Client(base_url=base, headers={"X-API-Key": other_key}, timeout=30) as other,
+        httpx.Client(base_url=base, headers={"X-API-Key": idle_key}, timeout=30) as idle,
+    ):
+        add_metric(client, store, seasonal_series(260, seed=14), recent_start(260, STEP), STEP)
+        add_metric(other, store, seasonal_series(300, seed=15), recent_start(300, STEP), STEP)
+        add_metric(other, store, seasonal_series(240, seed=16), recent_start(240, STEP), STEP)
+        swept = sweep()
+        assert swept.totals.metrics_judged >= 3 and swept.totals.readings_judged >= 800
+
+        def listed(http: httpx.Client) -> list[dict[str, object]]:
+            answer = http.get("/api/scans")
+            assert answer.status_code == 200, answer.text
+            return [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
+
+        [mine], [theirs] = listed(client), listed(other)
+        assert (mine["metrics_judged"], mine["readings_judged"]) == (1, 260)
+        assert (theirs["metrics_judged"], theirs["readings_judged"]) == (2, 540)
+        assert mine["finished"] and theirs["finished"]
+        assert listed(idle) == []
+        assert idle.get("/api/scans").json() == {"scans": [], "next_offset": None}
 
 
 def start_beat(env: dict[str, str], directory: Path, name: str) -> subprocess.Popen[bytes]:
@@ -127,36 +367,33 @@ def start_beat(env: dict[str, str], directory: Path, name: str) -> subprocess.Po
     )  # fmt: skip
 
 
-def test_two_beats_store_anomalies_once_and_owner_sees_the_scan(
+def test_two_beats_judge_each_reading_once(
     client: httpx.Client,
     store: Repositories,
     service_env: dict[str, str],
     celery_worker: WorkerProcess,
     tmp_path: Path,
 ) -> None:
-    values = seasonal_series(300, period=48, spike_at=295, seed=11)
+    values = seasonal_series(300, period=288, spike_at=295, seed=11)
     metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
     beats = [start_beat(service_env, tmp_path, f"beat{i}") for i in range(2)]
     try:
 
-        def scan_jobs() -> list[dict[str, object]]:
-            listed = client.get("/api/jobs", params={"kind": "scan", "limit": 100}).json()
-            return [job for job in listed["jobs"] if job["metric_id"] == metric_id]
+        def judged() -> int:
+            scans = client.get("/api/scans", params={"limit": 500}).json()["scans"]
+            return sum(scan["readings_judged"] for scan in scans)
 
-        done = wait_for(
-            lambda: [j for j in scan_jobs() if j["status"] == "succeeded"], 60, "a scan job"
-        )
-        # Several more ticks of both beats: still the one scan of this window.
-        deadline = datetime.now(UTC) + timedelta(seconds=4)
-        while datetime.now(UTC) < deadline:
+        wait_for(lambda: judged() >= 300, 90, "a sweep to judge the metric")
+        # Several more ticks of both beats: every reading still judged once.
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
             assert all(beat.poll() is None for beat in beats), "a beat exited"
-            assert len(scan_jobs()) == 1
-            threading.Event().wait(0.5)
+            time.sleep(0.5)
+        assert judged() == 300
     finally:
         for beat in beats:
             beat.terminate()
             beat.wait(10)
-    stored = store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
+    stored = stored_anomalies(store, metric_id)
     assert ids[295] in {a.reading_id for a in stored}
-    assert len(stored) == done[0]["summary"]["anomalies_stored"]  # type: ignore[index]
-    assert all(a.job_id == done[0]["id"] for a in stored)
+    assert len({a.reading_id for a in stored}) == len(stored)

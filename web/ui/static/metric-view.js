@@ -36,6 +36,21 @@ export function fetchView(api, path, window, points) {
   ]);
 }
 
+// How far periodic scans have judged the metric: "Scans judged readings through 10:05
+// (at 10:06, 1.2 s after it arrived)", and what they said of it, if anything.
+function scanStatus(metric) {
+  const box = el("p", { id: "scan-status", className: "hint" });
+  if (!metric.last_judged_at) {
+    box.append(metric.scan_note || "Not judged by a periodic scan yet.");
+    return box;
+  }
+  const lag = metric.scan_lag_seconds === null ? "" : `, ${formatValue(metric.scan_lag_seconds)} s after it arrived`;
+  box.append(`Scans judged readings through ${formatTime(Date.parse(metric.judged_through))}`
+    + ` (at ${formatTime(Date.parse(metric.last_judged_at))}${lag}).`);
+  if (metric.scan_note) box.append(` ${metric.scan_note}.`);
+  return box;
+}
+
 // A legend entry: a swatch (or dot) of `colour`, then its label. The colour goes through
 // CSSOM: the page's CSP allows no inline style attributes.
 function legendItem(colour, label, className = "swatch") {
@@ -101,6 +116,7 @@ export class MetricView {
       el("p", { className: "latest" }, latest
         ? `Latest ${formatValue(latest.value)} at ${formatTime(Date.parse(latest.timestamp))}`
         : "No readings yet."),
+      scanStatus(this.metric),
       toolbar,
       el("p", { className: "hint" }, "Drag across the chart to zoom in; hover for values."),
       this.chartBox, this.legend, this.status,
@@ -214,7 +230,8 @@ export class MetricView {
     parts.push(anomalies.truncated
       ? `${formatNumber(anomalies.items.length)}+ anomalies`
       : counted(anomalies.items.length, "anomaly", "anomalies"));
-    if (series.band) parts.push(`band from job ${series.band.job_id.slice(0, 8)} (${series.band.method})`);
+    // The band is always one the user ran (periodic scans keep no result): say which.
+    if (series.band) parts.push(`band from your job ${series.band.job_id.slice(0, 8)} (${series.band.method})`);
     this.status.textContent = parts.join(" · ");
     this.drawEvents(anomalies);
   }

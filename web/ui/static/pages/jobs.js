@@ -1,9 +1,11 @@
-// The caller's jobs and scans, newest first, a page at a time.
+// The caller's detection jobs, newest first, a page at a time; below them the recent
+// periodic sweeps that judged the caller's metrics (their counts only).
 import { el, message, pager, table } from "../dom.js";
 import { formatNumber, formatTime } from "../format.js";
 import { metricHref } from "../links.js";
 
 const JOBS_PAGE = 50;
+const SCANS_SHOWN = 10;
 
 export function mount(ctx) {
   // Asked once for every page of the list, beside the first one.
@@ -13,13 +15,15 @@ export function mount(ctx) {
   async function showPage(offset) {
     const showing = ++shown;
     ctx.show("Jobs", message("Loading…"));
-    const [list, nameOf] = await Promise.all([
-      ctx.api.request("/api/jobs", { params: { limit: JOBS_PAGE, offset } }),
+    const [list, nameOf, scans] = await Promise.all([
+      ctx.api.request("/api/jobs", { params: { limit: JOBS_PAGE, offset, kind: "detect" } }),
       names,
+      ctx.api.request("/api/scans", { params: { limit: SCANS_SHOWN } }),
     ]);
     if (showing !== shown) return;
+    const scansPart = [el("section", { id: "scans" }, el("h2", {}, "Periodic scans"), scanTable(scans.scans))];
     if (list.jobs.length === 0) {
-      ctx.show("Jobs", message("No jobs yet: run detection from a metric's page."));
+      ctx.show("Jobs", message("No jobs yet: run detection from a metric's page."), ...scansPart);
       return;
     }
     const rows = list.jobs.map((job) => {
@@ -36,7 +40,8 @@ export function mount(ctx) {
     });
     ctx.show("Jobs",
       table(["Submitted", "Kind", "Metric", "Status", "Progress", "Method", "Flagged", "Error"], rows),
-      pager(offset, list.next_offset, JOBS_PAGE, (to) => showPage(to).catch((error) => ctx.report(error))));
+      pager(offset, list.next_offset, JOBS_PAGE, (to) => showPage(to).catch((error) => ctx.report(error))),
+      ...scansPart);
   }
 
   return showPage(0);
@@ -74,4 +79,20 @@ function methodCell(job) {
   return el("td", { title: fallback },
     job.summary.method,
     fallback ? el("span", { className: "hint" }, " (auto fell back)") : null);
+}
+
+// The newest sweeps with the caller's metrics in them, each with the caller's counts.
+function scanTable(scans) {
+  if (scans.length === 0) return message("No periodic scan has judged your metrics yet.");
+  const rows = scans.map((scan) => el("tr", {},
+    el("td", {}, formatTime(Date.parse(scan.started_at))),
+    el("td", {}, scan.finished ? "finished" : "running"),
+    el("td", { className: "number" }, formatNumber(scan.metrics_judged)),
+    el("td", { className: "number" }, formatNumber(scan.readings_judged)),
+    el("td", { className: "number" }, formatNumber(scan.anomalies)),
+    el("td", { className: "number" }, scan.lag_seconds_max === null ? "–" : `${formatNumber(scan.lag_seconds_max)} s`),
+    el("td", { className: "number" }, formatNumber(scan.skipped)),
+    scan.last_error ? el("td", { className: "wrap" }, `${scan.failures} failed: ${scan.last_error}`)
+      : el("td", {}, scan.failures ? String(scan.failures) : "")));
+  return table(["Started", "Status", "Metrics", "Readings", "Anomalies", "Lag (max)", "Too short", "Failures"], rows);
 }

@@ -20,10 +20,11 @@ export async function mount(ctx) {
   new MetricView(ctx, metric, path, latestJob, range).show(firstView);
 }
 
-// The newest succeeded job of the metric whose result is still kept, or null.
+// The newest succeeded detection job (one the user ran: periodic scans keep no result) of
+// the metric whose result is still kept, or null.
 async function latestJobOf(api, metricId) {
   try {
-    const jobs = await api.request("/api/jobs", { params: { limit: 200 } });
+    const jobs = await api.request("/api/jobs", { params: { limit: 200, kind: "detect" } });
     const done = jobs.jobs.find((job) => job.metric_id === metricId
       && job.status === "succeeded" && !job.result_expired);
     return done ? done.id : null;

@@ -1,0 +1,52 @@
+"""A sweep as its owners see it (GET /api/scans) and as a whole (logs, benchmarks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+# One sweep as one owner sees it (no docstring: it would become its OpenAPI text).
+class OwnerSweep(BaseModel):
+    id: str
+    started_at: datetime
+    finished: bool = Field(description="every batch of the sweep (all owners) has finished")
+    last_batch_at: datetime = Field(description="when the last batch with your metrics finished")
+    duration_seconds: float = Field(description="from the sweep's start to last_batch_at")
+    metrics_judged: int = Field(description="your metrics whose new readings were judged")
+    readings_judged: int
+    anomalies: int = Field(description="anomalies stored")
+    failures: int = Field(description="metrics whose judging failed (see last_error)")
+    skipped: int = Field(
+        description="metrics too short to judge, counted once (the metric's scan_note says so)"
+    )
+    lag_seconds_mean: float | None = Field(
+        description="from each metric's newest reading's arrival to its judgement"
+    )
+    lag_seconds_max: float | None
+    last_error: str | None = None
+
+
+class SweepTotals(BaseModel):
+    """A sweep over every owner."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    batches: int
+    batches_done: int
+    metrics_queued: int
+    metrics_pending: int = Field(description="left for later: their previous batch was pending")
+    metrics_judged: int
+    readings_judged: int
+    anomalies: int
+    failures: int
+    skipped: int
+    lag_seconds_mean: float | None
+    lag_seconds_max: float | None
+    batches_by_worker: dict[str, int]
+    phase_seconds: dict[str, float] = Field(
+        description="the batches' time by phase: graph_read, detect, state_codec (the "
+        "states' bytes), redis (states and record), graph_write (anomalies, incidents, marks)"
+    )

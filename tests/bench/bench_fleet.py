@@ -1,0 +1,492 @@
+"""The fleet: N metrics, one reading a minute each, swept every (simulated) minute.
+
+    .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N] [--minutes M]
+    (or `make bench`; the Neo4j part needs `make neo4j`, and is skipped without it)
+
+Real processes: its own embedded server (FalkorDB, and Redis as broker and state store),
+the web app (uvicorn, one process) and one Celery worker with a process per core (2 here),
+as `neonomaly up` runs them. Time is simulated so that the run takes minutes, not hours:
+readings are stamped minute by minute in the recent past, and each sweep is sent (the
+`neonomaly.scan` task, as beat sends it) as soon as the minute's readings are in; every
+figure is the real work of the real processes.
+
+1. Cold start: 20 metrics with a week of 5-minute readings each, judged by 20 detection
+   jobs of today's kind (auto, online: what a scan job was) submitted at once, then by one
+   sweep with no state yet; wall time per metric, both on the same worker.
+2. The fleet: N metrics (50,000 by default) each with the default detector's minimum
+   history (240 readings a minute apart), stored through the store (ReadingRepository.
+   append, the chain code; quicker than HTTP). If the store would take more than a quarter
+   of the memory available on this shared machine, N is the most that fits, and it says
+   so with the store's memory per metric. Then a first sweep (every state built from its
+   history), and MINUTES minutes of one reading per metric through `POST /api/readings`
+   (5,000 metrics a request, 8 threads; single-metric requests where the app has no such
+   endpoint) followed by a sweep.
+3. The same on a real Neo4j 5.26 with fewer metrics (--neo4j-metrics, 2,000).
+
+Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
+lag (reading stored → judged: the metric's scan_lag_seconds) p50/p99, CPU seconds per 1,000
+metrics per sweep (worker, store, web), peak RSS of web, worker and store, and where a
+batch's time goes per metric; the targets beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT)]
+
+from common.detection.adaptive import minimum_points  # noqa: E402
+from common.metrics.models import NewReading  # noqa: E402
+from common.queue import SCAN_TASK, producer_app  # noqa: E402
+from common.scans.models import SweepTotals  # noqa: E402
+from common.settings import Settings  # noqa: E402
+from common.stores import RedisStores, redis_stores  # noqa: E402
+from tests.bench.stack import CORES, Stack, embedded_stack, running_app  # noqa: E402
+from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
+from tests.support import AppServer, settings_for  # noqa: E402
+from tests.worker.support import WorkerProcess, start_worker, stop_worker  # noqa: E402
+
+MINUTE_MS = 60_000
+HISTORY = 240  # readings a minute apart: above the default detector's minimum
+SERVICE_SIZE = 500  # metrics per service
+POSTERS = 8  # threads sending the minute's readings
+COLD_METRICS = 20
+COLD_READINGS = 7 * 288  # a week of 5-minute readings
+MEMORY_SHARE = 0.25  # of MemAvailable the store may take on a machine shared with others
+TARGET_PER_MINUTE = 50_000
+INTERVAL_S = 60
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def status_mb(pid: int, field_name: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def memory_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Processes:
+    """The processes measured: web, the worker (its main process and pool), the store."""
+
+    web: int
+    worker: WorkerProcess
+    store: int
+    redis: int  # the embedded server: the store too on FalkorDB, Redis only beside Neo4j
+
+    def worker_pids(self) -> list[int]:
+        return [self.worker.process.pid, *self.worker.child_pids()]
+
+    def cpu(self) -> dict[str, float]:
+        stores = {self.store, self.redis}
+        return {
+            "worker": sum(cpu_seconds(pid) for pid in self.worker_pids()),
+            "store": sum(cpu_seconds(pid) for pid in stores),
+            "web": cpu_seconds(self.web),
+        }
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        return {
+            "web": status_mb(self.web, "VmHWM"),
+            "worker (largest process)": max(status_mb(p, "VmHWM") for p in self.worker_pids()),
+            "store": status_mb(self.store, "VmHWM"),
+        }
+
+
+# --- the fleet ------------------------------------------------------------------------------
+
+
+def daily(steps: np.ndarray | int) -> np.ndarray:
+    """A metric's usual value at a minute: a daily sine around 50."""
+    return 50 + 10 * np.sin(2 * np.pi * np.asarray(steps) / 1440)  # type: ignore[no-any-return]
+
+
+def history_values(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return daily(np.arange(count)) + rng.normal(0, 1, count)
+
+
+@dataclass
+class Fleet:
+    services: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    store_mb_per_metric: float = 0.0
+
+
+def load_fleet(stack: Stack, wanted: int, first_ms: int, store_pid: int) -> Fleet:
+    """Up to `wanted` metrics with HISTORY readings each, stored through the store; fewer if
+    the store would not fit in its share of the memory available (said so)."""
+    fleet = Fleet()
+    target = wanted
+    before_mb = status_mb(store_pid, "VmRSS")
+    began = time.perf_counter()
+    while len(fleet.metrics) < target:
+        if len(fleet.metrics) % SERVICE_SIZE == 0:
+            name = f"fleet-{len(fleet.services)}"
+            fleet.services.append(stack.store.services.create(stack.user_id, name, None).id)
+        number = len(fleet.metrics)
+        metric = stack.store.metrics.create(stack.user_id, fleet.services[-1], f"m{number}", None)
+        values = history_values(HISTORY, number)
+        stack.store.readings.append(
+            metric.id,
+            [NewReading(f"h{i}", first_ms + i * MINUTE_MS, float(v)) for i, v in enumerate(values)],
+        )
+        fleet.metrics.append(metric.id)
+        done = len(fleet.metrics)
+        if done == 1000:
+            fleet.store_mb_per_metric = (status_mb(store_pid, "VmRSS") - before_mb) / done
+            fits = int(MEMORY_SHARE * memory_available_mb() / max(fleet.store_mb_per_metric, 1e-3))
+            if fits < target:
+                print(
+                    f"# the store takes {fleet.store_mb_per_metric * 1024:.0f} KB per metric "
+                    f"({HISTORY} readings): {wanted:,} metrics would need "
+                    f"{wanted * fleet.store_mb_per_metric / 1024:.1f} GB; this shared machine "
+                    f"has {memory_available_mb() / 1024:.1f} GB available, so {fits:,} metrics "
+                    f"(a {MEMORY_SHARE:.0%} share)",
+                    flush=True,
+                )
+                target = max(done, fits)
+        if done % 2000 == 0:
+            rate = done / (time.perf_counter() - began)
+            print(f"#   {done:,} metrics stored ({rate:.0f}/s)", flush=True)
+    if fleet.store_mb_per_metric == 0.0:
+        fleet.store_mb_per_metric = (status_mb(store_pid, "VmRSS") - before_mb) / len(fleet.metrics)
+    return fleet
+
+
+BATCH_SERIES = 5000  # series per POST /api/readings
+
+
+def post_minute(base_url: str, key: str, metrics: Sequence[str], minute: int, at_ms: int) -> float:
+    """One reading for each metric through the API, in batches of many metrics per request
+    (`POST /api/readings`), or one request per metric where the app has no such endpoint;
+    seconds it took."""
+    stamp = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat()
+    clients: list[httpx.Client] = []
+    local = threading.local()
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=120)
+            clients.append(local.http)
+        http: httpx.Client = local.http
+        return http
+
+    # The series goes on as its history did (noise included): a sweep of a quiet fleet.
+    usual = float(daily(HISTORY - 1 + minute))
+    noise = dict(
+        zip(metrics, np.random.default_rng(minute).normal(0, 1, len(metrics)), strict=True)
+    )
+
+    def reading(metric_id: str) -> dict[str, object]:
+        value = usual + noise[metric_id]
+        return {"value": float(value), "timestamp": stamp, "id": f"minute-{minute}"}
+
+    def post_batch(first: int) -> None:
+        series = [
+            {"metric_id": m, "readings": [reading(m)]}
+            for m in metrics[first : first + BATCH_SERIES]
+        ]
+        answer = client().post("/api/readings", json={"series": series})
+        if answer.status_code != 201:
+            raise RuntimeError(
+                f"POST /api/readings answered {answer.status_code}: {answer.text[:500]}"
+            )
+
+    def post_one(metric_id: str) -> None:
+        answer = client().post(f"/api/metrics/{metric_id}/readings", json=reading(metric_id))
+        if answer.status_code != 201:
+            raise RuntimeError(f"POST readings answered {answer.status_code}: {answer.text}")
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(POSTERS) as pool:
+        if many_metric_endpoint(base_url, key):
+            list(pool.map(post_batch, range(0, len(metrics), BATCH_SERIES)))
+        else:
+            list(pool.map(post_one, metrics))
+    for http in clients:
+        http.close()
+    return time.perf_counter() - began
+
+
+def many_metric_endpoint(base_url: str, key: str) -> bool:
+    """Whether the app takes readings of many metrics in one request (POST /api/readings)."""
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=30) as http:
+        return http.post("/api/readings", json={"series": []}).status_code not in (404, 405)
+
+
+def run_sweep(stack: Stack, stores: RedisStores, settings: Settings) -> SweepTotals:
+    """Send one sweep as beat does; its record once every batch has finished."""
+    producer = producer_app(settings, stack.server.redis_url)
+    try:
+        sweep_id = producer.send_task(SCAN_TASK).id
+    finally:
+        producer.close()
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        totals = stores.sweeps.totals(sweep_id)
+        if totals is not None and totals.finished_at is not None:
+            return totals
+        time.sleep(0.2)
+    raise RuntimeError(f"sweep {sweep_id} did not finish within an hour")
+
+
+def lags_seconds(stack: Stack, services: Sequence[str]) -> list[float]:
+    """Every metric's scan lag at its last judgement (reading stored → judged)."""
+    lags = []
+    for service_id in services:
+        for metric in stack.store.metrics.list_in_service(stack.user_id, service_id):
+            if metric.scan_lag_seconds is not None:
+                lags.append(metric.scan_lag_seconds)
+    return lags
+
+
+def duration_s(totals: SweepTotals) -> float:
+    assert totals.finished_at is not None
+    return (totals.finished_at - totals.started_at).total_seconds()
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    return float(np.percentile(np.asarray(values), share * 100)) if values else float("nan")
+
+
+# --- one engine -----------------------------------------------------------------------------
+
+
+@contextmanager
+def running_stack(neo4j: Neo4jServer | None) -> Iterator[tuple[Stack, AppServer, Processes]]:
+    with (
+        embedded_stack(neo4j, {"LOG_LEVEL": "WARNING"}) as stack,
+        running_app(stack) as app,
+        tempfile.TemporaryDirectory(prefix="neonomaly-bench-fleet-") as logs,
+    ):
+        worker = start_worker(stack.env, Path(logs), concurrency=CORES or 2)
+        try:
+            redis_pid = stack.server.process.pid  # type: ignore[union-attr]
+            store_pid = redis_pid if neo4j is None or neo4j.process is None else neo4j.process.pid
+            yield stack, app, Processes(app.process.pid, worker, store_pid, redis_pid)
+        finally:
+            stop_worker(worker)
+
+
+def cold_start(stack: Stack, app: AppServer, stores: RedisStores, settings: Settings) -> None:
+    """Per-metric jobs of today's kind against one sweep with no state, same metrics."""
+    service = stack.store.services.create(stack.user_id, "cold", None)
+    first = int(time.time() * 1000) - COLD_READINGS * 300_000
+    metrics = []
+    for number in range(COLD_METRICS):
+        metric = stack.store.metrics.create(stack.user_id, service.id, f"c{number}", None)
+        values = history_values(COLD_READINGS, 10_000 + number)
+        stack.store.readings.append(
+            metric.id,
+            [NewReading(f"c{i}", first + i * 300_000, float(v)) for i, v in enumerate(values)],
+        )
+        metrics.append(metric.id)
+    with httpx.Client(base_url=app.base_url, headers={"X-API-Key": stack.key}, timeout=600) as http:
+        began = time.perf_counter()
+        jobs = [
+            http.post(
+                "/api/metrics/anomaly-detection",
+                json={"metric_id": m, "method": "auto", "online": True},
+            ).json()["job_id"]
+            for m in metrics
+        ]
+        for job_id in jobs:
+            while http.get(f"/api/jobs/{job_id}").json()["status"] not in ("succeeded", "failed"):
+                time.sleep(0.1)
+        jobs_s = time.perf_counter() - began
+    totals = run_sweep(stack, stores, settings)
+    sweep_s = duration_s(totals)
+    print(
+        f"cold start, {COLD_METRICS} metrics with a week of 5-minute readings "
+        f"({COLD_READINGS:,} each): detection jobs (today's per-metric scan) "
+        f"{jobs_s / COLD_METRICS * 1000:.0f} ms a metric; one sweep, no state yet "
+        f"{sweep_s / COLD_METRICS * 1000:.0f} ms a metric ({totals.readings_judged:,} readings "
+        f"judged) [target: the sweep no slower] {'OK' if sweep_s <= jobs_s else 'SLOWER'}",
+        flush=True,
+    )
+
+
+@dataclass
+class SweepFigures:
+    totals: SweepTotals
+    seconds: float
+    cpu: dict[str, float]
+    lags: list[float]
+    post_seconds: float
+
+
+def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int) -> None:
+    print(f"== {engine}: {wanted:,} metrics wanted, {minutes} minutes, {CORES} cores", flush=True)
+    with running_stack(neo4j) as (stack, app, processes):
+        settings = settings_for(stack.server, neo4j)
+        client = redis.Redis.from_url(stack.server.redis_url)
+        stores = redis_stores(client, settings)
+        cold_start(stack, app, stores, settings)
+
+        now_ms = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
+        first_ms = now_ms - (HISTORY + minutes + 2) * MINUTE_MS
+        began = time.perf_counter()
+        fleet = load_fleet(stack, wanted, first_ms, processes.store)
+        n = len(fleet.metrics)
+        batched = many_metric_endpoint(app.base_url, stack.key)
+        print(
+            "# readings sent "
+            + (
+                f"by POST /api/readings, {BATCH_SERIES:,} metrics a request"
+                if batched
+                else "one request per metric (this app has no POST /api/readings)"
+            ),
+            flush=True,
+        )
+        print(
+            f"# stored {n:,} metrics x {HISTORY} readings in {time.perf_counter() - began:.0f} s; "
+            f"store memory {fleet.store_mb_per_metric * 1024:.0f} KB per metric, "
+            f"{fleet.store_mb_per_metric * 1024 * 1440 / HISTORY:.0f} KB per metric-day of "
+            f"1-minute readings",
+            flush=True,
+        )
+        first = run_sweep(stack, stores, settings)
+        print(
+            f"first sweep (every state built from {HISTORY} readings): {first.metrics_judged:,} "
+            f"metrics, {first.readings_judged:,} readings in {duration_s(first):.1f} s "
+            f"({first.readings_judged / duration_s(first):,.0f} readings/s)",
+            flush=True,
+        )
+        figures: list[SweepFigures] = []
+        for minute in range(1, minutes + 1):
+            at_ms = first_ms + (HISTORY - 1 + minute) * MINUTE_MS
+            post_s = post_minute(app.base_url, stack.key, fleet.metrics, minute, at_ms)
+            cpu_before = processes.cpu()
+            totals = run_sweep(stack, stores, settings)
+            cpu_after = processes.cpu()
+            cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
+            lags = lags_seconds(stack, fleet.services)
+            seconds = duration_s(totals)
+            figures.append(SweepFigures(totals, seconds, cpu, lags, post_s))
+            per_k = 1000 / max(totals.metrics_judged, 1)
+            print(
+                f"minute {minute:2}: {n:,} readings posted in {post_s:.1f} s; sweep "
+                f"{totals.metrics_judged:,} metrics in {seconds:.1f} s "
+                f"({totals.metrics_judged / seconds * 60:,.0f} a minute, "
+                f"{totals.readings_judged / seconds:,.0f} readings/s, "
+                f"{totals.anomalies:,} anomalies), lag p50 "
+                f"{percentile(lags, 0.5):.1f} s p99 {percentile(lags, 0.99):.1f} s, CPU per "
+                f"1,000 metrics: worker {cpu['worker'] * per_k:.2f} s, store "
+                f"{cpu['store'] * per_k:.2f} s",
+                flush=True,
+            )
+        report(engine, n, figures, processes)
+        client.close()
+
+
+def report(engine: str, n: int, figures: list[SweepFigures], processes: Processes) -> None:
+    rates = [f.totals.metrics_judged / f.seconds * 60 for f in figures]
+    readings = [f.totals.readings_judged / f.seconds for f in figures]
+    lags = [lag for f in figures for lag in f.lags]
+    judged = sum(f.totals.metrics_judged for f in figures)
+    per_k = {
+        name: sum(f.cpu[name] for f in figures) / judged * 1000 for name in ("worker", "store")
+    }
+    print(f"-- {engine}, {n:,} metrics, {len(figures)} sweeps of one new reading each:")
+    print(
+        f"metrics judged per minute: median {statistics.median(rates):,.0f} "
+        f"(min {min(rates):,.0f}) [target >= {TARGET_PER_MINUTE:,}] "
+        f"{'OK' if statistics.median(rates) >= TARGET_PER_MINUTE else 'BELOW'}"
+    )
+    print(f"readings judged per second: median {statistics.median(readings):,.0f}")
+    p99 = percentile(lags, 0.99)
+    print(
+        f"scan lag (stored -> judged): p50 {percentile(lags, 0.5):.1f} s, p99 {p99:.1f} s "
+        f"[target p99 <= interval + 10 s = {INTERVAL_S + 10} s] "
+        f"{'OK' if p99 <= INTERVAL_S + 10 else 'ABOVE'}"
+    )
+    print(
+        f"CPU seconds per 1,000 metrics per sweep: worker {per_k['worker']:.2f}, "
+        f"store {per_k['store']:.2f} (web, ingesting the readings: "
+        f"{sum(f.cpu['web'] for f in figures) / judged * 1000:.2f})"
+    )
+    per_core = 60_000 / (per_k["worker"] + per_k["store"])
+    print(
+        f"so one core judges about {per_core:,.0f} metrics a minute (worker and store CPU); "
+        f"{CORES} cores about {per_core * (CORES or 1):,.0f} "
+        f"(load average during the run: {os.getloadavg()[1]:.1f} on {CORES} cores)"
+    )
+    peaks = processes.peak_rss_mb()
+    print(
+        "peak RSS: "
+        + ", ".join(f"{name} {mb:,.0f} MB" for name, mb in peaks.items())
+        + " [target: worker bounded by its batch, not the fleet]"
+    )
+    phases: dict[str, float] = {}
+    for f in figures:
+        for name, seconds in f.totals.phase_seconds.items():
+            phases[name] = phases.get(name, 0.0) + seconds
+    spent = sum(phases.values())
+    print(
+        "a batch's time per metric: "
+        + ", ".join(
+            f"{name} {seconds / judged * 1e6:.0f} us ({seconds / spent:.0%})"
+            for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
+        )
+        + f"; in all {spent / judged * 1e6:.0f} us a metric over the batches' processes",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metrics", type=int, default=50_000)
+    parser.add_argument("--neo4j-metrics", type=int, default=2_000)
+    parser.add_argument("--minutes", type=int, default=10)
+    args = parser.parse_args()
+    print(f"# the default detector judges from reading number {minimum_points()} on", flush=True)
+    run_engine("falkordb", None, args.metrics, args.minutes)
+    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-neo4j-") as tmp:
+        try:
+            neo4j = start_neo4j(Path(tmp))
+        except Neo4jUnavailableError as exc:
+            print(f"# neo4j not measured: {exc}")
+            return 0
+        try:
+            run_engine("neo4j", neo4j, args.neo4j_metrics, args.minutes)
+        finally:
+            neo4j.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
