@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from common.edits import NameEdit
@@ -45,12 +46,32 @@ LabelName = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_LABEL_NAME_CHARS, pattern=NO_CONTROL)
 ]
 LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE_CHARS, pattern=TEXT)]
+_LABELS_DESCRIPTION = (
+    f"at most {MAX_LABELS}: names up to {MAX_LABEL_NAME_CHARS} characters, "
+    f"values up to {MAX_LABEL_VALUE_CHARS}"
+)
+# The schema written out: pydantic's own puts the name rule in patternProperties, which lets
+# a name outside the pattern carry any value, so clients (and fuzzers) read a body as valid
+# that the API refuses. Here every name is held to the rule and every value is a string.
 Labels = Annotated[
     dict[LabelName, LabelValue],
-    Field(
-        max_length=MAX_LABELS,
-        description=f"at most {MAX_LABELS}: names up to {MAX_LABEL_NAME_CHARS} characters, "
-        f"values up to {MAX_LABEL_VALUE_CHARS}",
+    Field(max_length=MAX_LABELS, description=_LABELS_DESCRIPTION),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {
+                "minLength": 1,
+                "maxLength": MAX_LABEL_NAME_CHARS,
+                "pattern": NO_CONTROL,
+            },
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_LABEL_VALUE_CHARS,
+                "pattern": TEXT,
+            },
+            "description": _LABELS_DESCRIPTION,
+        }
     ),
 ]
 ReadingId = Annotated[
