@@ -12,9 +12,9 @@ from common.errors import DependencyUnavailableError
 from common.graph.executors import FalkorDBExecutor
 from common.ids import new_id
 
-# Counting two million rows before the create: longer than the timeout below, even on a
-# quiet machine (about 1 s here), and the create runs only once the count is done.
-SLOW_CREATE = "UNWIND range(1, 2000000) AS x WITH count(x) AS n CREATE (:Probe {id: $id}) RETURN n"
+# Counting six million rows before the create (about 0.7 s on a quiet machine, seconds
+# under load): the create runs only once the count is done.
+SLOW_CREATE = "UNWIND range(1, 6000000) AS x WITH count(x) AS n CREATE (:Probe {id: $id}) RETURN n"
 PROBES = "MATCH (p:Probe {id: $id}) RETURN count(p) AS n"
 
 
@@ -29,13 +29,15 @@ def test_a_timed_out_write_is_not_sent_again(embedded_server: EmbeddedServer) ->
     so a slow create ran twice: a delete that timed out was repeated behind itself, and
     a non-idempotent create was duplicated."""
     graph = f"retry-{new_id()}"
-    impatient = executor_on(embedded_server, graph, socket_timeout=0.25)
     patient = executor_on(embedded_server, graph, socket_timeout=60)
+    started = time.monotonic()
+    patient.write(SLOW_CREATE, {"id": "warm-up"})
+    one_run = time.monotonic() - started
+    # A fifth of a run, measured here: the write times out on a quiet machine and a busy
+    # one alike (a fixed 0.25 s was longer than the whole run on a quiet one).
+    impatient = executor_on(embedded_server, graph, socket_timeout=one_run / 5)
     probe = new_id()
     try:
-        started = time.monotonic()
-        patient.write(SLOW_CREATE, {"id": "warm-up"})
-        one_run = time.monotonic() - started
         with pytest.raises(DependencyUnavailableError):
             impatient.write(SLOW_CREATE, {"id": probe})
         # The server finishes what it was sent; a second copy would run right after it.
