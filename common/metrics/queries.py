@@ -398,11 +398,12 @@ FOREACH (late IN CASE WHEN earliest <= found.judged_through THEN [found] ELSE []
 #     it is gone).
 #     Without $lock (FalkorDB) no lock node is made, and the metric found first is the one
 #     written: FalkorDB runs one write query at a time per graph, so nothing can come
-#     between. (The second lookups are keyed on a value that is null without $lock, tested
-#     before the index is: with `$lock AND ...` in the WHERE FalkorDB looked every metric
-#     up twice more for nothing, ~10% of a 1,000-metric append.) Either way a metric marked `deleting` (a delete in batches has begun) gets
+#     between. Either way a metric marked `deleting` (a delete in batches has begun) gets
 #     nothing. One text for both engines; the parameter says what the engine needs. (The
-#     lock node's MERGE and stamp were ~5% of a 1,000-metric append there.)
+#     lock node's MERGE and stamp were ~5% of a 1,000-metric append there. The re-find's
+#     lookups are keyed on a value that is null without $lock, which FalkorDB tests before
+#     the index: with `$lock AND ...` in their WHERE it looked every metric up twice more
+#     for nothing, ~10% of a 1,000-metric append.)
 #     A metric given a reading at or before its judged_through is marked late (_MARK_LATE).
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
