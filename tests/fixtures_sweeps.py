@@ -11,6 +11,8 @@ import httpx
 import pytest
 import redis
 
+from common.anomalies.models import Anomaly
+from common.graph.params import KeysetPage
 from common.queue import JobQueue, producer_app
 from common.scans.models import SweepTotals
 from common.scans.sweep import SweepPlan, run_sweep
@@ -41,6 +43,11 @@ def finished_sweep(stores: RedisStores, sweep_id: str, timeout: float = 90) -> S
         return totals if totals is not None and totals.finished_at is not None else None
 
     return wait_for(done, timeout, f"sweep {sweep_id} to finish")  # type: ignore[no-any-return]
+
+
+def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
+    """Every anomaly stored for the metric, in time order."""
+    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
 
 
 def owner_scan(http: httpx.Client, swept: Swept) -> dict[str, object]:

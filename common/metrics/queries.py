@@ -259,7 +259,9 @@ RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
 ORDER BY m.id
 """
 
-# Readings a rebuild would read, per metric (at most $limit): what a sweep sizes batches by.
+# Readings a rebuild would read, per metric: raw ones (at most $limit) and those of the
+# chunks ending at or after w.start (a chunk straddling w.start counted whole: an estimate
+# is enough to size batches by).
 SCAN_COUNT_HISTORY = """
 UNWIND $windows AS w
 CALL {
@@ -270,7 +272,13 @@ CALL {
   LIMIT $limit
   RETURN count(r) AS readings
 }
-RETURN w.id AS id, readings
+CALL {
+  WITH w
+  OPTIONAL MATCH (c:ReadingChunk)
+  WHERE c.metric_id = w.id AND c.last_timestamp >= w.start
+  RETURN sum(c.readings) AS compacted
+}
+RETURN w.id AS id, readings + coalesce(compacted, 0) AS readings
 """
 
 # A batch's one read: each metric's facts, and its readings after judged_through up to
@@ -299,8 +307,9 @@ RETURN metric_id AS id, m.name AS name, m.service_id AS service_id,
        m.detection AS detection, ids, timestamps, vals
 """
 
-# The history a rebuild judges: per metric the newest $limit readings from w.start up to
-# $horizon, newest first.
+# The history a rebuild judges: per metric the newest $limit raw readings from w.start up
+# to $horizon, newest first, and the metric's compacted boundary (readings before it are in
+# chunks: ReadingRepository.read_history_for_scan reads those through read_window).
 SCAN_READ_HISTORY = """
 UNWIND $windows AS w
 CALL {
@@ -312,7 +321,8 @@ CALL {
   LIMIT $limit
   RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
 }
-RETURN w.id AS id, ids, timestamps, vals
+OPTIONAL MATCH (m:Metric {id: w.id})
+RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 """
 
 # How far each metric was judged (a mark that judged nothing only changes the note).

@@ -892,24 +892,38 @@ class ReadingRepository:
     def count_for_scan(
         self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
     ) -> dict[str, int]:
-        """Per (metric id, start) the readings from start up to `horizon_ms`, counting at
-        most `limit`."""
+        """Per (metric id, start) the readings from start up to `horizon_ms`, raw and
+        compacted (an estimate: a chunk straddling the start counts whole), at most `limit`."""
         rows = self.executor.read(
             q.SCAN_COUNT_HISTORY,
             {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
         )
-        return {row["id"]: int(row["readings"]) for row in rows}
+        return {row["id"]: min(limit, int(row["readings"])) for row in rows}
 
     def read_history_for_scan(
         self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
     ) -> dict[str, ReadingSeries]:
         """Per (metric id, start) the newest `limit` readings from start up to
-        `horizon_ms`, in time order."""
+        `horizon_ms`, in time order, raw and compacted alike.
+
+        One read for the batch's raw readings; a metric with fewer than `limit` of them and
+        chunks after its start is read again through `read_window` (the one read path over
+        the raw window and the chunks): only rebuilds of metrics older than the raw window
+        cost a read of their own."""
+        starts = dict(windows)
         rows = self.executor.read(
             q.SCAN_READ_HISTORY,
             {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
         )
-        return {row["id"]: _sorted(_columns(row)) for row in rows}
+        histories = {}
+        for row in rows:
+            metric_id, through = row["id"], row["through"]
+            raw = _sorted(_columns(row))
+            start = starts[metric_id]
+            if through is not None and start < through and len(raw) < limit:
+                raw = self.read_window(metric_id, start, horizon_ms + 1, limit, newest=True)
+            histories[metric_id] = raw
+        return histories
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns: keyset paging on (timestamp, id),

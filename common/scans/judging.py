@@ -3,7 +3,8 @@
 The default detector (SCAN_METHOD=auto) carries a compact state between sweeps: a sweep
 advances it over the readings after the last one judged, which gives exactly the verdicts
 of one pass over the whole series (common.detection.adaptive). The state is rebuilt from
-the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS when there is none
+the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS, raw and compacted
+alike (ReadingRepository.read_history_for_scan), when there is none
 (a new metric, or one no sweep saw for two windows), when it is corrupt, from another
 detector version or other settings, or when readings arrived at or before the last one
 judged (they are judged in the rebuild). Rolling and STL keep no state: each sweep judges

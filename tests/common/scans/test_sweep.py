@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 
 from common import redis_keys as keys
-from common.anomalies.models import Anomaly
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.epoch import now_ms, to_epoch_ms
-from common.graph.params import KeysetPage
 from common.ids import new_id
 from common.metrics.models import NewReading
 from common.scans.batch import BatchEntry, judge_batch
@@ -31,7 +29,7 @@ from common.scans.records import BatchTally
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
 from common.users.models import User
-from tests.fixtures_sweeps import Swept
+from tests.fixtures_sweeps import Swept, stored_anomalies
 from tests.support import ROOT, AppServer
 from tests.worker.support import (
     WorkerProcess,
@@ -45,10 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 STEP = timedelta(minutes=5)
 FLOATS = ("expected", "lower", "upper", "score", "probability")
-
-
-def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
-    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
 
 
 def append(
