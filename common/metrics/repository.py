@@ -423,6 +423,7 @@ class MetricRepository:
                         "after": mark.after_ms,
                         "through": mark.through_ms,
                         "judged": mark.judged,
+                        "raw": mark.raw,
                         "late_seq": mark.late_seq,
                         "appended_at": mark.appended_at_ms,
                         "lag_ms": mark.lag_ms,
@@ -732,7 +733,10 @@ class ReadingRepository:
             if not written:
                 return 0
             expected = [c for c in held if any(w["id"] == c.id for w in written)]
-            if self.replace_history(metric_id, history.through, expected, [], written):
+            earliest = min(reading.timestamp_ms for reading in late)
+            if self.replace_history(
+                metric_id, history.through, expected, [], written, late_from_ms=earliest
+            ):
                 return stored
         raise HistoryBusyError(metric_id)
 
@@ -752,10 +756,12 @@ class ReadingRepository:
         chunks: Sequence[dict[str, Any]],
         new_through: int | None = None,
         moved: int = 0,
+        late_from_ms: int | None = None,
     ) -> bool:
         """One REPLACE_CHUNKS: False (nothing written) when the boundary is no longer
         `through`, a chunk in `expected` changed, or `moved` is not the number of raw
-        readings before `new_through` (default: the boundary stays)."""
+        readings before `new_through` (default: the boundary stays). `late_from_ms`: a
+        merge of late readings, the earliest of them (the scans judge them: see the query)."""
         boundary = MIN_MS if through is None else through
         rows = self.executor.write(
             q.REPLACE_CHUNKS,
@@ -769,6 +775,8 @@ class ReadingRepository:
                 "remove": list(remove),
                 "chunks": list(chunks),
                 "moved": moved,
+                "late_from": late_from_ms,
+                "now": now_ms(),
             },
         )
         return bool(rows)
@@ -882,6 +890,7 @@ class ReadingRepository:
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
                 late_seq=row["late_seq"] or 0,
+                compacted_through_ms=row["compacted_through"],
                 scan_note=row["scan_note"],
                 detection=_detection(row),
                 readings=_sorted(_columns(row)),

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from common.anomalies.service import anomalies_found
 from common.detection import DetectionError
 from common.detection.adaptive import DetectorState
@@ -299,12 +301,16 @@ def _store(
         lag_ms = None
         if metric.id not in work.behind and read.appended_at_ms is not None:
             lag_ms = max(0, now_ms() - read.appended_at_ms)
+        boundary = read.compacted_through_ms
         marks.append(
             ScanMark(
                 metric.id,
                 after_ms=judged.after_ms,
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
+                raw=len(series)
+                if boundary is None
+                else int(np.count_nonzero(series.timestamps_ms >= boundary)),
                 late_seq=read.late_seq,
                 appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
@@ -337,7 +343,15 @@ def _store(
         through = read.judged_through_ms
         marks.append(
             ScanMark(
-                read.metric.id, through, through, 0, read.late_seq, read.appended_at_ms, None, note
+                read.metric.id,
+                through,
+                through,
+                0,
+                0,
+                read.late_seq,
+                read.appended_at_ms,
+                None,
+                note,
             )
         )
         if note != read.scan_note:

@@ -90,3 +90,41 @@ def test_a_rebuild_reads_the_compacted_history_too(
     assert stores.client.hget(keys.scan_state(metric_id), "state") == state.to_bytes()
     assert {"r280", "r450", "n630"} <= {series.ids[i] for i in np.flatnonzero(result.is_anomaly)}
     assert_stored_as_one_pass(store, metric_id, result, series)
+
+
+def test_a_late_reading_merged_into_a_chunk_is_judged_once(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+) -> None:
+    count, compacted = 600, 400
+    values = seasonal_series(count + 1, period=288, seed=32)
+    values[450] += 40
+    start = recent_start(count + 1, STEP)
+    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count + 1)], dtype=np.int64)
+    metric_id, _ = add_metric(client, store, values[:count], start, STEP)
+    sweep()
+    compact_before(store, metric_id, int(times[compacted]), int(times[count - 1]))
+    before = {a.reading_id for a in stored_anomalies(store, metric_id)}
+    assert "r450" in before
+
+    # Between two compacted readings, far off: merged straight into its chunk.
+    late = NewReading("late", int(times[300]) + 60_000, float(values[300] + 60))
+    assert store.readings.append(metric_id, [late]) == 1
+    assert store.readings.boundary(metric_id) == int(times[compacted])
+    assert "late" in store.readings.read_window(metric_id, None, int(times[compacted])).ids
+    assert store.readings.append(metric_id, [late]) == 0  # a duplicate, not a new arrival
+    rebuilt = owner_scan(client, sweep())
+
+    assert rebuilt["readings_judged"] == count + 1 and rebuilt["failures"] == 0
+    stored = [a.reading_id for a in stored_anomalies(store, metric_id)]
+    assert "late" in stored
+    assert len(set(stored)) == len(stored), "an anomaly stored twice"
+    assert before <= set(stored)
+    series, _, state = one_pass(store, metric_id)
+    assert stores.client.hget(keys.scan_state(metric_id), "state") == state.to_bytes()
+    # Judged: the next sweep goes on from the rebuilt state with the next reading only.
+    store.readings.append(metric_id, [NewReading("next", int(times[count]), float(values[count]))])
+    assert owner_scan(client, sweep())["readings_judged"] == 1
+    assert len(series) == count + 1
