@@ -6,7 +6,6 @@ reading merged straight into a chunk is judged by the next sweep, and stored onc
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -15,16 +14,14 @@ import pytest
 from common import redis_keys as keys
 from common.detection.adaptive import AdaptiveSettings, DetectorState, advance, new_state
 from common.detection.result import DetectionResult
-from common.epoch import to_epoch_ms
 from common.metrics.compaction import MaintenanceReport, compact_metric
 from common.metrics.models import CompactionTarget, NewReading, ReadingSeries
 from common.stores import RedisStores, Repositories
-from tests.fixtures_sweeps import Swept, owner_scan, stored_anomalies
-from tests.worker.support import add_metric, recent_start, seasonal_series
+from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan, stored_anomalies
+from tests.worker.support import seasonal_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STEP = timedelta(minutes=5)
 FLOATS = ("expected", "lower", "upper", "score", "probability")
 
 
@@ -65,28 +62,25 @@ def test_a_rebuild_reads_the_compacted_history_too(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     count, compacted, more = 600, 400, 50
     values = seasonal_series(count + more, period=288, seed=31)
     for at in (280, 450, 630):  # alarms in the compacted part, the raw part, the new readings
         values[at] += 40
-    start = recent_start(count + more, STEP)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count + more)], dtype=np.int64)
-    metric_id, ids = add_metric(client, store, values[:count], start, STEP)
+    metric = scanned_metric(values, stored=count)
+    metric_id, times = metric.id, metric.times_ms
     sweep()
     compact_before(store, metric_id, int(times[compacted]), int(times[count - 1]))
     stores.client.delete(keys.scan_state(metric_id))
-    store.readings.append(
-        metric_id,
-        [NewReading(f"n{i}", int(times[i]), float(values[i])) for i in range(count, count + more)],
-    )
+    metric.send(count, count + more, prefix="n")
     rebuilt = owner_scan(client, sweep())
 
     # The rebuild judged the whole history (chunks and raw window): the state it saved and
     # the anomalies stored are one pass of the detector over the series.
     assert rebuilt["readings_judged"] == count + more and rebuilt["failures"] == 0
     series, result, state = one_pass(store, metric_id)
-    assert len(series) == count + more and series.ids[:count] == ids
+    assert len(series) == count + more and series.ids[:count] == metric.ids[:count]
     assert stores.client.hget(keys.scan_state(metric_id), "state") == state.to_bytes()
     assert {"r280", "r450", "n630"} <= {series.ids[i] for i in np.flatnonzero(result.is_anomaly)}
     assert_stored_as_one_pass(store, metric_id, result, series)
@@ -97,13 +91,13 @@ def test_a_late_reading_merged_into_a_chunk_is_judged_once(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     count, compacted = 600, 400
     values = seasonal_series(count + 1, period=288, seed=32)
     values[450] += 40
-    start = recent_start(count + 1, STEP)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count + 1)], dtype=np.int64)
-    metric_id, _ = add_metric(client, store, values[:count], start, STEP)
+    metric = scanned_metric(values, stored=count)
+    metric_id, times = metric.id, metric.times_ms
     sweep()
     compact_before(store, metric_id, int(times[compacted]), int(times[count - 1]))
     before = {a.reading_id for a in stored_anomalies(store, metric_id)}
@@ -125,6 +119,6 @@ def test_a_late_reading_merged_into_a_chunk_is_judged_once(
     series, _, state = one_pass(store, metric_id)
     assert stores.client.hget(keys.scan_state(metric_id), "state") == state.to_bytes()
     # Judged: the next sweep goes on from the rebuilt state with the next reading only.
-    store.readings.append(metric_id, [NewReading("next", int(times[count]), float(values[count]))])
+    metric.send(count, count + 1, prefix="next")
     assert owner_scan(client, sweep())["readings_judged"] == 1
     assert len(series) == count + 1
