@@ -132,6 +132,11 @@ def plan_metric(
         return Rebuild(min(judged_through, judged_through if last is None else last) + 1)
     if read.late_from_ms is not None:
         return Rebuild(read.late_from_ms)  # readings arrived at or before the last judged
+    boundary = read.compacted_through_ms
+    if boundary is not None and judged_through + 1 < boundary:
+        # Scans stopped for longer than the raw window: readings after the last judged were
+        # compacted before a sweep saw them, and SCAN_READ_NEW reads raw readings only.
+        return Rebuild(judged_through + 1)
     if not len(read.readings):
         return None
     return Advance(state)

@@ -122,3 +122,28 @@ def test_a_late_reading_merged_into_a_chunk_is_judged_once(
     metric.send(count, count + 1, prefix="next")
     assert owner_scan(client, sweep())["readings_judged"] == 1
     assert len(series) == count + 1
+
+
+def test_readings_compacted_before_a_sweep_saw_them_are_judged(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
+) -> None:
+    count, judged = 600, 300
+    values = seasonal_series(count, period=288, seed=33)
+    values[400] += 40
+    metric = scanned_metric(values, stored=judged)
+    sweep()
+    # Scans stop for longer than the raw window: readings arrive, and some are compacted
+    # before any sweep judged them.
+    metric.send(judged, count)
+    compact_before(store, metric.id, int(metric.times_ms[500]), int(metric.times_ms[-1]))
+    swept = owner_scan(client, sweep())
+
+    assert swept["readings_judged"] == count and swept["failures"] == 0  # a rebuild
+    series, result, state = one_pass(store, metric.id)
+    assert stores.client.hget(keys.scan_state(metric.id), "state") == state.to_bytes()
+    assert "r400" in {series.ids[i] for i in np.flatnonzero(result.is_anomaly)}
+    assert_stored_as_one_pass(store, metric.id, result, series)
