@@ -122,10 +122,10 @@ class ScanDetectors:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._made: dict[str, ScanDetector] = {}
+        self._made: dict[tuple[object, ...], ScanDetector] = {}
 
     def of(self, detection: MetricDetection) -> ScanDetector:
-        key = detection.model_dump_json()
+        key = tuple(vars(detection).values())  # per metric of a batch: cheaper than JSON
         made = self._made.get(key)
         if made is None:
             made = self._made[key] = ScanDetector.from_settings(self.settings, detection)
