@@ -12,10 +12,11 @@ same bin are averaged; empty bins (gaps) are interpolated when a grid is read.
   clipped to OUTLIER_SCALES scales of that forecast: a spike must not come back a
   season later as a forecast error of the opposite sign.
 - `overview`: every reading since the start, in at most OVERVIEW_BINS bins; when full,
-  each pair of bins becomes one. The season is inferred from it every EARLY_CHECK
-  readings up to EARLY_CHECKS_UNTIL, then every SEASON_CHECK up to LAST_SEASON_CHECK (a
-  season must show SEASONS_SEEN times over: a daily cycle is learnt from two days), then
-  it is dropped. A season found on bins several readings wide is located to one reading on
+  each pair of bins becomes one. The season is inferred from it every SEASON_CHECK
+  readings (every EARLY_CHECK from MANY_READINGS to EARLY_CHECKS_UNTIL) up to
+  LAST_SEASON_CHECK (a season must show SEASONS_SEEN times over once there are
+  MANY_READINGS, four times before: a day of 5-minute readings is learnt from two days),
+  then it is dropped. A season found on bins several readings wide is located to one reading on
   `recent` when two seasons and a tenth fit there.
 
 Both grids hold float32 offsets from an anchor near the series' level (re-anchored at
