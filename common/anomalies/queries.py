@@ -101,3 +101,34 @@ SET a.feedback = $verdict, a.feedback_at = $now
 """
     + _ANOMALY_COLUMNS
 )
+
+# Withdrawing a verdict: the anomaly is as if nobody had said anything of it.
+CLEAR_ANOMALY_FEEDBACK = (
+    _OWNED_ANOMALY
+    + """
+SET a.feedback = null, a.feedback_at = null
+"""
+    + _ANOMALY_COLUMNS
+)
+
+# What the metrics' detectors are taught and kept from learning (common.anomalies.lessons):
+# per metric, its newest $limit anomalies that have a verdict or are in an open incident,
+# as parallel lists (collect skips nulls: the nullable columns are coalesced). Reads the
+# metric's anomalies through the (metric_id, timestamp) index; an anomaly's incident is one
+# relationship away.
+METRIC_LESSONS = """
+UNWIND $metric_ids AS metric_id
+MATCH (a:Anomaly)
+WHERE a.metric_id = metric_id AND a.timestamp >= $min
+OPTIONAL MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(a)
+WITH metric_id, a, count(i) AS open
+WHERE a.feedback IS NOT NULL OR open > 0
+WITH metric_id, a, open
+ORDER BY a.timestamp DESC
+WITH metric_id, collect(a)[0..$limit] AS newest
+UNWIND newest AS a
+OPTIONAL MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(a)
+RETURN metric_id, a.timestamp AS timestamp, a.event_start AS event_start,
+       a.event_end AS event_end, a.kind AS kind, a.value AS value, a.expected AS expected,
+       a.probability AS probability, a.feedback AS feedback, count(i) > 0 AS open
+"""
