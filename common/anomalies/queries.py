@@ -94,22 +94,23 @@ WHERE m.deleting IS NULL
 
 GET_ANOMALY = _OWNED_ANOMALY + _ANOMALY_COLUMNS
 
-SET_ANOMALY_FEEDBACK = (
-    _OWNED_ANOMALY
-    + """
+# A verdict that makes or unmakes `confirmed` changes what the metric's detector may learn
+# from (common.anomalies.lessons): if sweeps already judged the anomaly's readings, the
+# metric is marked as a late append marks it, so the next sweep rebuilds its state from
+# the event's start with the verdict taken into account.
+_RELEARN = """
+WITH a, m, coalesce(a.feedback = 'confirmed', false) <> coalesce($verdict = 'confirmed', false)
+     AND a.event_start <= coalesce(m.judged_through, $min) AS relearn
 SET a.feedback = $verdict, a.feedback_at = $now
+FOREACH (_ IN CASE WHEN relearn THEN [1] ELSE [] END |
+  SET m.late_seq = coalesce(m.late_seq, 0) + 1,
+      m.late_from = CASE WHEN m.late_from IS NULL OR a.event_start < m.late_from
+                         THEN a.event_start ELSE m.late_from END)
+WITH a
 """
-    + _ANOMALY_COLUMNS
-)
 
-# Withdrawing a verdict: the anomaly is as if nobody had said anything of it.
-CLEAR_ANOMALY_FEEDBACK = (
-    _OWNED_ANOMALY
-    + """
-SET a.feedback = null, a.feedback_at = null
-"""
-    + _ANOMALY_COLUMNS
-)
+SET_ANOMALY_FEEDBACK = _OWNED_ANOMALY + _RELEARN + _ANOMALY_COLUMNS
+
 
 # What the metrics' detectors are taught and kept from learning (common.anomalies.lessons):
 # per metric, its newest $limit anomalies that have a verdict or are in an open incident,

@@ -96,15 +96,23 @@ class AnomalyRepository:
         """Record what a person said of an anomaly (the last verdict counts)."""
         rows = self.executor.write(
             q.SET_ANOMALY_FEEDBACK,
-            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": verdict, "now": now_ms()},
+            {
+                "owner_id": owner_id,
+                "anomaly_id": anomaly_id,
+                "verdict": verdict,
+                "now": now_ms(),
+                "min": MIN_MS,
+            },
         )
         return _anomaly(rows[0]) if rows else None
 
     def clear_feedback(self, owner_id: str, anomaly_id: str) -> Anomaly | None:
-        """Withdraw what a person said of an anomaly."""
+        """Withdraw what a person said of an anomaly: as if nobody had said anything."""
         rows = self.executor.write(
-            q.CLEAR_ANOMALY_FEEDBACK, {"owner_id": owner_id, "anomaly_id": anomaly_id}
-        )
+            q.SET_ANOMALY_FEEDBACK,
+            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": None, "now": None,
+             "min": MIN_MS},
+        )  # fmt: skip
         return _anomaly(rows[0]) if rows else None
 
     def lessons(

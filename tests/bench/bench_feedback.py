@@ -72,8 +72,14 @@ def read_series(folder: Path, name: str, labels: list[list[str]], score: ModuleT
     return Series(readings.timestamps_ms[order], readings.values[order], stamps, windows)
 
 
-def replay(series: Series, feedback: bool) -> list[int]:
-    """The alarms raised (indices), with the user's feedback or without any."""
+# What the user says: nothing, only false positives, or both verdicts.
+MODES = ("without feedback", "false positives only", "with feedback")
+
+
+def replay(series: Series, mode: str) -> list[int]:
+    """The alarms raised (indices) with the user saying what `mode` says."""
+    feedback = mode != MODES[0]
+    confirms = mode == MODES[2]
     settings = AdaptiveSettings()
     n = series.values.shape[0]
     learn = np.ones(n, dtype=bool)
@@ -97,8 +103,9 @@ def replay(series: Series, feedback: bool) -> list[int]:
         # The person's verdict, given as soon as the alarm is raised.
         event = next(e for e in judged.events if e.start_index <= alarm - at <= e.end_index)
         if any(start <= alarm <= end for start, end in series.windows):
-            end = max(at + event.end_index, alarm + KEPT_OUT_READINGS - 1)
-            learn[alarm : end + 1] = False
+            if confirms:
+                end = max(at + event.end_index, alarm + KEPT_OUT_READINGS - 1)
+                learn[alarm : end + 1] = False
         else:
             value, expected = float(series.values[alarm]), float(result.expected[alarm - at])
             kind = event.kind.name if event.kind is not None else None
@@ -130,27 +137,28 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
     for corpus, labels_file in CORPORA:
         labels = json.loads((folder / labels_file).read_text())
-        totals = np.zeros((2, 2), dtype=np.int64)  # [without, with] x [false alarms, found]
+        totals = {mode: np.zeros(2, dtype=np.int64) for mode in MODES}  # false alarms, found
         lost: list[str] = []
         started = time.perf_counter()
         for number, (name, windows) in enumerate(sorted(labels.items()), 1):
             series = read_series(folder, name, windows, score)
-            without = counts(series, replay(series, feedback=False), score)
-            with_ = counts(series, replay(series, feedback=True), score)
-            totals += np.array([without, with_])
-            if with_[1] < without[1]:
-                lost.append(f"{name} ({without[1]} -> {with_[1]})")
+            found = {mode: counts(series, replay(series, mode), score) for mode in MODES}
+            for mode in MODES:
+                totals[mode] += found[mode]
+            before, after = found[MODES[0]][1], found[MODES[2]][1]
+            if after < before:
+                lost.append(f"{name} ({before} -> {after})")
             if number % 10 == 0:
                 print(f"  {corpus}: {number}/{len(labels)} series", flush=True)
-        (fp_without, found_without), (fp_with, found_with) = totals.tolist()
-        fewer = 1 - fp_with / fp_without if fp_without else 0.0
-        print(
-            f"{corpus}: false alarms {fp_without} -> {fp_with} with feedback ({fewer:.0%} fewer); "
-            f"windows found {found_without} -> {found_with} "
-            f"({time.perf_counter() - started:.0f} s)"
-        )
+        fp_without = int(totals[MODES[0]][0])
+        print(f"{corpus} ({len(labels)} series, {time.perf_counter() - started:.0f} s):")
+        for mode in MODES:
+            fp, windows_found = totals[mode].tolist()
+            change = fp / fp_without - 1 if fp_without else 0.0
+            fewer = f" ({change:+.0%} false alarms)" if mode != MODES[0] else ""
+            print(f"  {mode:22s} false alarms {fp:4d}, windows found {windows_found:3d}{fewer}")
         if lost:
-            print(f"  windows lost in: {'; '.join(lost)}")
+            print(f"  windows lost with feedback in: {'; '.join(lost)}")
 
 
 if __name__ == "__main__":
