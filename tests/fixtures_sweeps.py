@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 
@@ -40,6 +41,14 @@ def finished_sweep(stores: RedisStores, sweep_id: str, timeout: float = 90) -> S
         return totals if totals is not None and totals.finished_at is not None else None
 
     return wait_for(done, timeout, f"sweep {sweep_id} to finish")  # type: ignore[no-any-return]
+
+
+def owner_scan(http: httpx.Client, swept: Swept) -> dict[str, object]:
+    """The sweep as `GET /api/scans` shows it to the client's owner (their counts only)."""
+    answer = http.get("/api/scans", params={"limit": 500})
+    assert answer.status_code == 200, answer.text
+    [scan] = [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
+    return scan  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -236,6 +236,7 @@ class DueMetric:
     latest_ms: int | None
     judged_through_ms: int | None  # the newest reading judged (None: never judged)
     late_from_ms: int | None  # readings at or after it, up to judged_through, are not judged
+    detection: MetricDetection  # the metric's own settings: the state a sweep expects
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,7 @@ class ScanRead:
     late_from_ms: int | None
     late_seq: int  # late appends so far (see APPEND_READINGS)
     scan_note: str | None
+    detection: MetricDetection  # the metric's own settings, over the SCAN_* ones
     readings: ReadingSeries
 
 

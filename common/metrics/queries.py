@@ -254,7 +254,8 @@ MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
 WHERE (m.last_append_at >= $since OR m.id IN $also) AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
-       m.judged_through AS judged_through, m.late_from AS late_from
+       m.judged_through AS judged_through, m.late_from AS late_from,
+       m.detection AS detection
 ORDER BY m.id
 """
 
@@ -295,7 +296,7 @@ RETURN metric_id AS id, m.name AS name, m.service_id AS service_id,
        latest.timestamp AS latest_timestamp, m.last_append_at AS appended_at,
        m.judged_through AS judged_through,
        m.late_from AS late_from, m.late_seq AS late_seq, m.scan_note AS scan_note,
-       ids, timestamps, vals
+       m.detection AS detection, ids, timestamps, vals
 """
 
 # The history a rebuild judges: per metric the newest $limit readings from w.start up to

@@ -95,6 +95,11 @@ def _latest_key(row: Row) -> tuple[int, str] | None:
     return int(row["latest_timestamp"]), row["latest_id"]
 
 
+def _detection(row: Row) -> MetricDetection:
+    """A metric's own detection settings, kept as one JSON string (none: the defaults)."""
+    return MetricDetection.model_validate_json(row.get("detection") or "{}")
+
+
 def _metric(row: Row) -> Metric:
     latest = None
     if row["latest_id"] is not None:
@@ -116,7 +121,7 @@ def _metric(row: Row) -> Metric:
         judged_through=optional_moment(row["judged_through"]),
         scan_lag_seconds=None if lag_ms is None else lag_ms / 1000,
         scan_note=row["scan_note"],
-        detection=MetricDetection.model_validate_json(row.get("detection") or "{}"),
+        detection=_detection(row),
     )
 
 
@@ -397,6 +402,7 @@ class MetricRepository:
                 latest_ms=row["latest_timestamp"],
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
+                detection=_detection(row),
             )
             for row in rows
         ]
@@ -877,6 +883,7 @@ class ReadingRepository:
                 late_from_ms=row["late_from"],
                 late_seq=row["late_seq"] or 0,
                 scan_note=row["scan_note"],
+                detection=_detection(row),
                 readings=_sorted(_columns(row)),
             )
             for row in rows
