@@ -3,9 +3,8 @@
 a line per append: when it was sent (time.monotonic(), the same clock as its parent's), how
 long its answer took in seconds, and its status.
 
-A process of its own so that what it measures is the service: in the test's process it
-would wait for the GIL behind the test's own work (seeding, receivers, polling), and that
-wait, on a loaded machine, is what made the p99 fail.
+A process of its own, so that what it measures is the service: nothing the test's own
+threads do (a case's receivers, its polling) can delay an append.
 
     python -m tests.faults.appender BASE_URL METRIC_ID   (the key in NEONOMALY_KEY)
 """

@@ -15,10 +15,13 @@ should). The other tenant's appends are measured while `run` runs.
 
 What is measured is what the other tenant waits for, the service's answer, and nothing of
 this test's own making: the appends are sent by a process of their own (tests/faults/
-appender.py; in this process they waited for the GIL behind the seeding, the receivers and
-the polling here, which on a loaded machine was most of the p99), from a warm connection
-(the first appends, before the case starts, are not counted), and an append counts if it
-was in flight at any moment of the case (one sent just before a stall suffers it too).
+appender.py: the test's threads, a case's receivers and polling, cannot delay them), from a
+warm connection (the first appends are not counted), and an append counts if it was in
+flight at any moment of the case (one sent just before a stall suffers it too). The same
+appends with nothing else running, just before the case, are printed beside (and in a
+failure's message): on this 2-core machine shared by several test runs, load 20 and over
+makes them slow on their own, which is what made this test flaky; the bound is not loosened
+for it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ SIZE = 100_000  # readings (and anomalies) of the worst cases
 P99_LIMIT_SECONDS = 1.0
 MIN_APPENDS = 20  # the other tenant must really have been appending meanwhile
 WARM_APPENDS = 5  # sent before a case starts: a connection open, the app warm
+BASELINE_SECONDS = 3.0  # then appends with nothing else running, to compare with
 OPERATION_TIMEOUT = 300.0
 SEED_BATCH = 10_000
 DEADLINE = 3  # WEBHOOK_TIMEOUT_SECONDS: one delivery attempt in all
@@ -343,6 +347,8 @@ def test_another_tenants_appends_stay_fast(
     appender = Appender(neighbour, neighbour.metric("small").id, tmp_path / "appends.txt")
     try:
         wait_for(lambda: len(appender.appends()) >= WARM_APPENDS, 60, "the appends to start")
+        quiet = time.monotonic()
+        time.sleep(BASELINE_SECONDS)
         started = time.monotonic()
         case.run(heavy, prepared)
         ended = time.monotonic()
@@ -350,12 +356,17 @@ def test_another_tenants_appends_stay_fast(
         appender.stop()
     appends = appender.appends()
     seconds = during(appends, started, ended)
+    # What the machine alone gives the same appends: on a loaded machine (load 20 on 2
+    # cores) it is already near the bound, and a failure says so.
+    baseline = during([a for a in appends if a.sent + a.seconds < started], quiet, started)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(
-        f"\n{case.id}: {ended - started:.1f} s; the other tenant's appends meanwhile: "
-        f"{len(seconds)}, p99 {p99(seconds) * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms "
+    figures = (
+        f"{case.id}: {ended - started:.1f} s; the other tenant's appends meanwhile: "
+        f"{len(seconds)}, p99 {p99(seconds) * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms; "
+        f"before, with nothing running: {len(baseline)}, p99 {p99(baseline) * 1000:.0f} ms "
         f"(load {load})"
     )
+    print("\n" + figures)
     assert [a.status for a in appends if a.status != "201"] == []
-    assert len(seconds) >= MIN_APPENDS, f"only {len(seconds)} appends during {case.id}"
-    assert p99(seconds) < P99_LIMIT_SECONDS, seconds[-10:]
+    assert len(seconds) >= MIN_APPENDS, figures
+    assert p99(seconds) < P99_LIMIT_SECONDS, (figures, seconds[-10:])
