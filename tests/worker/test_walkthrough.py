@@ -5,6 +5,7 @@ the same bursts, stored them again and paged a second time)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -56,6 +57,18 @@ class Walkthrough:
         # (after curl's answers, which end with no newline).
         return self.output.read_text().count(f"{event} {{\n")
 
+    def first(self, event: str) -> dict[str, Any]:
+        """The first such event's JSON, as printed."""
+        text = self.output.read_text()
+        start = text.index(f"{event} {{\n") + len(event) + 1
+        printed: dict[str, Any] = json.JSONDecoder().raw_decode(text, start)[0]
+        return printed
+
+
+def swap(text: str, old: str, new: str) -> str:
+    assert old in text, f"the walkthrough no longer says {old!r}: update this test"
+    return text.replace(old, new)
+
 
 @pytest.fixture
 def walkthrough(
@@ -66,10 +79,10 @@ def walkthrough(
     receiver, commands = readme_blocks()
     port = str(free_port())
     (tmp_path / "receiver.py").write_text(
-        receiver.replace('("127.0.0.1", 9000)', f'("127.0.0.1", {port})')
+        swap(receiver, '("127.0.0.1", 9000)', f'("127.0.0.1", {port})')
     )
-    commands = commands.replace("127.0.0.1:9000", f"127.0.0.1:{port}")
-    commands = commands.replace("API=http://127.0.0.1:8000", f"API={app_server.base_url}")
+    commands = swap(commands, "127.0.0.1:9000", f"127.0.0.1:{port}")
+    commands = swap(commands, "API=http://127.0.0.1:8000", f"API={app_server.base_url}")
     # The receiver's pid, to stop it after; `set -e`: a failed step fails the test.
     commands, started = re.subn(
         r"^python3 receiver.py &.*$", r"\g<0>\necho $! > receiver.pid", commands, flags=re.M
@@ -82,7 +95,9 @@ def walkthrough(
             ["bash", "-c", f"set -e\n{commands}"], check=False, cwd=tmp_path,
             env={**os.environ, "KEY": key}, stdout=out, stderr=subprocess.STDOUT, timeout=120,
         )  # fmt: skip
-    pid = int((tmp_path / "receiver.pid").read_text())
+    pid_file = tmp_path / "receiver.pid"
+    assert pid_file.exists(), output.read_text()  # it failed before starting the receiver
+    pid = int(pid_file.read_text())
     try:
         assert ran.returncode == 0, output.read_text()
         headers = {"X-API-Key": key}
@@ -146,6 +161,8 @@ def left_for_two_sweeps(
     http = walkthrough.http
     incident_sweep()
     wait_for(lambda: walkthrough.printed("incident.opened"), 60, "the receiver's incident.opened")
+    opened = walkthrough.first("incident.opened")  # as the README says: the upstream first
+    assert opened["probable_causes"][0]["metric"] == "payments/error_rate", opened
     [incident] = http.get("/api/incidents", params={"status": "open"}).json()["incidents"]
     assert http.post(f"/api/incidents/{incident['id']}/resolve").status_code == 200
     incident_sweep()
