@@ -259,7 +259,9 @@ RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
 ORDER BY m.id
 """
 
-# Readings a rebuild would read, per metric (at most $limit): what a sweep sizes batches by.
+# Readings a rebuild would read, per metric: raw ones (at most $limit) and those of the
+# chunks ending at or after w.start (a chunk straddling w.start counted whole: an estimate
+# is enough to size batches by).
 SCAN_COUNT_HISTORY = """
 UNWIND $windows AS w
 CALL {
@@ -270,7 +272,13 @@ CALL {
   LIMIT $limit
   RETURN count(r) AS readings
 }
-RETURN w.id AS id, readings
+CALL {
+  WITH w
+  OPTIONAL MATCH (c:ReadingChunk)
+  WHERE c.metric_id = w.id AND c.last_timestamp >= w.start
+  RETURN sum(c.readings) AS compacted
+}
+RETURN w.id AS id, readings + coalesce(compacted, 0) AS readings
 """
 
 # A batch's one read: each metric's facts, and its readings after judged_through up to
@@ -296,11 +304,13 @@ RETURN metric_id AS id, m.name AS name, m.service_id AS service_id,
        latest.timestamp AS latest_timestamp, m.last_append_at AS appended_at,
        m.judged_through AS judged_through,
        m.late_from AS late_from, m.late_seq AS late_seq, m.scan_note AS scan_note,
-       m.detection AS detection, ids, timestamps, vals
+       m.detection AS detection, m.compacted_through AS compacted_through,
+       ids, timestamps, vals
 """
 
-# The history a rebuild judges: per metric the newest $limit readings from w.start up to
-# $horizon, newest first.
+# The history a rebuild judges: per metric the newest $limit raw readings from w.start up
+# to $horizon, newest first, and the metric's compacted boundary (readings before it are in
+# chunks: ReadingRepository.read_history_for_scan reads those through read_window).
 SCAN_READ_HISTORY = """
 UNWIND $windows AS w
 CALL {
@@ -312,15 +322,16 @@ CALL {
   LIMIT $limit
   RETURN collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
 }
-RETURN w.id AS id, ids, timestamps, vals
+OPTIONAL MATCH (m:Metric {id: w.id})
+RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 """
 
 # How far each metric was judged (a mark that judged nothing only changes the note).
 # judged_through is set first: on Neo4j this holds the metric's lock, so an append racing
 # this write either sees the new judged_through (and marks itself late) or committed
 # before, and is counted here: when the metric was appended to since the batch read it
-# (last_append_at moved), more readings in (after, through] than were judged means one
-# arrived unseen, and they are marked late. Otherwise the late readings the batch saw
+# (last_append_at moved), more raw readings in (after, through] than were judged raw means
+# one arrived unseen, and they are marked late. Otherwise the late readings the batch saw
 # were judged, unless another late append came since (late_seq moved).
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
@@ -338,7 +349,7 @@ CALL {
   RETURN count(r) AS present
 }
 SET m.late_from = CASE
-  WHEN present > k.judged THEN
+  WHEN present > k.raw THEN
     CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
          ELSE m.late_from END
   WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
@@ -746,6 +757,10 @@ WITH m
 #    is there at that version; exactly $moved raw readings are older than $new_through
 #    (the ones the caller read and compacted: no late reading joined them since).
 #    Any check failing: no row back and nothing written; the caller reads again.
+#  - A merge of late readings ($late_from: the earliest of them; null for compaction and
+#    retention) is an append for the scans: it stamps last_append_at, and marks the metric
+#    late when a reading is at or before its judged_through, as _MARK_LATE marks a chain
+#    append, so the next sweep judges it in a rebuild.
 REPLACE_CHUNKS = (
     _UNDER_METRIC_LOCK
     + """
@@ -767,6 +782,13 @@ FOREACH (k IN $chunks |
       c.last_timestamp = k.last, c.readings = k.readings, c.low = k.low, c.high = k.high,
       c.total = k.total, c.times = k.times, c.vals = k.vals, c.ids = k.ids)
 SET m.compacted_through = $new_through
+FOREACH (_ IN CASE WHEN $late_from IS NULL THEN [] ELSE [1] END |
+  SET m.last_append_at = $now,
+      m.late_seq = CASE WHEN $late_from <= m.judged_through
+                        THEN coalesce(m.late_seq, 0) + 1 ELSE m.late_seq END,
+      m.late_from = CASE WHEN $late_from <= m.judged_through
+                              AND (m.late_from IS NULL OR $late_from < m.late_from)
+                         THEN $late_from ELSE m.late_from END)
 RETURN size(moved) AS moved
 """
 )

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from common.anomalies.service import anomalies_found
 from common.detection import DetectionError
 from common.detection.adaptive import DetectorState
@@ -130,6 +132,11 @@ def plan_metric(
         return Rebuild(min(judged_through, judged_through if last is None else last) + 1)
     if read.late_from_ms is not None:
         return Rebuild(read.late_from_ms)  # readings arrived at or before the last judged
+    boundary = read.compacted_through_ms
+    if boundary is not None and judged_through + 1 < boundary:
+        # Scans stopped for longer than the raw window: readings after the last judged were
+        # compacted before a sweep saw them, and SCAN_READ_NEW reads raw readings only.
+        return Rebuild(judged_through + 1)
     if not len(read.readings):
         return None
     return Advance(state)
@@ -299,12 +306,16 @@ def _store(
         lag_ms = None
         if metric.id not in work.behind and read.appended_at_ms is not None:
             lag_ms = max(0, now_ms() - read.appended_at_ms)
+        boundary = read.compacted_through_ms
         marks.append(
             ScanMark(
                 metric.id,
                 after_ms=judged.after_ms,
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
+                raw=len(series)
+                if boundary is None
+                else int(np.count_nonzero(series.timestamps_ms >= boundary)),
                 late_seq=read.late_seq,
                 appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
@@ -337,7 +348,15 @@ def _store(
         through = read.judged_through_ms
         marks.append(
             ScanMark(
-                read.metric.id, through, through, 0, read.late_seq, read.appended_at_ms, None, note
+                read.metric.id,
+                through,
+                through,
+                0,
+                0,
+                read.late_seq,
+                read.appended_at_ms,
+                None,
+                note,
             )
         )
         if note != read.scan_note:

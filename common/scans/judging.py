@@ -3,10 +3,12 @@
 The default detector (SCAN_METHOD=auto) carries a compact state between sweeps: a sweep
 advances it over the readings after the last one judged, which gives exactly the verdicts
 of one pass over the whole series (common.detection.adaptive). The state is rebuilt from
-the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS when there is none
-(a new metric, or one no sweep saw for two windows), when it is corrupt, from another
-detector version or other settings, or when readings arrived at or before the last one
-judged (they are judged in the rebuild). Rolling and STL keep no state: each sweep judges
+the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS, raw and compacted
+alike (ReadingRepository.read_history_for_scan), when there is none (a new metric, or one
+no sweep saw for two windows), when it is corrupt, from another detector version or other
+settings, when readings arrived at or before the last one judged (late, or merged into a
+compacted chunk: they are judged in the rebuild), or when readings after the last one
+judged were compacted before a sweep saw them. Rolling and STL keep no state: each sweep judges
 the same bounded history again, of which only the readings not judged before count.
 
 Each metric is judged with its own detection settings (`PATCH /api/metrics/{id}`) over
@@ -120,10 +122,10 @@ class ScanDetectors:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._made: dict[str, ScanDetector] = {}
+        self._made: dict[tuple[object, ...], ScanDetector] = {}
 
     def of(self, detection: MetricDetection) -> ScanDetector:
-        key = detection.model_dump_json()
+        key = tuple(vars(detection).values())  # per metric of a batch: cheaper than JSON
         made = self._made.get(key)
         if made is None:
             made = self._made[key] = ScanDetector.from_settings(self.settings, detection)

@@ -9,7 +9,6 @@ rebuild stores no anomaly twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -17,15 +16,12 @@ import pytest
 
 from common import redis_keys as keys
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
-from common.epoch import to_epoch_ms
-from common.metrics.models import NewReading
 from common.stores import RedisStores, Repositories
-from tests.fixtures_sweeps import Swept, owner_scan
-from tests.worker.support import add_metric, recent_start, seasonal_series
+from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan
+from tests.worker.support import seasonal_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STEP = timedelta(minutes=5)
 COUNT = 300
 
 
@@ -45,28 +41,28 @@ def test_direction_and_min_deviation_gate_later_sweeps_without_a_rebuild(
     client: httpx.Client,
     store: Repositories,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(COUNT, period=288, seed=21)
-    start = recent_start(COUNT, STEP)
+    values = seasonal_series(COUNT + 1, period=288, seed=21)
     # Twins: one keeps the defaults, the other is PATCHed; both then get the same reading.
-    dips = [add_metric(client, store, values, start, STEP)[0] for _ in range(2)]
-    spikes = [add_metric(client, store, values, start, STEP)[0] for _ in range(2)]
+    dips = [scanned_metric(values, stored=COUNT) for _ in range(2)]
+    spikes = [scanned_metric(values, stored=COUNT) for _ in range(2)]
     sweep()
-    patch_detection(client, dips[1], {"direction": "up"})
-    patch_detection(client, spikes[1], {"min_deviation": 25.0})
+    patch_detection(client, dips[1].id, {"direction": "up"})
+    patch_detection(client, spikes[1].id, {"min_deviation": 25.0})
 
-    at_ms = to_epoch_ms(start + COUNT * STEP)
+    at_ms = int(dips[0].times_ms[COUNT])
     expected = values[COUNT - 288]  # a season back: where the series would be
-    for metric_id in dips:
-        store.readings.append(metric_id, [NewReading("dip", at_ms, float(expected - 40))])
-    for metric_id in spikes:  # far out for its noise (sd 0.5), yet under 25
-        store.readings.append(metric_id, [NewReading("bump", at_ms, float(expected + 12))])
+    for metric in dips:
+        metric.send_one("dip", at_ms, float(expected - 40))
+    for metric in spikes:  # far out for its noise (sd 0.5), yet under 25
+        metric.send_one("bump", at_ms, float(expected + 12))
     swept = sweep()
 
-    assert "dip" in anomaly_ids(client, dips[0])
-    assert "dip" not in anomaly_ids(client, dips[1])  # direction "up": a dip is no alarm
-    assert "bump" in anomaly_ids(client, spikes[0])
-    assert "bump" not in anomaly_ids(client, spikes[1])  # 12 from expected, under 25
+    assert "dip" in anomaly_ids(client, dips[0].id)
+    assert "dip" not in anomaly_ids(client, dips[1].id)  # direction "up": a dip is no alarm
+    assert "bump" in anomaly_ids(client, spikes[0].id)
+    assert "bump" not in anomaly_ids(client, spikes[1].id)  # 12 from expected, under 25
     # The gate changes no state: each metric judged its one new reading, none rebuilt.
     scan = owner_scan(client, swept)
     assert (scan["metrics_judged"], scan["readings_judged"], scan["anomalies"]) == (4, 4, 2)
@@ -77,22 +73,20 @@ def test_a_sensitivity_change_rebuilds_the_state_once(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     total = COUNT + 100
-    values = seasonal_series(total, period=288, seed=22, noise=2.0)
-    start = recent_start(total, STEP)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(total)], dtype=np.int64)
-    metric_id, ids = add_metric(client, store, values[:COUNT], start, STEP)
+    metric = scanned_metric(seasonal_series(total, period=288, seed=22, noise=2.0), stored=COUNT)
+    metric_id, ids = metric.id, metric.ids[:COUNT]
     sweep()
     before = anomaly_ids(client, metric_id)
 
     louder = 2e-2  # far above the default 3e-4: many more alarms
     patch_detection(client, metric_id, {"sensitivity": louder})
-    new = [NewReading(f"n{i}", int(times[i]), float(values[i])) for i in range(COUNT, total)]
-    store.readings.append(metric_id, new[:50])
+    metric.send(COUNT, COUNT + 50, prefix="n")
     rebuilt = owner_scan(client, sweep())
     assert rebuilt["readings_judged"] == COUNT + 50  # its whole history, with the new setting
-    store.readings.append(metric_id, new[50:])
+    metric.send(COUNT + 50, total, prefix="n")
     assert owner_scan(client, sweep())["readings_judged"] == 50  # from the rebuilt state
 
     # What the sweeps stored and saved is one pass of the detector at the new sensitivity,
@@ -102,7 +96,7 @@ def test_a_sensitivity_change_rebuilds_the_state_once(
         new_state(AdaptiveSettings(sensitivity=louder)), series.timestamps_ms, series.values
     )
     assert stores.client.hget(keys.scan_state(metric_id), "state") == final.to_bytes()
-    flagged_after = [ids_i for ids_i in np.flatnonzero(whole.is_anomaly) if ids_i >= COUNT]
+    flagged_after = [i for i in np.flatnonzero(whole.is_anomaly) if i >= COUNT]
     assert flagged_after, "the louder sensitivity should flag some of the new readings"
     stored = anomaly_ids(client, metric_id)
     assert sorted(stored) == sorted(before + [series.ids[i] for i in flagged_after])
