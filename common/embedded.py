@@ -323,6 +323,9 @@ class EmbeddedServer:
             # The child keeps the lock: the data dir stays locked until the server has exited,
             # even if this process dies first.
             pass_fds=(lock_fd,),
+            # Its own process group: a Ctrl-C meant for its owner (`neonomaly up`, a test run)
+            # does not stop the store under the processes still writing to it.
+            process_group=0,
             # Safe with threads: it only calls libc functions resolved before the fork.
             preexec_fn=_prepare_server_process,  # noqa: PLW1509
         )
@@ -374,6 +377,12 @@ def _prepare_server_process() -> None:
     its graceful shutdown; a SIGKILLed owner). redis-server flushes its AOF on SIGTERM.
     """
     os.umask(0o077)
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: the kernel sends it SIGTERM when its parent dies, so that no
+    process outlives a SIGKILLed `neonomaly up` (Linux only; elsewhere a no-op)."""
     if _prctl is not None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -24,12 +24,14 @@ from types import FrameType
 
 from celery import Celery
 
-from common.embedded import EmbeddedServer, resolve_urls
+from common.embedded import EmbeddedServer, die_with_parent, resolve_urls
 from common.own_metrics import MULTIPROC_DIR
 from common.queue import producer_app
 from common.settings import EMBEDDED, Settings
 
-GRACE_SECONDS = 10.0
+# A worker's warm shutdown first finishes the tasks it runs (idle, 5-6 s here; more on a busy
+# machine). Jobs are acknowledged late, so one killed after this runs again on the next start.
+GRACE_SECONDS = 30.0
 # How long Flower waits for the workers to answer before it starts anyway.
 WORKERS_READY_SECONDS = 90.0
 # The worker processes' names: Flower lists them as NAME@host.
@@ -196,7 +198,15 @@ class Supervisor:
             self.stop()
 
     def _start(self, spec: ChildSpec, env: dict[str, str]) -> None:
-        process = subprocess.Popen(spec.argv, env={**env, **spec.env})
+        # Its own process group: Ctrl-C reaches only this supervisor, which stops each child
+        # once (SIGTERM, a warm shutdown). A second signal straight from the terminal made
+        # uvicorn cancel its lifespan (a traceback) and Celery's pool stop uncleanly.
+        process = subprocess.Popen(
+            spec.argv,
+            env={**env, **spec.env},
+            process_group=0,
+            preexec_fn=die_with_parent,  # noqa: PLW1509
+        )
         self.children.append((spec, process))
 
     def _wait_for_workers(self) -> None:
