@@ -56,8 +56,10 @@ _B85 = np.frombuffer(
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~",
     dtype=np.uint8,
 )
-_B85_DIGITS = np.zeros(256, dtype=np.uint64)
-_B85_DIGITS[_B85] = np.arange(85, dtype=np.uint64)
+_B85_DIGITS = np.zeros(256, dtype=np.uint32)
+_B85_DIGITS[_B85] = np.arange(85, dtype=np.uint32)
+# A group of five digits is one big-endian uint32 (in range: base85 of four bytes).
+_B85_PLACES = np.array([85**4, 85**3, 85**2, 85, 1], dtype=np.uint32)
 # Marks a base85 column; one without it is base64, as chunks written before were ("!" is
 # not in base64's alphabet).
 _BASE85 = "!"
@@ -213,10 +215,8 @@ def b85encode(data: bytes) -> str:
 def b85decode(text: str) -> bytes:
     """base64.b85decode(text) for text b85encode wrote."""
     pad = -len(text) % 5
-    digits = _B85_DIGITS[np.frombuffer(text.encode("ascii") + b"~" * pad, dtype=np.uint8)]
-    words = np.zeros(len(digits) // 5, dtype=np.uint64)
-    for place in range(5):
-        words = words * 85 + digits[place::5]
+    raw = np.frombuffer(text.encode("ascii") + b"~" * pad, dtype=np.uint8)
+    words = _B85_DIGITS[raw].reshape(-1, 5) @ _B85_PLACES
     data = words.astype(">u4").tobytes()
     return data[: len(data) - pad]
 
