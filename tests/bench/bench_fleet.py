@@ -432,7 +432,7 @@ def run_engine(
         print(
             f"# sample: {sample:,} metrics x {HISTORY} readings stored raw in "
             f"{sample_s:.0f} s ({sample * HISTORY / sample_s:,.0f} readings/s); "
-            f"store memory {sample_bytes / sample / 1024:.0f} KB per metric, "
+            f"the graph's memory {sample_bytes / sample / 1024:.0f} KB per metric, "
             f"{sample_bytes / sample / HISTORY * 1440 / 1024:,.0f} KB per metric-day "
             f"of raw 1-minute readings",
             flush=True,
@@ -451,13 +451,15 @@ def run_engine(
         n = len(fleet.metrics)
         rest = n - sample
         rest_bytes = client.info("memory")["used_memory"] - before_rest
+        state_bytes = client.memory_usage(keys.scan_state(fleet.metrics[-1])) or 0
         print(
             f"# the other {rest:,} metrics: each a sample metric's history, stored as compaction "
             f"leaves it (a chunk, the newest reading raw), and the state and mark the cold "
-            f"sweep left on that metric, in {time.perf_counter() - began:.0f} s; store memory "
-            f"{rest_bytes / max(rest, 1) / 1024:.1f} KB per metric (its node, chunk, newest "
-            f"reading; the states are in Redis: "
-            f"{client.memory_usage(keys.scan_state(fleet.metrics[-1])) or 0:,} bytes a metric)",
+            f"sweep left on that metric, in {time.perf_counter() - began:.0f} s; the embedded "
+            f"server's memory {rest_bytes / max(rest, 1) / 1024:.1f} KB per metric: its "
+            f"scan state (Redis) {state_bytes / 1024:.1f} KB, the graph (metric node, chunk of "
+            f"{HISTORY - 1} readings, newest reading) "
+            f"{(rest_bytes / max(rest, 1) - state_bytes) / 1024:.1f} KB",
             flush=True,
         )
         batched = many_metric_endpoint(app.base_url, stack.key)
