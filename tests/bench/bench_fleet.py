@@ -55,6 +55,7 @@ sys.path[:0] = [str(ROOT)]
 
 from common import redis_keys as keys  # noqa: E402
 from common.detection.adaptive import minimum_points  # noqa: E402
+from common.errors import DependencyUnavailableError  # noqa: E402
 from common.metrics.models import NewReading, ReadingSeries, ScanMark, WantedMetric  # noqa: E402
 from common.metrics.repository import chunk_params  # noqa: E402
 from common.queue import SCAN_TASK, producer_app  # noqa: E402
@@ -317,7 +318,15 @@ def run_sweep(stack: Stack, stores: RedisStores, settings: Settings) -> SweepTot
         producer.close()
     deadline = time.monotonic() + 3600
     while time.monotonic() < deadline:
-        totals = stores.sweeps.totals(sweep_id)
+        try:
+            totals = stores.sweeps.totals(sweep_id)
+        except DependencyUnavailableError as exc:
+            # The 50,000-metric run died here once: the embedded server (1 GB, snapshotted
+            # by a fork every few minutes, on a machine at load 17) did not answer the
+            # poll in time. The sweep goes on meanwhile; so does the poll.
+            print(f"# the sweep's record did not answer ({exc}); asking again", flush=True)
+            time.sleep(1)
+            continue
         if totals is not None and totals.finished_at is not None:
             return totals
         time.sleep(0.2)
