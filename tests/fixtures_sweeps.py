@@ -1,21 +1,30 @@
-"""Fixtures: the session's Redis stores, and a sweep run as beat runs it (the planner here,
-its batches in the session's real worker), waited for. Test modules get them through
-tests/conftest.py's `pytest_plugins`."""
+"""Fixtures: the session's Redis stores, a sweep run as beat runs it (the planner here, its
+batches in the session's real worker), waited for, and metrics whose readings a test sends
+between sweeps. Test modules get them through tests/conftest.py's `pytest_plugins`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
+import httpx
+import numpy as np
 import pytest
 import redis
 
+from common.anomalies.models import Anomaly
+from common.epoch import to_epoch_ms
+from common.graph.params import KeysetPage
+from common.metrics.models import NewReading
 from common.queue import JobQueue, producer_app
 from common.scans.models import SweepTotals
 from common.scans.sweep import SweepPlan, run_sweep
 from common.settings import Settings
 from common.stores import RedisStores, Repositories, redis_stores
-from tests.worker.support import WorkerProcess, wait_for
+from tests.worker.support import WorkerProcess, add_metric, recent_start, wait_for
+
+SCAN_STEP = timedelta(minutes=5)
 
 
 @pytest.fixture
@@ -42,6 +51,19 @@ def finished_sweep(stores: RedisStores, sweep_id: str, timeout: float = 90) -> S
     return wait_for(done, timeout, f"sweep {sweep_id} to finish")  # type: ignore[no-any-return]
 
 
+def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
+    """Every anomaly stored for the metric, in time order."""
+    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
+
+
+def owner_scan(http: httpx.Client, swept: Swept) -> dict[str, object]:
+    """The sweep as `GET /api/scans` shows it to the client's owner (their counts only)."""
+    answer = http.get("/api/scans", params={"limit": 500})
+    assert answer.status_code == 200, answer.text
+    [scan] = [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
+    return scan  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def sweep(
     store: Repositories,
@@ -58,3 +80,54 @@ def sweep(
 
     yield run
     queue.app.close()
+
+
+@dataclass(frozen=True)
+class ScannedMetric:
+    """A new metric and the series planned for it, one reading every SCAN_STEP ending about
+    now (what sweeps look at): the first readings stored, the rest for the test to send."""
+
+    store: Repositories
+    id: str
+    values: np.ndarray
+    times_ms: np.ndarray  # int64, epoch ms
+    ids: list[str]  # the stored readings' ids, and those `send` gives by default
+
+    def send(self, first: int, stop: int, prefix: str = "r") -> list[str]:
+        """Store readings [first, stop) of the series, with ids `{prefix}{index}`."""
+        ids = [f"{prefix}{i}" for i in range(first, stop)]
+        self.store.readings.append(
+            self.id,
+            [
+                NewReading(reading_id, int(self.times_ms[i]), float(self.values[i]))
+                for reading_id, i in zip(ids, range(first, stop), strict=True)
+            ],
+        )
+        return ids
+
+    def send_one(self, reading_id: str, timestamp_ms: int, value: float) -> int:
+        """Store one reading off the plan (late, ahead, a spike): how many were new."""
+        return self.store.readings.append(self.id, [NewReading(reading_id, timestamp_ms, value)])
+
+
+@pytest.fixture
+def scanned_metric(client: httpx.Client, store: Repositories) -> Callable[..., ScannedMetric]:
+    """Make a ScannedMetric of `values` with its first `stored` readings (default: all),
+    for the `client`'s owner (or `http`'s)."""
+
+    def make(
+        values: np.ndarray, stored: int | None = None, http: httpx.Client | None = None
+    ) -> ScannedMetric:
+        start = recent_start(len(values), SCAN_STEP)
+        stored = len(values) if stored is None else stored
+        metric_id, _ = add_metric(http or client, store, values[:stored], start, SCAN_STEP)
+        times = [to_epoch_ms(start + i * SCAN_STEP) for i in range(len(values))]
+        return ScannedMetric(
+            store,
+            metric_id,
+            values,
+            np.array(times, dtype=np.int64),
+            [f"r{i}" for i in range(len(values))],
+        )
+
+    return make

@@ -236,6 +236,7 @@ class DueMetric:
     latest_ms: int | None
     judged_through_ms: int | None  # the newest reading judged (None: never judged)
     late_from_ms: int | None  # readings at or after it, up to judged_through, are not judged
+    detection: MetricDetection  # the metric's own settings: the state a sweep expects
 
 
 @dataclass(frozen=True)
@@ -249,20 +250,24 @@ class ScanRead:
     judged_through_ms: int | None
     late_from_ms: int | None
     late_seq: int  # late appends so far (see APPEND_READINGS)
+    compacted_through_ms: int | None  # the compacted boundary: older readings are in chunks
     scan_note: str | None
+    detection: MetricDetection  # the metric's own settings, over the SCAN_* ones
     readings: ReadingSeries
 
 
 @dataclass(frozen=True)
 class ScanMark:
     """What a scan judged of a metric: the readings after `after_ms` up to `through_ms`
-    (`judged` of them: 0 for a mark that only says `note`), having seen `late_seq` late
-    appends and the last append at `appended_at_ms`."""
+    (`judged` of them: 0 for a mark that only says `note`; `raw` of those in the raw
+    window, the rest read from chunks), having seen `late_seq` late appends and the last
+    append at `appended_at_ms`."""
 
     metric_id: str
     after_ms: int | None
     through_ms: int | None
     judged: int
+    raw: int
     late_seq: int
     appended_at_ms: int | None  # the metric's last append as the scan read it
     lag_ms: int | None  # the newest reading's arrival to its judgement; None: not caught up

@@ -95,6 +95,11 @@ def _latest_key(row: Row) -> tuple[int, str] | None:
     return int(row["latest_timestamp"]), row["latest_id"]
 
 
+def _detection(row: Row) -> MetricDetection:
+    """A metric's own detection settings, kept as one JSON string (none: the defaults)."""
+    return MetricDetection.model_validate_json(row.get("detection") or "{}")
+
+
 def _metric(row: Row) -> Metric:
     latest = None
     if row["latest_id"] is not None:
@@ -116,7 +121,7 @@ def _metric(row: Row) -> Metric:
         judged_through=optional_moment(row["judged_through"]),
         scan_lag_seconds=None if lag_ms is None else lag_ms / 1000,
         scan_note=row["scan_note"],
-        detection=MetricDetection.model_validate_json(row.get("detection") or "{}"),
+        detection=_detection(row),
     )
 
 
@@ -397,6 +402,7 @@ class MetricRepository:
                 latest_ms=row["latest_timestamp"],
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
+                detection=_detection(row),
             )
             for row in rows
         ]
@@ -417,6 +423,7 @@ class MetricRepository:
                         "after": mark.after_ms,
                         "through": mark.through_ms,
                         "judged": mark.judged,
+                        "raw": mark.raw,
                         "late_seq": mark.late_seq,
                         "appended_at": mark.appended_at_ms,
                         "lag_ms": mark.lag_ms,
@@ -726,7 +733,10 @@ class ReadingRepository:
             if not written:
                 return 0
             expected = [c for c in held if any(w["id"] == c.id for w in written)]
-            if self.replace_history(metric_id, history.through, expected, [], written):
+            earliest = min(reading.timestamp_ms for reading in late)
+            if self.replace_history(
+                metric_id, history.through, expected, [], written, late_from_ms=earliest
+            ):
                 return stored
         raise HistoryBusyError(metric_id)
 
@@ -746,10 +756,12 @@ class ReadingRepository:
         chunks: Sequence[dict[str, Any]],
         new_through: int | None = None,
         moved: int = 0,
+        late_from_ms: int | None = None,
     ) -> bool:
         """One REPLACE_CHUNKS: False (nothing written) when the boundary is no longer
         `through`, a chunk in `expected` changed, or `moved` is not the number of raw
-        readings before `new_through` (default: the boundary stays)."""
+        readings before `new_through` (default: the boundary stays). `late_from_ms`: a
+        merge of late readings, the earliest of them (the scans judge them: see the query)."""
         boundary = MIN_MS if through is None else through
         rows = self.executor.write(
             q.REPLACE_CHUNKS,
@@ -763,6 +775,8 @@ class ReadingRepository:
                 "remove": list(remove),
                 "chunks": list(chunks),
                 "moved": moved,
+                "late_from": late_from_ms,
+                "now": now_ms(),
             },
         )
         return bool(rows)
@@ -876,7 +890,9 @@ class ReadingRepository:
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
                 late_seq=row["late_seq"] or 0,
+                compacted_through_ms=row["compacted_through"],
                 scan_note=row["scan_note"],
+                detection=_detection(row),
                 readings=_sorted(_columns(row)),
             )
             for row in rows
@@ -885,24 +901,38 @@ class ReadingRepository:
     def count_for_scan(
         self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
     ) -> dict[str, int]:
-        """Per (metric id, start) the readings from start up to `horizon_ms`, counting at
-        most `limit`."""
+        """Per (metric id, start) the readings from start up to `horizon_ms`, raw and
+        compacted (an estimate: a chunk straddling the start counts whole), at most `limit`."""
         rows = self.executor.read(
             q.SCAN_COUNT_HISTORY,
             {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
         )
-        return {row["id"]: int(row["readings"]) for row in rows}
+        return {row["id"]: min(limit, int(row["readings"])) for row in rows}
 
     def read_history_for_scan(
         self, windows: Sequence[tuple[str, int]], horizon_ms: int, limit: int
     ) -> dict[str, ReadingSeries]:
         """Per (metric id, start) the newest `limit` readings from start up to
-        `horizon_ms`, in time order."""
+        `horizon_ms`, in time order, raw and compacted alike.
+
+        One read for the batch's raw readings; a metric with fewer than `limit` of them and
+        chunks after its start is read again through `read_window` (the one read path over
+        the raw window and the chunks): only rebuilds of metrics older than the raw window
+        cost a read of their own."""
+        starts = dict(windows)
         rows = self.executor.read(
             q.SCAN_READ_HISTORY,
             {"windows": _windows(windows), "horizon": horizon_ms, "limit": limit},
         )
-        return {row["id"]: _sorted(_columns(row)) for row in rows}
+        histories = {}
+        for row in rows:
+            metric_id, through = row["id"], row["through"]
+            raw = _sorted(_columns(row))
+            start = starts[metric_id]
+            if through is not None and start < through and len(raw) < limit:
+                raw = self.read_window(metric_id, start, horizon_ms + 1, limit, newest=True)
+            histories[metric_id] = raw
+        return histories
 
     def list_page(self, metric_id: str, page: KeysetPage) -> ReadingSeries:
         """A page of readings in time order, as columns: keyset paging on (timestamp, id),

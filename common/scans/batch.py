@@ -3,9 +3,10 @@ SCAN_BATCH_METRICS metrics, about SCAN_BATCH_READINGS readings in all.
 
 For the whole batch: one Redis round trip loads the detector states (of the metrics whose
 lease the batch's sweep holds: common.scans.states), one graph read returns each metric's
-readings after the newest one judged (SCAN_READ_NEW), the states advance, the anomalies
-found are stored and put into incidents, one graph write records on each metric how far
-it was judged (SAVE_SCAN_MARKS: what makes a later append at or before it late), one
+readings after the newest one judged and its own detection settings (SCAN_READ_NEW: no
+read per metric), the states advance, the anomalies found are stored and put into
+incidents, one graph write records on each metric how far it was judged
+(SAVE_SCAN_MARKS: what makes a later append at or before it late), one
 Redis round trip saves the states (compare-and-set) and releases the leases, and one
 script adds the batch's counts to the sweep's record. Metrics whose state is rebuilt
 (common.scans.judging) read their history in groups of at most SCAN_BATCH_READINGS.
@@ -25,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from common.anomalies.service import anomalies_found
 from common.detection import DetectionError
 from common.detection.adaptive import DetectorState
@@ -36,6 +39,7 @@ from common.own_metrics import SCAN_LAG, SWEEP_DURATION, SWEEP_METRICS_JUDGED
 from common.scans.judging import (
     NotJudged,
     ScanDetector,
+    ScanDetectors,
     Verdicts,
     advance_state,
     cadence_of,
@@ -94,6 +98,7 @@ class Rebuild:
 @dataclass(frozen=True)
 class Judged:
     read: ScanRead
+    detector: ScanDetector
     verdicts: Verdicts
     after_ms: int  # the readings judged are the ones after this, up to the last of them
     store_from_ms: int | None
@@ -127,6 +132,11 @@ def plan_metric(
         return Rebuild(min(judged_through, judged_through if last is None else last) + 1)
     if read.late_from_ms is not None:
         return Rebuild(read.late_from_ms)  # readings arrived at or before the last judged
+    boundary = read.compacted_through_ms
+    if boundary is not None and judged_through + 1 < boundary:
+        # Scans stopped for longer than the raw window: readings after the last judged were
+        # compacted before a sweep saw them, and SCAN_READ_NEW reads raw readings only.
+        return Rebuild(judged_through + 1)
     if not len(read.readings):
         return None
     return Advance(state)
@@ -143,7 +153,7 @@ def judge_batch(
     worker: str,
 ) -> BatchTally:
     """Judge the batch's metrics (module doc) and add to the sweep's record; its counts."""
-    detector = ScanDetector.from_settings(settings)
+    detectors = ScanDetectors(settings)
     horizon = horizon_ms(now_ms())
     work = BatchWork()
     timing = work.tally.timing
@@ -160,6 +170,7 @@ def judge_batch(
     expected = {entry.metric_id: entry for entry in ours}
     rebuilds: list[tuple[ScanRead, Rebuild, int]] = []
     for read in reads:
+        detector = detectors.of(read.detection)
         plan = plan_metric(read, loaded[read.metric.id], detector, work.tally)
         if isinstance(plan, Advance):
             _advance(read, plan.state, detector, cap, work)
@@ -175,8 +186,9 @@ def judge_batch(
         with timing("graph_read"):
             histories = graph.readings.read_history_for_scan(windows, horizon, limit)
         for read, plan, _ in group:
+            detector = detectors.of(read.detection)
             _rebuild(read, plan, histories.get(read.metric.id), detector, work)
-    saves = _store(work, graph, detector, loaded, settings)
+    saves = _store(work, graph, loaded, settings)
     saved = {save.metric_id for save in saves}
     # The other metrics the sweep leased to this batch are released as they were.
     saves += [
@@ -228,7 +240,7 @@ def _advance(
     except Exception as exc:  # one metric's failure must not fail the rest of its batch
         _failed(read, exc, work)
         return
-    work.judged.append(Judged(read, verdicts, state.last_timestamp_ms or 0, None))
+    work.judged.append(Judged(read, detector, verdicts, state.last_timestamp_ms or 0, None))
     if len(read.readings) >= cap:
         work.behind.add(read.metric.id)  # more may wait: the next sweep goes on
 
@@ -252,7 +264,7 @@ def _rebuild(
         _failed(read, exc, work)
         return
     first = int(history.timestamps_ms[0])
-    work.judged.append(Judged(read, verdicts, first - 1, plan.store_from_ms))
+    work.judged.append(Judged(read, detector, verdicts, first - 1, plan.store_from_ms))
 
 
 def _failed(read: ScanRead, exc: Exception, work: BatchWork) -> None:
@@ -271,7 +283,6 @@ def _failed(read: ScanRead, exc: Exception, work: BatchWork) -> None:
 def _store(
     work: BatchWork,
     graph: ScanGraph,
-    detector: ScanDetector,
     loaded: dict[str, LoadedState],
     settings: Settings,
 ) -> list[StateSave]:
@@ -281,7 +292,7 @@ def _store(
     saves: list[StateSave] = []
     timing = work.tally.timing
     for judged in work.judged:
-        read, verdicts = judged.read, judged.verdicts
+        read, verdicts, detector = judged.read, judged.verdicts, judged.detector
         metric, series = read.metric, verdicts.series
         anomalies = anomalies_found(
             metric.id, series, verdicts.result, detector.method_name, judged.store_from_ms
@@ -295,12 +306,16 @@ def _store(
         lag_ms = None
         if metric.id not in work.behind and read.appended_at_ms is not None:
             lag_ms = max(0, now_ms() - read.appended_at_ms)
+        boundary = read.compacted_through_ms
         marks.append(
             ScanMark(
                 metric.id,
                 after_ms=judged.after_ms,
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
+                raw=len(series)
+                if boundary is None
+                else int(np.count_nonzero(series.timestamps_ms >= boundary)),
                 late_seq=read.late_seq,
                 appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
@@ -333,7 +348,15 @@ def _store(
         through = read.judged_through_ms
         marks.append(
             ScanMark(
-                read.metric.id, through, through, 0, read.late_seq, read.appended_at_ms, None, note
+                read.metric.id,
+                through,
+                through,
+                0,
+                0,
+                read.late_seq,
+                read.appended_at_ms,
+                None,
+                note,
             )
         )
         if note != read.scan_note:

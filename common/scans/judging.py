@@ -3,11 +3,20 @@
 The default detector (SCAN_METHOD=auto) carries a compact state between sweeps: a sweep
 advances it over the readings after the last one judged, which gives exactly the verdicts
 of one pass over the whole series (common.detection.adaptive). The state is rebuilt from
-the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS when there is none
-(a new metric, or one no sweep saw for two windows), when it is corrupt, from another
-detector version or other settings, or when readings arrived at or before the last one
-judged (they are judged in the rebuild). Rolling and STL keep no state: each sweep judges
+the metric's newest SCAN_HISTORY_READINGS within SCAN_WINDOW_SECONDS, raw and compacted
+alike (ReadingRepository.read_history_for_scan), when there is none (a new metric, or one
+no sweep saw for two windows), when it is corrupt, from another detector version or other
+settings, when readings arrived at or before the last one judged (late, or merged into a
+compacted chunk: they are judged in the rebuild), or when readings after the last one
+judged were compacted before a sweep saw them. Rolling and STL keep no state: each sweep judges
 the same bounded history again, of which only the readings not judged before count.
+
+Each metric is judged with its own detection settings (`PATCH /api/metrics/{id}`) over
+the SCAN_* ones. Its sensitivity is part of the detector's state (an alarm starts a quiet
+spell), so it is in the state's settings key: changing it rebuilds the state. Its direction
+and minimum deviations are not: they pass the detector's verdicts through
+common.detection.gate, as jobs do, so changing them takes effect at the next reading
+without a rebuild.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ from common.detection.adaptive import (
     new_state,
 )
 from common.detection.detector import adaptive_settings
+from common.detection.gate import gate
 from common.detection.state import settings_key
-from common.methods import MethodSettings
+from common.methods import MethodSettings, MetricDetection
 from common.metrics.models import ReadingSeries
 from common.settings import Settings
 
@@ -43,26 +53,47 @@ def horizon_ms(now_ms: int) -> int:
     return now_ms + FUTURE_SLACK_MS
 
 
+# A metric's settings that only gate the detector's verdicts: not part of its state.
+GATE_FIELDS = frozenset({"direction", "min_deviation", "min_relative_deviation"})
+
+
 @dataclass(frozen=True)
 class ScanDetector:
-    """What sweeps judge with: the scan settings as the detector takes them."""
+    """What sweeps judge a metric with: the scan settings, under the metric's own, as the
+    detector takes them."""
 
     method: MethodSettings
     adaptive: AdaptiveSettings | None  # the default detector's settings; None: rolling/stl
     settings_key: str  # what a saved state must have been built with
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ScanDetector:
-        method = MethodSettings(
+    def from_settings(
+        cls, settings: Settings, detection: MetricDetection | None = None
+    ) -> ScanDetector:
+        scan = MethodSettings(
             method=settings.scan_method,
             sigma=settings.scan_sigma,
             sensitivity=settings.scan_sensitivity,
             online=True,
         )
+        method = scan if detection is None else detection.over(scan)
         if method.method != "auto":
-            return cls(method, None, f"{method.method}:{method.model_dump_json()}")
+            state_part = method.model_dump_json(exclude=set(GATE_FIELDS))
+            return cls(method, None, f"{method.method}:{state_part}")
         adaptive = adaptive_settings(method)
         return cls(method, adaptive, settings_key(adaptive))
+
+    def gated(self, result: DetectionResult, series: ReadingSeries) -> DetectionResult:
+        """The detector's verdicts with only the flags the metric's limits let through (the
+        gate jobs use; rolling and STL apply it inside `detect`)."""
+        method = self.method
+        return gate(
+            result,
+            series.values,
+            method.direction,
+            method.min_deviation,
+            method.min_relative_deviation,
+        )
 
     @property
     def stateful(self) -> bool:
@@ -83,6 +114,22 @@ class ScanDetector:
             )
         needed = method_minimum(self.method.method, online=True)
         return f"too few readings to judge: {self.method.method} needs at least {needed}"
+
+
+class ScanDetectors:
+    """The detector of each metric of a sweep or batch: one per distinct set of a metric's
+    settings (most metrics have none of their own: they share one)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._made: dict[tuple[object, ...], ScanDetector] = {}
+
+    def of(self, detection: MetricDetection) -> ScanDetector:
+        key = tuple(vars(detection).values())  # per metric of a batch: cheaper than JSON
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = ScanDetector.from_settings(self.settings, detection)
+        return made
 
 
 @dataclass(frozen=True)
@@ -109,6 +156,7 @@ def load_state(detector: ScanDetector, data: bytes | None) -> DetectorState | No
 def advance_state(detector: ScanDetector, state: DetectorState, series: ReadingSeries) -> Verdicts:
     """Judge the readings after the state's last one, from the state."""
     result, after = advance(state, series.timestamps_ms, series.values)
+    result = detector.gated(result, series)
     note = None
     if after.readings_seen < minimum_points(after.settings.level_window):
         note = detector.too_short_note()

@@ -34,7 +34,7 @@ from common.queue import JobQueue
 from common.scans.batch import BatchEntry
 from common.scans.judging import (
     DEFAULT_CADENCE_MS,
-    ScanDetector,
+    ScanDetectors,
     history_start,
     horizon_ms,
 )
@@ -151,12 +151,13 @@ def _estimates(
     settings: Settings,
 ) -> list[BatchEntry]:
     """Each metric with the readings it will judge: its new ones, or its history."""
-    detector = ScanDetector.from_settings(settings)
+    detectors = ScanDetectors(settings)
     entries = []
     rebuilds = []
     for metric in metrics:
         known = claimed[metric.id]
         judged, latest = metric.judged_through_ms, metric.latest_ms
+        detector = detectors.of(metric.detection)
         continues = (
             detector.stateful
             and known.has_state

@@ -74,7 +74,7 @@ def mark(
 ) -> ScanMark:
     """A scan's mark, its times counted from T0 as the readings' are; `seen`: the metric's
     last append as the scan read it (0: one older than any, so its readings are counted)."""
-    return ScanMark(metric_id, T0 + after, T0 + through, judged, late_seq, seen, 1500, None)
+    return ScanMark(metric_id, T0 + after, T0 + through, judged, judged, late_seq, seen, 1500, None)
 
 
 def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -> None:

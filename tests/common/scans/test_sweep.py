@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,47 +20,25 @@ import numpy as np
 import pytest
 
 from common import redis_keys as keys
-from common.anomalies.models import Anomaly
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.epoch import now_ms, to_epoch_ms
-from common.graph.params import KeysetPage
 from common.ids import new_id
-from common.metrics.models import NewReading
 from common.scans.batch import BatchEntry, judge_batch
 from common.scans.records import BatchTally
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
 from common.users.models import User
-from tests.fixtures_sweeps import Swept
+from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan, stored_anomalies
 from tests.support import ROOT, AppServer
 from tests.worker.support import (
     WorkerProcess,
-    add_metric,
-    recent_start,
     seasonal_series,
     wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STEP = timedelta(minutes=5)
 FLOATS = ("expected", "lower", "upper", "score", "probability")
-
-
-def stored_anomalies(store: Repositories, metric_id: str) -> list[Anomaly]:
-    return store.anomalies.list_page(metric_id, KeysetPage(None, None, 10_000))
-
-
-def append(
-    store: Repositories, metric_id: str, times_ms: np.ndarray, values: np.ndarray, ids: list[str]
-) -> None:
-    store.readings.append(
-        metric_id,
-        [
-            NewReading(id=i, timestamp_ms=int(t), value=float(v))
-            for i, t, v in zip(ids, times_ms, values, strict=True)
-        ],
-    )
 
 
 def spiky_series(count: int, seed: int) -> np.ndarray:
@@ -76,17 +54,15 @@ def test_sweeps_judge_exactly_as_one_pass_of_the_detector(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     count = 900
-    values = spiky_series(count, seed=3)
-    start = recent_start(count, STEP)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(count)], dtype=np.int64)
-    ids = [f"r{i}" for i in range(count)]
-    metric_id, _ = add_metric(client, store, values[:300], start=start, step=STEP)
+    metric = scanned_metric(spiky_series(count, seed=3), stored=300)
+    metric_id, ids, times = metric.id, metric.ids, metric.times_ms
     # Sweeps after 300, 450, 451 and 900 readings (the last 449 sent in two appends).
     swept = [sweep()]
     for first, stop in ((300, 450), (450, 451), (451, 700), (700, 900)):
-        append(store, metric_id, times[first:stop], values[first:stop], ids[first:stop])
+        metric.send(first, stop)
         if stop != 700:
             swept.append(sweep())
 
@@ -129,19 +105,19 @@ def test_a_late_reading_is_judged_in_a_rebuild_and_nothing_is_stored_twice(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     count = 500
     values = seasonal_series(count, period=288, seed=5)
     values[300] += 30
-    start = recent_start(count, STEP)
-    metric_id, ids = add_metric(client, store, values, start=start, step=STEP)
+    metric = scanned_metric(values)
+    metric_id = metric.id
     sweep()
     before = stored_anomalies(store, metric_id)
-    assert ids[300] in {a.reading_id for a in before}
+    assert "r300" in {a.reading_id for a in before}
 
     # A reading between two judged ones, far off: spliced into the chain, judged next sweep.
-    late_ms = to_epoch_ms(start + 420 * STEP) + 60_000
-    store.readings.append(metric_id, [NewReading(id="late", timestamp_ms=late_ms, value=95.0)])
+    metric.send_one("late", int(metric.times_ms[420]) + 60_000, 95.0)
     swept = sweep()
     after = stored_anomalies(store, metric_id)
     assert "late" in {a.reading_id for a in after}
@@ -149,10 +125,7 @@ def test_a_late_reading_is_judged_in_a_rebuild_and_nothing_is_stored_twice(
     assert {a.reading_id for a in before} <= {a.reading_id for a in after}
     assert swept.totals.readings_judged >= count + 1  # rebuilt from its history
     # The rebuilt state goes on as usual: a new spike after it is judged from it.
-    newest = to_epoch_ms(start + (count - 1) * STEP)
-    store.readings.append(
-        metric_id, [NewReading(id="next", timestamp_ms=newest + 300_000, value=95.0)]
-    )
+    metric.send_one("next", int(metric.times_ms[-1]) + 300_000, 95.0)
     sweep()
     assert "next" in {a.reading_id for a in stored_anomalies(store, metric_id)}
     assert stores.client.hget(keys.scan_state(metric_id), "state") is not None
@@ -163,9 +136,9 @@ def test_concurrent_sweeps_judge_each_reading_once(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(400, period=288, spike_at=350, seed=8)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(400, STEP), step=STEP)
+    metric = scanned_metric(seasonal_series(400, period=288, spike_at=350, seed=8))
     results: list[Swept] = []
     sweeps = [threading.Thread(target=lambda: results.append(sweep())) for _ in range(3)]
     for thread in sweeps:
@@ -176,8 +149,8 @@ def test_concurrent_sweeps_judge_each_reading_once(
     listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
     judged = [s["readings_judged"] for s in listed if s["id"] in {r.plan.sweep_id for r in results}]
     assert sum(judged) == 400, "a reading was judged twice, or not at all"
-    stored = stored_anomalies(store, metric_id)
-    assert ids[350] in {a.reading_id for a in stored}
+    stored = stored_anomalies(store, metric.id)
+    assert "r350" in {a.reading_id for a in stored}
     assert len({a.reading_id for a in stored}) == len(stored)
 
 
@@ -192,13 +165,12 @@ def test_a_corrupt_or_missing_state_is_rebuilt_from_the_history(
     store: Repositories,
     stores: RedisStores,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(600, period=288, seed=9)
-    start = recent_start(600, STEP)
-    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    metric = scanned_metric(seasonal_series(600, period=288, seed=9), stored=400)
+    metric_id = metric.id
     sweep()
     state_key = keys.scan_state(metric_id)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(600)], dtype=np.int64)
     for damage, (first, stop) in (("corrupt", (400, 500)), ("missing", (500, 600))):
         if damage == "corrupt":
             saved = stores.client.hget(state_key, "state")
@@ -206,8 +178,7 @@ def test_a_corrupt_or_missing_state_is_rebuilt_from_the_history(
             stores.client.hset(state_key, "state", saved[:-1] + bytes([saved[-1] ^ 1]))
         else:
             stores.client.delete(state_key)
-        ids = [f"{damage}{i}" for i in range(first, stop)]
-        append(store, metric_id, times[first:stop], values[first:stop], ids)
+        metric.send(first, stop, prefix=damage)
         swept = sweep()
         assert swept.totals.failures == 0
         # Rebuilt from every reading (fewer than SCAN_HISTORY_READINGS): the one pass's.
@@ -237,13 +208,12 @@ def test_other_detector_settings_rebuild_the_state(
     stores: RedisStores,
     settings: Settings,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(500, period=288, seed=10)
-    start = recent_start(500, STEP)
-    metric_id, _ = add_metric(client, store, values[:400], start=start, step=STEP)
+    metric = scanned_metric(seasonal_series(500, period=288, seed=10), stored=400)
+    metric_id = metric.id
     sweep()
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(500)], dtype=np.int64)
-    append(store, metric_id, times[400:], values[400:], [f"n{i}" for i in range(400, 500)])
+    metric.send(400, 500, prefix="n")
     louder = settings.model_copy(update={"scan_sensitivity": 1e-2})
     tally = judge_here(store, stores, louder, [metric_id])
     assert tally.total().readings == 500  # every reading again, with the new settings
@@ -258,40 +228,36 @@ def test_a_short_metric_is_skipped_and_says_so_once(
     stores: RedisStores,
     settings: Settings,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     values = seasonal_series(300, period=288, seed=12)
-    start = recent_start(300, STEP)
-    times = np.array([to_epoch_ms(start + i * STEP) for i in range(300)], dtype=np.int64)
-    metric_id, _ = add_metric(client, store, values[:50], start=start, step=STEP)
+    metric = scanned_metric(values, stored=50)
+    metric_id = metric.id
 
-    def mine(swept: Swept) -> dict[str, object]:
-        listed = client.get("/api/scans", params={"limit": 500}).json()["scans"]
-        [scan] = [s for s in listed if s["id"] == swept.plan.sweep_id]
-        return scan  # type: ignore[no-any-return]
-
-    first = mine(sweep())
+    first = owner_scan(client, sweep())
     assert (first["skipped"], first["failures"], first["readings_judged"]) == (1, 0, 50)
     note = client.get(f"/api/metrics/{metric_id}").json()["scan_note"]
     assert note is not None and "221" in note
-    append(store, metric_id, times[50:70], values[50:70], [f"a{i}" for i in range(50, 70)])
-    again = mine(sweep())
+    metric.send(50, 70, prefix="a")
+    again = owner_scan(client, sweep())
     assert (again["skipped"], again["failures"], again["readings_judged"]) == (0, 0, 20)
     assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] == note
-    append(store, metric_id, times[70:], values[70:], [f"b{i}" for i in range(70, 300)])
+    metric.send(70, 300, prefix="b")
     sweep()
     assert client.get(f"/api/metrics/{metric_id}").json()["scan_note"] is None
 
     # Rolling keeps no state: below its window it is not judged at all, and says so once.
     rolling = settings.model_copy(update={"scan_method": "rolling"})
-    short_id, _ = add_metric(client, store, values[:30], start=start, step=STEP)
+    short = scanned_metric(values, stored=30)
+    short_id = short.id
     tally = judge_here(store, stores, rolling, [short_id])
     assert (tally.total().skipped, tally.total().failures, tally.total().readings) == (1, 0, 0)
     rolling_note = client.get(f"/api/metrics/{short_id}").json()["scan_note"]
     assert rolling_note is not None and "rolling needs at least 61" in rolling_note
-    append(store, short_id, times[30:40], values[30:40], [f"c{i}" for i in range(30, 40)])
+    short.send(30, 40, prefix="c")
     tally = judge_here(store, stores, rolling, [short_id])
     assert (tally.total().skipped, tally.total().failures) == (0, 0)
-    append(store, short_id, times[40:100], values[40:100], [f"d{i}" for i in range(40, 100)])
+    short.send(40, 100, prefix="d")
     tally = judge_here(store, stores, rolling, [short_id])
     assert tally.total().readings == 100 and tally.total().failures == 0
     judged = client.get(f"/api/metrics/{short_id}").json()
@@ -302,22 +268,19 @@ def test_a_reading_stamped_far_ahead_blocks_no_later_one(
     client: httpx.Client,
     store: Repositories,
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(300, period=288, seed=13)
-    start = recent_start(300, STEP)
-    metric_id, _ = add_metric(client, store, values, start=start, step=STEP)
+    metric = scanned_metric(seasonal_series(300, period=288, seed=13))
+    metric_id = metric.id
     sweep()
-    last = to_epoch_ms(start + 299 * STEP)
-    far = to_epoch_ms(datetime(2199, 1, 1, tzinfo=UTC))
-    store.readings.append(metric_id, [NewReading(id="2199", timestamp_ms=far, value=50.0)])
+    last = int(metric.times_ms[-1])
+    metric.send_one("2199", to_epoch_ms(datetime(2199, 1, 1, tzinfo=UTC)), 50.0)
     for number, (reading_id, value) in enumerate((("calm", 52.0), ("spike", 99.0)), start=1):
-        store.readings.append(
-            metric_id, [NewReading(id=reading_id, timestamp_ms=last + number * 60_000, value=value)]
-        )
+        metric.send_one(reading_id, last + number * 60_000, value)
         swept = sweep()
         assert swept.totals.failures == 0
-        metric = client.get(f"/api/metrics/{metric_id}").json()
-        judged_through = to_epoch_ms(datetime.fromisoformat(metric["judged_through"]))
+        shown = client.get(f"/api/metrics/{metric_id}").json()
+        judged_through = to_epoch_ms(datetime.fromisoformat(shown["judged_through"]))
         assert judged_through == last + number * 60_000  # judged now, not held up by 2199
     stored = {a.reading_id for a in stored_anomalies(store, metric_id)}
     assert "spike" in stored and "2199" not in stored
@@ -329,6 +292,7 @@ def test_each_owner_sees_the_sweep_with_their_own_counts(
     app_server: AppServer,
     make_user: Callable[..., tuple[User, str]],
     sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     _, other_key = make_user("other")
     _, idle_key = make_user("idle")
@@ -337,9 +301,9 @@ def test_each_owner_sees_the_sweep_with_their_own_counts(
         httpx.Client(base_url=base, headers={"X-API-Key": other_key}, timeout=30) as other,
         httpx.Client(base_url=base, headers={"X-API-Key": idle_key}, timeout=30) as idle,
     ):
-        add_metric(client, store, seasonal_series(260, seed=14), recent_start(260, STEP), STEP)
-        add_metric(other, store, seasonal_series(300, seed=15), recent_start(300, STEP), STEP)
-        add_metric(other, store, seasonal_series(240, seed=16), recent_start(240, STEP), STEP)
+        scanned_metric(seasonal_series(260, seed=14))
+        scanned_metric(seasonal_series(300, seed=15), http=other)
+        scanned_metric(seasonal_series(240, seed=16), http=other)
         swept = sweep()
         assert swept.totals.metrics_judged >= 3 and swept.totals.readings_judged >= 800
 
@@ -348,7 +312,7 @@ def test_each_owner_sees_the_sweep_with_their_own_counts(
             assert answer.status_code == 200, answer.text
             return [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
 
-        [mine], [theirs] = listed(client), listed(other)
+        mine, theirs = owner_scan(client, swept), owner_scan(other, swept)
         assert (mine["metrics_judged"], mine["readings_judged"]) == (1, 260)
         assert (theirs["metrics_judged"], theirs["readings_judged"]) == (2, 540)
         assert mine["finished"] and theirs["finished"]
@@ -373,9 +337,9 @@ def test_two_beats_judge_each_reading_once(
     service_env: dict[str, str],
     celery_worker: WorkerProcess,
     tmp_path: Path,
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
-    values = seasonal_series(300, period=288, spike_at=295, seed=11)
-    metric_id, ids = add_metric(client, store, values, start=recent_start(300, STEP), step=STEP)
+    metric = scanned_metric(seasonal_series(300, period=288, spike_at=295, seed=11))
     beats = [start_beat(service_env, tmp_path, f"beat{i}") for i in range(2)]
     try:
 
@@ -394,6 +358,6 @@ def test_two_beats_judge_each_reading_once(
         for beat in beats:
             beat.terminate()
             beat.wait(10)
-    stored = stored_anomalies(store, metric_id)
-    assert ids[295] in {a.reading_id for a in stored}
+    stored = stored_anomalies(store, metric.id)
+    assert "r295" in {a.reading_id for a in stored}
     assert len({a.reading_id for a in stored}) == len(stored)

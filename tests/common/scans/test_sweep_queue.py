@@ -11,8 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,10 +24,8 @@ from common.queue import BATCH_PRIORITY, INCIDENT_SWEEP_TASK, JobQueue, producer
 from common.scans.sweep import run_sweep
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
-from tests.fixtures_sweeps import finished_sweep
+from tests.fixtures_sweeps import ScannedMetric, finished_sweep
 from tests.worker.support import (
-    add_metric,
-    recent_start,
     seasonal_series,
     start_worker,
     stop_worker,
@@ -36,8 +33,6 @@ from tests.worker.support import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-STEP = timedelta(minutes=5)
 
 
 @pytest.fixture
@@ -63,6 +58,7 @@ def test_a_second_worker_takes_half_the_batches(
     service_env: dict[str, str],
     own_queue: tuple[Settings, JobQueue],
     tmp_path: Path,
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     own, queue = own_queue
     environment = {
@@ -71,12 +67,7 @@ def test_a_second_worker_takes_half_the_batches(
     }
     workers = [start_worker(service_env, tmp_path, environment) for _ in range(2)]
     try:
-        metric_ids = [
-            add_metric(client, store, seasonal_series(300, seed=i), recent_start(300, STEP), STEP)[
-                0
-            ]
-            for i in range(24)
-        ]
+        metric_ids = [scanned_metric(seasonal_series(300, seed=i)).id for i in range(24)]
         plan = run_sweep(store, stores.scan_states, stores.sweeps, queue, own)
         assert plan.batches >= 12  # two metrics a batch
         totals = finished_sweep(stores, plan.sweep_id, timeout=240)
@@ -97,11 +88,10 @@ def test_a_metric_never_has_two_batches_waiting(
     store: Repositories,
     stores: RedisStores,
     own_queue: tuple[Settings, JobQueue],
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     own, queue = own_queue
-    metric_id, _ = add_metric(
-        client, store, seasonal_series(300, seed=20), recent_start(300, STEP), STEP
-    )
+    metric_id = scanned_metric(seasonal_series(300, seed=20)).id
     plans = []
     try:
         # No worker reads this queue: the first sweep's batches stay waiting.
@@ -155,6 +145,7 @@ def test_periodic_work_never_waits_behind_long_jobs(
     service_env: dict[str, str],
     own_queue: tuple[Settings, JobQueue],
     tmp_path: Path,
+    scanned_metric: Callable[..., ScannedMetric],
 ) -> None:
     """As `neonomaly up` runs them: a worker on both queues, busy with a long job, and the
     sweeper on the sweep queue only, which runs the incident sweep and a sweep at once."""
@@ -169,9 +160,7 @@ def test_periodic_work_never_waits_behind_long_jobs(
     busy = start_worker(service_env, tmp_path, environment)
     sweeper = start_worker(service_env, tmp_path, environment, queues=[own.sweep_queue])
     try:
-        metric_id, _ = add_metric(
-            client, store, seasonal_series(300, seed=21), recent_start(300, STEP), STEP
-        )
+        metric_id = scanned_metric(seasonal_series(300, seed=21)).id
         job = submit_detection(
             stores.jobs,
             producer,
