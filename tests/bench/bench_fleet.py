@@ -1,6 +1,7 @@
 """The fleet: N metrics, one reading a minute each, swept every (simulated) minute.
 
-    .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N] [--minutes M]
+    .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N (0: none)]
+        [--minutes M] [--sample N]
     (or `make bench`; the Neo4j part needs `make neo4j`, and is skipped without it)
 
 Real processes: its own embedded server (FalkorDB, and Redis as broker and state store),
@@ -13,20 +14,22 @@ figure is the real work of the real processes.
 1. Cold start: 20 metrics with a week of 5-minute readings each, judged by 20 detection
    jobs of today's kind (auto, online: what a scan job was) submitted at once, then by one
    sweep with no state yet; wall time per metric, both on the same worker.
-2. The fleet: N metrics (50,000 by default) each with the default detector's minimum
-   history (240 readings a minute apart), stored through the store (ReadingRepository.
-   append, the chain code; quicker than HTTP). If the store would take more than a quarter
-   of the memory available on this shared machine, N is the most that fits, and it says
-   so with the store's memory per metric. Then a first sweep (every state built from its
-   history), and MINUTES minutes of one reading per metric through `POST /api/readings`
-   (5,000 metrics a request, 8 threads; single-metric requests where the app has no such
-   endpoint) followed by a sweep.
+2. The fleet: N metrics (50,000 by default), each with 240 readings a minute apart (the
+   default detector's minimum history), loaded through the store in bulk: a sample
+   (--sample, 1,000) as raw readings (`append_many`), whose states a real cold sweep then
+   builds (its cost per metric printed); every other metric a copy of a sample metric's
+   history, stored as compaction leaves it (one chunk, the newest reading raw), with the
+   state and mark that cold sweep left on that sample metric (same readings, same state;
+   a cold sweep of 50,000 takes over an hour here). Then MINUTES minutes of one reading
+   per metric through `POST /api/readings` (5,000 metrics a request, 8 threads), each
+   followed by a sweep.
 3. The same on a real Neo4j 5.26 with fewer metrics (--neo4j-metrics, 2,000).
 
 Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
 lag (reading stored → judged: the metric's scan_lag_seconds) p50/p99, CPU seconds per 1,000
 metrics per sweep (worker, store, web), peak RSS of web, worker and store, and where a
-batch's time goes per metric; the targets beside them.
+batch's time goes per metric, and the rate the minute's readings went in; the targets
+beside them.
 """
 
 from __future__ import annotations
