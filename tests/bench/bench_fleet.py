@@ -243,7 +243,20 @@ def load_rest(stack: Stack, client: redis.Redis, fleet: Fleet, wanted: int, firs
                 pipe.pexpire(keys.scan_state(metric_id), ttl_ms)
             pipe.execute()
         stack.store.metrics.save_scan_marks(
-            [ScanMark(m, None, through, HISTORY, 0, None, None, None) for m in ids]
+            [
+                ScanMark(
+                    m,
+                    after_ms=None,
+                    through_ms=through,
+                    judged=HISTORY,
+                    raw=1,  # the newest; the others are in the chunk
+                    late_seq=0,
+                    appended_at_ms=None,
+                    lag_ms=None,
+                    note=None,
+                )
+                for m in ids
+            ]
         )
         done = len(fleet.metrics)
         if done % 5000 == 0:
