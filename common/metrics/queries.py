@@ -760,7 +760,11 @@ WITH m
 #  - A merge of late readings ($late_from: the earliest of them; null for compaction and
 #    retention) is an append for the scans: it stamps last_append_at, and marks the metric
 #    late when a reading is at or before its judged_through, as _MARK_LATE marks a chain
-#    append, so the next sweep judges it in a rebuild.
+#    append, so the next sweep judges it in a rebuild. A reading after judged_through (the
+#    scans are behind the boundary) marks it late from judged_through + 1, the rebuild a
+#    sweep would plan anyway: a batch rebuilding it now may have read the chunks before this
+#    merge, and SAVE_SCAN_MARKS counts raw readings only, so without the mark it would move
+#    judged_through past a reading it never saw.
 REPLACE_CHUNKS = (
     _UNDER_METRIC_LOCK
     + """
@@ -782,13 +786,13 @@ FOREACH (k IN $chunks |
       c.last_timestamp = k.last, c.readings = k.readings, c.low = k.low, c.high = k.high,
       c.total = k.total, c.times = k.times, c.vals = k.vals, c.ids = k.ids)
 SET m.compacted_through = $new_through
-FOREACH (_ IN CASE WHEN $late_from IS NULL THEN [] ELSE [1] END |
-  SET m.last_append_at = $now,
-      m.late_seq = CASE WHEN $late_from <= m.judged_through
-                        THEN coalesce(m.late_seq, 0) + 1 ELSE m.late_seq END,
-      m.late_from = CASE WHEN $late_from <= m.judged_through
-                              AND (m.late_from IS NULL OR $late_from < m.late_from)
-                         THEN $late_from ELSE m.late_from END)
+FOREACH (_ IN CASE WHEN $late_from IS NULL THEN [] ELSE [1] END | SET m.last_append_at = $now)
+FOREACH (late IN CASE WHEN $late_from IS NULL OR m.judged_through IS NULL THEN []
+                      WHEN $late_from <= m.judged_through THEN [$late_from]
+                      ELSE [m.judged_through + 1] END |
+  SET m.late_seq = coalesce(m.late_seq, 0) + 1,
+      m.late_from = CASE WHEN m.late_from IS NULL OR late < m.late_from
+                         THEN late ELSE m.late_from END)
 RETURN size(moved) AS moved
 """
 )

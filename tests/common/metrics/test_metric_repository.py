@@ -9,7 +9,8 @@ import pytest
 from common.edits import NameEdit
 from common.epoch import now_ms
 from common.errors import ConflictError, NotFoundError
-from common.metrics.models import ScanMark
+from common.metrics.compaction import MaintenanceReport, compact_metric
+from common.metrics.models import CompactionTarget, ScanMark
 from common.stores import Repositories
 from tests.common.repository_support import T0, make_metric, make_owner, readings
 
@@ -146,3 +147,30 @@ def test_scan_reads_cap_and_order_each_metric(graph: Repositories) -> None:
     ]  # the newest 3
     assert histories[fresh_id].ids == ["r1", "r2", "r3"]
     assert graph.readings.count_for_scan(windows, T0 + 10**6, 4) == {judged_id: 4, fresh_id: 3}
+
+
+def test_scan_marks_see_a_reading_merged_into_a_chunk_unseen(graph: Repositories) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30, 40, 50, 60]))
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 20, 2)])
+    # Scans stopped longer than the raw window: 30 and 40 were compacted unjudged.
+    report = MaintenanceReport()
+    target = CompactionTarget(metric_id, graph.readings.boundary(metric_id), T0 + 60)
+    compact_metric(graph.readings, target, T0 + 50, report)
+    assert report.compacted > 0 and graph.readings.boundary(metric_id) == T0 + 50
+    # A batch reads the metric (and rebuilds it from the chunks and the raw window); a late
+    # reading at 35, after the newest judged (20) but before the boundary, is merged into a
+    # chunk before the batch writes its marks.
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 20 and read.compacted_through_ms == T0 + 50
+    time.sleep(0.005)  # the appends' server times differ
+    assert graph.readings.append(metric_id, readings([35], prefix="late")) == 1
+    assert graph.readings.boundary(metric_id) == T0 + 50  # merged: not a raw reading
+    judged = ScanMark(
+        metric_id, T0 + 9, T0 + 60, 6, 2, read.late_seq, read.appended_at_ms, None, None
+    )
+    graph.metrics.save_scan_marks([judged])
+    # The marks' count of raw readings cannot see it: the merge itself marks the metric late
+    # from just after the newest judged then, so the next sweep judges it in a rebuild.
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 60 and read.late_from_ms == T0 + 21
