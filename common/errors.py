@@ -28,14 +28,6 @@ class InvalidRequestError(NeonomalyError):
     """The request is well-formed but cannot be acted on (too few readings, say)."""
 
 
-class RateLimitedError(NeonomalyError):
-    """Too many requests of one kind in a while; try again after `retry_after_seconds`."""
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(message)
-
-
 class GoneError(NeonomalyError):
     """The thing existed but is no longer kept (a job's result past its TTL)."""
 
@@ -74,4 +66,8 @@ class TooLargeError(NeonomalyError):
 
 class LimitExceededError(NeonomalyError):
     """Past a rate or cardinality limit of the owner (429): later, or with fewer series,
-    it may succeed."""
+    it may succeed; for a rate, `retry_after_seconds` says when (a Retry-After header)."""
+
+    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message)

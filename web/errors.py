@@ -25,7 +25,6 @@ from common.errors import (
     MalformedRequestError,
     NeonomalyError,
     NotFoundError,
-    RateLimitedError,
     TooLargeError,
 )
 from common.redis_errors import REDIS
@@ -54,7 +53,6 @@ STATUS_BY_ERROR: dict[type[NeonomalyError], int] = {
     PayloadTooLargeError: 413,
     TooLargeError: 413,
     InvalidRequestError: 422,
-    RateLimitedError: 429,
     LimitExceededError: 429,
     DependencyUnavailableError: 503,
 }
@@ -86,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
             (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
         )
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, RateLimitedError):
+        if isinstance(exc, LimitExceededError) and exc.retry_after_seconds is not None:
             headers = {"Retry-After": str(exc.retry_after_seconds)}
         if status == 503:
             log.warning("dependency down on %s %s: %r", request.method, request.url.path, exc)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from common.epoch import utc_now
-from common.errors import RateLimitedError
+from common.errors import LimitExceededError
 from common.incidents.building import IncidentGraph
 from common.incidents.detail import incident_detail
 from common.notifications.delivery_log import DeliveryLog
@@ -84,10 +84,10 @@ def queue_test(
     settings: Settings,
 ) -> Delivery:
     """Queue a test event to the channel: at most WEBHOOK_TESTS_PER_MINUTE a minute per
-    owner (RateLimitedError beyond), each kept a day (not the 30 days of incident events)."""
+    owner (LimitExceededError beyond), each kept a day (not the 30 days of incident events)."""
     count, window_left = deliveries.count_test(channel.owner_id, TEST_WINDOW_SECONDS)
     if count > settings.webhook_tests_per_minute:
-        raise RateLimitedError(
+        raise LimitExceededError(
             f"at most {settings.webhook_tests_per_minute} test events a minute: try again "
             f"in {window_left} s",
             retry_after_seconds=window_left,

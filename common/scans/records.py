@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import redis
 
@@ -144,12 +145,29 @@ def _int(fields: Mapping[str, str], name: str) -> int:
     return int(fields.get(name) or 0)
 
 
-def _lag(fields: Mapping[str, str]) -> tuple[float | None, float | None]:
-    """(mean, max) lag in seconds; None when no metric was judged up to its newest reading."""
-    count = _int(fields, "lag_count")
-    if not count:
-        return None, None
-    return _int(fields, "lag_sum_ms") / count / 1000, _int(fields, "lag_max_ms") / 1000
+class Counts(TypedDict):
+    """A batch's COUNTS added up, as a sweep's record and an owner's both answer them."""
+
+    metrics_judged: int
+    readings_judged: int
+    anomalies: int
+    failures: int
+    skipped: int
+    lag_seconds_mean: float | None  # None when no metric was judged up to its newest reading
+    lag_seconds_max: float | None
+
+
+def _counts(fields: Mapping[str, str]) -> Counts:
+    lagged = _int(fields, "lag_count")
+    return Counts(
+        metrics_judged=_int(fields, "metrics"),
+        readings_judged=_int(fields, "readings"),
+        anomalies=_int(fields, "anomalies"),
+        failures=_int(fields, "failures"),
+        skipped=_int(fields, "skipped"),
+        lag_seconds_mean=_int(fields, "lag_sum_ms") / lagged / 1000 if lagged else None,
+        lag_seconds_max=_int(fields, "lag_max_ms") / 1000 if lagged else None,
+    )
 
 
 class SweepRecords:
@@ -209,7 +227,6 @@ class SweepRecords:
         if not raw:
             return None
         fields = _fields(raw)
-        lag_mean, lag_max = _lag(fields)
         return SweepTotals(
             id=sweep_id,
             started_at=from_epoch_ms(_int(fields, "started_at")),
@@ -220,13 +237,7 @@ class SweepRecords:
             batches_done=_int(fields, "batches_done"),
             metrics_queued=_int(fields, "queued"),
             metrics_pending=_int(fields, "pending"),
-            metrics_judged=_int(fields, "metrics"),
-            readings_judged=_int(fields, "readings"),
-            anomalies=_int(fields, "anomalies"),
-            failures=_int(fields, "failures"),
-            skipped=_int(fields, "skipped"),
-            lag_seconds_mean=lag_mean,
-            lag_seconds_max=lag_max,
+            **_counts(fields),
             batches_by_worker={
                 name.removeprefix("worker:"): int(value)
                 for name, value in fields.items()
@@ -262,7 +273,6 @@ class SweepRecords:
             fields = _fields(owned)
             started_ms = int(started)
             last_batch_ms = _int(fields, "finished_at")
-            lag_mean, lag_max = _lag(fields)
             sweeps.append(
                 OwnerSweep(
                     id=sweep_id,
@@ -270,13 +280,7 @@ class SweepRecords:
                     finished=finished is not None,
                     last_batch_at=from_epoch_ms(last_batch_ms),
                     duration_seconds=(last_batch_ms - started_ms) / 1000,
-                    metrics_judged=_int(fields, "metrics"),
-                    readings_judged=_int(fields, "readings"),
-                    anomalies=_int(fields, "anomalies"),
-                    failures=_int(fields, "failures"),
-                    skipped=_int(fields, "skipped"),
-                    lag_seconds_mean=lag_mean,
-                    lag_seconds_max=lag_max,
+                    **_counts(fields),
                     last_error=fields.get("last_error") or None,
                 )
             )

@@ -22,12 +22,19 @@ append does in this data model) and the bare create: what the checks cost, and w
 model costs whatever the statement does. Then, on a chain of 100,000 readings: the time of
 one append before the oldest reading, and of one between two readings in the middle (the
 statement relinked the whole tail before: 3.4-4.0 s).
+
+    .venv/bin/python tests/bench/bench_ingest.py --against main
+
+measures only a change to the append statement: APPEND_READINGS as commit `main` has it
+beside this checkout's, through `append_many` on one embedded store, in turn, each shape's
+median (what BENCHMARKS.md's before/after figures for the statement come from).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,12 +45,14 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
+from common.metrics import queries  # noqa: E402
 from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, running_app  # noqa: E402
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
@@ -317,6 +326,59 @@ def measure_floor(stack: Stack) -> None:
         stack.store.executor.write(BARE_DELETE, {"metric_id": f"bare-{metric_id}"})
 
 
+# (metrics, readings per metric) of each shape --against measures, in turn, median of FLOOR_ROUNDS.
+AGAINST_SHAPES = ((1_000, 1), (10, 1_000), (1, 5_000))
+
+
+def append_statement_of(ref: str) -> str:
+    """APPEND_READINGS as commit `ref` has it (the module holds string constants only)."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:common/metrics/queries.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    constants: dict[str, Any] = {}
+    exec(compile(source, f"{ref}:common/metrics/queries.py", "exec"), constants)
+    statement: str = constants["APPEND_READINGS"]
+    return statement
+
+
+def measure_against(stack: Stack, ref: str) -> None:
+    """This checkout's append statement beside `ref`'s, the rest of append_many the same."""
+    statements = {ref: append_statement_of(ref), "this": queries.APPEND_READINGS}
+    service = stack.store.services.create(stack.user_id, "against", None)
+    for metrics, per_metric in AGAINST_SHAPES:
+        sets = {
+            name: [
+                stack.store.metrics.create(
+                    stack.user_id, service.id, f"{name}-{metrics}-{m}", None
+                ).id
+                for m in range(metrics)
+            ]
+            for name in statements
+        }
+        times: dict[str, list[float]] = {name: [] for name in statements}
+        for n in range(FLOOR_ROUNDS):
+            for name in list(statements)[:: 1 if n % 2 else -1]:
+                batches = {
+                    m: [
+                        NewReading(f"r{n}-{k}", T0_MS + (n * per_metric + k) * 1000, 1.0)
+                        for k in range(per_metric)
+                    ]
+                    for m in sets[name]
+                }
+                with patch.object(queries, "APPEND_READINGS", statements[name]):
+                    times[name].append(timed(partial(stack.store.readings.append_many, batches)))
+        median = {name: statistics.median(spent[1:]) * 1000 for name, spent in times.items()}
+        shape = f"{metrics:,} metrics x {per_metric:,}, median of {FLOOR_ROUNDS - 1}"
+        report(f"append_many, APPEND_READINGS of {ref}", median[ref], "ms", shape)
+        report("append_many, APPEND_READINGS of this checkout", median["this"], "ms", shape)
+        print(f"{shape}: this / {ref} {median['this'] / median[ref]:.2f}", flush=True)
+    stack.store.services.delete(stack.user_id, service.id)
+
+
 def single_posts(stack: Stack, base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers={"X-API-Key": stack.key}, timeout=30) as http:
         service = http.post("/api/services", json={"name": "single"}).json()
@@ -351,6 +413,10 @@ def neo4j_server() -> Iterator[Neo4jServer | None]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--against"] and len(sys.argv) == 3:
+        with embedded_stack() as stack:
+            measure_against(stack, sys.argv[2])
+        return
     print("# ingest: API against a bare UNWIND CREATE of the same readings, side by side")
     with embedded_stack() as stack, running_app(stack) as app:
         measure_shapes("falkordb", stack, app.base_url, FALKORDB_SHAPES)

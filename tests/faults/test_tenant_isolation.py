@@ -10,17 +10,32 @@ and writes are checked there by the repository tests, tests/common.)
 
 Adding a case: a `WorstCase` in CASES, with `prepare` (seed what it needs straight into
 the store: fast, untimed) and `run` (the heavy operation as a user starts it, through the
-API and the worker; it returns when the operation is over, and checks that it did what it
+API and the workers; it returns when the operation is over, and checks that it did what it
 should). The other tenant's appends are measured while `run` runs.
+
+What is measured is what the other tenant waits for, the service's answer, and nothing of
+this test's own making: the appends are sent by a process of their own (tests/faults/
+appender.py: the test's threads, a case's receivers and polling, cannot delay them), from a
+warm connection (the first appends are not counted), and an append counts if it was in
+flight at any moment of the case (one sent just before a stall suffers it too). The same
+appends with nothing else running, just before the case, are printed beside (and in a
+failure's message): on this 2-core machine shared by several test runs, load 20 and over
+makes them slow on their own, which is what made this test flaky; the bound is not loosened
+for it.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +43,7 @@ import pytest
 
 from common.anomalies.models import NewAnomaly
 from common.embedded import EmbeddedServer
-from common.epoch import now_ms
+from common.epoch import from_epoch_ms, now_ms, to_epoch_ms
 from common.graph.params import KeysetPage
 from common.ids import new_id
 from common.incidents.recording import record_anomalies
@@ -37,15 +52,20 @@ from common.settings import Settings
 from common.stores import Repositories, connect_graph
 from common.users.keys import new_api_key
 from tests.support import ROOT, AppServer, settings_for, start_app, stop_app
-from tests.worker.support import WorkerProcess, poll_job, start_worker, stop_worker
+from tests.worker.support import WorkerProcess, poll_job, start_worker, stop_worker, wait_for
+from tests.worker.webhook_receiver import TricklingReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SIZE = 100_000  # readings (and anomalies) of the worst cases
 P99_LIMIT_SECONDS = 1.0
 MIN_APPENDS = 20  # the other tenant must really have been appending meanwhile
+WARM_APPENDS = 5  # sent before a case starts: a connection open, the app warm
+BASELINE_SECONDS = 3.0  # then appends with nothing else running, to compare with
 OPERATION_TIMEOUT = 300.0
 SEED_BATCH = 10_000
+DEADLINE = 3  # WEBHOOK_TIMEOUT_SECONDS: one delivery attempt in all
+TRICKLERS = 4  # trickling receivers: twice the deliveries' worker processes
 
 
 @dataclass
@@ -61,6 +81,7 @@ class Tenant:
 
     stack: Stack
     user_id: str
+    key: str
     http: httpx.Client
 
     def metric(self, name: str) -> MetricRef:
@@ -83,13 +104,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DATA_DIR": str(data_dir),
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "WARNING",
+        # The trickling receivers listen on 127.0.0.1; each attempt ends in DEADLINE s.
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_TIMEOUT_SECONDS": str(DEADLINE),
+        "WEBHOOK_RETRY_FIRST_SECONDS": "1",
+        "WEBHOOK_RETRY_MAX_SECONDS": "1",
     }
     app = start_app(env)
-    worker: WorkerProcess = start_worker(env, tmp_path_factory.mktemp("isolation-worker"))
+    logs = tmp_path_factory.mktemp("isolation-workers")
+    # As `neonomaly up` runs them: jobs and sweeps on one worker, deliveries on another.
+    workers: list[WorkerProcess] = [
+        start_worker(env, logs, queues=[settings.job_queue, settings.sweep_queue]),
+        start_worker(env, logs, queues=[settings.delivery_queue], concurrency=2),
+    ]
     try:
         yield Stack(app, store, settings)
     finally:
-        stop_worker(worker)
+        for worker in workers:
+            stop_worker(worker)
         stop_app(app)
         store.close()
         server.stop()
@@ -101,7 +133,7 @@ def tenant(stack: Stack, name: str) -> Iterator[Tenant]:
     user = stack.store.users.create(f"{name}-{new_id()[:8]}", key.hashed)
     headers = {"X-API-Key": key.plain}
     with httpx.Client(base_url=stack.app.base_url, headers=headers, timeout=60) as http:
-        yield Tenant(stack, user.id, http)
+        yield Tenant(stack, user.id, key.plain, http)
 
 
 @pytest.fixture
@@ -171,6 +203,77 @@ def flag_everything(tenant: Tenant, metric: MetricRef) -> None:
     assert summary["anomalies_dropped"] == summary["flagged"] - cap
 
 
+def trickling_receivers(tenant: Tenant) -> list[tuple[TricklingReceiver, dict[str, Any]]]:
+    """Receivers that answer 200 and then a byte every 3 s, for ever: half of them in the
+    body (the status is all a delivery needs), half in the headers (the answer never
+    completes: each attempt runs to its deadline); a channel to each."""
+    receivers = []
+    for trickle in ["body", "headers"] * (TRICKLERS // 2):
+        receiver = TricklingReceiver(trickle=trickle, interval=3).start()
+        body = {"type": "webhook", "url": receiver.url}
+        created = tenant.http.post("/api/notification-channels", json=body)
+        assert created.status_code == 201, created.text
+        receivers.append((receiver, created.json()))
+    return receivers
+
+
+def deliver_to_tricklers(
+    tenant: Tenant, receivers: list[tuple[TricklingReceiver, dict[str, Any]]]
+) -> None:
+    """A delivery to each: delivered where the status came, and where it never comes, two
+    attempts each cut at the deadline; no connection held open beyond it."""
+
+    def done(receiver: TricklingReceiver, channel: dict[str, Any]) -> bool:
+        [delivery] = tenant.http.get(channel["deliveries_url"]).json()
+        if receiver.trickle == "body":
+            return bool(delivery["status"] == "delivered")
+        error = delivery["last_error"] or ""
+        return bool(delivery["attempts"] >= 2 and error.startswith("no complete answer within"))
+
+    try:
+        for _, channel in receivers:
+            sent = tenant.http.post(f"/api/notification-channels/{channel['id']}/test")
+            assert sent.status_code == 202, sent.text
+        for receiver, channel in receivers:
+            wait_for(partial(done, receiver, channel), 120, f"{receiver.trickle} trickler", 0.5)
+        for receiver, _ in receivers:
+            ended = [c.closed - c.opened for c in receiver.connections if c.closed is not None]
+            assert ended and max(ended) < DEADLINE + 2, receiver.connections
+    finally:
+        for receiver, channel in receivers:
+            tenant.http.delete(f"/api/notification-channels/{channel['id']}")
+            receiver.stop()
+
+
+def chain_and_its_oldest(tenant: Tenant) -> tuple[MetricRef, int]:
+    metric = readings_of(tenant, SIZE)
+    [oldest] = tenant.http.get(f"/api/metrics/{metric.id}/readings?limit=1").json()["readings"]
+    assert oldest["id"] == "r0"
+    return metric, to_epoch_ms(datetime.fromisoformat(oldest["timestamp"]))
+
+
+def splice_before_the_oldest(tenant: Tenant, prepared: tuple[MetricRef, int]) -> None:
+    """A batch of readings before the oldest, the same batch again (all duplicates: they
+    once cost as much), then readings one at a time, each before the one before."""
+    metric, oldest_ms = prepared
+    url = f"/api/metrics/{metric.id}/readings"
+
+    def reading(name: str, seconds_before: int) -> dict[str, Any]:
+        at = from_epoch_ms(oldest_ms - seconds_before * 1000).isoformat()
+        return {"id": name, "timestamp": at, "value": 2.0}
+
+    batch = {"readings": [reading(f"b{i}", 10 - i) for i in range(10)]}
+    assert tenant.http.post(url, json=batch).json()["stored"] == 10
+    assert tenant.http.post(url, json=batch).json()["duplicates"] == 10
+    singles = 30
+    for i in range(singles):
+        stored = tenant.http.post(url, json=reading(f"s{i}", 11 + i))
+        assert stored.status_code == 201 and stored.json()["stored"] == 1, stored.text
+    first = tenant.http.get(url, params={"limit": singles + 11}).json()["readings"]
+    expected = [f"s{i}" for i in reversed(range(singles))] + [f"b{i}" for i in range(10)] + ["r0"]
+    assert [r["id"] for r in first] == expected
+
+
 @dataclass(frozen=True)
 class WorstCase:
     id: str
@@ -185,37 +288,51 @@ CASES = [
     # Review 2: 99,999 anomalies and one incident of as many members, 11.4 s of stalls.
     WorstCase("a job flagging every one of 100k readings",
               lambda tenant: readings_of(tenant, SIZE), flag_everything),
+    # Review 3: answering 200, then a byte every few seconds, held every worker for minutes.
+    WorstCase("deliveries to receivers that trickle their answer",
+              trickling_receivers, deliver_to_tricklers),
+    # Review 7: one reading before the oldest of 100k relinked the chain for 3.4-4.0 s.
+    WorstCase("readings before the oldest of 100k", chain_and_its_oldest,
+              splice_before_the_oldest),
 ]  # fmt: skip
 
 
 # --- the other tenant --------------------------------------------------------------------
 @dataclass
+class Append:
+    sent: float  # time.monotonic()
+    seconds: float
+    status: str
+
+
 class Appender:
-    """Appends one reading at a time (as an agent does), noting when each was sent and
-    how long its answer took; at most 20,000, one every 20 ms or so."""
+    """The other tenant appending, in a process of its own (tests/faults/appender.py)."""
 
-    http: httpx.Client
-    metric_id: str
-    sent: list[tuple[float, float]] = field(default_factory=list)  # (started, seconds)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, tenant: Tenant, metric_id: str, output: Path):
+        self.output = output
+        with output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.appender", tenant.stack.app.base_url,
+                 metric_id],
+                cwd=ROOT, env={**os.environ, "NEONOMALY_KEY": tenant.key}, stdout=out,
+            )  # fmt: skip
 
-    def run(self) -> None:
-        for i in range(20_000):
-            if self.stop.is_set():
-                return
-            started = time.monotonic()
-            answer = self.http.post(
-                f"/api/metrics/{self.metric_id}/readings", json={"value": 1.0, "id": f"n{i}"}
-            )
-            self.sent.append((started, time.monotonic() - started))
-            if answer.status_code != 201:
-                self.failures.append(f"{answer.status_code} {answer.text}")
-            time.sleep(0.02)
+    def appends(self) -> list[Append]:
+        lines = self.output.read_text().splitlines()
+        return [Append(float(a), float(b), c) for a, b, c in (ln.split() for ln in lines)]
 
-    def between(self, start: float, end: float) -> list[float]:
-        """Seconds of the appends sent from `start` to `end`."""
-        return sorted(seconds for at, seconds in self.sent if start <= at <= end)
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)  # the append in flight is finished first
+        try:
+            self.process.wait(OPERATION_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def during(appends: list[Append], start: float, end: float) -> list[float]:
+    """Seconds of the appends in flight at any moment from `start` to `end`, sorted."""
+    return sorted(a.seconds for a in appends if a.sent <= end and a.sent + a.seconds >= start)
 
 
 def p99(seconds: list[float]) -> float:
@@ -224,25 +341,32 @@ def p99(seconds: list[float]) -> float:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_another_tenants_appends_stay_fast(
-    case: WorstCase, heavy: Tenant, neighbour: Tenant
+    case: WorstCase, heavy: Tenant, neighbour: Tenant, tmp_path: Path
 ) -> None:
     prepared = case.prepare(heavy)
-    appender = Appender(neighbour.http, neighbour.metric("small").id)
-    thread = threading.Thread(target=appender.run, daemon=True)
-    thread.start()
+    appender = Appender(neighbour, neighbour.metric("small").id, tmp_path / "appends.txt")
     try:
-        time.sleep(0.5)  # appending already when the worst case starts
+        wait_for(lambda: len(appender.appends()) >= WARM_APPENDS, 60, "the appends to start")
+        quiet = time.monotonic()
+        time.sleep(BASELINE_SECONDS)
         started = time.monotonic()
         case.run(heavy, prepared)
         ended = time.monotonic()
     finally:
-        appender.stop.set()
-        thread.join(OPERATION_TIMEOUT)  # the append in flight counts too
-    during = appender.between(started, ended)
-    print(
-        f"\n{case.id}: {ended - started:.1f} s; the other tenant's appends meanwhile: "
-        f"{len(during)}, p99 {p99(during) * 1000:.0f} ms, max {during[-1] * 1000:.0f} ms"
+        appender.stop()
+    appends = appender.appends()
+    seconds = during(appends, started, ended)
+    # What the machine alone gives the same appends: on a loaded machine (load 20 on 2
+    # cores) it is already near the bound, and a failure says so.
+    baseline = during([a for a in appends if a.sent + a.seconds < started], quiet, started)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    figures = (
+        f"{case.id}: {ended - started:.1f} s; the other tenant's appends meanwhile: "
+        f"{len(seconds)}, p99 {p99(seconds) * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms; "
+        f"before, with nothing running: {len(baseline)}, p99 {p99(baseline) * 1000:.0f} ms "
+        f"(load {load})"
     )
-    assert appender.failures == []
-    assert len(during) >= MIN_APPENDS, f"only {len(during)} appends during {case.id}"
-    assert p99(during) < P99_LIMIT_SECONDS, during[-10:]
+    print("\n" + figures)
+    assert [a.status for a in appends if a.status != "201"] == []
+    assert len(seconds) >= MIN_APPENDS, figures
+    assert p99(seconds) < P99_LIMIT_SECONDS, (figures, seconds[-10:])

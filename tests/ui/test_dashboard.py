@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -427,17 +428,21 @@ def test_detection_run_from_the_page_updates_the_chart(
     assert console.unexpected() == []
 
 
+def add_short_metric(client: httpx.Client, store: Repositories) -> str:
+    """A metric of the `client`'s user: 150 readings with one spike (at 120), too few for
+    auto's default detector, so auto runs rolling, which flags the spike alone."""
+    values = np.random.default_rng(0).normal(50, 1, 150)
+    values[120] += 30
+    metric_id, _ = add_metric(client, store, values, step=STEP)
+    return metric_id
+
+
 @pytest.fixture
 def short_metric(
     client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
 ) -> tuple[httpx.Client, str]:
-    """A metric of the `client`'s user, with a worker to run its jobs: 150 readings with one
-    spike (at 120), too few for auto's default detector, so auto runs rolling, which flags
-    the spike alone. (client, the metric's id)"""
-    values = np.random.default_rng(0).normal(50, 1, 150)
-    values[120] += 30
-    metric_id, _ = add_metric(client, store, values, step=STEP)
-    return client, metric_id
+    """A short metric (`add_short_metric`), with a worker to run its jobs."""
+    return client, add_short_metric(client, store)
 
 
 def run_job(client: httpx.Client, metric_id: str, **params: object) -> dict[str, object]:
@@ -472,39 +477,62 @@ def test_metric_page_says_how_far_scans_judged_and_keeps_the_users_band(
     assert console.unexpected() == []
 
 
+@dataclass(frozen=True)
+class RanJobs:
+    """Jobs of one short metric, run once for the jobs page's tests."""
+
+    key: str
+    metric_id: str
+    metric_name: str  # service/metric, as the page names it
+    by_method: dict[str, dict[str, object]]  # the newest of each method asked for
+
+
+@pytest.fixture(scope="module")
+def ran_jobs(
+    app_server: AppServer,
+    store: Repositories,
+    make_user: Callable[..., tuple[User, str]],
+    celery_worker: WorkerProcess,
+) -> RanJobs:
+    """A short metric (`add_short_metric`) of a user of its own, with four jobs run on it:
+    STL (fails: no season in noise), then auto, rolling and auto again (the newest)."""
+    _, key = make_user("jobs-page")
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}) as client:
+        metric_id = add_short_metric(client, store)
+        service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
+        service = client.get(f"/api/services/{service_id}").json()["name"]
+        by_method = {
+            method: run_job(client, metric_id, method=method)
+            for method in ("stl", "auto", "rolling", "auto")
+        }
+    return RanJobs(key, metric_id, f"{service}/cpu", by_method)
+
+
 @pytest.mark.slow
 def test_jobs_page_names_each_metric_asking_once_per_service(
-    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+    open_dashboard: Callable[..., tuple[Page, Console]], ran_jobs: RanJobs
 ) -> None:
-    client, metric_id = short_metric
-    service_id = client.get(f"/api/metrics/{metric_id}").json()["service_id"]
-    service = client.get(f"/api/services/{service_id}").json()["name"]
-    for method in ("auto", "rolling", "auto"):
-        run_job(client, metric_id, method=method)
-    key = client.headers["X-API-Key"]
-    page, console = open_dashboard(key, "#/")
+    page, console = open_dashboard(ran_jobs.key, "#/")
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
     page.click("#nav >> text=Jobs")
-    links = page.locator(f"tbody a[href='#/metrics/{metric_id}']")
-    expect(links).to_have_count(3)
-    expect(links).to_have_text([f"{service}/cpu"] * 3)
+    links = page.locator(f"tbody a[href='#/metrics/{ran_jobs.metric_id}']")
+    expect(links).to_have_count(4)
+    expect(links).to_have_text([ran_jobs.metric_name] * 4)
     # The names come from one list of the caller's metrics per service, not a read per row.
-    assert [url for url in asked if f"/api/metrics/{metric_id}" in url] == []
+    assert [url for url in asked if f"/api/metrics/{ran_jobs.metric_id}" in url] == []
     assert len([url for url in asked if "/api/metrics/service/" in url]) == 1
     assert console.unexpected() == []
 
 
 @pytest.mark.slow
 def test_jobs_page_shows_the_method_that_ran(
-    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+    open_dashboard: Callable[..., tuple[Page, Console]], ran_jobs: RanJobs
 ) -> None:
-    client, metric_id = short_metric
-    job = run_job(client, metric_id, method="auto")
-    summary = job["summary"]
-    assert isinstance(summary, dict) and summary["method"] == "rolling", job
-    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
-    method = page.locator("tbody tr").nth(0).locator("td").nth(5)
+    summary = ran_jobs.by_method["auto"]["summary"]
+    assert isinstance(summary, dict) and summary["method"] == "rolling", summary
+    page, console = open_dashboard(ran_jobs.key, "#/jobs")
+    method = page.locator("tbody tr").nth(0).locator("td").nth(5)  # the newest: auto
     expect(method).to_have_text("rolling (auto fell back)")
     # Why, as the job's summary says it.
     expect(method).to_have_attribute("title", summary["method_params"]["auto"])
@@ -513,13 +541,12 @@ def test_jobs_page_shows_the_method_that_ran(
 
 @pytest.mark.slow
 def test_jobs_page_shows_an_error_whole(
-    open_dashboard: Callable[..., tuple[Page, Console]], short_metric: tuple[httpx.Client, str]
+    open_dashboard: Callable[..., tuple[Page, Console]], ran_jobs: RanJobs
 ) -> None:
-    client, metric_id = short_metric
-    job = run_job(client, metric_id, method="stl")  # no season in noise
+    job = ran_jobs.by_method["stl"]
     assert job["status"] == "failed" and "pass the period" in str(job["error"]), job
-    page, console = open_dashboard(client.headers["X-API-Key"], "#/jobs")
-    error = page.locator("tbody tr").nth(0).locator("td").nth(7)
+    page, console = open_dashboard(ran_jobs.key, "#/jobs")
+    error = page.locator("tbody tr").nth(3).locator("td").nth(7)  # the oldest
     expect(error).to_have_text(str(job["error"]))
     # Wrapped in its cell, not pushed off the side of the table.
     sizes = page.evaluate(

@@ -272,6 +272,7 @@ def test_the_metric_limit_refuses_new_series_and_names_them(limited: httpx.Clien
     over = limited.post("/api/metrics", json={"name": "m9", "service_id": service_id})
     assert over.status_code == 429, over.text
     assert "MAX_METRICS_PER_OWNER" in over.json()["detail"]
+    assert "retry-after" not in over.headers  # fewer metrics, not later, would succeed
     only = post(
         limited,
         {

@@ -141,7 +141,12 @@ def test_feedback_is_stored_and_shown(
     changed = client.post(f"/api/anomalies/{anomaly_id}/feedback", json={"verdict": "confirmed"})
     assert changed.json()["feedback"] == "confirmed"
     listed = client.get(f"/api/metrics/{outage.error_rate}/anomalies").json()["anomalies"]
-    assert [a["feedback"] for a in listed if a["id"] == anomaly_id] == ["confirmed"]
+    [in_list] = [a for a in listed if a["id"] == anomaly_id]
+    assert in_list["feedback"] == "confirmed"
+    # One anomaly answers what the list answers (issue 21: kind, probability and summary
+    # came back null from these two), the verdict's answer too.
+    assert client.get(f"/api/anomalies/{anomaly_id}").json() == in_list == changed.json()
+    assert in_list["kind"] == "spike" and in_list["summary"].startswith("spike +")
     member = client.get(f"/api/incidents/{incident['id']}").json()["anomalies"][0]
     assert member["feedback"] == "confirmed"
     wrong = client.post(f"/api/anomalies/{anomaly_id}/feedback", json={"verdict": "maybe"})

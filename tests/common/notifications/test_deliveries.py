@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from common import redis_keys as keys
 from common.epoch import utc_now
-from common.errors import RateLimitedError
+from common.errors import LimitExceededError
 from common.ids import new_id
 from common.notifications.attempts import attempt_delivery
 from common.notifications.delivery_log import DeliveryLog
@@ -258,7 +258,7 @@ def test_test_events_are_rate_limited_and_kept_a_day(
 ) -> None:
     channel = webhook_channel(client, store, f"http://127.0.0.1:{free_port()}/nobody")
     sent = [queue_test(deliveries, NoQueue(), channel, fast) for _ in range(6)]
-    with pytest.raises(RateLimitedError) as refused:
+    with pytest.raises(LimitExceededError) as refused:
         queue_test(deliveries, NoQueue(), channel, fast)
     assert 1 <= refused.value.retry_after_seconds <= 60
     assert "at most 6 test events a minute" in str(refused.value)
