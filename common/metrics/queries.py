@@ -331,8 +331,10 @@ RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 # this write either sees the new judged_through (and marks itself late) or committed
 # before, and is counted here: when the metric was appended to since the batch read it
 # (last_append_at moved), more raw readings in (after, through] than were judged raw means
-# one arrived unseen, and they are marked late. Otherwise the late readings the batch saw
-# were judged, unless another late append came since (late_seq moved).
+# one arrived unseen, and they are marked late; so does a compaction since the batch read
+# the boundary (it moved raw readings out of the count, which could hide one). Otherwise
+# the late readings the batch saw were judged, unless another late append came since
+# (late_seq moved).
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
@@ -349,7 +351,9 @@ CALL {
   RETURN count(r) AS present
 }
 SET m.late_from = CASE
-  WHEN present > k.raw THEN
+  WHEN present > k.raw
+       OR (m.last_append_at <> k.appended_at
+           AND coalesce(m.compacted_through, $min) <> coalesce(k.compacted_through, $min)) THEN
     CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
          ELSE m.late_from END
   WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
