@@ -12,6 +12,9 @@ from common.ids import anomaly_id
 from common.scores import Score
 
 Verdict = Literal["false_positive", "confirmed"]
+# The most anomalies with a verdict (or in an open incident) a metric's detector is taught
+# from: its newest (common.anomalies.lessons).
+LESSONS_PER_METRIC = 200
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,19 @@ class Anomaly(BaseModel):
         default=False,
         description="found in a maintenance window: in no incident, notifies nobody",
     )
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One anomaly with a verdict, or in an open incident, as stored: what its metric's
+    detector is taught from (common.anomalies.lessons)."""
+
+    timestamp_ms: int
+    event_start_ms: int
+    event_end_ms: int
+    kind: str | None
+    value: float
+    expected: float
+    probability: float | None
+    feedback: str | None
+    in_open_incident: bool

@@ -94,10 +94,42 @@ WHERE m.deleting IS NULL
 
 GET_ANOMALY = _OWNED_ANOMALY + _ANOMALY_COLUMNS
 
-SET_ANOMALY_FEEDBACK = (
-    _OWNED_ANOMALY
-    + """
+# A verdict that makes or unmakes `confirmed` changes what the metric's detector may learn
+# from (common.anomalies.lessons): if sweeps already judged the anomaly's readings, the
+# metric is marked as a late append marks it, so the next sweep rebuilds its state from
+# the event's start with the verdict taken into account.
+_RELEARN = """
+WITH a, m, coalesce(a.feedback = 'confirmed', false) <> coalesce($verdict = 'confirmed', false)
+     AND a.event_start <= coalesce(m.judged_through, $min) AS relearn
 SET a.feedback = $verdict, a.feedback_at = $now
+FOREACH (_ IN CASE WHEN relearn THEN [1] ELSE [] END |
+  SET m.late_seq = coalesce(m.late_seq, 0) + 1,
+      m.late_from = CASE WHEN m.late_from IS NULL OR a.event_start < m.late_from
+                         THEN a.event_start ELSE m.late_from END)
+WITH a
 """
-    + _ANOMALY_COLUMNS
-)
+
+SET_ANOMALY_FEEDBACK = _OWNED_ANOMALY + _RELEARN + _ANOMALY_COLUMNS
+
+
+# What the metrics' detectors are taught and kept from learning (common.anomalies.lessons):
+# per metric, its newest $limit anomalies that have a verdict or are in an open incident,
+# as parallel lists (collect skips nulls: the nullable columns are coalesced). Reads the
+# metric's anomalies through the (metric_id, timestamp) index; an anomaly's incident is one
+# relationship away.
+METRIC_LESSONS = """
+UNWIND $metric_ids AS metric_id
+MATCH (a:Anomaly)
+WHERE a.metric_id = metric_id AND a.timestamp >= $min
+OPTIONAL MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(a)
+WITH metric_id, a, count(i) AS open
+WHERE a.feedback IS NOT NULL OR open > 0
+WITH metric_id, a, open
+ORDER BY a.timestamp DESC
+WITH metric_id, collect(a)[0..$limit] AS newest
+UNWIND newest AS a
+OPTIONAL MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(a)
+RETURN metric_id, a.timestamp AS timestamp, a.event_start AS event_start,
+       a.event_end AS event_end, a.kind AS kind, a.value AS value, a.expected AS expected,
+       a.probability AS probability, a.feedback AS feedback, count(i) > 0 AS open
+"""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from common.anomalies import queries as q
-from common.anomalies.models import Anomaly, NewAnomaly, Verdict
+from common.anomalies.models import LESSONS_PER_METRIC, Anomaly, Lesson, NewAnomaly, Verdict
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.graph.executors import CypherExecutor, Row
 from common.graph.params import MIN_MS, KeysetPage, batches, keyset_page
@@ -96,6 +96,47 @@ class AnomalyRepository:
         """Record what a person said of an anomaly (the last verdict counts)."""
         rows = self.executor.write(
             q.SET_ANOMALY_FEEDBACK,
-            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": verdict, "now": now_ms()},
+            {
+                "owner_id": owner_id,
+                "anomaly_id": anomaly_id,
+                "verdict": verdict,
+                "now": now_ms(),
+                "min": MIN_MS,
+            },
         )
         return _anomaly(rows[0]) if rows else None
+
+    def clear_feedback(self, owner_id: str, anomaly_id: str) -> Anomaly | None:
+        """Withdraw what a person said of an anomaly: as if nobody had said anything."""
+        rows = self.executor.write(
+            q.SET_ANOMALY_FEEDBACK,
+            {"owner_id": owner_id, "anomaly_id": anomaly_id, "verdict": None, "now": None,
+             "min": MIN_MS},
+        )  # fmt: skip
+        return _anomaly(rows[0]) if rows else None
+
+    def lessons(
+        self, metric_ids: Sequence[str], limit: int = LESSONS_PER_METRIC
+    ) -> dict[str, list[Lesson]]:
+        """Per metric, its newest `limit` anomalies with a verdict or in an open incident
+        (common.anomalies.lessons), in one read; a metric without any is absent."""
+        found: dict[str, list[Lesson]] = {}
+        for batch in batches(list(metric_ids)):
+            rows = self.executor.read(
+                q.METRIC_LESSONS, {"metric_ids": batch, "min": MIN_MS, "limit": limit}
+            )
+            for row in rows:
+                found.setdefault(row["metric_id"], []).append(
+                    Lesson(
+                        timestamp_ms=row["timestamp"],
+                        event_start_ms=row["event_start"],
+                        event_end_ms=row["event_end"],
+                        kind=row["kind"],
+                        value=row["value"],
+                        expected=row["expected"],
+                        probability=row["probability"],
+                        feedback=row["feedback"],
+                        in_open_incident=bool(row["open"]),
+                    )
+                )
+        return found

@@ -61,6 +61,14 @@ For reading t:
    Otherwise (a spike, a burst that fades) the held evidence joins the tail: bursts are
    the series' own behaviour and are learnt (dropping them cost Twitter volumes a fifth
    more false alarms).
+7. Judged but not learnt (`learn` False: a confirmed anomaly, an open incident, a
+   maintenance window, as the caller knows them): the reading is judged as any other,
+   but what the detector learns from takes it as its forecast said: the level window,
+   the season's grid and the resolution see the expected value, the windowed sums an
+   error of 0 for it (the chosen forecaster's), and no look's evidence of it enters a
+   tail. So an outage does not widen the band or move the level. The mask is per
+   reading, so any split gives the same verdicts for the same mask. Readings judged
+   before there is a forecast (the first `minimum_points`) are learnt whatever the mask.
 
 Output per reading: expected (the chosen forecast), lower/upper (the band a reading alone
 stays inside without alarming), score = log(probability) / log(sensitivity) (≥ 1 exactly
@@ -150,16 +158,21 @@ def new_state(settings: AdaptiveSettings, period: int | None = None) -> Detector
 
 
 def advance(
-    state: DetectorState, timestamps_ms: np.ndarray, values: np.ndarray
+    state: DetectorState,
+    timestamps_ms: np.ndarray,
+    values: np.ndarray,
+    learn: np.ndarray | None = None,
 ) -> tuple[DetectionResult, DetectorState]:
     """Judge exactly these readings (after `state.last_timestamp_ms`, in time order) and
     return their verdicts and the state after them; `state` itself is not changed.
 
-    The result is index-aligned with `values`, its events typed (module doc). Readings at
-    or before the state's last one raise DetectionError: judge them in a rebuild.
+    `learn` (one bool per reading, default all True): False for a reading that is judged
+    but not learnt from (module doc, step 7). The result is index-aligned with `values`,
+    its events typed (module doc). Readings at or before the state's last one raise
+    DetectionError: judge them in a rebuild.
     """
     times, series = _validated(state, timestamps_ms, values)
-    return _advance(state, times, series, real_times=True)
+    return _advance(state, times, series, real_times=True, learn=_learnt(learn, series))
 
 
 def judge(
@@ -168,14 +181,28 @@ def judge(
     settings: AdaptiveSettings,
     *,
     period: int | None = None,
+    learn: np.ndarray | None = None,
 ) -> DetectionResult:
     """Verdicts for every reading of a finite series in time order: `advance` from
     `new_state` (module doc). Without times, readings are evenly spaced."""
     state = new_state(settings, period)
+    mask = _learnt(learn, values)
     if times is None:
         evenly = np.arange(values.shape[0], dtype=np.int64)
-        return _advance(state, evenly, values, real_times=False)[0]
-    return _advance(state, times.astype(np.int64), values, real_times=True)[0]
+        return _advance(state, evenly, values, real_times=False, learn=mask)[0]
+    return _advance(state, times.astype(np.int64), values, real_times=True, learn=mask)[0]
+
+
+def _learnt(learn: np.ndarray | None, values: np.ndarray) -> list[bool] | None:
+    """The learning mask as plain bools (None: learn from every reading)."""
+    if learn is None:
+        return None
+    mask = np.asarray(learn, dtype=bool)
+    if mask.shape != np.shape(values):
+        raise DetectionError(
+            f"{mask.shape} learning flags for {np.shape(values)} values: pass one per value"
+        )
+    return None if mask.all() else mask.tolist()
 
 
 def _validated(
@@ -356,12 +383,21 @@ class _Verdicts:
 
 
 def _advance(
-    before: DetectorState, times: np.ndarray, values: np.ndarray, *, real_times: bool
+    before: DetectorState,
+    times: np.ndarray,
+    values: np.ndarray,
+    *,
+    real_times: bool,
+    learn: list[bool] | None = None,
 ) -> tuple[DetectionResult, DetectorState]:
     """The readings judged one by one from a copy of `before` (module doc)."""
     run = _Run(before.copy())
-    for time, value in zip(times.tolist(), values.tolist(), strict=True):
-        run.judge(time, value)
+    if learn is None:
+        for time, value in zip(times.tolist(), values.tolist(), strict=True):
+            run.judge(time, value)
+    else:
+        for time, value, learnt in zip(times.tolist(), values.tolist(), learn, strict=True):
+            run.judge(time, value, learnt)
     run.finish()
     result = _result(before, run.verdicts, times, values, real_times, run.seasons)
     return result, run.state
@@ -387,7 +423,7 @@ class _Run:
         self.fits = _Fits(self.state, self.layout)
         self.choice = _Choice(self.state, self.layout)
 
-    def judge(self, time: int, value: float) -> None:
+    def judge(self, time: int, value: float, learn: bool = True) -> None:
         state, settings = self.state, self.settings
         reading = state.readings_seen
         if reading in (state.season.next_check, state.season.next_refit):
@@ -400,14 +436,17 @@ class _Run:
         level = window[len(window) // 2] if filled else NAN
         seasonal = self.forecast(time) if self.forecast is not None else NAN
         use_seasonal = self.choice.seasonal_is_better(reading, seasonal)
-        chances = [
-            self._chance(reading, forecaster, value - expected)
-            for forecaster, expected in ((LEVEL, level), (SEASONAL, seasonal))
-        ]
         forecaster = SEASONAL if use_seasonal else LEVEL
         expected = seasonal if use_seasonal else level
         band = self.fits.band[forecaster]
         judged = not (math.isnan(expected) or math.isnan(band))
+        # Not learnt from (step 7): what is learnt is the reading as forecast.
+        learn = learn or not judged
+        learnt = value if learn else expected
+        chances = [
+            self._chance(reading, forecaster, value - forecast, learnt - forecast, learn)
+            for forecaster, forecast in ((LEVEL, level), (SEASONAL, seasonal))
+        ]
         probability = chances[forecaster] if judged else 1.0
         unusual = probability <= settings.sensitivity
         alarm = unusual and reading - state.last_alarm > settings.quiet
@@ -421,7 +460,7 @@ class _Run:
         verdicts.unusual.append(unusual)
         verdicts.is_anomaly.append(alarm)
         verdicts.seasonal.append(use_seasonal and judged)
-        self._remember(time, value, seasonal, expected if judged else NAN)
+        self._remember(time, learnt, seasonal, expected if judged else NAN)
 
     def _rebase_if_shifted(self, reading: int) -> None:
         """SETTLE readings after an alarm: if their median has left the level before it by
@@ -479,9 +518,12 @@ class _Run:
             season.refit(reading, _error_scale(state, self.layout))
         self.forecast = season.forecaster()
 
-    def _chance(self, reading: int, forecaster: int, error: float) -> float:
+    def _chance(
+        self, reading: int, forecaster: int, error: float, learnt: float, learn: bool
+    ) -> float:
         """The forecaster's probability for this reading (Bonferroni over its looks); its
-        windowed sums, its evidence for the block's tails and its choice sums move on."""
+        windowed sums, its evidence for the block's tails and its choice sums move on
+        with `learnt`, the error of what is learnt (`error` itself unless masked: step 7)."""
         layout, state = self.layout, self.state
         base = forecaster * layout.ring_size
         count = len(layout.looks)
@@ -491,16 +533,19 @@ class _Run:
             state.pending.extend(layout.unknown)
             return 1.0
         found = (
-            _window_sums(layout.chains[0], state.sums, base, reading, error),
-            _window_sums(layout.chains[1], state.sums, base, reading, abs(error)),
+            _window_sums(layout.chains[0], state.sums, base, reading, learnt),
+            _window_sums(layout.chains[1], state.sums, base, reading, abs(learnt)),
         )
+        # A window's sum is linear in its newest term: the judged sums differ from the
+        # learnt ones by this much (0.0 for a reading learnt from, which changes nothing).
+        shift = (error - learnt, abs(error) - abs(learnt))
         tail_share = 1.0 - self.settings.tail_quantile
         lowest = 1.0
         for look, (chain, place, horizon) in enumerate(layout.sources):
-            magnitude = abs(found[chain][place] / horizon)
-            state.pending.append(magnitude)
+            magnitude = abs((found[chain][place] + shift[chain]) / horizon)
+            state.pending.append(magnitude if learn else NAN)
             lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
-        self.choice.add(forecaster, abs(error))
+        self.choice.add(forecaster, abs(learnt))
         return min(max(lowest * count, TINIEST), 1.0)
 
     def _remember(self, time: int, value: float, seasonal: float, expected: float) -> None:

@@ -28,7 +28,7 @@ from scipy import special  # type: ignore[import-untyped]
 
 from common.detection import adaptive, rolling, stl
 from common.detection.events import group_events
-from common.detection.gate import gate
+from common.detection.gate import Taught, gate
 from common.detection.grid import regular_grid
 from common.detection.kinds import describe_all
 from common.detection.period import infer_period
@@ -87,6 +87,9 @@ def detect(
     values: np.ndarray,
     timestamps_ms: np.ndarray | None = None,
     settings: MethodSettings | None = None,
+    *,
+    learn: np.ndarray | None = None,
+    taught: Taught | None = None,
 ) -> DetectionResult:
     """Judge every point of a series with `settings` (default: `auto` with its defaults);
     see the module docs of `adaptive`, `rolling`, `stl`. The settings:
@@ -107,21 +110,30 @@ def detect(
     median spacing when timestamps are given); None infers it.
 
     Every method: `direction`, `min_deviation` and `min_relative_deviation` keep only the
-    flags whose deviation from the expected value passes them (see `gate`).
+    flags whose deviation from the expected value passes them, and `taught` drops events
+    a person's false-positive verdicts taught to be normal (see `gate`).
+
+    `learn` (auto only; one bool per reading): False for readings judged but not learnt
+    from (confirmed anomalies, open incidents, maintenance windows: `adaptive`, step 7).
+    Rolling and STL learn nothing beyond their window and ignore it.
     """
     settings = settings or MethodSettings()
-    result = _judged(values, timestamps_ms, settings)
+    result = _judged(values, timestamps_ms, settings, learn)
     return gate(
         result,
         np.asarray(values, dtype=np.float64),
         settings.direction,
         settings.min_deviation,
         settings.min_relative_deviation,
+        taught=taught,
     )
 
 
 def _judged(
-    values: np.ndarray, timestamps_ms: np.ndarray | None, settings: MethodSettings
+    values: np.ndarray,
+    timestamps_ms: np.ndarray | None,
+    settings: MethodSettings,
+    learn: np.ndarray | None,
 ) -> DetectionResult:
     method: Method = settings.method
     sigma, window, period = settings.sigma, settings.window, settings.period
@@ -135,7 +147,9 @@ def _judged(
         if n >= needed:
             # One pass of the same algorithm a scan advances reading by reading: params and
             # events (typed) included.
-            found = adaptive.judge(series, times, adaptive_settings(settings), period=period)
+            found = adaptive.judge(
+                series, times, adaptive_settings(settings), period=period, learn=learn
+            )
             return found.with_capped_scores()
         # Too short to learn what is unusual for this series: the seed's rule (a band of
         # sigma around a trailing mean) is the best there is, and says so.

@@ -8,20 +8,77 @@ the expected value passes all three. A reading it keeps out scores just under 1 
 result's `is_anomaly == (score >= 1)` holds), keeps its probability, and an event left
 without a flagged reading is dropped.
 
-It looks at one reading at a time, so judging a series in one pass or in pieces gives the
-same verdicts; it is applied after the detector, whose own state does not depend on it.
+It also applies what a person taught (`Taught`, from the metric's false-positive verdicts):
+a later event of the same kind and direction as a false positive whose alarm deviates from
+the expected value by no more than that false positive did is judged normal, and dropped
+like a flag the limits keep out; a stronger one still alarms. Bounded: an alarm whose
+probability is below 10^-TAUGHT_CAP alarms whatever was marked, so no verdict silences a
+metric. (A deviation in the metric's units, not the probability, is what is compared: a
+person marks "+40 ms is fine"; on the labelled corpora it lost fewer found windows per
+false alarm removed than comparing probabilities: BENCHMARKS.md, "Feedback".)
+
+It looks at one event at a time, from what the detector said of it, so judging a series
+in one pass or in pieces gives the same verdicts; it is applied after the detector, whose
+own state does not depend on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
-from common.detection.result import DetectionResult
+from common.detection.result import AnomalyEvent, DetectionResult
 from common.methods import Direction
 
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
+# An alarm less likely than 10^-TAUGHT_CAP always alarms, whatever was marked false (the
+# default sensitivity is 3e-4: 3.5 decades).
+TAUGHT_CAP = 10.0
+# Probabilities are floored here before their logarithm (the detector's smallest).
+TINIEST = 1e-300
+
+Side = Literal["up", "down"]
+
+
+def evidence_of(probability: float) -> float:
+    """How unusual, in decades: -log10 of the probability (0 for a probability of 1)."""
+    return -math.log10(min(max(probability, TINIEST), 1.0)) + 0.0
+
+
+@dataclass(frozen=True)
+class FalsePositive:
+    """An anomaly a person said was normal, as it was judged."""
+
+    kind: str | None  # the kind of its event when it was judged (None: not typed)
+    side: Side  # which way its reading left the expected value
+    deviation: float  # how far (|value - expected|, in the metric's units)
+
+
+@dataclass(frozen=True)
+class Taught:
+    """What a metric's false positives teach: per (kind, side), the largest deviation a
+    person called normal."""
+
+    bars: dict[tuple[str | None, Side], float]
+
+    @classmethod
+    def of(cls, false_positives: Iterable[FalsePositive]) -> Taught | None:
+        """The record of these verdicts (None: nothing taught)."""
+        bars: dict[tuple[str | None, Side], float] = {}
+        for fp in false_positives:
+            if math.isfinite(fp.deviation):
+                key = (fp.kind, fp.side)
+                bars[key] = max(bars.get(key, fp.deviation), fp.deviation)
+        return cls(bars) if bars else None
+
+    def normal(self, kind: str | None, side: Side, deviation: float, evidence: float) -> bool:
+        """Whether an alarm like this was taught to be normal."""
+        bar = self.bars.get((kind, side))
+        return bar is not None and deviation <= bar and evidence <= TAUGHT_CAP
 
 
 def passes(
@@ -47,20 +104,46 @@ def passes(
     return allowed
 
 
+def side_of(value: float, expected: float) -> Side:
+    return "up" if value >= expected else "down"
+
+
+def taught_normal(
+    result: DetectionResult, values: np.ndarray, taught: Taught, event: AnomalyEvent
+) -> bool:
+    """Whether `taught` judges the event normal: its alarm (its first flag) compared."""
+    flags = np.flatnonzero(result.is_anomaly[event.start_index : event.end_index + 1])
+    if flags.shape[0] == 0:
+        return False
+    alarm = event.start_index + int(flags[0])
+    value, expected = float(values[alarm]), float(result.expected[alarm])
+    kind = event.kind.name if event.kind is not None else None
+    evidence = evidence_of(float(result.probability[alarm]))
+    return taught.normal(kind, side_of(value, expected), abs(value - expected), evidence)
+
+
 def gate(
     result: DetectionResult,
     values: np.ndarray,
     direction: Direction | None = None,
     min_deviation: float | None = None,
     min_relative_deviation: float | None = None,
+    *,
+    taught: Taught | None = None,
 ) -> DetectionResult:
-    """`result` with only the flags whose deviation passes the limits (see the module)."""
-    if direction in (None, "both") and not min_deviation and not min_relative_deviation:
+    """`result` with only the flags whose deviation passes the limits and whose event was
+    not taught to be normal (see the module)."""
+    limited = direction not in (None, "both") or min_deviation or min_relative_deviation
+    if not limited and taught is None:
         return result
     flagged = np.asarray(result.is_anomaly, dtype=bool)
     kept = flagged & passes(
         values, result.expected, direction, min_deviation, min_relative_deviation
     )
+    if taught is not None:
+        for event in result.events:
+            if taught_normal(result, values, taught, event):
+                kept[event.start_index : event.end_index + 1] = False
     if np.array_equal(kept, flagged):
         return result
     score = np.where(flagged & ~kept, np.minimum(result.score, JUST_UNDER_ONE), result.score)

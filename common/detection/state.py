@@ -44,7 +44,7 @@ from common.detection.tails import SPAN, Tails
 MAGIC = b"NNDS"
 # Bumped whenever the format or the algorithm changes: a state from another version would
 # judge differently from a rebuild.
-VERSION = 2
+VERSION = 3
 # The most a state takes serialised, for any series (tests check the worst shapes).
 MAX_BYTES = 16 * 1024
 NEVER = -(2**62)  # no alarm yet

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from common.anomalies.lessons import Lessons
 from common.anomalies.service import anomalies_found
 from common.detection import DEFAULT_SIGMA, DetectionError, DetectionResult, detect
 from common.epoch import from_epoch_ms
@@ -24,7 +25,8 @@ from common.jobs.models import JobRecord, JobSummary, LatestVerdict
 from common.jobs.record_store import JobStore
 from common.jobs.result_store import ResultStore
 from common.jobs.results import encode_result
-from common.metrics.models import ReadingSeries
+from common.maintenance.service import covered
+from common.metrics.models import MetricRef, ReadingSeries
 from common.metrics.repository import ReadingRepository
 from common.own_metrics import DETECTOR_SECONDS_PER_READING, JOB_DURATION, JOBS
 from common.settings import Settings
@@ -102,8 +104,15 @@ def _detect(
             f"metric {metric.id} has no readings in the window "
             f"[{_moment(params.start)}, {_moment(params.end)}): add readings or widen the window",
         )
+    lessons = lessons_of(graph, metric, series)
     detecting = time.perf_counter()
-    output = detect(series.values, series.timestamps_ms, params)
+    output = detect(
+        series.values,
+        series.timestamps_ms,
+        params,
+        learn=lessons.learn(series.timestamps_ms, in_windows_of(graph, metric, series)),
+        taught=lessons.taught,
+    )
     DETECTOR_SECONDS_PER_READING.labels(output.method).observe(
         (time.perf_counter() - detecting) / len(series)
     )
@@ -138,6 +147,23 @@ def _detect(
         latest=latest_verdict(series, output, params.sigma or DEFAULT_SIGMA),
     )
     return jobs.mark_succeeded(record.id, summary, expires_at)
+
+
+def lessons_of(graph: DetectionGraph, metric: MetricRef, series: ReadingSeries) -> Lessons:
+    """What the metric's verdicts teach its detector (common.anomalies.lessons)."""
+    found = graph.anomalies.lessons([metric.id]).get(metric.id, [])
+    times = series.timestamps_ms
+    cadence = int(np.median(np.diff(times))) if len(times) > 1 else None
+    return Lessons.of(found, cadence)
+
+
+def in_windows_of(graph: DetectionGraph, metric: MetricRef, series: ReadingSeries) -> np.ndarray:
+    """Whether each reading is in one of the metric's maintenance windows."""
+    times = series.timestamps_ms
+    windows = graph.maintenance.of_metric(
+        metric.owner_id, metric.service_id, metric.id, int(times[0]), int(times[-1]) + 1
+    )
+    return covered(windows, times)
 
 
 def _moment(moment: object) -> str:

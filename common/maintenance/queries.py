@@ -86,3 +86,17 @@ WHERE (w.metric_id = $metric_id OR w.service_id = $service_id
     + _WINDOW_COLUMNS
     + "ORDER BY w.created_at, w.id"
 )
+
+# Every window of these owners (at most MAINTENANCE_WINDOWS_MAX each), for a sweep's batch:
+# which of its metrics each applies to is decided in Python (maintenance.service.applies).
+WINDOWS_OF_OWNERS = (
+    """
+UNWIND $owner_ids AS owner_id
+MATCH (:User {id: owner_id})-[:HAS_MAINTENANCE_WINDOW]->(w:MaintenanceWindow)
+"""
+    + """
+WITH owner_id, w
+"""
+    + _WINDOW_COLUMNS
+    + ", owner_id AS owner_id ORDER BY w.created_at, w.id"
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
 from typing import Any
 
@@ -105,3 +106,12 @@ class MaintenanceRepository:
             },
         )
         return [_window(row) for row in rows]
+
+    def of_owners(self, owner_ids: Sequence[str]) -> dict[str, list[MaintenanceWindow]]:
+        """Every window of these owners, in one read (a sweep's batch)."""
+        found: dict[str, list[MaintenanceWindow]] = {}
+        if owner_ids:
+            rows = self.executor.read(q.WINDOWS_OF_OWNERS, {"owner_ids": list(owner_ids)})
+            for row in rows:
+                found.setdefault(row["owner_id"], []).append(_window(row))
+        return found

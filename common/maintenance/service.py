@@ -130,6 +130,14 @@ def spans(window: MaintenanceWindow, from_ms: int, to_ms: int, limit: int = 10_0
     return found
 
 
+def applies(window: MaintenanceWindow, metric_id: str, service_id: str) -> bool:
+    """Whether an owner's window covers this metric of theirs (its own, its service's, or
+    one for all of the owner's metrics)."""
+    if window.metric_id is not None:
+        return window.metric_id == metric_id
+    return window.service_id is None or window.service_id == service_id
+
+
 def covered(windows: Sequence[MaintenanceWindow], timestamps_ms: np.ndarray) -> np.ndarray:
     """For each timestamp (epoch ms), whether one of `windows` covers it."""
     timestamps_ms = np.asarray(timestamps_ms, dtype=np.int64)

@@ -28,18 +28,25 @@ from typing import Protocol
 
 import numpy as np
 
+from common.anomalies.lessons import Lessons
+from common.anomalies.models import Lesson
 from common.anomalies.service import anomalies_found
 from common.detection import DetectionError
 from common.detection.adaptive import DetectorState
 from common.epoch import now_ms
 from common.incidents.recording import RecordingGraph, record_anomalies
+from common.maintenance.models import MaintenanceWindow
+from common.maintenance.service import applies, covered
 from common.metrics.models import ReadingSeries, ScanMark, ScanRead
 from common.metrics.repository import ReadingRepository
 from common.own_metrics import SCAN_LAG, SWEEP_DURATION, SWEEP_METRICS_JUDGED
 from common.scans.judging import (
+    DEFAULT_CADENCE_MS,
+    NOTHING_TAUGHT,
     NotJudged,
     ScanDetector,
     ScanDetectors,
+    Teaching,
     Verdicts,
     advance_state,
     cadence_of,
@@ -167,13 +174,15 @@ def judge_batch(
     with timing("graph_read"):
         owners = {entry.metric_id: entry.owner_id for entry in ours}
         reads = graph.readings.read_for_scan(owners, horizon, cap) if owners else []
+        lessons = BatchLessons.read(graph, reads)
     expected = {entry.metric_id: entry for entry in ours}
     rebuilds: list[tuple[ScanRead, Rebuild, int]] = []
     for read in reads:
         detector = detectors.of(read.detection)
         plan = plan_metric(read, loaded[read.metric.id], detector, work.tally)
         if isinstance(plan, Advance):
-            _advance(read, plan.state, detector, cap, work)
+            teaching = lessons.teaching(read, read.readings, plan.state.last_timestamp_ms)
+            _advance(read, plan.state, detector, cap, work, teaching)
         elif isinstance(plan, Rebuild):
             entry = expected[read.metric.id]
             size = entry.estimate if entry.rebuild else settings.scan_history_readings
@@ -187,7 +196,9 @@ def judge_batch(
             histories = graph.readings.read_history_for_scan(windows, horizon, limit)
         for read, plan, _ in group:
             detector = detectors.of(read.detection)
-            _rebuild(read, plan, histories.get(read.metric.id), detector, work)
+            history = histories.get(read.metric.id)
+            teaching = lessons.teaching(read, history, None) if history else NOTHING_TAUGHT
+            _rebuild(read, plan, history, detector, work, teaching)
     saves = _store(work, graph, loaded, settings)
     saved = {save.metric_id for save in saves}
     # The other metrics the sweep leased to this batch are released as they were.
@@ -213,6 +224,37 @@ def judge_batch(
     return work.tally
 
 
+@dataclass(frozen=True)
+class BatchLessons:
+    """What the batch's metrics' verdicts and maintenance windows teach their detectors
+    (common.anomalies.lessons): one graph read of each for the whole batch."""
+
+    lessons: dict[str, list[Lesson]]
+    windows: dict[str, list[MaintenanceWindow]]  # per owner
+
+    @classmethod
+    def read(cls, graph: ScanGraph, reads: Sequence[ScanRead]) -> BatchLessons:
+        if not reads:
+            return cls({}, {})
+        metric_ids = [read.metric.id for read in reads]
+        owner_ids = sorted({read.metric.owner_id for read in reads})
+        return cls(graph.anomalies.lessons(metric_ids), graph.maintenance.of_owners(owner_ids))
+
+    def teaching(self, read: ScanRead, series: ReadingSeries, before_ms: int | None) -> Teaching:
+        metric = read.metric
+        windows = [
+            window
+            for window in self.windows.get(metric.owner_id, [])
+            if applies(window, metric.id, metric.service_id)
+        ]
+        found = self.lessons.get(metric.id, [])
+        if not windows and not found:
+            return NOTHING_TAUGHT
+        cadence = cadence_of(series, before_ms, None) or DEFAULT_CADENCE_MS
+        in_windows = covered(windows, series.timestamps_ms)
+        return Teaching.of(Lessons.of(found, cadence), series, in_windows)
+
+
 def history_groups(
     rebuilds: Sequence[tuple[ScanRead, Rebuild, int]], budget: int
 ) -> Iterator[tuple[list[tuple[ScanRead, Rebuild, int]], int]]:
@@ -232,11 +274,16 @@ def history_groups(
 
 
 def _advance(
-    read: ScanRead, state: DetectorState, detector: ScanDetector, cap: int, work: BatchWork
+    read: ScanRead,
+    state: DetectorState,
+    detector: ScanDetector,
+    cap: int,
+    work: BatchWork,
+    teaching: Teaching,
 ) -> None:
     try:
         with work.tally.timing("detect"):
-            verdicts = advance_state(detector, state, read.readings)
+            verdicts = advance_state(detector, state, read.readings, teaching)
     except Exception as exc:  # one metric's failure must not fail the rest of its batch
         _failed(read, exc, work)
         return
@@ -251,12 +298,13 @@ def _rebuild(
     history: ReadingSeries | None,
     detector: ScanDetector,
     work: BatchWork,
+    teaching: Teaching,
 ) -> None:
     if history is None or not len(history):
         return  # nothing up to the horizon (only readings stamped ahead of it)
     try:
         with work.tally.timing("detect"):
-            verdicts = judge_history(detector, history)
+            verdicts = judge_history(detector, history, teaching)
     except NotJudged as not_judged:
         work.notes.append((read, not_judged.note))
         return

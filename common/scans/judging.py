@@ -16,7 +16,9 @@ the SCAN_* ones. Its sensitivity is part of the detector's state (an alarm start
 spell), so it is in the state's settings key: changing it rebuilds the state. Its direction
 and minimum deviations are not: they pass the detector's verdicts through
 common.detection.gate, as jobs do, so changing them takes effect at the next reading
-without a rebuild.
+without a rebuild. So do the metric's false-positive verdicts (`Teaching`); its confirmed
+anomalies, open incidents and maintenance windows are kept out of what the detector learns
+(common.anomalies.lessons), read once per batch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.anomalies.lessons import Lessons
 from common.detection import DetectionError, DetectionResult, detect
 from common.detection import minimum_points as method_minimum
 from common.detection.adaptive import (
@@ -35,7 +38,7 @@ from common.detection.adaptive import (
     new_state,
 )
 from common.detection.detector import adaptive_settings
-from common.detection.gate import gate
+from common.detection.gate import Taught, gate
 from common.detection.state import settings_key
 from common.methods import MethodSettings, MetricDetection
 from common.metrics.models import ReadingSeries
@@ -83,9 +86,12 @@ class ScanDetector:
         adaptive = adaptive_settings(method)
         return cls(method, adaptive, settings_key(adaptive))
 
-    def gated(self, result: DetectionResult, series: ReadingSeries) -> DetectionResult:
-        """The detector's verdicts with only the flags the metric's limits let through (the
-        gate jobs use; rolling and STL apply it inside `detect`)."""
+    def gated(
+        self, result: DetectionResult, series: ReadingSeries, taught: Taught | None = None
+    ) -> DetectionResult:
+        """The detector's verdicts with only the flags the metric's limits let through and
+        its false positives did not teach to be normal (the gate jobs use; rolling and STL
+        apply it inside `detect`)."""
         method = self.method
         return gate(
             result,
@@ -93,6 +99,7 @@ class ScanDetector:
             method.direction,
             method.min_deviation,
             method.min_relative_deviation,
+            taught=taught,
         )
 
     @property
@@ -153,10 +160,31 @@ def load_state(detector: ScanDetector, data: bytes | None) -> DetectorState | No
         return None
 
 
-def advance_state(detector: ScanDetector, state: DetectorState, series: ReadingSeries) -> Verdicts:
+@dataclass(frozen=True)
+class Teaching:
+    """What people's verdicts and the maintenance windows say of a metric's readings:
+    the gate's record, and which readings the detector may learn from (None: all)."""
+
+    taught: Taught | None = None
+    learn: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, lessons: Lessons, series: ReadingSeries, in_windows: np.ndarray) -> Teaching:
+        return cls(lessons.taught, lessons.learn(series.timestamps_ms, in_windows))
+
+
+NOTHING_TAUGHT = Teaching()
+
+
+def advance_state(
+    detector: ScanDetector,
+    state: DetectorState,
+    series: ReadingSeries,
+    teaching: Teaching = NOTHING_TAUGHT,
+) -> Verdicts:
     """Judge the readings after the state's last one, from the state."""
-    result, after = advance(state, series.timestamps_ms, series.values)
-    result = detector.gated(result, series)
+    result, after = advance(state, series.timestamps_ms, series.values, teaching.learn)
+    result = detector.gated(result, series, teaching.taught)
     note = None
     if after.readings_seen < minimum_points(after.settings.level_window):
         note = detector.too_short_note()
@@ -172,14 +200,18 @@ class NotJudged(Exception):  # noqa: N818 (an outcome, not a failure)
         self.note = note
 
 
-def judge_history(detector: ScanDetector, series: ReadingSeries) -> Verdicts:
+def judge_history(
+    detector: ScanDetector, series: ReadingSeries, teaching: Teaching = NOTHING_TAUGHT
+) -> Verdicts:
     """Judge a metric's history from no state (NotJudged: rolling/STL cannot)."""
     if detector.adaptive is not None:
-        return advance_state(detector, new_state(detector.adaptive), series)
+        return advance_state(detector, new_state(detector.adaptive), series, teaching)
     if len(series) < method_minimum(detector.method.method, online=True):
         raise NotJudged(detector.too_short_note())
     try:
-        result = detect(series.values, series.timestamps_ms, detector.method)
+        result = detect(
+            series.values, series.timestamps_ms, detector.method, taught=teaching.taught
+        )
     except DetectionError as exc:
         raise NotJudged(str(exc)) from exc
     return Verdicts(series, result, None, None)

@@ -322,6 +322,12 @@ def test_verdicts_settings_and_a_window_from_the_metric_page(
     expect(row.locator("button[data-verdict=confirmed]")).to_have_attribute("aria-pressed", "true")
     first = str(anomalies[0]["id"])
     assert client.get(f"/api/anomalies/{first}").json()["feedback"] == "confirmed"
+    # Pressed again, the verdict is withdrawn.
+    row.locator("button[data-verdict=confirmed]").click()
+    expect(row.locator("button[data-verdict=confirmed]")).to_have_attribute("aria-pressed", "false")
+    assert client.get(f"/api/anomalies/{first}").json()["feedback"] is None
+    row.locator("button[data-verdict=confirmed]").click()
+    expect(row.locator("button[data-verdict=confirmed]")).to_have_attribute("aria-pressed", "true")
 
     # The metric's own detection settings.
     page.select_option("#metric-settings select[name=direction]", "up")

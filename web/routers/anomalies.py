@@ -26,6 +26,18 @@ def get_anomaly(anomaly_id: PathId, user: CurrentUser, repositories: Repositorie
 def give_feedback(
     anomaly_id: PathId, body: FeedbackCreate, user: CurrentUser, repositories: RepositoriesDep
 ) -> Anomaly:
-    """Say whether an anomaly was real (`confirmed`) or not (`false_positive`); the last counts."""
+    """Say whether an anomaly was real (`confirmed`: its readings are kept out of what the
+    detector learns) or not (`false_positive`: later alarms like it are judged normal); the
+    last counts. README, "Alarms you control"."""
     anomaly = repositories.anomalies.set_feedback(user.id, anomaly_id, body.verdict)
+    return found(anomaly, f"anomaly {anomaly_id}")
+
+
+@router.delete("/{anomaly_id}/feedback", responses=BAD_REQUEST)
+def withdraw_feedback(
+    anomaly_id: PathId, user: CurrentUser, repositories: RepositoriesDep
+) -> Anomaly:
+    """Withdraw the verdict on an anomaly: what it taught the detector is forgotten from
+    the next job or sweep on (README, "Alarms you control")."""
+    anomaly = repositories.anomalies.clear_feedback(user.id, anomaly_id)
     return found(anomaly, f"anomaly {anomaly_id}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.detection import detect
-from common.detection.gate import gate, passes
+from common.detection.gate import TAUGHT_CAP, FalsePositive, Taught, evidence_of, gate, passes
 from common.methods import MethodSettings
 
 SPIKE_UP, DIP, SMALL_SPIKE = 600, 900, 1200
@@ -69,3 +69,34 @@ def test_passes_is_per_reading() -> None:
         False,
         False,
     ]
+
+
+def test_taught_false_positives_drop_events_no_further_off_of_their_kind_and_side() -> None:
+    values = series()
+    plain = detect(values, None, MethodSettings())
+    spikes = {e.start_index: e for e in plain.events}
+    assert {SPIKE_UP, DIP, SMALL_SPIKE} <= set(spikes)
+    small = float(values[SMALL_SPIKE] - plain.expected[SMALL_SPIKE])
+    # "+8 is fine" for spikes up: the +8 spike is normal, the +20 one and the dip still alarm.
+    taught = Taught.of([FalsePositive("spike", "up", small)])
+    judged = detect(values, None, MethodSettings(), taught=taught)
+    events = {e.start_index for e in judged.events}
+    assert SMALL_SPIKE not in events and {SPIKE_UP, DIP} <= events
+    assert not judged.is_anomaly[SMALL_SPIKE] and judged.score[SMALL_SPIKE] < 1
+    assert np.array_equal(judged.is_anomaly, judged.score >= 1)
+    # Another kind, or the other side, teaches nothing about it.
+    for other in (
+        FalsePositive("level_shift_up", "up", small),
+        FalsePositive("spike", "down", small),
+    ):
+        same = detect(values, None, MethodSettings(), taught=Taught.of([other]))
+        assert np.array_equal(same.is_anomaly, plain.is_anomaly) and same.events == plain.events
+
+
+def test_a_taught_record_is_bounded() -> None:
+    taught = Taught.of([FalsePositive("spike", "up", 1e9)])
+    assert taught is not None
+    assert taught.normal("spike", "up", 5.0, evidence=TAUGHT_CAP)
+    assert not taught.normal("spike", "up", 5.0, evidence=TAUGHT_CAP + 0.1)
+    assert Taught.of([]) is None
+    assert evidence_of(1e-5) == pytest.approx(5.0) and evidence_of(0.0) == 300.0

@@ -10,16 +10,18 @@ function field(label, input) {
 }
 
 // Two buttons saying whether `anomaly` was real; the verdict given is the pressed one.
+// Pressing it again withdraws it (what it taught the detector is forgotten).
 export function feedbackButtons(ctx, anomaly) {
   const box = el("span", { className: "feedback", "data-anomaly-id": anomaly.id });
   const button = (verdict, label, given) => el("button", {
     type: "button", className: "verdict", "data-verdict": verdict,
     "aria-pressed": String(given === verdict),
+    title: given === verdict ? "Press again to withdraw this verdict" : null,
     onClick: async () => {
       try {
         const saved = await ctx.api.request(
           `/api/anomalies/${encodeURIComponent(anomaly.id)}/feedback`,
-          { method: "POST", body: { verdict } });
+          given === verdict ? { method: "DELETE" } : { method: "POST", body: { verdict } });
         anomaly.feedback = saved.feedback;
         draw(saved.feedback);
       } catch (error) {

@@ -1,0 +1,165 @@
+"""Feedback replay (issue 20): `python tests/bench/bench_feedback.py` (not collected by pytest).
+
+Plays a user over the labelled corpora (NAB and the cloud corpus, read at run time from
+NEONOMALY_ACCURACY_DIR, default `../shared/accuracy` beside the project; nothing of them is
+copied here) who, as soon as the default detector raises an alarm, marks it
+`false_positive` if it is outside every labelled window and `confirmed` if inside one.
+Each series is judged as a scan would: `advance` piece by piece, the gate applying what
+the false positives taught, the confirmed events kept out of what the detector learns
+(common.anomalies.lessons, the same rules as jobs and sweeps). Prints per corpus the
+false alarms (alarms outside the windows) and the windows found (at least one alarm in
+them), both counted as score.py counts them (after its probation), with feedback and
+without.
+
+Target (issue 20): at least a third fewer false alarms with feedback, no window lost.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from common.anomalies.lessons import KEPT_OUT_READINGS  # noqa: E402
+from common.detect_command import parse_readings  # noqa: E402
+from common.detection.adaptive import AdaptiveSettings, advance, new_state  # noqa: E402
+from common.detection.gate import FalsePositive, Taught, gate, side_of  # noqa: E402
+
+CORPORA = (("NAB", "windows.json"), ("cloud", "windows-cloud.json"))
+# Readings judged ahead in one advance: an alarm makes the replay judge again from it,
+# with what the person said (so at most this many readings are judged twice per alarm).
+AHEAD = 2000
+
+
+def accuracy_dir() -> Path:
+    return Path(os.environ.get("NEONOMALY_ACCURACY_DIR", ROOT.parent / "shared" / "accuracy"))
+
+
+def load_score(folder: Path) -> ModuleType:
+    """score.py's own counting (its windows, its probation), imported from where it is."""
+    spec = importlib.util.spec_from_file_location("accuracy_score", folder / "score.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Series:
+    times: np.ndarray
+    values: np.ndarray
+    stamps: list[str]  # as in the file, for score.py
+    windows: list[tuple[int, int]]  # labelled, inclusive indices
+
+
+def read_series(folder: Path, name: str, labels: list[list[str]], score: ModuleType) -> Series:
+    with open(folder / "data" / name, newline="", encoding="utf-8") as stream:
+        readings = parse_readings(stream)
+    order = np.argsort(readings.timestamps_ms, kind="stable")
+    stamps = [readings.timestamps_text[i] for i in order]
+    index = {score.moment(text): i for i, text in enumerate(stamps)}
+    windows = [(index[score.moment(a)], index[score.moment(b)]) for a, b in labels]
+    return Series(readings.timestamps_ms[order], readings.values[order], stamps, windows)
+
+
+# What the user says: nothing, only false positives, or both verdicts.
+MODES = ("without feedback", "false positives only", "with feedback")
+
+
+def replay(series: Series, mode: str) -> list[int]:
+    """The alarms raised (indices) with the user saying what `mode` says."""
+    feedback = mode != MODES[0]
+    confirms = mode == MODES[2]
+    settings = AdaptiveSettings()
+    n = series.values.shape[0]
+    learn = np.ones(n, dtype=bool)
+    false_positives: list[FalsePositive] = []
+    raised: list[int] = []
+    state, at = new_state(settings), 0
+    while at < n:
+        stop = min(n, at + AHEAD)
+        times, values = series.times[at:stop], series.values[at:stop]
+        result, after = advance(state, times, values, learn[at:stop])
+        taught = Taught.of(false_positives) if feedback else None
+        judged = gate(result, values, taught=taught)
+        flags = np.flatnonzero(judged.is_anomaly) + at
+        fresh = flags[flags > raised[-1]] if raised else flags
+        if not feedback or fresh.shape[0] == 0:
+            raised += fresh.tolist()
+            state, at = after, stop
+            continue
+        alarm = int(fresh[0])
+        raised.append(alarm)
+        # The person's verdict, given as soon as the alarm is raised.
+        event = next(e for e in judged.events if e.start_index <= alarm - at <= e.end_index)
+        if any(start <= alarm <= end for start, end in series.windows):
+            if confirms:
+                end = max(at + event.end_index, alarm + KEPT_OUT_READINGS - 1)
+                learn[alarm : end + 1] = False
+        else:
+            value, expected = float(series.values[alarm]), float(result.expected[alarm - at])
+            kind = event.kind.name if event.kind is not None else None
+            false_positives.append(
+                FalsePositive(kind, side_of(value, expected), abs(value - expected))
+            )
+        # Judge again from the alarm on, with what was said (the alarm's own verdict stays).
+        state = advance(state, series.times[at:alarm], series.values[at:alarm], learn[at:alarm])[1]
+        at = alarm
+    return raised
+
+
+def counts(series: Series, alarms: list[int], score: ModuleType) -> tuple[int, int]:
+    """False alarms and windows found, as score.py counts them."""
+    flags = [False] * len(series.stamps)
+    for index in alarms:
+        flags[index] = True
+    labels = [[series.stamps[a], series.stamps[b]] for a, b in series.windows]
+    _, _, found = score.score_series(series.stamps, flags, labels)
+    return int(found["fp"]), int(found["tp"])
+
+
+def main() -> None:
+    folder = accuracy_dir()
+    if not (folder / "score.py").exists():
+        print(f"feedback replay skipped: no labelled corpora at {folder} (NEONOMALY_ACCURACY_DIR)")
+        return
+    score = load_score(folder)
+    print(f"cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
+    for corpus, labels_file in CORPORA:
+        labels = json.loads((folder / labels_file).read_text())
+        totals = {mode: np.zeros(2, dtype=np.int64) for mode in MODES}  # false alarms, found
+        lost: list[str] = []
+        started = time.perf_counter()
+        for number, (name, windows) in enumerate(sorted(labels.items()), 1):
+            series = read_series(folder, name, windows, score)
+            found = {mode: counts(series, replay(series, mode), score) for mode in MODES}
+            for mode in MODES:
+                totals[mode] += found[mode]
+            before, after = found[MODES[0]][1], found[MODES[2]][1]
+            if after < before:
+                lost.append(f"{name} ({before} -> {after})")
+            if number % 10 == 0:
+                print(f"  {corpus}: {number}/{len(labels)} series", flush=True)
+        fp_without = int(totals[MODES[0]][0])
+        print(f"{corpus} ({len(labels)} series, {time.perf_counter() - started:.0f} s):")
+        for mode in MODES:
+            fp, windows_found = totals[mode].tolist()
+            change = fp / fp_without - 1 if fp_without else 0.0
+            fewer = f" ({change:+.0%} false alarms)" if mode != MODES[0] else ""
+            print(f"  {mode:22s} false alarms {fp:4d}, windows found {windows_found:3d}{fewer}")
+        if lost:
+            print(f"  windows lost with feedback in: {'; '.join(lost)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What verdicts teach a metric's detector: read from the graph on each engine (verdicts,
+open incidents, withdrawn verdicts), and turned into the gate's record and the learning
+mask (common.anomalies.lessons)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.anomalies.lessons import KEPT_OUT_READINGS, Lessons
+from common.anomalies.models import Lesson
+from common.detection.gate import Taught
+from common.epoch import to_epoch_ms
+from common.incidents.building import build_incidents
+from common.settings import Settings
+from common.stores import Repositories
+from tests.common.incidents.test_building import Owner
+
+MINUTE = 60_000
+
+
+def test_verdicts_and_open_incidents_are_what_a_metric_learns_from(
+    graph: Repositories, settings: Settings
+) -> None:
+    owner = Owner(graph)
+    metric = owner.metric("api", "latency")
+    quiet = owner.metric("api", "errors")
+    found = owner.anomalies(metric, [0, 1, 2, 3])
+    ids = {a.reading_id: a.id for a in found}
+    user = owner.user.id
+    assert graph.anomalies.lessons([metric.id, quiet.id]) == {}  # no verdict, no incident
+    graph.anomalies.set_feedback(user, ids["r0"], "false_positive")
+    graph.anomalies.set_feedback(user, ids["r1"], "confirmed")
+    graph.anomalies.set_feedback(user, ids["r2"], "confirmed")
+    graph.anomalies.clear_feedback(user, ids["r2"])  # withdrawn: as if never said
+    lessons = graph.anomalies.lessons([metric.id, quiet.id])
+    assert list(lessons) == [metric.id]
+    said = {(lesson.timestamp_ms, lesson.feedback) for lesson in lessons[metric.id]}
+    start = to_epoch_ms(owner.t0)
+    assert said == {(start, "false_positive"), (start + MINUTE, "confirmed")}
+    assert not any(lesson.in_open_incident for lesson in lessons[metric.id])
+    # Newest first, at most `limit`.
+    [newest] = graph.anomalies.lessons([metric.id], limit=1)[metric.id]
+    assert newest.timestamp_ms == start + MINUTE
+
+    # In an open incident: every member is a lesson, verdict or not.
+    build_incidents(graph, metric, found, settings)
+    in_incident = graph.anomalies.lessons([metric.id])[metric.id]
+    assert len(in_incident) == 4 and all(lesson.in_open_incident for lesson in in_incident)
+
+
+def lesson(minute: int, feedback: str | None, open_: bool = False, **fields: object) -> Lesson:
+    at = minute * MINUTE
+    values: dict[str, object] = {
+        "timestamp_ms": at,
+        "event_start_ms": at,
+        "event_end_ms": at + 2 * MINUTE,
+        "kind": "spike",
+        "value": 9.0,
+        "expected": 1.0,
+        "probability": 1e-6,
+        "feedback": feedback,
+        "in_open_incident": open_,
+    }
+    values.update(fields)
+    return Lesson(**values)  # type: ignore[arg-type]
+
+
+def test_false_positives_teach_the_gate_the_largest_deviation_per_kind_and_side() -> None:
+    lessons = Lessons.of(
+        [
+            lesson(1, "false_positive"),
+            lesson(2, "false_positive", value=13.0),
+            lesson(3, "false_positive", value=-5.0),
+            lesson(4, "confirmed", value=50.0),
+            lesson(5, "false_positive", kind="level_shift_up", value=3.0),
+        ],
+        MINUTE,
+    )
+    assert lessons.taught == Taught(
+        {("spike", "up"): 12.0, ("spike", "down"): 6.0, ("level_shift_up", "up"): 2.0}
+    )
+    assert Lessons.of([lesson(1, "confirmed")], MINUTE).taught is None
+
+
+def test_confirmed_events_open_incidents_and_windows_are_kept_out() -> None:
+    times = np.arange(0, 400 * MINUTE, MINUTE, dtype=np.int64)
+    assert Lessons.of([lesson(10, "false_positive")], MINUTE).learn(times, None) is None
+    confirmed = Lessons.of([lesson(10, "confirmed")], MINUTE).learn(times, None)
+    assert confirmed is not None
+    # From the event's start, for at least the quiet time (its stored end is sooner).
+    assert np.flatnonzero(~confirmed).tolist() == list(range(10, 10 + KEPT_OUT_READINGS + 1))
+    long_event = lesson(10, "confirmed", event_end_ms=200 * MINUTE)
+    assert (~Lessons.of([long_event], MINUTE).learn(times, None)).sum() == 191
+    # An open incident keeps out everything from its member's start on; a window its span.
+    incident = Lessons.of([lesson(300, None, open_=True)], MINUTE).learn(times, None)
+    assert incident is not None and np.flatnonzero(~incident).tolist() == list(range(300, 400))
+    windows = np.zeros(400, dtype=bool)
+    windows[50:60] = True
+    both = Lessons.of([lesson(300, None, open_=True)], MINUTE).learn(times, windows)
+    assert both is not None and (~both).sum() == 110
+    assert windows.sum() == 10  # the caller's array is not changed
