@@ -364,6 +364,7 @@ def _store(
                 raw=len(series)
                 if boundary is None
                 else int(np.count_nonzero(series.timestamps_ms >= boundary)),
+                compacted_through_ms=boundary,
                 late_seq=read.late_seq,
                 appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
@@ -401,6 +402,7 @@ def _store(
                 through,
                 0,
                 0,
+                read.compacted_through_ms,
                 read.late_seq,
                 read.appended_at_ms,
                 None,
