@@ -312,7 +312,10 @@ class EmbeddedServer:
             # A broker must never evict keys (Celery's advice); nothing here sets a maxmemory.
             "--maxmemory-policy", "noeviction",
             "--logfile", str(log_path),
-            "--loadmodule", str(module),
+            # FalkorDB keeps its last MAX_INFO_QUERIES queries, parameters and all, in a
+            # stream of the store (by default 1,000: a fleet's ingest batches and chunk
+            # writes made that hundreds of MB, and the store's memory wander by MBs).
+            "--loadmodule", str(module), "MAX_INFO_QUERIES", "0",
         ]  # fmt: skip
         self.process = process = subprocess.Popen(
             command,

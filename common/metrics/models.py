@@ -260,14 +260,15 @@ class ScanRead:
 class ScanMark:
     """What a scan judged of a metric: the readings after `after_ms` up to `through_ms`
     (`judged` of them: 0 for a mark that only says `note`; `raw` of those in the raw
-    window, the rest read from chunks), having seen `late_seq` late appends and the last
-    append at `appended_at_ms`."""
+    window as the scan read it, the rest read from chunks), having seen `late_seq` late
+    appends and the last append at `appended_at_ms`."""
 
     metric_id: str
     after_ms: int | None
     through_ms: int | None
     judged: int
     raw: int
+    compacted_through_ms: int | None  # the boundary `raw` was counted from, as read
     late_seq: int
     appended_at_ms: int | None  # the metric's last append as the scan read it
     lag_ms: int | None  # the newest reading's arrival to its judgement; None: not caught up

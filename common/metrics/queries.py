@@ -331,8 +331,10 @@ RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 # this write either sees the new judged_through (and marks itself late) or committed
 # before, and is counted here: when the metric was appended to since the batch read it
 # (last_append_at moved), more raw readings in (after, through] than were judged raw means
-# one arrived unseen, and they are marked late. Otherwise the late readings the batch saw
-# were judged, unless another late append came since (late_seq moved).
+# one arrived unseen, and they are marked late; so does a compaction since the batch read
+# the boundary (it moved raw readings out of the count, which could hide one). Otherwise
+# the late readings the batch saw were judged, unless another late append came since
+# (late_seq moved).
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
@@ -349,7 +351,9 @@ CALL {
   RETURN count(r) AS present
 }
 SET m.late_from = CASE
-  WHEN present > k.raw THEN
+  WHEN present > k.raw
+       OR (m.last_append_at <> k.appended_at
+           AND coalesce(m.compacted_through, $min) <> coalesce(k.compacted_through, $min)) THEN
     CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
          ELSE m.late_from END
   WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
@@ -766,7 +770,11 @@ WITH m
 #  - A merge of late readings ($late_from: the earliest of them; null for compaction and
 #    retention) is an append for the scans: it stamps last_append_at, and marks the metric
 #    late when a reading is at or before its judged_through, as _MARK_LATE marks a chain
-#    append, so the next sweep judges it in a rebuild.
+#    append, so the next sweep judges it in a rebuild. A reading after judged_through (the
+#    scans are behind the boundary) marks it late from judged_through + 1, the rebuild a
+#    sweep would plan anyway: a batch rebuilding it now may have read the chunks before this
+#    merge, and SAVE_SCAN_MARKS counts raw readings only, so without the mark it would move
+#    judged_through past a reading it never saw.
 REPLACE_CHUNKS = (
     _UNDER_METRIC_LOCK
     + """
@@ -788,13 +796,13 @@ FOREACH (k IN $chunks |
       c.last_timestamp = k.last, c.readings = k.readings, c.low = k.low, c.high = k.high,
       c.total = k.total, c.times = k.times, c.vals = k.vals, c.ids = k.ids)
 SET m.compacted_through = $new_through
-FOREACH (_ IN CASE WHEN $late_from IS NULL THEN [] ELSE [1] END |
-  SET m.last_append_at = $now,
-      m.late_seq = CASE WHEN $late_from <= m.judged_through
-                        THEN coalesce(m.late_seq, 0) + 1 ELSE m.late_seq END,
-      m.late_from = CASE WHEN $late_from <= m.judged_through
-                              AND (m.late_from IS NULL OR $late_from < m.late_from)
-                         THEN $late_from ELSE m.late_from END)
+FOREACH (_ IN CASE WHEN $late_from IS NULL THEN [] ELSE [1] END | SET m.last_append_at = $now)
+FOREACH (late IN CASE WHEN $late_from IS NULL OR m.judged_through IS NULL THEN []
+                      WHEN $late_from <= m.judged_through THEN [$late_from]
+                      ELSE [m.judged_through + 1] END |
+  SET m.late_seq = coalesce(m.late_seq, 0) + 1,
+      m.late_from = CASE WHEN m.late_from IS NULL OR late < m.late_from
+                         THEN late ELSE m.late_from END)
 RETURN size(moved) AS moved
 """
 )

@@ -416,6 +416,7 @@ class MetricRepository:
             q.SAVE_SCAN_MARKS,
             {
                 "now": now_ms(),
+                "min": MIN_MS,
                 # Sorted: on Neo4j, writers that lock several metrics lock them in one order.
                 "marks": [
                     {
@@ -424,6 +425,7 @@ class MetricRepository:
                         "through": mark.through_ms,
                         "judged": mark.judged,
                         "raw": mark.raw,
+                        "compacted_through": mark.compacted_through_ms,
                         "late_seq": mark.late_seq,
                         "appended_at": mark.appended_at_ms,
                         "lag_ms": mark.lag_ms,

@@ -181,8 +181,7 @@ def judge_batch(
         detector = detectors.of(read.detection)
         plan = plan_metric(read, loaded[read.metric.id], detector, work.tally)
         if isinstance(plan, Advance):
-            teaching = lessons.teaching(read, read.readings, plan.state.last_timestamp_ms)
-            _advance(read, plan.state, detector, cap, work, teaching)
+            _advance(read, plan.state, detector, cap, work, lessons)
         elif isinstance(plan, Rebuild):
             entry = expected[read.metric.id]
             size = entry.estimate if entry.rebuild else settings.scan_history_readings
@@ -196,9 +195,7 @@ def judge_batch(
             histories = graph.readings.read_history_for_scan(windows, horizon, limit)
         for read, plan, _ in group:
             detector = detectors.of(read.detection)
-            history = histories.get(read.metric.id)
-            teaching = lessons.teaching(read, history, None) if history else NOTHING_TAUGHT
-            _rebuild(read, plan, history, detector, work, teaching)
+            _rebuild(read, plan, histories.get(read.metric.id), detector, work, lessons)
     saves = _store(work, graph, loaded, settings)
     saved = {save.metric_id for save in saves}
     # The other metrics the sweep leased to this batch are released as they were.
@@ -279,9 +276,12 @@ def _advance(
     detector: ScanDetector,
     cap: int,
     work: BatchWork,
-    teaching: Teaching,
+    lessons: BatchLessons,
 ) -> None:
+    # What the metric's verdicts teach is worked out inside the metric's own try: a metric
+    # whose lessons cannot be applied fails alone, not its whole batch.
     try:
+        teaching = lessons.teaching(read, read.readings, state.last_timestamp_ms)
         with work.tally.timing("detect"):
             verdicts = advance_state(detector, state, read.readings, teaching)
     except Exception as exc:  # one metric's failure must not fail the rest of its batch
@@ -298,11 +298,12 @@ def _rebuild(
     history: ReadingSeries | None,
     detector: ScanDetector,
     work: BatchWork,
-    teaching: Teaching,
+    lessons: BatchLessons,
 ) -> None:
     if history is None or not len(history):
         return  # nothing up to the horizon (only readings stamped ahead of it)
     try:
+        teaching = lessons.teaching(read, history, None)
         with work.tally.timing("detect"):
             verdicts = judge_history(detector, history, teaching)
     except NotJudged as not_judged:
@@ -364,6 +365,7 @@ def _store(
                 raw=len(series)
                 if boundary is None
                 else int(np.count_nonzero(series.timestamps_ms >= boundary)),
+                compacted_through_ms=boundary,
                 late_seq=read.late_seq,
                 appended_at_ms=read.appended_at_ms,
                 lag_ms=lag_ms,
@@ -401,6 +403,7 @@ def _store(
                 through,
                 0,
                 0,
+                read.compacted_through_ms,
                 read.late_seq,
                 read.appended_at_ms,
                 None,

@@ -1,6 +1,7 @@
 """The fleet: N metrics, one reading a minute each, swept every (simulated) minute.
 
-    .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N] [--minutes M]
+    .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N (0: none)]
+        [--minutes M] [--sample N]
     (or `make bench`; the Neo4j part needs `make neo4j`, and is skipped without it)
 
 Real processes: its own embedded server (FalkorDB, and Redis as broker and state store),
@@ -13,20 +14,22 @@ figure is the real work of the real processes.
 1. Cold start: 20 metrics with a week of 5-minute readings each, judged by 20 detection
    jobs of today's kind (auto, online: what a scan job was) submitted at once, then by one
    sweep with no state yet; wall time per metric, both on the same worker.
-2. The fleet: N metrics (50,000 by default) each with the default detector's minimum
-   history (240 readings a minute apart), stored through the store (ReadingRepository.
-   append, the chain code; quicker than HTTP). If the store would take more than a quarter
-   of the memory available on this shared machine, N is the most that fits, and it says
-   so with the store's memory per metric. Then a first sweep (every state built from its
-   history), and MINUTES minutes of one reading per metric through `POST /api/readings`
-   (5,000 metrics a request, 8 threads; single-metric requests where the app has no such
-   endpoint) followed by a sweep.
+2. The fleet: N metrics (50,000 by default), each with 240 readings a minute apart (the
+   default detector's minimum history), loaded through the store in bulk: a sample
+   (--sample, 1,000) as raw readings (`append_many`), whose states a real cold sweep then
+   builds (its cost per metric printed); every other metric a copy of a sample metric's
+   history, stored as compaction leaves it (one chunk, the newest reading raw), with the
+   state and mark that cold sweep left on that sample metric (same readings, same state;
+   a cold sweep of 50,000 takes over an hour here). Then MINUTES minutes of one reading
+   per metric through `POST /api/readings` (5,000 metrics a request, 8 threads), each
+   followed by a sweep.
 3. The same on a real Neo4j 5.26 with fewer metrics (--neo4j-metrics, 2,000).
 
 Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
 lag (reading stored → judged: the metric's scan_lag_seconds) p50/p99, CPU seconds per 1,000
 metrics per sweep (worker, store, web), peak RSS of web, worker and store, and where a
-batch's time goes per metric; the targets beside them.
+batch's time goes per metric, and the rate the minute's readings went in; the targets
+beside them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -52,8 +56,11 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]
 
+from common import redis_keys as keys  # noqa: E402
 from common.detection.adaptive import minimum_points  # noqa: E402
-from common.metrics.models import NewReading  # noqa: E402
+from common.errors import DependencyUnavailableError  # noqa: E402
+from common.metrics.models import NewReading, ReadingSeries, ScanMark, WantedMetric  # noqa: E402
+from common.metrics.repository import chunk_params  # noqa: E402
 from common.queue import SCAN_TASK, producer_app  # noqa: E402
 from common.scans.models import SweepTotals  # noqa: E402
 from common.settings import Settings  # noqa: E402
@@ -66,10 +73,13 @@ from tests.worker.support import WorkerProcess, start_worker, stop_worker  # noq
 MINUTE_MS = 60_000
 HISTORY = 240  # readings a minute apart: above the default detector's minimum
 SERVICE_SIZE = 500  # metrics per service
+LOAD_BATCH = 100  # metrics created, and their histories stored, a statement
+# Distinct histories (--sample): metric n has the n % sample-th, so that the states a cold
+# sweep builds for the first `sample` metrics are those of every metric.
+SAMPLE = 1000
 POSTERS = 8  # threads sending the minute's readings
 COLD_METRICS = 20
 COLD_READINGS = 7 * 288  # a week of 5-minute readings
-MEMORY_SHARE = 0.25  # of MemAvailable the store may take on a machine shared with others
 TARGET_PER_MINUTE = 50_000
 INTERVAL_S = 60
 TICK = os.sysconf("SC_CLK_TCK")
@@ -87,13 +97,6 @@ def cpu_seconds(pid: int) -> float:
 def status_mb(pid: int, field_name: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field_name}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def memory_available_mb() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -141,50 +144,124 @@ def history_values(count: int, seed: int) -> np.ndarray:
 
 @dataclass
 class Fleet:
+    sample: int  # metrics whose states a cold sweep builds; the others copy theirs
     services: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
-    store_mb_per_metric: float = 0.0
 
 
-def load_fleet(stack: Stack, wanted: int, first_ms: int, store_pid: int) -> Fleet:
-    """Up to `wanted` metrics with HISTORY readings each, stored through the store; fewer if
-    the store would not fit in its share of the memory available (said so)."""
-    fleet = Fleet()
-    target = wanted
-    before_mb = status_mb(store_pid, "VmRSS")
-    began = time.perf_counter()
-    while len(fleet.metrics) < target:
+def add_metrics(stack: Stack, fleet: Fleet, count: int) -> list[str]:
+    """`count` new metrics, up to SERVICE_SIZE a statement (`create_missing`, as ingest makes
+    them), SERVICE_SIZE to a service; their ids."""
+    made: list[str] = []
+    while len(made) < count:
         if len(fleet.metrics) % SERVICE_SIZE == 0:
             name = f"fleet-{len(fleet.services)}"
             fleet.services.append(stack.store.services.create(stack.user_id, name, None).id)
-        number = len(fleet.metrics)
-        metric = stack.store.metrics.create(stack.user_id, fleet.services[-1], f"m{number}", None)
-        values = history_values(HISTORY, number)
-        stack.store.readings.append(
-            metric.id,
-            [NewReading(f"h{i}", first_ms + i * MINUTE_MS, float(v)) for i, v in enumerate(values)],
+        first = len(fleet.metrics)
+        size = min(count - len(made), SERVICE_SIZE - first % SERVICE_SIZE)
+        created = stack.store.metrics.create_missing(
+            stack.user_id,
+            [
+                WantedMetric(fleet.services[-1], None, f"m{n}", {})
+                for n in range(first, first + size)
+            ],
+            max_metrics=first + size + COLD_METRICS,
         )
-        fleet.metrics.append(metric.id)
-        done = len(fleet.metrics)
-        if done == 1000:
-            fleet.store_mb_per_metric = (status_mb(store_pid, "VmRSS") - before_mb) / done
-            fits = int(MEMORY_SHARE * memory_available_mb() / max(fleet.store_mb_per_metric, 1e-3))
-            if fits < target:
-                print(
-                    f"# the store takes {fleet.store_mb_per_metric * 1024:.0f} KB per metric "
-                    f"({HISTORY} readings): {wanted:,} metrics would need "
-                    f"{wanted * fleet.store_mb_per_metric / 1024:.1f} GB; this shared machine "
-                    f"has {memory_available_mb() / 1024:.1f} GB available, so {fits:,} metrics "
-                    f"(a {MEMORY_SHARE:.0%} share)",
-                    flush=True,
+        ids = [m.id for m in created.metrics if m is not None]
+        assert len(ids) == size, created
+        fleet.metrics.extend(ids)
+        made.extend(ids)
+    return made
+
+
+def history_readings(fleet: Fleet, number: int, first_ms: int) -> list[NewReading]:
+    """Metric `number`'s history: the (number % fleet.sample)-th of that many."""
+    values = history_values(HISTORY, number % fleet.sample)
+    return [NewReading(f"h{i}", first_ms + i * MINUTE_MS, float(v)) for i, v in enumerate(values)]
+
+
+def load_sample(stack: Stack, fleet: Fleet, first_ms: int) -> None:
+    """The first `fleet.sample` metrics, their histories as raw readings (the chain, as
+    ingest stores them: `append_many`, LOAD_BATCH metrics a statement)."""
+    ids = add_metrics(stack, fleet, fleet.sample)
+    for at in range(0, len(ids), LOAD_BATCH):
+        stack.store.readings.append_many(
+            {
+                m: history_readings(fleet, at + k, first_ms)
+                for k, m in enumerate(ids[at : at + LOAD_BATCH])
+            }
+        )
+
+
+# The chunks compaction would write for metrics with no chunk yet (REPLACE_CHUNKS' node
+# and boundary), many metrics a statement: REPLACE_CHUNKS does one metric at a time.
+CREATE_CHUNKS = """
+UNWIND $chunks AS k
+MATCH (m:Metric {id: k.metric_id})
+CREATE (:ReadingChunk {id: k.id, metric_id: k.metric_id, version: k.version,
+                       first_timestamp: k.first, last_timestamp: k.last, readings: k.readings,
+                       low: k.low, high: k.high, total: k.total, times: k.times, vals: k.vals,
+                       ids: k.ids})
+SET m.compacted_through = k.through
+"""
+
+
+def load_rest(stack: Stack, client: redis.Redis, fleet: Fleet, wanted: int, first_ms: int) -> None:
+    """The other metrics, each a copy of a sample metric's history and its state: the
+    history as compaction leaves it (the readings in a chunk, the newest raw), the state
+    and the judged-through mark the cold sweep left on the sample metric it copies (same
+    readings, so the same state the cold sweep would have built)."""
+    sample_states: list[dict[Any, Any]] = []
+    for metric_id in fleet.metrics[: fleet.sample]:
+        state = client.hgetall(keys.scan_state(metric_id))
+        assert state.get(b"state"), f"the cold sweep left no state for {metric_id}"
+        sample_states.append(state)
+    ttl_ms = int(client.pttl(keys.scan_state(fleet.metrics[0])))
+    through = first_ms + (HISTORY - 1) * MINUTE_MS
+    began = time.perf_counter()
+    while len(fleet.metrics) < wanted:
+        first = len(fleet.metrics)
+        ids = add_metrics(stack, fleet, min(SERVICE_SIZE, wanted - first))
+        newest = {}
+        chunks = []
+        for k, metric_id in enumerate(ids):
+            readings = history_readings(fleet, first + k, first_ms)
+            older = ReadingSeries(
+                ids=[r.id for r in readings[:-1]],
+                timestamps_ms=np.array([r.timestamp_ms for r in readings[:-1]], dtype=np.int64),
+                values=np.array([r.value for r in readings[:-1]]),
+            )
+            [chunk] = chunk_params(older, None)
+            chunks.append({**chunk, "metric_id": metric_id, "through": through})
+            newest[metric_id] = readings[-1:]
+        stack.store.executor.write(CREATE_CHUNKS, {"chunks": chunks})
+        stack.store.readings.append_many(newest)
+        with client.pipeline(transaction=False) as pipe:
+            for k, metric_id in enumerate(ids):
+                copied = sample_states[(first + k) % fleet.sample]
+                pipe.hset(keys.scan_state(metric_id), mapping=copied)
+                pipe.pexpire(keys.scan_state(metric_id), ttl_ms)
+            pipe.execute()
+        stack.store.metrics.save_scan_marks(
+            [
+                ScanMark(
+                    m,
+                    after_ms=None,
+                    through_ms=through,
+                    judged=HISTORY,
+                    raw=1,  # the newest; the others are in the chunk
+                    late_seq=0,
+                    appended_at_ms=None,
+                    lag_ms=None,
+                    note=None,
                 )
-                target = max(done, fits)
-        if done % 2000 == 0:
-            rate = done / (time.perf_counter() - began)
-            print(f"#   {done:,} metrics stored ({rate:.0f}/s)", flush=True)
-    if fleet.store_mb_per_metric == 0.0:
-        fleet.store_mb_per_metric = (status_mb(store_pid, "VmRSS") - before_mb) / len(fleet.metrics)
-    return fleet
+                for m in ids
+            ]
+        )
+        done = len(fleet.metrics)
+        if done % 5000 == 0:
+            rate = (done - fleet.sample) / (time.perf_counter() - began)
+            print(f"#   {done:,} metrics stored ({rate:,.0f} metrics/s)", flush=True)
 
 
 BATCH_SERIES = 5000  # series per POST /api/readings
@@ -257,7 +334,15 @@ def run_sweep(stack: Stack, stores: RedisStores, settings: Settings) -> SweepTot
         producer.close()
     deadline = time.monotonic() + 3600
     while time.monotonic() < deadline:
-        totals = stores.sweeps.totals(sweep_id)
+        try:
+            totals = stores.sweeps.totals(sweep_id)
+        except DependencyUnavailableError as exc:
+            # The 50,000-metric run died here once: the embedded server (1 GB, snapshotted
+            # by a fork every few minutes, on a machine at load 17) did not answer the
+            # poll in time. The sweep goes on meanwhile; so does the poll.
+            print(f"# the sweep's record did not answer ({exc}); asking again", flush=True)
+            time.sleep(1)
+            continue
         if totals is not None and totals.finished_at is not None:
             return totals
         time.sleep(0.2)
@@ -349,7 +434,9 @@ class SweepFigures:
     post_seconds: float
 
 
-def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int) -> None:
+def run_engine(
+    engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int, sample: int
+) -> None:
     print(f"== {engine}: {wanted:,} metrics wanted, {minutes} minutes, {CORES} cores", flush=True)
     with running_stack(neo4j) as (stack, app, processes):
         settings = settings_for(stack.server, neo4j)
@@ -359,9 +446,47 @@ def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int
 
         now_ms = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
         first_ms = now_ms - (HISTORY + minutes + 2) * MINUTE_MS
+        fleet = Fleet(sample)
+        store_before = client.info("memory")["used_memory"]
         began = time.perf_counter()
-        fleet = load_fleet(stack, wanted, first_ms, processes.store)
+        load_sample(stack, fleet, first_ms)
+        sample_s = time.perf_counter() - began
+        sample_bytes = client.info("memory")["used_memory"] - store_before
+        cold = run_sweep(stack, stores, settings)
+        per_metric_s = duration_s(cold) / max(cold.metrics_judged, 1)
+        print(
+            f"# sample: {sample:,} metrics x {HISTORY} readings stored raw in "
+            f"{sample_s:.0f} s ({sample * HISTORY / sample_s:,.0f} readings/s); "
+            f"the graph's memory {sample_bytes / sample / 1024:.0f} KB per metric, "
+            f"{sample_bytes / sample / HISTORY * 1440 / 1024:,.0f} KB per metric-day "
+            f"of raw 1-minute readings",
+            flush=True,
+        )
+        print(
+            f"cold sweep of the sample (no state yet, every state built from {HISTORY} "
+            f"readings): {cold.metrics_judged:,} metrics, {cold.readings_judged:,} readings in "
+            f"{duration_s(cold):.1f} s: {per_metric_s * 1000:.1f} ms a metric "
+            f"({cold.readings_judged / duration_s(cold):,.0f} readings/s); at that rate "
+            f"{wanted:,} metrics would take {per_metric_s * wanted / 60:.0f} min",
+            flush=True,
+        )
+        before_rest = client.info("memory")["used_memory"]
+        began = time.perf_counter()
+        load_rest(stack, client, fleet, wanted, first_ms)
         n = len(fleet.metrics)
+        rest = n - sample
+        rest_bytes = client.info("memory")["used_memory"] - before_rest
+        state_bytes = client.memory_usage(keys.scan_state(fleet.metrics[-1])) or 0
+        print(
+            f"# the other {rest:,} metrics: each a sample metric's history, stored as compaction "
+            f"leaves it (a chunk, the newest reading raw), and the state and mark the cold "
+            f"sweep left on that metric, in {time.perf_counter() - began:.0f} s; the embedded "
+            f"server's memory {rest_bytes / max(rest, 1) / 1024:.1f} KB per metric: its "
+            f"scan state (Redis) {state_bytes / 1024:.1f} KB, the graph (metric node, chunk of "
+            f"{HISTORY - 1} readings, newest reading) "
+            f"{(rest_bytes / max(rest, 1) - state_bytes) / 1024:.1f} KB",
+            flush=True,
+        )
         batched = many_metric_endpoint(app.base_url, stack.key)
         print(
             "# readings sent "
@@ -370,20 +495,6 @@ def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int
                 if batched
                 else "one request per metric (this app has no POST /api/readings)"
             ),
-            flush=True,
-        )
-        print(
-            f"# stored {n:,} metrics x {HISTORY} readings in {time.perf_counter() - began:.0f} s; "
-            f"store memory {fleet.store_mb_per_metric * 1024:.0f} KB per metric, "
-            f"{fleet.store_mb_per_metric * 1024 * 1440 / HISTORY:.0f} KB per metric-day of "
-            f"1-minute readings",
-            flush=True,
-        )
-        first = run_sweep(stack, stores, settings)
-        print(
-            f"first sweep (every state built from {HISTORY} readings): {first.metrics_judged:,} "
-            f"metrics, {first.readings_judged:,} readings in {duration_s(first):.1f} s "
-            f"({first.readings_judged / duration_s(first):,.0f} readings/s)",
             flush=True,
         )
         figures: list[SweepFigures] = []
@@ -399,7 +510,8 @@ def run_engine(engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int
             figures.append(SweepFigures(totals, seconds, cpu, lags, post_s))
             per_k = 1000 / max(totals.metrics_judged, 1)
             print(
-                f"minute {minute:2}: {n:,} readings posted in {post_s:.1f} s; sweep "
+                f"minute {minute:2}: {n:,} readings posted in {post_s:.1f} s "
+                f"({n / post_s:,.0f} readings/s); sweep "
                 f"{totals.metrics_judged:,} metrics in {seconds:.1f} s "
                 f"({totals.metrics_judged / seconds * 60:,.0f} a minute, "
                 f"{totals.readings_judged / seconds:,.0f} readings/s, "
@@ -428,6 +540,14 @@ def report(engine: str, n: int, figures: list[SweepFigures], processes: Processe
         f"{'OK' if statistics.median(rates) >= TARGET_PER_MINUTE else 'BELOW'}"
     )
     print(f"readings judged per second: median {statistics.median(readings):,.0f}")
+    ingest = [n / f.post_seconds for f in figures]
+    print(
+        f"ingest of the minute's {n:,} readings through POST /api/readings "
+        f"({BATCH_SERIES:,} metrics a request, {POSTERS} threads): median "
+        f"{statistics.median(ingest):,.0f} readings/s (min {min(ingest):,.0f}) "
+        f"[the minute's readings in {statistics.median(f.post_seconds for f in figures):.1f} s "
+        f"of the {INTERVAL_S} s interval]"
+    )
     p99 = percentile(lags, 0.99)
     print(
         f"scan lag (stored -> judged): p50 {percentile(lags, 0.5):.1f} s, p99 {p99:.1f} s "
@@ -470,11 +590,16 @@ def report(engine: str, n: int, figures: list[SweepFigures], processes: Processe
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--metrics", type=int, default=50_000)
-    parser.add_argument("--neo4j-metrics", type=int, default=2_000)
+    parser.add_argument("--neo4j-metrics", type=int, default=2_000, help="0: no Neo4j part")
     parser.add_argument("--minutes", type=int, default=10)
+    parser.add_argument(
+        "--sample", type=int, default=SAMPLE, help="metrics stored raw and swept cold"
+    )
     args = parser.parse_args()
     print(f"# the default detector judges from reading number {minimum_points()} on", flush=True)
-    run_engine("falkordb", None, args.metrics, args.minutes)
+    run_engine("falkordb", None, args.metrics, args.minutes, min(args.sample, args.metrics))
+    if args.neo4j_metrics == 0:
+        return 0
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-neo4j-") as tmp:
         try:
             neo4j = start_neo4j(Path(tmp))
@@ -482,7 +607,13 @@ def main() -> int:
             print(f"# neo4j not measured: {exc}")
             return 0
         try:
-            run_engine("neo4j", neo4j, args.neo4j_metrics, args.minutes)
+            run_engine(
+                "neo4j",
+                neo4j,
+                args.neo4j_metrics,
+                args.minutes,
+                min(args.sample, args.neo4j_metrics),
+            )
         finally:
             neo4j.stop()
     return 0

@@ -249,3 +249,18 @@ def test_a_killed_owner_takes_its_server_down_and_frees_the_data_dir(tmp_path: P
                 raise
             time.sleep(0.2)
     server.stop()
+
+
+def test_the_store_keeps_no_log_of_queries_and_their_parameters(server: EmbeddedServer) -> None:
+    # FalkorDB's default keeps the last 1,000 queries with their parameters in the store:
+    # hundreds of MB once ingest batches and chunk writes are among them.
+    owner = redis.Redis.from_url(server.redis_url)
+    big = "x" * 100_000
+    for _ in range(3):
+        owner.execute_command("GRAPH.QUERY", "logged", f'CYPHER big="{big}" RETURN size($big)')
+    assert owner.execute_command("GRAPH.CONFIG", "GET", "MAX_INFO_QUERIES") == [
+        b"MAX_INFO_QUERIES",
+        0,
+    ]
+    assert sum(owner.memory_usage(key) or 0 for key in owner.keys("telemetry*")) < 10_000
+    owner.close()

@@ -5,6 +5,7 @@ before through every read path, and the raw window keeps the chain's invariants.
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -334,3 +335,47 @@ def test_after_retention_emptied_a_metric_old_readings_go_to_chunks_new_ones_to_
     metric = graph.metrics.get(owner.id, metric_id)
     assert metric is not None and metric.latest_reading is not None
     assert metric.latest_reading.id == "new"
+
+
+def test_chunks_written_as_base64_before_read_back_and_grow_in_base85(
+    graph: Repositories, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks stored before columns were base85 (base64 then) still read, and the next
+    compaction rewrites the one it extends in base85."""
+    owner, metric_id = make_metric(graph)
+    values = [round(random.Random(5).uniform(-1e6, 1e6), 3) for _ in range(40)]
+    graph.readings.append(
+        metric_id,
+        [NewReading(f"h-{T0 + i * MINUTE}", T0 + i * MINUTE, v) for i, v in enumerate(values)],
+    )
+
+    def stored_ids_column() -> str:
+        [chunk] = graph.readings.history(metric_id, None, None).chunks
+        columns = graph.readings.chunk_columns(metric_id, chunk)
+        assert columns is not None and columns[2] is not None
+        return columns[2]
+
+    def readings() -> list[tuple[str, int, float]]:
+        series = graph.readings.read_window(metric_id, None, None)
+        times, values = series.timestamps_ms.tolist(), series.values.tolist()
+        return list(zip(series.ids, times, values, strict=True))
+
+    before = readings()
+    assert len(before) == 40
+    with monkeypatch.context() as old:
+        old.setattr(codec, "_pack", lambda data: base64.b64encode(data).decode("ascii"))
+        compact(graph, owner.id, metric_id, T0 + 10 * MINUTE)
+    assert not stored_ids_column().startswith("!")
+    assert readings() == before
+    compact(graph, owner.id, metric_id, T0 + 14 * MINUTE)
+    assert stored_ids_column().startswith("!")
+    assert readings() == before
+
+
+@pytest.mark.parametrize("size", [*range(12), 4095, 4096, 4097, 30_000])
+def test_base85_is_the_standard_librarys(size: int) -> None:
+    rng = random.Random(size)
+    for data in (rng.randbytes(size), b"\xff" * size, bytes(size)):
+        text = codec.b85encode(data)
+        assert text == base64.b85encode(data).decode("ascii")
+        assert codec.b85decode(text) == data

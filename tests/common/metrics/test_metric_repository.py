@@ -9,7 +9,8 @@ import pytest
 from common.edits import NameEdit
 from common.epoch import now_ms
 from common.errors import ConflictError, NotFoundError
-from common.metrics.models import ScanMark
+from common.metrics.compaction import MaintenanceReport, compact_metric
+from common.metrics.models import CompactionTarget, ScanMark
 from common.stores import Repositories
 from tests.common.repository_support import T0, make_metric, make_owner, readings
 
@@ -74,7 +75,9 @@ def mark(
 ) -> ScanMark:
     """A scan's mark, its times counted from T0 as the readings' are; `seen`: the metric's
     last append as the scan read it (0: one older than any, so its readings are counted)."""
-    return ScanMark(metric_id, T0 + after, T0 + through, judged, judged, late_seq, seen, 1500, None)
+    return ScanMark(
+        metric_id, T0 + after, T0 + through, judged, judged, None, late_seq, seen, 1500, None
+    )
 
 
 def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -> None:
@@ -146,3 +149,53 @@ def test_scan_reads_cap_and_order_each_metric(graph: Repositories) -> None:
     ]  # the newest 3
     assert histories[fresh_id].ids == ["r1", "r2", "r3"]
     assert graph.readings.count_for_scan(windows, T0 + 10**6, 4) == {judged_id: 4, fresh_id: 3}
+
+
+def test_scan_marks_see_a_reading_merged_into_a_chunk_unseen(graph: Repositories) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30, 40, 50, 60]))
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 20, 2)])
+    # Scans stopped longer than the raw window: 30 and 40 were compacted unjudged.
+    report = MaintenanceReport()
+    target = CompactionTarget(metric_id, graph.readings.boundary(metric_id), T0 + 60)
+    compact_metric(graph.readings, target, T0 + 50, report)
+    assert report.compacted > 0 and graph.readings.boundary(metric_id) == T0 + 50
+    # A batch reads the metric (and rebuilds it from the chunks and the raw window); a late
+    # reading at 35, after the newest judged (20) but before the boundary, is merged into a
+    # chunk before the batch writes its marks.
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 20 and read.compacted_through_ms == T0 + 50
+    time.sleep(0.005)  # the appends' server times differ
+    assert graph.readings.append(metric_id, readings([35], prefix="late")) == 1
+    assert graph.readings.boundary(metric_id) == T0 + 50  # merged: not a raw reading
+    judged = ScanMark(
+        metric_id, T0 + 9, T0 + 60, 6, 2, T0 + 50, read.late_seq, read.appended_at_ms, None, None
+    )
+    graph.metrics.save_scan_marks([judged])
+    # The marks' count of raw readings cannot see it: the merge itself marks the metric late
+    # from just after the newest judged then, so the next sweep judges it in a rebuild.
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 60 and read.late_from_ms == T0 + 21
+
+
+def test_scan_marks_see_an_unseen_reading_a_compaction_hid(graph: Repositories) -> None:
+    owner, metric_id = make_metric(graph)
+    graph.readings.append(metric_id, readings([10, 20, 30, 40, 50, 60]))
+    graph.metrics.save_scan_marks([mark(metric_id, 9, 20, 2)])
+    # A batch reads 30..60, all raw; before it writes its marks a compaction moves 30 into
+    # a chunk and a reading at 45 arrives (after the newest judged: not late for the append).
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.readings.ids == ["r30", "r40", "r50", "r60"] and read.compacted_through_ms is None
+    report = MaintenanceReport()
+    target = CompactionTarget(metric_id, None, T0 + 60)
+    compact_metric(graph.readings, target, T0 + 40, report)
+    assert report.compacted > 0 and graph.readings.boundary(metric_id) == T0 + 40
+    time.sleep(0.005)  # the appends' server times differ
+    assert graph.readings.append(metric_id, readings([45], prefix="c")) == 1
+    judged = ScanMark(
+        metric_id, T0 + 20, T0 + 60, 4, 4, None, read.late_seq, read.appended_at_ms, None, None
+    )
+    graph.metrics.save_scan_marks([judged])
+    # Raw readings in (20, 60] are 4 again (30 went, 45 came): the count alone cannot tell.
+    [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
+    assert read.judged_through_ms == T0 + 60 and read.late_from_ms == T0 + 21
