@@ -10,6 +10,8 @@ import numpy as np
 MIN_ACF = 0.25
 MIN_PROMINENCE = 0.2
 MIN_POINTS = 8
+# A lag whose self-difference is this much below its neighbour's is clearly nearer the season.
+CLEARLY_LESS = 0.25
 
 
 def _detrended(values: np.ndarray) -> np.ndarray:
@@ -79,15 +81,31 @@ def _refine(detrended: np.ndarray, acov: np.ndarray, lag: int) -> int:
         return lag
     lags = np.arange(low, high + 1)
     squares = np.concatenate(([0.0], np.cumsum(detrended * detrended)))
-    # mean of (x[t + k] - x[t])^2 over the n - k pairs, from sums already at hand.
-    head = squares[n - lags]
+    sums = np.concatenate(([0.0], np.cumsum(detrended)))
+    # Variance of x[t + k] - x[t] over the n - k pairs, from sums already at hand. Not their
+    # mean square: a trend the line did not remove (a line through two seasons of a sine
+    # leaves one) adds (slope * k)^2 to it, which pulls the minimum to shorter lags.
+    pairs = n - lags
+    head = squares[pairs]
     tail = squares[n] - squares[lags]
-    msd = (head + tail - 2 * acov[lags]) / (n - lags)
+    drift = (sums[n] - sums[lags] - sums[pairs]) / pairs
+    msd = (head + tail - 2 * acov[lags]) / pairs - drift * drift
     curvature, slope, _ = np.polyfit(lags.astype(np.float64), msd, 2)
     if curvature <= 0:
         return int(lags[np.argmin(msd)])
     vertex = round(-slope / (2 * curvature))
-    return int(vertex) if low <= vertex <= high else int(lags[np.argmin(msd)])
+    if not low <= vertex <= high:
+        return int(lags[np.argmin(msd)])
+    # A season with sharp edges differs from itself in a V, not a parabola, and a parabola
+    # through a V not centred in the window misplaces it by a reading (a forecast a reading
+    # out of phase errs at every edge): step to a neighbour that differs clearly less.
+    # On a smooth season neighbours differ by less than their noise, and the vertex stays.
+    at = vertex - low
+    while True:
+        best = min((at - 1, at + 1), key=lambda k: msd[k] if 0 <= k < msd.shape[0] else np.inf)
+        if not (0 <= best < msd.shape[0] and msd[best] < (1 - CLEARLY_LESS) * msd[at]):
+            return int(lags[at])
+        at = best
 
 
 def refine_period(values: np.ndarray, lag: int) -> int:

@@ -13,8 +13,10 @@ same bin are averaged; empty bins (gaps) are interpolated when a grid is read.
   season later as a forecast error of the opposite sign.
 - `overview`: every reading since the start, in at most OVERVIEW_BINS bins; when full,
   each pair of bins becomes one. The season is inferred from it every SEASON_CHECK
-  readings up to LAST_SEASON_CHECK (a season must show four times over), then it is
-  dropped. A season found on bins several readings wide is located to one reading on
+  readings (every EARLY_CHECK from MANY_READINGS to EARLY_CHECKS_UNTIL) up to
+  LAST_SEASON_CHECK (a season must show SEASONS_SEEN times over once there are
+  MANY_READINGS, four times before: a day of 5-minute readings is learnt from two days),
+  then it is dropped. A season found on bins several readings wide is located to one reading on
   `recent` when two seasons and a tenth fit there.
 
 Both grids hold float32 offsets from an anchor near the series' level (re-anchored at
@@ -50,6 +52,17 @@ RECENT_BINS = stl.HISTORY_PERIODS * MAX_SEASON_BINS
 OVERVIEW_BINS = 512
 SEASON_CHECK = 256
 LAST_SEASON_CHECK = 16_384
+# Early on a check is cheap (a few hundred bins) and a season found a check sooner is
+# judged against sooner: a daily season of 5-minute readings is found at 576 readings,
+# not at the next multiple of SEASON_CHECK.
+EARLY_CHECK = 64
+EARLY_CHECKS_UNTIL = 2_048
+# Times a season must show in the readings so far before it is used: twice once there
+# are MANY_READINGS (a day of 5-minute readings seen twice), else HISTORY_PERIODS times
+# (a fit on two or three short seasons forecasts poorly, and its errors would widen the
+# seasonal tails for a week).
+SEASONS_SEEN = 2
+MANY_READINGS = 512
 # The inferred length of one season wobbles by a few readings from check to check.
 SEASON_TOLERANCE = 0.05
 # A check on bins this many readings wide cannot see a season shorter than this many bins.
@@ -251,7 +264,8 @@ class Season:
 
     def check(self, reading: int, *, newest_ms: int) -> None:
         """Look for the season in the readings so far (before `reading`); switch if it changed."""
-        self.next_check = reading + SEASON_CHECK if reading < LAST_SEASON_CHECK else NONE
+        step = EARLY_CHECK if MANY_READINGS <= reading < EARLY_CHECKS_UNTIL else SEASON_CHECK
+        self.next_check = reading + step if reading < LAST_SEASON_CHECK else NONE
         if self.overview.factor:
             found = self._infer()
             factor = self.overview.factor
@@ -259,6 +273,8 @@ class Season:
             keep = found is None and 0 < self.period < VISIBLE_BINS * factor
             if not keep and not _same_season(self.period, found):
                 self._use(found, reading, newest_ms)
+            elif found is not None and found != self.period:
+                self._relocate(found, reading)
         if self.next_check == NONE:
             self.overview = Bins()
             if not self.period:
@@ -268,7 +284,9 @@ class Season:
         values = _filled(self.overview.series())
         if values is None:
             return None
-        found = infer_period(values, max_period=values.shape[0] // stl.HISTORY_PERIODS)
+        many = values.shape[0] * self.overview.factor >= MANY_READINGS
+        seen = SEASONS_SEEN if many else stl.HISTORY_PERIODS
+        found = infer_period(values, max_period=values.shape[0] // seen)
         if found is None:
             return None
         period = found * self.overview.factor
@@ -290,6 +308,18 @@ class Season:
             if factor != self.recent.factor:
                 self._regrid(factor, newest_ms)
             self.bins = _bins_for(period, factor)
+
+    def _relocate(self, period: int, reading: int) -> None:
+        """The same season located again on more readings: a season found on two is off by
+        a reading or two, and a forecast a reading out of phase errs at every steep edge.
+        Moved (refitted now) if it stays on the same grid; its forecast errors so far stand."""
+        if _factor_for(period) != self.recent.factor:
+            return
+        bins = _bins_for(period, self.recent.factor)
+        self.period = period
+        if bins != self.bins:
+            self.bins = bins
+            self.next_refit = reading
 
     def _regrid(self, factor: int, newest_ms: int) -> None:
         """Recent rebuilt at another factor: from recent where it reaches, else the overview."""

@@ -44,7 +44,7 @@ from common.detection.tails import SPAN, Tails
 MAGIC = b"NNDS"
 # Bumped whenever the format or the algorithm changes: a state from another version would
 # judge differently from a rebuild.
-VERSION = 3
+VERSION = 4
 # The most a state takes serialised, for any series (tests check the worst shapes).
 MAX_BYTES = 16 * 1024
 NEVER = -(2**62)  # no alarm yet
@@ -158,6 +158,9 @@ class DetectorState:
     # level shift it restarts at the shift: `adaptive`, recovery).
     alarm_level: float = math.nan
     level_from: int = 0
+    # The event's peak -log probability so far (an alarm inside its quiet time must exceed
+    # it several times: `adaptive`, ESCALATE).
+    alarm_peak: float = 0.0
     # Read and written once a block.
     choice_sums: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
     choice_counts: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), dtype=np.int64))
@@ -223,6 +226,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("last_alarm", "q"),
             ("alarm_level", "d"),
             ("level_from", "q"),
+            ("alarm_peak", "d"),
             ("chunk_min", "d"),
             ("chunk_max", "d"),
             ("floor", "d"),

@@ -50,6 +50,21 @@ def test_infers_period(period: int, days: int) -> None:
     assert infer_period(values) == period
 
 
+@pytest.mark.parametrize("n", [576, 600, 640, 800])
+def test_a_season_is_located_to_the_reading_from_two_of_it(n: int) -> None:
+    # Two to three days of 5-minute readings. A line through two seasons of a sine leaves
+    # a slope that made the season look shorter (284-285); a parabola through the V of a
+    # season with sharp edges (a level per quarter of the day) misplaced it by a reading.
+    t = np.arange(n)
+    rng = np.random.default_rng(n)
+    sine = 50 + 20 * np.sin(2 * np.pi * t / 288) + rng.normal(0.0, 1.5, n)
+    found = infer_period(sine)
+    assert found is not None and abs(found - 288) <= 1
+    quarters = np.array([20.0, 60.0, 80.0, 40.0])[(t % 288) // 72]
+    assert infer_period(quarters) == 288
+    assert infer_period(quarters + rng.normal(0.0, 0.5, n)) == 288
+
+
 def test_no_period_in_noise_or_trend() -> None:
     rng = np.random.default_rng(0)
     assert infer_period(rng.normal(size=2000)) is None
