@@ -42,13 +42,24 @@ def service(http: httpx.Client, name: str) -> str:
     return str(response.json()["id"])
 
 
+def this_minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 def metric(
-    http: httpx.Client, store: Repositories, service_id: str, name: str, values: np.ndarray
+    http: httpx.Client,
+    store: Repositories,
+    service_id: str,
+    name: str,
+    values: np.ndarray,
+    newest: datetime | None = None,
 ) -> str:
+    """A metric of the service with `values`, a reading a minute, the last at `newest`
+    (default: this minute)."""
     response = http.post("/api/metrics", json={"name": name, "service_id": service_id})
     assert response.status_code == 201, response.text
     metric_id = str(response.json()["id"])
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - (POINTS - 1) * STEP
+    start = (newest or this_minute()) - (POINTS - 1) * STEP
     store.readings.append(
         metric_id,
         [
@@ -66,8 +77,12 @@ def make_outage(
     names are unique."""
     checkout, payments = service(http, f"checkout{tag}"), service(http, f"payments{tag}")
     assert http.put(f"/api/services/{checkout}/dependencies/{payments}").status_code == 200
-    error_rate = metric(http, store, payments, "error_rate", flat_series(20))
-    latency = metric(http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4))
+    # One clock for both: read twice, a minute could turn between them and the lead with it.
+    newest = this_minute()
+    error_rate = metric(http, store, payments, "error_rate", flat_series(20), newest)
+    latency = metric(
+        http, store, checkout, "latency", flat_series(20 - lead_minutes, seed=4), newest
+    )
     return Outage(checkout, payments, error_rate, latency)
 
 

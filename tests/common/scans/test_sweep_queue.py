@@ -128,7 +128,10 @@ def test_the_incident_sweep_goes_before_waiting_batches(
     for number in range(3):  # batches of a sweep that holds no metric: quick no-ops
         queue.enqueue_scan_batch(f"nothing-{number}", 0, [[f"no-metric-{number}", "x", 1, False]])
     queue.app.send_task(INCIDENT_SWEEP_TASK)
-    worker = start_worker(service_env, tmp_path, {"SWEEP_QUEUE": own.sweep_queue})
+    # Only this test's queue: a job or delivery another test left waiting would come between.
+    worker = start_worker(
+        service_env, tmp_path, {"SWEEP_QUEUE": own.sweep_queue}, queues=[own.sweep_queue]
+    )
     try:
         wait_for(lambda: worker.log().count("succeeded in") >= 4, 60, "the four tasks")
     finally:
