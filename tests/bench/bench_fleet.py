@@ -250,6 +250,7 @@ def load_rest(stack: Stack, client: redis.Redis, fleet: Fleet, wanted: int, firs
                     through_ms=through,
                     judged=HISTORY,
                     raw=1,  # the newest; the others are in the chunk
+                    compacted_through_ms=through,  # the boundary CREATE_CHUNKS set
                     late_seq=0,
                     appended_at_ms=None,
                     lag_ms=None,
