@@ -126,10 +126,11 @@ WITH metric_id, a, count(i) AS open
 WHERE a.feedback IS NOT NULL OR open > 0
 WITH metric_id, a, open
 ORDER BY a.timestamp DESC
-WITH metric_id, collect(a)[0..$limit] AS newest
-UNWIND newest AS a
-OPTIONAL MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(a)
+// Each anomaly carries its open-incident count along: not matched a second time.
+WITH metric_id, collect({anomaly: a, open: open})[0..$limit] AS newest
+UNWIND newest AS kept
+WITH metric_id, kept.anomaly AS a, kept.open AS open
 RETURN metric_id, a.timestamp AS timestamp, a.event_start AS event_start,
        a.event_end AS event_end, a.kind AS kind, a.value AS value, a.expected AS expected,
-       a.probability AS probability, a.feedback AS feedback, count(i) > 0 AS open
+       a.probability AS probability, a.feedback AS feedback, open > 0 AS open
 """
