@@ -45,15 +45,16 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         repositories.close()
     # Where, because a key made against another data dir than the running service's is
     # refused there with nothing to say why.
-    where = (
-        f"the embedded store in {settings.data_dir.resolve()}"
-        if settings.uses_embedded
-        else f"the graph at {_without_credentials(settings.graph_url)}"
-    )
-    print(f"created user {user.name!r} (id {user.id}) in {where}.")
+    print(f"created user {user.name!r} (id {user.id}) in {_store_named(settings)}.")
     print("Its API key, shown only this once:")
     print(key.plain)
     return 0
+
+
+def _store_named(settings: Settings) -> str:
+    if settings.uses_embedded:
+        return f"the embedded store in {settings.data_dir.resolve()}"
+    return f"the graph at {_without_credentials(settings.graph_url)}"
 
 
 def _without_credentials(url: str) -> str:
@@ -65,8 +66,16 @@ def cmd_check_chain(args: argparse.Namespace) -> int:
     from common.metrics.integrity import check_chain
     from common.stores import connect_graph
 
-    repositories = connect_graph(_settings(args))
+    settings = _settings(args)
+    repositories = connect_graph(settings)
     try:
+        # An id mistyped, or from another store, has no readings: not a chain found whole.
+        if repositories.metrics.get_ref(args.metric_id) is None:
+            print(
+                f"neonomaly: no metric {args.metric_id!r} in {_store_named(settings)}",
+                file=sys.stderr,
+            )
+            return 1
         report = check_chain(repositories.readings, args.metric_id)
     finally:
         repositories.close()

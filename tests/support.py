@@ -39,7 +39,7 @@ def settings_for(server: EmbeddedServer, neo4j: Neo4jServer | None = None) -> Se
         **graph,  # type: ignore[arg-type]
         redis_url=server.redis_url,
         data_dir=server.data_dir,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

@@ -117,10 +117,17 @@ class ScanDetector:
             needed = minimum_points(self.adaptive.level_window)
             return (
                 f"too few readings to judge yet: the default detector judges from its "
-                f"{needed}th reading on (the ones before are what it learns from)"
+                f"{ordinal(needed)} reading on (the ones before are what it learns from)"
             )
         needed = method_minimum(self.method.method, online=True)
         return f"too few readings to judge: {self.method.method} needs at least {needed}"
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 221st: as a scan note says it."""
+    teens = number % 100 in (11, 12, 13)
+    suffix = "th" if teens else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 class ScanDetectors:

@@ -62,7 +62,8 @@ async def client(
     errors: list[str],
 ) -> None:
     rng = random.Random(seed)
-    kinds, weights = zip(*KINDS, strict=True)
+    kinds = [kind for kind, _ in KINDS]
+    weights = [weight for _, weight in KINDS]
     async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}, timeout=30) as http:
         sequence = 0
         while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +81,10 @@ def main() -> None:
     for robust_rolling, name in ((False, "mean_std"), (True, "median_mad")):
         for online in (False, True):
             mode = "online" if online else "offline"
-            ms = median_ms(
-                lambda r=robust_rolling, o=online: detect(
-                    million, None, MethodSettings(method="rolling", window=60, robust=r, online=o)
-                )
+            settings = MethodSettings(
+                method="rolling", window=60, robust=robust_rolling, online=online
             )
+            ms = median_ms(partial(detect, million, None, settings))
             print(f"rolling_{name}_1m_w60_{mode}_ms: {ms:.1f} (median of {RUNS}, with scoring)")
 
 

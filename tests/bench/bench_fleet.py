@@ -134,7 +134,7 @@ class Processes:
 
 def daily(steps: np.ndarray | int) -> np.ndarray:
     """A metric's usual value at a minute: a daily sine around 50."""
-    return 50 + 10 * np.sin(2 * np.pi * np.asarray(steps) / 1440)  # type: ignore[no-any-return]
+    return 50 + 10 * np.sin(2 * np.pi * np.asarray(steps) / 1440)
 
 
 def history_values(count: int, seed: int) -> np.ndarray:

@@ -76,9 +76,7 @@ def bench_single_append(stack: Stack, metric_id: str, label: str) -> float:
 
 def _peak_rss_child(graph_url: str, metric_id: str, detect: bool, out: Any) -> None:
     """In a fresh process: read the window (and detect); report peak RSS in MB."""
-    store = connect_graph(
-        Settings(graph_url=graph_url, redis_url="redis://unused", _env_file=None)  # type: ignore[call-arg]
-    )
+    store = connect_graph(Settings(graph_url=graph_url, redis_url="redis://unused", _env_file=None))
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     series = store.readings.read_window(metric_id, None, None)

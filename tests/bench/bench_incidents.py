@@ -115,7 +115,7 @@ def main() -> None:
             redis_url=stack.server.redis_url,
             # The bench's anomalies are from 2026-01-01 on: not history for this bench.
             incident_resolve_seconds=100 * 365 * 24 * 3600,
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
         for open_incidents in (0, 100, 1000):
             ms = bench_join(stack.store, settings, open_incidents)

@@ -27,10 +27,9 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from bench_graph import fill  # noqa: E402
-
 from common.epoch import from_epoch_ms  # noqa: E402
 from common.graph.params import KeysetPage  # noqa: E402
+from tests.bench.bench_graph import fill  # noqa: E402
 from tests.bench.stack import (  # noqa: E402
     CORES,
     T0_MS,
@@ -104,7 +103,7 @@ def bench_large_series(stack: Stack, http: httpx.Client) -> None:
         points: int, job_id: str | None = None, window: tuple[int, int] = (0, LARGE)
     ) -> Callable[[], None]:
         """GET .../series over readings [window[0], window[1]) of the large metric."""
-        params: dict[str, object] = {"points": points}
+        params: dict[str, str | int] = {"points": points}
         if job_id:
             params["job_id"] = job_id
         if window != (0, LARGE):

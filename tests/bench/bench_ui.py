@@ -137,7 +137,7 @@ def main() -> int:
             browser.close()
 
     def median(field: str) -> float:
-        return statistics.median(getattr(run, field) for run in runs[1:])
+        return statistics.median(float(getattr(run, field)) for run in runs[1:])
 
     print(f"anomaly_markers: {markers}")
     print(

@@ -15,9 +15,11 @@ import pytest
 
 from common.embedded import EmbeddedServer, running_server
 from common.graph.params import KeysetPage
+from common.metrics.models import NewReading
 from common.settings import Settings
 from common.stores import connect_graph
 from common.users.keys import hash_api_key
+from common.users.service import create_user
 from tests.neo4j_server import Neo4jServer
 from tests.support import ROOT, free_port, settings_for
 
@@ -58,6 +60,40 @@ def test_create_user_refuses_a_name_taken(tmp_path: Path) -> None:
     again = run_cli("create-user", "alice", "--data-dir", str(tmp_path))
     assert again.returncode == 1 and again.stdout == ""
     assert again.stderr == "neonomaly: a user named 'alice' exists already: pick another name\n"
+
+
+def test_check_chain_verifies_a_metric_and_refuses_an_id_it_does_not_know(tmp_path: Path) -> None:
+    """An id mistyped (or from another data dir) used to print "0 readings, 0 on the chain"
+    and exit 0, as for a chain found whole."""
+    server = EmbeddedServer(tmp_path).start()
+    try:
+        store = connect_graph(settings_for(server))
+        store.ensure_schema()
+        user, _ = create_user(store.users, "erin")
+        service = store.services.create(user.id, "checkout", None)
+        metric = store.metrics.create(user.id, service.id, "cpu", None)
+        readings = [NewReading(f"r{i}", 1_795_600_800_000 + i * 60_000, 40.0 + i) for i in range(3)]
+        store.readings.append(metric.id, readings)
+        store.close()
+
+        found = run_cli("check-chain", metric.id, "--data-dir", str(tmp_path))
+        assert (found.returncode, found.stdout) == (0, "3 readings, 3 on the chain\n"), found.stderr
+        unknown = run_cli("check-chain", "no-such-metric", "--data-dir", str(tmp_path))
+    finally:
+        server.stop()
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == (
+        f"neonomaly: no metric 'no-such-metric' in the embedded store in {tmp_path.resolve()}\n"
+    )
+
+
+@pytest.mark.neo4j
+def test_check_chain_on_neo4j_refuses_an_id_it_does_not_know(neo4j_server: Neo4jServer) -> None:
+    unknown = run_cli("check-chain", "no-such-metric", env=neo4j_server.graph_env())
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == (
+        f"neonomaly: no metric 'no-such-metric' in the graph at {neo4j_server.uri}\n"
+    )
 
 
 def test_create_user_attaches_to_a_running_server(tmp_path: Path) -> None:

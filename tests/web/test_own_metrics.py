@@ -33,7 +33,13 @@ def test_private_listener_serves_without_a_token(service_env: dict[str, str]) ->
             scraped.text
         )
         assert "neonomaly_queue_depth{" in scraped.text
-        # Not on the API's port: that one needs METRICS_TOKEN.
-        assert httpx.get(f"{app.base_url}/metrics").status_code == 404
+        # Not on the API's port: that one needs METRICS_TOKEN. The answer says where they are
+        # served (not "set METRICS_ADDRESS", which is set), without the private address.
+        elsewhere = httpx.get(f"{app.base_url}/metrics")
+        assert elsewhere.status_code == 404
+        assert elsewhere.json()["detail"] == (
+            "metrics are served on their own listener (METRICS_ADDRESS), not on this port: "
+            "set METRICS_TOKEN to serve them here too, to that bearer token"
+        )
     finally:
         stop_app(app)

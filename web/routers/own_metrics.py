@@ -52,13 +52,15 @@ def own_metrics(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     if not token:
-        return JSONResponse(
-            {
-                "detail": "metrics are not served on this port: set METRICS_TOKEN (then "
-                "scrape with that bearer token) or METRICS_ADDRESS (a private listener)"
-            },
-            status_code=404,
+        # Where they are instead, but not the private address: this answer needs no key.
+        detail = (
+            "metrics are served on their own listener (METRICS_ADDRESS), not on this port: "
+            "set METRICS_TOKEN to serve them here too, to that bearer token"
+            if settings.metrics_address
+            else "metrics are not served on this port: set METRICS_TOKEN (then scrape with "
+            "that bearer token) or METRICS_ADDRESS (a private listener)"
         )
+        return JSONResponse({"detail": detail}, status_code=404)
     sent = request.headers.get("authorization", "")
     if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return JSONResponse(
