@@ -46,11 +46,14 @@ def chart_series(
 ) -> ChartSeries:
     """The readings themselves when the window holds at most `points`, else `points` equal
     time buckets with each one's min and max (so a spike shows). An open end stops after
-    the newest reading (the metric knows it); an open start is the oldest reading."""
+    the newest reading (the metric knows it), or at the start when that is later (an empty
+    window, not one that ends before it starts); an open start is the oldest reading."""
     latest = metric.latest_reading
     window_end = end_ms
     if window_end is None and latest is not None:
         window_end = to_epoch_ms(latest.timestamp) + 1
+        if start_ms is not None:
+            window_end = max(window_end, start_ms)
     window_start = start_ms
     if window_start is None and latest is not None:
         window_start = readings.first_timestamp(metric.id, None, end_ms)

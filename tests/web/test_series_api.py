@@ -99,6 +99,16 @@ def test_window_bounds_select_and_bucket_from_start(
     assert body["timestamps_ms"][0] == int(start.timestamp() * 1000)  # type: ignore[index]
 
 
+def test_open_end_after_a_start_past_the_newest_reading_is_an_empty_window(
+    client: httpx.Client, store: Repositories
+) -> None:
+    metric_id, _ = add_metric(client, store, np.arange(10, dtype=float))
+    start = (T0 + 100 * STEP).isoformat().replace("+00:00", "Z")
+    body = series(client, metric_id, start=start)
+    assert body["readings"] == 0 and body["timestamps_ms"] == []
+    assert body["start"] == body["end"] == start
+
+
 def test_empty_metric_has_an_empty_series(client: httpx.Client) -> None:
     service = client.post("/api/services", json={"name": "empty"}).json()
     metric = client.post("/api/metrics", json={"name": "m", "service_id": service["id"]}).json()
