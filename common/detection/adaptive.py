@@ -143,9 +143,11 @@ NAN = math.nan
 
 
 def minimum_points(level_window: int | None = None) -> int:
-    """Readings up to the first one judged: a level window, then a tail's history."""
+    """Readings up to the first one judged: a level window, then a tail's history, up to
+    the end of the block in which the tails' bands are fitted (they are refitted once a
+    BLOCK: with the default window of 120, the 225th reading is the first judged)."""
     window = AdaptiveSettings().level_window if level_window is None else level_window
-    return window + MIN_TAIL_HISTORY + 1
+    return -(-(window + MIN_TAIL_HISTORY) // BLOCK) * BLOCK + 1
 
 
 def new_state(settings: AdaptiveSettings, period: int | None = None) -> DetectorState:

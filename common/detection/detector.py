@@ -100,7 +100,7 @@ def detect(
     `quiet`: readings without a new alarm after one (default 50). `window`: the level
     forecaster's window (default 120). `period`: the season in points instead of
     inferring it. `online` changes nothing: auto always judges each reading from the
-    ones before it. Below `adaptive.minimum_points()` readings (221) it falls back to
+    ones before it. Below `adaptive.minimum_points()` readings (225) it falls back to
     rolling (`result.params["auto"]` says so).
 
     rolling / STL: `sigma` the band half-width in scale units (default 3); `window`:

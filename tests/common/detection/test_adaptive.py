@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from common.detection import DetectionError, detect
+from common.detection.adaptive import AdaptiveSettings, judge, minimum_points
 from common.detection.kinds import KINDS
 from common.methods import MethodSettings
 from tests.support import ROOT
@@ -200,7 +201,17 @@ def test_sensitivity_and_sigma() -> None:
         # Past what the API accepts (lt 0.1): the library still says what is wrong.
         detect(values, times, MethodSettings.model_construct(sensitivity=0.5))
     short = detect(values[:100])
-    assert short.method == "rolling" and "needs 221" in str(short.params["auto"])
+    assert short.method == "rolling" and "needs 225" in str(short.params["auto"])
+
+
+@pytest.mark.parametrize("level_window", [60, 120, 200])
+def test_minimum_points_is_the_first_reading_judged(level_window: int) -> None:
+    """What scans call too short and where auto falls back to rolling: exactly the readings
+    it takes before the first verdict (a new user found 221-224 readings judged nothing)."""
+    settings = AdaptiveSettings(level_window=level_window)
+    values = np.random.default_rng(1).normal(50, 1, minimum_points(level_window) + 5)
+    judged = judge(values, None, settings).judged
+    assert int(np.argmax(judged)) + 1 == minimum_points(level_window)
 
 
 N, ONSET = 1600, 1200

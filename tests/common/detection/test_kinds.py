@@ -42,7 +42,7 @@ def assert_one_spike_of_40(
 @pytest.mark.parametrize(
     "settings",
     [
-        MethodSettings(sigma=6),  # auto, below its 221 readings: rolling, and says so
+        MethodSettings(sigma=6),  # auto, below its 225 readings: rolling, and says so
         MethodSettings(method="rolling", sigma=6),
         MethodSettings(method="rolling", sigma=6, online=True),
         MethodSettings(method="rolling", sigma=6, robust=True),

@@ -237,7 +237,7 @@ def test_a_short_metric_is_skipped_and_says_so_once(
     first = owner_scan(client, sweep())
     assert (first["skipped"], first["failures"], first["readings_judged"]) == (1, 0, 50)
     note = client.get(f"/api/metrics/{metric_id}").json()["scan_note"]
-    assert note is not None and "from its 221st reading on" in note
+    assert note is not None and "from its 225th reading on" in note
     metric.send(50, 70, prefix="a")
     again = owner_scan(client, sweep())
     assert (again["skipped"], again["failures"], again["readings_judged"]) == (0, 0, 20)
