@@ -17,6 +17,7 @@ Target (issue 20): at least a third fewer false alarms with feedback, no window 
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -142,6 +143,14 @@ def counts(series: Series, alarms: list[int], score: ModuleType) -> tuple[int, i
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--corpus",
+        choices=[name for name, _ in CORPORA],
+        action="append",
+        help="replay only this corpus (repeat for both; default: both)",
+    )
+    chosen = parser.parse_args().corpus
     folder = accuracy_dir()
     if not (folder / "score.py").exists():
         print(f"feedback replay skipped: no labelled corpora at {folder} (NEONOMALY_ACCURACY_DIR)")
@@ -149,6 +158,8 @@ def main() -> None:
     score = load_score(folder)
     print(f"cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
     for corpus, labels_file in CORPORA:
+        if chosen and corpus not in chosen:
+            continue
         labels = json.loads((folder / labels_file).read_text())
         totals = {mode: np.zeros(2, dtype=np.int64) for mode in MODES}  # false alarms, found
         lost: list[str] = []
