@@ -120,10 +120,12 @@ RETURN count(m) AS marked
 
 # A window made or widened over anomalies already stored mutes them, as if it had been
 # there when they were stored: each one in [$starts[k], $ends[k]) of a metric the window
-# covers is marked muted and leaves the open incident that holds it (muted anomalies are in
-# no incident). One an incident already resolved holds is left as it was: the record of
-# what people were told and resolved. The owner's lock first, as every statement changing
-# the owner's incidents takes it (JOIN_OR_OPEN_INCIDENT).
+# covers is marked muted and leaves the open incident that holds it (muted anomalies are
+# in no incident). One an incident already resolved holds is left as it was: the record
+# of what people were told and resolved. One index range per metric, [$from, $to) around
+# every span (a weekly window's spans are picked inside it: not a lookup per metric and
+# span). The owner's lock first, as every statement changing the owner's incidents takes
+# it (JOIN_OR_OPEN_INCIDENT).
 MUTE_IN_SPANS = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
@@ -131,11 +133,11 @@ WITH u
 MATCH (u)-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric)
 WHERE ($metric_id IS NULL OR m.id = $metric_id)
   AND ($service_id IS NULL OR s.id = $service_id) AND m.deleting IS NULL
-UNWIND range(0, size($starts) - 1) AS k
-WITH m, $starts[k] AS low, $ends[k] AS high
 MATCH (a:Anomaly)
-WHERE a.metric_id = m.id AND a.timestamp >= low AND a.timestamp < high
+WHERE a.metric_id = m.id AND a.timestamp >= $from AND a.timestamp < $to
   AND coalesce(a.muted, false) = false
+  AND any(k IN range(0, size($starts) - 1)
+          WHERE $starts[k] <= a.timestamp AND a.timestamp < $ends[k])
 OPTIONAL MATCH (i:Incident)-[held:INCLUDES]->(a)
 WITH a, collect(i.status) AS statuses,
      collect(CASE WHEN i.status = 'open' THEN held END) AS links

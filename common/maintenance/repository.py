@@ -126,6 +126,8 @@ class MaintenanceRepository:
                 "metric_id": metric_id,
                 "starts": [low for low, _ in spans],
                 "ends": [high for _, high in spans],
+                "from": min(low for low, _ in spans),
+                "to": max(high for _, high in spans),
             },
         )
         return int(rows[0]["muted"]) if rows else 0
