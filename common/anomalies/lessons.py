@@ -13,7 +13,9 @@ batch), so a verdict withdrawn or changed simply drops out:
   KEPT_OUT_READINGS readings (a sweep stores an event as far as it has seen it, often its
   alarm alone); an open incident's anomalies keep their metric's readings out from their
   start until the incident is resolved.
-- Readings in one of the metric's maintenance windows are not learnt from either.
+- Readings in one of the metric's maintenance windows are not learnt from either (a window
+  made, changed or deleted over readings sweeps judged marks the metric for a rebuild:
+  common.maintenance.service).
 
 Bounded: a metric's newest LESSONS_PER_METRIC (common.anomalies.models) anomalies with
 a verdict or in an open incident count (one read per job, one per sweep batch).

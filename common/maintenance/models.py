@@ -40,6 +40,16 @@ class WindowSpec:
     metric_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RelearnTarget:
+    """The metrics a window covers (as WindowSpec names them) whose readings from `from_ms`
+    on must be learnt again: a window over them was made, changed or deleted."""
+
+    service_id: str | None
+    metric_id: str | None
+    from_ms: int
+
+
 # A stored window, as the API shows it (no docstring: it would become its OpenAPI text).
 class MaintenanceWindow(BaseModel):
     id: str

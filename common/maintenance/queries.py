@@ -100,3 +100,49 @@ WITH owner_id, w
     + _WINDOW_COLUMNS
     + ", owner_id AS owner_id ORDER BY w.created_at, w.id"
 )
+
+# A window made, changed or deleted over readings a sweep already judged changes what the
+# metric's detector may learn from (common.anomalies.lessons): each metric a target covers
+# (t.metric_id, or t.service_id's, or every one of the owner's) that was judged at or after
+# t.from is marked as a late append marks it (common.metrics.queries, _MARK_LATE), so the next
+# sweep rebuilds its state from its history with the windows as they are now.
+RELEARN_UNDER_WINDOWS = """
+UNWIND $targets AS t
+MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric)
+WHERE (t.metric_id IS NULL OR m.id = t.metric_id)
+  AND (t.service_id IS NULL OR s.id = t.service_id)
+  AND m.deleting IS NULL AND m.judged_through >= t.from
+SET m.late_seq = coalesce(m.late_seq, 0) + 1,
+    m.late_from = CASE WHEN m.late_from IS NULL OR t.from < m.late_from
+                       THEN t.from ELSE m.late_from END
+RETURN count(m) AS marked
+"""
+
+# A window made or widened over anomalies already stored mutes them, as if it had been
+# there when they were stored: each one in [$starts[k], $ends[k]) of a metric the window
+# covers is marked muted and leaves the open incident that holds it (muted anomalies are
+# in no incident). One an incident already resolved holds is left as it was: the record
+# of what people were told and resolved. One index range per metric, [$from, $to) around
+# every span (a weekly window's spans are picked inside it: not a lookup per metric and
+# span). The owner's lock first, as every statement changing the owner's incidents takes
+# it (JOIN_OR_OPEN_INCIDENT).
+MUTE_IN_SPANS = """
+MATCH (u:User {id: $owner_id})
+SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
+WITH u
+MATCH (u)-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric)
+WHERE ($metric_id IS NULL OR m.id = $metric_id)
+  AND ($service_id IS NULL OR s.id = $service_id) AND m.deleting IS NULL
+MATCH (a:Anomaly)
+WHERE a.metric_id = m.id AND a.timestamp >= $from AND a.timestamp < $to
+  AND coalesce(a.muted, false) = false
+  AND any(k IN range(0, size($starts) - 1)
+          WHERE $starts[k] <= a.timestamp AND a.timestamp < $ends[k])
+OPTIONAL MATCH (i:Incident)-[held:INCLUDES]->(a)
+WITH a, collect(i.status) AS statuses,
+     collect(CASE WHEN i.status = 'open' THEN held END) AS links
+WHERE NOT 'resolved' IN statuses
+FOREACH (link IN links | DELETE link)
+SET a.muted = true
+RETURN count(a) AS muted
+"""

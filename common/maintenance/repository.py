@@ -11,7 +11,12 @@ from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
 from common.graph.params import new_node
 from common.maintenance import queries as q
-from common.maintenance.models import MaintenanceWindow, WeeklySchedule, WindowSpec
+from common.maintenance.models import (
+    MaintenanceWindow,
+    RelearnTarget,
+    WeeklySchedule,
+    WindowSpec,
+)
 
 
 def _window(row: Row) -> MaintenanceWindow:
@@ -87,6 +92,45 @@ class MaintenanceRepository:
     def delete(self, owner_id: str, window_id: str) -> bool:
         rows = self.executor.write(q.DELETE_WINDOW, {"owner_id": owner_id, "window_id": window_id})
         return deleted_any(rows)
+
+    def relearn(self, owner_id: str, targets: Sequence[RelearnTarget]) -> int:
+        """Mark the judged metrics each target covers for a rebuild from its `from_ms`
+        (RELEARN_UNDER_WINDOWS); how many were marked."""
+        if not targets:
+            return 0
+        params = [
+            {"service_id": t.service_id, "metric_id": t.metric_id, "from": t.from_ms}
+            for t in targets
+        ]
+        rows = self.executor.write(
+            q.RELEARN_UNDER_WINDOWS, {"owner_id": owner_id, "targets": params}
+        )
+        return int(rows[0]["marked"]) if rows else 0
+
+    def mute(
+        self,
+        owner_id: str,
+        service_id: str | None,
+        metric_id: str | None,
+        spans: Sequence[tuple[int, int]],
+    ) -> int:
+        """Mute the anomalies already stored in `spans` ([start, end) epoch ms) of the
+        metrics the target covers (MUTE_IN_SPANS); how many were muted."""
+        if not spans:
+            return 0
+        rows = self.executor.write(
+            q.MUTE_IN_SPANS,
+            {
+                "owner_id": owner_id,
+                "service_id": service_id,
+                "metric_id": metric_id,
+                "starts": [low for low, _ in spans],
+                "ends": [high for _, high in spans],
+                "from": min(low for low, _ in spans),
+                "to": max(high for _, high in spans),
+            },
+        )
+        return int(rows[0]["muted"]) if rows else 0
 
     def list_owned(self, owner_id: str) -> list[MaintenanceWindow]:
         return [_window(r) for r in self.executor.read(q.LIST_WINDOWS, {"owner_id": owner_id})]

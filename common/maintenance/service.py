@@ -17,12 +17,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from common.epoch import optional_ms, to_epoch_ms
+from common.epoch import now_ms, optional_ms, to_epoch_ms
 from common.errors import InvalidRequestError, NotFoundError
-from common.maintenance.models import WEEKDAYS, MaintenanceWindow, WeeklySchedule, WindowSpec
+from common.graph.params import MIN_MS
+from common.maintenance.models import (
+    WEEKDAYS,
+    MaintenanceWindow,
+    RelearnTarget,
+    WeeklySchedule,
+    WindowSpec,
+)
 from common.maintenance.repository import MaintenanceRepository
 
 DAY = timedelta(days=1)
+DAY_MS = 24 * 3600 * 1000
+# How far back a weekly window without a start mutes anomalies stored before it was made.
+MUTE_LOOKBACK_MS = 366 * DAY_MS
+# At most this many spans of a window are muted at once (a year of a daily weekly window).
+MUTE_SPANS_MAX = 400
 Span = tuple[int, int]  # [start_ms, end_ms)
 
 
@@ -71,7 +83,9 @@ def create_window(
 ) -> MaintenanceWindow:
     check(spec)
     _check_target(repository, owner_id, spec)
-    return repository.create(owner_id, spec, max_windows)
+    window = repository.create(owner_id, spec, max_windows)
+    _reach_the_past(repository, owner_id, None, window)
+    return window
 
 
 def update_window(
@@ -87,7 +101,57 @@ def update_window(
     updated = repository.update(owner_id, window.id, spec)
     if updated is None:
         raise NotFoundError(f"maintenance window {window.id} not found")
+    _reach_the_past(repository, owner_id, window, updated)
     return updated
+
+
+def delete_window(
+    repository: MaintenanceRepository, owner_id: str, window: MaintenanceWindow
+) -> None:
+    """Delete the window; the readings it covered are learnt from again (its anomalies
+    stay muted: they were in maintenance when they were stored)."""
+    if repository.delete(owner_id, window.id):
+        _reach_the_past(repository, owner_id, window, None)
+
+
+def _covers(window: MaintenanceWindow) -> tuple[object, ...]:
+    """What decides which readings a window covers (its reason does not)."""
+    return (window.start, window.end, window.weekly, window.service_id, window.metric_id)
+
+
+def relearn_target(window: MaintenanceWindow) -> RelearnTarget:
+    """The metrics the window covers, from its first covered reading (a weekly window
+    without a start: from the beginning)."""
+    start_ms = optional_ms(window.start)
+    return RelearnTarget(
+        window.service_id, window.metric_id, MIN_MS if start_ms is None else start_ms
+    )
+
+
+def past_spans(window: MaintenanceWindow, now: int) -> list[Span]:
+    """The spans of the window whose anomalies may be stored already: a one-off window
+    whole; a weekly one's of the last MUTE_LOOKBACK_MS (from its start, if later) up to a
+    day ahead (readings can be stamped ahead of the clock)."""
+    if window.weekly is None:
+        return spans(window, MIN_MS, 2**62)
+    return spans(window, now - MUTE_LOOKBACK_MS, now + DAY_MS, limit=MUTE_SPANS_MAX)
+
+
+def _reach_the_past(
+    repository: MaintenanceRepository,
+    owner_id: str,
+    before: MaintenanceWindow | None,
+    after: MaintenanceWindow | None,
+) -> None:
+    """A window made, changed or deleted reaches readings already judged: the anomalies
+    stored in what it covers now are muted, and the metrics it covered before or covers
+    now rebuild their detector state at the next sweep (common.scans), so that they
+    learn from exactly the readings outside the windows as they are now."""
+    if before is not None and after is not None and _covers(before) == _covers(after):
+        return  # only the reason changed
+    if after is not None:
+        repository.mute(owner_id, after.service_id, after.metric_id, past_spans(after, now_ms()))
+    repository.relearn(owner_id, [relearn_target(w) for w in (before, after) if w is not None])
 
 
 def _check_target(repository: MaintenanceRepository, owner_id: str, spec: WindowSpec) -> None:

@@ -4,9 +4,10 @@ Plays a user over the labelled corpora (NAB and the cloud corpus, read at run ti
 NEONOMALY_ACCURACY_DIR, default `../shared/accuracy` beside the project; nothing of them is
 copied here) who, as soon as the default detector raises an alarm, marks it
 `false_positive` if it is outside every labelled window and `confirmed` if inside one.
-Each series is judged as a scan would: `advance` piece by piece, the gate applying what
-the false positives taught, the confirmed events kept out of what the detector learns
-(common.anomalies.lessons, the same rules as jobs and sweeps). Prints per corpus the
+Each series is judged as a scan would: `advance` piece by piece, each verdict stored as a
+`Lesson` and what they teach worked out by `Lessons.of` (common.anomalies.lessons, the
+code jobs and sweeps run): the gate applying what the false positives taught, the
+confirmed events kept out of what the detector learns. Prints per corpus the
 false alarms (alarms outside the windows) and the windows found (at least one alarm in
 them), both counted as score.py counts them (after its probation), with feedback and
 without.
@@ -16,6 +17,7 @@ Target (issue 20): at least a third fewer false alarms with feedback, no window 
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -30,10 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from common.anomalies.lessons import KEPT_OUT_READINGS  # noqa: E402
+from common.anomalies.lessons import Lessons  # noqa: E402
+from common.anomalies.models import Lesson  # noqa: E402
 from common.detect_command import parse_readings  # noqa: E402
 from common.detection.adaptive import AdaptiveSettings, advance, new_state  # noqa: E402
-from common.detection.gate import FalsePositive, Taught, gate, side_of  # noqa: E402
+from common.detection.gate import gate  # noqa: E402
 
 CORPORA = (("NAB", "windows.json"), ("cloud", "windows-cloud.json"))
 # Readings judged ahead in one advance: an alarm makes the replay judge again from it,
@@ -82,15 +85,16 @@ def replay(series: Series, mode: str) -> list[int]:
     confirms = mode == MODES[2]
     settings = AdaptiveSettings()
     n = series.values.shape[0]
+    cadence_ms = int(np.median(np.diff(series.times))) if n > 1 else None
+    said: list[Lesson] = []  # the verdicts given so far, as they are stored
     learn = np.ones(n, dtype=bool)
-    false_positives: list[FalsePositive] = []
+    taught = None
     raised: list[int] = []
     state, at = new_state(settings), 0
     while at < n:
         stop = min(n, at + AHEAD)
         times, values = series.times[at:stop], series.values[at:stop]
         result, after = advance(state, times, values, learn[at:stop])
-        taught = Taught.of(false_positives) if feedback else None
         judged = gate(result, values, taught=taught)
         flags = np.flatnonzero(judged.is_anomaly) + at
         fresh = flags[flags > raised[-1]] if raised else flags
@@ -100,18 +104,28 @@ def replay(series: Series, mode: str) -> list[int]:
             continue
         alarm = int(fresh[0])
         raised.append(alarm)
-        # The person's verdict, given as soon as the alarm is raised.
+        # The person's verdict, given as soon as the alarm is raised, on the anomaly as a
+        # sweep stores it; what the verdicts teach is worked out as jobs and sweeps do.
         event = next(e for e in judged.events if e.start_index <= alarm - at <= e.end_index)
-        if any(start <= alarm <= end for start, end in series.windows):
-            if confirms:
-                end = max(at + event.end_index, alarm + KEPT_OUT_READINGS - 1)
-                learn[alarm : end + 1] = False
-        else:
-            value, expected = float(series.values[alarm]), float(result.expected[alarm - at])
-            kind = event.kind.name if event.kind is not None else None
-            false_positives.append(
-                FalsePositive(kind, side_of(value, expected), abs(value - expected))
+        inside = any(start <= alarm <= end for start, end in series.windows)
+        if not inside or confirms:
+            said.append(
+                Lesson(
+                    timestamp_ms=int(series.times[alarm]),
+                    event_start_ms=int(times[event.start_index]),
+                    event_end_ms=int(times[event.end_index]),
+                    kind=event.kind.name if event.kind is not None else None,
+                    value=float(series.values[alarm]),
+                    expected=float(result.expected[alarm - at]),
+                    probability=float(result.probability[alarm - at]),
+                    feedback="confirmed" if inside else "false_positive",
+                    in_open_incident=False,
+                )
             )
+            lessons = Lessons.of(said, cadence_ms)
+            taught = lessons.taught
+            mask = lessons.learn(series.times, None)
+            learn = np.ones(n, dtype=bool) if mask is None else mask
         # Judge again from the alarm on, with what was said (the alarm's own verdict stays).
         state = advance(state, series.times[at:alarm], series.values[at:alarm], learn[at:alarm])[1]
         at = alarm
@@ -129,6 +143,14 @@ def counts(series: Series, alarms: list[int], score: ModuleType) -> tuple[int, i
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--corpus",
+        choices=[name for name, _ in CORPORA],
+        action="append",
+        help="replay only this corpus (repeat for both; default: both)",
+    )
+    chosen = parser.parse_args().corpus
     folder = accuracy_dir()
     if not (folder / "score.py").exists():
         print(f"feedback replay skipped: no labelled corpora at {folder} (NEONOMALY_ACCURACY_DIR)")
@@ -136,6 +158,8 @@ def main() -> None:
     score = load_score(folder)
     print(f"cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
     for corpus, labels_file in CORPORA:
+        if chosen and corpus not in chosen:
+            continue
         labels = json.loads((folder / labels_file).read_text())
         totals = {mode: np.zeros(2, dtype=np.int64) for mode in MODES}  # false alarms, found
         lost: list[str] = []

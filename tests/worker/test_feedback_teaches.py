@@ -1,6 +1,7 @@
-"""Verdicts that teach, end to end on a real worker and each engine (issue 20): a false
-positive makes later jobs judge behaviour like it normal, withdrawing it restores the
-alarm; a confirmed outage, or one in a maintenance window, does not widen the band."""
+"""Verdicts that teach, end to end on a real worker and each engine (issue 20): two false
+positives of a kind make later jobs judge behaviour like them normal (one alone does not),
+withdrawing one restores the alarm; a confirmed outage, or one in a maintenance window,
+does not widen the band."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.worker.support import T0, WorkerProcess, add_metric, poll_job
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 STEP = timedelta(minutes=5)
-NOISE, FALSE_ALARM, LIKE_IT, MUCH_STRONGER = 457, 1000, 1800, 2200
+NOISE, FALSE_ALARM, AGAIN, LIKE_IT, MUCH_STRONGER = 457, 1000, 1400, 1800, 2200
 OUTAGE, AFTER = slice(1200, 1300), 2000
 
 
@@ -54,14 +55,18 @@ def test_a_false_positive_teaches_later_jobs_and_withdrawing_it_restores_them(
 ) -> None:
     values = 100 + np.random.default_rng(9).normal(0, 0.5, 2400)
     values[FALSE_ALARM] += 6.0  # a deploy's blip, say: a person marks it a false positive
+    values[AGAIN] += 5.0  # the next deploy: marked too
     values[LIKE_IT] += 5.5  # the same behaviour again, no stronger
     values[MUCH_STRONGER] += 15.0  # far stronger: still news
     metric_id, ids = add_metric(client, store, values, step=STEP)
     before = job(client, metric_id)
-    assert {FALSE_ALARM, LIKE_IT, MUCH_STRONGER} <= before
+    assert {FALSE_ALARM, AGAIN, LIKE_IT, MUCH_STRONGER} <= before
 
     marked = anomaly_of(client, metric_id, ids[FALSE_ALARM])
     assert verdict(client, marked["id"], "false_positive")["feedback"] == "false_positive"
+    assert job(client, metric_id) == before  # one verdict alone teaches nothing
+    again = anomaly_of(client, metric_id, ids[AGAIN])
+    assert verdict(client, again["id"], "false_positive")["feedback"] == "false_positive"
     taught = job(client, metric_id)
     assert LIKE_IT not in taught
     assert MUCH_STRONGER in taught

@@ -11,6 +11,7 @@ from common.epoch import from_epoch_ms, to_epoch_ms
 from common.errors import InvalidRequestError, found
 from common.maintenance.models import MaintenanceWindow
 from common.maintenance.service import create_window as add_window
+from common.maintenance.service import delete_window as remove_window
 from common.maintenance.service import metric_spans
 from common.maintenance.service import update_window as change_window
 from web.deps import CurrentUser, PathId, RepositoriesDep, SettingsDep
@@ -109,6 +110,6 @@ def update_window(
 def delete_window(
     window: OwnedWindow, user: CurrentUser, repositories: RepositoriesDep
 ) -> Response:
-    """Delete a window; anomalies it muted stay muted."""
-    repositories.maintenance.delete(user.id, window.id)
+    """Delete a window; anomalies it muted stay muted, its readings are learnt from again."""
+    remove_window(repositories.maintenance, user.id, window)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

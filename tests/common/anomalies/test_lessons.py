@@ -73,6 +73,9 @@ def test_false_positives_teach_the_gate_the_largest_deviation_per_kind_and_side(
             lesson(3, "false_positive", value=-5.0),
             lesson(4, "confirmed", value=50.0),
             lesson(5, "false_positive", kind="level_shift_up", value=3.0),
+            lesson(6, "false_positive", value=-3.0),
+            lesson(7, "false_positive", kind="level_shift_up", value=2.0),
+            lesson(8, "false_positive", kind="dip", value=-9.0),  # once: teaches nothing yet
         ],
         MINUTE,
     )
@@ -80,6 +83,7 @@ def test_false_positives_teach_the_gate_the_largest_deviation_per_kind_and_side(
         {("spike", "up"): 12.0, ("spike", "down"): 6.0, ("level_shift_up", "up"): 2.0}
     )
     assert Lessons.of([lesson(1, "confirmed")], MINUTE).taught is None
+    assert Lessons.of([lesson(1, "false_positive")], MINUTE).taught is None
 
 
 def test_confirmed_events_open_incidents_and_windows_are_kept_out() -> None:

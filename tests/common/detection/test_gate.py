@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from common.detection import detect
-from common.detection.gate import TAUGHT_CAP, FalsePositive, Taught, evidence_of, gate, passes
+from common.detection.gate import (
+    TAUGHT_AFTER,
+    TAUGHT_CAP,
+    FalsePositive,
+    Taught,
+    evidence_of,
+    gate,
+    passes,
+)
 from common.methods import MethodSettings
 
 SPIKE_UP, DIP, SMALL_SPIKE = 600, 900, 1200
@@ -77,24 +85,37 @@ def test_taught_false_positives_drop_events_no_further_off_of_their_kind_and_sid
     spikes = {e.start_index: e for e in plain.events}
     assert {SPIKE_UP, DIP, SMALL_SPIKE} <= set(spikes)
     small = float(values[SMALL_SPIKE] - plain.expected[SMALL_SPIKE])
-    # "+8 is fine" for spikes up: the +8 spike is normal, the +20 one and the dip still alarm.
-    taught = Taught.of([FalsePositive("spike", "up", small)])
+    # "+8 is fine" for spikes up, said twice (of +7 and of +8, say): the +8 spike is
+    # normal, the +20 one and the dip still alarm.
+    taught = Taught.of(
+        [FalsePositive("spike", "up", small - 1), FalsePositive("spike", "up", small)]
+    )
     judged = detect(values, None, MethodSettings(), taught=taught)
     events = {e.start_index for e in judged.events}
     assert SMALL_SPIKE not in events and {SPIKE_UP, DIP} <= events
     assert not judged.is_anomaly[SMALL_SPIKE] and judged.score[SMALL_SPIKE] < 1
     assert np.array_equal(judged.is_anomaly, judged.score >= 1)
-    # Another kind, or the other side, teaches nothing about it.
+    # Another kind, or the other side, teaches nothing about it; nor does one verdict alone.
     for other in (
-        FalsePositive("level_shift_up", "up", small),
-        FalsePositive("spike", "down", small),
+        [FalsePositive("level_shift_up", "up", small)] * TAUGHT_AFTER,
+        [FalsePositive("spike", "down", small)] * TAUGHT_AFTER,
+        [FalsePositive("spike", "up", small)] * (TAUGHT_AFTER - 1),
     ):
-        same = detect(values, None, MethodSettings(), taught=Taught.of([other]))
+        same = detect(values, None, MethodSettings(), taught=Taught.of(other))
         assert np.array_equal(same.is_anomaly, plain.is_anomaly) and same.events == plain.events
 
 
+def test_false_positives_teach_once_marked_twice_up_to_the_largest() -> None:
+    assert TAUGHT_AFTER == 2
+    assert Taught.of([FalsePositive("spike", "up", 5.0)]) is None
+    taught = Taught.of([FalsePositive("spike", "up", 5.0), FalsePositive("spike", "up", 3.0)])
+    assert taught == Taught({("spike", "up"): 5.0})
+    assert taught.normal("spike", "up", 5.0, evidence=4.0)
+    assert not taught.normal("spike", "up", 5.1, evidence=4.0)
+
+
 def test_a_taught_record_is_bounded() -> None:
-    taught = Taught.of([FalsePositive("spike", "up", 1e9)])
+    taught = Taught.of([FalsePositive("spike", "up", 1e9)] * TAUGHT_AFTER)
     assert taught is not None
     assert taught.normal("spike", "up", 5.0, evidence=TAUGHT_CAP)
     assert not taught.normal("spike", "up", 5.0, evidence=TAUGHT_CAP + 0.1)

@@ -3,12 +3,12 @@ metrics they apply to, capped per owner; muted anomalies stored but joining no i
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 
 import pytest
 
 from common.anomalies.service import muted_in_windows
-from common.epoch import now_ms
+from common.epoch import now_ms, to_epoch_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
@@ -123,3 +123,38 @@ def test_muted_anomalies_are_stored_but_join_no_incident(
     assert build_incidents(graph, ref, found, settings) == []
     incident = graph.incidents.get(owner.id, change.incident_id)
     assert incident is not None and incident.members == 1
+
+
+def test_a_weekly_window_made_later_mutes_the_anomalies_already_stored_in_its_spans(
+    graph: Repositories,
+) -> None:
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
+    elsewhere = graph.metrics.create(
+        owner.id, graph.services.create(owner.id, "db", None).id, "cpu", None
+    )
+    first = (now_ms() - 21 * 24 * HOUR) // HOUR * HOUR  # three weeks of hours, to now
+    hours = [first + i * HOUR for i in range(21 * 24)]
+    for metric_id in (metric.id, elsewhere.id):
+        graph.readings.append(metric_id, [NewReading(f"r{t}", t, 9.0) for t in hours])
+        graph.anomalies.save(
+            metric_id, [anomaly_at(metric_id, f"r{t}", timestamp_ms=t) for t in hours]
+        )
+    weekly = WeeklySchedule(days=["mon"], start_time=time(0), end_time=time(6), time_zone="UTC")
+    create_window(
+        graph.maintenance, owner.id, WindowSpec("backup", weekly=weekly, service_id=service.id), 10
+    )
+
+    def muted(metric_id: str) -> list[int]:
+        stored = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 1000))
+        return [to_epoch_ms(a.timestamp) for a in stored if a.muted]
+
+    mondays = [
+        t
+        for t in hours
+        if datetime.fromtimestamp(t / 1000, UTC).weekday() == 0
+        and datetime.fromtimestamp(t / 1000, UTC).hour < 6
+    ]
+    assert len(mondays) == 3 * 6 and muted(metric.id) == mondays
+    assert muted(elsewhere.id) == []  # another service's metric

@@ -1,7 +1,7 @@
 """Verdicts in sweeps, end to end on the session's real worker and each engine (issue 20):
-a false positive makes later sweeps judge behaviour like it normal, withdrawing it
-restores the alarm; a confirmed anomaly marks the metric so the next sweep rebuilds its
-state with the anomaly's readings kept out of what the detector learns."""
+two false positives of a kind make later sweeps judge behaviour like them normal,
+withdrawing one restores the alarm; a confirmed anomaly marks the metric so the next sweep
+rebuilds its state with the anomaly's readings kept out of what the detector learns."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 STEP = timedelta(minutes=5)
 COUNT = 300
-# Bumps of the same kind, each a little smaller than the one before, a quiet time apart.
-BUMPS = {COUNT: 6.0, COUNT + 60: 5.0, COUNT + 120: 5.0}
-TOTAL = COUNT + 130
+# Bumps of the same kind, each no larger than the one before, a quiet time apart.
+BUMPS = {COUNT: 6.0, COUNT + 60: 5.5, COUNT + 120: 5.0, COUNT + 180: 5.0}
+TOTAL = COUNT + 190
 
 
 def flagged(client: httpx.Client, metric_id: str) -> dict[str, str]:
@@ -53,19 +53,27 @@ def test_a_false_positive_teaches_later_sweeps_and_withdrawing_it_restores_them(
             )
         sweep()
 
-    first, second, third = (f"n{i}" for i in BUMPS)
+    def false_positive(reading_id: str) -> str:
+        marked = flagged(client, taught)[reading_id]
+        said = client.post(f"/api/anomalies/{marked}/feedback", json={"verdict": "false_positive"})
+        assert said.status_code == 200, said.text
+        return marked
+
+    first, second, third, fourth = (f"n{i}" for i in BUMPS)
     append(COUNT, COUNT + 1)
-    marked = flagged(client, taught)[first]
-    said = client.post(f"/api/anomalies/{marked}/feedback", json={"verdict": "false_positive"})
-    assert said.status_code == 200, said.text
+    marked = false_positive(first)
     append(COUNT + 1, COUNT + 61)
     assert second in flagged(client, alone)
-    assert second not in flagged(client, taught)  # like the false positive: normal
+    assert second in flagged(client, taught)  # one verdict alone teaches nothing
+    false_positive(second)
+    append(COUNT + 61, COUNT + 121)
+    assert third in flagged(client, alone)
+    assert third not in flagged(client, taught)  # like the false positives: normal
 
     withdrawn = client.delete(f"/api/anomalies/{marked}/feedback")
     assert withdrawn.status_code == 200 and withdrawn.json()["feedback"] is None
-    append(COUNT + 61, TOTAL)
-    assert third in flagged(client, alone) and third in flagged(client, taught)
+    append(COUNT + 121, TOTAL)
+    assert fourth in flagged(client, alone) and fourth in flagged(client, taught)
 
 
 def test_confirming_a_judged_anomaly_rebuilds_the_state_without_its_readings(
