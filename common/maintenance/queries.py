@@ -105,17 +105,22 @@ WITH owner_id, w
 # metric's detector may learn from (common.anomalies.lessons): each metric a target covers
 # (t.metric_id, or t.service_id's, or every one of the owner's) that was judged at or after
 # t.from is marked as a late append marks it (common.metrics.queries, _MARK_LATE), so the next
-# sweep rebuilds its state from its history with the windows as they are now.
+# sweep rebuilds its state from its history with the windows as they are now. In batches
+# of $batch metrics in id order after $after (an owner-wide window marks every metric of
+# the owner: no statement holds the writer for all of them); `last` is where to go on.
 RELEARN_UNDER_WINDOWS = """
 UNWIND $targets AS t
 MATCH (:User {id: $owner_id})-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric)
 WHERE (t.metric_id IS NULL OR m.id = t.metric_id)
   AND (t.service_id IS NULL OR s.id = t.service_id)
-  AND m.deleting IS NULL AND m.judged_through >= t.from
+  AND m.deleting IS NULL AND m.judged_through >= t.from AND m.id > $after
+WITH m, min(t.from) AS from
+ORDER BY m.id
+LIMIT $batch
 SET m.late_seq = coalesce(m.late_seq, 0) + 1,
-    m.late_from = CASE WHEN m.late_from IS NULL OR t.from < m.late_from
-                       THEN t.from ELSE m.late_from END
-RETURN count(m) AS marked
+    m.late_from = CASE WHEN m.late_from IS NULL OR from < m.late_from
+                       THEN from ELSE m.late_from END
+RETURN count(m) AS marked, max(m.id) AS last
 """
 
 # A window made or widened over anomalies already stored mutes them, as if it had been
@@ -125,7 +130,8 @@ RETURN count(m) AS marked
 # of what people were told and resolved. One index range per metric, [$from, $to) around
 # every span (a weekly window's spans are picked inside it: not a lookup per metric and
 # span). The owner's lock first, as every statement changing the owner's incidents takes
-# it (JOIN_OR_OPEN_INCIDENT).
+# it (JOIN_OR_OPEN_INCIDENT). At most $batch anomalies a statement: the caller repeats it
+# until fewer are muted (those it leaves, held by a resolved incident, are not counted).
 MUTE_IN_SPANS = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
@@ -142,6 +148,8 @@ OPTIONAL MATCH (i:Incident)-[held:INCLUDES]->(a)
 WITH a, collect(i.status) AS statuses,
      collect(CASE WHEN i.status = 'open' THEN held END) AS links
 WHERE NOT 'resolved' IN statuses
+WITH a, links
+LIMIT $batch
 FOREACH (link IN links | DELETE link)
 SET a.muted = true
 RETURN count(a) AS muted

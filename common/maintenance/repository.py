@@ -9,7 +9,7 @@ from typing import Any
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.graph.params import new_node
+from common.graph.params import WRITE_BATCH, new_node
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
@@ -95,17 +95,23 @@ class MaintenanceRepository:
 
     def relearn(self, owner_id: str, targets: Sequence[RelearnTarget]) -> int:
         """Mark the judged metrics each target covers for a rebuild from its `from_ms`
-        (RELEARN_UNDER_WINDOWS); how many were marked."""
+        (RELEARN_UNDER_WINDOWS), WRITE_BATCH metrics a statement; how many were marked."""
         if not targets:
             return 0
         params = [
             {"service_id": t.service_id, "metric_id": t.metric_id, "from": t.from_ms}
             for t in targets
         ]
-        rows = self.executor.write(
-            q.RELEARN_UNDER_WINDOWS, {"owner_id": owner_id, "targets": params}
-        )
-        return int(rows[0]["marked"]) if rows else 0
+        marked, after = 0, ""
+        while True:
+            [row] = self.executor.write(
+                q.RELEARN_UNDER_WINDOWS,
+                {"owner_id": owner_id, "targets": params, "after": after, "batch": WRITE_BATCH},
+            )
+            marked += int(row["marked"])
+            if row["marked"] < WRITE_BATCH:
+                return marked
+            after = str(row["last"])
 
     def mute(
         self,
@@ -115,22 +121,27 @@ class MaintenanceRepository:
         spans: Sequence[tuple[int, int]],
     ) -> int:
         """Mute the anomalies already stored in `spans` ([start, end) epoch ms) of the
-        metrics the target covers (MUTE_IN_SPANS); how many were muted."""
+        metrics the target covers (MUTE_IN_SPANS), WRITE_BATCH a statement; how many were
+        muted."""
         if not spans:
             return 0
-        rows = self.executor.write(
-            q.MUTE_IN_SPANS,
-            {
-                "owner_id": owner_id,
-                "service_id": service_id,
-                "metric_id": metric_id,
-                "starts": [low for low, _ in spans],
-                "ends": [high for _, high in spans],
-                "from": min(low for low, _ in spans),
-                "to": max(high for _, high in spans),
-            },
-        )
-        return int(rows[0]["muted"]) if rows else 0
+        params = {
+            "owner_id": owner_id,
+            "service_id": service_id,
+            "metric_id": metric_id,
+            "starts": [low for low, _ in spans],
+            "ends": [high for _, high in spans],
+            "from": min(low for low, _ in spans),
+            "to": max(high for _, high in spans),
+            "batch": WRITE_BATCH,
+        }
+        muted = 0
+        while True:
+            rows = self.executor.write(q.MUTE_IN_SPANS, params)
+            batch = int(rows[0]["muted"]) if rows else 0
+            muted += batch
+            if batch < WRITE_BATCH:
+                return muted
 
     def list_owned(self, owner_id: str) -> list[MaintenanceWindow]:
         return [_window(r) for r in self.executor.read(q.LIST_WINDOWS, {"owner_id": owner_id})]

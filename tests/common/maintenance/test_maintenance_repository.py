@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+import common.maintenance.repository as maintenance_repository
 from common.anomalies.service import muted_in_windows
 from common.epoch import now_ms, to_epoch_ms
 from common.errors import ConflictError, NotFoundError
@@ -14,7 +15,7 @@ from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
 from common.maintenance.models import WeeklySchedule, WindowSpec
 from common.maintenance.service import create_window
-from common.metrics.models import NewReading
+from common.metrics.models import NewReading, ScanMark
 from common.settings import Settings
 from common.stores import Repositories
 from tests.common.repository_support import T0, anomaly_at, make_owner
@@ -158,3 +159,62 @@ def test_a_weekly_window_made_later_mutes_the_anomalies_already_stored_in_its_sp
     ]
     assert len(mondays) == 3 * 6 and muted(metric.id) == mondays
     assert muted(elsewhere.id) == []  # another service's metric
+
+
+def test_muting_and_relearning_go_in_bounded_batches(
+    graph: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owner-wide window over the past marks every judged metric and mutes every stored
+    anomaly in it: in statements of WRITE_BATCH (here 4), never one for all of them."""
+    monkeypatch.setattr(maintenance_repository, "WRITE_BATCH", 4)
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    first = (now_ms() - 12 * HOUR) // HOUR * HOUR
+    hours = [first + i * HOUR for i in range(10)]
+    metrics = [graph.metrics.create(owner.id, service.id, f"m{k}", None) for k in range(9)]
+    for metric in metrics:
+        graph.readings.append(metric.id, [NewReading(f"r{t}", t, 9.0) for t in hours])
+        graph.anomalies.save(
+            metric.id, [anomaly_at(metric.id, f"r{t}", timestamp_ms=t) for t in hours]
+        )
+    graph.metrics.save_scan_marks(
+        [
+            ScanMark(
+                metric_id=m.id,
+                after_ms=None,
+                through_ms=hours[-1],
+                judged=len(hours),
+                raw=len(hours),
+                compacted_through_ms=None,
+                late_seq=0,
+                appended_at_ms=None,
+                lag_ms=None,
+                note=None,
+            )
+            for m in metrics[:7]  # two never judged: nothing to relearn
+        ]
+    )
+    counts: dict[str, list[int]] = {"muted": [], "marked": []}
+    write = graph.maintenance.executor.write
+
+    def counted(query: str, params: dict[str, object]) -> list[dict[str, object]]:
+        rows = write(query, params)
+        for key, seen in counts.items():
+            if rows and key in rows[0]:
+                seen.append(int(rows[0][key]))  # type: ignore[call-overload]
+        return rows
+
+    monkeypatch.setattr(graph.maintenance.executor, "write", counted)
+    create_window(
+        graph.maintenance,
+        owner.id,
+        WindowSpec("migration", start_ms=hours[2], end_ms=hours[7]),
+        10,
+    )
+    # 9 x 5 anomalies muted, 7 metrics marked: 4 at most a statement.
+    assert counts == {"muted": [4] * 11 + [1], "marked": [4, 3]}
+    for metric in metrics:
+        stored = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 100))
+        assert sorted(to_epoch_ms(a.timestamp) for a in stored if a.muted) == hours[2:7]
+    due = {d.id: d.late_from_ms for d in graph.metrics.due_for_scan(2**62, [m.id for m in metrics])}
+    assert due == {m.id: (hours[2] if k < 7 else None) for k, m in enumerate(metrics)}
