@@ -359,7 +359,7 @@ def _store(
         boundary = read.compacted_through_ms
         marks.append(
             ScanMark(
-                metric.id,
+                metric_id=metric.id,
                 after_ms=judged.after_ms,
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
@@ -399,16 +399,16 @@ def _store(
         through = read.judged_through_ms
         marks.append(
             ScanMark(
-                read.metric.id,
-                through,
-                through,
-                0,
-                0,
-                read.compacted_through_ms,
-                read.late_seq,
-                read.appended_at_ms,
-                None,
-                note,
+                metric_id=read.metric.id,
+                after_ms=through,
+                through_ms=through,
+                judged=0,
+                raw=0,
+                compacted_through_ms=read.compacted_through_ms,
+                late_seq=read.late_seq,
+                appended_at_ms=read.appended_at_ms,
+                lag_ms=None,
+                note=note,
             )
         )
         if note != read.scan_note:
