@@ -256,7 +256,9 @@ class ScanRead:
     readings: ReadingSeries
 
 
-@dataclass(frozen=True)
+# Keyword-only: ten of its fields are ints or None, so a field added or moved would shift
+# every positional call silently (it did: the fleet bench's copy broke unseen).
+@dataclass(frozen=True, kw_only=True)
 class ScanMark:
     """What a scan judged of a metric: the readings after `after_ms` up to `through_ms`
     (`judged` of them: 0 for a mark that only says `note`; `raw` of those in the raw

@@ -285,6 +285,12 @@ RETURN w.id AS id, readings + coalesce(compacted, 0) AS readings
 # $horizon, the oldest $limit of them (a metric never judged has none here: it is rebuilt).
 # The owners come with the batch (a metric never changes owner): the path from the user
 # would triple the cost of this read. A metric being deleted is left out, as by every read.
+# "After judged_through" is `>= judged_through + 1` (times are whole milliseconds), never
+# `> judged_through`: FalkorDB's index scan with an exclusive lower bound goes through every
+# reading of every metric stamped at that bound, and a fleet's readings of one minute share
+# their timestamp: at 32,000 metrics 540 us of CPU a lookup against 8 us (tests/bench
+# sweep_queries.py; BENCHMARKS.md "Fleet sweeps"); the store's cost per metric grew with
+# the fleet from the second sweep on.
 SCAN_READ_NEW = """
 UNWIND $metric_ids AS metric_id
 MATCH (m:Metric {id: metric_id})
@@ -293,7 +299,7 @@ OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 CALL {
   WITH metric_id, m
   OPTIONAL MATCH (r:MetricReading)
-  WHERE r.metric_id = metric_id AND r.timestamp > m.judged_through
+  WHERE r.metric_id = metric_id AND r.timestamp >= m.judged_through + 1
     AND r.timestamp <= $horizon
   WITH r
   ORDER BY r.timestamp, r.id
@@ -334,7 +340,7 @@ RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 # one arrived unseen, and they are marked late; so does a compaction since the batch read
 # the boundary (it moved raw readings out of the count, which could hide one). Otherwise
 # the late readings the batch saw were judged, unless another late append came since
-# (late_seq moved).
+# (late_seq moved). (`>= k.after + 1`, not `> k.after`: see SCAN_READ_NEW.)
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
@@ -347,7 +353,7 @@ CALL {
   WITH m, k
   WHERE m.last_append_at <> k.appended_at
   OPTIONAL MATCH (r:MetricReading)
-  WHERE r.metric_id = k.id AND r.timestamp > k.after AND r.timestamp <= k.through
+  WHERE r.metric_id = k.id AND r.timestamp >= k.after + 1 AND r.timestamp <= k.through
   RETURN count(r) AS present
 }
 SET m.late_from = CASE

@@ -171,9 +171,10 @@ def judge_batch(
     # An even share of the batch's readings each: the sweep packed metrics so that none
     # expects more (one with more is judged that far, and further by the next sweep).
     cap = max(1, settings.scan_batch_readings // max(1, len(ours)))
-    with timing("graph_read"):
+    with timing("read_new"):
         owners = {entry.metric_id: entry.owner_id for entry in ours}
         reads = graph.readings.read_for_scan(owners, horizon, cap) if owners else []
+    with timing("read_lessons"):
         lessons = BatchLessons.read(graph, reads)
     expected = {entry.metric_id: entry for entry in ours}
     rebuilds: list[tuple[ScanRead, Rebuild, int]] = []
@@ -191,7 +192,7 @@ def judge_batch(
             (read.metric.id, history_start(read.latest_ms, horizon, settings))
             for read, _, _ in group
         ]
-        with timing("graph_read"):
+        with timing("read_history"):
             histories = graph.readings.read_history_for_scan(windows, horizon, limit)
         for read, plan, _ in group:
             detector = detectors.of(read.detection)
@@ -348,7 +349,7 @@ def _store(
         )
         stored = 0
         if anomalies:
-            with timing("graph_write"):
+            with timing("write_anomalies"):
                 # The one way a judgement is stored (capped, one per reading, incidents);
                 # before the marks: if this fails, the retried batch judges and records again.
                 stored = record_anomalies(graph, metric, anomalies, None, settings).stored
@@ -358,7 +359,7 @@ def _store(
         boundary = read.compacted_through_ms
         marks.append(
             ScanMark(
-                metric.id,
+                metric_id=metric.id,
                 after_ms=judged.after_ms,
                 through_ms=int(series.timestamps_ms[-1]),
                 judged=len(series),
@@ -398,20 +399,20 @@ def _store(
         through = read.judged_through_ms
         marks.append(
             ScanMark(
-                read.metric.id,
-                through,
-                through,
-                0,
-                0,
-                read.compacted_through_ms,
-                read.late_seq,
-                read.appended_at_ms,
-                None,
-                note,
+                metric_id=read.metric.id,
+                after_ms=through,
+                through_ms=through,
+                judged=0,
+                raw=0,
+                compacted_through_ms=read.compacted_through_ms,
+                late_seq=read.late_seq,
+                appended_at_ms=read.appended_at_ms,
+                lag_ms=None,
+                note=note,
             )
         )
         if note != read.scan_note:
             work.tally.of(read.metric.owner_id).skipped += 1
-    with timing("graph_write"):
+    with timing("write_marks"):
         graph.metrics.save_scan_marks(marks)
     return saves

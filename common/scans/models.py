@@ -47,6 +47,8 @@ class SweepTotals(BaseModel):
     lag_seconds_max: float | None
     batches_by_worker: dict[str, int]
     phase_seconds: dict[str, float] = Field(
-        description="the batches' time by phase: graph_read, detect, state_codec (the "
-        "states' bytes), redis (states and record), graph_write (anomalies, incidents, marks)"
+        description="the batches' time by phase (common.scans.records.PHASES): the graph's "
+        "reads (read_new, read_lessons, read_history), detect, state_codec (the states' "
+        "bytes), redis (states and record), the graph's writes (write_anomalies: anomalies "
+        "and incidents; write_marks)"
     )

@@ -107,7 +107,19 @@ class Tally:
 
 
 # Where a batch's time goes, each phase's total kept in the sweep's record.
-PHASES = ("graph_read", "detect", "state_codec", "redis", "graph_write")
+# The graph's reads and writes by statement: the batch's new readings (SCAN_READ_NEW), its
+# lessons and maintenance windows, the histories of rebuilds; anomalies and incidents, the
+# scan marks (SAVE_SCAN_MARKS).
+PHASES = (
+    "read_new",
+    "read_lessons",
+    "read_history",
+    "detect",
+    "state_codec",
+    "redis",
+    "write_anomalies",
+    "write_marks",
+)
 
 
 @dataclass

@@ -27,9 +27,13 @@ figure is the real work of the real processes.
 
 Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
 lag (reading stored → judged: the metric's scan_lag_seconds) p50/p99, CPU seconds per 1,000
-metrics per sweep (worker, store, web), peak RSS of web, worker and store, and where a
-batch's time goes per metric, and the rate the minute's readings went in; the targets
-beside them.
+metrics per sweep (worker, store, the store's snapshot and AOF rewrite forks, web), peak RSS
+of web, worker and store, and where a batch's time goes per metric, and the rate the
+minute's readings went in; the targets beside them. Per sweep also the store's CPU by
+thread (FalkorDB's query threads, Redis's main thread), its forks and AOF (INFO
+persistence), and the batches' time by phase (a statement each for the graph's reads and
+writes). To see which statement costs the store what, statement by statement, run
+tests/bench/sweep_queries.py.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +98,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """A process's CPU so far by thread name: for the embedded server, its main thread
+    (`redis-server`: commands, replies, the AOF's writes), FalkorDB's query threads
+    (`thread-pool-*`), Redis's background threads (`bio_aof`: the AOF's fsync)."""
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return by_name
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU of a process's children: those it has waited for (the server's snapshot and AOF
+    rewrite forks, once done: cutime + cstime) and those running now."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    seconds = (int(fields[13]) + int(fields[14])) / TICK
+    try:
+        running = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        running = []
+    for child in running:
+        with suppress(OSError):  # it ended meanwhile
+            seconds += cpu_seconds(int(child))
+    return seconds
+
+
 def status_mb(pid: int, field_name: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field_name}:"):
@@ -118,6 +152,9 @@ class Processes:
         return {
             "worker": sum(cpu_seconds(pid) for pid in self.worker_pids()),
             "store": sum(cpu_seconds(pid) for pid in stores),
+            # The embedded server's snapshot and AOF rewrite forks: not in "store" (a
+            # process's CPU leaves out its children's), yet CPU the machine spends on it.
+            "store forks": children_cpu_seconds(self.redis),
             "web": cpu_seconds(self.web),
         }
 
@@ -127,6 +164,64 @@ class Processes:
             "worker (largest process)": max(status_mb(p, "VmHWM") for p in self.worker_pids()),
             "store": status_mb(self.store, "VmHWM"),
         }
+
+
+@dataclass
+class StoreSnapshot:
+    """Where the embedded server's CPU went so far, and its persistence (INFO), taken
+    around each sweep: what shows whether a snapshot or an AOF rewrite (a fork of the
+    whole store) fell in it, and which of the server's threads did the work."""
+
+    threads: dict[str, float]
+    children: float
+    minor_faults: int
+    persistence: dict[str, Any]
+    stats: dict[str, Any]
+
+    @classmethod
+    def take(cls, pid: int, client: redis.Redis) -> StoreSnapshot:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cls(
+            threads=thread_cpu_seconds(pid),
+            children=children_cpu_seconds(pid),
+            minor_faults=int(fields[7]),
+            persistence=client.info("persistence"),
+            stats=client.info("stats"),
+        )
+
+    def since(self, before: StoreSnapshot) -> str:
+        """What happened between two snapshots, as a line of the report."""
+        spent: dict[str, float] = {}
+        for name, seconds in self.threads.items():
+            group = "query threads" if name.startswith("thread-pool") else name
+            spent[group] = spent.get(group, 0.0) + seconds - before.threads.get(name, 0.0)
+        threads = ", ".join(
+            f"{name} {seconds:.1f} s"
+            for name, seconds in sorted(spent.items(), key=lambda i: -i[1])
+            if seconds >= 0.05
+        )
+        p, was = self.persistence, before.persistence
+        forks = self.stats["total_forks"] - before.stats["total_forks"]
+        busy = [
+            what
+            for what, key in (
+                ("snapshot", "rdb_bgsave_in_progress"),
+                ("AOF rewrite", "aof_rewrite_in_progress"),
+            )
+            if p[key] or was[key]
+        ]
+        return (
+            f"store threads: {threads or 'idle'}; forks {forks} (snapshots "
+            f"{p['rdb_saves'] - was['rdb_saves']}, AOF rewrites "
+            f"{p['aof_rewrites'] - was['aof_rewrites']}"
+            f"{', running: ' + ' and '.join(busy) if busy else ''}; last fork "
+            f"{self.stats['latest_fork_usec'] / 1000:.0f} ms), fork children's CPU "
+            f"{self.children - before.children:.1f} s, minor page faults "
+            f"{self.minor_faults - before.minor_faults:,}, AOF "
+            f"{p['aof_current_size'] / 2**20:,.0f} MB (+"
+            f"{(p['aof_current_size'] - was['aof_current_size']) / 2**20:,.0f}; base "
+            f"{p['aof_base_size'] / 2**20:,.0f} MB)"
+        )
 
 
 # --- the fleet ------------------------------------------------------------------------------
@@ -245,7 +340,7 @@ def load_rest(stack: Stack, client: redis.Redis, fleet: Fleet, wanted: int, firs
         stack.store.metrics.save_scan_marks(
             [
                 ScanMark(
-                    m,
+                    metric_id=m,
                     after_ms=None,
                     through_ms=through,
                     judged=HISTORY,
@@ -503,8 +598,10 @@ def run_engine(
             at_ms = first_ms + (HISTORY - 1 + minute) * MINUTE_MS
             post_s = post_minute(app.base_url, stack.key, fleet.metrics, minute, at_ms)
             cpu_before = processes.cpu()
+            probe_before = StoreSnapshot.take(processes.redis, client)
             totals = run_sweep(stack, stores, settings)
             cpu_after = processes.cpu()
+            probe_after = StoreSnapshot.take(processes.redis, client)
             cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
             lags = lags_seconds(stack, fleet.services)
             seconds = duration_s(totals)
@@ -519,7 +616,18 @@ def run_engine(
                 f"{totals.anomalies:,} anomalies), lag p50 "
                 f"{percentile(lags, 0.5):.1f} s p99 {percentile(lags, 0.99):.1f} s, CPU per "
                 f"1,000 metrics: worker {cpu['worker'] * per_k:.2f} s, store "
-                f"{cpu['store'] * per_k:.2f} s",
+                f"{cpu['store'] * per_k:.2f} s, its forks {cpu['store forks'] * per_k:.2f} s",
+                flush=True,
+            )
+            print(f"#   {probe_after.since(probe_before)}", flush=True)
+            phases = totals.phase_seconds
+            print(
+                "#   the batches' time per metric: "
+                + ", ".join(
+                    f"{name} {seconds * per_k * 1000:.0f} us"
+                    for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
+                    if seconds
+                ),
                 flush=True,
             )
         report(engine, n, figures, processes)
@@ -532,7 +640,8 @@ def report(engine: str, n: int, figures: list[SweepFigures], processes: Processe
     lags = [lag for f in figures for lag in f.lags]
     judged = sum(f.totals.metrics_judged for f in figures)
     per_k = {
-        name: sum(f.cpu[name] for f in figures) / judged * 1000 for name in ("worker", "store")
+        name: sum(f.cpu[name] for f in figures) / judged * 1000
+        for name in ("worker", "store", "store forks")
     }
     print(f"-- {engine}, {n:,} metrics, {len(figures)} sweeps of one new reading each:")
     print(
@@ -557,12 +666,14 @@ def report(engine: str, n: int, figures: list[SweepFigures], processes: Processe
     )
     print(
         f"CPU seconds per 1,000 metrics per sweep: worker {per_k['worker']:.2f}, "
-        f"store {per_k['store']:.2f} (web, ingesting the readings: "
+        f"store {per_k['store']:.2f}, the store's forks (snapshots, AOF rewrites) "
+        f"{per_k['store forks']:.2f} (web, ingesting the readings: "
         f"{sum(f.cpu['web'] for f in figures) / judged * 1000:.2f})"
     )
-    per_core = 60_000 / (per_k["worker"] + per_k["store"])
+    per_core = 60_000 / (per_k["worker"] + per_k["store"] + per_k["store forks"])
     print(
-        f"so one core judges about {per_core:,.0f} metrics a minute (worker and store CPU); "
+        f"so one core judges about {per_core:,.0f} metrics a minute (worker and store CPU, "
+        f"the store's forks included); "
         f"{CORES} cores about {per_core * (CORES or 1):,.0f} "
         f"(load average during the run: {os.getloadavg()[1]:.1f} on {CORES} cores)"
     )

@@ -264,3 +264,20 @@ def test_the_store_keeps_no_log_of_queries_and_their_parameters(server: Embedded
     ]
     assert sum(owner.memory_usage(key) or 0 for key in owner.keys("telemetry*")) < 10_000
     owner.close()
+
+
+def test_every_write_is_in_the_aof_and_the_store_forks_itself_seldom(
+    server: EmbeddedServer,
+) -> None:
+    # A fleet's sweeps rewrite every scan state, so the AOF grows by about its base each
+    # sweep: at Redis's defaults the whole store forked and serialised itself once a sweep
+    # (an AOF rewrite), and again every 5 minutes (a snapshot). Durability stays the AOF's,
+    # flushed every second.
+    owner = redis.Redis.from_url(server.redis_url)
+    config = owner.config_get("*")
+    assert config["appendonly"] == "yes"
+    assert config["appendfsync"] == "everysec"
+    assert config["auto-aof-rewrite-percentage"] == "300"
+    assert int(config["auto-aof-rewrite-min-size"]) == 256 * 2**20
+    assert config["save"] == "3600 1"
+    owner.close()

@@ -76,7 +76,16 @@ def mark(
     """A scan's mark, its times counted from T0 as the readings' are; `seen`: the metric's
     last append as the scan read it (0: one older than any, so its readings are counted)."""
     return ScanMark(
-        metric_id, T0 + after, T0 + through, judged, judged, None, late_seq, seen, 1500, None
+        metric_id=metric_id,
+        after_ms=T0 + after,
+        through_ms=T0 + through,
+        judged=judged,
+        raw=judged,
+        compacted_through_ms=None,
+        late_seq=late_seq,
+        appended_at_ms=seen,
+        lag_ms=1500,
+        note=None,
     )
 
 
@@ -169,7 +178,16 @@ def test_scan_marks_see_a_reading_merged_into_a_chunk_unseen(graph: Repositories
     assert graph.readings.append(metric_id, readings([35], prefix="late")) == 1
     assert graph.readings.boundary(metric_id) == T0 + 50  # merged: not a raw reading
     judged = ScanMark(
-        metric_id, T0 + 9, T0 + 60, 6, 2, T0 + 50, read.late_seq, read.appended_at_ms, None, None
+        metric_id=metric_id,
+        after_ms=T0 + 9,
+        through_ms=T0 + 60,
+        judged=6,
+        raw=2,
+        compacted_through_ms=T0 + 50,
+        late_seq=read.late_seq,
+        appended_at_ms=read.appended_at_ms,
+        lag_ms=None,
+        note=None,
     )
     graph.metrics.save_scan_marks([judged])
     # The marks' count of raw readings cannot see it: the merge itself marks the metric late
@@ -193,7 +211,16 @@ def test_scan_marks_see_an_unseen_reading_a_compaction_hid(graph: Repositories) 
     time.sleep(0.005)  # the appends' server times differ
     assert graph.readings.append(metric_id, readings([45], prefix="c")) == 1
     judged = ScanMark(
-        metric_id, T0 + 20, T0 + 60, 4, 4, None, read.late_seq, read.appended_at_ms, None, None
+        metric_id=metric_id,
+        after_ms=T0 + 20,
+        through_ms=T0 + 60,
+        judged=4,
+        raw=4,
+        compacted_through_ms=None,
+        late_seq=read.late_seq,
+        appended_at_ms=read.appended_at_ms,
+        lag_ms=None,
+        note=None,
     )
     graph.metrics.save_scan_marks([judged])
     # Raw readings in (20, 60] are 4 again (30 went, 45 came): the count alone cannot tell.
