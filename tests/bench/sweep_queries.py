@@ -151,7 +151,10 @@ def append_minute(stack: Any, fleet: Fleet, minute: int, at_ms: int) -> None:
 
 
 def profile(client: redis.Redis, query: str, params: dict[str, Any] | None) -> str:
-    lines = client.execute_command("GRAPH.PROFILE", "neonomaly", falkordb_query(query, params))
+    # redis-py leaves execute_command untyped: its reply is GRAPH.PROFILE's list of lines.
+    lines = client.execute_command(  # type: ignore[no-untyped-call]
+        "GRAPH.PROFILE", "neonomaly", falkordb_query(query, params)
+    )
     return "\n".join(line.decode() if isinstance(line, bytes) else str(line) for line in lines)
 
 
