@@ -35,7 +35,7 @@ Sensitivity = Annotated[
 ]
 Quiet = Annotated[
     int | None,
-    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (50)"),
+    Field(ge=0, le=100_000, description="auto: readings after an alarm without a new one (35)"),
 ]
 
 Direction = Literal["up", "down", "both"]

@@ -97,7 +97,7 @@ def detect(
     `auto`: `sensitivity` is the alarm probability (default 3e-4: at most about 3
     alarms per 10,000 readings of normal behaviour, see `adaptive`); a `sigma` instead
     means the same tail as sigma standard deviations of normal noise (3 → 0.0027).
-    `quiet`: readings without a new alarm after one (default 50). `window`: the level
+    `quiet`: readings without a new alarm after one (default 35). `window`: the level
     forecaster's window (default 120). `period`: the season in points instead of
     inferring it. `online` changes nothing: auto always judges each reading from the
     ones before it. Below `adaptive.minimum_points()` readings (225) it falls back to
