@@ -31,7 +31,8 @@ import numpy as np
 from common.anomalies.models import Lesson
 from common.detection.gate import FalsePositive, Taught, side_of
 
-# The default detector's quiet time: an alarm's event, if nothing longer was stored.
+# An alarm's event, if nothing longer was stored: a little longer than the default
+# detector's quiet time (35 readings), within which it raises no second alarm.
 KEPT_OUT_READINGS = 50
 OPEN_ENDED = 2**62
 
