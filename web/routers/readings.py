@@ -28,7 +28,12 @@ from web.schemas.responses import AUTH_ERRORS, BAD_BODY, ErrorBody
 router = APIRouter(prefix="/api/readings", tags=["readings"], responses=AUTH_ERRORS)
 
 AnySeries = SeriesByMetricId | SeriesByServiceId | SeriesByServiceName
+SERIES: TypeAdapter[list[AnySeries]] = TypeAdapter(list[SeriesCreate])
 SERIES_ONE: TypeAdapter[AnySeries] = TypeAdapter(SeriesCreate)
+# Readings in a series from which the fast path pays: below it, the model's one call for
+# all such series of a request costs less than the fast path's few steps per series
+# (1,000 series of one reading: 10 ms against 25; 10 series of 1,000: 58 ms against 19).
+FAST_PATH_FROM = 10
 # What stands for a series' readings once they passed the fast path, so that the model
 # checks the rest of the series (how it names its metric, its labels) as it checks a whole
 # one, without a model object per reading.
@@ -73,16 +78,29 @@ def _fast(item: Any) -> ValidSeries | None:
 
 
 def _validated(raw: list[Any]) -> tuple[dict[int, ValidSeries], dict[int, str]]:
-    """The series that are valid, by position, and why each other one is not."""
+    """The series that are valid, by position, and why each other one is not. Long series
+    through the fast path; the others by the model, in one call when they are all valid
+    (the common case), else one by one to say which are not."""
     valid: dict[int, ValidSeries] = {}
     invalid: dict[int, str] = {}
+    by_model: list[int] = []
     for index, item in enumerate(raw):
-        fast = _fast(item)
-        if fast is not None:
+        fast = _fast(item) if _received(item) >= FAST_PATH_FROM else None
+        if fast is None:
+            by_model.append(index)
+        else:
             valid[index] = fast
-            continue
+    try:
+        models = SERIES.validate_python([raw[index] for index in by_model])
+    except ValidationError:
+        pass
+    else:
+        for index, series in zip(by_model, models, strict=True):
+            valid[index] = series, SentReadings.of(series.readings)
+        return valid, invalid
+    for index in by_model:
         try:
-            series = SERIES_ONE.validate_python(item)
+            series = SERIES_ONE.validate_python(raw[index])
         except ValidationError as exc:
             invalid[index] = _problems(exc)
         else:
