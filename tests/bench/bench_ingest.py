@@ -390,7 +390,7 @@ def measure_against(stack: Stack, ref: str) -> None:
     stack.store.services.delete(stack.user_id, service.id)
 
 
-RUNS_AGAINST = 3
+RUNS_AGAINST = 4  # even: each app goes first in half the rounds
 
 
 @contextmanager
@@ -455,8 +455,12 @@ def measure_api_against(ref: str) -> None:
                 f"ratio to bare {ratio:.2f}, target >= {RATIO_TARGET}",
             )
         report(f"{shape.name}: bare UNWIND CREATE", statistics.median(bare), "readings/s")
-        faster = statistics.median(t / r for t, r in zip(by_app["this"], by_app[ref], strict=True))
-        print(f"{shape.name}: readings/s of this / {ref}: {faster:.2f}", flush=True)
+        each = [t / r for t, r in zip(by_app["this"], by_app[ref], strict=True)]
+        print(
+            f"{shape.name}: readings/s of this / {ref}: {statistics.median(each):.2f} "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in each)})",
+            flush=True,
+        )
 
 
 def single_posts(stack: Stack, base_url: str) -> None:
