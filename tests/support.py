@@ -61,15 +61,19 @@ class AppServer:
 
 
 def start_app(
-    env: dict[str, str], extra_env: dict[str, str] | None = None, workers: int = 1
+    env: dict[str, str],
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    root: Path = ROOT,
 ) -> AppServer:
-    """uvicorn (with `workers` processes) on 127.0.0.1, waited for until /health answers."""
+    """uvicorn (with `workers` processes) on 127.0.0.1, waited for until /health answers.
+    `root`: the checkout whose app runs (a benchmark runs another commit's beside this one)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        env={**env, **(extra_env or {})},
-        cwd=ROOT,
+        env={**env, **(extra_env or {}), **({} if root == ROOT else {"PYTHONPATH": str(root)})},
+        cwd=root,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

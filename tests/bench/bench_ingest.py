@@ -28,11 +28,20 @@ statement relinked the whole tail before: 3.4-4.0 s).
 measures only a change to the append statement: APPEND_READINGS as commit `main` has it
 beside this checkout's, through `append_many` on one embedded store, in turn, each shape's
 median (what BENCHMARKS.md's before/after figures for the statement come from).
+
+    .venv/bin/python tests/bench/bench_ingest.py --api-against main
+
+measures a change anywhere on the way (HTTP, validation, the service, the statement): the
+app of commit `main` (exported to a temporary directory) and this checkout's, both under
+uvicorn on one embedded store, each FalkorDB shape sent to each in turn with the bare
+create beside them, RUNS_AGAINST rounds; prints each one's ratio to the bare create and
+this checkout's time over main's.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +65,7 @@ from common.metrics import queries  # noqa: E402
 from common.metrics.models import NewReading  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, running_app  # noqa: E402
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailableError, start_neo4j  # noqa: E402
+from tests.support import start_app, stop_app  # noqa: E402
 
 RATIO_TARGET = 0.45
 NEO4J_TARGET = 10_000  # readings/s of batch ingest
@@ -209,25 +219,26 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def post_all(http: httpx.Client, bodies: list[tuple[str, bytes]]) -> None:
+    for path, body in bodies:
+        response = http.post(path, content=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+
+
+def bare_all(stack: Stack, statements: list[dict[str, Any]]) -> None:
+    for params in statements:
+        stack.store.executor.write(BARE_CREATE, params)
+
+
 def run_shape(stack: Stack, http: httpx.Client, shape: Shape, tag: str) -> tuple[float, float]:
     """(API readings/s, bare readings/s) for one run of the shape, one after the other."""
     run = Run(stack, shape, tag)
     bodies = run.bodies()
     bare = run.bare_params()
-
-    def post_all() -> None:
-        for path, body in bodies:
-            response = http.post(path, content=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
-
-    def bare_all() -> None:
-        for params in bare:
-            stack.store.executor.write(BARE_CREATE, params)
-
     try:
-        api = shape.readings / timed(post_all)
-        ceiling = shape.readings / timed(bare_all)
+        api = shape.readings / timed(partial(post_all, http, bodies))
+        ceiling = shape.readings / timed(partial(bare_all, stack, bare))
     finally:
         run.clean_up()
     return api, ceiling
@@ -379,6 +390,79 @@ def measure_against(stack: Stack, ref: str) -> None:
     stack.store.services.delete(stack.user_id, service.id)
 
 
+RUNS_AGAINST = 4  # even: each app goes first in half the rounds
+
+
+@contextmanager
+def checkout_of(ref: str) -> Iterator[Path]:
+    """Commit `ref`'s files in a temporary directory (with the module `make` generates)."""
+    with tempfile.TemporaryDirectory(prefix="neonomaly-bench-ref-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", ref], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        for generated in ROOT.glob("common/agents/prompb/remote_pb2.py*"):
+            shutil.copy(generated, Path(tmp) / generated.relative_to(ROOT))
+        yield Path(tmp)
+
+
+def measure_api_against(ref: str) -> None:
+    """Each FalkorDB shape through `ref`'s app and this checkout's, and the bare create, in
+    turn (the order of the two apps swapped every round), on one store."""
+    with checkout_of(ref) as other, embedded_stack() as stack:
+        apps = {ref: start_app(stack.env, root=other), "this": start_app(stack.env)}
+        headers = {"X-API-Key": stack.key, "Content-Type": "application/json"}
+        clients = {
+            name: httpx.Client(base_url=app.base_url, headers=headers, timeout=300)
+            for name, app in apps.items()
+        }
+        try:
+            for name, http in clients.items():
+                run_shape(stack, http, Shape("warm-up", 10, 100, 2, "ids"), f"warm-{name}")
+            rates: dict[Shape, dict[str, list[float]]] = {
+                shape: {ref: [], "this": [], "bare": []} for shape in FALKORDB_SHAPES
+            }
+            for n in range(RUNS_AGAINST):
+                for shape in FALKORDB_SHAPES:
+                    for name in list(clients)[:: -1 if n % 2 else 1]:
+                        run = Run(stack, shape, f"{name}-{n}")
+                        bodies = run.bodies()
+                        try:
+                            spent = timed(partial(post_all, clients[name], bodies))
+                        finally:
+                            run.clean_up()
+                        rates[shape][name].append(shape.readings / spent)
+                    run = Run(stack, shape, f"bare-{n}")
+                    try:
+                        spent = timed(partial(bare_all, stack, run.bare_params()))
+                    finally:
+                        run.clean_up()
+                    rates[shape]["bare"].append(shape.readings / spent)
+                    print(f"# round {n}: {shape.name} done", flush=True)
+        finally:
+            for http in clients.values():
+                http.close()
+            for app in apps.values():
+                stop_app(app)
+    for shape, by_app in rates.items():
+        bare = by_app["bare"]
+        for name in (ref, "this"):
+            ratio = statistics.median(a / b for a, b in zip(by_app[name], bare, strict=True))
+            report(
+                f"{shape.name}: API of {name}",
+                statistics.median(by_app[name]),
+                "readings/s",
+                f"ratio to bare {ratio:.2f}, target >= {RATIO_TARGET}",
+            )
+        report(f"{shape.name}: bare UNWIND CREATE", statistics.median(bare), "readings/s")
+        each = [t / r for t, r in zip(by_app["this"], by_app[ref], strict=True)]
+        print(
+            f"{shape.name}: readings/s of this / {ref}: {statistics.median(each):.2f} "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in each)})",
+            flush=True,
+        )
+
+
 def single_posts(stack: Stack, base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers={"X-API-Key": stack.key}, timeout=30) as http:
         service = http.post("/api/services", json={"name": "single"}).json()
@@ -413,6 +497,9 @@ def neo4j_server() -> Iterator[Neo4jServer | None]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--api-against"] and len(sys.argv) == 3:
+        measure_api_against(sys.argv[2])
+        return
     if sys.argv[1:2] == ["--against"] and len(sys.argv) == 3:
         with embedded_stack() as stack:
             measure_against(stack, sys.argv[2])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response, status
 
 from common.epoch import now_ms, to_epoch_ms
 from common.errors import InvalidRequestError, NotFoundError, found
 from common.ingestion.service import future_reading, ingest_limits
-from common.metrics.models import NewReading
 from common.own_metrics import READINGS_INGESTED
 from web.deps import (
     CurrentUser,
@@ -27,9 +28,8 @@ from web.schemas.metrics import (
     MetricUpdate,
 )
 from web.schemas.readings import (
-    ReadingBatchCreate,
     ReadingPage,
-    ReadingsCreate,
+    ReadingsBody,
     ReadingsStored,
     reading_page_json,
 )
@@ -102,7 +102,7 @@ def delete_metric(metric_id: PathId, user: CurrentUser, repositories: Repositori
     responses=BAD_BODY,
 )
 def add_readings(
-    body: ReadingsCreate,
+    body: Annotated[ReadingsBody, Body()],
     metric: OwnedMetric,
     repositories: RepositoriesDep,
     settings: SettingsDep,
@@ -114,21 +114,13 @@ def add_readings(
     so a client can safely re-send a batch after a timeout. A reading stamped more than
     MAX_CLOCK_SKEW_SECONDS ahead of the server's clock is refused (422).
     """
-    items = body.readings if isinstance(body, ReadingBatchCreate) else [body]
-    if len(items) > settings.max_batch_readings:
+    if len(body) > settings.max_batch_readings:
         raise PayloadTooLargeError(
-            f"a batch holds at most {settings.max_batch_readings} readings; got {len(items)}: "
+            f"a batch holds at most {settings.max_batch_readings} readings; got {len(body)}: "
             "split it into several requests"
         )
     received_ms = now_ms()
-    readings = [
-        NewReading.sent(
-            item.id,
-            received_ms if item.timestamp is None else to_epoch_ms(item.timestamp),
-            item.value,
-        )
-        for item in items
-    ]
+    readings = body.new_readings(received_ms)
     too_late = future_reading(readings, received_ms, ingest_limits(settings))
     if too_late is not None:
         raise InvalidRequestError(too_late)

@@ -7,20 +7,21 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter, ValidationError
 
-from common.epoch import now_ms, to_epoch_ms
+from common.epoch import now_ms
 from common.ingestion.models import Series, SeriesOutcome
 from common.ingestion.service import ingest, ingest_limits, refusal
-from common.metrics.models import NewReading
 from common.own_metrics import READINGS_INGESTED
 from web.deps import CurrentUser, RepositoriesDep, SettingsDep
 from web.errors import PayloadTooLargeError
 from web.schemas.readings import (
     ReadingsIngestCreate,
     ReadingsIngested,
+    SentReadings,
     SeriesByMetricId,
     SeriesByServiceId,
     SeriesByServiceName,
     SeriesCreate,
+    sent_readings,
 )
 from web.schemas.responses import AUTH_ERRORS, BAD_BODY, ErrorBody
 
@@ -29,6 +30,14 @@ router = APIRouter(prefix="/api/readings", tags=["readings"], responses=AUTH_ERR
 AnySeries = SeriesByMetricId | SeriesByServiceId | SeriesByServiceName
 SERIES: TypeAdapter[list[AnySeries]] = TypeAdapter(list[SeriesCreate])
 SERIES_ONE: TypeAdapter[AnySeries] = TypeAdapter(SeriesCreate)
+# Readings in a series from which the fast path pays: below it, the model's one call for
+# all such series of a request costs less than the fast path's few steps per series
+# (1,000 series of one reading: 10 ms against 25; 10 series of 1,000: 58 ms against 19).
+FAST_PATH_FROM = 10
+# What stands for a series' readings once they passed the fast path, so that the model
+# checks the rest of the series (how it names its metric, its labels) as it checks a whole
+# one, without a model object per reading.
+_STAND_IN = ({"value": 0.0},)
 PROBLEMS_SHOWN = 5  # validation problems quoted per refused series
 NAMINGS = ("metric_id", "service_id", "service_name")
 
@@ -53,33 +62,56 @@ def _problems(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _validated(raw: list[Any]) -> tuple[dict[int, AnySeries], dict[int, str]]:
-    """The series that are valid, by position, and why each other one is not. One
-    validation for the whole list when it is all valid, the common case."""
+ValidSeries = tuple[AnySeries, SentReadings]
+
+
+def _fast(item: Any) -> ValidSeries | None:
+    """A series whose readings pass the fast path (web.schemas.readings.sent_readings), the
+    rest of it validated by the model; None: the model validates the whole series."""
+    readings = sent_readings(item.get("readings")) if type(item) is dict else None
+    if not readings:  # none sent, outside the fast path, or an empty list (the model says)
+        return None
     try:
-        return dict(enumerate(SERIES.validate_python(raw))), {}
+        return SERIES_ONE.validate_python({**item, "readings": _STAND_IN}), readings
+    except ValidationError:
+        return None
+
+
+def _validated(raw: list[Any]) -> tuple[dict[int, ValidSeries], dict[int, str]]:
+    """The series that are valid, by position, and why each other one is not. Long series
+    through the fast path; the others by the model, in one call when they are all valid
+    (the common case), else one by one to say which are not."""
+    valid: dict[int, ValidSeries] = {}
+    invalid: dict[int, str] = {}
+    by_model: list[int] = []
+    for index, item in enumerate(raw):
+        fast = _fast(item) if _received(item) >= FAST_PATH_FROM else None
+        if fast is None:
+            by_model.append(index)
+        else:
+            valid[index] = fast
+    try:
+        models = SERIES.validate_python([raw[index] for index in by_model])
     except ValidationError:
         pass
-    valid: dict[int, AnySeries] = {}
-    invalid: dict[int, str] = {}
-    for index, item in enumerate(raw):
+    else:
+        for index, series in zip(by_model, models, strict=True):
+            valid[index] = series, SentReadings.of(series.readings)
+        return valid, invalid
+    for index in by_model:
         try:
-            valid[index] = SERIES_ONE.validate_python(item)
+            series = SERIES_ONE.validate_python(raw[index])
         except ValidationError as exc:
             invalid[index] = _problems(exc)
+        else:
+            valid[index] = series, SentReadings.of(series.readings)
     return valid, invalid
 
 
-def _series(item: AnySeries, received_ms: int) -> Series:
+def _series(valid: ValidSeries, received_ms: int) -> Series:
+    item, readings = valid
     return Series(
-        readings=[
-            NewReading.sent(
-                reading.id,
-                received_ms if reading.timestamp is None else to_epoch_ms(reading.timestamp),
-                reading.value,
-            )
-            for reading in item.readings
-        ],
+        readings=readings.new_readings(received_ms),
         metric_id=item.metric_id if isinstance(item, SeriesByMetricId) else None,
         service_id=item.service_id if isinstance(item, SeriesByServiceId) else None,
         service_name=item.service_name if isinstance(item, SeriesByServiceName) else None,
