@@ -71,10 +71,12 @@ RETURN a.id AS id, a.metric_id AS metric_id, a.reading_id AS reading_id,
 # Keyset paging, as LIST_READINGS_AFTER: strictly after ($after_timestamp, $after_id) in
 # (timestamp, id) order, with $start at least $after_timestamp (keyset_page sees to it) so that
 # the index range does the paging. The first page passes ($start, ""): every id is above "".
+# `<= $end - 1`, never `< $end`: a strict bound walks every anomaly of every metric stamped
+# at $end (see the readings' section of common/metrics/queries.py).
 LIST_ANOMALIES = (
     """
 MATCH (a:Anomaly)
-WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp < $end
+WHERE a.metric_id = $metric_id AND a.timestamp >= $start AND a.timestamp <= $end - 1
   AND NOT (a.timestamp = $after_timestamp AND a.id <= $after_id)
 """
     + _ANOMALY_COLUMNS

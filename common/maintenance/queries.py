@@ -132,6 +132,8 @@ RETURN count(m) AS marked, max(m.id) AS last
 # span). The owner's lock first, as every statement changing the owner's incidents takes
 # it (JOIN_OR_OPEN_INCIDENT). At most $batch anomalies a statement: the caller repeats it
 # until fewer are muted (those it leaves, held by a resolved incident, are not counted).
+# The index range is `<= $to - 1`, never `< $to`: a strict bound walks every anomaly of
+# every metric stamped at $to (see the readings' section of common/metrics/queries.py).
 MUTE_IN_SPANS = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
@@ -140,7 +142,7 @@ MATCH (u)-[:OWNS]->(s:Service)-[:MONITORS]->(m:Metric)
 WHERE ($metric_id IS NULL OR m.id = $metric_id)
   AND ($service_id IS NULL OR s.id = $service_id) AND m.deleting IS NULL
 MATCH (a:Anomaly)
-WHERE a.metric_id = m.id AND a.timestamp >= $from AND a.timestamp < $to
+WHERE a.metric_id = m.id AND a.timestamp >= $from AND a.timestamp <= $to - 1
   AND coalesce(a.muted, false) = false
   AND any(k IN range(0, size($starts) - 1)
           WHERE $starts[k] <= a.timestamp AND a.timestamp < $ends[k])
