@@ -53,6 +53,7 @@ class Lessons:
                 lesson.kind,
                 side_of(lesson.value, lesson.expected),
                 abs(lesson.value - lesson.expected),
+                lesson.event_start_ms,
             )
             for lesson in lessons
             if lesson.feedback == "false_positive"

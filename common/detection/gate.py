@@ -63,6 +63,9 @@ class FalsePositive:
     kind: str | None  # the kind of its event when it was judged (None: not typed)
     side: Side  # which way its reading left the expected value
     deviation: float  # how far (|value - expected|, in the metric's units)
+    # The start of its event (epoch ms): marking several readings of one event (rolling
+    # and STL flag each reading of a spike) counts as one false positive. None: its own.
+    event_start_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,14 @@ class Taught:
     def of(cls, false_positives: Iterable[FalsePositive]) -> Taught | None:
         """The record of these verdicts (None: nothing taught)."""
         largest: dict[tuple[str | None, Side], float] = {}
-        marked: dict[tuple[str | None, Side], int] = {}
-        for fp in false_positives:
+        events: dict[tuple[str | None, Side], set[object]] = {}
+        for number, fp in enumerate(false_positives):
             if math.isfinite(fp.deviation):
                 key = (fp.kind, fp.side)
                 largest[key] = max(largest.get(key, fp.deviation), fp.deviation)
-                marked[key] = marked.get(key, 0) + 1
-        bars = {key: bar for key, bar in largest.items() if marked[key] >= TAUGHT_AFTER}
+                event = ("reading", number) if fp.event_start_ms is None else fp.event_start_ms
+                events.setdefault(key, set()).add(event)
+        bars = {key: bar for key, bar in largest.items() if len(events[key]) >= TAUGHT_AFTER}
         return cls(bars) if bars else None
 
     def normal(self, kind: str | None, side: Side, deviation: float, evidence: float) -> bool:

@@ -114,6 +114,14 @@ def test_false_positives_teach_once_marked_twice_up_to_the_largest() -> None:
     assert not taught.normal("spike", "up", 5.1, evidence=4.0)
 
 
+def test_readings_of_one_event_marked_false_count_once() -> None:
+    # Rolling and STL flag each reading of a spike: marking two of one event is one verdict.
+    one_event = [FalsePositive("spike", "up", d, event_start_ms=1_000) for d in (5.0, 4.0)]
+    assert Taught.of(one_event) is None
+    two_events = [*one_event, FalsePositive("spike", "up", 3.0, event_start_ms=9_000)]
+    assert Taught.of(two_events) == Taught({("spike", "up"): 5.0})
+
+
 def test_a_taught_record_is_bounded() -> None:
     taught = Taught.of([FalsePositive("spike", "up", 1e9)] * TAUGHT_AFTER)
     assert taught is not None
