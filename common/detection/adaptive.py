@@ -379,7 +379,10 @@ class _Fits:
         scale = self.scale[row]
         if scale <= 0:  # every past magnitude the same: anything larger is unprecedented
             return 0.0 if magnitude > threshold else tail_share
-        return min(tail_share * math.exp((threshold - magnitude) / scale), 1.0)
+        below = (threshold - magnitude) / scale
+        if below >= -math.log(tail_share):  # capped at 1 (and exp overflows past 709)
+            return 1.0
+        return tail_share * math.exp(below)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from common.detection import DetectionError, detect
-from common.detection.adaptive import AdaptiveSettings, judge, minimum_points
+from common.detection.adaptive import AdaptiveSettings, _Fits, judge, minimum_points
 from common.detection.kinds import KINDS
 from common.methods import MethodSettings
 from tests.support import ROOT
@@ -297,3 +298,14 @@ def test_recovery_after_a_level_shift_within_hours() -> None:
         # The band after the shift is the band before it, not half as wide again.
         half_width = (result.upper - result.lower) / 2
         assert half_width[spikes[1]] < 1.15 * half_width[shift - 1]
+
+
+def test_a_magnitude_far_below_a_narrow_tail_has_probability_one() -> None:
+    """Below its threshold a look's probability is capped at 1; far below a tail whose
+    excesses barely vary, the exponential would overflow (a Twitter series in the feedback
+    replay, its learning mask keeping confirmed events out, crashed the detector so)."""
+    fits = object.__new__(_Fits)  # the block's fits as numbers, without a state
+    fits.threshold, fits.scale = [50.0], [1e-3]
+    assert fits.chance(0, 1.0, 0.1) == 1.0
+    assert fits.chance(0, 50.0, 0.1) == pytest.approx(0.1)
+    assert fits.chance(0, 50.01, 0.1) == pytest.approx(0.1 * math.exp(-10.0))
