@@ -9,10 +9,10 @@ batch), so a verdict withdrawn or changed simply drops out:
   not change: verdicts and state stay a function of the readings alone.
 - `confirmed`, or in an open incident: the readings of its event are judged but not learnt
   from (the default detector's `learn` mask: an outage does not widen the band or move
-  the level). An event is kept out from its start to its stored end, and for at least
-  KEPT_OUT_READINGS readings (a sweep stores an event as far as it has seen it, often its
-  alarm alone); an open incident's anomalies keep their metric's readings out from their
-  start until the incident is resolved.
+  the level). An event is kept out from its start to its stored end, and at least its
+  alarm and the KEPT_OUT_READINGS after it, the detector's quiet time (a sweep stores an
+  event as far as it has seen it, often its alarm alone); an open incident's anomalies
+  keep their metric's readings out from their start until the incident is resolved.
 - Readings in one of the metric's maintenance windows are not learnt from either (a window
   made, changed or deleted over readings sweeps judged marks the metric for a rebuild:
   common.maintenance.service).
@@ -30,10 +30,15 @@ import numpy as np
 
 from common.anomalies.models import Lesson
 from common.detection.gate import FalsePositive, Taught, side_of
+from common.detection.state import AdaptiveSettings
 
-# An alarm's event, if nothing longer was stored: a little longer than the default
-# detector's quiet time (35 readings), within which it raises no second alarm.
-KEPT_OUT_READINGS = 50
+# An alarm's event, if nothing longer was stored: the default detector's quiet time, the
+# readings after an alarm within which it raises no second one. The alarms a long outage
+# raises (one a quiet time), each confirmed, keep all of it out; no longer, so that the
+# readings after a short incident are learnt again (50, before, kept 15 more out: in the
+# feedback replay 2 more false alarms on each corpus, one more window lost on the cloud
+# corpus's; BENCHMARKS.md, "Feedback").
+KEPT_OUT_READINGS = AdaptiveSettings().quiet
 OPEN_ENDED = 2**62
 
 

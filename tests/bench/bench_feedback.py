@@ -10,7 +10,8 @@ code jobs and sweeps run): the gate applying what the false positives taught, th
 confirmed events kept out of what the detector learns. Prints per corpus the
 false alarms (alarms outside the windows) and the windows found (at least one alarm in
 them), both counted as score.py counts them (after its probation), with feedback and
-without.
+without, and by name each window found without feedback and lost with it
+(`--per-series`: a line per series too).
 
 Target (issue 20): at least a third fewer false alarms with feedback, no window lost.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -105,7 +107,9 @@ def replay(series: Series, mode: str) -> list[int]:
         alarm = int(fresh[0])
         raised.append(alarm)
         # The person's verdict, given as soon as the alarm is raised, on the anomaly as a
-        # sweep stores it; what the verdicts teach is worked out as jobs and sweeps do.
+        # sweep stores it: the sweep that raised it saw its event up to the alarm, its
+        # newest reading (a job sees more of it). What the verdicts teach is worked out as
+        # jobs and sweeps do.
         event = next(e for e in judged.events if e.start_index <= alarm - at <= e.end_index)
         inside = any(start <= alarm <= end for start, end in series.windows)
         if not inside or confirms:
@@ -113,7 +117,7 @@ def replay(series: Series, mode: str) -> list[int]:
                 Lesson(
                     timestamp_ms=int(series.times[alarm]),
                     event_start_ms=int(times[event.start_index]),
-                    event_end_ms=int(times[event.end_index]),
+                    event_end_ms=int(series.times[alarm]),
                     kind=event.kind.name if event.kind is not None else None,
                     value=float(series.values[alarm]),
                     expected=float(result.expected[alarm - at]),
@@ -142,6 +146,20 @@ def counts(series: Series, alarms: list[int], score: ModuleType) -> tuple[int, i
     return int(found["fp"]), int(found["tp"])
 
 
+def found_windows(series: Series, alarms: list[int], score: ModuleType) -> list[int]:
+    """The labelled windows (their numbers in the labels, from 0) holding an alarm, those
+    in score.py's probation left out as it leaves them out."""
+    count = len(series.stamps)
+    probation = min(math.floor(0.15 * count), 0.15 * 5000)
+    raised = np.zeros(count, dtype=bool)
+    raised[alarms] = True
+    return [
+        number
+        for number, (start, end) in enumerate(series.windows)
+        if start >= probation and raised[start : end + 1].any()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -150,7 +168,13 @@ def main() -> None:
         action="append",
         help="replay only this corpus (repeat for both; default: both)",
     )
-    chosen = parser.parse_args().corpus
+    parser.add_argument(
+        "--per-series",
+        action="store_true",
+        help="a line per series: false alarms (FA) and windows found (W) in each mode",
+    )
+    arguments = parser.parse_args()
+    chosen, per_series = arguments.corpus, arguments.per_series
     folder = accuracy_dir()
     if not (folder / "score.py").exists():
         print(f"feedback replay skipped: no labelled corpora at {folder} (NEONOMALY_ACCURACY_DIR)")
@@ -166,12 +190,25 @@ def main() -> None:
         started = time.perf_counter()
         for number, (name, windows) in enumerate(sorted(labels.items()), 1):
             series = read_series(folder, name, windows, score)
-            found = {mode: counts(series, replay(series, mode), score) for mode in MODES}
+            alarms = {mode: replay(series, mode) for mode in MODES}
+            found = {mode: counts(series, alarms[mode], score) for mode in MODES}
             for mode in MODES:
                 totals[mode] += found[mode]
-            before, after = found[MODES[0]][1], found[MODES[2]][1]
-            if after < before:
-                lost.append(f"{name} ({before} -> {after})")
+            # Lost: a window found without feedback that is not found with it (a series
+            # can lose one and find another: both are told).
+            kept = set(found_windows(series, alarms[MODES[2]], score))
+            short = Path(name).stem
+            lost += [
+                f"{short} #{number}"
+                for number in found_windows(series, alarms[MODES[0]], score)
+                if number not in kept
+            ]
+            if per_series:
+                print(
+                    f"    {short[:48]:48s} "
+                    + "  ".join(f"{found[mode][0]:3d} FA {found[mode][1]:2d} W" for mode in MODES),
+                    flush=True,
+                )
             if number % 10 == 0:
                 print(f"  {corpus}: {number}/{len(labels)} series", flush=True)
         fp_without = int(totals[MODES[0]][0])
@@ -182,7 +219,9 @@ def main() -> None:
             fewer = f" ({change:+.0%} false alarms)" if mode != MODES[0] else ""
             print(f"  {mode:22s} false alarms {fp:4d}, windows found {windows_found:3d}{fewer}")
         if lost:
-            print(f"  windows lost with feedback in: {'; '.join(lost)}")
+            print(
+                f"  windows found without feedback, lost with it ({len(lost)}): {'; '.join(lost)}"
+            )
 
 
 if __name__ == "__main__":

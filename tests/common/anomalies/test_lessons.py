@@ -4,10 +4,13 @@ mask (common.anomalies.lessons)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from common.anomalies.lessons import KEPT_OUT_READINGS, Lessons
 from common.anomalies.models import Lesson
+from common.detection.adaptive import AdaptiveSettings, judge
 from common.detection.gate import Taught
 from common.epoch import to_epoch_ms
 from common.incidents.building import build_incidents
@@ -103,3 +106,40 @@ def test_confirmed_events_open_incidents_and_windows_are_kept_out() -> None:
     both = Lessons.of([lesson(300, None, open_=True)], MINUTE).learn(times, windows)
     assert both is not None and (~both).sum() == 110
     assert windows.sum() == 10  # the caller's array is not changed
+
+
+def test_a_confirmed_outage_is_kept_out_alarm_by_alarm_and_what_follows_it_is_learnt() -> None:
+    """A sweep stores an alarm's event as far as it has seen it, often the alarm alone. A
+    long outage raises an alarm each quiet time; each one confirmed keeps out the outage's
+    readings up to the next, and the readings after its last quiet time are learnt again."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(100.0, 1.0, 1400)
+    outage = slice(800, 900)
+    values[outage] += 12.0 + rng.normal(0.0, 6.0, 100)
+    times = np.arange(values.shape[0], dtype=np.int64) * MINUTE
+    said: list[Lesson] = []
+    learn = None
+    while True:  # the person confirms each alarm of the outage as it is raised
+        result = judge(values, times, AdaptiveSettings(), learn=learn)
+        alarms = [int(i) for i in np.flatnonzero(result.is_anomaly) if outage.start <= i]
+        fresh = [
+            i
+            for i in alarms
+            if i < outage.stop and all(i != s.timestamp_ms // MINUTE for s in said)
+        ]
+        if not fresh:
+            break
+        at = fresh[0] * MINUTE
+        said.append(lesson(fresh[0], "confirmed", event_start_ms=at, event_end_ms=at))
+        learn = Lessons.of(said, MINUTE).learn(times, None)
+    quiet = AdaptiveSettings().quiet
+    confirmed = sorted(s.timestamp_ms // MINUTE for s in said)
+    assert confirmed[0] == outage.start and len(confirmed) >= 2
+    # One alarm a quiet time: confirmed, they keep out every reading of the outage...
+    assert all(b - a == quiet + 1 for a, b in pairwise(confirmed))
+    assert learn is not None and not learn[outage].any()
+    # ...and no reading after the last one's quiet time.
+    kept_out = np.flatnonzero(~learn)
+    assert kept_out.tolist() == list(range(outage.start, confirmed[-1] + quiet + 1))
+    # Nothing after the outage alarms: the band it would have widened is not needed.
+    assert not result.is_anomaly[confirmed[-1] + quiet + 1 :].any()
