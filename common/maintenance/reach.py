@@ -64,9 +64,9 @@ def apply_reach(repository: MaintenanceRepository, window_id: str) -> ReachRepor
     targets = list(reach.covered_before)
     muted, resolved = 0, []
     if not reach.deleted:
-        now = relearn_target(window)
-        targets.append(now)
-        metric_ids = [metric_id for metric_id, _ in metrics_of(now)]
+        covers = relearn_target(window)
+        targets.append(covers)
+        metric_ids = [metric_id for metric_id, _ in metrics_of(covers)]
         muted = repository.mute(owner_id, metric_ids, past_spans(window, now_ms()))
         resolved = repository.resolve_emptied(owner_id)
     # Each metric judged from a target's start on, from the earliest of its targets'.
