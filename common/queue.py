@@ -8,11 +8,14 @@ Queues, in one place (`task_routes` below; supervisor and docker-compose name th
 - JOB_QUEUE: the detection jobs people submit, which may run for minutes.
 - DELIVERY_QUEUE: webhook delivery attempts, which wait on receivers; only the workers
   started with `-Q DELIVERY_QUEUE` (`neonomaly up`'s and compose's `deliveries`) take it.
-- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep. The jobs'
-  `worker` takes it beside JOB_QUEUE (as does a worker started without `-Q`); `sweeper`
-  (`neonomaly up`'s and compose's) takes only this one, so long jobs never hold it up.
-  Within it the sweeps go first (Redis serves priority 0 before the batches' BATCH_PRIORITY),
-  so an incident sweep waits at most for one running batch, never behind a sweep's backlog.
+- SWEEP_QUEUE: periodic work: the scan sweep, its batches and the incident sweep, and a
+  maintenance window's reach into the past (bounded graph writes over what sweeps judged,
+  which must not wait behind people's long jobs, and are not deliveries waiting on other
+  people's servers). The jobs' `worker` takes it beside JOB_QUEUE (as does a worker started
+  without `-Q`); `sweeper` (`neonomaly up`'s and compose's) takes only this one, so long
+  jobs never hold it up. Within it the sweeps and reaches go first (Redis serves priority 0
+  before the batches' BATCH_PRIORITY), so an incident sweep or a window's reach waits at
+  most for one running batch, never behind a sweep's backlog.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ SCAN_BATCH_TASK = "neonomaly.scan-batch"
 BATCH_PRIORITY = 6
 COMPACT_TASK = "neonomaly.compact"
 COMPACT_SCHEDULE_ENTRY = "compact-readings"
+WINDOW_REACH_TASK = "neonomaly.window-reach"
+FINISH_REACHES_TASK = "neonomaly.finish-window-reaches"
+FINISH_REACHES_SCHEDULE_ENTRY = "finish-window-reaches"
+# How often beat looks for maintenance windows' reaches whose task was lost.
+FINISH_REACHES_EVERY_SECONDS = 60.0
 FINISH_DELETES_TASK = "neonomaly.finish-deletes"
 FINISH_DELETES_SCHEDULE_ENTRY = "finish-deletes"
 # How often beat looks for deletes cut short, and how old a mark must be to be one (a
@@ -63,6 +71,8 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
         SCAN_TASK: sweeps,
         SCAN_BATCH_TASK: sweeps,
         INCIDENT_SWEEP_TASK: sweeps,
+        WINDOW_REACH_TASK: sweeps,
+        FINISH_REACHES_TASK: sweeps,
     }
 
 
@@ -152,6 +162,11 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
                 "schedule": settings.incident_sweep_seconds,
                 "options": {"expires": settings.incident_sweep_seconds},
             },
+            FINISH_REACHES_SCHEDULE_ENTRY: {
+                "task": FINISH_REACHES_TASK,
+                "schedule": FINISH_REACHES_EVERY_SECONDS,
+                "options": {"expires": FINISH_REACHES_EVERY_SECONDS},
+            },
             FINISH_DELETES_SCHEDULE_ENTRY: {
                 "task": FINISH_DELETES_TASK,
                 "schedule": FINISH_DELETES_EVERY_SECONDS,
@@ -196,6 +211,15 @@ class JobQueue:
             )
         except OperationalError as exc:
             raise DependencyUnavailableError("redis", f"cannot queue a scan batch: {exc}") from exc
+
+    def enqueue_window_reach(self, window_id: str) -> None:
+        """A maintenance window's reach into the past (common.maintenance.reach)."""
+        try:
+            self.app.send_task(WINDOW_REACH_TASK, args=[window_id])
+        except OperationalError as exc:
+            raise DependencyUnavailableError(
+                "redis", f"cannot queue a window's reach: {exc}"
+            ) from exc
 
     def enqueue_delivery(self, delivery_id: str) -> None:
         try:

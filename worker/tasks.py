@@ -14,6 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from common.epoch import now_ms
 from common.errors import DependencyUnavailableError
 from common.jobs.detection_job import run_detection_job, worker_name
+from common.maintenance.reach import apply_reach, requeue_pending
 from common.metrics.compaction import maintain
 from common.notifications.attempts import attempt_delivery
 from common.notifications.dispatch import notify_incidents
@@ -23,9 +24,11 @@ from common.queue import (
     DELIVER_TASK,
     DETECT_TASK,
     FINISH_DELETES_TASK,
+    FINISH_REACHES_TASK,
     INCIDENT_SWEEP_TASK,
     SCAN_BATCH_TASK,
     SCAN_TASK,
+    WINDOW_REACH_TASK,
     JobQueue,
 )
 from common.redis_errors import REDIS
@@ -226,6 +229,37 @@ def finish_deletes(self: Task) -> dict[str, Any]:
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"finished": finished}
+
+
+# A retry after MAX_RETRIES outages gives up; the look for lost reaches queues it again.
+@app.task(bind=True, name=WINDOW_REACH_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def window_reach(self: Task, window_id: str) -> dict[str, Any]:
+    """Apply a maintenance window's reach into the past (common.maintenance.reach)."""
+    worker = resources.current()
+    try:
+        report = apply_reach(worker.repositories.maintenance, window_id)
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    if report is None:
+        return {"window_id": window_id, "applied": None}
+    return {
+        "window_id": window_id,
+        "applied": report.generation,
+        "muted": report.muted,
+        "resolved": len(report.resolved),
+        "relearnt": report.relearnt,
+    }
+
+
+@app.task(bind=True, name=FINISH_REACHES_TASK, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def finish_window_reaches(self: Task) -> dict[str, Any]:
+    """Queue again the windows' reaches whose task was lost."""
+    worker = resources.current()
+    try:
+        queued = requeue_pending(worker.repositories.maintenance, JobQueue(app))
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"queued": len(queued)}
 
 
 # max_retries=None: the delivery itself decides when to give up (WEBHOOK_RETRY_FOR_SECONDS).

@@ -22,7 +22,8 @@ statement, times as epoch milliseconds, scalar columns only.
 # A metric being deleted (or gone) gets nothing: its readings are going.
 # One row per anomaly stored, with the id it is stored under.
 # Muted (in a maintenance window) is decided when the anomaly is first stored: a window
-# made or deleted later does not take it out of an incident, or put it into one.
+# deleted later does not put it into an incident; one made later mutes it through its reach
+# into the past (common.maintenance.reach).
 SAVE_ANOMALIES = """
 MATCH (m:Metric {id: $metric_id})
 WHERE m.deleting IS NULL
@@ -55,6 +56,24 @@ SET an.methods = CASE WHEN a.method IN methods THEN methods ELSE methods + a.met
 FOREACH (x IN CASE WHEN r IS NULL THEN [] ELSE [r] END | MERGE (an)-[:FLAGS]->(x))
 RETURN a.reading_id AS reading_id, an.id AS id
 """
+
+# SAVE_ANOMALIES for a judgement that marked muted the anomalies in the owner's windows as
+# of generation $windows_seq (common.maintenance.queries): stores nothing (no row) if the
+# owner's windows changed since. Checked in the same statement, under the owner's lock
+# (which every change of a window takes, as JOIN_OR_OPEN_INCIDENT does): an anomaly judged
+# against the windows before a change is either stored before that change commits (and the
+# window's reach, which runs after it, mutes it) or not at all (the caller reads the
+# windows again and marks it anew). Else a sweep batch that read the windows just before a
+# window was made stored one of its anomalies unmuted after the reach had passed.
+SAVE_ANOMALIES_UNDER_WINDOWS = (
+    """
+MATCH (u:User {id: $owner_id})
+SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
+WITH u
+WHERE coalesce(u.windows_seq, 0) = $windows_seq
+"""
+    + SAVE_ANOMALIES
+)
 
 # Every read of an anomaly returns these columns, so that each shows the same fields.
 _ANOMALY_COLUMNS = """

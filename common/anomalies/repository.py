@@ -30,15 +30,26 @@ class AnomalyRepository:
         self.executor = executor
 
     def save(
-        self, metric_id: str, anomalies: Sequence[NewAnomaly], job_id: str | None = None
+        self,
+        metric_id: str,
+        anomalies: Sequence[NewAnomaly],
+        job_id: str | None = None,
+        windows_seen: tuple[str, int] | None = None,
     ) -> list[NewAnomaly]:
         """Store one judgement's anomalies of a metric's readings, in bounded batches.
 
         One anomaly per reading, whoever flags it (see SAVE_ANOMALIES): a reading already
         flagged gains this method and keeps the stronger evidence. Returns the anomalies
         stored, each with the id it is stored under; a reading that does not exist (or a
-        metric being deleted) stores nothing.
+        metric being deleted) stores nothing. `windows_seen`: (owner id, generation of
+        the owner's maintenance windows the anomalies were marked muted by); a batch is
+        stored only while the windows are still that generation
+        (SAVE_ANOMALIES_UNDER_WINDOWS).
         """
+        statement, guard = q.SAVE_ANOMALIES, {}
+        if windows_seen is not None:
+            statement = q.SAVE_ANOMALIES_UNDER_WINDOWS
+            guard = {"owner_id": windows_seen[0], "windows_seq": windows_seen[1]}
         strongest: dict[str, NewAnomaly] = {}
         for anomaly in anomalies:  # one per reading within a call too
             kept = strongest.get(anomaly.reading_id)
@@ -47,8 +58,9 @@ class AnomalyRepository:
         stored: list[NewAnomaly] = []
         for batch in batches(list(strongest.values())):
             rows = self.executor.write(
-                q.SAVE_ANOMALIES,
+                statement,
                 {
+                    **guard,
                     "metric_id": metric_id,
                     "min": MIN_MS,
                     "job_id": job_id,

@@ -3,9 +3,11 @@ a service (each then deletes its own node last, see their repositories)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from common.graph import queries as q
 from common.graph.executors import CypherExecutor
-from common.graph.params import WRITE_BATCH
+from common.graph.params import WRITE_BATCH, until_short
 
 
 def delete_metric_children(executor: CypherExecutor, metric_id: str) -> int:
@@ -16,11 +18,9 @@ def delete_metric_children(executor: CypherExecutor, metric_id: str) -> int:
     Only for a metric marked `deleting`: nothing adds children to it then, so a batch short
     of WRITE_BATCH was the last of its kind.
     """
-    deleted = 0
-    for statement in q.DELETE_METRIC_CHILDREN:
-        while True:
-            [row] = executor.write(statement, {"metric_id": metric_id, "batch": WRITE_BATCH})
-            deleted += int(row["deleted"])
-            if row["deleted"] < WRITE_BATCH:
-                break
-    return deleted
+
+    def delete_batch(statement: str) -> int:
+        [row] = executor.write(statement, {"metric_id": metric_id, "batch": WRITE_BATCH})
+        return int(row["deleted"])
+
+    return sum(until_short(partial(delete_batch, s)) for s in q.DELETE_METRIC_CHILDREN)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,6 +35,22 @@ def batches(rows: Sequence[T], size: int = WRITE_BATCH) -> Iterator[Sequence[T]]
     """`rows` in consecutive slices of at most `size`."""
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def until_short(write_batch: Callable[[], int], size: int = WRITE_BATCH) -> int:
+    """Run `write_batch` (one bounded write statement that does at most `size` rows and
+    says how many it did) until a batch comes back short of `size`; the rows done in all.
+
+    For work that a statement cannot name ahead (every node of a kind left to delete or
+    mute): each statement holds the single writer for one batch, then others get their
+    turn. A batch short of `size` means none was left when it ran.
+    """
+    done = 0
+    while True:
+        batch = write_batch()
+        done += batch
+        if batch < size:
+            return done
 
 
 def new_node(owner_id: str, **fields: Any) -> dict[str, Any]:

@@ -34,6 +34,9 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (i:Incident) REQUIRE i.id IS UNIQUE",
     "CREATE INDEX incident_status IF NOT EXISTS FOR (i:Incident) ON (i.status)",
     "CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (c:NotificationChannel) REQUIRE c.id IS UNIQUE",
+    # A window's reach into the past finds it by its id alone (common.maintenance.reach).
+    "CREATE CONSTRAINT maintenance_window_id IF NOT EXISTS FOR (w:MaintenanceWindow) "
+    "REQUIRE w.id IS UNIQUE",
 )
 
 # The names of the constraints and indexes that exist (constraints' own indexes included).
@@ -54,6 +57,8 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (l:MetricLock) ON (l.metric_id)",
     "CREATE INDEX FOR (i:Incident) ON (i.id, i.status)",
     "CREATE INDEX FOR (c:NotificationChannel) ON (c.id)",
+    # A window's reach into the past finds it by its id alone (common.maintenance.reach).
+    "CREATE INDEX FOR (w:MaintenanceWindow) ON (w.id)",
 )
 
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"

@@ -48,6 +48,14 @@ class IncidentSummary(Incident):
     )
 
 
+# How an incident resolved by no person says why (common.incidents.queries,
+# RESOLVE_QUIET_INCIDENTS; common.maintenance.queries, RESOLVE_EMPTIED_INCIDENTS).
+RESOLVED_BY = {
+    "quiet": "resolved: no new anomaly joined for INCIDENT_RESOLVE_SECONDS",
+    "maintenance": "resolved: a maintenance window made later covers every anomaly it held",
+}
+
+
 def incident_title(causes: list[ProbableCause]) -> tuple[str, str]:
     """The title and summary of an incident whose metrics rank as `causes`."""
     if not causes:  # every member was deleted with its metric
@@ -126,10 +134,6 @@ def timeline(incident: Incident, members: list[IncidentMember]) -> list[Timeline
             TimelineEntry(at=incident.acknowledged_at, event="acknowledged", text="acknowledged")
         )
     if incident.resolved_at is not None:
-        text = (
-            "resolved: no new anomaly joined for INCIDENT_RESOLVE_SECONDS"
-            if incident.resolved_by == "quiet"
-            else f"resolved by {incident.resolved_by}"
-        )
+        text = RESOLVED_BY.get(incident.resolved_by or "", f"resolved by {incident.resolved_by}")
         entries.append(TimelineEntry(at=incident.resolved_at, event="resolved", text=text))
     return sorted(entries, key=lambda e: e.at)

@@ -44,7 +44,9 @@ class Incident(BaseModel):
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(
-        default=None, description="'quiet' (nothing joined for a while) or who resolved it"
+        default=None,
+        description="'quiet' (nothing joined for a while), 'maintenance' (a maintenance "
+        "window made later covers every anomaly it held), or who resolved it",
     )
     revision: int = Field(description="bumped by every change people are notified of")
     last_change: IncidentChange

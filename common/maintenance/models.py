@@ -63,3 +63,26 @@ class MaintenanceWindow(BaseModel):
     reason: str
     created_at: datetime
     updated_at: datetime
+    reach_pending: bool = Field(
+        default=False,
+        description="true while what this window changes in the past (muting the anomalies "
+        "already stored in it, relearning its metrics) is still being applied by a worker",
+    )
+
+
+@dataclass(frozen=True)
+class PendingReach:
+    """What a window's reach into the past has left to do (common.maintenance.reach):
+    `window` as stored now (a deleted one's last form), generation `seq` to apply, and
+    what it covered before its changes since the last applied one (to relearn)."""
+
+    owner_id: str
+    window: MaintenanceWindow
+    deleted: bool
+    seq: int
+    done: int
+    covered_before: list[RelearnTarget]
+
+    @property
+    def pending(self) -> bool:
+        return self.seq > self.done

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import time
+from functools import partial
 from typing import Any
 
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.graph.params import WRITE_BATCH, new_node
+from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_short
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
+    PendingReach,
     RelearnTarget,
     WeeklySchedule,
     WindowSpec,
@@ -38,6 +40,17 @@ def _window(row: Row) -> MaintenanceWindow:
         reason=row["reason"],
         created_at=from_epoch_ms(row["created_at"]),
         updated_at=from_epoch_ms(row["updated_at"]),
+        reach_pending=bool(row["reach_pending"]),
+    )
+
+
+def _relearn_entry(entry: str) -> RelearnTarget:
+    """A reach_relearn entry, "<generation>|<metric|service|all>|<id>|<from>", as a target."""
+    _, kind, target_id, from_ms = entry.split("|")
+    return RelearnTarget(
+        service_id=target_id if kind == "service" else None,
+        metric_id=target_id if kind == "metric" else None,
+        from_ms=int(from_ms),
     )
 
 
@@ -85,63 +98,115 @@ class MaintenanceRepository:
     def update(self, owner_id: str, window_id: str, spec: WindowSpec) -> MaintenanceWindow | None:
         rows = self.executor.write(
             q.UPDATE_WINDOW,
-            {"owner_id": owner_id, "window_id": window_id, "now": now_ms(), **_spec_params(spec)},
+            {
+                "owner_id": owner_id,
+                "window_id": window_id,
+                "now": now_ms(),
+                "min": MIN_MS,
+                **_spec_params(spec),
+            },
         )
         return _window(rows[0]) if rows else None
 
     def delete(self, owner_id: str, window_id: str) -> bool:
-        rows = self.executor.write(q.DELETE_WINDOW, {"owner_id": owner_id, "window_id": window_id})
+        rows = self.executor.write(
+            q.DELETE_WINDOW,
+            {"owner_id": owner_id, "window_id": window_id, "now": now_ms(), "min": MIN_MS},
+        )
         return deleted_any(rows)
 
-    def relearn(self, owner_id: str, targets: Sequence[RelearnTarget]) -> int:
-        """Mark the judged metrics each target covers for a rebuild from its `from_ms`
-        (RELEARN_UNDER_WINDOWS), WRITE_BATCH metrics a statement; how many were marked."""
-        if not targets:
-            return 0
-        params = [
-            {"service_id": t.service_id, "metric_id": t.metric_id, "from": t.from_ms}
-            for t in targets
-        ]
-        marked, after = 0, ""
-        while True:
+    def reach_of(self, window_id: str) -> PendingReach | None:
+        """The window (or the tombstone of a deleted one) with what its reach into the
+        past has left to do; None: no such window, or its tombstone is gone (all done)."""
+        rows = self.executor.read(q.REACH_OF_WINDOW, {"window_id": window_id})
+        if not rows:
+            return None
+        row = rows[0]
+        return PendingReach(
+            owner_id=row["owner_id"],
+            window=_window(row),
+            deleted=bool(row["deleted"]),
+            seq=int(row["reach_seq"]),
+            done=int(row["reach_done"]),
+            covered_before=[_relearn_entry(entry) for entry in row["relearn"]],
+        )
+
+    def covered_metrics(
+        self, owner_id: str, service_id: str | None, metric_id: str | None
+    ) -> list[tuple[str, int | None]]:
+        """The owner's metrics a window's target covers, in id order, each with the
+        newest reading sweeps judged (None: never judged). One read."""
+        rows = self.executor.read(
+            q.COVERED_METRICS,
+            {"owner_id": owner_id, "service_id": service_id, "metric_id": metric_id},
+        )
+        return [(row["id"], row["judged_through"]) for row in rows]
+
+    def relearn(self, marks: Sequence[tuple[str, int]]) -> int:
+        """Mark these metrics, each from its epoch ms, for a rebuild at the next sweep
+        (RELEARN_METRICS: those judged at or after it), WRITE_BATCH a statement; how many
+        were marked."""
+        marked = 0
+        for batch in batches(marks, WRITE_BATCH):
             [row] = self.executor.write(
-                q.RELEARN_UNDER_WINDOWS,
-                {"owner_id": owner_id, "targets": params, "after": after, "batch": WRITE_BATCH},
+                q.RELEARN_METRICS,
+                {"marks": [{"id": metric_id, "from": from_ms} for metric_id, from_ms in batch]},
             )
             marked += int(row["marked"])
-            if row["marked"] < WRITE_BATCH:
-                return marked
-            after = str(row["last"])
+        return marked
 
     def mute(
-        self,
-        owner_id: str,
-        service_id: str | None,
-        metric_id: str | None,
-        spans: Sequence[tuple[int, int]],
+        self, owner_id: str, metric_ids: Sequence[str], spans: Sequence[tuple[int, int]]
     ) -> int:
-        """Mute the anomalies already stored in `spans` ([start, end) epoch ms) of the
-        metrics the target covers (MUTE_IN_SPANS), WRITE_BATCH a statement; how many were
-        muted."""
-        if not spans:
+        """Mute the anomalies already stored in `spans` ([start, end) epoch ms) of these
+        metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at most WRITE_BATCH
+        anomalies a statement; how many were muted. The open incidents they leave are
+        flagged for resolve_emptied."""
+        if not spans or not metric_ids:
             return 0
         params = {
             "owner_id": owner_id,
-            "service_id": service_id,
-            "metric_id": metric_id,
             "starts": [low for low, _ in spans],
             "ends": [high for _, high in spans],
             "from": min(low for low, _ in spans),
             "to": max(high for _, high in spans),
             "batch": WRITE_BATCH,
+            "now": now_ms(),
         }
-        muted = 0
-        while True:
-            rows = self.executor.write(q.MUTE_IN_SPANS, params)
-            batch = int(rows[0]["muted"]) if rows else 0
-            muted += batch
-            if batch < WRITE_BATCH:
-                return muted
+
+        def mute_batch(chunk: Sequence[str]) -> int:
+            rows = self.executor.write(q.MUTE_IN_SPANS, {**params, "metric_ids": list(chunk)})
+            return int(rows[0]["muted"]) if rows else 0
+
+        return sum(
+            until_short(partial(mute_batch, chunk), WRITE_BATCH)
+            for chunk in batches(metric_ids, WRITE_BATCH)
+        )
+
+    def resolve_emptied(self, owner_id: str) -> list[str]:
+        """Resolve, by 'maintenance', the owner's open incidents a mute left with no
+        member (RESOLVE_EMPTIED_INCIDENTS); their ids."""
+        rows = self.executor.write(
+            q.RESOLVE_EMPTIED_INCIDENTS, {"owner_id": owner_id, "now": now_ms()}
+        )
+        return [row["id"] for row in rows]
+
+    def finish_reach(self, window_id: str, seq: int) -> None:
+        """Record generation `seq` of the window's reach as applied (FINISH_REACH)."""
+        self.executor.write(q.FINISH_REACH, {"window_id": window_id, "seq": seq})
+
+    def pending_reaches(self, cutoff_ms: int, limit: int) -> list[str]:
+        """Windows whose reach was asked for before `cutoff_ms` and is not applied yet,
+        each asked for again now (PENDING_REACHES)."""
+        rows = self.executor.write(
+            q.PENDING_REACHES, {"cutoff": cutoff_ms, "now": now_ms(), "limit": limit}
+        )
+        return [row["id"] for row in rows]
+
+    def windows_seq(self, owner_id: str) -> int:
+        """The generation of the owner's windows (bumped by every change of one)."""
+        rows = self.executor.read(q.WINDOWS_SEQ, {"owner_id": owner_id})
+        return int(rows[0]["windows_seq"]) if rows else 0
 
     def list_owned(self, owner_id: str) -> list[MaintenanceWindow]:
         return [_window(r) for r in self.executor.read(q.LIST_WINDOWS, {"owner_id": owner_id})]

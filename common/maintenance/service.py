@@ -9,16 +9,17 @@ night) as its first occurrence: Python's fold=0 (PEP 495).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from common.epoch import now_ms, optional_ms, to_epoch_ms
-from common.errors import InvalidRequestError, NotFoundError
+from common.epoch import optional_ms, to_epoch_ms
+from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
 from common.graph.params import MIN_MS
 from common.maintenance.models import (
     WEEKDAYS,
@@ -28,6 +29,8 @@ from common.maintenance.models import (
     WindowSpec,
 )
 from common.maintenance.repository import MaintenanceRepository
+
+log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 DAY_MS = 24 * 3600 * 1000
@@ -78,18 +81,29 @@ def spec_of(window: MaintenanceWindow) -> WindowSpec:
     )
 
 
+class ReachQueue(Protocol):
+    """Where a window's reach into the past is sent (common.queue.JobQueue)."""
+
+    def enqueue_window_reach(self, window_id: str) -> None: ...
+
+
 def create_window(
-    repository: MaintenanceRepository, owner_id: str, spec: WindowSpec, max_windows: int
+    repository: MaintenanceRepository,
+    queue: ReachQueue,
+    owner_id: str,
+    spec: WindowSpec,
+    max_windows: int,
 ) -> MaintenanceWindow:
     check(spec)
     _check_target(repository, owner_id, spec)
     window = repository.create(owner_id, spec, max_windows)
-    _reach_the_past(repository, owner_id, None, window)
+    _ask_reach(queue, window.id)
     return window
 
 
 def update_window(
     repository: MaintenanceRepository,
+    queue: ReachQueue,
     owner_id: str,
     window: MaintenanceWindow,
     changes: dict[str, Any],
@@ -101,22 +115,35 @@ def update_window(
     updated = repository.update(owner_id, window.id, spec)
     if updated is None:
         raise NotFoundError(f"maintenance window {window.id} not found")
-    _reach_the_past(repository, owner_id, window, updated)
+    if updated.reach_pending:  # it covers something else now (a new reason alone: not)
+        _ask_reach(queue, updated.id)
     return updated
 
 
 def delete_window(
-    repository: MaintenanceRepository, owner_id: str, window: MaintenanceWindow
+    repository: MaintenanceRepository,
+    queue: ReachQueue,
+    owner_id: str,
+    window: MaintenanceWindow,
 ) -> None:
     """Delete the window; the readings it covered are learnt from again (its anomalies
     stay muted: they were in maintenance when they were stored)."""
     if repository.delete(owner_id, window.id):
-        _reach_the_past(repository, owner_id, window, None)
+        _ask_reach(queue, window.id)
 
 
-def _covers(window: MaintenanceWindow) -> tuple[object, ...]:
-    """What decides which readings a window covers (its reason does not)."""
-    return (window.start, window.end, window.weekly, window.service_id, window.metric_id)
+def _ask_reach(queue: ReachQueue, window_id: str) -> None:
+    """Queue the window's reach into the past (common.maintenance.reach). The change is
+    stored already, with its reach pending: if the queue cannot be reached, the periodic
+    look for lost reaches queues it later, and the request still succeeds."""
+    try:
+        queue.enqueue_window_reach(window_id)
+    except DependencyUnavailableError:
+        log.warning(
+            "maintenance window %s: its reach into the past could not be queued now; "
+            "the look for lost reaches will queue it",
+            window_id,
+        )
 
 
 def relearn_target(window: MaintenanceWindow) -> RelearnTarget:
@@ -135,23 +162,6 @@ def past_spans(window: MaintenanceWindow, now: int) -> list[Span]:
     if window.weekly is None:
         return spans(window, MIN_MS, 2**62)
     return spans(window, now - MUTE_LOOKBACK_MS, now + DAY_MS, limit=MUTE_SPANS_MAX)
-
-
-def _reach_the_past(
-    repository: MaintenanceRepository,
-    owner_id: str,
-    before: MaintenanceWindow | None,
-    after: MaintenanceWindow | None,
-) -> None:
-    """A window made, changed or deleted reaches readings already judged: the anomalies
-    stored in what it covers now are muted, and the metrics it covered before or covers
-    now rebuild their detector state at the next sweep (common.scans), so that they
-    learn from exactly the readings outside the windows as they are now."""
-    if before is not None and after is not None and _covers(before) == _covers(after):
-        return  # only the reason changed
-    if after is not None:
-        repository.mute(owner_id, after.service_id, after.metric_id, past_spans(after, now_ms()))
-    repository.relearn(owner_id, [relearn_target(w) for w in (before, after) if w is not None])
 
 
 def _check_target(repository: MaintenanceRepository, owner_id: str, spec: WindowSpec) -> None:

@@ -57,7 +57,8 @@ class Owned:
 @pytest.fixture(scope="module")
 def owned(app_server: AppServer, make_user: Callable[..., tuple[User, str]]) -> Owned:
     _, key = make_user("fuzz")
-    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}) as http:
+    # 30 s, as the other fixtures: on a loaded machine a first write to Neo4j passes 5 s.
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}, timeout=30) as http:
         service_id = http.post("/api/services", json={"name": "fuzzed"}).json()["id"]
         metric = http.post("/api/metrics", json={"name": "cpu", "service_id": service_id})
         metric_id = metric.json()["id"]

@@ -109,6 +109,17 @@ def wait_for(
         time.sleep(interval)
 
 
+def wait_for_reach(store: Repositories, window_id: str, timeout: float = 60.0) -> None:
+    """Wait until the worker applied the maintenance window's reach into the past (what
+    its GET shows as `reach_pending`; a deleted window's too)."""
+
+    def applied() -> bool:
+        reach = store.maintenance.reach_of(window_id)
+        return reach is None or not reach.pending
+
+    wait_for(applied, timeout, f"the reach of maintenance window {window_id}")
+
+
 def poll_job(http: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """GET the job until it is final; returns its last state."""
 

@@ -14,7 +14,7 @@ from common.maintenance.service import create_window as add_window
 from common.maintenance.service import delete_window as remove_window
 from common.maintenance.service import metric_spans
 from common.maintenance.service import update_window as change_window
-from web.deps import CurrentUser, PathId, RepositoriesDep, SettingsDep
+from web.deps import CurrentUser, JobQueueDep, PathId, RepositoriesDep, SettingsDep
 from web.schemas.fields import ObjectId, Timestamp
 from web.schemas.maintenance import (
     MaintenanceSpan,
@@ -45,11 +45,16 @@ OwnedWindow = Annotated[MaintenanceWindow, Depends(get_owned_window)]
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={**BAD_BODY, **NOT_FOUND})
 def create_window(
-    body: WindowCreate, user: CurrentUser, repositories: RepositoriesDep, settings: SettingsDep
+    body: WindowCreate,
+    user: CurrentUser,
+    repositories: RepositoriesDep,
+    settings: SettingsDep,
+    queue: JobQueueDep,
 ) -> WindowPublic:
-    """Mute a service, a metric or all of yours for a span of time, or every week."""
+    """Mute a service, a metric or all of yours for a span of time, or every week. The
+    anomalies already stored in it are muted by a worker right after (`reach_pending`)."""
     return add_window(
-        repositories.maintenance, user.id, body.spec(), settings.maintenance_windows_max
+        repositories.maintenance, queue, user.id, body.spec(), settings.maintenance_windows_max
     )
 
 
@@ -100,16 +105,20 @@ def get_window(window: OwnedWindow) -> WindowPublic:
 
 @router.patch("/{window_id}", responses={**BAD_BODY, **NOT_FOUND})
 def update_window(
-    window: OwnedWindow, body: WindowUpdate, user: CurrentUser, repositories: RepositoriesDep
+    window: OwnedWindow,
+    body: WindowUpdate,
+    user: CurrentUser,
+    repositories: RepositoriesDep,
+    queue: JobQueueDep,
 ) -> WindowPublic:
     """Change a window: the fields sent replace the stored ones (null clears one)."""
-    return change_window(repositories.maintenance, user.id, window, body.changes())
+    return change_window(repositories.maintenance, queue, user.id, window, body.changes())
 
 
 @router.delete("/{window_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_window(
-    window: OwnedWindow, user: CurrentUser, repositories: RepositoriesDep
+    window: OwnedWindow, user: CurrentUser, repositories: RepositoriesDep, queue: JobQueueDep
 ) -> Response:
     """Delete a window; anomalies it muted stay muted, its readings are learnt from again."""
-    remove_window(repositories.maintenance, user.id, window)
+    remove_window(repositories.maintenance, queue, user.id, window)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,15 +13,41 @@ from common.epoch import now_ms, to_epoch_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
+from common.incidents.recording import record_anomalies
+from common.maintenance import reach
 from common.maintenance.models import WeeklySchedule, WindowSpec
-from common.maintenance.service import create_window
+from common.maintenance.reach import apply_reach, requeue_pending
+from common.maintenance.repository import MaintenanceRepository
+from common.maintenance.service import create_window, delete_window, update_window
 from common.metrics.models import NewReading, ScanMark
 from common.settings import Settings
 from common.stores import Repositories
+from common.users.models import User
 from tests.common.repository_support import T0, anomaly_at, make_owner
 
 HOUR = 3_600_000
 MINUTE = 60_000
+
+
+class ReachNow:
+    """A reach queue whose task runs as soon as it is queued, in this process (as the
+    worker's `neonomaly.window-reach` runs it), so that a test reads what it did."""
+
+    def __init__(self, repository: MaintenanceRepository):
+        self.repository = repository
+
+    def enqueue_window_reach(self, window_id: str) -> None:
+        apply_reach(self.repository, window_id)
+
+
+class ReachLost:
+    """A reach queue whose tasks are lost (a worker died holding them): it keeps their ids."""
+
+    def __init__(self) -> None:
+        self.lost: list[str] = []
+
+    def enqueue_window_reach(self, window_id: str) -> None:
+        self.lost.append(window_id)
 
 
 def test_window_crud_is_scoped_to_owner(graph: Repositories) -> None:
@@ -75,20 +101,33 @@ def test_targets_must_be_the_owners_and_windows_are_capped(graph: Repositories) 
     owner, other = make_owner(graph), make_owner(graph)
     theirs = graph.services.create(other.id, "theirs", None)
     their_metric = graph.metrics.create(other.id, theirs.id, "cpu", None)
-    span = {"start_ms": T0, "end_ms": T0 + HOUR}
+
+    def hour(service_id: str | None = None, metric_id: str | None = None) -> WindowSpec:
+        return WindowSpec(
+            "x", start_ms=T0, end_ms=T0 + HOUR, service_id=service_id, metric_id=metric_id
+        )
+
+    reach_now = ReachNow(graph.maintenance)
     with pytest.raises(NotFoundError, match=f"service {theirs.id} not found"):
-        create_window(graph.maintenance, owner.id, WindowSpec("x", service_id=theirs.id, **span), 5)  # type: ignore[arg-type]
+        create_window(
+            graph.maintenance,
+            reach_now,
+            owner.id,
+            hour(service_id=theirs.id),
+            5,
+        )
     with pytest.raises(NotFoundError, match=f"metric {their_metric.id} not found"):
         create_window(
             graph.maintenance,
+            reach_now,
             owner.id,
-            WindowSpec("x", metric_id=their_metric.id, **span),
-            5,  # type: ignore[arg-type]
+            hour(metric_id=their_metric.id),
+            5,
         )
     for _ in range(2):
-        create_window(graph.maintenance, owner.id, WindowSpec("x", **span), 2)  # type: ignore[arg-type]
+        create_window(graph.maintenance, reach_now, owner.id, hour(), 2)
     with pytest.raises(ConflictError, match="you have 2 maintenance windows"):
-        create_window(graph.maintenance, owner.id, WindowSpec("x", **span), 2)  # type: ignore[arg-type]
+        create_window(graph.maintenance, reach_now, owner.id, hour(), 2)
     assert len(graph.maintenance.list_owned(owner.id)) == 2
 
 
@@ -144,7 +183,11 @@ def test_a_weekly_window_made_later_mutes_the_anomalies_already_stored_in_its_sp
         )
     weekly = WeeklySchedule(days=["mon"], start_time=time(0), end_time=time(6), time_zone="UTC")
     create_window(
-        graph.maintenance, owner.id, WindowSpec("backup", weekly=weekly, service_id=service.id), 10
+        graph.maintenance,
+        ReachNow(graph.maintenance),
+        owner.id,
+        WindowSpec("backup", weekly=weekly, service_id=service.id),
+        10,
     )
 
     def muted(metric_id: str) -> list[int]:
@@ -201,20 +244,256 @@ def test_muting_and_relearning_go_in_bounded_batches(
         rows = write(query, params)
         for key, seen in counts.items():
             if rows and key in rows[0]:
-                seen.append(int(rows[0][key]))  # type: ignore[call-overload]
+                seen.append(int(rows[0][key]))
         return rows
 
     monkeypatch.setattr(graph.maintenance.executor, "write", counted)
     create_window(
         graph.maintenance,
+        ReachNow(graph.maintenance),
         owner.id,
         WindowSpec("migration", start_ms=hours[2], end_ms=hours[7]),
         10,
     )
-    # 9 x 5 anomalies muted, 7 metrics marked: 4 at most a statement.
-    assert counts == {"muted": [4] * 11 + [1], "marked": [4, 3]}
+    # 9 x 5 anomalies muted, 4 metrics and 4 anomalies at most a statement (a statement
+    # names the metrics of one batch: their 20 anomalies, then the next 4 metrics'...);
+    # 7 metrics marked, 4 at most a statement.
+    chunk = [4] * 5 + [0]
+    assert counts == {"muted": chunk + chunk + [4, 1], "marked": [4, 3]}
     for metric in metrics:
         stored = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 100))
         assert sorted(to_epoch_ms(a.timestamp) for a in stored if a.muted) == hours[2:7]
     due = {d.id: d.late_from_ms for d in graph.metrics.due_for_scan(2**62, [m.id for m in metrics])}
     assert due == {m.id: (hours[2] if k < 7 else None) for k, m in enumerate(metrics)}
+
+
+def judged_through(graph: Repositories, metric_ids: list[str], through_ms: int) -> None:
+    """Record that sweeps judged these metrics up to `through_ms`."""
+    graph.metrics.save_scan_marks(
+        [
+            ScanMark(
+                metric_id=metric_id,
+                after_ms=None,
+                through_ms=through_ms,
+                judged=1,
+                raw=1,
+                compacted_through_ms=None,
+                late_seq=0,
+                appended_at_ms=None,
+                lag_ms=None,
+                note=None,
+            )
+            for metric_id in metric_ids
+        ]
+    )
+
+
+def late_from(graph: Repositories, metric_id: str) -> int | None:
+    [due] = graph.metrics.due_for_scan(2**62, [metric_id])
+    return due.late_from_ms
+
+
+def requeued(graph: Repositories, window_id: str) -> bool:
+    """Whether the look for lost reaches queues the window's again (every reach pending
+    counts as lost here: asked for at or before now)."""
+    lost = ReachLost()  # other tests' lost reaches come first, 200 a look
+    return any(window_id in requeue_pending(graph.maintenance, lost) for _ in range(20))
+
+
+def incident_of_recent_anomalies(
+    graph: Repositories, settings: Settings, count: int = 3
+) -> tuple[User, str, list[int], str]:
+    """An owner's metric with `count` anomalies of the last minutes, judged by sweeps, in an
+    open incident: (owner, metric id, their timestamps, the incident's id)."""
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
+    ref = graph.metrics.get_ref(metric.id)
+    assert ref is not None
+    base = now_ms() - 10 * MINUTE
+    times = [base + i * MINUTE for i in range(count)]
+    graph.readings.append(metric.id, [NewReading(f"r{t}", t, 9.0) for t in times])
+    stored = graph.anomalies.save(
+        metric.id, [anomaly_at(metric.id, f"r{t}", timestamp_ms=t) for t in times]
+    )
+    [change] = build_incidents(graph, ref, stored, settings)
+    judged_through(graph, [metric.id], times[-1])
+    return owner, metric.id, times, change.incident_id
+
+
+def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's change commits with its reach pending; the task is lost (and then dies
+    half-way); the look for lost reaches queues it again, and it is applied once."""
+    monkeypatch.setattr(reach, "REACH_TAKEN_AS_LOST_AFTER_SECONDS", 0)
+    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings)
+    lost = ReachLost()
+    window = create_window(
+        graph.maintenance,
+        lost,
+        owner.id,
+        WindowSpec("failover drill", start_ms=times[0], end_ms=times[-1] + 1, metric_id=metric_id),
+        10,
+    )
+    assert lost.lost == [window.id] and window.reach_pending
+    stored = graph.maintenance.get(owner.id, window.id)
+    assert stored is not None and stored.reach_pending  # what GET shows
+    assert not any(
+        a.muted for a in graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
+    )
+    assert late_from(graph, metric_id) is None
+
+    # Queued again, it dies after muting, before it records itself applied.
+    assert requeued(graph, window.id)
+    finish = graph.maintenance.finish_reach
+
+    def died(window_id: str, seq: int) -> None:
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(graph.maintenance, "finish_reach", died)
+    with pytest.raises(RuntimeError):
+        apply_reach(graph.maintenance, window.id)
+    monkeypatch.setattr(graph.maintenance, "finish_reach", finish)
+    assert all(a.muted for a in graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10)))
+    assert graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
+
+    # Queued again, it finishes: nothing is muted or resolved twice.
+    assert requeued(graph, window.id)
+    report = apply_reach(graph.maintenance, window.id)
+    assert report is not None and (report.muted, report.resolved) == (0, [])
+    assert report.relearnt == 1 and late_from(graph, metric_id) == times[0]
+    assert not graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
+    incident = graph.incidents.get(owner.id, incident_id)
+    assert incident is not None and incident.status == "resolved"
+    assert incident.resolved_by == "maintenance" and incident.members == 0
+    # Retried once more (a redelivery): it changes nothing.
+    assert apply_reach(graph.maintenance, window.id) is None
+    assert graph.incidents.get(owner.id, incident_id) == incident
+    assert not requeued(graph, window.id)
+
+
+def test_an_incident_emptied_by_a_window_is_resolved_and_told_only_if_people_heard_of_it(
+    graph: Repositories, settings: Settings
+) -> None:
+    told_owner, told_metric, told_times, told = incident_of_recent_anomalies(graph, settings)
+    opened = graph.incidents.get(told_owner.id, told)
+    assert opened is not None
+    graph.incidents.mark_notified(told, opened.revision)  # its webhook went out
+    unheard_owner, unheard_metric, unheard_times, unheard = incident_of_recent_anomalies(
+        graph, settings
+    )
+    for owner, metric_id, times in [
+        (told_owner, told_metric, told_times),
+        (unheard_owner, unheard_metric, unheard_times),
+    ]:
+        create_window(
+            graph.maintenance,
+            ReachNow(graph.maintenance),
+            owner.id,
+            WindowSpec("drill", start_ms=times[0], end_ms=times[-1] + 1, metric_id=metric_id),
+            10,
+        )
+    resolved = graph.incidents.get(told_owner.id, told)
+    assert resolved is not None and resolved.status == "resolved"
+    assert resolved.resolved_by == "maintenance" and resolved.revision == opened.revision + 1
+    # The change people are told of (incident.resolved); none of an incident never told.
+    pending = {p.incident_id: p for p in graph.incidents.to_notify(10_000)}
+    assert pending[told].notified_revision == opened.revision
+    assert unheard not in pending
+    quiet = graph.incidents.get(unheard_owner.id, unheard)
+    assert quiet is not None and quiet.status == "resolved" and quiet.resolved_by == "maintenance"
+
+
+def test_an_incident_keeping_members_outside_the_window_stays_open(
+    graph: Repositories, settings: Settings
+) -> None:
+    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings)
+    create_window(
+        graph.maintenance,
+        ReachNow(graph.maintenance),
+        owner.id,
+        WindowSpec("drill", start_ms=times[0], end_ms=times[1], metric_id=metric_id),
+        10,
+    )
+    incident = graph.incidents.get(owner.id, incident_id)
+    assert incident is not None and incident.status == "open" and incident.members == 2
+
+
+def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
+    graph: Repositories,
+) -> None:
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    first, second = (graph.metrics.create(owner.id, service.id, n, None).id for n in "ab")
+    judged_through(graph, [first, second], T0 + 10 * HOUR)
+    lost = ReachLost()
+    window = create_window(
+        graph.maintenance,
+        lost,
+        owner.id,
+        WindowSpec("deploy", start_ms=T0 + HOUR, end_ms=T0 + 2 * HOUR, metric_id=first),
+        10,
+    )
+    moved = update_window(
+        graph.maintenance, lost, owner.id, window, {"metric_id": second, "start_ms": T0}
+    )
+    renamed = update_window(graph.maintenance, lost, owner.id, moved, {"reason": "4.2"})
+    assert renamed.reach_pending and lost.lost == [window.id] * 3
+    # Both applied by one task: the metric it covered first, and the one it covers now.
+    report = apply_reach(graph.maintenance, window.id)
+    assert report is not None and report.relearnt == 2
+    assert (late_from(graph, first), late_from(graph, second)) == (T0 + HOUR, T0)
+    assert apply_reach(graph.maintenance, window.id) is None
+
+    # Deleted: gone from every list and lookup at once; its readings are learnt again
+    # once its reach is applied, and then its tombstone goes too.
+    delete_window(graph.maintenance, lost, owner.id, renamed)
+    assert graph.maintenance.get(owner.id, window.id) is None
+    assert graph.maintenance.list_owned(owner.id) == []
+    assert graph.maintenance.of_owners([owner.id]) == {}
+    tombstone = graph.maintenance.reach_of(window.id)
+    assert tombstone is not None and tombstone.deleted and tombstone.pending
+    report = apply_reach(graph.maintenance, window.id)
+    assert report is not None and report.relearnt == 1 and report.muted == 0
+    assert graph.maintenance.reach_of(window.id) is None
+
+
+def test_an_anomaly_judged_before_a_window_was_made_is_not_stored_unmuted_after_it(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judgement reads the windows (none), a window over its reading is made and its
+    reach applied (nothing stored to mute yet), then the judgement stores its anomaly:
+    the write sees the windows changed, and the anomaly is marked again, muted."""
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
+    ref = graph.metrics.get_ref(metric.id)
+    assert ref is not None
+    at = now_ms() - 5 * MINUTE
+    graph.readings.append(metric.id, [NewReading("r0", at, 9.0)])
+    of_metric = graph.maintenance.of_metric
+    made: list[str] = []
+
+    def then_a_window_is_made(*args: object) -> list[object]:
+        windows = of_metric(*args)  # type: ignore[arg-type]
+        if not made:  # between this judgement's read of the windows and its write
+            made.append(
+                create_window(
+                    graph.maintenance,
+                    ReachNow(graph.maintenance),
+                    owner.id,
+                    WindowSpec("deploy", start_ms=at - MINUTE, end_ms=at + MINUTE),
+                    10,
+                ).id
+            )
+        return windows  # type: ignore[return-value]
+
+    monkeypatch.setattr(graph.maintenance, "of_metric", then_a_window_is_made)
+    recorded = record_anomalies(
+        graph, ref, [anomaly_at(metric.id, "r0", timestamp_ms=at)], None, settings
+    )
+    assert made and recorded.stored == 1 and recorded.incidents == []
+    [stored] = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 10))
+    assert stored.muted
+    assert graph.incidents.list_owned(owner.id, None, 0, 10) == []

@@ -18,7 +18,7 @@ from common.epoch import from_epoch_ms, to_epoch_ms
 from common.metrics.models import NewReading
 from common.stores import RedisStores, Repositories
 from tests.fixtures_sweeps import Swept, owner_scan, stored_anomalies
-from tests.worker.support import add_metric, recent_start
+from tests.worker.support import add_metric, recent_start, wait_for_reach
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -88,7 +88,10 @@ def test_a_window_over_judged_readings_mutes_them_and_rebuilds_the_state_without
         },
     )
     assert window.status_code == 201, window.text
-    # The anomalies already stored in it are muted at once.
+    # The anomalies already stored in it are muted by the worker right after.
+    wait_for_reach(store, window.json()["id"])
+    shown = client.get(f"/api/maintenance-windows/{window.json()['id']}").json()
+    assert shown["reach_pending"] is False
     muted = {a.reading_id: a.muted for a in stored_anomalies(store, metric_id)}
     assert all(muted[a.reading_id] for a in outage_alarms)
 
@@ -118,6 +121,7 @@ def test_a_window_over_judged_readings_mutes_them_and_rebuilds_the_state_without
 
     # Deleted, the window's readings are learnt from again: rebuilt, as one pass learns.
     assert client.delete(f"/api/maintenance-windows/{window.json()['id']}").status_code == 204
+    wait_for_reach(store, window.json()["id"])
     assert owner_scan(client, sweep())["readings_judged"] == TOTAL
     _, learnt_state = one_pass(store, metric_id, None)
     assert stores.client.hget(keys.scan_state(metric_id), "state") == learnt_state
@@ -148,8 +152,10 @@ def test_only_a_window_that_reaches_judged_readings_rebuilds(
             "reason": "deploy",
         },
     ).json()
+    wait_for_reach(store, window["id"])
     renamed = client.patch(f"/api/maintenance-windows/{window['id']}", json={"reason": "4.2"})
     assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["reach_pending"] is False  # a new reason reaches nothing
     assert late_from(store, metric_id) is None  # nothing judged is covered, nor changed
     # Widened back over judged readings: they are judged again from the window's start.
     earlier = start + (COUNT - 30) * STEP
@@ -157,6 +163,7 @@ def test_only_a_window_that_reaches_judged_readings_rebuilds(
         f"/api/maintenance-windows/{window['id']}", json={"start": earlier.isoformat()}
     )
     assert widened.status_code == 200, widened.text
+    wait_for_reach(store, window["id"])
     assert late_from(store, metric_id) == to_epoch_ms(earlier)
     assert owner_scan(client, sweep())["readings_judged"] == COUNT
     assert late_from(store, metric_id) is None
@@ -183,5 +190,9 @@ def test_a_window_over_an_open_incidents_anomalies_takes_them_out_of_it(
         },
     )
     assert window.status_code == 201, window.text
+    wait_for_reach(store, window.json()["id"])
     assert all(a.muted for a in stored_anomalies(store, metric_id) if a.reading_id in ids[-10:])
     assert in_open_incidents(client).isdisjoint(a.id for a in raised)
+    # Left with no member, the incident is resolved at once, by maintenance.
+    resolved = client.get("/api/incidents", params={"status": "resolved"}).json()["incidents"]
+    assert [i["resolved_by"] for i in resolved] == ["maintenance"]

@@ -1,0 +1,117 @@
+"""A maintenance window's reach into the past over all of an owner's metrics: linear in
+the metrics it covers.
+
+    .venv/bin/python tests/bench/bench_window_reach.py [METRICS ...]    (or `make bench`)
+
+Starts its own embedded server in a temporary directory. For each size (default 1,000,
+2,000 and 4,000): an owner with that many metrics in one service, each with one reading
+and one anomaly an hour ago that sweeps have judged; then a window for all of the owner's
+metrics over that hour is made (its reach queued nowhere) and its reach applied as the
+worker's `neonomaly.window-reach` applies it (common.maintenance.reach.apply_reach),
+timed. Prints the seconds, the microseconds per metric, the write statements and how
+many anomalies were muted and metrics marked, with the machine's core count: per-metric
+time that stays flat as the size doubles is linear work (the reach before this re-walked
+every metric of the owner in each statement of WRITE_BATCH).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
+
+from common.anomalies.models import NewAnomaly  # noqa: E402
+from common.epoch import now_ms  # noqa: E402
+from common.graph.params import batches  # noqa: E402
+from common.maintenance.models import WindowSpec  # noqa: E402
+from common.maintenance.reach import apply_reach  # noqa: E402
+from common.maintenance.service import create_window  # noqa: E402
+from common.metrics.models import NewReading, ScanMark  # noqa: E402
+from common.stores import Repositories  # noqa: E402
+from common.users.keys import new_api_key  # noqa: E402
+from tests.bench.stack import CORES, embedded_stack  # noqa: E402
+
+SIZES = (1_000, 2_000, 4_000)
+HOUR_MS = 3_600_000
+
+
+class Nowhere:
+    """A reach queue that queues nothing: the bench applies the reach itself, timed."""
+
+    def enqueue_window_reach(self, window_id: str) -> None:
+        pass
+
+
+def owner_with_metrics(store: Repositories, size: int, at_ms: int) -> str:
+    """An owner with `size` judged metrics, each with one reading and anomaly at `at_ms`."""
+    owner = store.users.create(f"owner{size}", new_api_key().hashed)
+    service = store.services.create(owner.id, "fleet", None)
+    metric_ids = [store.metrics.create(owner.id, service.id, f"m{i}", None).id for i in range(size)]
+    for metric_id in metric_ids:
+        store.readings.append(metric_id, [NewReading("r0", at_ms, 9.0)])
+        store.anomalies.save(
+            metric_id,
+            [
+                NewAnomaly(
+                    metric_id, "r0", timestamp_ms=at_ms, value=9.0, expected=1.0, lower=0.0,
+                    upper=2.0, score=4.0, method="rolling", event_start_ms=at_ms,
+                    event_end_ms=at_ms,
+                )
+            ],
+        )  # fmt: skip
+    for chunk in batches(metric_ids):
+        store.metrics.save_scan_marks(
+            [
+                ScanMark(
+                    metric_id=metric_id, after_ms=None, through_ms=at_ms, judged=1, raw=1,
+                    compacted_through_ms=None, late_seq=0, appended_at_ms=None, lag_ms=None,
+                    note=None,
+                )
+                for metric_id in chunk
+            ]
+        )  # fmt: skip
+    return owner.id
+
+
+def bench(size: int) -> None:
+    with embedded_stack() as stack:
+        store = stack.store
+        at_ms = now_ms() - HOUR_MS
+        owner_id = owner_with_metrics(store, size, at_ms)
+        window = create_window(
+            store.maintenance,
+            Nowhere(),
+            owner_id,
+            WindowSpec("migration", start_ms=at_ms - HOUR_MS // 2, end_ms=at_ms + HOUR_MS // 2),
+            10,
+        )
+        statements = 0
+        write = store.maintenance.executor.write
+
+        def counted(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
+            nonlocal statements
+            statements += 1
+            return write(query, params)
+
+        store.maintenance.executor.write = counted  # type: ignore[method-assign]
+        started = time.perf_counter()
+        report = apply_reach(store.maintenance, window.id)
+        seconds = time.perf_counter() - started
+    assert report is not None
+    print(
+        f"window_reach_over_{size}_metrics: {seconds:.2f} s, "
+        f"{1e6 * seconds / size:.0f} us a metric, {statements} write statements, "
+        f"{report.muted} anomalies muted, {report.relearnt} metrics marked (cores={CORES})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    for size in [int(arg) for arg in sys.argv[1:]] or SIZES:
+        bench(size)
+
+
+if __name__ == "__main__":
+    main()
