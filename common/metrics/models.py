@@ -44,7 +44,9 @@ class Metric(BaseModel):
     )
     scan_lag_seconds: float | None = Field(
         default=None,
-        description="at the last scan: from the newest reading's arrival to its judgement",
+        description="at the last scan: from the newest reading's arrival to its judgement; "
+        "while its detector state's rebuild waits for a later sweep (SCAN_REBUILD_READINGS), "
+        "at least the time its readings have waited so far, growing until a sweep judges it",
     )
     scan_note: str | None = Field(
         default=None, description="what scans said of this metric, once (e.g. too few readings)"
@@ -237,6 +239,20 @@ class DueMetric:
     judged_through_ms: int | None  # the newest reading judged (None: never judged)
     late_from_ms: int | None  # readings at or after it, up to judged_through, are not judged
     detection: MetricDetection  # the metric's own settings: the state a sweep expects
+    compacted_through_ms: int | None = None  # readings before it are in chunks
+    appended_at_ms: int | None = None  # server time of its last append
+    judged_at_ms: int | None = None  # server time of its last judgement
+    # Since when its state rebuild waits for a later sweep (MARK_REBUILDS_WAITING): a wait
+    # only while after judged_at.
+    rebuild_waiting_since_ms: int | None = None
+
+    @property
+    def waiting_since_ms(self) -> int | None:
+        """When its current wait for a rebuild began; None: not waiting."""
+        since, judged = self.rebuild_waiting_since_ms, self.judged_at_ms
+        if since is None or (judged is not None and since <= judged):
+            return None
+        return since
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
        m.created_at AS created_at, m.label_names AS label_names, m.label_values AS label_values,
        latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value,
        m.judged_at AS judged_at, m.judged_through AS judged_through, m.scan_lag_ms AS scan_lag_ms,
-       m.scan_note AS scan_note, m.detection AS detection
+       m.rebuild_waiting_since AS rebuild_waiting_since, m.scan_note AS scan_note,
+       m.detection AS detection
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
@@ -248,15 +249,36 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
 # both engines run (FalkorDB has no `CALL (x) { ... }`; Neo4j 5 calls this one deprecated).
 
 # The metrics a sweep looks at: appended since $since (server time, so a late reading with
-# an old timestamp counts) or named in $also (left behind by an earlier sweep).
+# an old timestamp counts) or named in $also (left behind by an earlier sweep), with what
+# decides whether a sweep advances or rebuilds its state (the compacted boundary: readings
+# compacted before a sweep judged them are judged in a rebuild) and how long a rebuild has
+# waited (MARK_REBUILDS_WAITING).
 METRICS_DUE = """
 MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
 WHERE (m.last_append_at >= $since OR m.id IN $also) AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
        m.judged_through AS judged_through, m.late_from AS late_from,
+       m.compacted_through AS compacted_through, m.last_append_at AS appended_at,
+       m.judged_at AS judged_at, m.rebuild_waiting_since AS rebuild_waiting_since,
        m.detection AS detection
 ORDER BY m.id
+"""
+
+# Metrics whose state rebuild a sweep left for a later one (SCAN_REBUILD_READINGS): since
+# when each waits, at the first sweep that leaves it (w.since: its last append then, so the
+# wait is never overstated). A wait is over once a scan judged the metric after it began
+# (judged_at, SAVE_SCAN_MARKS's $now, is later): the next wait starts afresh, never before
+# that judgement (an append that came after that batch's read and before its marks is
+# understated by at most the batch's time).
+MARK_REBUILDS_WAITING = """
+UNWIND $waiting AS w
+MATCH (m:Metric {id: w.id})
+WHERE m.rebuild_waiting_since IS NULL
+   OR m.rebuild_waiting_since <= coalesce(m.judged_at, $min)
+SET m.rebuild_waiting_since = CASE WHEN w.since > coalesce(m.judged_at, $min) THEN w.since
+                                   ELSE m.judged_at + 1 END
+RETURN count(m) AS marked
 """
 
 # Readings a rebuild would read, per metric: raw ones (at most $limit) and those of the

@@ -108,7 +108,6 @@ def _metric(row: Row) -> Metric:
             timestamp=from_epoch_ms(row["latest_timestamp"]),
             value=row["latest_value"],
         )
-    lag_ms = row["scan_lag_ms"]
     return Metric(
         id=row["id"],
         name=row["name"],
@@ -119,10 +118,20 @@ def _metric(row: Row) -> Metric:
         latest_reading=latest,
         last_judged_at=optional_moment(row["judged_at"]),
         judged_through=optional_moment(row["judged_through"]),
-        scan_lag_seconds=None if lag_ms is None else lag_ms / 1000,
+        scan_lag_seconds=_scan_lag_seconds(row),
         scan_note=row["scan_note"],
         detection=_detection(row),
     )
+
+
+def _scan_lag_seconds(row: Row) -> float | None:
+    """The lag at the last scan; while the metric's state rebuild waits for a later sweep
+    (MARK_REBUILDS_WAITING), the time since its wait began, growing until it is judged."""
+    waiting, judged_at = row.get("rebuild_waiting_since"), row["judged_at"]
+    if waiting is not None and (judged_at is None or waiting > judged_at):
+        return max(0, now_ms() - int(waiting)) / 1000
+    lag_ms = row["scan_lag_ms"]
+    return None if lag_ms is None else int(lag_ms) / 1000
 
 
 def metric_limit_message(max_metrics: int, owned: int) -> str:
@@ -206,6 +215,9 @@ class HistoryBusyError(DependencyUnavailableError):
 # A read that finds the compacted boundary (or a chunk) changed while it read starts
 # again: compaction moves each metric's boundary once per run, so a second try succeeds.
 _ATTEMPTS = 5
+# Metrics marked waiting for a rebuild per statement: a sweep that leaves a whole fleet's
+# rebuilds for later marks each once, in statements that hold the store this long at most.
+WAITING_CHUNK = 5000
 
 
 class MetricRepository:
@@ -402,10 +414,24 @@ class MetricRepository:
                 latest_ms=row["latest_timestamp"],
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
+                compacted_through_ms=row["compacted_through"],
+                appended_at_ms=row["appended_at"],
+                judged_at_ms=row["judged_at"],
+                rebuild_waiting_since_ms=row["rebuild_waiting_since"],
                 detection=_detection(row),
             )
             for row in rows
         ]
+
+    def mark_rebuilds_waiting(self, waiting: Sequence[tuple[str, int]]) -> None:
+        """Per (metric id, since): the metric's state rebuild waits for a later sweep, since
+        `since` unless it was already waiting (see MARK_REBUILDS_WAITING)."""
+        for first in range(0, len(waiting), WAITING_CHUNK):
+            chunk = sorted(waiting[first : first + WAITING_CHUNK])
+            self.executor.write(
+                q.MARK_REBUILDS_WAITING,
+                {"min": MIN_MS, "waiting": [{"id": i, "since": since} for i, since in chunk]},
+            )
 
     def save_scan_marks(self, marks: Sequence[ScanMark]) -> None:
         """Write on each metric how far a scan judged it (see SAVE_SCAN_MARKS), in one
