@@ -25,8 +25,10 @@ from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.epoch import to_epoch_ms
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
+from common.users.models import User
 from tests.common.scans.test_sweep_settings import anomaly_ids, patch_detection
 from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan
+from tests.support import AppServer
 from tests.worker.support import seasonal_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -146,3 +148,37 @@ def test_rebuilds_are_spread_over_sweeps_while_valid_states_advance(
     assert sorted(anomaly_ids(client, steady.id)) == sorted(
         stored.ids[i] for i in np.flatnonzero(whole.is_anomaly)
     )
+
+
+def test_an_owner_whose_rebuilds_all_wait_sees_the_sweep_that_left_them(
+    client: httpx.Client,
+    app_server: AppServer,
+    make_user: Callable[..., tuple[User, str]],
+    settings: Settings,
+    sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
+) -> None:
+    _, key = make_user()
+    with httpx.Client(base_url=app_server.base_url, headers={"X-API-Key": key}) as other:
+        mine = scanned_metric(series(60, COUNT + 2), stored=COUNT, ago=AGO)
+        theirs = scanned_metric(series(61, COUNT + 2), stored=COUNT, ago=AGO, http=other)
+        sweep()
+        patch_detection(client, mine.id, {"sensitivity": LOUDER})
+        patch_detection(other, theirs.id, {"sensitivity": LOUDER})
+        one = settings.model_copy(update={"scan_rebuild_readings": 1})  # one rebuild a sweep
+        mine.send(COUNT, COUNT + 1)  # appended first: waits longer
+        theirs.send(COUNT, COUNT + 1)
+        swept = sweep(one)
+        assert swept.totals.rebuilds_waiting == 1
+        seen = owner_scan(client, swept)
+        assert (seen["metrics_judged"], seen["readings_judged"]) == (1, COUNT + 1)
+        assert seen["rebuilds_waiting"] == 0 and seen["last_batch_at"] is not None
+        # The other owner's metric waits: the sweep is in their list, with no batch of theirs.
+        seen = owner_scan(other, swept)
+        assert (seen["metrics_judged"], seen["rebuilds_waiting"]) == (0, 1)
+        assert seen["last_batch_at"] is None and seen["duration_seconds"] is None
+
+        swept = sweep(one)  # nothing new: the waiting metric is looked at again all the same
+        assert owner_scan(other, swept)["readings_judged"] == COUNT + 1
+        assert owner_scan(other, swept)["rebuilds_waiting"] == 0
+        assert judged_through(other, theirs) == theirs.times_ms[COUNT]
