@@ -48,6 +48,12 @@ class Metric(BaseModel):
         "while its detector state's rebuild waits for a later sweep (SCAN_REBUILD_READINGS), "
         "at least the time its readings have waited so far, growing until a sweep judges it",
     )
+    scan_waiting_since: datetime | None = Field(
+        default=None,
+        description="while its detector state's rebuild waits for a later sweep (after a "
+        "settings change or an upgrade; SCAN_REBUILD_READINGS): since when, at the latest "
+        "(scan_lag_seconds counts from it); null: not waiting",
+    )
     scan_note: str | None = Field(
         default=None, description="what scans said of this metric, once (e.g. too few readings)"
     )

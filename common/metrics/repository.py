@@ -119,17 +119,27 @@ def _metric(row: Row) -> Metric:
         last_judged_at=optional_moment(row["judged_at"]),
         judged_through=optional_moment(row["judged_through"]),
         scan_lag_seconds=_scan_lag_seconds(row),
+        scan_waiting_since=optional_moment(_rebuild_waiting_since(row)),
         scan_note=row["scan_note"],
         detection=_detection(row),
     )
 
 
-def _scan_lag_seconds(row: Row) -> float | None:
-    """The lag at the last scan; while the metric's state rebuild waits for a later sweep
-    (MARK_REBUILDS_WAITING), the time since its wait began, growing until it is judged."""
+def _rebuild_waiting_since(row: Row) -> int | None:
+    """Since when the metric's state rebuild waits for a later sweep (MARK_REBUILDS_WAITING:
+    a wait is over once a scan judged the metric after it began); None: not waiting."""
     waiting, judged_at = row.get("rebuild_waiting_since"), row["judged_at"]
-    if waiting is not None and (judged_at is None or waiting > judged_at):
-        return max(0, now_ms() - int(waiting)) / 1000
+    if waiting is None or (judged_at is not None and waiting <= judged_at):
+        return None
+    return int(waiting)
+
+
+def _scan_lag_seconds(row: Row) -> float | None:
+    """The lag at the last scan; while the metric's state rebuild waits for a later sweep,
+    the time since its wait began, growing until it is judged."""
+    waiting = _rebuild_waiting_since(row)
+    if waiting is not None:
+        return max(0, now_ms() - waiting) / 1000
     lag_ms = row["scan_lag_ms"]
     return None if lag_ms is None else int(lag_ms) / 1000
 
@@ -215,8 +225,8 @@ class HistoryBusyError(DependencyUnavailableError):
 # A read that finds the compacted boundary (or a chunk) changed while it read starts
 # again: compaction moves each metric's boundary once per run, so a second try succeeds.
 _ATTEMPTS = 5
-# Metrics marked waiting for a rebuild per statement: a sweep that leaves a whole fleet's
-# rebuilds for later marks each once, in statements that hold the store this long at most.
+# Metrics marked waiting for a rebuild, or looked up as left behind, per statement: a sweep
+# that leaves a whole fleet's rebuilds for later holds the store this long at most a time.
 WAITING_CHUNK = 5000
 
 
@@ -403,12 +413,17 @@ class MetricRepository:
 
     def due_for_scan(self, since_ms: int | None, also: Sequence[str] = ()) -> list[DueMetric]:
         """Metrics of every owner that received readings at or after `since_ms` (server
-        time), or whose id is in `also`, with how far scans have judged them."""
+        time), or whose id is in `also`, with how far scans have judged them; by id."""
         rows = self.executor.read(
-            q.METRICS_DUE, {"since": MIN_MS if since_ms is None else since_ms, "also": list(also)}
+            q.METRICS_DUE, {"since": MIN_MS if since_ms is None else since_ms}
         )
-        return [
-            DueMetric(
+        ids = sorted(set(also))
+        for first in range(0, len(ids), WAITING_CHUNK):
+            rows += self.executor.read(
+                q.METRICS_BEHIND, {"ids": ids[first : first + WAITING_CHUNK]}
+            )
+        due = {
+            row["id"]: DueMetric(
                 id=row["id"],
                 owner_id=row["owner_id"],
                 latest_ms=row["latest_timestamp"],
@@ -421,7 +436,8 @@ class MetricRepository:
                 detection=_detection(row),
             )
             for row in rows
-        ]
+        }
+        return [due[metric_id] for metric_id in sorted(due)]
 
     def mark_rebuilds_waiting(self, waiting: Sequence[tuple[str, int]]) -> None:
         """Per (metric id, since): the metric's state rebuild waits for a later sweep, since
@@ -443,6 +459,7 @@ class MetricRepository:
             {
                 "now": now_ms(),
                 "min": MIN_MS,
+                "lock": self.executor.engine == "neo4j",
                 # Sorted: on Neo4j, writers that lock several metrics lock them in one order.
                 "marks": [
                     {

@@ -63,6 +63,29 @@ def judged_through(client: httpx.Client, metric: ScannedMetric) -> int:
     return to_epoch_ms(datetime.fromisoformat(raw))
 
 
+def one_pass_after_change(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    metric: ScannedMetric,
+    first_after: int,
+    stored_before: set[str],
+) -> int:
+    """Check that the metric's saved state is one pass at the new sensitivity and that its
+    anomalies are those stored before the change and that pass's from `first_after` on;
+    how many of the latter."""
+    stored = store.readings.read_window(metric.id, None, None)
+    whole, final = advance(
+        new_state(AdaptiveSettings(sensitivity=LOUDER)), stored.timestamps_ms, stored.values
+    )
+    assert stores.client.hget(keys.scan_state(metric.id), "state") == final.to_bytes()
+    after = {stored.ids[i] for i in np.flatnonzero(whole.is_anomaly) if i >= first_after}
+    anomalies = anomaly_ids(client, metric.id)
+    assert len(set(anomalies)) == len(anomalies), "an anomaly stored twice"
+    assert set(anomalies) == stored_before | after, metric.id
+    return len(after)
+
+
 def test_rebuilds_are_spread_over_sweeps_while_valid_states_advance(
     client: httpx.Client,
     store: Repositories,
@@ -116,10 +139,11 @@ def test_rebuilds_are_spread_over_sweeps_while_valid_states_advance(
             last_judged = COUNT if metric is late else COUNT - 1
             assert judged_through(client, metric) == metric.times_ms[last_judged], minute
             lag = view["scan_lag_seconds"]
-            assert isinstance(lag, float), view
+            assert isinstance(lag, float) and view["scan_waiting_since"] is not None, view
             lags[metric.id].append((time.monotonic(), lag))
     for metric in [steady, *fleet, late]:
         assert judged_through(client, metric) == metric.times_ms[total - 1]
+        assert metric_view(client, metric.id)["scan_waiting_since"] is None
 
     # A waiting metric's lag grew with the time it waited, sweep after sweep.
     assert len(lags[fleet[5].id]) == 2 and len(lags[late.id]) == 2
@@ -129,18 +153,11 @@ def test_rebuilds_are_spread_over_sweeps_while_valid_states_advance(
 
     # What was stored and saved is one pass of the detector, at the old sensitivity up to
     # the change and the new one after: nothing judged twice, nothing skipped.
-    found_after = 0
-    for metric, first_after in [*((m, COUNT) for m in fleet), (late, COUNT + 1)]:
-        stored = store.readings.read_window(metric.id, None, None)
-        whole, final = advance(
-            new_state(AdaptiveSettings(sensitivity=LOUDER)), stored.timestamps_ms, stored.values
-        )
-        assert stores.client.hget(keys.scan_state(metric.id), "state") == final.to_bytes()
-        after = {stored.ids[i] for i in np.flatnonzero(whole.is_anomaly) if i >= first_after}
-        found_after += len(after)
-        anomalies = anomaly_ids(client, metric.id)
-        assert len(set(anomalies)) == len(anomalies), "an anomaly stored twice"
-        assert set(anomalies) == judged_before[metric.id] | after, metric.id
+    changed = [*((m, COUNT) for m in fleet), (late, COUNT + 1)]
+    found_after = sum(
+        one_pass_after_change(client, store, stores, metric, first, judged_before[metric.id])
+        for metric, first in changed
+    )
     assert found_after > 0, "the new sensitivity should flag some readings after the change"
     stored = store.readings.read_window(steady.id, None, None)
     whole, final = advance(new_state(AdaptiveSettings()), stored.timestamps_ms, stored.values)
