@@ -255,10 +255,16 @@ class DueMetric:
     @property
     def waiting_since_ms(self) -> int | None:
         """When its current wait for a rebuild began; None: not waiting."""
-        since, judged = self.rebuild_waiting_since_ms, self.judged_at_ms
-        if since is None or (judged is not None and since <= judged):
-            return None
-        return since
+        return rebuild_waiting_since(self.rebuild_waiting_since_ms, self.judged_at_ms)
+
+
+def rebuild_waiting_since(marked_ms: int | None, judged_at_ms: int | None) -> int | None:
+    """Since when a metric's state rebuild waits for a later sweep, from what
+    MARK_REBUILDS_WAITING marked and its last judgement (a wait is over once a scan judged
+    the metric after it began); None: not waiting."""
+    if marked_ms is None or (judged_at_ms is not None and marked_ms <= judged_at_ms):
+        return None
+    return marked_ms
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from common.metrics.models import (
     ServiceKey,
     WantedMetric,
     concat,
+    rebuild_waiting_since,
     take,
 )
 from common.metrics.placement import (
@@ -126,12 +127,10 @@ def _metric(row: Row) -> Metric:
 
 
 def _rebuild_waiting_since(row: Row) -> int | None:
-    """Since when the metric's state rebuild waits for a later sweep (MARK_REBUILDS_WAITING:
-    a wait is over once a scan judged the metric after it began); None: not waiting."""
-    waiting, judged_at = row.get("rebuild_waiting_since"), row["judged_at"]
-    if waiting is None or (judged_at is not None and waiting <= judged_at):
-        return None
-    return int(waiting)
+    marked, judged_at = row.get("rebuild_waiting_since"), row["judged_at"]
+    return rebuild_waiting_since(
+        None if marked is None else int(marked), None if judged_at is None else int(judged_at)
+    )
 
 
 def _scan_lag_seconds(row: Row) -> float | None:
