@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     # worker's memory, and how long the incident sweep can wait behind one.
     scan_batch_readings: int = Field(default=10_000, gt=0)
     scan_batch_metrics: int = Field(default=500, gt=0)
+    # Readings a sweep rebuilds detector states from, at most (a state that is missing,
+    # invalidated by a settings change or an upgrade, or behind late readings): after the
+    # metrics whose state is valid, the waiting rebuilds, the longest-waiting first, until
+    # this many readings (one at least). A rebuild costs about 55 us of worker CPU a reading
+    # (110 ms a metric with a week of 5-minute readings, BENCHMARKS.md "Fleet sweeps"): 4M
+    # is about 220 s of one core, half of this 2-core machine's 300 s interval. Scale it
+    # with the interval and the cores the sweep queue has to spare.
+    scan_rebuild_readings: int = Field(default=4_000_000, gt=0)
     # Sweep records listed per owner by GET /api/scans, and how long one is kept.
     scan_records_kept: int = Field(default=500, gt=0)
     scan_record_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)

@@ -4,6 +4,9 @@ between sweeps. Test modules get them through tests/conftest.py's `pytest_plugin
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +20,7 @@ from common.anomalies.models import Anomaly
 from common.epoch import to_epoch_ms
 from common.graph.params import KeysetPage
 from common.metrics.models import NewReading
-from common.queue import JobQueue, producer_app
+from common.queue import BATCH_PRIORITY, JobQueue, producer_app
 from common.scans.models import SweepTotals
 from common.scans.sweep import SweepPlan, run_sweep
 from common.settings import Settings
@@ -62,6 +65,34 @@ def owner_scan(http: httpx.Client, swept: Swept) -> dict[str, object]:
     assert answer.status_code == 200, answer.text
     [scan] = [s for s in answer.json()["scans"] if s["id"] == swept.plan.sweep_id]
     return scan  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def own_queue(settings: Settings) -> Iterator[tuple[Settings, JobQueue]]:
+    """Settings (two metrics a batch) and a producer for a sweep queue of the test's own:
+    no worker reads it unless the test starts one."""
+    name = f"test.sweeps.{uuid.uuid4().hex[:8]}"
+    own = settings.model_copy(update={"sweep_queue": name, "scan_batch_metrics": 2})
+    queue = JobQueue(producer_app(own, own.redis_url or ""))
+    yield own, queue
+    queue.app.close()
+
+
+def waiting_batches(stores: RedisStores, queue_name: str) -> list[list[object]]:
+    """The batch messages waiting in the queue (kombu keeps priority 6 in its own list)."""
+    raw = stores.client.lrange(f"{queue_name}\x06\x16{BATCH_PRIORITY}", 0, -1)
+    return [json.loads(base64.b64decode(json.loads(m)["body"]))[0] for m in raw]
+
+
+def give_back_waiting(stores: RedisStores, queue_name: str) -> None:
+    """Give the metrics of the queue's waiting batches back, as the batches would have, for
+    the tests that follow, and drop the batches."""
+    for batch in waiting_batches(stores, queue_name):
+        sweep_id, _, entries = batch
+        ids = [entry[0] for entry in entries]  # type: ignore[union-attr]
+        stores.scan_states.release(ids, str(sweep_id))
+        stores.scan_states.mark_behind(ids)
+    stores.client.delete(f"{queue_name}\x06\x16{BATCH_PRIORITY}")
 
 
 @pytest.fixture
@@ -113,12 +144,15 @@ class ScannedMetric:
 @pytest.fixture
 def scanned_metric(client: httpx.Client, store: Repositories) -> Callable[..., ScannedMetric]:
     """Make a ScannedMetric of `values` with its first `stored` readings (default: all),
-    for the `client`'s owner (or `http`'s)."""
+    for the `client`'s owner (or `http`'s), ending about now, or `ago` before now."""
 
     def make(
-        values: np.ndarray, stored: int | None = None, http: httpx.Client | None = None
+        values: np.ndarray,
+        stored: int | None = None,
+        http: httpx.Client | None = None,
+        ago: timedelta = timedelta(0),
     ) -> ScannedMetric:
-        start = recent_start(len(values), SCAN_STEP)
+        start = recent_start(len(values), SCAN_STEP) - ago
         stored = len(values) if stored is None else stored
         metric_id, _ = add_metric(http or client, store, values[:stored], start, SCAN_STEP)
         times = [to_epoch_ms(start + i * SCAN_STEP) for i in range(len(values))]

@@ -44,7 +44,15 @@ class Metric(BaseModel):
     )
     scan_lag_seconds: float | None = Field(
         default=None,
-        description="at the last scan: from the newest reading's arrival to its judgement",
+        description="at the last scan: from the newest reading's arrival to its judgement; "
+        "while its detector state's rebuild waits for a later sweep (SCAN_REBUILD_READINGS), "
+        "at least the time its readings have waited so far, growing until a sweep judges it",
+    )
+    scan_waiting_since: datetime | None = Field(
+        default=None,
+        description="while its detector state's rebuild waits for a later sweep (after a "
+        "settings change or an upgrade; SCAN_REBUILD_READINGS): since when, at the latest "
+        "(scan_lag_seconds counts from it); null: not waiting",
     )
     scan_note: str | None = Field(
         default=None, description="what scans said of this metric, once (e.g. too few readings)"
@@ -237,6 +245,26 @@ class DueMetric:
     judged_through_ms: int | None  # the newest reading judged (None: never judged)
     late_from_ms: int | None  # readings at or after it, up to judged_through, are not judged
     detection: MetricDetection  # the metric's own settings: the state a sweep expects
+    compacted_through_ms: int | None = None  # readings before it are in chunks
+    appended_at_ms: int | None = None  # server time of its last append
+    judged_at_ms: int | None = None  # server time of its last judgement
+    # Since when its state rebuild waits for a later sweep (MARK_REBUILDS_WAITING): a wait
+    # only while after judged_at.
+    rebuild_waiting_since_ms: int | None = None
+
+    @property
+    def waiting_since_ms(self) -> int | None:
+        """When its current wait for a rebuild began; None: not waiting."""
+        return rebuild_waiting_since(self.rebuild_waiting_since_ms, self.judged_at_ms)
+
+
+def rebuild_waiting_since(marked_ms: int | None, judged_at_ms: int | None) -> int | None:
+    """Since when a metric's state rebuild waits for a later sweep, from what
+    MARK_REBUILDS_WAITING marked and its last judgement (a wait is over once a scan judged
+    the metric after it began); None: not waiting."""
+    if marked_ms is None or (judged_at_ms is not None and marked_ms <= judged_at_ms):
+        return None
+    return marked_ms
 
 
 @dataclass(frozen=True)

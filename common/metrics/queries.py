@@ -10,7 +10,8 @@ RETURN m.id AS id, m.name AS name, m.description AS description, m.service_id AS
        m.created_at AS created_at, m.label_names AS label_names, m.label_values AS label_values,
        latest.id AS latest_id, latest.timestamp AS latest_timestamp, latest.value AS latest_value,
        m.judged_at AS judged_at, m.judged_through AS judged_through, m.scan_lag_ms AS scan_lag_ms,
-       m.scan_note AS scan_note, m.detection AS detection
+       m.rebuild_waiting_since AS rebuild_waiting_since, m.scan_note AS scan_note,
+       m.detection AS detection
 """
 
 # Labels are two lists of strings, names sorted (Neo4j has no map properties); none: unset.
@@ -248,15 +249,52 @@ RETURN m.id AS id, m.name AS name, m.service_id AS service_id, u.id AS owner_id,
 # both engines run (FalkorDB has no `CALL (x) { ... }`; Neo4j 5 calls this one deprecated).
 
 # The metrics a sweep looks at: appended since $since (server time, so a late reading with
-# an old timestamp counts) or named in $also (left behind by an earlier sweep).
-METRICS_DUE = """
-MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
-WHERE (m.last_append_at >= $since OR m.id IN $also) AND m.deleting IS NULL
+# an old timestamp counts), with what decides whether a sweep advances or rebuilds its
+# state (the compacted boundary: readings compacted before a sweep judged them are judged
+# in a rebuild) and how long a rebuild has waited (MARK_REBUILDS_WAITING).
+_DUE_COLUMNS = """
 OPTIONAL MATCH (m)-[:LATEST_READING]->(latest:MetricReading)
 RETURN m.id AS id, u.id AS owner_id, latest.timestamp AS latest_timestamp,
        m.judged_through AS judged_through, m.late_from AS late_from,
+       m.compacted_through AS compacted_through, m.last_append_at AS appended_at,
+       m.judged_at AS judged_at, m.rebuild_waiting_since AS rebuild_waiting_since,
        m.detection AS detection
-ORDER BY m.id
+"""
+METRICS_DUE = (
+    """
+MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric)
+WHERE m.last_append_at >= $since AND m.deleting IS NULL
+"""
+    + _DUE_COLUMNS
+)
+
+# The same of the metrics an earlier sweep left behind ($ids), whether appended to or not: a
+# lookup each. Not `OR m.id IN $ids` in METRICS_DUE: FalkorDB tests such a list item by
+# item for every metric, and after a settings change the whole fleet's rebuilds wait there
+# (5,000 ids over 20,000 metrics: 0.36 s of CPU; 20,000 ids: past the client's timeout).
+METRICS_BEHIND = (
+    """
+UNWIND $ids AS metric_id
+MATCH (u:User)-[:OWNS]->(:Service)-[:MONITORS]->(m:Metric {id: metric_id})
+WHERE m.deleting IS NULL
+"""
+    + _DUE_COLUMNS
+)
+
+# Metrics whose state rebuild a sweep left for a later one (SCAN_REBUILD_READINGS): since
+# when each waits, at the first sweep that leaves it (w.since: its last append then, so the
+# wait is never overstated). A wait is over once a scan judged the metric after it began
+# (judged_at, SAVE_SCAN_MARKS's $now, is later): the next wait starts afresh, never before
+# that judgement (an append that came after that batch's read and before its marks is
+# understated by at most the batch's time).
+MARK_REBUILDS_WAITING = """
+UNWIND $waiting AS w
+MATCH (m:Metric {id: w.id})
+WHERE m.rebuild_waiting_since IS NULL
+   OR m.rebuild_waiting_since <= coalesce(m.judged_at, $min)
+SET m.rebuild_waiting_since = CASE WHEN w.since > coalesce(m.judged_at, $min) THEN w.since
+                                   ELSE m.judged_at + 1 END
+RETURN count(m) AS marked
 """
 
 # Readings a rebuild would read, per metric: raw ones (at most $limit) and those of the
@@ -333,20 +371,22 @@ RETURN w.id AS id, ids, timestamps, vals, m.compacted_through AS through
 """
 
 # How far each metric was judged (a mark that judged nothing only changes the note).
-# judged_through is set first: on Neo4j this holds the metric's lock, so an append racing
-# this write either sees the new judged_through (and marks itself late) or committed
+# With $lock (Neo4j), judged_through is set first: this holds the metric's lock, so an append
+# racing this write either sees the new judged_through (and marks itself late) or committed
 # before, and is counted here: when the metric was appended to since the batch read it
 # (last_append_at moved), more raw readings in (after, through] than were judged raw means
 # one arrived unseen, and they are marked late; so does a compaction since the batch read
 # the boundary (it moved raw readings out of the count, which could hide one). Otherwise
 # the late readings the batch saw were judged, unless another late append came since
 # (late_seq moved). (`>= k.after + 1`, not `> k.after`: see SCAN_READ_NEW.)
+# Without $lock (FalkorDB runs one write query at a time per graph: nothing comes between)
+# every property is written by the one SET at the end: FalkorDB's cost of a SET is per node
+# more than per property, and the early one was a seventh of this statement's CPU
+# (tests/bench/scan_marks.py).
 SAVE_SCAN_MARKS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
-SET m.judged_through = k.through, m.scan_note = k.note,
-    m.judged_at = CASE WHEN k.judged > 0 THEN $now ELSE m.judged_at END,
-    m.scan_lag_ms = CASE WHEN k.judged > 0 THEN k.lag_ms ELSE m.scan_lag_ms END
+FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END | SET m.judged_through = k.through)
 WITH m, k
 CALL {
   WITH m, k
@@ -356,14 +396,17 @@ CALL {
   WHERE r.metric_id = k.id AND r.timestamp >= k.after + 1 AND r.timestamp <= k.through
   RETURN count(r) AS present
 }
-SET m.late_from = CASE
-  WHEN present > k.raw
-       OR (m.last_append_at <> k.appended_at
-           AND coalesce(m.compacted_through, $min) <> coalesce(k.compacted_through, $min)) THEN
-    CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
-         ELSE m.late_from END
-  WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
-  ELSE m.late_from END
+SET m.judged_through = k.through, m.scan_note = k.note,
+    m.judged_at = CASE WHEN k.judged > 0 THEN $now ELSE m.judged_at END,
+    m.scan_lag_ms = CASE WHEN k.judged > 0 THEN k.lag_ms ELSE m.scan_lag_ms END,
+    m.late_from = CASE
+      WHEN present > k.raw
+           OR (m.last_append_at <> k.appended_at
+               AND coalesce(m.compacted_through, $min) <> coalesce(k.compacted_through, $min))
+        THEN CASE WHEN m.late_from IS NULL OR m.late_from > k.after + 1 THEN k.after + 1
+                  ELSE m.late_from END
+      WHEN coalesce(m.late_seq, 0) = k.late_seq THEN null
+      ELSE m.late_from END
 RETURN count(m) AS marked
 """
 

@@ -61,6 +61,7 @@ from common.metrics.models import (
     ServiceKey,
     WantedMetric,
     concat,
+    rebuild_waiting_since,
     take,
 )
 from common.metrics.placement import (
@@ -108,7 +109,6 @@ def _metric(row: Row) -> Metric:
             timestamp=from_epoch_ms(row["latest_timestamp"]),
             value=row["latest_value"],
         )
-    lag_ms = row["scan_lag_ms"]
     return Metric(
         id=row["id"],
         name=row["name"],
@@ -119,10 +119,28 @@ def _metric(row: Row) -> Metric:
         latest_reading=latest,
         last_judged_at=optional_moment(row["judged_at"]),
         judged_through=optional_moment(row["judged_through"]),
-        scan_lag_seconds=None if lag_ms is None else lag_ms / 1000,
+        scan_lag_seconds=_scan_lag_seconds(row),
+        scan_waiting_since=optional_moment(_rebuild_waiting_since(row)),
         scan_note=row["scan_note"],
         detection=_detection(row),
     )
+
+
+def _rebuild_waiting_since(row: Row) -> int | None:
+    marked, judged_at = row.get("rebuild_waiting_since"), row["judged_at"]
+    return rebuild_waiting_since(
+        None if marked is None else int(marked), None if judged_at is None else int(judged_at)
+    )
+
+
+def _scan_lag_seconds(row: Row) -> float | None:
+    """The lag at the last scan; while the metric's state rebuild waits for a later sweep,
+    the time since its wait began, growing until it is judged."""
+    waiting = _rebuild_waiting_since(row)
+    if waiting is not None:
+        return max(0, now_ms() - waiting) / 1000
+    lag_ms = row["scan_lag_ms"]
+    return None if lag_ms is None else int(lag_ms) / 1000
 
 
 def metric_limit_message(max_metrics: int, owned: int) -> str:
@@ -206,6 +224,9 @@ class HistoryBusyError(DependencyUnavailableError):
 # A read that finds the compacted boundary (or a chunk) changed while it read starts
 # again: compaction moves each metric's boundary once per run, so a second try succeeds.
 _ATTEMPTS = 5
+# Metrics marked waiting for a rebuild, or looked up as left behind, per statement: a sweep
+# that leaves a whole fleet's rebuilds for later holds the store this long at most a time.
+WAITING_CHUNK = 5000
 
 
 class MetricRepository:
@@ -391,21 +412,41 @@ class MetricRepository:
 
     def due_for_scan(self, since_ms: int | None, also: Sequence[str] = ()) -> list[DueMetric]:
         """Metrics of every owner that received readings at or after `since_ms` (server
-        time), or whose id is in `also`, with how far scans have judged them."""
+        time), or whose id is in `also`, with how far scans have judged them; by id."""
         rows = self.executor.read(
-            q.METRICS_DUE, {"since": MIN_MS if since_ms is None else since_ms, "also": list(also)}
+            q.METRICS_DUE, {"since": MIN_MS if since_ms is None else since_ms}
         )
-        return [
-            DueMetric(
+        ids = sorted(set(also))
+        for first in range(0, len(ids), WAITING_CHUNK):
+            rows += self.executor.read(
+                q.METRICS_BEHIND, {"ids": ids[first : first + WAITING_CHUNK]}
+            )
+        due = {
+            row["id"]: DueMetric(
                 id=row["id"],
                 owner_id=row["owner_id"],
                 latest_ms=row["latest_timestamp"],
                 judged_through_ms=row["judged_through"],
                 late_from_ms=row["late_from"],
+                compacted_through_ms=row["compacted_through"],
+                appended_at_ms=row["appended_at"],
+                judged_at_ms=row["judged_at"],
+                rebuild_waiting_since_ms=row["rebuild_waiting_since"],
                 detection=_detection(row),
             )
             for row in rows
-        ]
+        }
+        return [due[metric_id] for metric_id in sorted(due)]
+
+    def mark_rebuilds_waiting(self, waiting: Sequence[tuple[str, int]]) -> None:
+        """Per (metric id, since): the metric's state rebuild waits for a later sweep, since
+        `since` unless it was already waiting (see MARK_REBUILDS_WAITING)."""
+        for first in range(0, len(waiting), WAITING_CHUNK):
+            chunk = sorted(waiting[first : first + WAITING_CHUNK])
+            self.executor.write(
+                q.MARK_REBUILDS_WAITING,
+                {"min": MIN_MS, "waiting": [{"id": i, "since": since} for i, since in chunk]},
+            )
 
     def save_scan_marks(self, marks: Sequence[ScanMark]) -> None:
         """Write on each metric how far a scan judged it (see SAVE_SCAN_MARKS), in one
@@ -417,6 +458,7 @@ class MetricRepository:
             {
                 "now": now_ms(),
                 "min": MIN_MS,
+                "lock": self.executor.engine == "neo4j",
                 # Sorted: on Neo4j, writers that lock several metrics lock them in one order.
                 "marks": [
                     {

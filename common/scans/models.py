@@ -12,8 +12,11 @@ class OwnerSweep(BaseModel):
     id: str
     started_at: datetime
     finished: bool = Field(description="every batch of the sweep (all owners) has finished")
-    last_batch_at: datetime = Field(description="when the last batch with your metrics finished")
-    duration_seconds: float = Field(description="from the sweep's start to last_batch_at")
+    last_batch_at: datetime | None = Field(
+        description="when the last batch with your metrics finished (null: none had any: "
+        "their detector states' rebuilds all wait, see rebuilds_waiting)"
+    )
+    duration_seconds: float | None = Field(description="from the sweep's start to last_batch_at")
     metrics_judged: int = Field(description="your metrics whose new readings were judged")
     readings_judged: int
     anomalies: int = Field(description="anomalies stored")
@@ -25,6 +28,13 @@ class OwnerSweep(BaseModel):
         description="from each metric's newest reading's arrival to its judgement"
     )
     lag_seconds_max: float | None
+    rebuilds_waiting: int = Field(
+        default=0,
+        description="your metrics whose detector state must be rebuilt (after a settings "
+        "change or an upgrade, or late readings) and that this sweep left for a later one: "
+        "each sweep rebuilds at most SCAN_REBUILD_READINGS readings' worth, the longest "
+        "waiting first; a waiting metric's scan_lag_seconds grows until it is judged",
+    )
     last_error: str | None = None
 
 
@@ -38,6 +48,9 @@ class SweepTotals(BaseModel):
     batches_done: int
     metrics_queued: int
     metrics_pending: int = Field(description="left for later: their previous batch was pending")
+    rebuilds_waiting: int = Field(
+        default=0, description="state rebuilds left for a later sweep (SCAN_REBUILD_READINGS)"
+    )
     metrics_judged: int
     readings_judged: int
     anomalies: int

@@ -192,15 +192,25 @@ class SweepRecords:
         self._record_batch = client.register_script(RECORD_BATCH)
 
     def start(
-        self, sweep_id: str, started_ms: int, batches: int, queued: int, pending: int
+        self,
+        sweep_id: str,
+        started_ms: int,
+        batches: int,
+        queued: int,
+        pending: int,
+        rebuilds_waiting: Mapping[str, int] | None = None,
     ) -> None:
-        """The sweep's record, before its batches are queued."""
+        """The sweep's record, before its batches are queued; `rebuilds_waiting`: per owner,
+        the metrics whose state rebuild the sweep left for a later one (each such owner
+        gets the sweep in their list, with no batch of theirs, if none is queued)."""
+        waiting = rebuilds_waiting or {}
         fields: dict[str, int] = {
             "started_at": started_ms,
             "batches": batches,
             "batches_done": 0,
             "queued": queued,
             "pending": pending,
+            "rebuilds_waiting": sum(waiting.values()),
         }
         key = keys.sweep(sweep_id)
         with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
@@ -208,6 +218,13 @@ class SweepRecords:
             if batches == 0:
                 pipe.hset(key, "finished_at", started_ms)
             pipe.expire(key, self.ttl_seconds)
+            for owner_id, count in sorted(waiting.items()):
+                owned, listed = keys.sweep_owner(sweep_id, owner_id), keys.owner_sweeps(owner_id)
+                pipe.hset(owned, "rebuilds_waiting", count)
+                pipe.expire(owned, self.ttl_seconds)
+                pipe.zadd(listed, {sweep_id: started_ms}, nx=True)
+                pipe.zremrangebyrank(listed, 0, -self.kept_per_owner - 1)
+                pipe.expire(listed, self.ttl_seconds)
             pipe.execute()
 
     def record_batch(
@@ -249,6 +266,7 @@ class SweepRecords:
             batches_done=_int(fields, "batches_done"),
             metrics_queued=_int(fields, "queued"),
             metrics_pending=_int(fields, "pending"),
+            rebuilds_waiting=_int(fields, "rebuilds_waiting"),
             **_counts(fields),
             batches_by_worker={
                 name.removeprefix("worker:"): int(value)
@@ -284,15 +302,19 @@ class SweepRecords:
                 continue  # expired meanwhile
             fields = _fields(owned)
             started_ms = int(started)
-            last_batch_ms = _int(fields, "finished_at")
+            # None: no batch held the owner's metrics (their rebuilds all wait).
+            last_batch_ms = int(fields["finished_at"]) if "finished_at" in fields else None
             sweeps.append(
                 OwnerSweep(
                     id=sweep_id,
                     started_at=from_epoch_ms(started_ms),
                     finished=finished is not None,
-                    last_batch_at=from_epoch_ms(last_batch_ms),
-                    duration_seconds=(last_batch_ms - started_ms) / 1000,
+                    last_batch_at=optional_moment(last_batch_ms),
+                    duration_seconds=None
+                    if last_batch_ms is None
+                    else (last_batch_ms - started_ms) / 1000,
                     **_counts(fields),
+                    rebuilds_waiting=_int(fields, "rebuilds_waiting"),
                     last_error=fields.get("last_error") or None,
                 )
             )

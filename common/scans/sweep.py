@@ -9,10 +9,20 @@ A sweep:
 2. leases them to itself (common.scans.states): a metric whose previous batch is still
    pending is left for a later sweep, so a metric never has two batches queued and the
    backlog stays bounded by the number of metrics;
-3. estimates each metric's readings (new ones: elapsed time over its cadence; a rebuild:
-   its history, counted by the graph) and packs them into batches of at most
-   SCAN_BATCH_METRICS metrics and SCAN_BATCH_READINGS readings;
-4. starts the sweep's record (common.scans.records) and queues the batches.
+3. estimates each metric's readings: new ones (elapsed time over its cadence) for a metric
+   whose state it continues; for a rebuild, its history, counted by the graph;
+4. takes every metric whose state it continues, and of the rebuilds (a state missing,
+   corrupt, built with other settings: after an upgrade or a settings change, the whole
+   fleet's) the longest-waiting first, up to SCAN_REBUILD_READINGS readings (one at
+   least). The rest wait for later sweeps: their leases go back, they are looked at again
+   by the next sweep (the behind set) and marked waiting on the graph from the first sweep
+   that leaves them (MARK_REBUILDS_WAITING: their scan lag grows meanwhile, and it is their
+   place in the queue). So a settings change costs each sweep a bounded time, metrics with
+   a valid state keep their lag, and a rebuild waits at most (the waiting readings ahead of
+   it) / (SCAN_REBUILD_READINGS - SCAN_HISTORY_READINGS) + 1 sweeps;
+5. packs the metrics taken into batches of at most SCAN_BATCH_METRICS metrics and
+   SCAN_BATCH_READINGS readings, starts the sweep's record (common.scans.records: with the
+   rebuilds left waiting, per owner) and queues the batches.
 No job record and no stored result per metric: the sweep's record, and on each metric
 `last_judged_at`, `judged_through`, its scan lag and note.
 """
@@ -20,6 +30,7 @@ No job record and no stored result per metric: the sweep's record, and on each m
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -72,6 +83,15 @@ class SweepPlan:
     queued: int  # metrics queued in batches
     pending: int  # left for a later sweep: their previous batch was still pending
     batches: int
+    rebuilds_waiting: int = 0  # rebuilds left for a later sweep (SCAN_REBUILD_READINGS)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a sweep queues (`entries`) and the rebuilds it leaves waiting."""
+
+    entries: list[BatchEntry]
+    waiting: list[DueMetric]
 
 
 def has_work(metric: DueMetric, horizon: int) -> bool:
@@ -111,9 +131,27 @@ def run_sweep(
     for first in range(0, len(todo), CHUNK):
         claimed |= states.claim([m.id for m in todo[first : first + CHUNK]], sweep_id)
     pending = [metric.id for metric in todo if metric.id not in claimed]
-    entries = _estimates([m for m in todo if m.id in claimed], claimed, graph, horizon, settings)
+    selection = _estimates([m for m in todo if m.id in claimed], claimed, graph, horizon, settings)
+    entries, waiting = selection.entries, [metric.id for metric in selection.waiting]
+    for first in range(0, len(waiting), CHUNK):
+        states.release(waiting[first : first + CHUNK], sweep_id)
+    graph.metrics.mark_rebuilds_waiting(
+        [
+            (metric.id, metric.appended_at_ms or started)
+            for metric in selection.waiting
+            if metric.waiting_since_ms is None  # else its wait began at an earlier sweep
+        ]
+    )
     batches = pack(entries, batch_budget(entries, settings), settings.scan_batch_metrics)
-    records.start(sweep_id, started, len(batches), queued=len(entries), pending=len(pending))
+    waiting_by_owner = Counter(metric.owner_id for metric in selection.waiting)
+    records.start(
+        sweep_id,
+        started,
+        len(batches),
+        queued=len(entries),
+        pending=len(pending),
+        rebuilds_waiting=waiting_by_owner,
+    )
     if not batches:  # otherwise its last batch observes it
         SWEEP_DURATION.observe((now_ms() - started) / 1000)
     queued = 0
@@ -125,20 +163,31 @@ def run_sweep(
         # The next sweep takes them (its own leases).
         states.release([entry.metric_id for batch in batches[queued:] for entry in batch], sweep_id)
         raise
-    # What was behind is queued now, or pending (still behind), or has nothing to judge.
-    states.forget_behind(set(behind) - set(pending))
-    states.mark_behind(pending)
+    # What was behind is queued now, pending or waiting for a rebuild (still behind), or
+    # has nothing to judge.
+    states.forget_behind(set(behind) - set(pending) - set(waiting))
+    states.mark_behind(pending + waiting)
     states.advance_cursor(started)
-    plan = SweepPlan(sweep_id, started, since, len(due), len(entries), len(pending), len(batches))
+    plan = SweepPlan(
+        sweep_id,
+        started,
+        since,
+        len(due),
+        len(entries),
+        len(pending),
+        len(batches),
+        len(waiting),
+    )
     log.info(
         "sweep %s since %s: %d metrics due, %d queued in %d batches, %d left for later "
-        "(their last batch is pending)",
+        "(their last batch is pending), %d rebuilds waiting (SCAN_REBUILD_READINGS)",
         sweep_id,
         from_epoch_ms(since).isoformat(),
         plan.due,
         plan.queued,
         plan.batches,
         plan.pending,
+        plan.rebuilds_waiting,
     )
     return plan
 
@@ -149,29 +198,61 @@ def _estimates(
     graph: SweepGraph,
     horizon: int,
     settings: Settings,
-) -> list[BatchEntry]:
-    """Each metric with the readings it will judge: its new ones, or its history."""
+) -> Selection:
+    """Each metric taken with the readings it will judge (its new ones, or its history),
+    and the rebuilds left waiting (module doc, step 4)."""
     detectors = ScanDetectors(settings)
     entries = []
+    stateless = []  # rolling/STL: their bounded history each sweep, by design
     rebuilds = []
     for metric in metrics:
         known = claimed[metric.id]
         judged, latest = metric.judged_through_ms, metric.latest_ms
         detector = detectors.of(metric.detection)
-        continues = (
-            detector.stateful
-            and known.has_state
-            and known.settings_key == detector.settings_key
-            and metric.late_from_ms is None
-        )
-        if not continues or judged is None or latest is None:
+        if not detector.stateful:
+            stateless.append(metric)
+            continue
+        boundary = metric.compacted_through_ms
+        if (
+            judged is None
+            or latest is None
+            or not known.has_state
+            or known.settings_key != detector.settings_key
+            or metric.late_from_ms is not None
+            # Readings after the last judged were compacted before a sweep saw them: the
+            # batch rebuilds (common.scans.batch.plan_metric).
+            or (boundary is not None and judged + 1 < boundary)
+        ):
             rebuilds.append(metric)
             continue
         cadence = known.cadence_ms or DEFAULT_CADENCE_MS
         estimate = min((min(latest, horizon) - judged) // cadence + 1, settings.scan_batch_readings)
         entries.append(BatchEntry(metric.id, metric.owner_id, max(1, estimate), rebuild=False))
+    entries += _histories(stateless, graph, horizon, settings)
+    # The longest-waiting rebuilds first: a metric already waiting since its first wait
+    # began, the others since their last append (later than any wait already begun).
+    rebuilds.sort(key=lambda m: (m.waiting_since_ms or m.appended_at_ms or 0, m.id))
+    budget = settings.scan_rebuild_readings
+    taken = 0
     for first in range(0, len(rebuilds), CHUNK):
-        chunk = rebuilds[first : first + CHUNK]
+        counted = _histories(rebuilds[first : first + CHUNK], graph, horizon, settings)
+        for at, entry in enumerate(counted, start=first):
+            if taken and taken + entry.estimate > budget:
+                # In order, never a smaller one past a larger: each waits its turn.
+                return Selection(entries, rebuilds[at:])
+            entries.append(entry)
+            taken += entry.estimate
+    return Selection(entries, [])
+
+
+def _histories(
+    metrics: Sequence[DueMetric], graph: SweepGraph, horizon: int, settings: Settings
+) -> list[BatchEntry]:
+    """The metrics as rebuilds, each with its history's readings (counted by the graph),
+    in the order given."""
+    entries = []
+    for first in range(0, len(metrics), CHUNK):
+        chunk = metrics[first : first + CHUNK]
         counts = graph.readings.count_for_scan(
             [(m.id, history_start(m.latest_ms, horizon, settings)) for m in chunk],
             horizon,

@@ -1,7 +1,7 @@
 """The fleet: N metrics, one reading a minute each, swept every (simulated) minute.
 
     .venv/bin/python tests/bench/bench_fleet.py [--metrics N] [--neo4j-metrics N (0: none)]
-        [--minutes M] [--sample N]
+        [--minutes M] [--sample N] [--invalidate-at MINUTE [--rebuild-readings N]]
     (or `make bench`; the Neo4j part needs `make neo4j`, and is skipped without it)
 
 Real processes: its own embedded server (FalkorDB, and Redis as broker and state store),
@@ -24,6 +24,10 @@ figure is the real work of the real processes.
    per metric through `POST /api/readings` (5,000 metrics a request, 8 threads), each
    followed by a sweep.
 3. The same on a real Neo4j 5.26 with fewer metrics (--neo4j-metrics, 2,000).
+With --invalidate-at K, the worker restarts before minute K with another SCAN_SENSITIVITY
+(as after an upgrade or a settings change: every state is invalid), and the sweeps from
+then on rebuild the fleet's states, at most SCAN_REBUILD_READINGS (--rebuild-readings)
+readings' worth a sweep; each sweep's line says how many rebuilds it left waiting.
 
 Printed per sweep and in all: metrics judged per minute, readings judged per second, scan
 lag (reading stored → judged: the metric's scan_lag_seconds) p50/p99, CPU seconds per 1,000
@@ -86,6 +90,8 @@ COLD_METRICS = 20
 COLD_READINGS = 7 * 288  # a week of 5-minute readings
 TARGET_PER_MINUTE = 50_000
 INTERVAL_S = 60
+# What --invalidate-at changes SCAN_SENSITIVITY to (the default detector's is 3e-4).
+INVALIDATING_SENSITIVITY = "0.0002"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -143,6 +149,15 @@ class Processes:
     worker: WorkerProcess
     store: int
     redis: int  # the embedded server: the store too on FalkorDB, Redis only beside Neo4j
+    env: dict[str, str]  # the worker's environment
+    logs: Path
+
+    def restart_worker(self, extra_env: dict[str, str]) -> None:
+        """A new worker with `extra_env` over its environment (an upgrade, a settings
+        change): what an operator does."""
+        stop_worker(self.worker)
+        self.env = {**self.env, **extra_env}
+        self.worker = start_worker(self.env, self.logs, concurrency=CORES or 2)
 
     def worker_pids(self) -> list[int]:
         return [self.worker.process.pid, *self.worker.child_pids()]
@@ -474,13 +489,15 @@ def running_stack(neo4j: Neo4jServer | None) -> Iterator[tuple[Stack, AppServer,
         running_app(stack) as app,
         tempfile.TemporaryDirectory(prefix="neonomaly-bench-fleet-") as logs,
     ):
-        worker = start_worker(stack.env, Path(logs), concurrency=CORES or 2)
+        env = dict(stack.env)
+        worker = start_worker(env, Path(logs), concurrency=CORES or 2)
+        redis_pid = stack.server.process.pid  # type: ignore[union-attr]
+        store_pid = redis_pid if neo4j is None or neo4j.process is None else neo4j.process.pid
+        processes = Processes(app.process.pid, worker, store_pid, redis_pid, env, Path(logs))
         try:
-            redis_pid = stack.server.process.pid  # type: ignore[union-attr]
-            store_pid = redis_pid if neo4j is None or neo4j.process is None else neo4j.process.pid
-            yield stack, app, Processes(app.process.pid, worker, store_pid, redis_pid)
+            yield stack, app, processes
         finally:
-            stop_worker(worker)
+            stop_worker(processes.worker)
 
 
 def cold_start(stack: Stack, app: AppServer, stores: RedisStores, settings: Settings) -> None:
@@ -530,8 +547,37 @@ class SweepFigures:
     post_seconds: float
 
 
+@dataclass(frozen=True)
+class Invalidation:
+    """Before minute `at` (0: never), the worker restarts with another SCAN_SENSITIVITY:
+    every metric's state is then invalid, as after an upgrade; and with `rebuild_readings`
+    as its SCAN_REBUILD_READINGS (None: the default; the cold sweep before ran with the
+    default, which it fits)."""
+
+    at: int = 0
+    rebuild_readings: int | None = None
+
+    def apply(self, processes: Processes, minute: int) -> None:
+        changed = {"SCAN_SENSITIVITY": INVALIDATING_SENSITIVITY}
+        if self.rebuild_readings is not None:
+            changed["SCAN_REBUILD_READINGS"] = str(self.rebuild_readings)
+        processes.restart_worker(changed)
+        print(
+            f"# minute {minute}: the worker restarted with SCAN_SENSITIVITY="
+            f"{INVALIDATING_SENSITIVITY} (SCAN_REBUILD_READINGS="
+            f"{processes.env.get('SCAN_REBUILD_READINGS', 'default')}): every "
+            f"metric's state, built with the default, is invalid",
+            flush=True,
+        )
+
+
 def run_engine(
-    engine: str, neo4j: Neo4jServer | None, wanted: int, minutes: int, sample: int
+    engine: str,
+    neo4j: Neo4jServer | None,
+    wanted: int,
+    minutes: int,
+    sample: int,
+    invalidation: Invalidation = Invalidation(),
 ) -> None:
     print(f"== {engine}: {wanted:,} metrics wanted, {minutes} minutes, {CORES} cores", flush=True)
     with running_stack(neo4j) as (stack, app, processes):
@@ -595,6 +641,8 @@ def run_engine(
         )
         figures: list[SweepFigures] = []
         for minute in range(1, minutes + 1):
+            if minute == invalidation.at:
+                invalidation.apply(processes, minute)
             at_ms = first_ms + (HISTORY - 1 + minute) * MINUTE_MS
             post_s = post_minute(app.base_url, stack.key, fleet.metrics, minute, at_ms)
             cpu_before = processes.cpu()
@@ -613,7 +661,8 @@ def run_engine(
                 f"{totals.metrics_judged:,} metrics in {seconds:.1f} s "
                 f"({totals.metrics_judged / seconds * 60:,.0f} a minute, "
                 f"{totals.readings_judged / seconds:,.0f} readings/s, "
-                f"{totals.anomalies:,} anomalies), lag p50 "
+                f"{totals.anomalies:,} anomalies, {totals.rebuilds_waiting:,} rebuilds "
+                f"left waiting), lag p50 "
                 f"{percentile(lags, 0.5):.1f} s p99 {percentile(lags, 0.99):.1f} s, CPU per "
                 f"1,000 metrics: worker {cpu['worker'] * per_k:.2f} s, store "
                 f"{cpu['store'] * per_k:.2f} s, its forks {cpu['store forks'] * per_k:.2f} s",
@@ -707,9 +756,21 @@ def main() -> int:
     parser.add_argument(
         "--sample", type=int, default=SAMPLE, help="metrics stored raw and swept cold"
     )
+    parser.add_argument(
+        "--invalidate-at",
+        type=int,
+        default=0,
+        help="restart the worker with another SCAN_SENSITIVITY before this minute (0: never)",
+    )
+    parser.add_argument(
+        "--rebuild-readings", type=int, default=None, help="the workers' SCAN_REBUILD_READINGS"
+    )
     args = parser.parse_args()
+    invalidation = Invalidation(args.invalidate_at, args.rebuild_readings)
     print(f"# the default detector judges from reading number {minimum_points()} on", flush=True)
-    run_engine("falkordb", None, args.metrics, args.minutes, min(args.sample, args.metrics))
+    run_engine(
+        "falkordb", None, args.metrics, args.minutes, min(args.sample, args.metrics), invalidation
+    )
     if args.neo4j_metrics == 0:
         return 0
     with tempfile.TemporaryDirectory(prefix="neonomaly-bench-neo4j-") as tmp:
@@ -725,6 +786,7 @@ def main() -> int:
                 args.neo4j_metrics,
                 args.minutes,
                 min(args.sample, args.neo4j_metrics),
+                invalidation,
             )
         finally:
             neo4j.stop()

@@ -16,8 +16,19 @@ from common.detection.adaptive import AdaptiveSettings, DetectorState, advance, 
 from common.detection.result import DetectionResult
 from common.metrics.compaction import MaintenanceReport, compact_metric
 from common.metrics.models import CompactionTarget, NewReading, ReadingSeries
+from common.queue import JobQueue
+from common.scans.batch import BatchEntry
+from common.scans.sweep import run_sweep
+from common.settings import Settings
 from common.stores import RedisStores, Repositories
-from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan, stored_anomalies
+from tests.fixtures_sweeps import (
+    ScannedMetric,
+    Swept,
+    give_back_waiting,
+    owner_scan,
+    stored_anomalies,
+    waiting_batches,
+)
 from tests.worker.support import seasonal_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -147,3 +158,34 @@ def test_readings_compacted_before_a_sweep_saw_them_are_judged(
     assert stores.client.hget(keys.scan_state(metric.id), "state") == state.to_bytes()
     assert "r400" in {series.ids[i] for i in np.flatnonzero(result.is_anomaly)}
     assert_stored_as_one_pass(store, metric.id, result, series)
+
+
+def test_a_sweep_sizes_readings_compacted_before_it_saw_them_as_a_rebuild(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    sweep: Callable[..., Swept],
+    scanned_metric: Callable[..., ScannedMetric],
+    own_queue: tuple[Settings, JobQueue],
+) -> None:
+    count, judged = 600, 300
+    metric = scanned_metric(seasonal_series(count, period=288, seed=34), stored=judged)
+    sweep()
+    metric.send(judged, count)
+    compact_before(store, metric.id, int(metric.times_ms[500]), int(metric.times_ms[-1]))
+    own, queue = own_queue
+    try:
+        # No worker reads this queue: the sweep's batch stays there to be looked at.
+        run_sweep(store, stores.scan_states, stores.sweeps, queue, own)
+        entries = [
+            BatchEntry.of_message(entry)  # type: ignore[arg-type]
+            for batch in waiting_batches(stores, own.sweep_queue)
+            for entry in batch[2]  # type: ignore[union-attr]
+        ]
+    finally:
+        give_back_waiting(stores, own.sweep_queue)
+    # The batch will rebuild it (common.scans.batch.plan_metric): the sweep sizes it as its
+    # history, raw and compacted (counted by the graph: what the batch reads), not as the
+    # 300 readings after the last judged, and counts it against SCAN_REBUILD_READINGS.
+    [entry] = [entry for entry in entries if entry.metric_id == metric.id]
+    assert (entry.rebuild, entry.estimate) == (True, count)

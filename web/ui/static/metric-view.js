@@ -40,13 +40,19 @@ export function fetchView(api, path, window, points) {
 // (at 10:06, 1.2 s after it arrived)", and what they said of it, if anything.
 function scanStatus(metric) {
   const box = el("p", { id: "scan-status", className: "hint" });
+  // A detector rebuild a later sweep makes (after a settings change or an upgrade): the lag
+  // is then how long the newer readings have waited so far.
+  const waiting = metric.scan_waiting_since
+    ? ` Its detector is rebuilt by a later sweep (a settings change or an upgrade): its newer`
+      + ` readings have waited ${formatValue(metric.scan_lag_seconds)} s so far.`
+    : "";
   if (!metric.last_judged_at) {
-    box.append(metric.scan_note || "Not judged by a periodic scan yet.");
+    box.append((metric.scan_note || "Not judged by a periodic scan yet.") + waiting);
     return box;
   }
-  const lag = metric.scan_lag_seconds === null ? "" : `, ${formatValue(metric.scan_lag_seconds)} s after it arrived`;
+  const lag = metric.scan_lag_seconds === null || waiting ? "" : `, ${formatValue(metric.scan_lag_seconds)} s after it arrived`;
   box.append(`Scans judged readings through ${formatTime(Date.parse(metric.judged_through))}`
-    + ` (at ${formatTime(Date.parse(metric.last_judged_at))}${lag}).`);
+    + ` (at ${formatTime(Date.parse(metric.last_judged_at))}${lag}).${waiting}`);
   if (metric.scan_note) box.append(` ${metric.scan_note}.`);
   return box;
 }

@@ -86,7 +86,8 @@ function scanTable(scans) {
   if (scans.length === 0) return message("No periodic scan has judged your metrics yet.");
   const rows = scans.map((scan) => el("tr", {},
     el("td", {}, formatTime(Date.parse(scan.started_at))),
-    el("td", {}, scan.finished ? "finished" : "running"),
+    el("td", {}, (scan.finished ? "finished" : "running")
+      + (scan.rebuilds_waiting ? `, ${formatNumber(scan.rebuilds_waiting)} rebuilds left for later` : "")),
     el("td", { className: "number" }, formatNumber(scan.metrics_judged)),
     el("td", { className: "number" }, formatNumber(scan.readings_judged)),
     el("td", { className: "number" }, formatNumber(scan.anomalies)),
