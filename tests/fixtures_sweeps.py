@@ -17,11 +17,14 @@ import pytest
 import redis
 
 from common.anomalies.models import Anomaly
-from common.epoch import to_epoch_ms
+from common.epoch import now_ms, to_epoch_ms
 from common.graph.params import KeysetPage
+from common.ids import new_id
 from common.metrics.models import NewReading
 from common.queue import BATCH_PRIORITY, JobQueue, producer_app
+from common.scans.batch import BatchEntry, judge_batch
 from common.scans.models import SweepTotals
+from common.scans.records import BatchTally
 from common.scans.sweep import SweepPlan, run_sweep
 from common.settings import Settings
 from common.stores import RedisStores, Repositories, redis_stores
@@ -165,3 +168,18 @@ def scanned_metric(client: httpx.Client, store: Repositories) -> Callable[..., S
         )
 
     return make
+
+
+def judge_here(
+    store: Repositories, stores: RedisStores, settings: Settings, metric_ids: list[str]
+) -> BatchTally:
+    """One batch judged in this process, as a worker would (for settings of its own)."""
+    sweep_id = new_id()
+    claimed = stores.scan_states.claim(metric_ids, sweep_id)
+    owners = {m.id: m.owner_id for m in store.metrics.due_for_scan(None, metric_ids)}
+    entries = [
+        BatchEntry(m, owners[m], settings.scan_history_readings, rebuild=True) for m in claimed
+    ]
+    return judge_batch(
+        sweep_id, now_ms(), entries, store, stores.scan_states, stores.sweeps, settings, "test"
+    )

@@ -237,7 +237,9 @@ def window_reach(self: Task, window_id: str) -> dict[str, Any]:
     """Apply a maintenance window's reach into the past (common.maintenance.reach)."""
     worker = resources.current()
     try:
-        report = apply_reach(worker.repositories.maintenance, window_id)
+        report = apply_reach(
+            worker.repositories.maintenance, window_id, worker.stores.scan_states.held
+        )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     if report is None:

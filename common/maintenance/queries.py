@@ -206,16 +206,23 @@ ORDER BY m.id
 
 # A window made, changed or deleted over readings a sweep already judged changes what the
 # metric's detector may learn from (common.anomalies.lessons): each metric k.id judged at
-# or after k.from is marked as a late append marks it (common.metrics.queries, _MARK_LATE),
-# so the next sweep rebuilds its state from its history with the windows as they are now.
-# The caller names at most WRITE_BATCH metrics a statement.
+# or after k.from, or held by a sweep's batch now (k.held: it may have read the windows
+# before the change and judge into them), is marked as a late append marks it
+# (common.metrics.queries, _MARK_LATE), so the next sweep rebuilds its state from its
+# history with the windows as they are now. The bumped late_seq keeps the mark through
+# the holding batch's SAVE_SCAN_MARKS. A held metric is marked from no later than the
+# reading after its judged_through: its batch stores anomalies up to wherever it judges,
+# and the rebuild must store those after (anomalies are stored once a reading, so what
+# both store is stored once). The caller names at most WRITE_BATCH metrics a statement.
 RELEARN_METRICS = """
 UNWIND $marks AS k
 MATCH (m:Metric {id: k.id})
-WHERE m.deleting IS NULL AND m.judged_through >= k.from
+WHERE m.deleting IS NULL AND (k.held OR m.judged_through >= k.from)
+WITH m, CASE WHEN m.judged_through IS NOT NULL AND m.judged_through + 1 < k.from
+             THEN m.judged_through + 1 ELSE k.from END AS relearn_from
 SET m.late_seq = coalesce(m.late_seq, 0) + 1,
-    m.late_from = CASE WHEN m.late_from IS NULL OR k.from < m.late_from
-                       THEN k.from ELSE m.late_from END
+    m.late_from = CASE WHEN m.late_from IS NULL OR relearn_from < m.late_from
+                       THEN relearn_from ELSE m.late_from END
 RETURN count(m) AS marked
 """
 

@@ -23,6 +23,7 @@ another tenant's write waits for one batch at most.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from common.epoch import now_ms
@@ -46,9 +47,15 @@ class ReachReport:
     relearnt: int  # metrics marked for a rebuild
 
 
-def apply_reach(repository: MaintenanceRepository, window_id: str) -> ReachReport | None:
+def apply_reach(
+    repository: MaintenanceRepository,
+    window_id: str,
+    held_by_sweeps: Callable[[Sequence[str]], set[str]],
+) -> ReachReport | None:
     """Apply the window's reach into the past, as the window is now; None when there was
-    nothing to do (no such window, or its newest generation is applied already)."""
+    nothing to do (no such window, or its newest generation is applied already).
+    `held_by_sweeps`: of these metrics, those a sweep's batch holds now
+    (common.scans.states.ScanStates.held)."""
     reach = repository.reach_of(window_id)
     if reach is None or not reach.pending:
         return None
@@ -69,13 +76,25 @@ def apply_reach(repository: MaintenanceRepository, window_id: str) -> ReachRepor
         metric_ids = [metric_id for metric_id, _ in metrics_of(covers)]
         muted = repository.mute(owner_id, metric_ids, past_spans(window, now_ms()))
         resolved = repository.resolve_emptied(owner_id)
-    # Each metric judged from a target's start on, from the earliest of its targets'.
-    marks: dict[str, int] = {}
+    # Each metric judged from a target's start on is relearnt from the earliest of its
+    # targets' starts. So is one a sweep's batch holds now, whatever it was judged through:
+    # the batch may have read the windows before this change and not saved its marks yet,
+    # and its state would then keep what it learnt inside the window (RELEARN_METRICS). The
+    # holds are read before the statement reads judged_through: a batch that is not held
+    # then has either saved its marks (the statement sees them) or not read the windows yet.
+    # Targets starting after now cover nothing judged or being judged.
+    now = now_ms()
+    starts: dict[str, int] = {}
     for target in targets:
         for metric_id, judged_through in metrics_of(target):
-            if judged_through is not None and judged_through >= target.from_ms:
-                marks[metric_id] = min(marks.get(metric_id, target.from_ms), target.from_ms)
-    relearnt = repository.relearn(sorted(marks.items()))
+            if target.from_ms <= now or (
+                judged_through is not None and judged_through >= target.from_ms
+            ):
+                starts[metric_id] = min(starts.get(metric_id, target.from_ms), target.from_ms)
+    held = held_by_sweeps(sorted(starts))
+    relearnt = repository.relearn(
+        [(metric_id, from_ms, metric_id in held) for metric_id, from_ms in sorted(starts.items())]
+    )
     repository.finish_reach(window_id, reach.seq)
     return ReachReport(window_id, reach.seq, muted, resolved, relearnt)
 

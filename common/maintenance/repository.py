@@ -142,15 +142,20 @@ class MaintenanceRepository:
         )
         return [(row["id"], row["judged_through"]) for row in rows]
 
-    def relearn(self, marks: Sequence[tuple[str, int]]) -> int:
-        """Mark these metrics, each from its epoch ms, for a rebuild at the next sweep
-        (RELEARN_METRICS: those judged at or after it), WRITE_BATCH a statement; how many
-        were marked."""
+    def relearn(self, marks: Sequence[tuple[str, int, bool]]) -> int:
+        """Mark these metrics (id, epoch ms, held by a sweep's batch now) for a rebuild at
+        the next sweep (RELEARN_METRICS: those judged at or after it, and those held),
+        WRITE_BATCH a statement; how many were marked."""
         marked = 0
         for batch in batches(marks, WRITE_BATCH):
             [row] = self.executor.write(
                 q.RELEARN_METRICS,
-                {"marks": [{"id": metric_id, "from": from_ms} for metric_id, from_ms in batch]},
+                {
+                    "marks": [
+                        {"id": metric_id, "from": from_ms, "held": held}
+                        for metric_id, from_ms, held in batch
+                    ]
+                },
             )
             marked += int(row["marked"])
         return marked

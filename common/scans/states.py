@@ -186,6 +186,18 @@ class ScanStates:
             )
         return claimed
 
+    def held(self, metric_ids: Sequence[str]) -> set[str]:
+        """The metrics a sweep's batch holds now (leased, whatever the sweep): a batch
+        judging them may have read the maintenance windows before a change and not saved
+        its marks yet (common.maintenance.reach)."""
+        if not metric_ids:
+            return set()
+        with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for metric_id in metric_ids:
+                pipe.exists(keys.scan_lease(metric_id))
+            answers = pipe.execute()
+        return {metric_id for metric_id, held in zip(metric_ids, answers, strict=True) if held}
+
     def load(self, metric_ids: Sequence[str], sweep_id: str) -> dict[str, LoadedState]:
         """Each metric's state, and whether `sweep_id` holds its lease."""
         with redis_errors(), self.redis.pipeline(transaction=False) as pipe:

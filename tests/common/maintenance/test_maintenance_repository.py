@@ -3,6 +3,7 @@ metrics they apply to, capped per owner; muted anomalies stored but joining no i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 import pytest
@@ -29,6 +30,11 @@ HOUR = 3_600_000
 MINUTE = 60_000
 
 
+def held_by_no_sweep(metric_ids: Sequence[str]) -> set[str]:
+    """No sweep's batch holds any metric (ScanStates.held, with no sweep running)."""
+    return set()
+
+
 class ReachNow:
     """A reach queue whose task runs as soon as it is queued, in this process (as the
     worker's `neonomaly.window-reach` runs it), so that a test reads what it did."""
@@ -37,7 +43,7 @@ class ReachNow:
         self.repository = repository
 
     def enqueue_window_reach(self, window_id: str) -> None:
-        apply_reach(self.repository, window_id)
+        apply_reach(self.repository, window_id, held_by_no_sweep)
 
 
 class ReachLost:
@@ -257,9 +263,11 @@ def test_muting_and_relearning_go_in_bounded_batches(
     )
     # 9 x 5 anomalies muted, 4 metrics and 4 anomalies at most a statement (a statement
     # names the metrics of one batch: their 20 anomalies, then the next 4 metrics'...);
-    # 7 metrics marked, 4 at most a statement.
+    # the 9 metrics named to the relearn, 4 a statement (a batch may hold any of them), of
+    # which the 7 judged are marked.
     chunk = [4] * 5 + [0]
-    assert counts == {"muted": chunk + chunk + [4, 1], "marked": [4, 3]}
+    assert counts["muted"] == chunk + chunk + [4, 1]
+    assert len(counts["marked"]) == 3 and sum(counts["marked"]) == 7
     for metric in metrics:
         stored = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 100))
         assert sorted(to_epoch_ms(a.timestamp) for a in stored if a.muted) == hours[2:7]
@@ -353,14 +361,14 @@ def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
 
     monkeypatch.setattr(graph.maintenance, "finish_reach", died)
     with pytest.raises(RuntimeError):
-        apply_reach(graph.maintenance, window.id)
+        apply_reach(graph.maintenance, window.id, held_by_no_sweep)
     monkeypatch.setattr(graph.maintenance, "finish_reach", finish)
     assert all(a.muted for a in graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10)))
     assert graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
 
     # Queued again, it finishes: nothing is muted or resolved twice.
     assert requeued(graph, window.id)
-    report = apply_reach(graph.maintenance, window.id)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
     assert report is not None and (report.muted, report.resolved) == (0, [])
     assert report.relearnt == 1 and late_from(graph, metric_id) == times[0]
     assert not graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
@@ -368,7 +376,7 @@ def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
     assert incident is not None and incident.status == "resolved"
     assert incident.resolved_by == "maintenance" and incident.members == 0
     # Retried once more (a redelivery): it changes nothing.
-    assert apply_reach(graph.maintenance, window.id) is None
+    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep) is None
     assert graph.incidents.get(owner.id, incident_id) == incident
     assert not requeued(graph, window.id)
 
@@ -441,10 +449,10 @@ def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
     renamed = update_window(graph.maintenance, lost, owner.id, moved, {"reason": "4.2"})
     assert renamed.reach_pending and lost.lost == [window.id] * 3
     # Both applied by one task: the metric it covered first, and the one it covers now.
-    report = apply_reach(graph.maintenance, window.id)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
     assert report is not None and report.relearnt == 2
     assert (late_from(graph, first), late_from(graph, second)) == (T0 + HOUR, T0)
-    assert apply_reach(graph.maintenance, window.id) is None
+    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep) is None
 
     # Deleted: gone from every list and lookup at once; its readings are learnt again
     # once its reach is applied, and then its tombstone goes too.
@@ -454,7 +462,7 @@ def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
     assert graph.maintenance.of_owners([owner.id]) == {}
     tombstone = graph.maintenance.reach_of(window.id)
     assert tombstone is not None and tombstone.deleted and tombstone.pending
-    report = apply_reach(graph.maintenance, window.id)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
     assert report is not None and report.relearnt == 1 and report.muted == 0
     assert graph.maintenance.reach_of(window.id) is None
 
@@ -497,3 +505,25 @@ def test_an_anomaly_judged_before_a_window_was_made_is_not_stored_unmuted_after_
     [stored] = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 10))
     assert stored.muted
     assert graph.incidents.list_owned(owner.id, None, 0, 10) == []
+
+
+def test_a_metric_a_batch_holds_is_relearnt_though_judged_before_the_window(
+    graph: Repositories,
+) -> None:
+    """A batch holding the metric may have read the windows before this one was made and
+    judge into it: its metric is relearnt from the reading after its judged_through; one
+    no batch holds, judged before the window, is not (the next batch reads the window)."""
+    owner = make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    held, free = (graph.metrics.create(owner.id, service.id, n, None).id for n in "ab")
+    judged_through(graph, [held, free], T0 + HOUR)
+    window = create_window(
+        graph.maintenance,
+        ReachLost(),
+        owner.id,
+        WindowSpec("deploy", start_ms=T0 + 2 * HOUR, end_ms=T0 + 3 * HOUR),
+        10,
+    )
+    report = apply_reach(graph.maintenance, window.id, lambda ids: {held} & set(ids))
+    assert report is not None and report.relearnt == 1
+    assert (late_from(graph, held), late_from(graph, free)) == (T0 + HOUR + 1, None)

@@ -21,14 +21,11 @@ import pytest
 
 from common import redis_keys as keys
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
-from common.epoch import now_ms, to_epoch_ms
-from common.ids import new_id
-from common.scans.batch import BatchEntry, judge_batch
-from common.scans.records import BatchTally
+from common.epoch import to_epoch_ms
 from common.settings import Settings
 from common.stores import RedisStores, Repositories
 from common.users.models import User
-from tests.fixtures_sweeps import ScannedMetric, Swept, owner_scan, stored_anomalies
+from tests.fixtures_sweeps import ScannedMetric, Swept, judge_here, owner_scan, stored_anomalies
 from tests.support import ROOT, AppServer
 from tests.worker.support import (
     WorkerProcess,
@@ -185,21 +182,6 @@ def test_a_corrupt_or_missing_state_is_rebuilt_from_the_history(
         assert stores.client.hget(state_key, "state") == judged_from_nothing(
             store, metric_id, AdaptiveSettings()
         ), damage
-
-
-def judge_here(
-    store: Repositories, stores: RedisStores, settings: Settings, metric_ids: list[str]
-) -> BatchTally:
-    """One batch judged in this process, as a worker would (for settings of its own)."""
-    sweep_id = new_id()
-    claimed = stores.scan_states.claim(metric_ids, sweep_id)
-    owners = {m.id: m.owner_id for m in store.metrics.due_for_scan(None, metric_ids)}
-    entries = [
-        BatchEntry(m, owners[m], settings.scan_history_readings, rebuild=True) for m in claimed
-    ]
-    return judge_batch(
-        sweep_id, now_ms(), entries, store, stores.scan_states, stores.sweeps, settings, "test"
-    )
 
 
 def test_other_detector_settings_rebuild_the_state(

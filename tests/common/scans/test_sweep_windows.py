@@ -5,7 +5,7 @@ judged as one pass with them kept out would judge them; deleted, they are learnt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -16,8 +16,9 @@ from common import redis_keys as keys
 from common.detection.adaptive import AdaptiveSettings, advance, new_state
 from common.epoch import from_epoch_ms, to_epoch_ms
 from common.metrics.models import NewReading
+from common.settings import Settings
 from common.stores import RedisStores, Repositories
-from tests.fixtures_sweeps import Swept, owner_scan, stored_anomalies
+from tests.fixtures_sweeps import Swept, judge_here, owner_scan, stored_anomalies
 from tests.worker.support import add_metric, recent_start, wait_for_reach
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -196,3 +197,57 @@ def test_a_window_over_an_open_incidents_anomalies_takes_them_out_of_it(
     # Left with no member, the incident is resolved at once, by maintenance.
     resolved = client.get("/api/incidents", params={"status": "resolved"}).json()["incidents"]
     assert [i["resolved_by"] for i in resolved] == ["maintenance"]
+
+
+def test_a_window_made_while_a_batch_judges_into_it_is_kept_out_all_the_same(
+    client: httpx.Client,
+    store: Repositories,
+    stores: RedisStores,
+    settings: Settings,
+    sweep: Callable[..., Swept],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch reads the windows (none); a window over the readings it judges is made and
+    its reach applied (the metric judged only up to before it), then the batch learns from
+    them and saves: the next sweep rebuilds the state without them all the same."""
+    values = outage_series()
+    start = recent_start(TOTAL, STEP)
+    times = [to_epoch_ms(start + i * STEP) for i in range(TOTAL)]
+    metric_id, _ = add_metric(client, store, values[: OUTAGE.start], start, STEP)
+    sweep()
+    store.readings.append(
+        metric_id,
+        [NewReading(f"n{i}", times[i], float(values[i])) for i in range(OUTAGE.start, COUNT)],
+    )
+    of_owners = store.maintenance.of_owners
+    made: list[str] = []
+
+    def then_a_window_is_made(owner_ids: Sequence[str]) -> object:
+        windows = of_owners(owner_ids)
+        if not made:  # between the batch's read of the windows and its saves
+            window = client.post(
+                "/api/maintenance-windows",
+                json={
+                    "metric_id": metric_id,
+                    "start": from_epoch_ms(times[OUTAGE.start]).isoformat(),
+                    "end": from_epoch_ms(times[OUTAGE.stop]).isoformat(),
+                    "reason": "load test",
+                },
+            )
+            assert window.status_code == 201, window.text
+            made.append(window.json()["id"])
+            wait_for_reach(store, made[0])  # by the session's worker, the batch holding on
+        return windows
+
+    monkeypatch.setattr(store.maintenance, "of_owners", then_a_window_is_made)
+    judge_here(store, stores, settings, [metric_id])
+    monkeypatch.undo()
+    assert made
+    _, learnt = one_pass(store, metric_id, None)
+    assert stores.client.hget(keys.scan_state(metric_id), "state") == learnt  # the race ran
+
+    sweep()
+    in_window = np.zeros(COUNT, dtype=bool)
+    in_window[OUTAGE] = True
+    _, kept_out = one_pass(store, metric_id, ~in_window)
+    assert stores.client.hget(keys.scan_state(metric_id), "state") == kept_out
