@@ -477,10 +477,9 @@ WITH k, metric_id, CASE WHEN $lock THEN again ELSE found END AS m
 WHERE m IS NOT NULL AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
 UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
-WITH gap, m, metric_id, old_latest, latest
+WITH gap, m, metric_id, old_latest, latest, $gap_checked[gap] AS checked
 UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
-WITH gap, m, metric_id, old_latest, latest, i,
-     CASE WHEN $gap_checked[gap] THEN $ids[i] END AS id
+WITH gap, m, metric_id, old_latest, latest, i, CASE WHEN checked THEN $ids[i] END AS id
 OPTIONAL MATCH (dup:MetricReading)
 WHERE id IS NOT NULL AND dup.metric_id = metric_id AND dup.id = id
 WITH gap, m, metric_id, old_latest, latest, i, dup
