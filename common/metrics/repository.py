@@ -663,8 +663,8 @@ class ReadingRepository:
         id looked up. A tail reading is newer than the newest stored one, so it is stored
         already only if its id was reused for another time (a sender's own ids can be), or
         if another append stored it meanwhile (then its gap finds its neighbours moved and
-        is placed again). The lookup (a locking index seek per reading) was a quarter to
-        a half of the statement's time on Neo4j for 10 x 1,000 and 1 x 5,000 readings
+        is placed again). The lookup (a locking index seek per reading) was a tenth to a
+        half of the statement's time on Neo4j, most for one metric's 5,000 readings
         (BENCHMARKS.md, Ingest). FalkorDB has no such constraint: it looks every id up.
         """
         if not gaps:
