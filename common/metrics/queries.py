@@ -477,7 +477,9 @@ FOREACH (late IN CASE WHEN earliest <= found.judged_through THEN [found] ELSE []
 #     the index: with `$lock AND ...` in their WHERE it looked every metric up twice more
 #     for nothing, ~10% of a 1,000-metric append.)
 #     A metric given a reading at or before its judged_through is marked late (_MARK_LATE).
-#  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them).
+#  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them),
+#     looked up in the gaps the caller asks to ($gap_checked): on Neo4j its tail gaps are
+#     left to the uniqueness constraint first (ReadingRepository._write says why).
 #  3. Each gap checks that its neighbours are still neighbours (a concurrent append may have
 #     put readings between them since the caller looked): the reading before it is older, the
 #     one after it newer, nothing is linked in between. A gap that finds otherwise stores
@@ -518,10 +520,11 @@ WITH k, metric_id, CASE WHEN $lock THEN again ELSE found END AS m
 WHERE m IS NOT NULL AND m.deleting IS NULL
 OPTIONAL MATCH (m)-[old_latest:LATEST_READING]->(latest:MetricReading)
 UNWIND range($metric_gap_first[k], $metric_gap_last[k] - 1) AS gap
-WITH gap, m, metric_id, old_latest, latest
+WITH gap, m, metric_id, old_latest, latest, $gap_checked[gap] AS checked
 UNWIND range($gap_first[gap], $gap_last[gap] - 1) AS i
-WITH gap, m, metric_id, old_latest, latest, i, $ids[i] AS id
-OPTIONAL MATCH (dup:MetricReading {metric_id: metric_id, id: id})
+WITH gap, m, metric_id, old_latest, latest, i, CASE WHEN checked THEN $ids[i] END AS id
+OPTIONAL MATCH (dup:MetricReading)
+WHERE id IS NOT NULL AND dup.metric_id = metric_id AND dup.id = id
 WITH gap, m, metric_id, old_latest, latest, i, dup
 ORDER BY i
 WITH gap, m, metric_id, old_latest, latest, collect(CASE WHEN dup IS NULL THEN i END) AS fresh

@@ -22,6 +22,7 @@ from common.graph.executors import (
     GRAPH,
     CypherExecutor,
     Row,
+    UniqueConstraintError,
     write_naming,
 )
 from common.graph.params import (
@@ -696,9 +697,28 @@ class ReadingRepository:
         return found
 
     def _write(self, gaps: list[Gap]) -> dict[int, int]:
-        """Run APPEND_READINGS for the gaps: readings stored, per gap it placed."""
+        """Run APPEND_READINGS for the gaps: readings stored, per gap it placed.
+
+        Every reading's id is looked up for a stored duplicate, but on Neo4j those of tail
+        gaps are not at first: its uniqueness constraint on (metric_id, id) refuses a stored
+        id there, and then the whole statement, which wrote nothing, runs again with every
+        id looked up. A tail reading is newer than the newest stored one, so it is stored
+        already only if its id was reused for another time (a sender's own ids can be), or
+        if another append stored it meanwhile (then its gap finds its neighbours moved and
+        is placed again). The lookup (a locking index seek per reading) was a tenth to a
+        half of the statement's time on Neo4j, most for one metric's 5,000 readings
+        (BENCHMARKS.md, Ingest). FalkorDB has no such constraint: it looks every id up.
+        """
         if not gaps:
             return {}
+        if self.executor.engine == "neo4j":
+            try:
+                return self._append(gaps, tails_checked=False)
+            except UniqueConstraintError:
+                pass  # a reused id in a tail: nothing was written; again, every id looked up
+        return self._append(gaps, tails_checked=True)
+
+    def _append(self, gaps: list[Gap], tails_checked: bool) -> dict[int, int]:
         # A metric's gaps side by side, metrics in id order (the order the locks are taken).
         order = sorted(range(len(gaps)), key=lambda index: gaps[index].metric_id)
         gaps = [gaps[index] for index in order]
@@ -733,6 +753,7 @@ class ReadingRepository:
                 "metric_gap_last": [*metric_first[1:], len(gaps)],
                 "metric_earliest": earliest,
                 "gap_tail": [gap.tail for gap in gaps],
+                "gap_checked": [tails_checked or not gap.tail for gap in gaps],
                 "gap_after": [gap.after_id for gap in gaps],
                 "gap_before": [gap.before_id for gap in gaps],
                 "gap_first": first,

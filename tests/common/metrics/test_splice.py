@@ -108,6 +108,26 @@ def test_a_reused_id_is_a_duplicate_whatever_its_timestamp(graph: Repositories) 
     assert report.ok and report.readings == 4, report.problems
 
 
+def test_a_reused_id_in_one_tail_leaves_the_other_metrics_stored_once(
+    graph: Repositories,
+) -> None:
+    # On Neo4j tails are written first without their ids looked up: the uniqueness
+    # constraint refuses the reused r1 and the statement runs again with every id looked
+    # up. The refused attempt must leave nothing behind, in either metric.
+    owner, first = make_metric(graph)
+    metric = graph.metrics.get(owner.id, first)
+    assert metric is not None
+    second = graph.metrics.create(owner.id, metric.service_id, "second", None).id
+    graph.readings.append_many({first: readings([1, 2, 3]), second: readings([1, 2, 3])})
+    stored = graph.readings.append_many(
+        {first: [NewReading("r1", T0 + 10, 9.0), *readings([4, 5])], second: readings([4, 5, 6])}
+    )
+    assert stored == {first: 2, second: 3}
+    for metric_id, count in ((first, 5), (second, 6)):
+        report = check_chain(graph.readings, metric_id)
+        assert report.ok and report.readings == count, report.problems
+
+
 def test_many_metrics_in_one_append(graph: Repositories) -> None:
     owner, first = make_metric(graph)
     metric = graph.metrics.get(owner.id, first)
