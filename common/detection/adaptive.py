@@ -32,6 +32,18 @@ For reading t:
    readings is the sum over the last p plus the one over the p before, kept in the state
    for each power of two: each mean depends on its window's values only, not on where
    a call to `advance` began, and costs a few additions per reading.
+   Two drift looks see what is slower than all of these (a temperature climbing for hours,
+   a level that creeps, a noise that widens over days), which the level follows a little
+   behind and the tails, fitted on a week, learn within a day: over the last
+   `drift_horizon` readings or so (256, whole blocks), the mean error and the mean error
+   magnitude of the level forecaster, each error in units of the reading look's threshold
+   and clipped (at 1 and SPREAD_CLIP: a burst of spikes is the other looks' to judge).
+   Each is judged against its own behaviour over a long memory (about DRIFT_MEMORY blocks,
+   a month of 5-minute readings): the mean error's normal tail beyond its root mean
+   square, the magnitudes' beyond their mean (wider only). They judge from DRIFT_WARM of
+   their blocks on (about reading 2,450), never within their window of an earlier alarm
+   (its errors are in their sums), and not against the seasonal forecaster (a seasonal
+   fit that has taken an anomalous day in errs on one side for days after it).
 3. A tail probability for each horizon against the same horizon's past values, refitted
    every BLOCK readings (`tails`: log-binned histograms of the last `history` readings'
    worth, the previous window fading out as the current one fills): above the
@@ -45,13 +57,18 @@ For reading t:
    about the last `history` readings: a series in whole steps cannot be more surprising
    than one step apart), so a quantised series does not alarm on its next step.
 4. `probability` = 4 × the smallest of the four (Bonferroni: four looks at the same
-   reading). A reading alarms when probability ≤ `sensitivity` (default 3e-4): on data
-   that behaves as its past did, at most about `sensitivity` × readings alarm, and fewer
-   where the noise has lighter tails than exponential.
+   reading; 6 × the smallest of six while the drift looks judge). A reading alarms when
+   probability ≤ `sensitivity` (default 3e-4): on data that behaves as its past did, at
+   most about `sensitivity` × readings alarm, and fewer where the noise has lighter tails
+   than exponential.
 5. Quiet: an alarm opens an event; for the next `quiet` readings the detector does not
    alarm again (the event goes on while readings stay unusual), so one incident is one
    alarm, not fifty; unless a reading is ESCALATE times as unusual as the event's peak
    so far (in -log probability): a second, larger incident alarms on its own.
+   An alarm while a drift look's probability is DRIFT_LEARN or less opens a drift (typed
+   a trend or a variance change by the more unusual of the two, from the readings up to
+   it): until both are above DRIFT_LEARN again they do not alarm, so a slow change that
+   goes on for days is one event, not one every quiet time.
 6. Recovery: SETTLE (32) readings after an alarm, if their median has left the level
    before the alarm by more than the reading look's threshold, the level moved: the level
    window restarts at the alarm (the level is the median of the readings since, until a
@@ -135,6 +152,20 @@ SETTLE = 32
 ESCALATE = 3.0
 # A shift this many reading-look thresholds off (about 3.3 σ of normal noise) is clear.
 CLEAR_SHIFT = 2.0
+# The drift look's scale is the root mean square of its values at each block's end, over
+# about DRIFT_MEMORY blocks (a month of 5-minute readings: a slow change is judged against
+# weeks of the look's own behaviour, where a tail of a week would learn it within a day),
+# and judged from DRIFT_WARM blocks on (eight of its own windows).
+DRIFT_MEMORY = 512
+DRIFT_WARM = 128
+# An alarm while the drift look's probability is at most this opens a drift; until it is
+# above this again, the drift goes on and that look does not alarm again (one slow change,
+# one event).
+DRIFT_LEARN = 1e-2
+# The spread drift reads errors' magnitudes up to this many reading-look thresholds (about
+# 2.5 sd of normal noise): a burst of spikes moves it little, a wider noise much.
+SPREAD_CLIP = 1.5
+_SQRT_HALF = math.sqrt(0.5)
 # Below the score of an alarm, for readings inside a quiet time.
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
 TINIEST = 1e-300
@@ -260,8 +291,10 @@ class _Chain:
 class _Layout:
     """What the settings fix about the computation (cached per settings)."""
 
-    looks: tuple[tuple[int, bool], ...]  # (horizon, spread) per tail row of a forecaster
+    looks: tuple[tuple[int, bool], ...]  # (horizon, spread) per windowed-sum look
     sources: tuple[tuple[int, int, float], ...]  # per look: (chain, its horizon's place, h)
+    count: int  # tail rows of a forecaster: one per look above
+    drift_blocks: int  # complete blocks before the current one the drift look reads (0: none)
     point: int  # the look of the reading alone: the band's
     chains: tuple[_Chain, _Chain]  # signed, absolute
     ring_size: int  # floats of rings per forecaster
@@ -310,9 +343,12 @@ def _layout(settings: AdaptiveSettings) -> _Layout:
         doubling = tuple((power, *rings[power]) for power in powers[:-1])
         chains.append(_Chain(doubling, plans, tuple(horizons)))
     count = len(looks)
+    drift_blocks = settings.drift_horizon // BLOCK - 1 if settings.drift_horizon else 0
     tail_share = 1.0 - settings.tail_quantile
     return _Layout(
         looks=looks,
+        count=count,
+        drift_blocks=drift_blocks,
         sources=tuple(
             (int(spread), chains[int(spread)].horizons.index(horizon), float(horizon))
             for horizon, spread in looks
@@ -363,7 +399,7 @@ class _Fits:
             max(excess, floor / horizon) if not math.isnan(excess) else NAN
             for excess, horizon in zip(tails.excess.tolist(), layout.horizons, strict=True)
         ]
-        count = len(layout.looks)
+        count = layout.count
         self.band = [
             self.threshold[row] + self.scale[row] * layout.band
             for row in (layout.point, count + layout.point)
@@ -393,6 +429,8 @@ class _Verdicts:
     unusual: list[bool] = field(default_factory=list)
     is_anomaly: list[bool] = field(default_factory=list)
     seasonal: list[bool] = field(default_factory=list)  # the seasonal forecaster was used
+    # Alarms that opened a drift (the call's index): "trend" or "spread" (`kinds`).
+    drifts: dict[int, str] = field(default_factory=dict)
 
 
 def _advance(
@@ -435,6 +473,50 @@ class _Run:
     def _new_block(self) -> None:
         self.fits = _Fits(self.state, self.layout)
         self.choice = _Choice(self.state, self.layout)
+        # The drift look's sum over the complete blocks it reads (NaN until there are as
+        # many, or if a reading in them had no forecast).
+        drift = self.state.drift_sums
+        full = drift.shape[1] == self.layout.drift_blocks
+        self.drift_before = drift.sum(axis=1).tolist() if full else [NAN] * 4
+        self.drift_chance = [1.0, 1.0]
+        self.spread_chance = [1.0, 1.0]
+        # Its scale, once it has seen DRIFT_WARM blocks (never below one reading a whole
+        # unit off over the window). Its errors are in units of the reading look's
+        # threshold (its 90 % quantile of errors; never below the data's resolution),
+        # clipped at one: the noise widening is not a drift, nor is a burst of spikes,
+        # which the other looks judge.
+        state, layout = self.state, self.layout
+        self.drift_scale = [
+            max(math.sqrt(square), 1.0 / ((layout.drift_blocks + 1) * BLOCK))
+            if seen >= DRIFT_WARM
+            else NAN
+            for square, seen in zip(state.drift_square[:2], state.drift_blocks, strict=True)
+        ]
+        # The spread drift's mean and standard deviation over the same memory.
+        self.spread_mean = state.drift_mean[2:].tolist()
+        self.spread_scale = [
+            math.sqrt(max(square - mean * mean, 0.0)) if seen >= DRIFT_WARM else NAN
+            for square, mean, seen in zip(
+                state.drift_square[2:],
+                state.drift_mean[2:],
+                state.drift_blocks,
+                strict=True,
+            )
+        ]
+        units = (
+            max(self.fits.threshold[row], state.floor)
+            for row in (layout.point, layout.count + layout.point)
+        )
+        # NaN before the reading look's first fit, or while every error has been 0 (a flat
+        # series: no unit to measure a drift in, and its looks judge any change anyway).
+        self.drift_unit = [unit if unit > 0 else NAN for unit in units]
+
+    def _restart_drift(self) -> None:
+        """The drift look starts again (unremarkable until its window fills)."""
+        state = self.state
+        state.drift_sums = np.zeros((4, 0))
+        state.partial_drift[:] = array("d", [NAN] * 4)
+        self.drift_before = [NAN] * 4
 
     def judge(self, time: int, value: float, learn: bool = True) -> None:
         state, settings = self.state, self.settings
@@ -470,6 +552,18 @@ class _Run:
         if alarm and not quiet:
             state.last_alarm = reading
             state.alarm_level = level
+            trend, spread = self.drift_chance[forecaster], self.spread_chance[forecaster]
+            if forecaster == LEVEL and min(trend, spread) <= DRIFT_LEARN:
+                # An alarm while a drift look is unusual too (whichever look raised it) is
+                # the drift's: one slow change, one event, typed by the more unusual one.
+                state.drifting = 1
+                kind = "trend" if trend <= spread else "spread"
+                self.verdicts.drifts[len(self.verdicts.is_anomaly)] = kind
+        elif state.drifting and (
+            forecaster == SEASONAL
+            or min(self.drift_chance[LEVEL], self.spread_chance[LEVEL]) > DRIFT_LEARN
+        ):
+            state.drifting = 0
         if alarm or (unusual and quiet):
             state.alarm_peak = max(state.alarm_peak, surprise) if quiet else surprise
         verdicts = self.verdicts
@@ -515,6 +609,7 @@ class _Run:
         # shift itself after the quiet time.
         for offset, length in layout.rings:
             state.sums[offset : offset + length] = array("d", [NAN]) * length
+        self._restart_drift()
         if clear:
             # A clear shift's own errors stay out of the reading look's tail (held back from
             # the blocks before, and in this one's): they would widen the band by half for
@@ -544,10 +639,12 @@ class _Run:
         with `learnt`, the error of what is learnt (`error` itself unless masked: step 7)."""
         layout, state = self.layout, self.state
         base = forecaster * layout.ring_size
-        count = len(layout.looks)
+        count = layout.count
         if math.isnan(error):  # no forecast: every sum is NaN, every look unremarkable
             for offset, length in layout.rings:
                 state.sums[base + offset + reading % length] = NAN
+            state.partial_drift[forecaster] = NAN
+            state.partial_drift[2 + forecaster] = NAN
             state.pending.extend(layout.unknown)
             return 1.0
         found = (
@@ -564,7 +661,44 @@ class _Run:
             state.pending.append(magnitude if learn else NAN)
             lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
         self.choice.add(forecaster, abs(learnt))
-        return min(max(lowest * count, TINIEST), 1.0)
+        if not layout.drift_blocks:
+            return min(max(lowest * count, TINIEST), 1.0)
+        # The drift look: the mean error over the last drift_horizon readings or so, in
+        # units clipped at one, against its own scale over a long memory (a normal tail: a
+        # mean of hundreds).
+        unit = self.drift_unit[forecaster]
+        clipped = min(max(learnt / unit, -1.0), 1.0)
+        wide = min(abs(learnt) / unit, SPREAD_CLIP)
+        state.partial_drift[forecaster] += clipped
+        state.partial_drift[2 + forecaster] += wide
+        scale = self.drift_scale[forecaster]
+        if math.isnan(scale):
+            return min(max(lowest * count, TINIEST), 1.0)
+        length = layout.drift_blocks * BLOCK + reading % BLOCK + 1
+        total = self.drift_before[forecaster] + state.partial_drift[forecaster]
+        total += min(max(error / unit, -1.0), 1.0) - clipped
+        magnitude = abs(total / length)
+        chance = math.erfc(magnitude / scale * _SQRT_HALF) if scale > 0 else float(magnitude == 0)
+        # The spread drift: the mean of the errors' magnitudes (in the same units, clipped
+        # at SPREAD_CLIP) above its own mean over the long memory: the noise widening
+        # faster than the reading look's threshold follows it. Wider only.
+        total = self.drift_before[2 + forecaster] + state.partial_drift[2 + forecaster]
+        total += min(abs(error) / unit, SPREAD_CLIP) - wide
+        above = total / length - self.spread_mean[forecaster]
+        spread = self.spread_scale[forecaster]
+        wider = 0.5 * math.erfc(above / spread * _SQRT_HALF) if spread > 0 else float(above <= 0)
+        wider = min(wider, 1.0)
+        self.drift_chance[forecaster] = chance
+        self.spread_chance[forecaster] = wider
+        # Nor do they alarm on an event already alarmed inside their window: its errors
+        # are in their sums, and they would raise it again after its quiet time.
+        covered = reading - state.last_alarm <= length
+        # Only against the level: a seasonal fit that has taken an anomalous day in errs on
+        # one side for days after it (three false alarms on NAB's artificial daily series).
+        seasonal = forecaster == SEASONAL
+        if state.drifting or covered or seasonal or math.isnan(chance) or math.isnan(wider):
+            return min(max(lowest * count, TINIEST), 1.0)
+        return min(max(min(lowest, chance, wider) * (count + 2), TINIEST), 1.0)
 
     def _remember(self, time: int, value: float, seasonal: float, expected: float) -> None:
         """The reading into what the next ones are judged from."""
@@ -653,7 +787,7 @@ def _fade(state: DetectorState, layout: _Layout) -> float:
 
 def _error_scale(state: DetectorState, layout: _Layout) -> float:
     """Typical absolute error of the seasonal forecasts: 1.4826 × their median magnitude."""
-    row = len(layout.looks) * SEASONAL + layout.point
+    row = layout.count * SEASONAL + layout.point
     return MAD_TO_STD * state.tails.quantile_of(row, 0.5, _fade(state, layout))
 
 
@@ -684,6 +818,28 @@ def _end_block(state: DetectorState, layout: _Layout) -> None:
     state.choice_counts = np.concatenate((state.choice_counts, counts), axis=1)[:, -layout.blocks :]
     state.partial_sum[:] = array("d", [0.0, 0.0])
     state.partial_count[:] = array("q", [0, 0])
+    if layout.drift_blocks:
+        if state.drift_sums.shape[1] == layout.drift_blocks:
+            # The look over the drift window that ends with this block, into its scale.
+            ends = state.drift_sums.sum(axis=1) + np.array(state.partial_drift)
+            means = (ends / ((layout.drift_blocks + 1) * BLOCK)).tolist()
+            for forecaster in (LEVEL, SEASONAL):
+                signed, wide = means[forecaster], means[2 + forecaster]
+                if math.isnan(signed) or math.isnan(wide):
+                    continue
+                seen = state.drift_blocks[forecaster] + 1
+                weight = max(1.0 / seen, 1.0 / DRIFT_MEMORY)
+                for row, mean in ((forecaster, signed), (2 + forecaster, wide)):
+                    state.drift_square[row] += weight * (mean * mean - state.drift_square[row])
+                    state.drift_mean[row] += weight * (mean - state.drift_mean[row])
+                state.drift_blocks[forecaster] = seen
+        drift = np.array(state.partial_drift)[:, None]
+        # A block with a reading without forecast is NaN: the look is unremarkable until
+        # it leaves the window.
+        state.drift_sums = np.concatenate((state.drift_sums, drift), axis=1)[
+            :, -layout.drift_blocks :
+        ]
+        state.partial_drift[:] = array("d", [0.0] * 4)
     # The smallest step between distinct values among the readings kept (a level window).
     steps = np.diff(np.unique(np.frombuffer(state.recent, dtype=np.float64)))
     if steps.shape[0]:
@@ -739,6 +895,7 @@ def _result(
         np.concatenate((past_expected, expected)),
         np.array([event.start_index + shift for event in events]),
         np.array([event.peak_index + shift for event in events]),
+        drifts=[verdicts.drifts.get(event.start_index) for event in events],
         times_ms=np.concatenate((np.zeros(shift, dtype=np.int64), times)) if real_times else None,
         seasonal=np.concatenate((np.zeros(shift, dtype=bool), np.array(verdicts.seasonal))),
         reading_offset=before.readings_seen - shift,

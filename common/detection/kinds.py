@@ -72,12 +72,18 @@ def describe_all(
     starts: np.ndarray,
     peaks: np.ndarray,
     *,
+    drifts: list[str | None] | None = None,
     times_ms: np.ndarray | None = None,
     seasonal: np.ndarray | None = None,
     reading_offset: int = 0,
 ) -> list[EventKind]:
     """The kind of each event (onset `starts[k]`, strongest reading `peaks[k]`).
 
+    `drifts` (per event): None, or "trend" / "spread" for an event a look over hundreds of
+    readings saw (`adaptive`'s drift looks): a trend change, its slope fitted on the
+    BASELINE readings up to the onset, or a variance change, the spread of the last half of
+    those readings' errors against the first half's (what follows an alarm on a slow change
+    says little about it within LOOK readings).
     `reading_offset`: without times, the number of the reading at index 0 (summaries say
     "at reading N" of the whole series when `values` is a part of it).
 
@@ -108,7 +114,13 @@ def describe_all(
     jumps = _jumps(looked, window - starts[:, None] <= (np.asarray(peaks) - starts)[:, None])
     kinds = []
     for number, start in enumerate(starts.tolist()):
-        if share[number] >= LASTING:
+        if drifts is not None and drifts[number] == "trend":
+            when = _moment(times_ms, start, reading_offset)
+            kinds.append(_drift(values, start, float(noises[number]), when))
+        elif drifts is not None and drifts[number] == "spread":
+            when = _moment(times_ms, start, reading_offset)
+            kinds.append(_widening(values, expected, start, when))
+        elif share[number] >= LASTING:
             kinds.append(
                 describe(
                     values,
@@ -169,6 +181,43 @@ def _baseline(
     onset = expected[starts][:, None]
     held = np.isfinite(onset) & ~seasonal[:, None]
     return np.asarray(np.where(held, onset, expected[at]), dtype=np.float64)
+
+
+def _drift(values: np.ndarray, start: int, noise: float, when: str) -> EventKind:
+    """A slow change seen at `start`: the slope of the BASELINE readings up to it."""
+    span = values[max(0, start + 1 - BASELINE) : start + 1]
+    slope = _slope(span) if span.shape[0] >= 2 else 0.0
+    over = slope * span.shape[0]
+    return EventKind(
+        "trend_change",
+        over,
+        over / noise,
+        f"trend {slope:+.4g} per reading over the {span.shape[0]} readings to {when} "
+        f"({over:+.4g}, {_sigmas(over / noise)})",
+    )
+
+
+def _widening(values: np.ndarray, expected: np.ndarray, start: int, when: str) -> EventKind:
+    """A noise widening seen at `start`: the errors' spread over the last half of the
+    BASELINE readings up to it against the first half's."""
+    errors = values - expected
+    half = BASELINE // 2
+    before = _noise(errors[max(0, start + 1 - BASELINE) : start + 1 - half], values[:0])
+    after = _noise(errors[max(0, start + 1 - half) : start + 1], values[:0])
+    ratio = after / before
+    return EventKind(
+        "variance_change",
+        after - before,
+        ratio,
+        f"spread ×{ratio:.3g} over the {BASELINE} readings to {when}",
+    )
+
+
+def _slope(values: np.ndarray) -> float:
+    """Least-squares slope of evenly spaced values, per reading."""
+    index = np.arange(values.shape[0], dtype=np.float64)
+    index -= index.mean()
+    return float(np.dot(index, values - values.mean()) / np.dot(index, index))
 
 
 def _short_lived(jump: float, noise: float, when: str) -> EventKind:

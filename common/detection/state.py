@@ -14,6 +14,8 @@ it back with the readings that came since. It holds:
   hundred bytes each, and its first magnitudes while it warms up);
 - the seasonal forecaster (`seasonal.Season`: a bounded grid of recent readings, a
   downsampled one of all readings for inferring the season, the fit in use);
+- the drift look's block sums of its errors and its long-memory scale (a few hundred
+  bytes: `adaptive`, the drift look);
 - the forecaster choice's block sums, the data resolution's chunk minima and maxima,
   and the last alarm (the quiet time) with the level before it, where the level window
   starts, and the reading look's evidence held back since the alarm until the detector
@@ -44,10 +46,12 @@ from common.detection.tails import SPAN, Tails
 MAGIC = b"NNDS"
 # Bumped whenever the format or the algorithm changes: a state from another version would
 # judge differently from a rebuild.
-VERSION = 4
+VERSION = 5
 # The most a state takes serialised, for any series (tests check the worst shapes).
 MAX_BYTES = 16 * 1024
 NEVER = -(2**62)  # no alarm yet
+# The detector's block of readings (`adaptive.BLOCK`): the drift look's sums are per block.
+DRIFT_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ class AdaptiveSettings:
     horizons: tuple[int, ...] = (1, 4, 32)
     # Means of the absolute error over these many readings: the spread widening.
     spread_horizons: tuple[int, ...] = (64,)
+    # The mean signed error over about this many readings (whole blocks of 16: the last
+    # drift_horizon / 16 - 1 before the current one and the current one's so far; 0: no
+    # such look): a level that creeps or a temperature climbing for hours, which the level
+    # forecaster follows a little behind and the shorter looks see only as noise.
+    drift_horizon: int = 256
     # Past values each tail is fitted on: a week of 5-minute readings (`tails`: the
     # current window of this many and the previous one fading out).
     history: int = 2000
@@ -91,6 +100,12 @@ class AdaptiveSettings:
             raise DetectionError(f"quiet must be 0 or more readings, got {self.quiet}")
         if self.level_window < 2:
             raise DetectionError(f"window must be at least 2 readings, got {self.level_window}")
+        drift = self.drift_horizon
+        if drift < 0 or drift % DRIFT_BLOCK or drift == DRIFT_BLOCK:
+            raise DetectionError(
+                f"drift_horizon must be 0 or a multiple of {DRIFT_BLOCK} readings from "
+                f"{2 * DRIFT_BLOCK}, got {self.drift_horizon}"
+            )
         if 1 not in self.horizons or min(self.horizons + self.spread_horizons) < 1:
             raise DetectionError("horizons must include 1 (the reading itself), all at least 1")
 
@@ -102,6 +117,7 @@ class AdaptiveSettings:
             "choice_window": self.choice_window,
             "horizons": list(self.horizons),
             "spread_horizons": list(self.spread_horizons),
+            "drift_horizon": self.drift_horizon,
             "history": self.history,
             "tail_quantile": self.tail_quantile,
         }
@@ -128,7 +144,7 @@ def _settings_bytes(settings: AdaptiveSettings, period: int | None) -> bytes:
         len(settings.spread_horizons),
     )
     looks = np.asarray(settings.horizons + settings.spread_horizons, dtype="<i8")
-    return head + looks.tobytes()
+    return head + struct.pack("<q", settings.drift_horizon) + looks.tobytes()
 
 
 def settings_key(settings: AdaptiveSettings, period: int | None = None) -> str:
@@ -156,6 +172,18 @@ class DetectorState:
     held: array[float] = field(default_factory=lambda: array("f"))
     partial_sum: array[float] = field(default_factory=lambda: array("d", [0.0, 0.0]))
     partial_count: array[int] = field(default_factory=lambda: array("q", [0, 0]))
+    # Per forecaster, the current block's sum of signed errors (NaN once one had no
+    # forecast) and the sums of the blocks before it that the drift look reads.
+    # (Four rows: the signed errors of each forecaster, then their magnitudes.)
+    partial_drift: array[float] = field(default_factory=lambda: array("d", [0.0] * 4))
+    drift_sums: np.ndarray = field(default_factory=lambda: np.zeros((4, 0)))
+    # Per forecaster, the drift look's mean square (one value a block, over a long memory:
+    # `adaptive`, DRIFT_MEMORY) and the blocks it has seen; 1 from an alarm the drift look
+    # raised until that look is unremarkable again (one drift, one alarm).
+    drift_square: array[float] = field(default_factory=lambda: array("d", [0.0] * 4))
+    drift_mean: array[float] = field(default_factory=lambda: array("d", [0.0] * 4))
+    drift_blocks: array[int] = field(default_factory=lambda: array("q", [0, 0]))
+    drifting: int = 0
     last_alarm: int = NEVER
     # The level before the last alarm, and the first reading of the level window (after a
     # level shift it restarts at the shift: `adaptive`, recovery).
@@ -214,6 +242,10 @@ _READINGS = (
     "held",
     "partial_sum",
     "partial_count",
+    "partial_drift",
+    "drift_square",
+    "drift_mean",
+    "drift_blocks",
 )
 
 # The bytes' layout. Each part is one object of the state: (its attribute path, its scalar
@@ -230,6 +262,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("alarm_level", "d"),
             ("level_from", "q"),
             ("alarm_peak", "d"),
+            ("drifting", "q"),
             ("chunk_min", "d"),
             ("chunk_max", "d"),
             ("floor", "d"),
@@ -242,7 +275,12 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("held", "f", 0),
             ("partial_sum", "d", 0),
             ("partial_count", "q", 0),
+            ("partial_drift", "d", 0),
+            ("drift_square", "d", 0),
+            ("drift_mean", "d", 0),
+            ("drift_blocks", "q", 0),
             ("choice_sums", "<f8", 2),
+            ("drift_sums", "<f8", 4),
             ("choice_counts", "<i8", 2),
             ("floor_mins", "<f8", 0),
             ("floor_maxes", "<f8", 0),
@@ -410,7 +448,8 @@ def _settings_from(data: bytes) -> tuple[AdaptiveSettings, int | None, str]:
     """Settings, given period and key of a state's settings bytes (few distinct: cached)."""
     values = _SETTINGS.unpack_from(data)
     sensitivity, quiet, window, choice, history, quantile, period, horizons, spreads = values
-    looks = np.frombuffer(data, dtype="<i8", offset=_SETTINGS.size).tolist()
+    (drift_horizon,) = struct.unpack_from("<q", data, _SETTINGS.size)
+    looks = np.frombuffer(data, dtype="<i8", offset=_SETTINGS.size + 8).tolist()
     if len(looks) != horizons + spreads:
         raise ValueError("settings do not add up")
     settings = AdaptiveSettings(
@@ -420,6 +459,7 @@ def _settings_from(data: bytes) -> tuple[AdaptiveSettings, int | None, str]:
         choice_window=choice,
         horizons=tuple(looks[:horizons]),
         spread_horizons=tuple(looks[horizons:]),
+        drift_horizon=drift_horizon,
         history=history,
         tail_quantile=quantile,
     )
@@ -439,5 +479,8 @@ def _check_shapes(state: DetectorState, rows: int) -> None:
         raise ValueError("warming tails of the wrong length")
     if len(state.partial_sum) != 2 or len(state.partial_count) != 2:
         raise ValueError("choice sums of the wrong shape")
+    drift = (state.partial_drift, state.drift_square, state.drift_mean)
+    if any(len(numbers) != 4 for numbers in drift) or len(state.drift_blocks) != 2:
+        raise ValueError("drift sums of the wrong shape")
     if state.season.start_times.shape != state.season.start_values.shape:
         raise ValueError("first readings of the wrong shape")

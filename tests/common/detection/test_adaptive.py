@@ -309,3 +309,66 @@ def test_a_magnitude_far_below_a_narrow_tail_has_probability_one() -> None:
     assert fits.chance(0, 1.0, 0.1) == 1.0
     assert fits.chance(0, 50.0, 0.1) == pytest.approx(0.1)
     assert fits.chance(0, 50.01, 0.1) == pytest.approx(0.1 * math.exp(-10.0))
+
+
+FIVE_MINUTES_MS = 300_000
+# The drift look judges once its scale has seen 128 blocks of its own windows: from about
+# reading 2,450 of a series (its forecasts from 225, its window of 256, 2,048 more).
+SLOW_START = 3_000
+
+
+def first_events_after(values: np.ndarray, start: int) -> list[tuple[int, str | None]]:
+    times = np.arange(values.shape[0], dtype=np.int64) * FIVE_MINUTES_MS + 1_700_000_000_000
+    result = detect(values, times)
+    return [(e.start_index, e.kind.name if e.kind else None) for e in result.events][
+        sum(e.start_index < start for e in result.events) :
+    ]
+
+
+@pytest.mark.parametrize("slope", [0.008, 0.02])
+def test_a_slow_ramp_is_one_trend_event(slope: float) -> None:
+    # 5-minute white noise (sd 1) that starts to climb by `slope` sd a reading and goes on
+    # for ten days: the level forecaster follows it 60 readings behind (0.5-1.2 sd), which
+    # the looks of 1 to 64 readings took for noise, or for a "spike" once, and then
+    # learnt. It is one event, alarmed within a day, typed as a trend from its slope.
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        values = rng.normal(50.0, 1.0, 6_000)
+        values[SLOW_START:] += slope * np.arange(3_000)
+        events = first_events_after(values, SLOW_START)
+        assert len(events) == 1, (seed, events)
+        [(start, kind)] = events
+        assert SLOW_START < start <= SLOW_START + 288 and kind == "trend_change", (seed, events)
+
+
+def test_a_climb_to_the_ceiling_that_stays_there_is_one_event() -> None:
+    # CPU at 45 % (sd 8) climbs over two days of 5-minute readings to 99.5 % and stays
+    # pinned there (sd 0.3): the reading and the looks up to 64 readings never saw it (the
+    # level follows the climb, and a pinned level is quieter, not louder). One event,
+    # during the climb, a trend; none while it stays pinned.
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        values = np.clip(45 + 8 * rng.standard_normal(5_000), 0, 100)
+        climb = slice(SLOW_START, SLOW_START + 576)
+        noise = rng.normal(0.0, 8.0, 576) * np.linspace(1.0, 0.05, 576)
+        values[climb] = np.linspace(45, 99.5, 576) + noise
+        values[climb.stop :] = 99.5 + rng.normal(0.0, 0.3, 5_000 - climb.stop)
+        events = first_events_after(np.clip(values, 0, 100), SLOW_START)
+        assert len(events) == 1, (seed, events)
+        [(start, kind)] = events
+        assert SLOW_START < start < climb.stop and kind == "trend_change", (seed, events)
+
+
+def test_a_noise_widening_slowly_is_one_variance_event() -> None:
+    # 5-minute white noise whose sd grows from 1 to 4 over ten days: each reading's tail
+    # and the spread look of 64 readings follow it, and saw at most a few of its largest
+    # readings as spikes or dips, or nothing at all. A variance change within two days,
+    # one event (a reading far out of even the wider noise may alarm on its own later).
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        spread = 1.0 + np.maximum(np.arange(6_000) - SLOW_START, 0) / 1_000
+        values = 50.0 + spread * rng.standard_normal(6_000)
+        events = first_events_after(values, SLOW_START)
+        assert 1 <= len(events) <= 2, (seed, events)
+        start, kind = events[0]
+        assert SLOW_START < start <= SLOW_START + 576 and kind == "variance_change", (seed, events)

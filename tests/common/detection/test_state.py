@@ -238,3 +238,19 @@ def test_an_event_split_after_its_alarm_keeps_its_alarm() -> None:
             assert seen.kind == event.kind
         # The event goes on in the next advance, which raises no new alarm for it.
         assert not rest.is_anomaly[: AdaptiveSettings().quiet].any()
+
+
+def test_a_slow_drift_splits_as_one_pass() -> None:
+    """The drift look judges from about reading 2,450 (its scale over 128 of its blocks):
+    a slow ramp after that alarms on it, the same whatever the split."""
+    rng = np.random.default_rng(8)
+    n = 4_000
+    values = rng.normal(50.0, 1.0, n)
+    values[3_000:] += 0.01 * np.arange(n - 3_000)
+    times = (START_MS + np.arange(n) * FIVE_MINUTES).astype(np.int64)
+    cuts = [1_000, 2_447, 2_448, 2_449, 3_001, 3_100, 3_150, 3_151, 3_500]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert [e.kind.name for e in whole.events if e.start_index >= 3_000 and e.kind] == [
+        "trend_change"
+    ]
