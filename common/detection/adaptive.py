@@ -471,7 +471,6 @@ class _Run:
         self._new_block()
 
     def _new_block(self) -> None:
-        self.fits = _Fits(self.state, self.layout)
         self.choice = _Choice(self.state, self.layout)
         # The drift look's sum over the complete blocks it reads (NaN until there are as
         # many, or if a reading in them had no forecast).
@@ -503,6 +502,12 @@ class _Run:
                 strict=True,
             )
         ]
+        self._fit()
+
+    def _fit(self) -> None:
+        """The block's tail fits, and the drift looks' unit from them."""
+        state, layout = self.state, self.layout
+        self.fits = _Fits(state, layout)
         units = (
             max(self.fits.threshold[row], state.floor)
             for row in (layout.point, layout.count + layout.point)
@@ -600,6 +605,9 @@ class _Run:
             evidence[layout.point] = held
             fade = _fade(state, layout)
             state.tails.add(evidence, self.settings.tail_quantile, closes=False, fade=fade)
+            # The rest of the block is judged from the tails with it, as an advance that
+            # starts after this reading judges it (one pass = any split, to the bit).
+            self._fit()
         if not shifted:
             return
         state.level_from = state.last_alarm
@@ -640,6 +648,8 @@ class _Run:
         layout, state = self.layout, self.state
         base = forecaster * layout.ring_size
         count = layout.count
+        # This reading's drift probabilities: 1 unless the drift looks judge it below.
+        self.drift_chance[forecaster] = self.spread_chance[forecaster] = 1.0
         if math.isnan(error):  # no forecast: every sum is NaN, every look unremarkable
             for offset, length in layout.rings:
                 state.sums[base + offset + reading % length] = NAN

@@ -254,3 +254,22 @@ def test_a_slow_drift_splits_as_one_pass() -> None:
     assert [e.kind.name for e in whole.events if e.start_index >= 3_000 and e.kind] == [
         "trend_change"
     ]
+
+
+def test_a_split_after_a_level_decision_judges_as_one_pass() -> None:
+    """SETTLE readings after an alarm the level decision puts a spike's errors into the
+    tails, in the middle of a block: the rest of the block is judged from the tails with
+    them whether the advance goes on or a new one starts there (a sweep's split at 293
+    of a spiky series once saved a state with the drift looks' sums 1e-4 apart)."""
+    rng = np.random.default_rng(3)
+    n = 900
+    t = np.arange(n)
+    values = 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0.0, 1.0, n)
+    values[260::170] += 40.0
+    times = (START_MS + t * FIVE_MINUTES).astype(np.int64)
+    # Each spike's decision is 32 readings after it (292, 462, ...): a cut at each reading
+    # of the blocks around the first two.
+    cuts = [*range(288, 306), *range(458, 482)]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert whole.is_anomaly[260] and whole.is_anomaly[430]
