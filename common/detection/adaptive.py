@@ -598,16 +598,14 @@ class _Run:
         lately = latest[SETTLE // 4] - state.alarm_level
         clear = shifted and moved > bar and abs(lately) > bar
         clear = clear and (lately > 0) == (since[SETTLE // 2] > state.alarm_level)
-        held, state.held = np.frombuffer(state.held, dtype=np.float32), array("f")
-        if not clear and held.shape[0]:
+        if not clear and len(state.held):
             # A spike, a burst, a small shift: its errors are the series' own behaviour.
-            evidence = np.full((layout.rows, held.shape[0]), np.nan)
-            evidence[layout.point] = held
-            fade = _fade(state, layout)
-            state.tails.add(evidence, self.settings.tail_quantile, closes=False, fade=fade)
-            # The rest of the block is judged from the tails with it, as an advance that
-            # starts after this reading judges it (one pass = any split, to the bit).
-            self._fit()
+            # They join the tail at the block's end (`_end_block`): the rest of the block
+            # is judged from the tails it started with, whether this advance goes on or
+            # another starts here (one pass = any split, to the bit).
+            state.held_joins = 1
+        else:
+            state.held = array("f")
         if not shifted:
             return
         state.level_from = state.last_alarm
@@ -801,10 +799,25 @@ def _error_scale(state: DetectorState, layout: _Layout) -> float:
     return MAD_TO_STD * state.tails.quantile_of(row, 0.5, _fade(state, layout))
 
 
+def _join_held(state: DetectorState, layout: _Layout) -> None:
+    """The held evidence of an event whose level decision came in this block
+    (`_Run._rebase_if_shifted`) into the reading look's tail, before the block's own, with
+    the fade the block was judged with (readings_seen counts the block's last reading)."""
+    filled = (state.readings_seen - BLOCK) // BLOCK * BLOCK % layout.window
+    held = np.frombuffer(state.held, dtype=np.float32)
+    evidence = np.full((layout.rows, held.shape[0]), np.nan)
+    evidence[layout.point] = held
+    fade = 1.0 - filled / layout.window
+    state.tails.add(evidence, state.settings.tail_quantile, closes=False, fade=fade)
+    state.held, state.held_joins = array("f"), 0
+
+
 def _end_block(state: DetectorState, layout: _Layout) -> None:
     """A block is complete: its evidence into the tails, its errors into the choice, and
     the resolution for the next block."""
     settings = state.settings
+    if state.held_joins:
+        _join_held(state, layout)
     magnitudes = np.frombuffer(state.pending, dtype=np.float32).astype(np.float64)
     del state.pending[:]
     # Readings since an alarm whose level decision is still to come: their reading look's

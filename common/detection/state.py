@@ -184,6 +184,10 @@ class DetectorState:
     drift_mean: array[float] = field(default_factory=lambda: array("d", [0.0] * 4))
     drift_blocks: array[int] = field(default_factory=lambda: array("q", [0, 0]))
     drifting: int = 0
+    # 1 once the level decision let the held evidence join the reading look's tail: it
+    # joins at the block's end (`adaptive._end_block`), so that the whole block is judged
+    # from the tails it started with, however its readings are split between advances.
+    held_joins: int = 0
     last_alarm: int = NEVER
     # The level before the last alarm, and the first reading of the level window (after a
     # level shift it restarts at the shift: `adaptive`, recovery).
@@ -263,6 +267,7 @@ _PARTS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str, int]
             ("level_from", "q"),
             ("alarm_peak", "d"),
             ("drifting", "q"),
+            ("held_joins", "q"),
             ("chunk_min", "d"),
             ("chunk_max", "d"),
             ("floor", "d"),
