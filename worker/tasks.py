@@ -33,6 +33,7 @@ from common.queue import (
 )
 from common.redis_errors import REDIS
 from common.scans.batch import BatchEntry, judge_batch
+from common.scans.judging import horizon_ms
 from common.scans.records import BatchTally
 from common.scans.sweep import run_sweep
 from worker import resources
@@ -238,7 +239,10 @@ def window_reach(self: Task, window_id: str) -> dict[str, Any]:
     worker = resources.current()
     try:
         report = apply_reach(
-            worker.repositories.maintenance, window_id, worker.stores.scan_states.held
+            worker.repositories.maintenance,
+            window_id,
+            worker.stores.scan_states.held,
+            horizon_ms(now_ms()),
         )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

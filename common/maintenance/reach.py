@@ -51,11 +51,13 @@ def apply_reach(
     repository: MaintenanceRepository,
     window_id: str,
     held_by_sweeps: Callable[[Sequence[str]], set[str]],
+    sweeps_judge_through_ms: int,
 ) -> ReachReport | None:
     """Apply the window's reach into the past, as the window is now; None when there was
     nothing to do (no such window, or its newest generation is applied already).
     `held_by_sweeps`: of these metrics, those a sweep's batch holds now
-    (common.scans.states.ScanStates.held)."""
+    (common.scans.states.ScanStates.held); `sweeps_judge_through_ms`: the newest reading
+    time a sweep judges now (common.scans.judging.horizon_ms: a little ahead of now)."""
     reach = repository.reach_of(window_id)
     if reach is None or not reach.pending:
         return None
@@ -82,12 +84,11 @@ def apply_reach(
     # and its state would then keep what it learnt inside the window (RELEARN_METRICS). The
     # holds are read before the statement reads judged_through: a batch that is not held
     # then has either saved its marks (the statement sees them) or not read the windows yet.
-    # Targets starting after now cover nothing judged or being judged.
-    now = now_ms()
+    # Targets starting after what sweeps judge cover nothing judged or being judged.
     starts: dict[str, int] = {}
     for target in targets:
         for metric_id, judged_through in metrics_of(target):
-            if target.from_ms <= now or (
+            if target.from_ms <= sweeps_judge_through_ms or (
                 judged_through is not None and judged_through >= target.from_ms
             ):
                 starts[metric_id] = min(starts.get(metric_id, target.from_ms), target.from_ms)

@@ -97,7 +97,7 @@ def bench(size: int) -> None:
 
         store.maintenance.executor.write = counted  # type: ignore[method-assign]
         started = time.perf_counter()
-        report = apply_reach(store.maintenance, window.id, lambda ids: set())
+        report = apply_reach(store.maintenance, window.id, lambda ids: set(), now_ms())
         seconds = time.perf_counter() - started
     assert report is not None
     print(

@@ -43,7 +43,7 @@ class ReachNow:
         self.repository = repository
 
     def enqueue_window_reach(self, window_id: str) -> None:
-        apply_reach(self.repository, window_id, held_by_no_sweep)
+        apply_reach(self.repository, window_id, held_by_no_sweep, now_ms())
 
 
 class ReachLost:
@@ -361,14 +361,14 @@ def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
 
     monkeypatch.setattr(graph.maintenance, "finish_reach", died)
     with pytest.raises(RuntimeError):
-        apply_reach(graph.maintenance, window.id, held_by_no_sweep)
+        apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
     monkeypatch.setattr(graph.maintenance, "finish_reach", finish)
     assert all(a.muted for a in graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10)))
     assert graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
 
     # Queued again, it finishes: nothing is muted or resolved twice.
     assert requeued(graph, window.id)
-    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
     assert report is not None and (report.muted, report.resolved) == (0, [])
     assert report.relearnt == 1 and late_from(graph, metric_id) == times[0]
     assert not graph.maintenance.get(owner.id, window.id).reach_pending  # type: ignore[union-attr]
@@ -376,7 +376,7 @@ def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
     assert incident is not None and incident.status == "resolved"
     assert incident.resolved_by == "maintenance" and incident.members == 0
     # Retried once more (a redelivery): it changes nothing.
-    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep) is None
+    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms()) is None
     assert graph.incidents.get(owner.id, incident_id) == incident
     assert not requeued(graph, window.id)
 
@@ -449,10 +449,10 @@ def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
     renamed = update_window(graph.maintenance, lost, owner.id, moved, {"reason": "4.2"})
     assert renamed.reach_pending and lost.lost == [window.id] * 3
     # Both applied by one task: the metric it covered first, and the one it covers now.
-    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
     assert report is not None and report.relearnt == 2
     assert (late_from(graph, first), late_from(graph, second)) == (T0 + HOUR, T0)
-    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep) is None
+    assert apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms()) is None
 
     # Deleted: gone from every list and lookup at once; its readings are learnt again
     # once its reach is applied, and then its tombstone goes too.
@@ -462,7 +462,7 @@ def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
     assert graph.maintenance.of_owners([owner.id]) == {}
     tombstone = graph.maintenance.reach_of(window.id)
     assert tombstone is not None and tombstone.deleted and tombstone.pending
-    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep)
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
     assert report is not None and report.relearnt == 1 and report.muted == 0
     assert graph.maintenance.reach_of(window.id) is None
 
@@ -524,6 +524,6 @@ def test_a_metric_a_batch_holds_is_relearnt_though_judged_before_the_window(
         WindowSpec("deploy", start_ms=T0 + 2 * HOUR, end_ms=T0 + 3 * HOUR),
         10,
     )
-    report = apply_reach(graph.maintenance, window.id, lambda ids: {held} & set(ids))
+    report = apply_reach(graph.maintenance, window.id, lambda ids: {held} & set(ids), now_ms())
     assert report is not None and report.relearnt == 1
     assert (late_from(graph, held), late_from(graph, free)) == (T0 + HOUR + 1, None)
