@@ -265,7 +265,9 @@ def splice_before_the_oldest(tenant: Tenant, prepared: tuple[MetricRef, int]) ->
     batch = {"readings": [reading(f"b{i}", 10 - i) for i in range(10)]}
     assert tenant.http.post(url, json=batch).json()["stored"] == 10
     assert tenant.http.post(url, json=batch).json()["duplicates"] == 10
-    singles = 30
+    # Enough requests to last a few seconds on a quiet machine (30 took 0.8 s there: 19 of
+    # the other tenant's appends meanwhile, under MIN_APPENDS).
+    singles = 120
     for i in range(singles):
         stored = tenant.http.post(url, json=reading(f"s{i}", 11 + i))
         assert stored.status_code == 201 and stored.json()["stored"] == 1, stored.text
