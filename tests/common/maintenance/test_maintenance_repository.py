@@ -24,7 +24,7 @@ from common.metrics.models import NewReading, ScanMark
 from common.settings import Settings
 from common.stores import Repositories
 from common.users.models import User
-from tests.common.repository_support import T0, anomaly_at, make_owner
+from tests.common.repository_support import T0, anomaly_at, make_metric, make_owner
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -140,28 +140,26 @@ def test_targets_must_be_the_owners_and_windows_are_capped(graph: Repositories) 
 def test_muted_anomalies_are_stored_but_join_no_incident(
     graph: Repositories, settings: Settings
 ) -> None:
-    owner = make_owner(graph)
-    service = graph.services.create(owner.id, "api", None)
-    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
-    ref = graph.metrics.get_ref(metric.id)
+    owner, metric_id = make_metric(graph)
+    ref = graph.metrics.get_ref(metric_id)
     assert ref is not None
     base = now_ms() - 10 * MINUTE  # recent: older anomalies are history and make no incident
     ids = ["r0", "r1", "r2"]
     graph.readings.append(
-        metric.id, [NewReading(rid, base + i * MINUTE, 9.0) for i, rid in enumerate(ids)]
+        metric_id, [NewReading(rid, base + i * MINUTE, 9.0) for i, rid in enumerate(ids)]
     )
     graph.maintenance.create(
         owner.id,
-        WindowSpec("deploy", start_ms=base, end_ms=base + 2 * MINUTE, metric_id=metric.id),
+        WindowSpec("deploy", start_ms=base, end_ms=base + 2 * MINUTE, metric_id=metric_id),
         10,
     )
     found = [
-        anomaly_at(metric.id, rid, timestamp_ms=base + i * MINUTE) for i, rid in enumerate(ids)
+        anomaly_at(metric_id, rid, timestamp_ms=base + i * MINUTE) for i, rid in enumerate(ids)
     ]
     marked = muted_in_windows(graph.maintenance, ref, found)
     assert [a.muted for a in marked] == [True, True, False]
-    graph.anomalies.save(metric.id, marked)
-    stored = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 10))
+    graph.anomalies.save(metric_id, marked)
+    stored = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
     assert [a.muted for a in stored] == [True, True, False]
     [change] = build_incidents(graph, ref, marked, settings)
     assert change.joined == 1
@@ -226,23 +224,8 @@ def test_muting_and_relearning_go_in_bounded_batches(
         graph.anomalies.save(
             metric.id, [anomaly_at(metric.id, f"r{t}", timestamp_ms=t) for t in hours]
         )
-    graph.metrics.save_scan_marks(
-        [
-            ScanMark(
-                metric_id=m.id,
-                after_ms=None,
-                through_ms=hours[-1],
-                judged=len(hours),
-                raw=len(hours),
-                compacted_through_ms=None,
-                late_seq=0,
-                appended_at_ms=None,
-                lag_ms=None,
-                note=None,
-            )
-            for m in metrics[:7]  # two never judged: nothing to relearn
-        ]
-    )
+    # Two never judged: nothing to relearn.
+    judged_through(graph, [m.id for m in metrics[:7]], hours[-1], judged=len(hours))
     counts: dict[str, list[int]] = {"muted": [], "marked": []}
     write = graph.maintenance.executor.write
 
@@ -275,16 +258,19 @@ def test_muting_and_relearning_go_in_bounded_batches(
     assert due == {m.id: (hours[2] if k < 7 else None) for k, m in enumerate(metrics)}
 
 
-def judged_through(graph: Repositories, metric_ids: list[str], through_ms: int) -> None:
-    """Record that sweeps judged these metrics up to `through_ms`."""
+def judged_through(
+    graph: Repositories, metric_ids: list[str], through_ms: int, judged: int = 1
+) -> None:
+    """Record that sweeps judged these metrics up to `through_ms` (`judged` readings each,
+    all of them raw)."""
     graph.metrics.save_scan_marks(
         [
             ScanMark(
                 metric_id=metric_id,
                 after_ms=None,
                 through_ms=through_ms,
-                judged=1,
-                raw=1,
+                judged=judged,
+                raw=judged,
                 compacted_through_ms=None,
                 late_seq=0,
                 appended_at_ms=None,
@@ -313,20 +299,18 @@ def incident_of_recent_anomalies(
 ) -> tuple[User, str, list[int], str]:
     """An owner's metric with `count` anomalies of the last minutes, judged by sweeps, in an
     open incident: (owner, metric id, their timestamps, the incident's id)."""
-    owner = make_owner(graph)
-    service = graph.services.create(owner.id, "api", None)
-    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
-    ref = graph.metrics.get_ref(metric.id)
+    owner, metric_id = make_metric(graph)
+    ref = graph.metrics.get_ref(metric_id)
     assert ref is not None
     base = now_ms() - 10 * MINUTE
     times = [base + i * MINUTE for i in range(count)]
-    graph.readings.append(metric.id, [NewReading(f"r{t}", t, 9.0) for t in times])
+    graph.readings.append(metric_id, [NewReading(f"r{t}", t, 9.0) for t in times])
     stored = graph.anomalies.save(
-        metric.id, [anomaly_at(metric.id, f"r{t}", timestamp_ms=t) for t in times]
+        metric_id, [anomaly_at(metric_id, f"r{t}", timestamp_ms=t) for t in times]
     )
     [change] = build_incidents(graph, ref, stored, settings)
-    judged_through(graph, [metric.id], times[-1])
-    return owner, metric.id, times, change.incident_id
+    judged_through(graph, [metric_id], times[-1])
+    return owner, metric_id, times, change.incident_id
 
 
 def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
@@ -473,13 +457,11 @@ def test_an_anomaly_judged_before_a_window_was_made_is_not_stored_unmuted_after_
     """A judgement reads the windows (none), a window over its reading is made and its
     reach applied (nothing stored to mute yet), then the judgement stores its anomaly:
     the write sees the windows changed, and the anomaly is marked again, muted."""
-    owner = make_owner(graph)
-    service = graph.services.create(owner.id, "api", None)
-    metric = graph.metrics.create(owner.id, service.id, "cpu", None)
-    ref = graph.metrics.get_ref(metric.id)
+    owner, metric_id = make_metric(graph)
+    ref = graph.metrics.get_ref(metric_id)
     assert ref is not None
     at = now_ms() - 5 * MINUTE
-    graph.readings.append(metric.id, [NewReading("r0", at, 9.0)])
+    graph.readings.append(metric_id, [NewReading("r0", at, 9.0)])
     of_metric = graph.maintenance.of_metric
     made: list[str] = []
 
@@ -499,10 +481,10 @@ def test_an_anomaly_judged_before_a_window_was_made_is_not_stored_unmuted_after_
 
     monkeypatch.setattr(graph.maintenance, "of_metric", then_a_window_is_made)
     recorded = record_anomalies(
-        graph, ref, [anomaly_at(metric.id, "r0", timestamp_ms=at)], None, settings
+        graph, ref, [anomaly_at(metric_id, "r0", timestamp_ms=at)], None, settings
     )
     assert made and recorded.stored == 1 and recorded.incidents == []
-    [stored] = graph.anomalies.list_page(metric.id, KeysetPage(None, None, 10))
+    [stored] = graph.anomalies.list_page(metric_id, KeysetPage(None, None, 10))
     assert stored.muted
     assert graph.incidents.list_owned(owner.id, None, 0, 10) == []
 
