@@ -14,6 +14,7 @@ from common.epoch import now_ms, to_epoch_ms
 from common.errors import ConflictError, NotFoundError
 from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
+from common.incidents.detail import incident_detail, incident_summaries
 from common.incidents.recording import record_anomalies
 from common.maintenance import reach
 from common.maintenance.models import WeeklySchedule, WindowSpec
@@ -411,6 +412,12 @@ def test_an_incident_emptied_by_a_window_is_resolved_and_told_only_if_people_hea
     assert unheard not in pending
     quiet = graph.incidents.get(unheard_owner.id, unheard)
     assert quiet is not None and quiet.status == "resolved" and quiet.resolved_by == "maintenance"
+    # What the webhook, the incident's page and the list say of it: why it is empty.
+    detail = incident_detail(graph, resolved, settings.incident_max_hops)
+    [summary] = incident_summaries(graph, [resolved], settings.incident_max_hops)
+    for title in (detail.title, summary.title):
+        assert title == "no anomalies left (a maintenance window made later covers them)"
+    assert detail.probable_causes == [] and summary.top_cause is None
 
 
 def test_an_incident_keeping_members_outside_the_window_stays_open(
