@@ -19,7 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from common.epoch import optional_ms, to_epoch_ms
-from common.errors import DependencyUnavailableError, InvalidRequestError, NotFoundError
+from common.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from common.graph.params import MIN_MS
 from common.maintenance.models import (
     WEEKDAYS,
@@ -111,7 +116,7 @@ def update_window(
     """The window with `changes` (WindowSpec's fields) merged in, checked whole, stored."""
     spec = replace(spec_of(window), **changes)
     check(spec)
-    _check_target(repository, owner_id, spec)
+    _check_target(repository, owner_id, spec, kept_by=window)
     updated = repository.update(owner_id, window.id, spec)
     if updated is None:
         raise NotFoundError(f"maintenance window {window.id} not found")
@@ -164,10 +169,27 @@ def past_spans(window: MaintenanceWindow, now: int) -> list[Span]:
     return spans(window, now - MUTE_LOOKBACK_MS, now + DAY_MS, limit=MUTE_SPANS_MAX)
 
 
-def _check_target(repository: MaintenanceRepository, owner_id: str, spec: WindowSpec) -> None:
-    if not repository.target_owned(owner_id, spec.service_id, spec.metric_id):
-        what = f"service {spec.service_id}" if spec.service_id else f"metric {spec.metric_id}"
-        raise NotFoundError(f"{what} not found")
+def _check_target(
+    repository: MaintenanceRepository,
+    owner_id: str,
+    spec: WindowSpec,
+    kept_by: MaintenanceWindow | None = None,
+) -> None:
+    """NotFoundError unless the service or metric `spec` names is the owner's; a window
+    edited (`kept_by`) that keeps a target deleted since: ConflictError saying what to do
+    (a window outlives its metric or service, muting nothing)."""
+    if repository.target_owned(owner_id, spec.service_id, spec.metric_id):
+        return
+    what = f"service {spec.service_id}" if spec.service_id else f"metric {spec.metric_id}"
+    if kept_by is not None and (kept_by.service_id, kept_by.metric_id) == (
+        spec.service_id,
+        spec.metric_id,
+    ):
+        raise ConflictError(
+            f"this window's {what} was deleted: delete the window, or give it another "
+            "target (metric_id or service_id; both null: all of your metrics)"
+        )
+    raise NotFoundError(f"{what} not found")
 
 
 def _weekly_span(day: date, weekly: WeeklySchedule, zone: ZoneInfo) -> Span | None:
