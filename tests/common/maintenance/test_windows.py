@@ -155,3 +155,43 @@ def test_check_says_what_to_fix(spec: WindowSpec, message: str) -> None:
 
 def test_weekly_window_needs_no_start_or_end() -> None:
     check(WindowSpec("backups", weekly=SUNDAY_NIGHT_BERLIN))
+
+
+def test_many_windows_cover_what_each_covers_and_an_edit_is_seen_at_once() -> None:
+    """covered() merges the windows' spans once for many metrics (a sweep's batch asks for
+    each with the same windows): what it answers is what the windows cover one by one,
+    overlapping, overnight, bounded or across a DST change; a window edited in place (same
+    id, same updated_at) is answered as it is now."""
+    rng = np.random.default_rng(7)
+    zones = ["Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata"]
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    hours = rng.integers(0, 24, size=12).tolist()
+    windows = [
+        window(
+            WeeklySchedule(
+                days=sorted(set(rng.choice(days, size=int(rng.integers(1, 4))).tolist())),
+                start_time=time(hour, 30),
+                end_time=time((hour + int(rng.integers(1, 4))) % 24, 15),  # maybe overnight
+                time_zone=zones[k % len(zones)],
+            ),
+            start="2026-03-20T00:00" if k % 5 == 0 else None,
+            window_id=f"w{k}",
+        )
+        for k, hour in enumerate(hours)
+    ] + [window(start="2026-03-28T10:00", end="2026-03-30T11:00", window_id="one-off")]
+    timestamps = np.arange(ms("2026-03-18T00:00"), ms("2026-04-03T00:00"), 7 * 60_000)
+    one_by_one = np.zeros(len(timestamps), dtype=bool)
+    for each in windows:
+        for low, high in spans(each, int(timestamps[0]), int(timestamps[-1]) + 1):
+            one_by_one |= (low <= timestamps) & (timestamps < high)
+    assert 0 < one_by_one.sum() < len(timestamps)
+    for first in range(0, len(timestamps), 500):  # as a batch asks, metric by metric
+        part = timestamps[first : first + 500]
+        assert covered(windows, part).tolist() == one_by_one[first : first + 500].tolist()
+
+    night = window(SUNDAY_NIGHT_BERLIN)
+    sunday = np.array([ms("2026-03-01T01:30"), ms("2026-03-01T04:30")])
+    assert covered([night], sunday).tolist() == [True, False]
+    later = SUNDAY_NIGHT_BERLIN.model_copy(update={"start_time": time(5), "end_time": time(6)})
+    edited = night.model_copy(update={"weekly": later})  # same id and updated_at
+    assert covered([edited], sunday).tolist() == [False, True]
