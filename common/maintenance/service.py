@@ -9,10 +9,12 @@ night) as its first occurrence: Python's fold=0 (PEP 495).
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -206,24 +208,29 @@ def _weekly_span(day: date, weekly: WeeklySchedule, zone: ZoneInfo) -> Span | No
 def spans(window: MaintenanceWindow, from_ms: int, to_ms: int, limit: int = 10_000) -> list[Span]:
     """The window's spans that overlap [from_ms, to_ms), in time order, at most `limit`
     (clipped to the window's own start and end)."""
+    return list(islice(iter_spans(window, from_ms, to_ms), limit))
+
+
+def iter_spans(window: MaintenanceWindow, from_ms: int, to_ms: int) -> Iterator[Span]:
+    """The window's spans that overlap [from_ms, to_ms), in time order, each worked out
+    when it is asked for (a weekly window over centuries has millions)."""
     start_ms, end_ms = optional_ms(window.start), optional_ms(window.end)
     low = from_ms if start_ms is None else max(from_ms, start_ms)
     high = to_ms if end_ms is None else min(to_ms, end_ms)
     if low >= high:
-        return []
+        return
     if window.weekly is None:
-        return [(low, high)]
+        yield (low, high)
+        return
     zone = time_zone(window.weekly.time_zone)
     # From the day before: a window that starts the evening before can run past midnight.
     day = datetime.fromtimestamp(low / 1000, UTC).astimezone(zone).date() - DAY
     last = datetime.fromtimestamp(high / 1000, UTC).astimezone(zone).date()
-    found: list[Span] = []
-    while day <= last and len(found) < limit:
+    while day <= last:
         span = _weekly_span(day, window.weekly, zone)
         if span is not None and span[0] < high and span[1] > low:
-            found.append((max(span[0], low), min(span[1], high)))
+            yield (max(span[0], low), min(span[1], high))
         day += DAY
-    return found
 
 
 def applies(window: MaintenanceWindow, metric_id: str, service_id: str) -> bool:
@@ -296,11 +303,15 @@ def metric_spans(
     windows: Sequence[MaintenanceWindow], from_ms: int, to_ms: int, limit: int
 ) -> tuple[list[tuple[Span, MaintenanceWindow]], bool]:
     """The spans of `windows` within [from_ms, to_ms) in time order, at most `limit`, and
-    whether there were more."""
-    found = [
-        (span, window)
-        for window in windows
-        for span in spans(window, from_ms, to_ms, limit=limit + 1)
-    ]
-    found.sort(key=lambda item: (item[0], item[1].id))
+    whether there were more. Merged as they are worked out, so the work is about `limit`
+    spans whatever the range: `limit` of each window, then sorted, was up to 10,000 spans a
+    window for every one of an owner's 1,000 (50 daily windows over 170 years: 8 s of a
+    web process for one request)."""
+
+    def of(window: MaintenanceWindow) -> Iterator[tuple[Span, MaintenanceWindow]]:
+        for span in iter_spans(window, from_ms, to_ms):
+            yield span, window
+
+    merged = heapq.merge(*map(of, windows), key=lambda item: (item[0], item[1].id))
+    found = list(islice(merged, limit + 1))
     return found[:limit], len(found) > limit

@@ -10,6 +10,7 @@ import pytest
 
 from common.epoch import from_epoch_ms, to_epoch_ms
 from common.errors import InvalidRequestError
+from common.maintenance import service
 from common.maintenance.models import MaintenanceWindow, WeeklySchedule, WindowSpec
 from common.maintenance.service import check, covered, metric_spans, spans
 
@@ -195,3 +196,43 @@ def test_many_windows_cover_what_each_covers_and_an_edit_is_seen_at_once() -> No
     later = SUNDAY_NIGHT_BERLIN.model_copy(update={"start_time": time(5), "end_time": time(6)})
     edited = night.model_copy(update={"weekly": later})  # same id and updated_at
     assert covered([edited], sunday).tolist() == [False, True]
+
+
+def test_spans_of_many_windows_over_centuries_cost_about_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chart's spans, `limit` of them, from an owner's daily windows over 1970-2200: the
+    spans worked out are about the page, not `limit` of every window (1,000 windows x
+    10,000 spans held a web process for minutes), and the page is the same as the first
+    `limit` of all of them in (time, window id) order."""
+    worked = 0
+    weekly_span = service._weekly_span
+
+    def counted(*args: object) -> tuple[int, int] | None:
+        nonlocal worked
+        worked += 1
+        return weekly_span(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_weekly_span", counted)
+    daily = [
+        window(
+            WeeklySchedule(
+                days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                start_time=time(k % 24),
+                end_time=time((k + 1) % 24),
+                time_zone="Europe/Berlin",
+            ),
+            start="2026-12-01T00:00",
+            window_id=f"w{k:02d}",
+        )
+        for k in range(30)
+    ]
+    page, more = metric_spans(daily, ms("1970-01-01T00:00"), ms("2199-12-31T00:00"), 100)
+    assert more and len(page) == 100
+    assert worked < 400, worked
+    every = sorted(
+        (span, each.id)
+        for each in daily
+        for span in spans(each, ms("2026-12-01T00:00"), ms("2026-12-10T00:00"))
+    )
+    assert [(span, each.id) for span, each in page] == every[:100]
