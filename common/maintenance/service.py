@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -263,6 +264,7 @@ def covered(windows: Sequence[MaintenanceWindow], timestamps_ms: np.ndarray) -> 
 # for all the rest of a sweep's work on it (tests/bench/bench_windows_covered.py).
 _MERGED_CACHED = 256
 _merged: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+_merged_lock = threading.Lock()
 
 
 def _when(window: MaintenanceWindow) -> tuple[object, ...]:
@@ -280,7 +282,8 @@ def _merged_spans(
     """The union of the windows' spans within [low, high) as disjoint spans in time order:
     their starts and ends."""
     key = (low, high, *(_when(window) for window in windows))
-    found = _merged.get(key)
+    with _merged_lock:
+        found = _merged.get(key)
     if found is not None:
         return found
     pieces = sorted(span for window in windows for span in spans(window, low, high, limit=2**31))
@@ -293,9 +296,10 @@ def _merged_spans(
             starts.append(start)
             ends.append(end)
     merged = (np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
-    if len(_merged) >= _MERGED_CACHED:
-        _merged.pop(next(iter(_merged)))  # the oldest
-    _merged[key] = merged
+    with _merged_lock:  # a web process's threads may ask at once
+        if len(_merged) >= _MERGED_CACHED:
+            _merged.pop(next(iter(_merged)))  # the oldest
+        _merged[key] = merged
     return merged
 
 
