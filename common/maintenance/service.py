@@ -286,10 +286,11 @@ def _merged_spans(
         found = _merged.get(key)
     if found is not None:
         return found
-    pieces = sorted(span for window in windows for span in spans(window, low, high, limit=2**31))
+    # Merged as they are worked out (each window's spans come in time order): the union is
+    # kept, never every window's spans at once (1,000 daily windows over decades: millions).
     starts: list[int] = []
     ends: list[int] = []
-    for start, end in pieces:
+    for start, end in heapq.merge(*(iter_spans(window, low, high) for window in windows)):
         if ends and start <= ends[-1]:
             ends[-1] = max(ends[-1], end)
         else:
