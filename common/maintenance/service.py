@@ -245,15 +245,33 @@ def applies(window: MaintenanceWindow, metric_id: str, service_id: str) -> bool:
 def covered(windows: Sequence[MaintenanceWindow], timestamps_ms: np.ndarray) -> np.ndarray:
     """For each timestamp (epoch ms), whether one of `windows` covers it."""
     timestamps_ms = np.asarray(timestamps_ms, dtype=np.int64)
+    inside = np.zeros(len(timestamps_ms), dtype=bool)
     if not windows or len(timestamps_ms) == 0:
-        return np.zeros(len(timestamps_ms), dtype=bool)
-    low = int(timestamps_ms.min()) // DAY_MS * DAY_MS
-    high = (int(timestamps_ms.max()) // DAY_MS + 1) * DAY_MS
-    starts, ends = _merged_spans(windows, low, high)
-    before = np.searchsorted(starts, timestamps_ms, side="right") - 1
-    inside = before >= 0
-    inside[inside] = timestamps_ms[inside] < ends[before[inside]]
+        return inside
+    whens = tuple(_when(window) for window in windows)
+    for low, high in _stretches(timestamps_ms):
+        starts, ends = _merged_spans(windows, whens, low, high)
+        here = (low <= timestamps_ms) & (timestamps_ms < high)
+        before = np.searchsorted(starts, timestamps_ms[here], side="right") - 1
+        hit = before >= 0
+        hit[hit] = timestamps_ms[here][hit] < ends[before[hit]]
+        inside[here] = hit
     return inside
+
+
+def _stretches(timestamps_ms: np.ndarray) -> list[Span]:
+    """The whole days holding the timestamps, as spans of consecutive days (a gap of a day
+    or two joined): a window's spans are worked out day by day, and readings of 1970 and of
+    today are two days' work, not 20,000. Readings on most days of their range (a sweep's):
+    one stretch, without looking."""
+    first, last = int(timestamps_ms.min()) // DAY_MS, int(timestamps_ms.max()) // DAY_MS
+    if last - first <= max(31, 2 * len(timestamps_ms)):
+        return [(first * DAY_MS, (last + 1) * DAY_MS)]
+    days = np.unique(timestamps_ms // DAY_MS)
+    breaks = np.flatnonzero(np.diff(days) > 2)
+    firsts = np.concatenate(([days[0]], days[breaks + 1]))
+    lasts = np.concatenate((days[breaks], [days[-1]]))
+    return [(int(a) * DAY_MS, (int(b) + 1) * DAY_MS) for a, b in zip(firsts, lasts, strict=True)]
 
 
 # The merged spans of a set of windows over a span of whole days, by what the windows
@@ -277,11 +295,11 @@ def _when(window: MaintenanceWindow) -> tuple[object, ...]:
 
 
 def _merged_spans(
-    windows: Sequence[MaintenanceWindow], low: int, high: int
+    windows: Sequence[MaintenanceWindow], whens: tuple[object, ...], low: int, high: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The union of the windows' spans within [low, high) as disjoint spans in time order:
-    their starts and ends."""
-    key = (low, high, *(_when(window) for window in windows))
+    their starts and ends. `whens`: what each window covers when (_when)."""
+    key = (low, high, whens)
     with _merged_lock:
         found = _merged.get(key)
     if found is not None:

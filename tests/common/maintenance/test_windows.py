@@ -236,3 +236,43 @@ def test_spans_of_many_windows_over_centuries_cost_about_the_page(
         for span in spans(each, ms("2026-12-01T00:00"), ms("2026-12-10T00:00"))
     )
     assert [(span, each.id) for span, each in page] == every[:100]
+
+
+def test_readings_decades_apart_cost_their_days_not_the_decades_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job over a metric with a reading of 1970 and some of today asks which are in an
+    owner's weekly windows: the windows' spans are worked out on the days around the
+    readings (before: on each of the 20,000 days between, for every window: minutes of a
+    job worker for 100 daily windows), and the answer is the same."""
+    worked = 0
+    weekly_span = service._weekly_span
+
+    def counted(*args: object) -> tuple[int, int] | None:
+        nonlocal worked
+        worked += 1
+        return weekly_span(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_weekly_span", counted)
+    daily = [
+        window(
+            WeeklySchedule(
+                days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                start_time=time(hour),
+                end_time=time(hour, 30),
+                time_zone="UTC",
+            ),
+            window_id=f"w{hour}",
+        )
+        for hour in (0, 10, 23)
+    ]
+    timestamps = np.array(
+        [
+            ms("1970-01-01T00:10"),
+            ms("1970-01-01T01:00"),
+            ms("2026-12-07T10:29"),
+            ms("2026-12-07T23:45"),
+        ]
+    )
+    assert covered(daily, timestamps).tolist() == [True, False, True, False]
+    assert worked < 100, worked
