@@ -53,6 +53,32 @@ def until_short(write_batch: Callable[[], int], size: int = WRITE_BATCH) -> int:
             return done
 
 
+def until_short_in_halves(
+    write_slice: Callable[[int, int], int], low: int, high: int, size: int = WRITE_BATCH
+) -> int:
+    """Run `write_slice(lo, hi)` (one bounded write statement over the rows stamped in
+    [lo, hi) that does at most `size` of them and says how many it did) until every part of
+    [low, high) comes back short; the rows done in all. A full batch splits its slice in
+    halves, done in turn, lowest first.
+
+    For work whose done rows stay in the index range the statement walks (anomalies muted
+    are still anomalies): repeating one statement over the whole range (until_short) walks
+    every row done before it again, N rows N / size statements of up to N rows each. Split
+    where they are dense, a statement walks its own slice: the rows done in it by its
+    ancestors (a batch each, halved at each split) and the ones it does.
+    """
+    done = 0
+    todo = [(low, high)]
+    while todo:
+        lo, hi = todo.pop()
+        batch = write_slice(lo, hi)
+        done += batch
+        if batch >= size:  # maybe more in [lo, hi): its halves (or itself, a millisecond)
+            middle = lo + (hi - lo) // 2
+            todo += [(middle, hi), (lo, middle)] if hi - lo > 1 else [(lo, hi)]
+    return done
+
+
 def new_node(owner_id: str, **fields: Any) -> dict[str, Any]:
     """The parameters of a statement creating a node for an owner: a fresh $id and
     $created_at (now), beside the node's own fields."""

@@ -44,7 +44,8 @@ class IncidentSummary(Incident):
 
     title: str = Field(description="the most probable cause, and how many metrics are involved")
     top_cause: ProbableCause | None = Field(
-        description="the most probable cause (null: every member's metric was deleted)"
+        description="the most probable cause (null: no member left: their metrics were "
+        "deleted, or a maintenance window made later muted them)"
     )
 
 
@@ -56,10 +57,16 @@ RESOLVED_BY = {
 }
 
 
-def incident_title(causes: list[ProbableCause]) -> tuple[str, str]:
+# The title of an incident with no member left, by who resolved it: a maintenance window
+# made later mutes (and takes out) every anomaly it held; else they went with their metrics.
+EMPTIED_TITLE = {"maintenance": "no anomalies left (a maintenance window made later covers them)"}
+DELETED_TITLE = "no anomalies left (their metrics were deleted)"
+
+
+def incident_title(causes: list[ProbableCause], resolved_by: str | None) -> tuple[str, str]:
     """The title and summary of an incident whose metrics rank as `causes`."""
-    if not causes:  # every member was deleted with its metric
-        return "no anomalies left (their metrics were deleted)", ""
+    if not causes:
+        return EMPTIED_TITLE.get(resolved_by or "", DELETED_TITLE), ""
     top = causes[0]
     others = len(causes) - 1
     title = top.metric + (
@@ -83,7 +90,7 @@ def incident_summaries(
     summaries = []
     for incident in incidents:
         causes = rank_activity(activity.get(incident.id, []), edges, max_hops)
-        title, _ = incident_title(causes)
+        title, _ = incident_title(causes, incident.resolved_by)
         summaries.append(
             IncidentSummary(
                 **incident.model_dump(), title=title, top_cause=causes[0] if causes else None
@@ -99,7 +106,7 @@ def incident_detail(graph: IncidentGraph, incident: Incident, max_hops: int) -> 
     service_ids = sorted({m.service_id for m in members if m.service_id is not None})
     edges = graph.services.dependency_edges_near(service_ids, max_hops)
     causes = rank_causes(members, edges, max_hops)
-    title, summary = incident_title(causes)
+    title, summary = incident_title(causes, incident.resolved_by)
     return IncidentDetail(
         **incident.model_dump(),
         title=title,

@@ -232,11 +232,14 @@ RETURN count(m) AS marked
 # open incident that holds it (muted anomalies are in no incident), which is flagged
 # `members_muted_at` for RESOLVE_EMPTIED_INCIDENTS. One an incident already resolved holds
 # is left as it was: the record of what people were told and resolved. One index range
-# per metric, [$from, $to) around every span (a weekly window's spans are picked inside
+# per metric, [$from, $to) around the spans (a weekly window's spans are picked inside
 # it: not a lookup per metric and span). The owner's lock first, as every statement
 # changing the owner's incidents takes it (JOIN_OR_OPEN_INCIDENT). At most $batch
-# anomalies a statement: the caller repeats it until fewer are muted (those it leaves,
-# held by a resolved incident, are not counted).
+# anomalies a statement, taken before anything is grouped (a collect before the LIMIT
+# went through every anomaly left to mute); the caller repeats it until fewer are muted
+# (those it leaves, held by a resolved incident, are not counted), halving the range
+# where a batch is full (MaintenanceRepository.mute): the range still holds the anomalies
+# muted before, which each statement walks again.
 # The index range is `<= $to - 1`, never `< $to`: a strict bound walks every anomaly of
 # every metric stamped at $to (see the readings' section of common/metrics/queries.py).
 MUTE_IN_SPANS = """
@@ -249,13 +252,13 @@ WHERE a.metric_id = metric_id AND a.timestamp >= $from AND a.timestamp <= $to - 
   AND coalesce(a.muted, false) = false
   AND any(k IN range(0, size($starts) - 1)
           WHERE $starts[k] <= a.timestamp AND a.timestamp < $ends[k])
-OPTIONAL MATCH (i:Incident)-[held:INCLUDES]->(a)
-WITH a, collect(i.status) AS statuses,
-     collect(CASE WHEN i.status = 'open' THEN held END) AS links,
-     collect(CASE WHEN i.status = 'open' THEN i END) AS emptied
-WHERE NOT 'resolved' IN statuses
-WITH a, links, emptied
+OPTIONAL MATCH (resolved:Incident {status: 'resolved'})-[:INCLUDES]->(a)
+WITH a, resolved
+WHERE resolved IS NULL
+WITH a
 LIMIT $batch
+OPTIONAL MATCH (i:Incident {status: 'open'})-[held:INCLUDES]->(a)
+WITH a, collect(held) AS links, collect(i) AS emptied
 FOREACH (link IN links | DELETE link)
 FOREACH (i IN emptied | SET i.members_muted_at = $now)
 SET a.muted = true

@@ -10,7 +10,7 @@ from typing import Any
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_short
+from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_short_in_halves
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
@@ -163,28 +163,36 @@ class MaintenanceRepository:
     def mute(
         self, owner_id: str, metric_ids: Sequence[str], spans: Sequence[tuple[int, int]]
     ) -> int:
-        """Mute the anomalies already stored in `spans` ([start, end) epoch ms) of these
-        metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at most WRITE_BATCH
-        anomalies a statement; how many were muted. The open incidents they leave are
-        flagged for resolve_emptied."""
+        """Mute the anomalies already stored in `spans` ([start, end) epoch ms, in time
+        order) of these metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at
+        most WRITE_BATCH anomalies a statement, over a slice of the spans' time halved
+        where a statement finds a full batch (until_short_in_halves); how many were muted.
+        The open incidents they leave are flagged for resolve_emptied."""
         if not spans or not metric_ids:
             return 0
-        params = {
-            "owner_id": owner_id,
-            "starts": [low for low, _ in spans],
-            "ends": [high for _, high in spans],
-            "from": min(low for low, _ in spans),
-            "to": max(high for _, high in spans),
-            "batch": WRITE_BATCH,
-            "now": now_ms(),
-        }
 
-        def mute_batch(chunk: Sequence[str]) -> int:
-            rows = self.executor.write(q.MUTE_IN_SPANS, {**params, "metric_ids": list(chunk)})
+        def mute_slice(chunk: Sequence[str], low: int, high: int) -> int:
+            inside = [(max(s, low), min(e, high)) for s, e in spans if s < high and e > low]
+            if not inside:  # a slice between two spans of a weekly window
+                return 0
+            rows = self.executor.write(
+                q.MUTE_IN_SPANS,
+                {
+                    "owner_id": owner_id,
+                    "metric_ids": list(chunk),
+                    "starts": [s for s, _ in inside],
+                    "ends": [e for _, e in inside],
+                    "from": min(s for s, _ in inside),
+                    "to": max(e for _, e in inside),
+                    "batch": WRITE_BATCH,
+                    "now": now_ms(),
+                },
+            )
             return int(rows[0]["muted"]) if rows else 0
 
+        low, high = min(s for s, _ in spans), max(e for _, e in spans)
         return sum(
-            until_short(partial(mute_batch, chunk), WRITE_BATCH)
+            until_short_in_halves(partial(mute_slice, chunk), low, high, WRITE_BATCH)
             for chunk in batches(metric_ids, WRITE_BATCH)
         )
 

@@ -1,7 +1,8 @@
 """A maintenance window's reach into the past over all of an owner's metrics: linear in
 the metrics it covers.
 
-    .venv/bin/python tests/bench/bench_window_reach.py [METRICS ...]    (or `make bench`)
+    .venv/bin/python tests/bench/bench_window_reach.py [METRICS ...] [--dense ANOMALIES ...]
+    (or `make bench`)
 
 Starts its own embedded server in a temporary directory. For each size (default 1,000,
 2,000 and 4,000): an owner with that many metrics in one service, each with one reading
@@ -12,10 +13,16 @@ timed. Prints the seconds, the microseconds per metric, the write statements and
 many anomalies were muted and metrics marked, with the machine's core count: per-metric
 time that stays flat as the size doubles is linear work (the reach before this re-walked
 every metric of the owner in each statement of WRITE_BATCH).
+
+`--dense N`: one metric with N anomalies a minute apart, all in the window; prints the
+reach's seconds, its write statements and the longest one (what another tenant's write
+waits for at most on the embedded store's single writer): muted anomalies stay in the
+index range each statement walks, so statements over the whole range grew with N.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -108,9 +115,65 @@ def bench(size: int) -> None:
     )
 
 
+def bench_dense(count: int) -> None:
+    with embedded_stack() as stack:
+        store = stack.store
+        owner = store.users.create(f"dense{count}", new_api_key().hashed)
+        service = store.services.create(owner.id, "fleet", None)
+        metric_id = store.metrics.create(owner.id, service.id, "m", None).id
+        first = now_ms() - (count + 10) * 60_000
+        times = [first + i * 60_000 for i in range(count)]
+        for chunk in batches(times, 5_000):
+            store.readings.append(metric_id, [NewReading(f"r{t}", t, 9.0) for t in chunk])
+            store.anomalies.save(
+                metric_id,
+                [
+                    NewAnomaly(
+                        metric_id, f"r{t}", timestamp_ms=t, value=9.0, expected=1.0, lower=0.0,
+                        upper=2.0, score=4.0, method="rolling", event_start_ms=t, event_end_ms=t,
+                    )
+                    for t in chunk
+                ],
+            )  # fmt: skip
+        window = create_window(
+            store.maintenance,
+            Nowhere(),
+            owner.id,
+            WindowSpec("migration", start_ms=times[0], end_ms=times[-1] + 1, metric_id=metric_id),
+            10,
+        )
+        seconds: list[float] = []
+        write = store.maintenance.executor.write
+
+        def timed(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
+            started = time.perf_counter()
+            try:
+                return write(query, params)
+            finally:
+                seconds.append(time.perf_counter() - started)
+
+        store.maintenance.executor.write = timed  # type: ignore[method-assign]
+        started = time.perf_counter()
+        report = apply_reach(store.maintenance, window.id, lambda ids: set(), now_ms())
+        total = time.perf_counter() - started
+    assert report is not None
+    print(
+        f"window_reach_over_{count}_anomalies_of_one_metric: {total:.2f} s, "
+        f"{len(seconds)} write statements, the longest {1000 * max(seconds):.0f} ms, "
+        f"{report.muted} anomalies muted (cores={CORES})",
+        flush=True,
+    )
+
+
 def main() -> None:
-    for size in [int(arg) for arg in sys.argv[1:]] or SIZES:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("metrics", nargs="*", type=int, help="owners' sizes (metrics)")
+    parser.add_argument("--dense", nargs="*", type=int, default=[], help="anomalies of one metric")
+    args = parser.parse_args()
+    for size in args.metrics or ([] if args.dense else SIZES):
         bench(size)
+    for count in args.dense:
+        bench_dense(count)
 
 
 if __name__ == "__main__":

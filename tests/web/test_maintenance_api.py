@@ -170,3 +170,25 @@ def test_another_owners_windows_and_targets_are_404(
         )
         assert spans.status_code == 404
     assert as_set(client.get(url).json()) == as_set(window)  # untouched
+
+
+def test_a_window_whose_metric_was_deleted_says_so_when_edited(client: httpx.Client) -> None:
+    """A window outlives its metric (it mutes nothing then): editing it while keeping that
+    target is a 409 saying what to do, not a 404 that reads as if the window were gone;
+    given another target, or deleted, it is a window like any other."""
+    service, metric = service_and_metric(client)
+    window = client.post(
+        "/api/maintenance-windows", json={"metric_id": metric, "weekly": NIGHTLY, "reason": "x"}
+    ).json()
+    assert client.delete(f"/api/metrics/{metric}").status_code == 204
+    url = f"/api/maintenance-windows/{window['id']}"
+    assert client.get(url).status_code == 200
+    kept = client.patch(url, json={"reason": "still the backup"})
+    assert kept.status_code == 409, kept.text
+    assert kept.json()["detail"] == (
+        f"this window's metric {metric} was deleted: delete the window, or give it another "
+        "target (metric_id or service_id; both null: all of your metrics)"
+    )
+    moved = client.patch(url, json={"metric_id": None, "service_id": service})
+    assert moved.status_code == 200 and moved.json()["service_id"] == service
+    assert client.delete(url).status_code == 204

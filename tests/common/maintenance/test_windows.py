@@ -10,6 +10,7 @@ import pytest
 
 from common.epoch import from_epoch_ms, to_epoch_ms
 from common.errors import InvalidRequestError
+from common.maintenance import service
 from common.maintenance.models import MaintenanceWindow, WeeklySchedule, WindowSpec
 from common.maintenance.service import check, covered, metric_spans, spans
 
@@ -155,3 +156,123 @@ def test_check_says_what_to_fix(spec: WindowSpec, message: str) -> None:
 
 def test_weekly_window_needs_no_start_or_end() -> None:
     check(WindowSpec("backups", weekly=SUNDAY_NIGHT_BERLIN))
+
+
+def test_many_windows_cover_what_each_covers_and_an_edit_is_seen_at_once() -> None:
+    """covered() merges the windows' spans once for many metrics (a sweep's batch asks for
+    each with the same windows): what it answers is what the windows cover one by one,
+    overlapping, overnight, bounded or across a DST change; a window edited in place (same
+    id, same updated_at) is answered as it is now."""
+    rng = np.random.default_rng(7)
+    zones = ["Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata"]
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    hours = rng.integers(0, 24, size=12).tolist()
+    windows = [
+        window(
+            WeeklySchedule(
+                days=sorted(set(rng.choice(days, size=int(rng.integers(1, 4))).tolist())),
+                start_time=time(hour, 30),
+                end_time=time((hour + int(rng.integers(1, 4))) % 24, 15),  # maybe overnight
+                time_zone=zones[k % len(zones)],
+            ),
+            start="2026-03-20T00:00" if k % 5 == 0 else None,
+            window_id=f"w{k}",
+        )
+        for k, hour in enumerate(hours)
+    ] + [window(start="2026-03-28T10:00", end="2026-03-30T11:00", window_id="one-off")]
+    timestamps = np.arange(ms("2026-03-18T00:00"), ms("2026-04-03T00:00"), 7 * 60_000)
+    one_by_one = np.zeros(len(timestamps), dtype=bool)
+    for each in windows:
+        for low, high in spans(each, int(timestamps[0]), int(timestamps[-1]) + 1):
+            one_by_one |= (low <= timestamps) & (timestamps < high)
+    assert 0 < one_by_one.sum() < len(timestamps)
+    for first in range(0, len(timestamps), 500):  # as a batch asks, metric by metric
+        part = timestamps[first : first + 500]
+        assert covered(windows, part).tolist() == one_by_one[first : first + 500].tolist()
+
+    night = window(SUNDAY_NIGHT_BERLIN)
+    sunday = np.array([ms("2026-03-01T01:30"), ms("2026-03-01T04:30")])
+    assert covered([night], sunday).tolist() == [True, False]
+    later = SUNDAY_NIGHT_BERLIN.model_copy(update={"start_time": time(5), "end_time": time(6)})
+    edited = night.model_copy(update={"weekly": later})  # same id and updated_at
+    assert covered([edited], sunday).tolist() == [False, True]
+
+
+def test_spans_of_many_windows_over_centuries_cost_about_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chart's spans, `limit` of them, from an owner's daily windows over 1970-2200: the
+    spans worked out are about the page, not `limit` of every window (1,000 windows x
+    10,000 spans held a web process for minutes), and the page is the same as the first
+    `limit` of all of them in (time, window id) order."""
+    worked = 0
+    weekly_span = service._weekly_span
+
+    def counted(*args: object) -> tuple[int, int] | None:
+        nonlocal worked
+        worked += 1
+        return weekly_span(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_weekly_span", counted)
+    daily = [
+        window(
+            WeeklySchedule(
+                days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                start_time=time(k % 24),
+                end_time=time((k + 1) % 24),
+                time_zone="Europe/Berlin",
+            ),
+            start="2026-12-01T00:00",
+            window_id=f"w{k:02d}",
+        )
+        for k in range(30)
+    ]
+    page, more = metric_spans(daily, ms("1970-01-01T00:00"), ms("2199-12-31T00:00"), 100)
+    assert more and len(page) == 100
+    assert worked < 400, worked
+    every = sorted(
+        (span, each.id)
+        for each in daily
+        for span in spans(each, ms("2026-12-01T00:00"), ms("2026-12-10T00:00"))
+    )
+    assert [(span, each.id) for span, each in page] == every[:100]
+
+
+def test_readings_decades_apart_cost_their_days_not_the_decades_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job over a metric with a reading of 1970 and some of today asks which are in an
+    owner's weekly windows: the windows' spans are worked out on the days around the
+    readings (before: on each of the 20,000 days between, for every window: minutes of a
+    job worker for 100 daily windows), and the answer is the same."""
+    worked = 0
+    weekly_span = service._weekly_span
+
+    def counted(*args: object) -> tuple[int, int] | None:
+        nonlocal worked
+        worked += 1
+        return weekly_span(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_weekly_span", counted)
+    daily = [
+        window(
+            WeeklySchedule(
+                days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                start_time=time(hour),
+                end_time=time(hour, 30),
+                time_zone="UTC",
+            ),
+            window_id=f"w{hour}",
+        )
+        for hour in (0, 10, 23)
+    ]
+    timestamps = np.array(
+        [
+            ms("1970-01-01T00:10"),
+            ms("1970-01-01T01:00"),
+            ms("2026-12-07T10:29"),
+            ms("2026-12-07T23:45"),
+        ]
+    )
+    assert covered(daily, timestamps).tolist() == [True, False, True, False]
+    assert worked < 100, worked

@@ -19,6 +19,12 @@ export async function mount(ctx) {
   showIncident(ctx, detail);
 }
 
+// Where an incident's anomalies are; none left: muted by a window made later, or deleted.
+function whereMembers(detail) {
+  if (detail.services.length) return `in ${detail.services.join(", ")}`;
+  return detail.resolved_by === "maintenance" ? "left: muted by a maintenance window" : "in deleted services";
+}
+
 // The incident's anomalous stretch with as much again on each side (30 min at least), so
 // that a cause's chart shows the metric before and after it.
 function incidentRange(incident) {
@@ -61,7 +67,7 @@ function showIncident(ctx, detail, note = null) {
   ctx.show(detail.title,
     el("nav", { className: "crumbs" }, el("a", { href: "#/incidents" }, "Incidents"), " › ", detail.title),
     el("p", { className: "incident-facts" }, stateBadge(detail, { id: "incident-state" }),
-      ` ${counted(detail.members, "anomaly", "anomalies")} in ${detail.services.join(", ") || "deleted services"}`,
+      ` ${counted(detail.members, "anomaly", "anomalies")} ${whereMembers(detail)}`,
       ` · from ${formatTime(Date.parse(detail.started_at))} to ${formatTime(Date.parse(detail.ended_at))}`,
       ` · opened ${formatTime(Date.parse(detail.opened_at))}, updated ${formatTime(Date.parse(detail.updated_at))}`),
     el("div", { className: "actions" },
@@ -74,7 +80,9 @@ function showIncident(ctx, detail, note = null) {
     el("h2", {}, "Probable causes"),
     el("p", { className: "hint" }, "Most probable first; each opens the metric's chart on the incident's time."),
     causes.length === 0
-      ? message("No anomalies left: their metrics were deleted.")
+      ? message(detail.resolved_by === "maintenance"
+        ? "No anomalies left: a maintenance window made later covers every one."
+        : "No anomalies left: their metrics were deleted.")
       : el("div", { id: "causes" }, table(["Rank", "Metric", "Onset", "Peak score", "Anomalies", "Why"], causes)),
     el("h2", {}, "Timeline"),
     timeline,
