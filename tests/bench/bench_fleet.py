@@ -16,8 +16,10 @@ figure is the real work of the real processes.
    jobs of today's kind (auto, online: what a scan job was) submitted at once, and by one
    sweep with no state yet; wall time per metric (request to last verdict, as the client
    sees it) and the worker's and store's CPU, both on the same worker; --cold-rounds times,
-   new metrics each round, jobs first and the sweep first in turn, and where the sweep's
-   batches spent their time (--metrics 0: only this).
+   new metrics each round, jobs first and the sweep first in turn (the way run second
+   costs more: the figure is the rounds' geometric mean), and where the sweep's batches
+   spent their time (--metrics 0: only this; tests/bench/cold_start_paths.py: the two
+   paths in one process, without Celery).
 2. The fleet: N metrics (50,000 by default), each with 240 readings a minute apart (the
    default detector's minimum history), loaded through the store in bulk: a sample
    (--sample, 1,000) as raw readings (`append_many`), whose states a real cold sweep then
