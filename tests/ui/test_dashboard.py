@@ -17,10 +17,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import numpy as np
 import pytest
+import redis
 
 from common.anomalies.models import NewAnomaly
-from common.epoch import to_epoch_ms
-from common.stores import Repositories
+from common.epoch import now_ms, to_epoch_ms
+from common.ids import new_id
+from common.maintenance.models import WindowSpec
+from common.maintenance.reach import apply_reach
+from common.scans.judging import horizon_ms
+from common.settings import Settings
+from common.stores import Repositories, redis_stores
 from common.users.models import User
 from tests.browser import chromium_path, launch_chromium, signed_in
 from tests.fixtures_sweeps import Swept
@@ -306,6 +312,79 @@ def test_maintenance_windows_are_shaded_and_their_anomalies_drawn_muted(
         page.url.split("#")[0] + f"#/metrics/{metric_id}?start={moment(100)}&end={moment(300)}"
     )
     page.wait_for_selector("#chart[data-state=ready][data-maintenance-spans='0']", state="attached")
+    assert console.unexpected() == []
+
+
+def test_a_window_muting_past_anomalies_says_so_until_a_worker_has(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    store: Repositories,
+) -> None:
+    """A window's reach into the past (muting the anomalies already stored in it) is a
+    worker's task: until it is applied, the chart says so; once it is, the chart is drawn
+    again on its own, the anomaly in the window muted."""
+    client, key, metric_id, _ = owner
+    user_id = client.user.id  # type: ignore[attr-defined]
+    # Made as POST does, without queueing the reach: no worker applies it before we do.
+    window = store.maintenance.create(
+        user_id,
+        WindowSpec(
+            reason="deploy",
+            start_ms=to_epoch_ms(T0 + 650 * STEP),
+            end_ms=to_epoch_ms(T0 + 750 * STEP),
+            metric_id=metric_id,
+        ),
+        max_windows=100,
+    )
+    assert window.reach_pending
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
+    wait_for_chart(page)
+    page.wait_for_selector("#chart[data-maintenance-pending='1']", state="attached")
+    expect(page.locator("#legend")).to_contain_text("maintenance window (muting past anomalies…)")
+    expect(page.locator("#chart-status")).to_contain_text(
+        "muting the anomalies already stored in 1 window…"
+    )
+    expect(page.locator("#events")).not_to_contain_text("(muted)")  # the one at reading 700
+    report = apply_reach(store.maintenance, window.id, lambda ids: set(), horizon_ms(now_ms()))
+    assert report is not None and report.muted == 1, report
+    page.wait_for_selector("#chart[data-maintenance-pending='0']", state="attached")
+    expect(page.locator("#legend")).to_contain_text("muted (maintenance)")
+    expect(page.locator("#legend")).not_to_contain_text("muting past anomalies")
+    expect(page.locator("#chart-status")).not_to_contain_text("muting")
+    expect(page.locator("#events")).to_contain_text("(muted)")
+    assert console.unexpected() == []
+
+
+def test_a_metric_waiting_for_a_detector_rebuild_says_since_when(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    owner: tuple[httpx.Client, str, str, list[dict[str, object]]],
+    store: Repositories,
+    settings: Settings,
+) -> None:
+    """A sweep that leaves a metric's rebuild for later (SCAN_REBUILD_READINGS) marks it
+    waiting: its page says since when, and the lag that has grown since; the scans list
+    says how many such metrics the sweep left."""
+    client, key, metric_id, _ = owner
+    user_id = client.user.id  # type: ignore[attr-defined]
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    store.metrics.mark_rebuilds_waiting([(metric_id, to_epoch_ms(since))])
+    shown = client.get(f"/api/metrics/{metric_id}").json()
+    assert shown["scan_waiting_since"] is not None, shown
+    page, console = open_dashboard(key, f"#/metrics/{metric_id}")
+    status = page.locator("#scan-status")
+    expect(status).to_contain_text("waits to be rebuilt by a later sweep")
+    expect(status).to_contain_text(f"since {since.strftime('%Y-%m-%d %H:%M:%S')}Z")
+    waited = re.search(r"have waited ([\d.]+) s so far", status.inner_text())
+    assert waited is not None and 180 <= float(waited.group(1)) < 900, status.inner_text()
+    # The sweep that left it waiting, as the owner's list of scans shows it.
+    with redis.Redis.from_url(settings.redis_url or "") as connection:
+        redis_stores(connection, settings).sweeps.start(
+            new_id(), now_ms(), 0, queued=0, pending=0, rebuilds_waiting={user_id: 1}
+        )
+    page.click("#nav >> text=Jobs")
+    expect(page.locator("#scans tbody tr").first).to_contain_text(
+        "finished, 1 metric left waiting for a detector rebuild"
+    )
     assert console.unexpected() == []
 
 

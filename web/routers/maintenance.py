@@ -90,6 +90,7 @@ def list_spans(
                 end=from_epoch_ms(high),
                 window_id=window.id,
                 reason=window.reason,
+                reach_pending=window.reach_pending,
             )
             for (low, high), window in spans
         ],

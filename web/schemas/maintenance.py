@@ -104,6 +104,10 @@ class MaintenanceSpan(BaseModel):
     end: datetime
     window_id: str
     reason: str
+    reach_pending: bool = Field(
+        description="the window's reach into the past (muting the anomalies already stored "
+        "in it) is still being applied by a worker: as the window's own `reach_pending`"
+    )
 
 
 class MaintenanceSpans(BaseModel):

@@ -105,13 +105,17 @@ export function maintenanceForm(ctx, metric, { currentSpan, onCreated }) {
       [target.value === "service" ? "service_id" : "metric_id"]:
         target.value === "service" ? metric.service_id : metric.id,
     };
+    let created;
     try {
-      await ctx.api.request("/api/maintenance-windows", { method: "POST", body });
+      created = await ctx.api.request("/api/maintenance-windows", { method: "POST", body });
     } catch (error) {
       if (ctx.active) status.replaceChildren(message(`Not created: ${detailText(error)}`, "error"));
       return;
     }
-    status.replaceChildren(message("Muted: anomalies in this span open no incident.", "success"));
+    // The anomalies already stored in the span are muted by a worker just after (the chart
+    // says when it is done).
+    status.replaceChildren(message("Muted: anomalies in this span open no incident"
+      + (created.reach_pending ? "; muting the ones already stored in it…" : "."), "success"));
     await onCreated();
   } },
   el("h2", {}, "Mute the span shown"),

@@ -23,6 +23,16 @@ const RANGES = [
   ["30d", "Last 30 days", 30 * 24 * 3600e3],
 ];
 
+// How soon, and at most how seldom, the chart asks again whether a maintenance window's
+// reach into the past is applied (a worker does it, usually within seconds).
+const REACH_POLL_MS = 1000;
+const REACH_POLL_MAX_MS = 30000;
+
+// The maintenance windows of `spans` whose reach into the past is still being applied.
+function pendingWindows(spans) {
+  return new Set(spans.filter((span) => span.reach_pending).map((span) => span.window_id)).size;
+}
+
 // About one slot per pixel of the chart's width.
 export function chartPoints(width) {
   return Math.max(100, Math.min(2000, Math.round(width)));
@@ -40,11 +50,12 @@ export function fetchView(api, path, window, points) {
 // (at 10:06, 1.2 s after it arrived)", and what they said of it, if anything.
 function scanStatus(metric) {
   const box = el("p", { id: "scan-status", className: "hint" });
-  // A detector rebuild a later sweep makes (after a settings change or an upgrade): the lag
-  // is then how long the newer readings have waited so far.
+  // A detector rebuild a later sweep makes (after a settings change or an upgrade): since
+  // when it waits, and so how long the newer readings have waited (the lag, growing).
   const waiting = metric.scan_waiting_since
-    ? ` Its detector is rebuilt by a later sweep (a settings change or an upgrade): its newer`
-      + ` readings have waited ${formatValue(metric.scan_lag_seconds)} s so far.`
+    ? ` Its detector waits to be rebuilt by a later sweep (a settings change or an upgrade)`
+      + ` since ${formatTime(Date.parse(metric.scan_waiting_since))}: its newer readings have`
+      + ` waited ${formatValue(metric.scan_lag_seconds)} s so far.`
     : "";
   if (!metric.last_judged_at) {
     box.append((metric.scan_note || "Not judged by a periodic scan yet.") + waiting);
@@ -243,21 +254,52 @@ export class MetricView {
   }
 
   // The spans the metric's maintenance windows mute, shaded once they arrive (the chart
-  // stands without them).
+  // stands without them). A window whose reach into the past a worker is still applying
+  // (`reach_pending`: the anomalies already stored in it are not muted yet) says so, and
+  // the chart is drawn again once it is applied, with those anomalies muted.
   async shadeMaintenance(chart, series) {
+    const spans = await this.maintenanceSpans(chart, series);
+    if (spans === null) return;
+    chart.shade(spans);
+    const pending = pendingWindows(spans);
+    this.chartBox.dataset.maintenancePending = String(pending);
+    if (spans.length) {
+      this.legend.append(legendItem(MAINTENANCE_FILL,
+        pending ? "maintenance window (muting past anomalies…)" : "maintenance window"));
+      this.status.append(` · ${counted(spans.length, "maintenance span")}`);
+    }
+    if (pending) {
+      this.status.append(` · muting the anomalies already stored in ${counted(pending, "window")}…`);
+      this.awaitReaches(chart, series);
+    }
+  }
+
+  // The spans of the windows over the chart's range; null: none to show (the page or chart
+  // changed meanwhile, or the request failed: said in the status line).
+  async maintenanceSpans(chart, series) {
     let found;
     try {
       found = await this.ctx.api.request("/api/maintenance-windows/spans",
         { params: { metric_id: this.metric.id, start: series.start, end: series.end } });
     } catch (error) {
       if (chart === this.chart) this.status.append(` · no maintenance spans: ${errorText(error)}`);
-      return;
+      return null;
     }
-    if (chart !== this.chart || !this.ctx.active) return;
-    chart.shade(found.spans);
-    if (found.spans.length) {
-      this.legend.append(legendItem(MAINTENANCE_FILL, "maintenance window"));
-      this.status.append(` · ${counted(found.spans.length, "maintenance span")}`);
+    return chart === this.chart && this.ctx.active ? found.spans : null;
+  }
+
+  // Asks again, less and less often, until no window over the chart has its reach pending,
+  // then draws the chart again (its anomalies as muted now). Stops with the chart or page.
+  async awaitReaches(chart, series) {
+    for (let wait = REACH_POLL_MS; ; wait = Math.min(wait * 2, REACH_POLL_MAX_MS)) {
+      await this.ctx.sleep(wait);
+      if (chart !== this.chart) return;
+      const spans = await this.maintenanceSpans(chart, series);
+      if (spans === null) return;
+      if (!pendingWindows(spans)) {
+        this.load();
+        return;
+      }
     }
   }
 

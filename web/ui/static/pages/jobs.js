@@ -1,7 +1,7 @@
 // The caller's detection jobs, newest first, a page at a time; below them the recent
 // periodic sweeps that judged the caller's metrics (their counts only).
 import { el, message, pager, table } from "../dom.js";
-import { formatNumber, formatTime } from "../format.js";
+import { counted, formatNumber, formatTime } from "../format.js";
 import { metricHref } from "../links.js";
 
 const JOBS_PAGE = 50;
@@ -86,8 +86,12 @@ function scanTable(scans) {
   if (scans.length === 0) return message("No periodic scan has judged your metrics yet.");
   const rows = scans.map((scan) => el("tr", {},
     el("td", {}, formatTime(Date.parse(scan.started_at))),
+    // Rebuilds a sweep left for later (SCAN_REBUILD_READINGS): metrics whose detector a
+    // later sweep rebuilds, their lag growing meanwhile (their pages say since when).
     el("td", {}, (scan.finished ? "finished" : "running")
-      + (scan.rebuilds_waiting ? `, ${formatNumber(scan.rebuilds_waiting)} rebuilds left for later` : "")),
+      + (scan.rebuilds_waiting
+        ? `, ${counted(scan.rebuilds_waiting, "metric")} left waiting for a detector rebuild`
+        : "")),
     el("td", { className: "number" }, formatNumber(scan.metrics_judged)),
     el("td", { className: "number" }, formatNumber(scan.readings_judged)),
     el("td", { className: "number" }, formatNumber(scan.anomalies)),
