@@ -620,8 +620,7 @@ class _Run:
             return None
         window = self.window
         median = window[len(window) // 2]
-        deviations = np.abs(np.array(window) - median)
-        spread = MAD_TO_STD * float(np.median(deviations))
+        spread = MAD_TO_STD * _median_deviation(window)
         if not spread > 0:
             return NAN, NAN, 1.0
         distance = abs(value - median) / spread
@@ -784,6 +783,23 @@ class _Run:
 
     def finish(self) -> None:
         _flush(self.state.season, self.waiting)
+
+
+def _median_deviation(ordered: list[float]) -> float:
+    """The median absolute deviation of sorted readings from their median (both the upper
+    median, `ordered[n // 2]`): the deviations below it and above it are each in order, so
+    the n // 2 smallest are stepped over (a quarter of numpy's cost on a level window)."""
+    size = len(ordered)
+    median = ordered[size // 2]
+    below, above = size // 2 - 1, size // 2
+    for _ in range(size // 2):
+        if below >= 0 and (above >= size or median - ordered[below] <= ordered[above] - median):
+            below -= 1
+        else:
+            above += 1
+    lower = median - ordered[below] if below >= 0 else math.inf
+    upper = ordered[above] - median if above < size else math.inf
+    return min(lower, upper)
 
 
 def _clipped(value: float, forecast: float, clip_scale: float) -> float:
