@@ -227,6 +227,12 @@ class Season:
 
         return forecast
 
+    def first_time(self) -> float:
+        """The first reading's time (ms) as the grids keep it; NaN before any was observed."""
+        if math.isfinite(self.origin):
+            return self.origin + self.cadence / 2
+        return float(self.start_times[0]) if self.start_times.shape[0] else math.nan
+
     def observe(self, times: list[int], raw: list[float], fitted: list[float]) -> None:
         """Readings judged, in time order: raw values into the overview, fit values (clipped)
         into recent. The first GRID_START readings wait for the grids, which start from them."""

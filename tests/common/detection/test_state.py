@@ -273,3 +273,18 @@ def test_a_split_after_a_level_decision_judges_as_one_pass() -> None:
     whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
     assert_same(whole, pieces)
     assert whole.is_anomaly[260] and whole.is_anomaly[430]
+
+
+def test_a_young_alarm_splits_as_one_pass() -> None:
+    """The young look (hourly readings before the tails judge) reads the level window, the
+    first reading's time and its event's quiet time from the state: any split judges as one
+    pass, cuts before the grids start (64 readings) and inside the young readings included."""
+    rng = np.random.default_rng(5)
+    n = 400
+    values = rng.normal(30.0, 5.0, n).clip(0.0)
+    values[[150, 170, 300]] = [300.0, 900.0, 400.0]
+    times = (START_MS + np.arange(n) * 3_600_000).astype(np.int64)
+    cuts = [20, 63, 64, 65, *range(140, 160), 171, 182, 183, 224, 225, 226]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert whole.is_anomaly[150] and whole.is_anomaly[170]  # 900 is 3x as unusual: escalates
