@@ -117,7 +117,8 @@ class ScanDetector:
             needed = minimum_points(self.adaptive.level_window)
             return (
                 f"too few readings to judge yet: the default detector judges from its "
-                f"{ordinal(needed)} reading on (the ones before are what it learns from)"
+                f"{ordinal(needed)} reading on (the ones before are what it learns from; "
+                f"meanwhile, once they span a day, it flags only a reading far out of them)"
             )
         needed = method_minimum(self.method.method, online=True)
         return f"too few readings to judge: {self.method.method} needs at least {needed}"
