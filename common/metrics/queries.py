@@ -674,10 +674,10 @@ RETURN ids, timestamps, vals, m.compacted_through AS through
 """
 
 # Every raw reading of a window, or of a span of a long one, in no order: read_window
-# without a limit sorts them in the client (a check of the order where, as FalkorDB's
-# index scan gives them, they come in time order), which costs less than the engine's sort
-# (FalkorDB sorts even where the index gives the order: 40% of the statement's time for
-# 10,000 readings). The three lists are collected from the same rows, so they line up.
+# without a limit puts them in order in the client (a check where they come in time order,
+# as FalkorDB's index mostly gives them; a numpy sort where late readings were spliced in),
+# which costs less than the engine's sort (40% of FalkorDB's time for 10,000 readings).
+# The three lists are collected from the same rows, so they line up.
 READ_WINDOW_UNORDERED = """
 MATCH (r:MetricReading)
 WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp <= $end - 1
