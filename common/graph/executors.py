@@ -8,8 +8,10 @@ error whatever the engine.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -58,6 +60,80 @@ def falkordb_query(query: str, params: dict[str, Any] | None) -> str:
         text = _json_list(value) if type(value) is list else None
         header.append(f"`{name}`={stringify_param_value(value) if text is None else text}")
     return "CYPHER " + " ".join(header) + " " + query
+
+
+# FalkorDB's compact reply: each scalar a [type, value] pair (falkordb.query_result).
+_NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY = 1, 2, 3, 4, 5, 6
+
+
+def _scalar(cell: list[Any], graph: Any) -> Any:
+    kind, value = cell
+    if kind in (_STRING, _INTEGER):
+        return value
+    if kind == _DOUBLE:
+        return float(value)
+    if kind == _NULL:
+        return None
+    if kind == _ARRAY:
+        return _array(value, graph)
+    if kind == _BOOLEAN:
+        return value == "true"
+    from falkordb.query_result import parse_scalar
+
+    return parse_scalar(cell, graph)  # nodes, edges, paths, maps, points, times
+
+
+def _array(items: list[list[Any]], graph: Any) -> list[Any]:
+    """A list, a comprehension for the whole list where its items are of one plain kind
+    (a window's ids, timestamps or values): a call per item was most of the parsing."""
+    kinds = {item[0] for item in items}
+    if len(kinds) == 1:
+        [kind] = kinds
+        if kind in (_STRING, _INTEGER):
+            return [value for _, value in items]
+        if kind == _DOUBLE:
+            return [float(value) for _, value in items]
+    return [_scalar(item, graph) for item in items]
+
+
+def falkordb_rows(response: list[Any], graph: Any) -> list[Row]:
+    """The rows of a GRAPH.QUERY / GRAPH.RO_QUERY reply in compact form, as the falkordb
+    client's QueryResult would give them, with its errors raised the same way."""
+    from redis.exceptions import ResponseError
+
+    for part in (response[0], response[-1]):
+        if isinstance(part, ResponseError):
+            raise part
+    if len(response) == 1 or not response[0]:  # statistics only: nothing is returned
+        return []
+    header, records = response[0], response[1]
+    columns = [column[1] for column in header]
+    return [
+        dict(zip(columns, [_scalar(cell, graph) for cell in record], strict=True))
+        for record in records
+    ]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a read's reply is received and parsed.
+
+    A compact reply makes a small list per scalar (30,000 for a page of 10,000 readings),
+    none of them in a cycle; they outlive the youngest generations while the reply is
+    parsed, so the collector ran collections of the whole process again and again
+    meanwhile, for nothing (BENCHMARKS.md, Graph store). Reads only: they are bounded (a
+    window is read in pages) and writes' replies are small. The collector is
+    process-wide: it is switched back on only by the call that switched it off, so two
+    threads reading at once leave it on when both are done, as it was.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def deleted_any(rows: list[Row]) -> bool:
@@ -144,24 +220,27 @@ class FalkorDBExecutor:
         return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, graph_name, parsed.password)
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._read_graph.ro_query(falkordb_query(query, params)))
+        with _collector_paused():
+            return self._run(self._read_graph, "GRAPH.RO_QUERY", falkordb_query(query, params))
 
     def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._run(lambda: self._write_graph.query(falkordb_query(query, params)))
+        return self._run(self._write_graph, "GRAPH.QUERY", falkordb_query(query, params))
 
-    def _run(self, call: Callable[[], Any]) -> list[Row]:
+    def _run(self, graph: Any, command: str, text: str) -> list[Row]:
+        """The command sent as the client's query() sends it; the reply parsed here, not by
+        the client's QueryResult (see falkordb_rows)."""
         import redis
 
         try:
-            result = call()
+            return falkordb_rows(
+                graph.execute_command(command, graph.name, text, "--compact"), graph
+            )
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise DependencyUnavailableError(GRAPH, f"FalkorDB at {self.address}: {exc}") from exc
         except redis.ResponseError as exc:
             if "LOADING" in str(exc) or "BUSY" in str(exc):
                 raise DependencyUnavailableError(GRAPH, f"FalkorDB is starting: {exc}") from exc
             raise
-        columns = [column[1] for column in result.header]
-        return [dict(zip(columns, row, strict=True)) for row in result.result_set]
 
     def close(self) -> None:
         self._reads.connection.close()

@@ -673,6 +673,19 @@ OPTIONAL MATCH (m:Metric {id: $metric_id})
 RETURN ids, timestamps, vals, m.compacted_through AS through
 """
 
+# Every raw reading of a window, or of a span of a long one, in no order: read_window
+# without a limit puts them in order in the client (a check where they come in time order,
+# as FalkorDB's index mostly gives them; a numpy sort where late readings were spliced in),
+# which costs less than the engine's sort (40% of FalkorDB's time for 10,000 readings).
+# The three lists are collected from the same rows, so they line up.
+READ_WINDOW_UNORDERED = """
+MATCH (r:MetricReading)
+WHERE r.metric_id = $metric_id AND r.timestamp >= $start AND r.timestamp <= $end - 1
+WITH collect(r.id) AS ids, collect(r.timestamp) AS timestamps, collect(r.value) AS vals
+OPTIONAL MATCH (m:Metric {id: $metric_id})
+RETURN ids, timestamps, vals, m.compacted_through AS through
+"""
+
 # How many readings a window holds, and the first and last one's time: where a long
 # window is cut into spans of about READ_BATCH readings each (ReadingRepository.read_window).
 WINDOW_EXTENT = """

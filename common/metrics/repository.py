@@ -178,13 +178,26 @@ def _sorted(series: ReadingSeries) -> ReadingSeries:
     if bool((steps < 0).all()):
         order: list[int] = list(range(len(series) - 1, -1, -1))
     else:
-        times = series.timestamps_ms.tolist()
-        order = sorted(range(len(series)), key=lambda i: (times[i], series.ids[i]))
+        order = _time_then_id_order(series.timestamps_ms, series.ids)
     return ReadingSeries(
         ids=[series.ids[i] for i in order],
         timestamps_ms=series.timestamps_ms[order],
         values=series.values[order],
     )
+
+
+def _time_then_id_order(times: np.ndarray, ids: list[str]) -> list[int]:
+    """The positions in (timestamp, id) order: numpy sorts the times, and only runs of
+    equal times are sorted by id in Python (a key per reading cost 15 ms for 10,000)."""
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    positions: list[int] = order.tolist()
+    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    lasts = np.r_[firsts[1:], len(ordered)]
+    tied = lasts - firsts > 1
+    for first, last in zip(firsts[tied].tolist(), lasts[tied].tolist(), strict=True):
+        positions[first:last] = sorted(positions[first:last], key=ids.__getitem__)
+    return positions
 
 
 def _windows(windows: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
@@ -905,7 +918,12 @@ class ReadingRepository:
         """
         [extent] = self.executor.read(q.WINDOW_EXTENT, {"metric_id": metric_id, **window})
         if extent["readings"] <= READ_BATCH:
-            params = {"metric_id": metric_id, **window, "limit": limit or NO_LIMIT}
+            if not limit:  # every reading
+                [row] = self.executor.read(
+                    q.READ_WINDOW_UNORDERED, {"metric_id": metric_id, **window}
+                )
+                return _sorted(_columns(row)), row["through"]
+            params = {"metric_id": metric_id, **window, "limit": limit}
             [row] = self.executor.read(q.READ_WINDOW_NEWEST if newest else q.READ_WINDOW, params)
             raw = _columns(row)
             return (take(raw, slice(None, None, -1)) if newest else raw), row["through"]
@@ -917,9 +935,9 @@ class ReadingRepository:
         boundaries: set[int | None] = set()
         wanted = NO_LIMIT if limit is None else limit
         for low, high in reversed(bounds) if newest else bounds:
-            span = {"metric_id": metric_id, "start": low, "end": high, "limit": NO_LIMIT}
-            [row] = self.executor.read(q.READ_WINDOW, span)
-            pages.append(_columns(row))
+            span = {"metric_id": metric_id, "start": low, "end": high}
+            [row] = self.executor.read(q.READ_WINDOW_UNORDERED, span)
+            pages.append(_sorted(_columns(row)))
             boundaries.add(row["through"])
             wanted -= len(pages[-1])
             if wanted <= 0:

@@ -4,8 +4,12 @@
 
 Starts its own embedded server in a temporary directory; prints one figure per line,
 medians of several runs, with the machine's core count.
-- read_window of 10,000 and 100,000 readings (the index range read detection uses), with
-  the time spent in the executor (query + reply parsing) beside the total;
+- read_window of 10,000 and 100,000 readings (the index range read detection uses), raw
+  and compacted (all but the newest 1,000 in chunks, as a week-old metric is), with the
+  time spent in the executor (query + reply parsing) beside the total;
+- where a page of READ_BATCH raw readings (one statement of a long window) spends its
+  time: the statement in the server, the reply's serialisation and transfer, the parsing in
+  the client (redis-py/hiredis, then the executor), the conversion to numpy and ordering;
 - a single-reading append as the graph holds more readings (of other metrics);
 - peak RSS of a child process that reads 1,000,000 readings with read_window and runs
   rolling detection on them (what a 1,000,000-reading job holds at once).
@@ -23,9 +27,12 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
-from common.graph.params import MAX_MS, NO_LIMIT  # noqa: E402
+from common.graph.executors import falkordb_query, falkordb_rows  # noqa: E402
+from common.graph.params import MAX_MS, READ_BATCH  # noqa: E402
 from common.metrics import queries as q  # noqa: E402
+from common.metrics.compaction import MaintenanceReport, compact_metric  # noqa: E402
 from common.metrics.models import NewReading  # noqa: E402
+from common.metrics.repository import _columns, _sorted  # noqa: E402
 from common.settings import Settings  # noqa: E402
 from common.stores import Repositories, connect_graph  # noqa: E402
 from tests.bench.stack import CORES, T0_MS, Stack, embedded_stack, store_metric  # noqa: E402
@@ -49,9 +56,13 @@ def fill(
 
 
 def bench_read_window(stack: Stack, metric_id: str, size: int) -> tuple[float, float]:
-    """Median ms of read_window over `size` readings, and of the executor call alone."""
+    """Median ms of read_window over `size` readings, and of the executor calls alone
+    (a statement per READ_BATCH readings, as read_window reads a long window of raw ones)."""
     start, end = T0_MS, T0_MS + size * 1000
-    params = {"metric_id": metric_id, "start": T0_MS, "end": T0_MS + size * 1000, "limit": NO_LIMIT}
+    pages = [
+        {"metric_id": metric_id, "start": low, "end": min(low + READ_BATCH * 1000, end)}
+        for low in range(start, end, READ_BATCH * 1000)
+    ]
     totals, executor = [], []
     for _ in range(RUNS):
         started = time.perf_counter()
@@ -59,9 +70,49 @@ def bench_read_window(stack: Stack, metric_id: str, size: int) -> tuple[float, f
         totals.append((time.perf_counter() - started) * 1000)
         assert len(series) == size, len(series)
         started = time.perf_counter()
-        stack.store.executor.read(q.READ_WINDOW, params)
+        for page in pages:
+            stack.store.executor.read(q.READ_WINDOW_UNORDERED, page)
         executor.append((time.perf_counter() - started) * 1000)
     return statistics.median(totals), statistics.median(executor)
+
+
+def page_split(stack: Stack, metric_id: str) -> dict[str, float]:
+    """Median ms of each part of one READ_BATCH page of raw readings (FalkorDB only)."""
+    params = {"metric_id": metric_id, "start": T0_MS, "end": T0_MS + READ_BATCH * 1000}
+    text = falkordb_query(q.READ_WINDOW_UNORDERED, params)
+    graph = stack.store.executor._read_graph  # type: ignore[attr-defined]
+    parts: dict[str, list[float]] = {
+        "server statement": [],
+        "serialisation+transfer+hiredis": [],
+        "executor parse": [],
+        "numpy+order": [],
+    }
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        reply = graph.execute_command("GRAPH.RO_QUERY", graph.name, text, "--compact")
+        received = (time.perf_counter() - started) * 1000
+        [stat] = [s for s in reply[-1] if s.startswith("Query internal execution time")]
+        server = float(stat.split(": ")[1].split(" ")[0])
+        parts["server statement"].append(server)
+        parts["serialisation+transfer+hiredis"].append(received - server)
+        started = time.perf_counter()
+        [row] = falkordb_rows(reply, graph)
+        parts["executor parse"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        _sorted(_columns(row))
+        parts["numpy+order"].append((time.perf_counter() - started) * 1000)
+    return {part: statistics.median(ms) for part, ms in parts.items()}
+
+
+def compacted_metric(stack: Stack, name: str, count: int, raw: int) -> str:
+    """A metric of `count` readings, all but the newest `raw` compacted into chunks."""
+    metric_id = store_metric(stack, name)
+    fill(stack.store, metric_id, count, name[0])
+    [target] = [t for t in stack.store.readings.compaction_targets("", 1000) if t.id == metric_id]
+    report = MaintenanceReport()
+    compact_metric(stack.store.readings, target, T0_MS + (count - raw) * 1000, report)
+    assert report.compacted == count - raw, report
+    return metric_id
 
 
 def bench_single_append(stack: Stack, metric_id: str, label: str) -> float:
@@ -121,6 +172,26 @@ def main() -> None:
                 f"read_window_{size // 1000}k: {total:.1f} ms "
                 f"(cores={CORES}, target <= {target} ms; executor alone {executor:.1f} ms, "
                 f"{executor / total:.0%} of it)"
+            )
+        if stack.store.executor.engine == "falkordb":
+            split = page_split(stack, metric_id)
+            print(
+                f"# a page of {READ_BATCH:,} raw readings: "
+                + ", ".join(f"{part} {ms:.1f} ms" for part, ms in split.items())
+            )
+        compacted = compacted_metric(stack, "compacted", 100_000, 1_000)
+        stack.store.readings.read_window(compacted, None, None)  # warm up
+        for size, target in ((10_000, 30), (100_000, 500)):
+            times = []
+            for _ in range(RUNS):
+                started = time.perf_counter()
+                series = stack.store.readings.read_window(compacted, T0_MS, T0_MS + size * 1000)
+                times.append((time.perf_counter() - started) * 1000)
+                assert len(series) == size, len(series)
+            print(
+                f"read_window_compacted_{size // 1000}k: {statistics.median(times):.1f} ms "
+                f"(cores={CORES}, target <= {target} ms; 99,000 of the metric's 100,000 "
+                "readings in chunks)"
             )
 
         # Single appends to a small metric while the graph holds more and more readings.
