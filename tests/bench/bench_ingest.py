@@ -38,6 +38,11 @@ uvicorn on one embedded store, each FalkorDB shape sent to each in turn with the
 create beside them, RUNS_AGAINST rounds; prints each one's ratio to the bare create and
 this checkout's time over main's. `--api-against main --neo4j`: the Neo4j shapes, on the
 test Neo4j (both apps in this checkout's virtualenv: a driver package is not compared).
+
+    .venv/bin/python tests/bench/bench_ingest.py --stamp [--neo4j]
+
+the fleet shape through `append_many` with APPEND_READINGS as it is and without its
+`last_append_at` stamp (which the sweeps read), in turn, the bare create beside them.
 """
 
 from __future__ import annotations
@@ -395,6 +400,61 @@ def measure_against(stack: Stack, ref: str) -> None:
     stack.store.services.delete(stack.user_id, service.id)
 
 
+STAMP_ROUNDS = 13
+
+
+def measure_stamp(stack: Stack) -> None:
+    """The fleet shape through append_many with APPEND_READINGS as it is and without its
+    `last_append_at` stamp, in turn, the bare create beside them: what the stamp the sweeps
+    read (METRICS_DUE, SAVE_SCAN_MARKS) costs an append. The variant is not correct (the
+    sweeps would miss its metrics): a measurement only."""
+    stamp = "SET found.last_append_at = $now\n"
+    if stamp not in queries.APPEND_READINGS:
+        raise RuntimeError("APPEND_READINGS no longer stamps as this benchmark expects")
+    statements = {
+        "with the stamp": queries.APPEND_READINGS,
+        "without": queries.APPEND_READINGS.replace(stamp, ""),
+    }
+    service = stack.store.services.create(stack.user_id, "stamp", None)
+    sets = {
+        name: [
+            stack.store.metrics.create(stack.user_id, service.id, f"{name}-{m}", None).id
+            for m in range(FLOOR_METRICS)
+        ]
+        for name in [*statements, "bare"]
+    }
+    times: dict[str, list[float]] = {name: [] for name in sets}
+    for n in range(STAMP_ROUNDS):
+        at = T0_MS + n * 60_000
+        for name in list(statements)[:: 1 if n % 2 else -1]:
+            batches = {m: [NewReading(f"r{n}", at, 1.0)] for m in sets[name]}
+            with patch.object(queries, "APPEND_READINGS", statements[name]):
+                times[name].append(timed(partial(stack.store.readings.append_many, batches)))
+        params = {
+            "metric_ids": [f"bare-{m}" for m in sets["bare"]],
+            "ids": [f"r{n}"] * FLOOR_METRICS,
+            "timestamps": [at] * FLOOR_METRICS,
+            "values": [1.0] * FLOOR_METRICS,
+        }
+        times["bare"].append(timed(partial(stack.store.executor.write, BARE_CREATE, params)))
+    median = {name: statistics.median(spent[1:]) * 1000 for name, spent in times.items()}
+    shape = f"{FLOOR_METRICS:,} metrics x 1, median of {STAMP_ROUNDS - 1}"
+    for name, spent_ms in median.items():
+        report(f"{stack.store.executor.engine}: append_many, {name}", spent_ms, "ms", shape)
+    rounds = [
+        without / with_
+        for without, with_ in zip(times["without"][1:], times["with the stamp"][1:], strict=True)
+    ]
+    print(
+        f"without / with the stamp: {median['without'] / median['with the stamp']:.2f} "
+        f"(rounds: {', '.join(f'{x:.2f}' for x in rounds)})",
+        flush=True,
+    )
+    stack.store.services.delete(stack.user_id, service.id)
+    for metric_id in sets["bare"]:
+        stack.store.executor.write(BARE_DELETE, {"metric_id": f"bare-{metric_id}"})
+
+
 RUNS_AGAINST = 4  # even: each app goes first in half the rounds
 
 
@@ -521,6 +581,16 @@ def main() -> None:
             if server is not None:
                 with embedded_stack(server) as stack:
                     measure_against(stack, sys.argv[2])
+        return
+    if sys.argv[1:] == ["--stamp"]:
+        with embedded_stack() as stack:
+            measure_stamp(stack)
+        return
+    if sys.argv[1:] == ["--stamp", "--neo4j"]:
+        with neo4j_server() as server:
+            if server is not None:
+                with embedded_stack(server) as stack:
+                    measure_stamp(stack)
         return
     print("# ingest: API against a bare UNWIND CREATE of the same readings, side by side")
     with embedded_stack() as stack, running_app(stack) as app:

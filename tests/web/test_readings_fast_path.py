@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from web.routers import readings as readings_router
 from web.schemas.readings import ReadingCreate, SentReadings, sent_readings
 
 MODEL = TypeAdapter(list[ReadingCreate])
@@ -118,3 +120,53 @@ def test_what_clients_send_takes_the_fast_path() -> None:
     assert fast.values == [1.5, 2.0, -0.5, 0.0] and type(fast.values[1]) is float
     assert fast.timestamps_ms == [1767225600000, 1767222001250, 1767225602123, None]
     assert fast.ids == ["a", None, None, None]
+
+
+# --- a request's short series, their readings checked as one column ----------------------
+# (web.routers.readings._fast_short): the request's answer is the model's, series by series.
+NAMINGS = st.sampled_from(
+    [
+        {"metric_id": "a" * 24},
+        {"metric_id": ""},
+        {"service_id": "b" * 24, "metric_name": "cpu"},
+        {"service_name": "web", "metric_name": "cpu", "labels": {"host": "h1"}},
+        {"service_name": "web", "metric_name": "x" * 101},
+        {"service_name": "web"},
+        {"metric_id": "a" * 24, "metric_name": "cpu"},
+        {"service_name": "web", "metric_name": "cpu", "labels": {"": "v"}},
+    ]
+)
+SERIES = st.builds(
+    lambda naming, readings: {**naming, "readings": readings},
+    NAMINGS,
+    st.one_of(st.lists(READING, max_size=3), st.just("x")),
+) | st.sampled_from([None, 1, [], {"readings": [GOOD]}, {"metric_id": "a" * 24}])
+
+
+def answers(raw: list[Any]) -> tuple[dict[int, Any], dict[int, str]]:
+    """What _validated makes of a request's series: each valid one's fields but its readings
+    (which the columns stand for) and columns; each invalid one's problems."""
+    valid, invalid = readings_router._validated(raw)
+    return {
+        index: (
+            series.model_dump(exclude={"readings"}),
+            tuple(map(repr, (columns.ids, columns.timestamps_ms, columns.values))),
+        )
+        for index, (series, columns) in valid.items()
+    }, invalid
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(SERIES, min_size=1, max_size=5))
+def test_short_series_together_answer_what_the_model_answers(raw: list[Any]) -> None:
+    together = answers(raw)
+    with patch.object(readings_router, "_fast_short", lambda raw, indexes: None):
+        by_model = answers(raw)
+    assert together == by_model
+
+
+def test_a_fleets_series_take_the_fast_path_together() -> None:
+    raw = [{"metric_id": f"{m:024d}", "readings": [{**GOOD, "id": f"r{m}"}]} for m in range(1_000)]
+    short = readings_router._fast_short(raw, list(range(len(raw))))
+    assert short is not None and len(short) == 1_000
+    assert short[999][1].ids == ["r999"] and short[0][1].timestamps_ms == [1767225600000]

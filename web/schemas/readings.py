@@ -84,6 +84,12 @@ class SentReadings:
             [item.value for item in items],
         )
 
+    def slice(self, start: int, end: int) -> SentReadings:
+        """Readings start until end (a series' part of a request's column)."""
+        return SentReadings(
+            self.ids[start:end], self.timestamps_ms[start:end], self.values[start:end]
+        )
+
     def new_readings(self, received_ms: int) -> list[NewReading]:
         """The readings to store: one without a timestamp is stamped `received_ms`."""
         return [
