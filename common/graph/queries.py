@@ -37,6 +37,9 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     # A window's reach into the past finds it by its id alone (common.maintenance.reach).
     "CREATE CONSTRAINT maintenance_window_id IF NOT EXISTS FOR (w:MaintenanceWindow) "
     "REQUIRE w.id IS UNIQUE",
+    # The look for lost reaches: only windows whose reach is pending carry the time.
+    "CREATE INDEX maintenance_window_reach IF NOT EXISTS FOR (w:MaintenanceWindow) "
+    "ON (w.reach_requested_at)",
 )
 
 # The names of the constraints and indexes that exist (constraints' own indexes included).
@@ -59,6 +62,9 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX FOR (c:NotificationChannel) ON (c.id)",
     # A window's reach into the past finds it by its id alone (common.maintenance.reach).
     "CREATE INDEX FOR (w:MaintenanceWindow) ON (w.id)",
+    # The look for lost reaches (PENDING_REACHES): only windows whose reach is pending carry
+    # the time. A statement of its own, so that a store made before it gets it added on start.
+    "CREATE INDEX FOR (w:MaintenanceWindow) ON (w.reach_requested_at)",
 )
 
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"

@@ -242,13 +242,18 @@ def applies(window: MaintenanceWindow, metric_id: str, service_id: str) -> bool:
     return window.service_id is None or window.service_id == service_id
 
 
-def covered(windows: Sequence[MaintenanceWindow], timestamps_ms: np.ndarray) -> np.ndarray:
-    """For each timestamp (epoch ms), whether one of `windows` covers it."""
+def covered(
+    windows: Sequence[MaintenanceWindow],
+    timestamps_ms: np.ndarray,
+    whens: tuple[object, ...] | None = None,
+) -> np.ndarray:
+    """For each timestamp (epoch ms), whether one of `windows` covers it. `whens`: the
+    windows' `schedules`, when the caller asks for many metrics with the same windows."""
     timestamps_ms = np.asarray(timestamps_ms, dtype=np.int64)
     inside = np.zeros(len(timestamps_ms), dtype=bool)
     if not windows or len(timestamps_ms) == 0:
         return inside
-    whens = tuple(_when(window) for window in windows)
+    whens = schedules(windows) if whens is None else whens
     for low, high in _stretches(timestamps_ms):
         starts, ends = _merged_spans(windows, whens, low, high)
         here = (low <= timestamps_ms) & (timestamps_ms < high)
@@ -283,6 +288,11 @@ def _stretches(timestamps_ms: np.ndarray) -> list[Span]:
 _MERGED_CACHED = 256
 _merged: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
 _merged_lock = threading.Lock()
+
+
+def schedules(windows: Sequence[MaintenanceWindow]) -> tuple[object, ...]:
+    """What decides the windows' spans, one entry a window (the cache key of `covered`)."""
+    return tuple(_when(window) for window in windows)
 
 
 def _when(window: MaintenanceWindow) -> tuple[object, ...]:

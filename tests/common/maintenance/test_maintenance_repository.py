@@ -402,6 +402,34 @@ def test_a_lost_reach_is_applied_by_the_look_for_lost_ones_and_never_twice(
     assert not requeued(graph, window.id)
 
 
+def requested_at(graph: Repositories, window_id: str) -> object:
+    [row] = graph.maintenance.executor.read(
+        "MATCH (w:MaintenanceWindow {id: $id}) RETURN w.reach_requested_at AS at", {"id": window_id}
+    )
+    return row["at"]
+
+
+def test_only_windows_with_a_reach_pending_are_in_the_look_for_lost_ones(
+    graph: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look for lost reaches is an index range over the windows that carry the time
+    their reach was asked for: an applied reach clears it, and a window applied before that
+    rule (its time still set) is cleared by the look, not queued."""
+    monkeypatch.setattr(reach, "REACH_TAKEN_AS_LOST_AFTER_SECONDS", 0)
+    owner, _ = make_metric(graph)
+    span = WindowSpec("deploy", start_ms=T0, end_ms=T0 + HOUR)
+    applied = create_window(graph.maintenance, ReachNow(graph.maintenance), owner.id, span, 10)
+    assert requested_at(graph, applied.id) is None
+    legacy = create_window(graph.maintenance, ReachNow(graph.maintenance), owner.id, span, 10)
+    graph.maintenance.executor.write(
+        "MATCH (w:MaintenanceWindow {id: $id}) SET w.reach_requested_at = 0", {"id": legacy.id}
+    )
+    lost = create_window(graph.maintenance, ReachLost(), owner.id, span, 10)
+    assert requested_at(graph, lost.id) is not None
+    assert requeued(graph, lost.id) and not requeued(graph, legacy.id)
+    assert requested_at(graph, legacy.id) is None
+
+
 def test_an_incident_emptied_by_a_window_is_resolved_and_told_only_if_people_heard_of_it(
     graph: Repositories, settings: Settings
 ) -> None:
