@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from prometheus_client import start_http_server
 
 from common.agents.counters import CounterBases, MetricTypes
 from common.agents.receiver import AgentLimits, AgentReceiver
+from common.collector import freeze_startup_objects
 from common.embedded import resolve_urls
 from common.errors import DependencyUnavailableError
 from common.ingestion.service import ingest_limits
@@ -54,20 +54,6 @@ Every endpoint except `/health`, `/ready` and these docs needs an API key, sent 
 `X-API-Key: KEY` or `Authorization: Bearer KEY` (`neonomaly create-user NAME` makes one).
 Timestamps are ISO 8601; without an offset they are taken as UTC.
 """
-
-
-def freeze_startup_objects() -> None:
-    """Leave the objects alive once the app has started (modules, the app, its models and
-    schemas: ~120,000 of them) out of the collector's full passes, once per process. Python
-    runs a full pass (generation 2) every few requests that allocate much, and each pass
-    walked all of them: in a request of 1,000 series of one reading, ~70-150 ms of a
-    340-520 ms request on a loaded machine (BENCHMARKS.md, Ingest). They live as long as
-    the process anyway; what they make later is collected as before, and garbage left by
-    the start is collected first."""
-    if gc.get_freeze_count():
-        return
-    gc.collect()
-    gc.freeze()
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from common.collector import freeze_startup_objects
 from common.embedded import resolve_urls
 from common.queue import celery_config
 from common.settings import Settings, get_settings
@@ -25,8 +26,10 @@ def create_celery(settings: Settings) -> Celery:
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
-def _open_process_clients(**_: Any) -> None:
+def _start_pool_process(**_: Any) -> None:
     resources.open_resources()
+    # A pool process lives for many sweeps; its full collections walked all of this.
+    freeze_startup_objects()
 
 
 @worker_process_shutdown.connect  # type: ignore[untyped-decorator]

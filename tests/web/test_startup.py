@@ -29,7 +29,7 @@ def test_time_limit_above_the_visibility_timeout_stops_the_start(
 
 
 # The objects alive once the app has started are left out of the collector's full passes
-# (web.main.freeze_startup_objects): a request that allocates much (1,000 series) set off
+# (common.collector.freeze_startup_objects): a request that allocates much (1,000 series) set off
 # passes that walked all of them. In a process of its own: the test process's collector is
 # not the app's.
 STARTED = """
