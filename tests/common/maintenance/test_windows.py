@@ -3,6 +3,7 @@ daylight-saving changes, overnight spans, and the checks on what a person asks f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 
 import numpy as np
@@ -198,13 +199,9 @@ def test_many_windows_cover_what_each_covers_and_an_edit_is_seen_at_once() -> No
     assert covered([edited], sunday).tolist() == [False, True]
 
 
-def test_spans_of_many_windows_over_centuries_cost_about_the_page(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A chart's spans, `limit` of them, from an owner's daily windows over 1970-2200: the
-    spans worked out are about the page, not `limit` of every window (1,000 windows x
-    10,000 spans held a web process for minutes), and the page is the same as the first
-    `limit` of all of them in (time, window id) order."""
+def count_spans_worked_out(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count the weekly spans worked out from here on (service._weekly_span, a day each);
+    the count so far, when called."""
     worked = 0
     weekly_span = service._weekly_span
 
@@ -214,6 +211,17 @@ def test_spans_of_many_windows_over_centuries_cost_about_the_page(
         return weekly_span(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "_weekly_span", counted)
+    return lambda: worked
+
+
+def test_spans_of_many_windows_over_centuries_cost_about_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chart's spans, `limit` of them, from an owner's daily windows over 1970-2200: the
+    spans worked out are about the page, not `limit` of every window (1,000 windows x
+    10,000 spans held a web process for minutes), and the page is the same as the first
+    `limit` of all of them in (time, window id) order."""
+    worked = count_spans_worked_out(monkeypatch)
     daily = [
         window(
             WeeklySchedule(
@@ -229,7 +237,7 @@ def test_spans_of_many_windows_over_centuries_cost_about_the_page(
     ]
     page, more = metric_spans(daily, ms("1970-01-01T00:00"), ms("2199-12-31T00:00"), 100)
     assert more and len(page) == 100
-    assert worked < 400, worked
+    assert worked() < 400, worked()
     every = sorted(
         (span, each.id)
         for each in daily
@@ -245,15 +253,7 @@ def test_readings_decades_apart_cost_their_days_not_the_decades_between(
     owner's weekly windows: the windows' spans are worked out on the days around the
     readings (before: on each of the 20,000 days between, for every window: minutes of a
     job worker for 100 daily windows), and the answer is the same."""
-    worked = 0
-    weekly_span = service._weekly_span
-
-    def counted(*args: object) -> tuple[int, int] | None:
-        nonlocal worked
-        worked += 1
-        return weekly_span(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(service, "_weekly_span", counted)
+    worked = count_spans_worked_out(monkeypatch)
     daily = [
         window(
             WeeklySchedule(
@@ -275,4 +275,4 @@ def test_readings_decades_apart_cost_their_days_not_the_decades_between(
         ]
     )
     assert covered(daily, timestamps).tolist() == [True, False, True, False]
-    assert worked < 100, worked
+    assert worked() < 100, worked()
