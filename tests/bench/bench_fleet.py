@@ -620,11 +620,7 @@ def cold_start(
         )
         print(
             "#   the cold sweep's batches per metric: "
-            + ", ".join(
-                f"{name} {seconds / n * 1000:.1f} ms"
-                for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
-                if seconds
-            )
+            + phases_per_metric(phases, n)
             + f"; the sweep's record: {duration_s(totals):.2f} s from its start to its "
             f"last batch's end",
             flush=True,
@@ -805,11 +801,7 @@ def run_engine(
             phases = totals.phase_seconds
             print(
                 "#   the batches' time per metric: "
-                + ", ".join(
-                    f"{name} {seconds * per_k * 1000:.0f} us"
-                    for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
-                    if seconds
-                ),
+                + phases_per_metric(phases, totals.metrics_judged, micro=True),
                 flush=True,
             )
         report(engine, n, figures, processes)
@@ -878,6 +870,16 @@ def report(engine: str, n: int, figures: list[SweepFigures], processes: Processe
         )
         + f"; in all {spent / judged * 1e6:.0f} us a metric over the batches' processes",
         flush=True,
+    )
+
+
+def phases_per_metric(phases: dict[str, float], metrics: int, micro: bool = False) -> str:
+    """A batch's phases (seconds in all) per metric, the largest first, in ms (or us)."""
+    scale, unit, digits = (1e6, "us", 0) if micro else (1e3, "ms", 1)
+    return ", ".join(
+        f"{name} {seconds / max(metrics, 1) * scale:.{digits}f} {unit}"
+        for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
+        if seconds
     )
 
 

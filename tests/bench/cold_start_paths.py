@@ -31,7 +31,13 @@ from common.jobs.detection_job import run_detection_job  # noqa: E402
 from common.jobs.models import DetectionParams, JobRecord  # noqa: E402
 from common.scans.batch import BatchEntry, judge_batch  # noqa: E402
 from common.stores import redis_stores  # noqa: E402
-from tests.bench.bench_fleet import COLD_METRICS, COLD_READINGS, cold_metrics, cpu_seconds  # noqa: E402
+from tests.bench.bench_fleet import (  # noqa: E402
+    COLD_METRICS,
+    COLD_READINGS,
+    cold_metrics,
+    cpu_seconds,
+    phases_per_metric,
+)
 from tests.bench.stack import embedded_stack  # noqa: E402
 from tests.support import settings_for  # noqa: E402
 
@@ -120,15 +126,7 @@ def report(spent: dict[str, list[float]], phases: dict[str, float], n: int) -> N
         f"batch / job: wall {batch[0] / job[0]:.2f}, CPU {batch[1] / job[1]:.2f}, "
         f"store CPU {batch[2] / job[2]:.2f} (load average {os.getloadavg()[1]:.1f})"
     )
-    print(
-        "the batch's phases per metric: "
-        + ", ".join(
-            f"{name} {seconds / n * 1000:.1f} ms"
-            for name, seconds in sorted(phases.items(), key=lambda item: -item[1])
-            if seconds
-        ),
-        flush=True,
-    )
+    print("the batch's phases per metric: " + phases_per_metric(phases, n), flush=True)
 
 
 if __name__ == "__main__":
