@@ -5,7 +5,7 @@ The objects alive once a process has started (modules, the app, its models and s
 the worker's tasks and clients: 120,000-175,000 of them) live as long as the process, yet
 each full pass of the collector (generation 2) walked all of them. A fleet request or a
 sweep batch allocates enough to set one off every few requests or batches: 70-150 ms a
-pass in the web, ~80 ms in a worker pool process, 8-10 % of the pool's CPU in sweeps
+pass in the web, ~80 ms in a worker pool process, about 12 % of the pool's CPU in sweeps
 (BENCHMARKS.md, Ingest and Fleet sweeps).
 """
 
