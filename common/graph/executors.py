@@ -8,13 +8,11 @@ error whatever the engine.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from common.collector import collector_paused
 from common.errors import ConflictError, DependencyUnavailableError, NotFoundError
 
 Row = dict[str, Any]
@@ -114,28 +112,6 @@ def falkordb_rows(response: list[Any], graph: Any) -> list[Row]:
     ]
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a read's reply is received and parsed.
-
-    A compact reply makes a small list per scalar (30,000 for a page of 10,000 readings),
-    none of them in a cycle; they outlive the youngest generations while the reply is
-    parsed, so the collector ran collections of the whole process again and again
-    meanwhile, for nothing (BENCHMARKS.md, Graph store). Reads only: they are bounded (a
-    window is read in pages) and writes' replies are small. The collector is
-    process-wide: it is switched back on only by the call that switched it off, so two
-    threads reading at once leave it on when both are done, as it was.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def deleted_any(rows: list[Row]) -> bool:
     """Whether a statement ending in `RETURN count(*) AS deleted` deleted anything."""
     return bool(rows) and rows[0]["deleted"] > 0
@@ -220,7 +196,7 @@ class FalkorDBExecutor:
         return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, graph_name, parsed.password)
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        with _collector_paused():
+        with collector_paused():
             return self._run(self._read_graph, "GRAPH.RO_QUERY", falkordb_query(query, params))
 
     def write(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
