@@ -288,3 +288,19 @@ def test_a_young_alarm_splits_as_one_pass() -> None:
     whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
     assert_same(whole, pieces)
     assert whole.is_anomaly[150] and whole.is_anomaly[170]  # 900 is 3x as unusual: escalates
+
+
+def test_sparse_readings_split_as_one_pass() -> None:
+    """Hourly readings are judged against the level window's median and robust spread once
+    the tails judge too (sparse readings): the window and the cadence come from the state,
+    so any split judges as one pass, cuts at and around the bursts included."""
+    rng = np.random.default_rng(7)
+    n = 700
+    values = rng.normal(30.0, 5.0, n).clip(0.0)
+    bursts = [*range(240, 493, 36), 650]
+    values[bursts] = 300.0
+    times = (START_MS + np.arange(n) * 3_600_000).astype(np.int64)
+    cuts = [63, 64, 224, 225, *range(236, 246), 276, 277, 313, 420, 421, 649, 650, 651]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert whole.is_anomaly[bursts].all()
