@@ -230,8 +230,9 @@ RETURN count(m) AS marked
 # there when they were stored: each one in [$starts[k], $ends[k]) of the metrics
 # $metric_ids (at most WRITE_BATCH, of the window's owner) is marked muted and leaves the
 # open incident that holds it (muted anomalies are in no incident), which is flagged
-# `members_muted_at` for RESOLVE_EMPTIED_INCIDENTS. One an incident already resolved holds
-# is left as it was: the record of what people were told and resolved. One index range
+# `members_muted_by` the window ($window_id) for RESOLVE_EMPTIED_INCIDENTS. One an
+# incident already resolved holds is left as it was: the record of what people were told
+# and resolved. One index range
 # per metric, [$from, $to) around the spans (a weekly window's spans are picked inside
 # it: not a lookup per metric and span). The owner's lock first, as every statement
 # changing the owner's incidents takes it (JOIN_OR_OPEN_INCIDENT). At most $batch
@@ -260,28 +261,34 @@ LIMIT $batch
 OPTIONAL MATCH (i:Incident {status: 'open'})-[held:INCLUDES]->(a)
 WITH a, collect(held) AS links, collect(i) AS emptied
 FOREACH (link IN links | DELETE link)
-FOREACH (i IN emptied | SET i.members_muted_at = $now)
+FOREACH (i IN emptied | SET i.members_muted_by = $window_id)
 SET a.muted = true
 RETURN count(a) AS muted
 """
 
-# The open incidents of the owner a mute took members from (members_muted_at), once the
-# mute is done: those left with none are resolved at once, by 'maintenance' (else they
-# stayed open, empty, until INCIDENT_RESOLVE_SECONDS resolved them as quiet). Resolving
-# is a change people are told about (revision + 1: an incident.resolved webhook), unless
-# they were never told of the incident (notified_revision 0): then there is nothing to
-# tell, and it is marked notified. The owner's lock first (JOIN_OR_OPEN_INCIDENT): a join
-# that commits before is counted as a member, one after finds the incident resolved.
+# The open incidents the window's mute took members from (flagged `members_muted_by` the
+# window, an index lookup: not a walk of the owner's incidents, resolved ones included,
+# which every reach of every window of the owner made), once the mute is done: those left
+# with none are resolved at once, by 'maintenance' (else they stayed open, empty, until
+# INCIDENT_RESOLVE_SECONDS resolved them as quiet). Resolving is a change people are told
+# about (revision + 1: an incident.resolved webhook), unless they were never told of the
+# incident (notified_revision 0): then there is nothing to tell, and it is marked notified.
+# The flag is cleared on each, open or not. It is written by the mute and read here in
+# separate statements, so a task that dies between them leaves it, and the task run again
+# (its mute finding nothing left to mute) resolves them; an incident flagged by two
+# windows' mutes carries the later one's, whose reach then answers for both. The owner's
+# lock first (JOIN_OR_OPEN_INCIDENT): a join that commits before is counted as a member,
+# one after finds the incident resolved.
 RESOLVE_EMPTIED_INCIDENTS = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
-MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})
-WHERE i.members_muted_at IS NOT NULL
+MATCH (i:Incident {members_muted_by: $window_id})
+SET i.members_muted_by = null
+WITH i
+WHERE i.status = 'open'
 WITH i, size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) AS members,
      i.revision + 1 AS revision
-SET i.members_muted_at = null
-WITH i, revision, members
 WHERE members = 0
 SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = 'maintenance',
     i.last_change = 'resolved', i.revision = revision,

@@ -71,13 +71,15 @@ def apply_reach(
         return covered[key]
 
     targets = list(reach.covered_before)
-    muted, resolved = 0, []
+    muted = 0
     if not reach.deleted:
         covers = relearn_target(window)
         targets.append(covers)
         metric_ids = [metric_id for metric_id, _ in metrics_of(covers)]
-        muted = repository.mute(owner_id, metric_ids, past_spans(window, now_ms()))
-        resolved = repository.resolve_emptied(owner_id)
+        muted = repository.mute(owner_id, window_id, metric_ids, past_spans(window, now_ms()))
+    # Deleted or not: a run that died after its mute left the incidents flagged, and the
+    # window may have been deleted before this run.
+    resolved = repository.resolve_emptied(owner_id, window_id)
     # Each metric judged from a target's start on is relearnt from the earliest of its
     # targets' starts. So is one a sweep's batch holds now, whatever it was judged through:
     # the batch may have read the windows before this change and not saved its marks yet,

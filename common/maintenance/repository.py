@@ -161,13 +161,17 @@ class MaintenanceRepository:
         return marked
 
     def mute(
-        self, owner_id: str, metric_ids: Sequence[str], spans: Sequence[tuple[int, int]]
+        self,
+        owner_id: str,
+        window_id: str,
+        metric_ids: Sequence[str],
+        spans: Sequence[tuple[int, int]],
     ) -> int:
         """Mute the anomalies already stored in `spans` ([start, end) epoch ms, in time
         order) of these metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at
         most WRITE_BATCH anomalies a statement, over a slice of the spans' time halved
         where a statement finds a full batch (until_short_in_halves); how many were muted.
-        The open incidents they leave are flagged for resolve_emptied."""
+        The open incidents they leave are flagged with the window, for resolve_emptied."""
         if not spans or not metric_ids:
             return 0
 
@@ -179,6 +183,7 @@ class MaintenanceRepository:
                 q.MUTE_IN_SPANS,
                 {
                     "owner_id": owner_id,
+                    "window_id": window_id,
                     "metric_ids": list(chunk),
                     "starts": [s for s, _ in inside],
                     "ends": [e for _, e in inside],
@@ -196,11 +201,12 @@ class MaintenanceRepository:
             for chunk in batches(metric_ids, WRITE_BATCH)
         )
 
-    def resolve_emptied(self, owner_id: str) -> list[str]:
-        """Resolve, by 'maintenance', the owner's open incidents a mute left with no
+    def resolve_emptied(self, owner_id: str, window_id: str) -> list[str]:
+        """Resolve, by 'maintenance', the open incidents the window's mute left with no
         member (RESOLVE_EMPTIED_INCIDENTS); their ids."""
         rows = self.executor.write(
-            q.RESOLVE_EMPTIED_INCIDENTS, {"owner_id": owner_id, "now": now_ms()}
+            q.RESOLVE_EMPTIED_INCIDENTS,
+            {"owner_id": owner_id, "window_id": window_id, "now": now_ms()},
         )
         return [row["id"] for row in rows]
 

@@ -26,6 +26,7 @@ from common.settings import Settings
 from common.stores import Repositories
 from common.users.models import User
 from tests.common.repository_support import T0, anomaly_at, make_metric, make_owner
+from tests.support import unique_name
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -332,11 +333,16 @@ def requeued(graph: Repositories, window_id: str) -> bool:
 
 
 def incident_of_recent_anomalies(
-    graph: Repositories, settings: Settings, count: int = 3
+    graph: Repositories, settings: Settings, count: int = 3, owner: User | None = None
 ) -> tuple[User, str, list[int], str]:
     """An owner's metric with `count` anomalies of the last minutes, judged by sweeps, in an
-    open incident: (owner, metric id, their timestamps, the incident's id)."""
-    owner, metric_id = make_metric(graph)
+    open incident: (owner, metric id, their timestamps, the incident's id). `owner`: a
+    metric of a new service of theirs (unrelated to their others: an incident of its own)."""
+    if owner is None:
+        owner, metric_id = make_metric(graph)
+    else:
+        service = graph.services.create(owner.id, unique_name("service"), None)
+        metric_id = graph.metrics.create(owner.id, service.id, "cpu", None).id
     ref = graph.metrics.get_ref(metric_id)
     assert ref is not None
     base = now_ms() - 10 * MINUTE
@@ -466,6 +472,57 @@ def test_an_incident_emptied_by_a_window_is_resolved_and_told_only_if_people_hea
     for title in (detail.title, summary.title):
         assert title == "no anomalies left (a maintenance window made later covers them)"
     assert detail.probable_causes == [] and summary.top_cause is None
+
+
+def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolve after a mute looks up the incidents that mute took members from (an
+    index lookup by the window), not every incident of the owner, resolved ones included,
+    as it did on every reach of every window. So a reach of another window leaves alone an
+    incident a dead reach emptied; that reach, run again, resolves it (its mute finds
+    nothing left to mute), even once its window is deleted."""
+    owner, first_metric, first_times, first = incident_of_recent_anomalies(graph, settings)
+    _, second_metric, second_times, second = incident_of_recent_anomalies(
+        graph, settings, owner=owner
+    )
+    resolve_emptied = graph.maintenance.resolve_emptied
+
+    def died(*args: object) -> list[str]:
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(graph.maintenance, "resolve_emptied", died)
+    dead = create_window(
+        graph.maintenance,
+        ReachLost(),
+        owner.id,
+        WindowSpec("drill", start_ms=first_times[0], end_ms=first_times[-1] + 1,
+                   metric_id=first_metric),
+        10,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError):
+        apply_reach(graph.maintenance, dead.id, held_by_no_sweep, now_ms())
+    monkeypatch.setattr(graph.maintenance, "resolve_emptied", resolve_emptied)
+    emptied = graph.incidents.get(owner.id, first)
+    assert emptied is not None and emptied.status == "open" and emptied.members == 0
+
+    other = create_window(
+        graph.maintenance,
+        ReachLost(),
+        owner.id,
+        WindowSpec("drill", start_ms=second_times[0], end_ms=second_times[-1] + 1,
+                   metric_id=second_metric),
+        10,
+    )  # fmt: skip
+    report = apply_reach(graph.maintenance, other.id, held_by_no_sweep, now_ms())
+    assert report is not None and report.resolved == [second]
+    assert graph.incidents.get(owner.id, first) == emptied
+
+    delete_window(graph.maintenance, ReachLost(), owner.id, dead)
+    report = apply_reach(graph.maintenance, dead.id, held_by_no_sweep, now_ms())
+    assert report is not None and (report.muted, report.resolved) == (0, [first])
+    resolved = graph.incidents.get(owner.id, first)
+    assert resolved is not None and resolved.resolved_by == "maintenance"
 
 
 def test_an_incident_keeping_members_outside_the_window_stays_open(
