@@ -14,6 +14,7 @@ from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_sh
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
+    MutedIncidents,
     PendingReach,
     RelearnTarget,
     WeeklySchedule,
@@ -171,7 +172,7 @@ class MaintenanceRepository:
         order) of these metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at
         most WRITE_BATCH anomalies a statement, over a slice of the spans' time halved
         where a statement finds a full batch (until_short_in_halves); how many were muted.
-        The open incidents they leave are flagged with the window, for resolve_emptied."""
+        The open incidents they leave are flagged with the window, for settle_muted."""
         if not spans or not metric_ids:
             return 0
 
@@ -201,14 +202,18 @@ class MaintenanceRepository:
             for chunk in batches(metric_ids, WRITE_BATCH)
         )
 
-    def resolve_emptied(self, owner_id: str, window_id: str) -> list[str]:
-        """Resolve, by 'maintenance', the open incidents the window's mute left with no
-        member (RESOLVE_EMPTIED_INCIDENTS); their ids."""
+    def settle_muted(self, owner_id: str, window_id: str) -> MutedIncidents:
+        """Tell of the open incidents the window's mute took members from, once each
+        (RESOLVE_OR_UPDATE_MUTED_INCIDENTS): those left with none resolved by
+        'maintenance', the others updated."""
         rows = self.executor.write(
-            q.RESOLVE_EMPTIED_INCIDENTS,
+            q.RESOLVE_OR_UPDATE_MUTED_INCIDENTS,
             {"owner_id": owner_id, "window_id": window_id, "now": now_ms()},
         )
-        return [row["id"] for row in rows]
+        return MutedIncidents(
+            resolved=[row["id"] for row in rows if row["emptied"]],
+            updated=[row["id"] for row in rows if not row["emptied"]],
+        )
 
     def finish_reach(self, window_id: str, seq: int) -> None:
         """Record generation `seq` of the window's reach as applied (FINISH_REACH)."""

@@ -23,8 +23,9 @@ index range each statement walks, so statements over the whole range grew with N
 own) and one open incident of three recent anomalies, two of which a window over one
 metric then mutes: a small reach, repeated (a window edited back and forth), that should
 cost the same whatever the owner's past. Prints the median reach and the median of the
-statement that resolves the incidents its mute emptied (RESOLVE_EMPTIED_INCIDENTS), and
-the load average: the look used to walk all of the owner's incidents on every reach.
+statement that resolves or updates the incidents its mute took members from
+(RESOLVE_OR_UPDATE_MUTED_INCIDENTS), and the load average: that look used to walk all of
+the owner's incidents on every reach.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def bench_resolved(count: int) -> None:
             try:
                 return write(query, params)
             finally:
-                if query == maintenance_queries.RESOLVE_EMPTIED_INCIDENTS:
+                if query == maintenance_queries.RESOLVE_OR_UPDATE_MUTED_INCIDENTS:
                     resolve_seconds.append(time.perf_counter() - started)
 
         store.maintenance.executor.write = timed  # type: ignore[method-assign]

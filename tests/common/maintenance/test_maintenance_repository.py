@@ -486,12 +486,12 @@ def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
     _, second_metric, second_times, second = incident_of_recent_anomalies(
         graph, settings, owner=owner
     )
-    resolve_emptied = graph.maintenance.resolve_emptied
+    settle_muted = graph.maintenance.settle_muted
 
     def died(*args: object) -> list[str]:
         raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(graph.maintenance, "resolve_emptied", died)
+    monkeypatch.setattr(graph.maintenance, "settle_muted", died)
     dead = create_window(
         graph.maintenance,
         ReachLost(),
@@ -502,7 +502,7 @@ def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
     )  # fmt: skip
     with pytest.raises(RuntimeError):
         apply_reach(graph.maintenance, dead.id, held_by_no_sweep, now_ms())
-    monkeypatch.setattr(graph.maintenance, "resolve_emptied", resolve_emptied)
+    monkeypatch.setattr(graph.maintenance, "settle_muted", settle_muted)
     emptied = graph.incidents.get(owner.id, first)
     assert emptied is not None and emptied.status == "open" and emptied.members == 0
 
@@ -525,19 +525,40 @@ def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
     assert resolved is not None and resolved.resolved_by == "maintenance"
 
 
-def test_an_incident_keeping_members_outside_the_window_stays_open(
-    graph: Repositories, settings: Settings
+def test_an_incident_keeping_members_outside_the_window_stays_open_and_is_told_once(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings)
-    create_window(
+    """Open with fewer members: a change people are told of (incident.updated), once a
+    reach however many statements its mute took (here three: batches of 2), and not again
+    by a reach that mutes nothing more."""
+    monkeypatch.setattr(maintenance_repository, "WRITE_BATCH", 2)
+    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings, 6)
+    opened = graph.incidents.get(owner.id, incident_id)
+    assert opened is not None and opened.members == 6
+    graph.incidents.mark_notified(incident_id, opened.revision)  # its webhook went out
+    window = create_window(
         graph.maintenance,
-        ReachNow(graph.maintenance),
+        ReachLost(),
         owner.id,
-        WindowSpec("drill", start_ms=times[0], end_ms=times[1], metric_id=metric_id),
+        WindowSpec("drill", start_ms=times[0], end_ms=times[5], metric_id=metric_id),
         10,
     )
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
+    assert report is not None and report.muted == 5
+    assert (report.resolved, report.updated) == ([], [incident_id])
     incident = graph.incidents.get(owner.id, incident_id)
-    assert incident is not None and incident.status == "open" and incident.members == 2
+    assert incident is not None and incident.status == "open" and incident.members == 1
+    assert incident.revision == opened.revision + 1 and incident.last_change == "updated"
+    assert incident.updated_at == opened.updated_at  # nothing joined
+    pending = {p.incident_id: p for p in graph.incidents.to_notify(10_000)}
+    assert pending[incident_id].notified_revision == opened.revision
+    graph.incidents.mark_notified(incident_id, incident.revision)
+
+    # Narrowed: it mutes nothing more (muting is not undone by a window's change).
+    update_window(graph.maintenance, ReachLost(), owner.id, window, {"end_ms": times[3]})
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
+    assert report is not None and (report.muted, report.resolved, report.updated) == (0, [], [])
+    assert graph.incidents.get(owner.id, incident_id) == incident
 
 
 def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
