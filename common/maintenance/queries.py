@@ -278,7 +278,9 @@ RETURN count(a) AS muted
 #  - left with some, it stays open with fewer members: an incident.updated webhook (an
 #    incident.opened one if people were not told of it yet), so that subscribers do not
 #    keep the count from before the window. Its last_joined_at stays: nothing joined.
-# The flag is cleared on each, open or not. It is written by the mute and read here in
+# At most $batch incidents a statement (the caller repeats it until fewer come back: a
+# window over an owner's whole past may touch thousands). The flag is cleared on each,
+# open or not, so the next statement takes the next ones. It is written by the mute and read here in
 # separate statements, so a task that dies between them leaves it, and the task run again
 # (its mute finding nothing left to mute) settles them; an incident flagged by two
 # windows' mutes carries the later one's, whose reach then answers for both. The owner's
@@ -289,19 +291,21 @@ MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
 MATCH (i:Incident {members_muted_by: $window_id})
-SET i.members_muted_by = null
 WITH i
-WHERE i.status = 'open'
-WITH i, size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) = 0 AS emptied,
+LIMIT $batch
+SET i.members_muted_by = null
+WITH i, i.status = 'open' AS was_open,
+     size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) = 0 AS emptied,
      i.revision + 1 AS revision
-SET i.revision = revision,
-    i.last_change = CASE WHEN emptied THEN 'resolved' ELSE 'updated' END,
-    i.status = CASE WHEN emptied THEN 'resolved' ELSE i.status END,
-    i.resolved_at = CASE WHEN emptied THEN $now ELSE i.resolved_at END,
-    i.resolved_by = CASE WHEN emptied THEN 'maintenance' ELSE i.resolved_by END,
-    i.notified_revision = CASE WHEN emptied AND i.notified_revision = 0 THEN revision
-                               ELSE i.notified_revision END
-RETURN i.id AS id, emptied
+FOREACH (_ IN CASE WHEN was_open THEN [1] ELSE [] END |
+  SET i.revision = revision,
+      i.last_change = CASE WHEN emptied THEN 'resolved' ELSE 'updated' END,
+      i.status = CASE WHEN emptied THEN 'resolved' ELSE i.status END,
+      i.resolved_at = CASE WHEN emptied THEN $now ELSE i.resolved_at END,
+      i.resolved_by = CASE WHEN emptied THEN 'maintenance' ELSE i.resolved_by END,
+      i.notified_revision = CASE WHEN emptied AND i.notified_revision = 0 THEN revision
+                                 ELSE i.notified_revision END)
+RETURN i.id AS id, was_open, emptied
 """
 
 # The reach of generation $seq applied: reach_done moves up to it and the relearn entries

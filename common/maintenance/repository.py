@@ -10,7 +10,14 @@ from typing import Any
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_short_in_halves
+from common.graph.params import (
+    MIN_MS,
+    WRITE_BATCH,
+    batches,
+    new_node,
+    until_short,
+    until_short_in_halves,
+)
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
@@ -204,16 +211,23 @@ class MaintenanceRepository:
 
     def settle_muted(self, owner_id: str, window_id: str) -> MutedIncidents:
         """Tell of the open incidents the window's mute took members from, once each
-        (RESOLVE_OR_UPDATE_MUTED_INCIDENTS): those left with none resolved by
-        'maintenance', the others updated."""
-        rows = self.executor.write(
-            q.RESOLVE_OR_UPDATE_MUTED_INCIDENTS,
-            {"owner_id": owner_id, "window_id": window_id, "now": now_ms()},
-        )
-        return MutedIncidents(
-            resolved=[row["id"] for row in rows if row["emptied"]],
-            updated=[row["id"] for row in rows if not row["emptied"]],
-        )
+        (RESOLVE_OR_UPDATE_MUTED_INCIDENTS, WRITE_BATCH incidents a statement): those left
+        with none resolved by 'maintenance', the others updated."""
+        settled = MutedIncidents(resolved=[], updated=[])
+
+        def settle_a_batch() -> int:
+            rows = self.executor.write(
+                q.RESOLVE_OR_UPDATE_MUTED_INCIDENTS,
+                {"owner_id": owner_id, "window_id": window_id, "now": now_ms(),
+                 "batch": WRITE_BATCH},
+            )  # fmt: skip
+            for row in rows:
+                if row["was_open"]:
+                    (settled.resolved if row["emptied"] else settled.updated).append(row["id"])
+            return len(rows)
+
+        until_short(settle_a_batch, WRITE_BATCH)
+        return settled
 
     def finish_reach(self, window_id: str, seq: int) -> None:
         """Record generation `seq` of the window's reach as applied (FINISH_REACH)."""

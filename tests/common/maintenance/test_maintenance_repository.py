@@ -16,6 +16,7 @@ from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
 from common.incidents.detail import incident_detail, incident_summaries
 from common.incidents.recording import record_anomalies
+from common.maintenance import queries as maintenance_queries
 from common.maintenance import reach
 from common.maintenance.models import WeeklySchedule, WindowSpec
 from common.maintenance.reach import apply_reach, requeue_pending
@@ -523,6 +524,39 @@ def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
     assert report is not None and (report.muted, report.resolved) == (0, [first])
     resolved = graph.incidents.get(owner.id, first)
     assert resolved is not None and resolved.resolved_by == "maintenance"
+
+
+def test_the_incidents_a_mute_touched_are_settled_in_bounded_batches(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window over an owner's whole past may take members from thousands of open
+    incidents: they are resolved or updated WRITE_BATCH (here 2) a statement, each once."""
+    monkeypatch.setattr(maintenance_repository, "WRITE_BATCH", 2)
+    owner = make_owner(graph)
+    made = [incident_of_recent_anomalies(graph, settings, owner=owner) for _ in range(5)]
+    settled: list[int] = []
+    write = graph.maintenance.executor.write
+
+    def counted(query: str, params: dict[str, object]) -> list[dict[str, object]]:
+        rows = write(query, params)
+        if query == maintenance_queries.RESOLVE_OR_UPDATE_MUTED_INCIDENTS:
+            settled.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(graph.maintenance.executor, "write", counted)
+    first = min(times[0] for _, _, times, _ in made)
+    report = apply_reach(
+        graph.maintenance,
+        create_window(
+            graph.maintenance, ReachLost(), owner.id,
+            WindowSpec("migration", start_ms=first, end_ms=now_ms()), 10,
+        ).id,
+        held_by_no_sweep,
+        now_ms(),
+    )  # fmt: skip
+    assert report is not None and report.updated == []
+    assert sorted(report.resolved) == sorted(incident_id for *_, incident_id in made)
+    assert settled == [2, 2, 1]
 
 
 def test_an_incident_keeping_members_outside_the_window_stays_open_and_is_told_once(
