@@ -50,6 +50,7 @@ from common.maintenance.service import create_window  # noqa: E402
 from common.metrics.models import NewReading, ScanMark  # noqa: E402
 from common.stores import Repositories  # noqa: E402
 from common.users.keys import new_api_key  # noqa: E402
+from tests.bench.bench_incidents import add_resolved_incidents  # noqa: E402
 from tests.bench.stack import CORES, embedded_stack  # noqa: E402
 from tests.support import settings_for  # noqa: E402
 
@@ -178,20 +179,6 @@ def bench_dense(count: int) -> None:
     )
 
 
-# The bench's own set-up, not the product's: `count` resolved incidents of an owner, each
-# holding one anomaly of $metric_id before $at (the incidents' history, as years of paging
-# leave it), in one statement.
-RESOLVED_INCIDENTS_OF_OWNER = """
-MATCH (u:User {id: $owner_id})
-UNWIND range(1, $count) AS k
-CREATE (u)-[:HAS_INCIDENT]->(i:Incident {
-    id: 'resolved-' + toString(k), status: 'resolved', revision: 2, notified_revision: 2,
-    opened_at: $at, last_joined_at: $at, started_at: $at, ended_at: $at, resolved_at: $at,
-    resolved_by: 'quiet', last_change: 'resolved'})
-CREATE (i)-[:INCLUDES]->(:Anomaly {
-    id: 'past-' + toString(k), metric_id: $metric_id, timestamp: $at - k * 60000,
-    value: 9.0, expected: 1.0, score: 4.0, method: 'rolling', muted: false})
-"""
 RESOLVED_REACHES = 21
 
 
@@ -205,12 +192,7 @@ def bench_resolved(count: int) -> None:
         metric = store.metrics.create(owner.id, service.id, "m", None)
         ref = store.metrics.get_ref(metric.id)
         assert ref is not None
-        for chunk in batches(range(count), 5_000):
-            store.maintenance.executor.write(
-                RESOLVED_INCIDENTS_OF_OWNER,
-                {"owner_id": owner.id, "count": len(chunk), "metric_id": past.id,
-                 "at": now_ms() - 30 * 24 * HOUR_MS},
-            )  # fmt: skip
+        add_resolved_incidents(store, owner.id, past.id, count)
         times = [now_ms() - (10 - i) * 60_000 for i in range(3)]
         store.readings.append(metric.id, [NewReading(f"r{t}", t, 9.0) for t in times])
         stored = store.anomalies.save(
