@@ -253,6 +253,7 @@ def window_reach(self: Task, window_id: str) -> dict[str, Any]:
         "applied": report.generation,
         "muted": report.muted,
         "resolved": len(report.resolved),
+        "updated": len(report.updated),
         "relearnt": report.relearnt,
     }
 

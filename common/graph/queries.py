@@ -40,6 +40,8 @@ NEO4J_SCHEMA: tuple[str, ...] = (
     # The look for lost reaches: only windows whose reach is pending carry the time.
     "CREATE INDEX maintenance_window_reach IF NOT EXISTS FOR (w:MaintenanceWindow) "
     "ON (w.reach_requested_at)",
+    # The incidents a window's mute took members from (RESOLVE_OR_UPDATE_MUTED_INCIDENTS).
+    "CREATE INDEX incident_members_muted_by IF NOT EXISTS FOR (i:Incident) ON (i.members_muted_by)",
 )
 
 # The names of the constraints and indexes that exist (constraints' own indexes included).
@@ -65,6 +67,9 @@ FALKORDB_SCHEMA: tuple[str, ...] = (
     # The look for lost reaches (PENDING_REACHES): only windows whose reach is pending carry
     # the time. A statement of its own, so that a store made before it gets it added on start.
     "CREATE INDEX FOR (w:MaintenanceWindow) ON (w.reach_requested_at)",
+    # The incidents a window's mute took members from (RESOLVE_OR_UPDATE_MUTED_INCIDENTS). A
+    # statement of its own, so that a store made before it gets it added on start.
+    "CREATE INDEX FOR (i:Incident) ON (i.members_muted_by)",
 )
 
 FALKORDB_INDEXED_PROPERTIES = "CALL db.indexes() YIELD label, properties RETURN label, properties"

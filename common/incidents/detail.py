@@ -50,7 +50,8 @@ class IncidentSummary(Incident):
 
 
 # How an incident resolved by no person says why (common.incidents.queries,
-# RESOLVE_QUIET_INCIDENTS; common.maintenance.queries, RESOLVE_EMPTIED_INCIDENTS).
+# RESOLVE_QUIET_INCIDENTS; common.maintenance.queries,
+# RESOLVE_OR_UPDATE_MUTED_INCIDENTS).
 RESOLVED_BY = {
     "quiet": "resolved: no new anomaly joined for INCIDENT_RESOLVE_SECONDS",
     "maintenance": "resolved: a maintenance window made later covers every anomaly it held",

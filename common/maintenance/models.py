@@ -86,3 +86,11 @@ class PendingReach:
     @property
     def pending(self) -> bool:
         return self.seq > self.done
+
+
+@dataclass(frozen=True)
+class MutedIncidents:
+    """The open incidents a window's mute took members from, as its reach left them."""
+
+    resolved: list[str]  # left with no member: resolved by 'maintenance'
+    updated: list[str]  # left with some: open, one change people are told of

@@ -230,8 +230,9 @@ RETURN count(m) AS marked
 # there when they were stored: each one in [$starts[k], $ends[k]) of the metrics
 # $metric_ids (at most WRITE_BATCH, of the window's owner) is marked muted and leaves the
 # open incident that holds it (muted anomalies are in no incident), which is flagged
-# `members_muted_at` for RESOLVE_EMPTIED_INCIDENTS. One an incident already resolved holds
-# is left as it was: the record of what people were told and resolved. One index range
+# `members_muted_by` the window ($window_id) for RESOLVE_OR_UPDATE_MUTED_INCIDENTS. One an
+# incident already resolved holds is left as it was: the record of what people were told
+# and resolved. One index range
 # per metric, [$from, $to) around the spans (a weekly window's spans are picked inside
 # it: not a lookup per metric and span). The owner's lock first, as every statement
 # changing the owner's incidents takes it (JOIN_OR_OPEN_INCIDENT). At most $batch
@@ -260,34 +261,51 @@ LIMIT $batch
 OPTIONAL MATCH (i:Incident {status: 'open'})-[held:INCLUDES]->(a)
 WITH a, collect(held) AS links, collect(i) AS emptied
 FOREACH (link IN links | DELETE link)
-FOREACH (i IN emptied | SET i.members_muted_at = $now)
+FOREACH (i IN emptied | SET i.members_muted_by = $window_id)
 SET a.muted = true
 RETURN count(a) AS muted
 """
 
-# The open incidents of the owner a mute took members from (members_muted_at), once the
-# mute is done: those left with none are resolved at once, by 'maintenance' (else they
-# stayed open, empty, until INCIDENT_RESOLVE_SECONDS resolved them as quiet). Resolving
-# is a change people are told about (revision + 1: an incident.resolved webhook), unless
-# they were never told of the incident (notified_revision 0): then there is nothing to
-# tell, and it is marked notified. The owner's lock first (JOIN_OR_OPEN_INCIDENT): a join
-# that commits before is counted as a member, one after finds the incident resolved.
-RESOLVE_EMPTIED_INCIDENTS = """
+# The open incidents the window's mute took members from (flagged `members_muted_by` the
+# window, an index lookup: not a walk of the owner's incidents, resolved ones included,
+# which every reach of every window of the owner made), once the mute is done. Each is a
+# change people are told about once (revision + 1), however many of the mute's statements
+# took members from it:
+#  - left with none, it is resolved at once, by 'maintenance' (else it stayed open, empty,
+#    until INCIDENT_RESOLVE_SECONDS resolved it as quiet): an incident.resolved webhook,
+#    unless people were never told of it (notified_revision 0): then there is nothing to
+#    tell, and it is marked notified;
+#  - left with some, it stays open with fewer members: an incident.updated webhook (an
+#    incident.opened one if people were not told of it yet), so that subscribers do not
+#    keep the count from before the window. Its last_joined_at stays: nothing joined.
+# At most $batch incidents a statement (the caller repeats it until fewer come back: a
+# window over an owner's whole past may touch thousands). The flag is cleared on each,
+# open or not, so the next statement takes the next ones. It is written by the mute and read here in
+# separate statements, so a task that dies between them leaves it, and the task run again
+# (its mute finding nothing left to mute) settles them; an incident flagged by two
+# windows' mutes carries the later one's, whose reach then answers for both. The owner's
+# lock first (JOIN_OR_OPEN_INCIDENT): a join that commits before is counted as a member,
+# one after finds the incident resolved.
+RESOLVE_OR_UPDATE_MUTED_INCIDENTS = """
 MATCH (u:User {id: $owner_id})
 SET u.incident_seq = coalesce(u.incident_seq, 0) + 1
 WITH u
-MATCH (u)-[:HAS_INCIDENT]->(i:Incident {status: 'open'})
-WHERE i.members_muted_at IS NOT NULL
-WITH i, size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) AS members,
+MATCH (i:Incident {members_muted_by: $window_id})
+WITH i
+LIMIT $batch
+SET i.members_muted_by = null
+WITH i, i.status = 'open' AS was_open,
+     size([(i)-[:INCLUDES]->(member:Anomaly) | member.id]) = 0 AS emptied,
      i.revision + 1 AS revision
-SET i.members_muted_at = null
-WITH i, revision, members
-WHERE members = 0
-SET i.status = 'resolved', i.resolved_at = $now, i.resolved_by = 'maintenance',
-    i.last_change = 'resolved', i.revision = revision,
-    i.notified_revision = CASE WHEN i.notified_revision = 0 THEN revision
-                               ELSE i.notified_revision END
-RETURN i.id AS id
+FOREACH (_ IN CASE WHEN was_open THEN [1] ELSE [] END |
+  SET i.revision = revision,
+      i.last_change = CASE WHEN emptied THEN 'resolved' ELSE 'updated' END,
+      i.status = CASE WHEN emptied THEN 'resolved' ELSE i.status END,
+      i.resolved_at = CASE WHEN emptied THEN $now ELSE i.resolved_at END,
+      i.resolved_by = CASE WHEN emptied THEN 'maintenance' ELSE i.resolved_by END,
+      i.notified_revision = CASE WHEN emptied AND i.notified_revision = 0 THEN revision
+                                 ELSE i.notified_revision END)
+RETURN i.id AS id, was_open, emptied
 """
 
 # The reach of generation $seq applied: reach_done moves up to it and the relearn entries

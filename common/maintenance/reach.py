@@ -2,7 +2,8 @@
 
 A window made, changed (what it covers) or deleted over readings already judged must reach
 them: the anomalies stored in what it covers now are muted (and leave the open incidents
-that held them; an incident left with none is resolved by 'maintenance'), and the metrics
+that held them; an incident left with none is resolved by 'maintenance', one left with
+some is updated: both are told of by webhook, once a reach), and the metrics
 it covered before or covers now are marked so that the next sweep rebuilds their detector
 from their history, learning from exactly the readings outside the windows as they are
 now (common.scans).
@@ -44,6 +45,7 @@ class ReachReport:
     generation: int
     muted: int
     resolved: list[str]  # incidents left with no member, resolved by 'maintenance'
+    updated: list[str]  # incidents left with fewer members, still open
     relearnt: int  # metrics marked for a rebuild
 
 
@@ -71,13 +73,15 @@ def apply_reach(
         return covered[key]
 
     targets = list(reach.covered_before)
-    muted, resolved = 0, []
+    muted = 0
     if not reach.deleted:
         covers = relearn_target(window)
         targets.append(covers)
         metric_ids = [metric_id for metric_id, _ in metrics_of(covers)]
-        muted = repository.mute(owner_id, metric_ids, past_spans(window, now_ms()))
-        resolved = repository.resolve_emptied(owner_id)
+        muted = repository.mute(owner_id, window_id, metric_ids, past_spans(window, now_ms()))
+    # Deleted or not: a run that died after its mute left the incidents flagged, and the
+    # window may have been deleted before this run.
+    incidents = repository.settle_muted(owner_id, window_id)
     # Each metric judged from a target's start on is relearnt from the earliest of its
     # targets' starts. So is one a sweep's batch holds now, whatever it was judged through:
     # the batch may have read the windows before this change and not saved its marks yet,
@@ -97,7 +101,7 @@ def apply_reach(
         [(metric_id, from_ms, metric_id in held) for metric_id, from_ms in sorted(starts.items())]
     )
     repository.finish_reach(window_id, reach.seq)
-    return ReachReport(window_id, reach.seq, muted, resolved, relearnt)
+    return ReachReport(window_id, reach.seq, muted, incidents.resolved, incidents.updated, relearnt)
 
 
 def requeue_pending(repository: MaintenanceRepository, queue: ReachQueue) -> list[str]:

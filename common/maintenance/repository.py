@@ -10,10 +10,18 @@ from typing import Any
 from common.epoch import from_epoch_ms, now_ms, optional_moment
 from common.errors import ConflictError
 from common.graph.executors import CypherExecutor, Row, deleted_any
-from common.graph.params import MIN_MS, WRITE_BATCH, batches, new_node, until_short_in_halves
+from common.graph.params import (
+    MIN_MS,
+    WRITE_BATCH,
+    batches,
+    new_node,
+    until_short,
+    until_short_in_halves,
+)
 from common.maintenance import queries as q
 from common.maintenance.models import (
     MaintenanceWindow,
+    MutedIncidents,
     PendingReach,
     RelearnTarget,
     WeeklySchedule,
@@ -161,13 +169,17 @@ class MaintenanceRepository:
         return marked
 
     def mute(
-        self, owner_id: str, metric_ids: Sequence[str], spans: Sequence[tuple[int, int]]
+        self,
+        owner_id: str,
+        window_id: str,
+        metric_ids: Sequence[str],
+        spans: Sequence[tuple[int, int]],
     ) -> int:
         """Mute the anomalies already stored in `spans` ([start, end) epoch ms, in time
         order) of these metrics of the owner (MUTE_IN_SPANS): WRITE_BATCH metrics and at
         most WRITE_BATCH anomalies a statement, over a slice of the spans' time halved
         where a statement finds a full batch (until_short_in_halves); how many were muted.
-        The open incidents they leave are flagged for resolve_emptied."""
+        The open incidents they leave are flagged with the window, for settle_muted."""
         if not spans or not metric_ids:
             return 0
 
@@ -179,6 +191,7 @@ class MaintenanceRepository:
                 q.MUTE_IN_SPANS,
                 {
                     "owner_id": owner_id,
+                    "window_id": window_id,
                     "metric_ids": list(chunk),
                     "starts": [s for s, _ in inside],
                     "ends": [e for _, e in inside],
@@ -196,13 +209,25 @@ class MaintenanceRepository:
             for chunk in batches(metric_ids, WRITE_BATCH)
         )
 
-    def resolve_emptied(self, owner_id: str) -> list[str]:
-        """Resolve, by 'maintenance', the owner's open incidents a mute left with no
-        member (RESOLVE_EMPTIED_INCIDENTS); their ids."""
-        rows = self.executor.write(
-            q.RESOLVE_EMPTIED_INCIDENTS, {"owner_id": owner_id, "now": now_ms()}
-        )
-        return [row["id"] for row in rows]
+    def settle_muted(self, owner_id: str, window_id: str) -> MutedIncidents:
+        """Tell of the open incidents the window's mute took members from, once each
+        (RESOLVE_OR_UPDATE_MUTED_INCIDENTS, WRITE_BATCH incidents a statement): those left
+        with none resolved by 'maintenance', the others updated."""
+        settled = MutedIncidents(resolved=[], updated=[])
+
+        def settle_a_batch() -> int:
+            rows = self.executor.write(
+                q.RESOLVE_OR_UPDATE_MUTED_INCIDENTS,
+                {"owner_id": owner_id, "window_id": window_id, "now": now_ms(),
+                 "batch": WRITE_BATCH},
+            )  # fmt: skip
+            for row in rows:
+                if row["was_open"]:
+                    (settled.resolved if row["emptied"] else settled.updated).append(row["id"])
+            return len(rows)
+
+        until_short(settle_a_batch, WRITE_BATCH)
+        return settled
 
     def finish_reach(self, window_id: str, seq: int) -> None:
         """Record generation `seq` of the window's reach as applied (FINISH_REACH)."""

@@ -9,19 +9,33 @@ medians of several runs, with the machine's core count.
   incident's members: this is what it costs);
 - one sweep step (resolve check + 200 incidents to notify, no channel);
 - GET /api/incidents/{id}'s work (incident_detail) for 1,000 members over 20 metrics.
+
+    .venv/bin/python tests/bench/bench_incidents.py --resolved N [N ...]
+
+An owner with N resolved incidents (years of paging) and the statements that look at one
+of their incidents or at their open ones: a join of a cluster into a new incident (every
+run opens one, resolved before the next), GET of an incident, acknowledging and resolving
+it, the sweep's resolve of quiet incidents. Medians, with the load average: the statements
+used to walk every incident the owner ever had.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
 from common.anomalies.models import NewAnomaly  # noqa: E402
+from common.epoch import now_ms  # noqa: E402
+from common.graph.params import batches  # noqa: E402
 from common.incidents.building import build_incidents  # noqa: E402
 from common.incidents.detail import incident_detail  # noqa: E402
 from common.metrics.models import MetricRef, NewReading  # noqa: E402
@@ -108,7 +122,82 @@ def bench_notify_scan(store: Repositories) -> float:
     return statistics.median(timings)
 
 
+# The bench's own set-up, not the product's: `count` resolved incidents of an owner, each
+# holding one anomaly of $metric_id before $at (the incidents' history, as years of paging
+# leave it), numbered from $first, in one statement.
+RESOLVED_INCIDENTS_OF_OWNER = """
+MATCH (u:User {id: $owner_id})
+UNWIND range($first, $first + $count - 1) AS k
+CREATE (u)-[:HAS_INCIDENT]->(i:Incident {
+    id: 'resolved-' + toString(k), status: 'resolved', revision: 2, notified_revision: 2,
+    opened_at: $at, last_joined_at: $at, started_at: $at, ended_at: $at, resolved_at: $at,
+    resolved_by: 'quiet', last_change: 'resolved'})
+CREATE (i)-[:INCLUDES]->(:Anomaly {
+    id: 'past-' + toString(k), metric_id: $metric_id, timestamp: $at - k * 60000,
+    value: 9.0, expected: 1.0, score: 4.0, method: 'rolling', muted: false})
+"""
+
+
+def add_resolved_incidents(
+    store: Repositories, owner_id: str, metric_id: str, count: int, first: int = 1
+) -> None:
+    """`count` resolved incidents of the owner, a month old, numbered from `first`."""
+    at = now_ms() - 30 * 24 * 3_600_000
+    for chunk in batches(range(first, first + count), 5_000):
+        store.incidents.executor.write(
+            RESOLVED_INCIDENTS_OF_OWNER,
+            {"owner_id": owner_id, "first": chunk[0], "count": len(chunk),
+             "metric_id": metric_id, "at": at},
+        )  # fmt: skip
+
+
+@contextmanager
+def timing(timings: dict[str, list[float]], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+
+
+def bench_resolved(store: Repositories, settings: Settings, counts: list[int]) -> None:
+    owner = store.users.create("resolved", new_api_key().hashed)
+    service_id = store.services.create(owner.id, "api", None).id
+    past = metric(store, owner.id, service_id, "past")
+    made = 0
+    for count in counts:
+        add_resolved_incidents(store, owner.id, past.id, count - made, made + 1)
+        made = count
+        timings: dict[str, list[float]] = {}
+        for run in range(RUNS):
+            target = metric(store, owner.id, service_id, f"latency-{count}-{run}")
+            points = anomalies(store, target, now_ms() - 20 * 60_000, 10)
+            with timing(timings, "join"):
+                [change] = build_incidents(store, target, points, settings)
+            with timing(timings, "get"):
+                store.incidents.get(owner.id, change.incident_id)
+            with timing(timings, "acknowledge"):
+                store.incidents.acknowledge(owner.id, change.incident_id)
+            with timing(timings, "resolve_quiet"):
+                store.incidents.resolve_quiet(3_600_000)
+            with timing(timings, "resolve"):
+                store.incidents.resolve(owner.id, change.incident_id, "bench")
+        figures = ", ".join(
+            f"{name} {statistics.median(ms):.1f} ms" for name, ms in timings.items()
+        )
+        print(
+            f"an_owner_with_{count}_resolved_incidents: {figures} (medians of {RUNS}; "
+            f"load {os.getloadavg()[0]:.1f}, cores={CORES})",
+            flush=True,
+        )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--resolved", nargs="*", type=int, default=[])
+    args = parser.parse_args()
+    if args.resolved:
+        with embedded_stack() as stack:
+            bench_resolved(stack.store, Settings(_env_file=None), sorted(args.resolved))
+        return
     with embedded_stack() as stack:
         settings = Settings(
             graph_url=stack.server.graph_url,

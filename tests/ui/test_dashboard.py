@@ -32,7 +32,14 @@ from tests.browser import chromium_path, launch_chromium, signed_in
 from tests.fixtures_sweeps import Swept
 from tests.support import ROOT, AppServer, start_app, stop_app
 from tests.worker.incident_support import Outage, detect, make_outage
-from tests.worker.support import T0, WorkerProcess, add_metric, poll_job, seasonal_series
+from tests.worker.support import (
+    T0,
+    WorkerProcess,
+    add_metric,
+    poll_job,
+    seasonal_series,
+    wait_for_reach,
+)
 
 if chromium_path() is None:
     pytest.skip(
@@ -736,6 +743,60 @@ def test_incident_is_listed_opened_acknowledged_and_resolved(
     expect(page.locator("main")).not_to_contain_text("null")  # what a page leaves out
     assert client.get(f"/api/incidents/{incident_id}").json()["status"] == "resolved"
 
+    assert console.unexpected() == []
+
+
+@pytest.mark.slow
+def test_an_incident_a_window_made_later_emptied_says_a_maintenance_window_muted_it(
+    open_dashboard: Callable[..., tuple[Page, Console]],
+    incident: tuple[httpx.Client, Outage, str],
+    store: Repositories,
+) -> None:
+    """A window made later over every anomaly of an open incident (through the API, its
+    reach applied by the worker) resolves it by 'maintenance': the list and the incident's
+    page say a maintenance window muted them, not that their metrics were deleted."""
+    client, _, incident_id = incident
+    key = client.headers["X-API-Key"]
+    opened = client.get(f"/api/incidents/{incident_id}").json()
+    starts = datetime.fromisoformat(opened["started_at"].replace("Z", "+00:00"))
+    window = client.post(
+        "/api/maintenance-windows",
+        json={
+            "start": (starts - timedelta(hours=1)).isoformat(),
+            "end": datetime.now(UTC).isoformat(),
+            "reason": "failover drill",
+        },
+    )
+    assert window.status_code == 201, window.text
+    wait_for_reach(store, window.json()["id"])
+    resolved = client.get(f"/api/incidents/{incident_id}").json()
+    assert (resolved["status"], resolved["resolved_by"], resolved["members"]) == (
+        "resolved",
+        "maintenance",
+        0,
+    )
+    title = "no anomalies left (a maintenance window made later covers them)"
+
+    page, console = open_dashboard(key, "#/incidents")
+    row = page.locator(f"tr[data-incident='{incident_id}']")
+    expect(row.locator(".badge")).to_have_text("resolved")
+    expect(row).to_have_attribute("title", title)  # what hovering the row says
+    expect(row.locator(".top-cause")).to_have_text("–")
+    row.locator("a").click()
+    expect(page.locator("h1")).to_have_text(title)
+    expect(page.locator(".incident-facts")).to_contain_text(
+        "0 anomalies left: muted by a maintenance window"
+    )
+    expect(page.locator(".incident-facts")).not_to_contain_text("deleted")
+    expect(page.locator("main")).to_contain_text(
+        "No anomalies left: a maintenance window made later covers every one."
+    )
+    expect(page.locator("#timeline li.resolved")).to_have_text(
+        re.compile("resolved: a maintenance window made later covers every anomaly it held$")
+    )
+    expect(page.locator("#resolve")).to_be_disabled()
+    expect(page.locator("#incident-anomalies tbody tr")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text("null")
     assert console.unexpected() == []
 
 

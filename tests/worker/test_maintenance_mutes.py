@@ -15,8 +15,8 @@ import pytest
 from common.notifications.dispatch import SweepReport
 from common.stores import Repositories
 from tests.worker.incident_support import detect, flat_series, metric, service
-from tests.worker.support import WorkerProcess, add_metric, wait_for
-from tests.worker.webhook_receiver import Receiver
+from tests.worker.support import WorkerProcess, add_metric, wait_for, wait_for_reach
+from tests.worker.webhook_receiver import Receiver, verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -79,6 +79,55 @@ def test_a_mute_stops_incidents_and_notifications_but_not_storage(
     detect(client, lag)
     assert all(a["muted"] for a in anomalies(client, lag))
     assert client.get(f"/api/incidents/{incident['id']}").json()["members"] == detail["members"]
+    client.delete(f"/api/notification-channels/{channel['id']}")
+
+
+def test_a_window_muting_some_members_of_an_open_incident_sends_one_update(
+    client: httpx.Client,
+    store: Repositories,
+    celery_worker: WorkerProcess,
+    receiver: Receiver,
+    sweep: Callable[[], SweepReport],
+) -> None:
+    """A window made later over part of an open incident's anomalies takes them out (on the
+    worker, as the window's reach); the incident stays open, and its receivers are told the
+    new count, once, signed like every event."""
+    channel = client.post(
+        "/api/notification-channels", json={"type": "webhook", "url": receiver.url}
+    ).json()
+    lag = metric(client, store, service(client, "db"), "lag", flat_series(20, spike_len=4))
+    detect(client, lag)
+    [incident] = open_incidents(client)
+    members = incident["members"]
+    assert members >= 2
+    sweep()
+    [opened] = wait_for(lambda: list(receiver.processed.values()), 60, "incident.opened")
+    assert opened["event"] == "incident.opened" and opened["incident"]["members"] == members
+
+    first = min(a["timestamp"] for a in anomalies(client, lag))
+    start = datetime.fromisoformat(first.replace("Z", "+00:00"))
+    window = client.post(
+        "/api/maintenance-windows",
+        json={
+            "metric_id": lag,
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=1)).isoformat(),
+            "reason": "failover drill",
+        },
+    )
+    assert window.status_code == 201, window.text
+    wait_for_reach(store, window.json()["id"])
+    [still_open] = open_incidents(client)
+    assert still_open["id"] == incident["id"] and still_open["members"] == members - 1
+    assert sweep().events == 1
+    wait_for(lambda: len(receiver.processed) == 2, 60, "incident.updated")
+    updated = list(receiver.processed.values())[1]
+    assert updated["event"] == "incident.updated"
+    assert updated["incident"]["members"] == members - 1
+    assert updated["incident"]["revision"] == opened["incident"]["revision"] + 1
+    for request in receiver.received:
+        assert verify(channel["secret"], request.headers, request.body)
+    assert sweep().events == 0  # told once
     client.delete(f"/api/notification-channels/{channel['id']}")
 
 

@@ -204,3 +204,22 @@ def test_a_judgement_larger_than_a_batch_is_written_in_batches_into_one_incident
     # A re-run of the same judgement changes nothing.
     again = record_anomalies(graph, api, [replace(a) for a in found], "job", unlimited)
     assert again.incidents == [] and incidents_of(owner)[0].revision == incident.revision
+
+
+def test_another_owners_incident_is_neither_read_nor_changed(
+    graph: Repositories, settings: Settings
+) -> None:
+    """GET, acknowledge and resolve find the incident by its id and then check it is the
+    owner's (never by walking all of the owner's incidents): another owner's id finds
+    nothing and changes nothing; nor does a join of theirs land in it."""
+    alice, bob = Owner(graph), Owner(graph)
+    [opened] = judge(alice, alice.metric("api", "cpu"), BURST, "rolling", settings).incidents
+    before = graph.incidents.get(alice.user.id, opened.incident_id)
+    assert before is not None
+    assert graph.incidents.get(bob.user.id, opened.incident_id) is None
+    assert graph.incidents.acknowledge(bob.user.id, opened.incident_id) is None
+    assert graph.incidents.resolve(bob.user.id, opened.incident_id, "bob") is None
+    # Bob's burst at the same minutes on a metric named alike: an incident of his own.
+    [his] = judge(bob, bob.metric("api", "cpu"), BURST, "rolling", settings).incidents
+    assert his.opened and his.incident_id != opened.incident_id
+    assert graph.incidents.get(alice.user.id, opened.incident_id) == before

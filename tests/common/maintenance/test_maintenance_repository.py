@@ -16,6 +16,7 @@ from common.graph.params import KeysetPage
 from common.incidents.building import build_incidents
 from common.incidents.detail import incident_detail, incident_summaries
 from common.incidents.recording import record_anomalies
+from common.maintenance import queries as maintenance_queries
 from common.maintenance import reach
 from common.maintenance.models import WeeklySchedule, WindowSpec
 from common.maintenance.reach import apply_reach, requeue_pending
@@ -26,6 +27,7 @@ from common.settings import Settings
 from common.stores import Repositories
 from common.users.models import User
 from tests.common.repository_support import T0, anomaly_at, make_metric, make_owner
+from tests.support import unique_name
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -332,11 +334,16 @@ def requeued(graph: Repositories, window_id: str) -> bool:
 
 
 def incident_of_recent_anomalies(
-    graph: Repositories, settings: Settings, count: int = 3
+    graph: Repositories, settings: Settings, count: int = 3, owner: User | None = None
 ) -> tuple[User, str, list[int], str]:
     """An owner's metric with `count` anomalies of the last minutes, judged by sweeps, in an
-    open incident: (owner, metric id, their timestamps, the incident's id)."""
-    owner, metric_id = make_metric(graph)
+    open incident: (owner, metric id, their timestamps, the incident's id). `owner`: a
+    metric of a new service of theirs (unrelated to their others: an incident of its own)."""
+    if owner is None:
+        owner, metric_id = make_metric(graph)
+    else:
+        service = graph.services.create(owner.id, unique_name("service"), None)
+        metric_id = graph.metrics.create(owner.id, service.id, "cpu", None).id
     ref = graph.metrics.get_ref(metric_id)
     assert ref is not None
     base = now_ms() - 10 * MINUTE
@@ -468,19 +475,124 @@ def test_an_incident_emptied_by_a_window_is_resolved_and_told_only_if_people_hea
     assert detail.probable_causes == [] and summary.top_cause is None
 
 
-def test_an_incident_keeping_members_outside_the_window_stays_open(
-    graph: Repositories, settings: Settings
+def test_a_reach_resolves_only_the_incidents_its_own_mute_emptied(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings)
-    create_window(
+    """The resolve after a mute looks up the incidents that mute took members from (an
+    index lookup by the window), not every incident of the owner, resolved ones included,
+    as it did on every reach of every window. So a reach of another window leaves alone an
+    incident a dead reach emptied; that reach, run again, resolves it (its mute finds
+    nothing left to mute), even once its window is deleted."""
+    owner, first_metric, first_times, first = incident_of_recent_anomalies(graph, settings)
+    _, second_metric, second_times, second = incident_of_recent_anomalies(
+        graph, settings, owner=owner
+    )
+    settle_muted = graph.maintenance.settle_muted
+
+    def died(*args: object) -> list[str]:
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(graph.maintenance, "settle_muted", died)
+    dead = create_window(
         graph.maintenance,
-        ReachNow(graph.maintenance),
+        ReachLost(),
         owner.id,
-        WindowSpec("drill", start_ms=times[0], end_ms=times[1], metric_id=metric_id),
+        WindowSpec("drill", start_ms=first_times[0], end_ms=first_times[-1] + 1,
+                   metric_id=first_metric),
+        10,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError):
+        apply_reach(graph.maintenance, dead.id, held_by_no_sweep, now_ms())
+    monkeypatch.setattr(graph.maintenance, "settle_muted", settle_muted)
+    emptied = graph.incidents.get(owner.id, first)
+    assert emptied is not None and emptied.status == "open" and emptied.members == 0
+
+    other = create_window(
+        graph.maintenance,
+        ReachLost(),
+        owner.id,
+        WindowSpec("drill", start_ms=second_times[0], end_ms=second_times[-1] + 1,
+                   metric_id=second_metric),
+        10,
+    )  # fmt: skip
+    report = apply_reach(graph.maintenance, other.id, held_by_no_sweep, now_ms())
+    assert report is not None and report.resolved == [second]
+    assert graph.incidents.get(owner.id, first) == emptied
+
+    delete_window(graph.maintenance, ReachLost(), owner.id, dead)
+    report = apply_reach(graph.maintenance, dead.id, held_by_no_sweep, now_ms())
+    assert report is not None and (report.muted, report.resolved) == (0, [first])
+    resolved = graph.incidents.get(owner.id, first)
+    assert resolved is not None and resolved.resolved_by == "maintenance"
+
+
+def test_the_incidents_a_mute_touched_are_settled_in_bounded_batches(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window over an owner's whole past may take members from thousands of open
+    incidents: they are resolved or updated WRITE_BATCH (here 2) a statement, each once."""
+    monkeypatch.setattr(maintenance_repository, "WRITE_BATCH", 2)
+    owner = make_owner(graph)
+    made = [incident_of_recent_anomalies(graph, settings, owner=owner) for _ in range(5)]
+    settled: list[int] = []
+    write = graph.maintenance.executor.write
+
+    def counted(query: str, params: dict[str, object]) -> list[dict[str, object]]:
+        rows = write(query, params)
+        if query == maintenance_queries.RESOLVE_OR_UPDATE_MUTED_INCIDENTS:
+            settled.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(graph.maintenance.executor, "write", counted)
+    first = min(times[0] for _, _, times, _ in made)
+    report = apply_reach(
+        graph.maintenance,
+        create_window(
+            graph.maintenance, ReachLost(), owner.id,
+            WindowSpec("migration", start_ms=first, end_ms=now_ms()), 10,
+        ).id,
+        held_by_no_sweep,
+        now_ms(),
+    )  # fmt: skip
+    assert report is not None and report.updated == []
+    assert sorted(report.resolved) == sorted(incident_id for *_, incident_id in made)
+    assert settled == [2, 2, 1]
+
+
+def test_an_incident_keeping_members_outside_the_window_stays_open_and_is_told_once(
+    graph: Repositories, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Open with fewer members: a change people are told of (incident.updated), once a
+    reach however many statements its mute took (here three: batches of 2), and not again
+    by a reach that mutes nothing more."""
+    monkeypatch.setattr(maintenance_repository, "WRITE_BATCH", 2)
+    owner, metric_id, times, incident_id = incident_of_recent_anomalies(graph, settings, 6)
+    opened = graph.incidents.get(owner.id, incident_id)
+    assert opened is not None and opened.members == 6
+    graph.incidents.mark_notified(incident_id, opened.revision)  # its webhook went out
+    window = create_window(
+        graph.maintenance,
+        ReachLost(),
+        owner.id,
+        WindowSpec("drill", start_ms=times[0], end_ms=times[5], metric_id=metric_id),
         10,
     )
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
+    assert report is not None and report.muted == 5
+    assert (report.resolved, report.updated) == ([], [incident_id])
     incident = graph.incidents.get(owner.id, incident_id)
-    assert incident is not None and incident.status == "open" and incident.members == 2
+    assert incident is not None and incident.status == "open" and incident.members == 1
+    assert incident.revision == opened.revision + 1 and incident.last_change == "updated"
+    assert incident.updated_at == opened.updated_at  # nothing joined
+    pending = {p.incident_id: p for p in graph.incidents.to_notify(10_000)}
+    assert pending[incident_id].notified_revision == opened.revision
+    graph.incidents.mark_notified(incident_id, incident.revision)
+
+    # Narrowed: it mutes nothing more (muting is not undone by a window's change).
+    update_window(graph.maintenance, ReachLost(), owner.id, window, {"end_ms": times[3]})
+    report = apply_reach(graph.maintenance, window.id, held_by_no_sweep, now_ms())
+    assert report is not None and (report.muted, report.resolved, report.updated) == (0, [], [])
+    assert graph.incidents.get(owner.id, incident_id) == incident
 
 
 def test_a_changed_or_deleted_window_relearns_what_it_covered_before(
