@@ -21,9 +21,12 @@ For reading t:
    four seasons of a bounded time grid; `seasonal`). The season is inferred from a
    downsampled grid of all readings so far (up to 16,384), so it is learnt from the past
    too: every 256 readings, and every 64 from 512 to 2,048; a season must show twice in
-   512 readings or more (four times in fewer), so a day of 5-minute readings is learnt
-   from two days (a day of hourly ones from ten). Each reading uses the forecaster whose
-   mean absolute error over the last `choice_window` readings (in blocks of 16) is smaller.
+   512 readings or more (four times in fewer). The day, known from the readings' times,
+   is tested on its own once they cover two days, at every cadence: a day of hourly
+   readings is found at reading 48, of 5-minute ones at 576, of 1-minute ones at 2,880
+   (one found between the search's checks is provisional until the search finds it too:
+   step 9). Each reading uses the forecaster whose mean absolute error over the last
+   `choice_window` readings (in blocks of 16) is smaller.
 2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
    a broken season shows there while each reading alone is still unremarkable), and the
@@ -98,6 +101,19 @@ For reading t:
    1-minute series are never judged so), nor while the spread is 0 (mostly one value). A
    young alarm opens an event and its quiet time like any other, but decides no level
    shift and holds no evidence back from the tails, which start as they would without it.
+9. A young season: from YOUNG_SEASON_ERRORS forecasts after a season is found until the
+   choice can weigh it (a choice window of its errors: reading 544 for a day of hourly
+   readings found at 48, 864 for one of 5-minute readings found at 576), a reading is
+   also judged against the seasonal forecast in units of its error scale (the larger of
+   the fit's widened residual scale and its forecast errors' mean magnitude), through the
+   young look's tail, while that scale is YOUNG_SEASON_GAIN times smaller than the level
+   window's robust spread or more: a reading inside the day's range but far off its hour
+   alarms from the third day. Where it is the more unusual, it gives the verdict (its
+   alarms, as the young look's, decide no level shift). A day found by its own test
+   between the search's checks is provisional (`Season.provisional`): its fit, on two to
+   four days, lags a shift of the level by four days, so it teaches none of its tails,
+   readings enter its grid unclipped, and the choice does not weigh it; when the search
+   finds it too, its choice sums and error count start again.
 
 Output per reading: expected (the chosen forecast), lower/upper (the band a reading alone
 stays inside without alarming), score = log(probability) / log(sensitivity) (≥ 1 exactly
@@ -181,10 +197,10 @@ SPREAD_CLIP = 1.5
 YOUNG_FROM = 64
 YOUNG_BAR = 20.0
 DAY_MS = 86_400_000
-# A season found before the choice can weigh it (fewer than `choice_window` errors of its
-# own: a day of hourly readings from reading 48, where the choice first weighs it at 348)
-# judges through the young look's heavy tail, against its own fit's robust error scale,
-# while that scale is this many times smaller than the level window's robust spread.
+# A season the choice cannot weigh yet (fewer than `choice_window` errors of its own, or
+# provisional: step 9) judges through the young look's heavy tail from its
+# YOUNG_SEASON_ERRORS-th forecast, against its own error scale, while that scale is this
+# many times smaller than the level window's robust spread.
 YOUNG_SEASON_GAIN = 3.0
 YOUNG_SEASON_ERRORS = 8
 # A normal error's standard deviation over its mean magnitude.

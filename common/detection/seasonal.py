@@ -16,7 +16,11 @@ same bin are averaged; empty bins (gaps) are interpolated when a grid is read.
   readings (every EARLY_CHECK from MANY_READINGS to EARLY_CHECKS_UNTIL) up to
   LAST_SEASON_CHECK (a season must show SEASONS_SEEN times over once there are
   MANY_READINGS, four times before: a day of 5-minute readings is learnt from two days),
-  then it is dropped. A season found on bins several readings wide is located to one reading on
+  then it is dropped. The day is also tested on its own where the search finds nothing,
+  and once the readings cover DAYS_SEEN days (at that reading if it falls between the
+  search's checks: a day of hourly readings at reading 48, of 1-minute ones at 2,880); a
+  day found between the checks is `provisional` until a check finds it again. A season
+  found on bins several readings wide is located to one reading on
   `recent` when two seasons and a tenth fit there.
 
 Both grids hold float32 offsets from an anchor near the series' level (re-anchored at
