@@ -21,9 +21,12 @@ For reading t:
    four seasons of a bounded time grid; `seasonal`). The season is inferred from a
    downsampled grid of all readings so far (up to 16,384), so it is learnt from the past
    too: every 256 readings, and every 64 from 512 to 2,048; a season must show twice in
-   512 readings or more (four times in fewer), so a day of 5-minute readings is learnt
-   from two days (a day of hourly ones from ten). Each reading uses the forecaster whose
-   mean absolute error over the last `choice_window` readings (in blocks of 16) is smaller.
+   512 readings or more (four times in fewer). The day, known from the readings' times,
+   is tested on its own once they cover two days, at every cadence: a day of hourly
+   readings is found at reading 48, of 5-minute ones at 576, of 1-minute ones at 2,880
+   (one found between the search's checks is provisional until the search finds it too:
+   step 10). Each reading uses the forecaster whose mean absolute error over the last
+   `choice_window` readings (in blocks of 16) is smaller.
 2. Evidence at four horizons: the forecast error of the reading itself (a spike or a
    dip), the mean error of the last 4 and of the last 32 readings (`horizons`: a shift or
    a broken season shows there while each reading alone is still unremarkable), and the
@@ -109,6 +112,19 @@ For reading t:
    cadence, not of a series: 5-minute and 1-minute readings (Twitter volumes burst as
    far, unlabelled) are judged by their tails alone. Its alarms are alarms like any other
    (quiet time, level decision, evidence held back).
+10. A young season: from YOUNG_SEASON_ERRORS forecasts after a season is found until the
+    choice can weigh it (a choice window of its errors: reading 544 for a day of hourly
+    readings found at 48, 864 for one of 5-minute readings found at 576), a reading is
+    also judged against the seasonal forecast in units of its error scale (the larger of
+    the fit's widened residual scale and its forecast errors' mean magnitude), through the
+    young look's tail, while that scale is YOUNG_SEASON_GAIN times smaller than the level
+    window's robust spread or more: a reading inside the day's range but far off its hour
+    alarms from the third day. Where it is the more unusual, it gives the verdict (its
+    alarms, as the young look's, decide no level shift). A day found by its own test
+    between the search's checks is provisional (`Season.provisional`): its fit, on two to
+    four days, lags a shift of the level by four days, so it teaches none of its tails,
+    readings enter its grid unclipped, and the choice does not weigh it; when the search
+    finds it too, its choice sums and error count start again.
 
 Output per reading: expected (the chosen forecast), lower/upper (the band a reading alone
 stays inside without alarming), score = log(probability) / log(sensitivity) (≥ 1 exactly
@@ -202,6 +218,14 @@ YOUNG_BAR = 20.0
 SPARSE_CADENCE_MS = 30 * 60_000
 SPARSE_BAR = 16.0
 DAY_MS = 86_400_000
+# A season the choice cannot weigh yet (fewer than `choice_window` errors of its own, or
+# provisional: step 10) judges through the young look's heavy tail from its
+# YOUNG_SEASON_ERRORS-th forecast, against its own error scale, while that scale is this
+# many times smaller than the level window's robust spread.
+YOUNG_SEASON_GAIN = 3.0
+YOUNG_SEASON_ERRORS = 8
+# A normal error's standard deviation over its mean magnitude.
+MEAN_TO_STD = math.sqrt(math.pi / 2)
 _SQRT_HALF = math.sqrt(0.5)
 # Below the score of an alarm, for readings inside a quiet time.
 JUST_UNDER_ONE = float(np.nextafter(1.0, 0.0))
@@ -504,6 +528,7 @@ class _Run:
         self.seasons = [(season.since, season.period)] if season.period else []
         self.verdicts = _Verdicts()
         self.forecast = season.forecaster()
+        self.provisional = season.provisional()
         self.waiting: tuple[list[int], list[float], list[float]] = ([], [], [])
         self.first_time = season.first_time()
         kept = min(self.settings.level_window, state.readings_seen - state.level_from)
@@ -575,7 +600,7 @@ class _Run:
         filled = len(window) == width or (state.level_from > 0 and len(window) >= SETTLE)
         level = window[len(window) // 2] if filled else NAN
         seasonal = self.forecast(time) if self.forecast is not None else NAN
-        use_seasonal = self.choice.seasonal_is_better(reading, seasonal)
+        use_seasonal = not self.provisional and self.choice.seasonal_is_better(reading, seasonal)
         forecaster = SEASONAL if use_seasonal else LEVEL
         expected = seasonal if use_seasonal else level
         band = self.fits.band[forecaster]
@@ -590,10 +615,11 @@ class _Run:
         probability = chances[forecaster] if judged else 1.0
         if judged:  # sparse readings are judged against their level too (step 9)
             probability, band = self._sparse(value, forecaster, probability, band)
-        young = None if judged else self._young(reading, time, value)
-        if young is not None:  # before the tails judge (step 8)
-            expected, band, probability = young
+        young = self._young_looks(reading, time, value, learnt, seasonal, probability, judged)
+        if young is not None:  # steps 8 and 10
+            expected, band, probability, by_season = young
             judged = not math.isnan(expected)
+            use_seasonal = use_seasonal or by_season
         unusual = probability <= settings.sensitivity
         surprise = -math.log(probability)
         quiet = reading - state.last_alarm <= settings.quiet
@@ -676,6 +702,63 @@ class _Run:
         probability = min(1.0, max(TINIEST, self.settings.sensitivity ** (distance / bar)))
         return median, bar * spread, probability
 
+    def _young_looks(
+        self,
+        reading: int,
+        time: int,
+        value: float,
+        learnt: float,
+        seasonal: float,
+        probability: float,
+        judged: bool,
+    ) -> tuple[float, float, float, bool] | None:
+        """The young looks (module doc, steps 8 and 10), where they judge the reading more
+        unusual than the tails do (`probability`, 1 if they do not judge it): expected, band
+        half-width, probability, and whether the season's look did; None where neither does."""
+        young = None if judged else self._young(reading, time, value)
+        beats = probability if young is None else young[2]
+        # The seasonal forecaster's errors before this reading's joined them (`_chance`).
+        total, count = self.choice.errors(SEASONAL)
+        if not math.isnan(seasonal):
+            total, count = total - abs(learnt - seasonal), count - 1
+        season = self._young_season(reading, seasonal, value, (total, count), beats)
+        if season is not None:
+            return (*season, True)
+        return None if young is None else (*young, False)
+
+    def _young_season(
+        self, reading: int, seasonal: float, value: float, errors: tuple[float, int], beats: float
+    ) -> tuple[float, float, float] | None:
+        """A season too young for the choice (module doc, step 10): the reading against its
+        forecast in units of its error scale, read as the young look reads the level
+        (YOUNG_BAR scales as rare as the sensitivity). The scale is the larger of the fit's
+        (its residuals, widened: `seasonal`) and the one of its YOUNG_SEASON_ERRORS or more
+        forecast errors so far (their mean magnitude / sqrt(2 / pi)): a fit on two cycles of
+        a series without noise has residuals of 0 and errs all the same. Expected, band
+        half-width and probability if that probability is below `beats` (the reading's
+        otherwise); None if not, while there is no such season, or while its errors are not
+        clearly smaller than the level window's robust spread (YOUNG_SEASON_GAIN times)."""
+        total, count = errors
+        if math.isnan(seasonal) or count < YOUNG_SEASON_ERRORS:
+            return None
+        if not (self.provisional or self.choice.seasonal_is_young(reading)):
+            return None
+        fitted = self.state.season.clip_scale
+        scale = max(fitted if fitted > 0 else 0.0, total / count * MEAN_TO_STD)
+        if not scale > 0:
+            return None
+        distance = abs(value - seasonal) / scale
+        sensitivity = self.settings.sensitivity
+        probability = min(1.0, max(TINIEST, sensitivity ** (distance / YOUNG_BAR)))
+        # The level window's spread last: a walk over it, for the few readings this look
+        # would judge more unusual than the others do.
+        window = self.window
+        if not probability < beats or len(window) < SETTLE:
+            return None
+        if YOUNG_SEASON_GAIN * scale > MAD_TO_STD * _median_deviation(window):
+            return None
+        return seasonal, YOUNG_BAR * scale, probability
+
     def _rebase_if_shifted(self, reading: int) -> None:
         """SETTLE readings after an alarm: if their median has left the level before it by
         more than the reading look's threshold (its 90 % quantile of errors), the level
@@ -726,12 +809,25 @@ class _Run:
         season = state.season
         _flush(season, self.waiting)
         if reading == season.next_check and state.last_timestamp_ms is not None:
+            provisional = season.provisional()
             season.check(reading, newest_ms=state.last_timestamp_ms)
-            if season.period and season.since == reading:  # a new season (not relocated)
+            if provisional and season.period and not season.provisional():
+                # Confirmed: its errors so far (a young fit's, lagging any shift of the
+                # level by four seasons) are not the ones the choice weighs it by.
+                state.choice_sums, state.choice_counts = (
+                    state.choice_sums.copy(),
+                    state.choice_counts.copy(),
+                )
+                state.choice_sums[SEASONAL] = 0.0
+                state.choice_counts[SEASONAL] = 0
+                state.partial_sum[SEASONAL], state.partial_count[SEASONAL] = 0.0, 0
+                self.choice = _Choice(state, self.layout)
+            elif season.period and season.since == reading:  # a new season (not relocated)
                 self.seasons.append((reading, season.period))
         if reading == season.next_refit and season.period:
             season.refit(reading, _error_scale(state, self.layout))
         self.forecast = season.forecaster()
+        self.provisional = season.provisional()
 
     def _chance(
         self, reading: int, forecaster: int, error: float, learnt: float, learn: bool
@@ -759,10 +855,12 @@ class _Run:
         # learnt ones by this much (0.0 for a reading learnt from, which changes nothing).
         shift = (error - learnt, abs(error) - abs(learnt))
         tail_share = 1.0 - self.settings.tail_quantile
+        # A provisional season's errors teach no tail (`Season.provisional`).
+        kept = learn and not (forecaster == SEASONAL and self.provisional)
         lowest = 1.0
         for look, (chain, place, horizon) in enumerate(layout.sources):
             magnitude = abs((found[chain][place] + shift[chain]) / horizon)
-            state.pending.append(magnitude if learn else NAN)
+            state.pending.append(magnitude if kept else NAN)
             lowest = min(lowest, self.fits.chance(forecaster * count + look, magnitude, tail_share))
         self.choice.add(forecaster, abs(learnt))
         if not layout.drift_blocks:
@@ -821,7 +919,10 @@ class _Run:
         season = state.season
         self.waiting[0].append(time)
         self.waiting[1].append(value)
-        self.waiting[2].append(_clipped(value, seasonal, season.clip_scale))
+        # Nor is a provisional fit one to clip readings to: it lags a shift of the level, and
+        # readings pulled to its forecasts would keep the fits after it lagging.
+        fitted = NAN if self.provisional else seasonal
+        self.waiting[2].append(_clipped(value, fitted, season.clip_scale))
         season.errors_seen += not math.isnan(seasonal)
         state.readings_seen += 1
         state.last_timestamp_ms = time
@@ -892,6 +993,22 @@ class _Choice:
             return True
         level = (self.sums[LEVEL] + state.partial_sum[LEVEL]) / size
         return bool((self.sums[SEASONAL] + state.partial_sum[SEASONAL]) / size < level)
+
+    def errors(self, forecaster: int) -> tuple[float, int]:
+        """The sum and count of the forecaster's absolute errors over the choice window."""
+        state = self.state
+        return (
+            self.sums[forecaster] + state.partial_sum[forecaster],
+            self.counts[forecaster] + state.partial_count[forecaster],
+        )
+
+    def seasonal_is_young(self, reading: int) -> bool:
+        """Whether the seasonal forecaster lacks the full window of errors the choice needs."""
+        state = self.state
+        size = self.size + reading % BLOCK
+        if not self.full:
+            return True
+        return bool(self.counts[SEASONAL] + state.partial_count[SEASONAL] != size)
 
     def add(self, forecaster: int, magnitude: float) -> None:
         if not math.isnan(magnitude):  # the forecaster had a forecast

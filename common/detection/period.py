@@ -12,6 +12,13 @@ MIN_PROMINENCE = 0.2
 MIN_POINTS = 8
 # A lag whose self-difference is this much below its neighbour's is clearly nearer the season.
 CLEARLY_LESS = 0.25
+# A season known in advance (the day, from the readings' times: `seasonal`) is taken on two
+# seasons if the readings resemble themselves that far apart (a correlation of DAY_MIN_ACF
+# or more between each reading and the one a season later, about 3 sd of it for two days of
+# hourly pairs on noise) and the resemblance rose there (DAY_PROMINENCE above the least
+# correlation at a shorter lag: a random walk or a trend resembles itself at every lag).
+DAY_MIN_ACF = 0.6
+DAY_PROMINENCE = 0.6
 
 
 def _detrended(values: np.ndarray) -> np.ndarray:
@@ -120,3 +127,22 @@ def refine_period(values: np.ndarray, lag: int) -> int:
     if acov[0] <= 0:
         return lag
     return _refine(detrended, acov, lag)
+
+
+def day_season(values: np.ndarray, lag: int) -> bool:
+    """Whether evenly spaced `values` (at least two seasons of `lag`) resemble themselves
+    `lag` apart (DAY_MIN_ACF, DAY_PROMINENCE). The correlation at each lag is
+    over the pairs that far apart (not shrunk by the lag, as `period`'s search's is: two
+    seasons give only one season of pairs)."""
+    n = values.shape[0]
+    if n < 2 * lag:
+        return False
+    acov = _autocovariance(_detrended(values), lag)
+    if acov[0] <= 0:
+        return False
+    lags = np.arange(lag + 1)
+    correlation = acov / (n - lags) / (acov[0] / n)
+    return bool(
+        correlation[lag] >= DAY_MIN_ACF
+        and correlation[lag] - correlation[1:lag].min() >= DAY_PROMINENCE
+    )

@@ -16,7 +16,11 @@ same bin are averaged; empty bins (gaps) are interpolated when a grid is read.
   readings (every EARLY_CHECK from MANY_READINGS to EARLY_CHECKS_UNTIL) up to
   LAST_SEASON_CHECK (a season must show SEASONS_SEEN times over once there are
   MANY_READINGS, four times before: a day of 5-minute readings is learnt from two days),
-  then it is dropped. A season found on bins several readings wide is located to one reading on
+  then it is dropped. The day is also tested on its own where the search finds nothing,
+  and once the readings cover DAYS_SEEN days (at that reading if it falls between the
+  search's checks: a day of hourly readings at reading 48, of 1-minute ones at 2,880); a
+  day found between the checks is `provisional` until a check finds it again. A season
+  found on bins several readings wide is located to one reading on
   `recent` when two seasons and a tenth fit there.
 
 Both grids hold float32 offsets from an anchor near the series' level (re-anchored at
@@ -42,11 +46,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.detection import stl
-from common.detection.period import infer_period, refine_period
+from common.detection.period import day_season, infer_period, refine_period
 from common.detection.spread import MAD_TO_STD
 
-# Readings before the grids exist: the cadence is their median spacing.
-GRID_START = 64
+# Readings before the grids exist: the cadence is their median spacing. Two days of hourly
+# readings, so that a day of them can be tested once two have been seen (`_day`).
+GRID_START = 48
 MAX_SEASON_BINS = 288
 RECENT_BINS = stl.HISTORY_PERIODS * MAX_SEASON_BINS
 OVERVIEW_BINS = 512
@@ -67,6 +72,11 @@ MANY_READINGS = 512
 SEASON_TOLERANCE = 0.05
 # A check on bins this many readings wide cannot see a season shorter than this many bins.
 VISIBLE_BINS = 8
+# The day is a season known in advance from the readings' times: once the readings cover
+# two days it is tested on its own (`day_season`), at every cadence, rather than waiting for
+# the search to see it HISTORY_PERIODS times (a day of hourly readings: 2 days, not 10.7).
+DAY_MS = 86_400_000
+DAYS_SEEN = 2
 # A grid with fewer readings than this share of its bins is too sparse to look for a season
 # (interpolating would invent most of it), as `grid.regular_grid` refuses.
 MIN_FILLED = 0.1
@@ -189,7 +199,7 @@ class Season:
     @classmethod
     def new(cls, period: int | None) -> Season:
         if period is None:
-            return cls(next_check=SEASON_CHECK)
+            return cls(next_check=GRID_START)
         return cls(
             given=period,
             period=period,
@@ -226,6 +236,15 @@ class Season:
             return shape[below] + (shape[below + 1] - shape[below]) * (phase - below) + trend
 
         return forecast
+
+    def provisional(self) -> bool:
+        """Whether the season in use was found by the day's test between the search's checks
+        and not yet found again at one (which makes it the season from that check on: `since`).
+        A provisional day forecasts for the young look only: its fit is on two or three days
+        and lags a shift of the level by HISTORY_PERIODS seasons (a day of hourly readings
+        found at reading 48 erred by a shift for four days), so its errors teach no tail and
+        the choice does not weigh it (`adaptive`, step 10)."""
+        return self.period > 0 and not self.given and not _searched(self.since)
 
     def first_time(self) -> float:
         """The first reading's time (ms) as the grids keep it; NaN before any was observed."""
@@ -269,32 +288,52 @@ class Season:
         self.observe(times, values, values)
 
     def check(self, reading: int, *, newest_ms: int) -> None:
-        """Look for the season in the readings so far (before `reading`); switch if it changed."""
-        step = EARLY_CHECK if MANY_READINGS <= reading < EARLY_CHECKS_UNTIL else SEASON_CHECK
-        self.next_check = reading + step if reading < LAST_SEASON_CHECK else NONE
-        if self.overview.factor:
-            found = self._infer()
+        """Look for the season in the readings so far (before `reading`); switch if it changed.
+
+        On the search's schedule (`_next_search`) every season is looked for; between, only
+        the day, at the reading that completes DAYS_SEEN days (`_day_reading`)."""
+        searched = _searched(reading)
+        self.next_check = _next_search(reading) if reading < LAST_SEASON_CHECK else NONE
+        day_at = self._day_reading()
+        if not self.period and reading < day_at <= LAST_SEASON_CHECK:
+            self.next_check = min(self.next_check, day_at)
+        if self.overview.factor and (searched or not self.period):
+            found = self._infer(searched=searched, newest_ms=newest_ms)
             factor = self.overview.factor
             self.overview.reanchor(float(np.nanmean(self.overview.series())))
             keep = found is None and 0 < self.period < VISIBLE_BINS * factor
             if not keep and not _same_season(self.period, found):
                 self._use(found, reading, newest_ms)
-            elif found is not None and found != self.period:
-                self._relocate(found, reading)
+            else:
+                if searched and found is not None and self.provisional():
+                    # Confirmed: the season from here on, its errors counted from here
+                    # (they teach its tails from here).
+                    self.since, self.errors_seen = reading, 0
+                if found is not None and found != self.period:
+                    self._relocate(found, reading)
         if self.next_check == NONE:
             self.overview = Bins()
             if not self.period:
                 self.recent = Bins()
 
-    def _infer(self) -> int | None:
+    def _day_reading(self) -> int:
+        """The reading from which the readings so far cover DAYS_SEEN days at the cadence
+        (a day of hourly readings: 48); past LAST_SEASON_CHECK without real times."""
+        if not math.isfinite(self.cadence) or self.cadence <= 0:
+            return LAST_SEASON_CHECK + 1
+        return math.ceil(DAYS_SEEN * DAY_MS / self.cadence)
+
+    def _infer(self, *, searched: bool, newest_ms: int) -> int | None:
         values = _filled(self.overview.series())
         if values is None:
             return None
-        many = values.shape[0] * self.overview.factor >= MANY_READINGS
-        seen = SEASONS_SEEN if many else stl.HISTORY_PERIODS
-        found = infer_period(values, max_period=values.shape[0] // seen)
+        found = None
+        if searched:
+            many = values.shape[0] * self.overview.factor >= MANY_READINGS
+            seen = SEASONS_SEEN if many else stl.HISTORY_PERIODS
+            found = infer_period(values, max_period=values.shape[0] // seen)
         if found is None:
-            return None
+            return self._day(values, newest_ms)
         period = found * self.overview.factor
         step = self.recent.factor
         if self.overview.factor > step:  # locate it to one bin of recent
@@ -302,6 +341,17 @@ class Season:
             if recent is not None:
                 period = refine_period(recent, round(period / step)) * step
         return period
+
+    def _day(self, values: np.ndarray, newest_ms: int) -> int | None:
+        """The day in cadences if the readings so far (the overview's `values`) cover
+        DAYS_SEEN days and show it (`day_season`); None otherwise."""
+        if newest_ms - self.first_time() + self.cadence < DAYS_SEEN * DAY_MS:
+            return None
+        day = round(DAY_MS / self.cadence)
+        lag = day / self.overview.factor
+        if lag != int(lag) or day < 2 * VISIBLE_BINS:
+            return None
+        return day if day_season(values, int(lag)) else None
 
     def _use(self, period: int | None, reading: int, newest_ms: int) -> None:
         self.period = period or 0
@@ -385,6 +435,20 @@ class Season:
             # A bin of k readings averages their noise: its residuals are sqrt(k) smaller.
             self.clip_scale = widen * spread * math.sqrt(self.recent.factor)
         self.recent.reanchor(self.trend)
+
+
+def _searched(reading: int) -> bool:
+    """Whether every season is looked for at this reading (`_next_search`)."""
+    return reading >= SEASON_CHECK and _next_search(reading - 1) == reading
+
+
+def _next_search(reading: int) -> int:
+    """The next reading after `reading` at which every season is looked for: SEASON_CHECK,
+    then every EARLY_CHECK from MANY_READINGS to EARLY_CHECKS_UNTIL, then every SEASON_CHECK."""
+    if reading < MANY_READINGS:
+        return (reading // SEASON_CHECK + 1) * SEASON_CHECK
+    step = EARLY_CHECK if reading < EARLY_CHECKS_UNTIL else SEASON_CHECK
+    return (reading // step + 1) * step
 
 
 def _factor_for(period: int) -> int:

@@ -33,23 +33,34 @@ def normal_series(kind: str, seed: int) -> np.ndarray:
         return rng.choice([3.0, 4.0, 5.0], p=[0.05, 0.9, 0.05], size=NORMAL_POINTS)
     if kind == "flat line":
         return np.full(NORMAL_POINTS, 42.0)
-    if kind == "daily cycle":  # 5-minute readings
+    if kind.startswith("daily cycle"):  # 5-minute readings, or hourly ones
         t = np.arange(NORMAL_POINTS)
-        return 50 + 20 * np.sin(2 * np.pi * t / 288) + rng.normal(0.0, 1.0, NORMAL_POINTS)
+        per_day = 24 if kind.endswith("hourly") else 288
+        return 50 + 20 * np.sin(2 * np.pi * t / per_day) + rng.normal(0.0, 1.0, NORMAL_POINTS)
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("spacing", ["no times", "hourly"])
+# Kinds judged with times (the day is tested from the times): the step between readings.
+TIMED = {"daily cycle, 5-minute times": 300_000, "daily cycle, hourly": 3_600_000}
+UNTIMED = ["white noise", "random walk", "quantised", "flat line", "daily cycle"]
+HOUR_MS = 3_600_000
+
+
 @pytest.mark.parametrize(
-    "kind", ["white noise", "random walk", "quantised", "flat line", "daily cycle"]
+    ("kind", "step"),
+    [
+        *((kind, None) for kind in UNTIMED),
+        # Hourly readings are judged against their level's robust spread too (sparse readings).
+        *((kind, HOUR_MS) for kind in UNTIMED),
+        *TIMED.items(),
+    ],
 )
-def test_quiet_on_normal_data(kind: str, spacing: str) -> None:
-    # Hourly readings are judged against their level's robust spread too (sparse readings).
+def test_quiet_on_normal_data(kind: str, step: int | None) -> None:
     alarms = 0
     for seed in SEEDS:
         values = normal_series(kind, seed)
-        times = np.arange(NORMAL_POINTS, dtype=np.int64) * 3_600_000
-        result = detect(values, times if spacing == "hourly" else None)
+        times = None if step is None else np.arange(NORMAL_POINTS, dtype=np.int64) * step
+        result = detect(values, times)
         assert result.method == "auto"
         assert int(np.count_nonzero(result.judged)) > NORMAL_POINTS * 0.98
         alarms += int(np.count_nonzero(result.is_anomaly))
@@ -123,14 +134,49 @@ def daily_sine(days: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return values, (1_700_000_000_000 + t * 300_000).astype(np.int64)
 
 
-def test_a_daily_season_is_learnt_from_two_days() -> None:
-    # Two days and one check (64 readings) later the season is in use.
+# Readings a day at each cadence: hourly, 5-minute, 1-minute.
+PER_DAY = {"hourly": 24, "5-minute": 288, "1-minute": 1_440}
+
+
+def daily_cycle(cadence: str, days: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A daily sine (amplitude 20, noise sd 1) at a cadence, with its times."""
+    per_day = PER_DAY[cadence]
+    t = np.arange(round(days * per_day))
+    rng = np.random.default_rng(seed)
+    values = 50 + 20 * np.sin(2 * np.pi * t / per_day) + rng.normal(0.0, 1.0, t.shape[0])
+    return values, (1_700_000_000_000 + t * (86_400_000 // per_day)).astype(np.int64)
+
+
+@pytest.mark.parametrize("cadence", list(PER_DAY))
+def test_a_daily_season_is_learnt_from_two_days(cadence: str) -> None:
+    # The day is tested as soon as the readings cover two days, at every cadence (a day of
+    # hourly readings was found from 10.7 days, of 1-minute ones from 2.1).
+    per_day = PER_DAY[cadence]
     for seed in SEEDS:
-        values, times = daily_sine(2 + 64 / DAY, seed)
+        values, times = daily_cycle(cadence, 10 if cadence == "hourly" else 2.5, seed)
         seasons = detect(values, times).params["seasons"]
-        assert isinstance(seasons, list) and seasons
-        assert seasons[0]["from_reading"] <= 2 * DAY + 64
-        assert abs(seasons[0]["period"] - DAY) <= 2
+        assert isinstance(seasons, list) and seasons, seed
+        assert seasons[0]["from_reading"] == 2 * per_day, seed
+        # The search (5-minute readings, at 576) may locate it a reading off.
+        assert abs(seasons[0]["period"] - per_day) <= 2, seed
+
+
+@pytest.mark.parametrize("cadence", ["hourly", "5-minute"])
+def test_a_reading_off_its_hour_of_the_day_alarms_after_two_days(cadence: str) -> None:
+    # The issue's case: a daily cycle for two to three days, then a reading inside the day's
+    # range (30 to 70) but 30 noise sd off the season at its hour. On main an hourly one was
+    # not judged before reading 225 (the young look's median and spread span the whole
+    # day), and a 5-minute one was judged against the level (probability 0.5-0.8).
+    per_day = PER_DAY[cadence]
+    for seed in SEEDS:
+        for day, size in ((2.625, 30.0), (2.75, 30.0)):
+            values, times = daily_cycle(cadence, 10 if cadence == "hourly" else 4, seed)
+            at = round(day * per_day)
+            values[at] += size
+            assert 30 < values[at] < 70
+            result = detect(values, times)
+            assert np.flatnonzero(result.is_anomaly).tolist() == [at], (seed, day)
+            assert abs(result.expected[at] - (values[at] - size)) < 4.0
 
 
 @pytest.mark.parametrize("days", [4])

@@ -111,12 +111,29 @@ def test_a_long_season_splits_as_one_pass() -> None:
     values = 100 + 20 * np.sin(2 * np.pi * t / 1_440) + rng.normal(0.0, 1.0, n)
     values[7_000] += 25
     times = (START_MS + t * 60_000).astype(np.int64)
-    cuts = [1_000, 3_071, 3_072, 3_073, 5_888, 6_500, 7_000, 7_001, 7_333]
+    cuts = [1_000, 2_879, 2_880, 2_881, 3_071, 3_072, 3_073, 5_888, 6_500, 7_000, 7_001, 7_333]
     whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
     assert_same(whole, pieces)
-    # Seen twice by the check after two days (2,880 readings).
-    assert whole.params["seasons"] == [{"from_reading": 3_072, "period": 1_440}]
+    # The day tested once two days are seen (2,880 readings), confirmed by the search at 3,072.
+    assert whole.params["seasons"] == [{"from_reading": 2_880, "period": 1_440}]
     assert whole.is_anomaly[7_000]
+
+
+def test_a_provisional_day_splits_as_one_pass() -> None:
+    """A day of hourly readings found on two days (reading 48) judges through the young look
+    until the choice can weigh it: the provisional season, its confirmation by the search at
+    reading 256 (its errors counted afresh) and an alarm off its hour, split anywhere."""
+    rng = np.random.default_rng(7)
+    n = 640
+    t = np.arange(n)
+    values = 50 + 20 * np.sin(2 * np.pi * t / 24) + rng.normal(0.0, 1.0, n)
+    values[[66, 400]] += 30.0
+    times = (START_MS + t * 3_600_000).astype(np.int64)
+    cuts = [47, 48, 49, 56, 57, 66, 67, 100, 255, 256, 257, 300, 400, 401, 560]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert whole.params["seasons"] == [{"from_reading": 48, "period": 24}]
+    assert np.flatnonzero(whole.is_anomaly).tolist() == [66, 400]
 
 
 def test_detect_is_one_advance() -> None:
