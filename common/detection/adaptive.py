@@ -613,8 +613,10 @@ class _Run:
             for forecaster, forecast in ((LEVEL, level), (SEASONAL, seasonal))
         ]
         probability = chances[forecaster] if judged else 1.0
-        if judged:  # sparse readings are judged against their level too (step 9)
-            probability, band = self._sparse(value, forecaster, probability, band)
+        # Sparse readings are judged against their level too (step 9).
+        probability, band = (
+            self._sparse(value, forecaster, probability, band) if judged else (probability, band)
+        )
         young = self._young_looks(reading, time, value, learnt, seasonal, probability, judged)
         if young is not None:  # steps 8 and 10
             expected, band, probability, by_season = young
