@@ -4,8 +4,9 @@ Recomputed from the stored verdicts each time a metric is judged (a job, a sweep
 batch), so a verdict withdrawn or changed simply drops out:
 
 - `false_positive`: the anomaly's kind, side (up or down) and deviation from the
-  expected value go into the gate's `Taught` record; a later event of that kind and side
-  that deviates no further is judged normal (common.detection.gate). The detector's state does
+  expected value (in the metric's units and relative to the expected value) go into the
+  gate's `Taught` record; a later event of that kind and side that deviates no further,
+  by both, is judged normal (common.detection.gate). The detector's state does
   not change: verdicts and state stay a function of the readings alone.
 - `confirmed`, or in an open incident: the readings of its event are judged but not learnt
   from (the default detector's `learn` mask: an outage does not widen the band or move
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.anomalies.models import Lesson
-from common.detection.gate import FalsePositive, Taught, side_of
+from common.detection.gate import FalsePositive, Taught, relative_of, side_of
 from common.detection.state import AdaptiveSettings
 
 # An alarm's event, if nothing longer was stored: the default detector's quiet time, the
@@ -58,6 +59,7 @@ class Lessons:
                 lesson.kind,
                 side_of(lesson.value, lesson.expected),
                 abs(lesson.value - lesson.expected),
+                relative_of(lesson.value, lesson.expected),
                 lesson.event_start_ms,
             )
             for lesson in lessons

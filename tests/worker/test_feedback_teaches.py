@@ -1,7 +1,7 @@
 """Verdicts that teach, end to end on a real worker and each engine (issue 20): two false
 positives of a kind make later jobs judge behaviour like them normal (one alone does not),
-withdrawing one restores the alarm; a confirmed outage, or one in a maintenance window,
-does not widen the band."""
+but not the same deviation on a level it is a larger part of; withdrawing one restores the
+alarm; a confirmed outage, or one in a maintenance window, does not widen the band."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 STEP = timedelta(minutes=5)
 NOISE, FALSE_ALARM, AGAIN, LIKE_IT, MUCH_STRONGER = 457, 1000, 1400, 1800, 2200
 OUTAGE, AFTER = slice(1200, 1300), 2000
+# A metric whose level falls from 100 to 40, and a spike like those marked on the lower one.
+SAME_SHARE, LOWER, ON_LOWER = 1450, slice(1500, None), 1800
 
 
 def job(client: httpx.Client, metric_id: str) -> set[int]:
@@ -74,6 +76,25 @@ def test_a_false_positive_teaches_later_jobs_and_withdrawing_it_restores_them(
     withdrawn = verdict(client, marked["id"], None)
     assert withdrawn["feedback"] is None and withdrawn["feedback_at"] is None
     assert job(client, metric_id) == before
+
+
+def test_a_false_positive_teaches_its_size_relative_to_the_level(
+    client: httpx.Client, store: Repositories, celery_worker: WorkerProcess
+) -> None:
+    values = 100 + np.random.default_rng(9).normal(0, 0.5, 2400)
+    values[FALSE_ALARM] += 6.0  # two blips of about 6 % of the level: marked false
+    values[AGAIN] += 5.0
+    values[SAME_SHARE] += 5.5  # the same again
+    values[LOWER] -= 60.0  # the level falls to 40 (say, traffic moved to another region)
+    values[ON_LOWER] += 5.5  # as far as the blips, but 14 % of the level now
+    metric_id, ids = add_metric(client, store, values, step=STEP)
+    before = job(client, metric_id)
+    assert {FALSE_ALARM, AGAIN, SAME_SHARE, LOWER.start, ON_LOWER} <= before
+    for index in (FALSE_ALARM, AGAIN):
+        verdict(client, anomaly_of(client, metric_id, ids[index])["id"], "false_positive")
+    taught = job(client, metric_id)
+    assert SAME_SHARE not in taught
+    assert {LOWER.start, ON_LOWER} <= taught
 
 
 def outage_series() -> np.ndarray:

@@ -10,12 +10,15 @@ import numpy as np
 
 from common.anomalies.lessons import KEPT_OUT_READINGS, Lessons
 from common.anomalies.models import Lesson
+from common.detection import detect
 from common.detection.adaptive import AdaptiveSettings, judge
-from common.detection.gate import Taught
+from common.detection.gate import Bar, Taught
 from common.epoch import to_epoch_ms
 from common.incidents.building import build_incidents
+from common.methods import MethodSettings
 from common.settings import Settings
 from common.stores import Repositories
+from tests.common.detection.test_gate import SMALL_SPIKE, series
 from tests.common.incidents.test_building import Owner
 
 MINUTE = 60_000
@@ -82,11 +85,33 @@ def test_false_positives_teach_the_gate_the_largest_deviation_per_kind_and_side(
         ],
         MINUTE,
     )
+    # The farthest in the metric's units and relative to the expected value (1.0 here).
     assert lessons.taught == Taught(
-        {("spike", "up"): 12.0, ("spike", "down"): 6.0, ("level_shift_up", "up"): 2.0}
+        {
+            ("spike", "up"): Bar(12.0, 12.0),
+            ("spike", "down"): Bar(6.0, 6.0),
+            ("level_shift_up", "up"): Bar(2.0, 2.0),
+        }
     )
     assert Lessons.of([lesson(1, "confirmed")], MINUTE).taught is None
     assert Lessons.of([lesson(1, "false_positive")], MINUTE).taught is None
+
+
+def test_a_false_positive_teaches_its_size_relative_to_the_level_it_left() -> None:
+    # Two spikes of +9 called normal on a level of 400 (2 %): a spike of +8 on a level of
+    # 100 (8 %) is not what was called normal, and still alarms; called normal on a level
+    # of 100, it is normal.
+    values = series()
+    plain = detect(values, None, MethodSettings())
+    assert any(e.start_index == SMALL_SPIKE for e in plain.events)
+    for level, alarms in ((400.0, True), (100.0, False)):
+        said = [
+            lesson(minute, "false_positive", value=level + 9.0, expected=level) for minute in (1, 2)
+        ]
+        taught = Lessons.of(said, MINUTE).taught
+        judged = detect(values, None, MethodSettings(), taught=taught)
+        assert any(e.start_index == SMALL_SPIKE for e in judged.events) is alarms
+        assert bool(judged.is_anomaly[SMALL_SPIKE]) is alarms
 
 
 def test_confirmed_events_open_incidents_and_windows_are_kept_out() -> None:
