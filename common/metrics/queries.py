@@ -503,8 +503,9 @@ APPEND_READINGS = (
     """
 UNWIND range(0, size($metric_ids) - 1) AS k
 WITH k, $metric_ids[k] AS metric_id
-MATCH (found:Metric {id: metric_id})
-WHERE $owner_id IS NULL OR (found)<-[:MONITORS]-(:Service)<-[:OWNS]-(:User {id: $owner_id})
+MATCH (found:Metric {id: metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH k, metric_id, found, owner
+WHERE $owner_id IS NULL OR owner.id = $owner_id
 FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END |
   MERGE (lock:MetricLock {metric_id: metric_id})
   SET lock.append_seq = coalesce(lock.append_seq, 0) + 1)
