@@ -21,10 +21,12 @@ The contract, for any caller:
 - Idempotent: a reading whose id is stored for its metric is counted under `duplicates`,
   not stored again; a retried request creates no metric twice and stores no reading twice.
 - Bounded by the caller (the API: MAX_BATCH_READINGS readings in all): the readings of all
-  series go into the graph in one statement. Before it, one read finds the metrics named
-  by id and one those named by name (each only if a series names one so), and one write
-  creates the missing metrics (only if there are any). A second placement runs only when
-  another client appended to the same metric at the same moment.
+  series go into the graph in one statement, which finds the metrics named by id itself
+  (the owner checked there). Before it, one read finds those named by name (only if a
+  series names one so), and one write creates the missing metrics (only if there are any).
+  A read and a second statement run only for readings that are not the newest of their
+  metric (late or re-sent ones), and when another client appended to the same metric at
+  the same moment.
 - Errors that are not one series' (the graph store down) raise, and then nothing of the
   request is stored.
 """
@@ -173,6 +175,9 @@ class _Targets:
     """The metric each series' readings go to, found or to be created."""
 
     found: dict[int, FoundMetric] = field(default_factory=dict)
+    # Series named by id whose metric is looked up by the append itself (the owner checked
+    # there): `found` holds them with no newest reading known.
+    unread: set[int] = field(default_factory=set)
     # Per metric the owner lacks: the series naming it, and how to create it.
     wanted: dict[tuple[ServiceKey, str], tuple[list[int], WantedMetric]] = field(
         default_factory=dict
@@ -203,7 +208,16 @@ def ingest(
     targets = _Targets()
     by_id = [i for i in valid if series[i].metric_id is not None]
     by_name = [i for i in valid if series[i].metric_id is None]
-    _find_by_id(metrics, owner_id, series, by_id, outcomes, targets)
+    # A metric named by id is found by the append that stores its readings (one statement
+    # where a lookup and the append were two: a fleet's minute reads nothing first); one
+    # whose series has no readings, by a lookup.
+    for i in by_id:
+        if series[i].readings:
+            targets.found[i] = FoundMetric(series[i].metric_id or "", None)
+            targets.unread.add(i)
+    _find_by_id(
+        metrics, owner_id, series, [i for i in by_id if i not in targets.unread], outcomes, targets
+    )
     _find_by_name(metrics, owner_id, series, by_name, outcomes, targets, create_missing)
     if targets.wanted:
         _create(metrics, owner_id, limits, outcomes, targets)
@@ -223,12 +237,18 @@ def ingest(
         first_series[target.id] = index
         outcome.created = target.created
         batches[target.id] = series[index].readings
-        latest[target.id] = target.latest
-    stored = readings.append_many(batches, latest)
+        if index not in targets.unread:
+            latest[target.id] = target.latest
+    stored = readings.append_many(batches, latest, owner_id)
+    for index, target in targets.found.items():
+        if target.id not in stored:  # named by id: not the owner's, or no such metric
+            outcomes[index].metric_id = None
+            outcomes[index].error = refusal("not_found", f"metric {target.id} not found")
     for metric_id, index in first_series.items():
         outcome = outcomes[index]
-        outcome.stored = stored.get(metric_id, 0)
-        outcome.duplicates = outcome.received - outcome.stored
+        if metric_id in stored:
+            outcome.stored = stored[metric_id]
+            outcome.duplicates = outcome.received - outcome.stored
     return IngestReport.of(outcomes)
 
 

@@ -50,10 +50,11 @@ WITH count(counted) AS owned
 )
 
 # The metrics an ingest request names by id, if they are the owner's, each with its newest
-# reading (where its readings are appended). Each is found by its id's index and its owner
-# checked after: with the owner's id in the pattern, FalkorDB starts at the user and walks
-# all the owner's metrics for every id (1,000 ids of an owner of 1,000 metrics: 1.3 s
-# against 40 ms).
+# reading (where its readings are appended): read when an append guessed a metric's readings
+# were its tail and they were not, or for a series without readings. Each is found by its
+# id's index and its owner checked after: with the owner's id in the pattern, FalkorDB
+# starts at the user and walks all the owner's metrics for every id (1,000 ids of an owner
+# of 1,000 metrics: 1.3 s against 40 ms).
 METRICS_BY_ID = """
 UNWIND $metric_ids AS metric_id
 MATCH (m:Metric {id: metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
@@ -417,19 +418,20 @@ RETURN m.id AS id
 """
 
 
-# An append at or before the metric's judged_through (common.scans; $metric_earliest[k]: the
-# earliest timestamp appended to metric k): the scans must judge
-# it in a rebuild. Run once the metric is locked (SET found.last_append_at on Neo4j), so it
-# sees the judged_through of any scan that wrote before it. A write of its own, made only
-# for a metric that is late (a metric never judged has no judged_through: nothing to mark):
+# A gap that stores a reading at or before its metric's judged_through (common.scans;
+# $timestamps[lo]: the gap's earliest new reading): the scans must judge it in a rebuild.
+# Written under the metric's lock (SET found.last_append_at on Neo4j), so it sees the
+# judged_through of any scan that wrote before it; only by a gap that stores (past the
+# duplicate and neighbour checks), so a re-sent reading marks nothing, nor does a batch
+# guessed to be its metrics' tail that was not (ReadingRepository.append_many places it
+# again). late_seq counts such gaps. A write of its own, made only for a metric that is late:
 # a SET that writes the same values back still costs FalkorDB a property update per metric,
 # ~12% of a 1,000-metric append in the tail case, where nothing is late.
 _MARK_LATE = """
-WITH k, metric_id, found, $metric_earliest[k] AS earliest
-FOREACH (late IN CASE WHEN earliest <= found.judged_through THEN [found] ELSE [] END |
+FOREACH (late IN CASE WHEN $timestamps[lo] <= m.judged_through THEN [m] ELSE [] END |
   SET late.late_seq = coalesce(late.late_seq, 0) + 1,
-      late.late_from = CASE WHEN late.late_from IS NULL OR earliest < late.late_from
-                            THEN earliest ELSE late.late_from END)
+      late.late_from = CASE WHEN late.late_from IS NULL OR $timestamps[lo] < late.late_from
+                            THEN $timestamps[lo] ELSE late.late_from END)
 """
 
 
@@ -476,7 +478,8 @@ FOREACH (late IN CASE WHEN earliest <= found.judged_through THEN [found] ELSE []
 #     lookups are keyed on a value that is null without $lock, which FalkorDB tests before
 #     the index: with `$lock AND ...` in their WHERE it looked every metric up twice more
 #     for nothing, ~10% of a 1,000-metric append.)
-#     A metric given a reading at or before its judged_through is marked late (_MARK_LATE).
+#     With $owner_id, only that owner's metrics are found (the ingest API names metrics by
+#     id and this is their lookup: ReadingRepository.append_many); null: any metric.
 #  2. A reading whose (metric_id, id) is stored already is left out (so is a gap of them),
 #     looked up in the gaps the caller asks to ($gap_checked): on Neo4j its tail gaps are
 #     left to the uniqueness constraint first (ReadingRepository._write says why).
@@ -490,6 +493,8 @@ FOREACH (late IN CASE WHEN earliest <= found.judged_through THEN [found] ELSE []
 #     (`m.compacted_through`, read under the lock, which compaction takes too) stores
 #     nothing either: its readings belong in a ReadingChunk (compaction moved the boundary
 #     since the caller looked); the caller merges them there on its next attempt.
+#  6. A gap that stores a reading at or before the metric's judged_through marks it late
+#     for the scans (_MARK_LATE).
 # Only scalars, nodes and relationships are carried from row to row, and a stored reading is
 # looked up only where a gap names one (the WHERE before the lookup is checked first): FalkorDB
 # copies a list for each row it is carried on, and each lookup costs as much as a new reading.
@@ -498,14 +503,13 @@ APPEND_READINGS = (
     """
 UNWIND range(0, size($metric_ids) - 1) AS k
 WITH k, $metric_ids[k] AS metric_id
-MATCH (found:Metric {id: metric_id})
+MATCH (found:Metric {id: metric_id})<-[:MONITORS]-(:Service)<-[:OWNS]-(owner:User)
+WITH k, metric_id, found, owner
+WHERE $owner_id IS NULL OR owner.id = $owner_id
 FOREACH (_ IN CASE WHEN $lock THEN [1] ELSE [] END |
   MERGE (lock:MetricLock {metric_id: metric_id})
   SET lock.append_seq = coalesce(lock.append_seq, 0) + 1)
 SET found.last_append_at = $now
-"""
-    + _MARK_LATE
-    + """
 WITH collect({k: k, id: metric_id, found: found}) AS locked
 UNWIND locked AS held
 WITH held.k AS k, held.id AS metric_id, held.found AS found
@@ -555,6 +559,10 @@ WHERE $timestamps[lo] >= coalesce(m.compacted_through, $min)
           AND ($timestamps[hi] < head.timestamp
                OR ($timestamps[hi] = head.timestamp AND $ids[hi] < head.id))
       END
+"""
+    + _MARK_LATE
+    + """
+WITH gap, m, old_latest, after, link, before, fresh
 UNWIND fresh AS i
 CREATE (n:MetricReading {id: $ids[i], metric_id: m.id, timestamp: $timestamps[i],
                          value: $values[i]})

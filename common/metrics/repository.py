@@ -535,7 +535,10 @@ class ReadingRepository:
         return stored
 
     def append_many(
-        self, batches: Mapping[str, Sequence[NewReading]], latest: Latest | None = None
+        self,
+        batches: Mapping[str, Sequence[NewReading]],
+        latest: Latest | None = None,
+        owner_id: str | None = None,
     ) -> dict[str, int]:
         """Store readings in the chains of several metrics; how many were new, per metric.
 
@@ -547,31 +550,46 @@ class ReadingRepository:
         read; a stale one only costs a second attempt. A metric that does not exist (or is
         deleted meanwhile) stores nothing.
 
+        With `owner_id`, only that owner's metrics get readings, the answer holds only the
+        metrics found (the owner's, not being deleted), and a metric missing from `latest`
+        is not read first: its readings are sent as its tail, behind its newest reading
+        whatever that is, which the statement checks under the lock. So a batch of readings
+        newer than their metrics' (the fleet's minute) costs one statement and no read; a
+        guess that was wrong (a late or re-sent reading, one older than the compacted
+        boundary, a metric that is not the owner's) stores nothing and is read and placed
+        on the next attempt.
+
         Readings older than a metric's compacted boundary are merged into its chunks
         (`merge_into_history`), where a duplicate id is refused the same way; the chain
         statement refuses a gap older than the boundary, so a boundary that compaction
         moved meanwhile sends those readings there on the next attempt.
         """
         pending = {m: in_chain_order(rs) for m, rs in batches.items() if rs}
-        stored = dict.fromkeys(batches, 0)
         known = dict(latest or {})
-        for attempt in range(APPEND_ATTEMPTS):
+        stored = dict.fromkeys(batches if owner_id is None else known, 0)
+        guess = owner_id is not None and any(m not in known for m in pending)
+        for attempt in range(APPEND_ATTEMPTS + guess):
             if not pending:
                 return stored
-            if attempt or any(m not in known for m in pending):
-                known = self._latest(list(pending))
+            guessing = guess and not attempt
+            if not guessing and (attempt or any(m not in known for m in pending)):
+                known = self._latest(list(pending), owner_id)
                 pending = {m: rs for m, rs in pending.items() if m in known}
+                for metric_id in known:
+                    stored.setdefault(metric_id, 0)
             if attempt:  # a gap left out by the last attempt may be readings stored since
                 pending = self._unstored(pending)
-            for metric_id, old in self._older_than_boundary(pending, known).items():
+            sure = {m: rs for m, rs in pending.items() if m in known}
+            for metric_id, old in self._older_than_boundary(sure, known).items():
                 stored[metric_id] += self.merge_into_history(metric_id, old)
                 pending[metric_id] = pending[metric_id][len(old) :]
-            gaps = self._place(pending, known)
-            placed = self._write(gaps)
+            # A guess: no newest reading known, so every reading is a tail.
+            gaps = self._place(pending, {m: known.get(m) for m in pending})
+            placed = self._write(gaps, owner_id)
             retry: dict[str, list[NewReading]] = {}
             for index, gap in enumerate(gaps):
                 if index in placed:
-                    stored[gap.metric_id] += placed[index]
+                    stored[gap.metric_id] = stored.get(gap.metric_id, 0) + placed[index]
                 else:
                     retry.setdefault(gap.metric_id, []).extend(gap.readings)
             pending = {m: in_chain_order(rs) for m, rs in retry.items()}
@@ -581,9 +599,15 @@ class ReadingRepository:
             GRAPH, f"readings of metric {next(iter(pending))} kept racing other appends; retry"
         )
 
-    def _latest(self, metric_ids: list[str]) -> dict[str, Key | None]:
-        """Each existing metric's newest reading's key (None: no readings)."""
-        rows = self.executor.read(q.LATEST_READINGS, {"metric_ids": metric_ids})
+    def _latest(self, metric_ids: list[str], owner_id: str | None = None) -> dict[str, Key | None]:
+        """Each existing metric's newest reading's key (None: no readings); with
+        `owner_id`, only that owner's metrics."""
+        if owner_id is None:
+            rows = self.executor.read(q.LATEST_READINGS, {"metric_ids": metric_ids})
+        else:
+            rows = self.executor.read(
+                q.METRICS_BY_ID, {"owner_id": owner_id, "metric_ids": metric_ids}
+            )
         return {
             row["id"]: None
             if row["latest_id"] is None
@@ -709,7 +733,7 @@ class ReadingRepository:
             todo = [i for i in todo if found[i] is None]
         return found
 
-    def _write(self, gaps: list[Gap]) -> dict[int, int]:
+    def _write(self, gaps: list[Gap], owner_id: str | None = None) -> dict[int, int]:
         """Run APPEND_READINGS for the gaps: readings stored, per gap it placed.
 
         Every reading's id is looked up for a stored duplicate, but on Neo4j those of tail
@@ -726,18 +750,17 @@ class ReadingRepository:
             return {}
         if self.executor.engine == "neo4j":
             try:
-                return self._append(gaps, tails_checked=False)
+                return self._append(gaps, owner_id, tails_checked=False)
             except UniqueConstraintError:
                 pass  # a reused id in a tail: nothing was written; again, every id looked up
-        return self._append(gaps, tails_checked=True)
+        return self._append(gaps, owner_id, tails_checked=True)
 
-    def _append(self, gaps: list[Gap], tails_checked: bool) -> dict[int, int]:
+    def _append(self, gaps: list[Gap], owner_id: str | None, tails_checked: bool) -> dict[int, int]:
         # A metric's gaps side by side, metrics in id order (the order the locks are taken).
         order = sorted(range(len(gaps)), key=lambda index: gaps[index].metric_id)
         gaps = [gaps[index] for index in order]
         metric_ids: list[str] = []
         metric_first: list[int] = []
-        earliest: list[int] = []  # per metric: what marks it late for the scans
         ids: list[str] = []
         timestamps: list[int] = []
         values: list[float] = []
@@ -746,25 +769,23 @@ class ReadingRepository:
             if not metric_ids or metric_ids[-1] != gap.metric_id:
                 metric_ids.append(gap.metric_id)
                 metric_first.append(index)
-                earliest.append(MAX_MS)
             first.append(len(ids))
             for reading in gap.readings:
                 ids.append(reading.id)
                 timestamps.append(reading.timestamp_ms)
                 values.append(reading.value)
-                earliest[-1] = min(earliest[-1], reading.timestamp_ms)
         rows = self.executor.write(
             q.APPEND_READINGS,
             {
                 # Only Neo4j runs two writes at once: FalkorDB, one write at a time per graph,
                 # needs no lock node (making and stamping it: ~5% of a 1,000-metric append).
                 "lock": self.executor.engine == "neo4j",
+                "owner_id": owner_id,
                 "now": now_ms(),
                 "min": MIN_MS,
                 "metric_ids": metric_ids,
                 "metric_gap_first": metric_first,
                 "metric_gap_last": [*metric_first[1:], len(gaps)],
-                "metric_earliest": earliest,
                 "gap_tail": [gap.tail for gap in gaps],
                 "gap_checked": [tails_checked or not gap.tail for gap in gaps],
                 "gap_after": [gap.after_id for gap in gaps],

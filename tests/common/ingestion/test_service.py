@@ -5,12 +5,18 @@ metric limit in request order, concurrent first sight of one metric, the clock s
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from common.epoch import now_ms
+from common.graph.executors import Row
 from common.ingestion.models import IngestLimits, Series
 from common.ingestion.service import ingest
 from common.metrics.integrity import check_chain
 from common.metrics.models import NewReading
+from common.metrics.queries import APPEND_READINGS
 from common.stores import Repositories
 from tests.common.repository_support import make_owner
 
@@ -110,6 +116,65 @@ def test_another_owners_metric_is_not_found(graph: Repositories) -> None:
     )
     assert [s.error.status if s.error else None for s in report.series] == [404, 404]
     assert check_chain(graph.readings, theirs.id).readings == 0
+
+
+def counted(run: Callable[..., list[Row]], statements: list[str]) -> Callable[..., list[Row]]:
+    """The executor's `run` (read or write), noting each statement it is given."""
+
+    def noted(query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        statements.append(query)
+        return run(query, params)
+
+    return noted
+
+
+def test_metrics_named_by_id_are_found_by_the_append_and_wrong_guesses_placed_after(
+    graph: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, other = make_owner(graph), make_owner(graph)
+    service = graph.services.create(owner.id, "api", None)
+    mine = [graph.metrics.create(owner.id, service.id, f"m{i}", None).id for i in range(3)]
+    theirs = graph.metrics.create(
+        other.id, graph.services.create(other.id, "x", None).id, "m", None
+    )
+    for metric_id in [*mine, theirs.id]:
+        graph.readings.append(metric_id, samples(10_000, 20_000))
+    statements: list[str] = []
+    for kind in ("read", "write"):
+        monkeypatch.setattr(
+            graph.executor, kind, counted(getattr(graph.executor, kind), statements)
+        )
+
+    def send(series: list[Series]) -> list[tuple[str | None, int, int]]:
+        statements.clear()
+        report = ingest(
+            graph.metrics, graph.readings, owner.id, series, create_missing=False, limits=LIMITS
+        )
+        return [
+            (s.error.reason if s.error else None, s.stored, s.duplicates) for s in report.series
+        ]
+
+    # A fleet's minute, every reading its metric's newest: one statement, nothing read first.
+    assert send([Series(samples(30_000), metric_id=m) for m in mine]) == [(None, 1, 0)] * 3
+    assert statements == [APPEND_READINGS]
+    # Guessed wrong: a late reading, a re-sent one, another owner's metric, no such metric
+    # (named twice: not found both times, as a lookup first would answer).
+    assert send(
+        [
+            Series(samples(15_000, 40_000), metric_id=mine[0]),
+            Series(samples(30_000), metric_id=mine[1]),
+            Series(samples(30_000), metric_id=theirs.id),
+            Series(samples(30_000), metric_id="nope"),
+            Series(samples(40_000), metric_id="nope"),
+            Series(samples(40_000), metric_id=mine[2]),
+        ]
+    ) == [
+        (None, 2, 0), (None, 0, 1), ("not_found", 0, 0), ("not_found", 0, 0),
+        ("not_found", 0, 0), (None, 1, 0),
+    ]  # fmt: skip
+    assert [check_chain(graph.readings, m).readings for m in mine] == [5, 3, 4]
+    assert all(check_chain(graph.readings, m).ok for m in mine)
+    assert check_chain(graph.readings, theirs.id).readings == 2
 
 
 def test_the_metric_limit_creates_in_request_order(graph: Repositories) -> None:

@@ -100,17 +100,18 @@ def test_an_append_at_or_before_the_newest_judged_is_late(graph: Repositories) -
     graph.readings.append(metric_id, readings([40], prefix="new"))  # after: not late
     [due] = [m for m in graph.metrics.due_for_scan(None) if m.id == metric_id]
     assert (due.judged_through_ms, due.late_from_ms) == (T0 + 30, None)
-    graph.readings.append(metric_id, readings([25, 15], prefix="late"))
+    graph.readings.append(metric_id, readings([25, 15], prefix="late"))  # two gaps: two marks
     graph.readings.append(metric_id, readings([30], prefix="same"))  # at it: late too
+    graph.readings.append(metric_id, readings([25], prefix="late"))  # stored: no mark
     [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
-    assert (read.late_from_ms, read.late_seq) == (T0 + 15, 2)
+    assert (read.late_from_ms, read.late_seq) == (T0 + 15, 3)
     assert read.readings.ids == ["new40"]  # only what follows the newest judged
 
-    # A scan that judged with late_seq 1 seen: another late append came since, keep it.
-    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=1)])
+    # A scan that judged with late_seq 2 seen: another late gap came since, keep it.
+    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=2)])
     [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
     assert read.late_from_ms == T0 + 15
-    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=2)])
+    graph.metrics.save_scan_marks([mark(metric_id, 14, 40, 6, late_seq=3)])
     [read] = graph.readings.read_for_scan({metric_id: owner.id}, FAR, 100)
     assert read.late_from_ms is None and read.judged_through_ms == T0 + 40
 
