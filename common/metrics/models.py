@@ -277,7 +277,7 @@ class ScanRead:
     appended_at_ms: int | None  # server time of the last append
     judged_through_ms: int | None
     late_from_ms: int | None
-    late_seq: int  # late appends so far (see APPEND_READINGS)
+    late_seq: int  # late gaps stored so far (see APPEND_READINGS); compared for equality only
     compacted_through_ms: int | None  # the compacted boundary: older readings are in chunks
     scan_note: str | None
     detection: MetricDetection  # the metric's own settings, over the SCAN_* ones
