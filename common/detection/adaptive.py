@@ -693,8 +693,8 @@ class _Run:
         -log probability, negated once a reading inside its quiet time is itself back at its
         level (RETURNED_BAR robust sd or less: sparse readings only; the windowed looks may
         hold the burst a while longer): from then on a reading SPARSE_BAR robust sd out,
-        REOPEN_AFTER readings or more after the alarm, alarms again, the next burst and not
-        the first one going on."""
+        REOPEN_AFTER readings or more after the event's first alarm, alarms again: the next
+        burst, not the first one going on."""
         state = self.state
         peak = state.alarm_peak
         if not quiet:
