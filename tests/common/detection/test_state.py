@@ -321,3 +321,20 @@ def test_sparse_readings_split_as_one_pass() -> None:
     whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
     assert_same(whole, pieces)
     assert whole.is_anomaly[bursts].all()
+
+
+def test_bursts_back_at_their_level_split_as_one_pass() -> None:
+    """An event's burst marked over by a reading back at its level (the peak's sign, in the
+    state) and the next burst alarming inside its quiet time judge as one pass, cut at and
+    between the bursts."""
+    rng = np.random.default_rng(11)
+    n = 500
+    values = rng.normal(30.0, 5.0, n).clip(0.0)
+    bursts = [300, 305, 309, 312]
+    values[bursts] = 300.0
+    values[[400, 401, 402, 405]] = 300.0
+    times = (START_MS + np.arange(n) * 3_600_000).astype(np.int64)
+    cuts = [225, *range(298, 315), 399, 401, 402, 403, 404, 405, 406]
+    whole, pieces, _ = in_pieces(times, values, cuts, AdaptiveSettings())
+    assert_same(whole, pieces)
+    assert (np.flatnonzero(whole.is_anomaly[280:]) + 280).tolist() == [*bursts, 400, 405]
