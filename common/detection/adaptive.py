@@ -510,8 +510,32 @@ class _Verdicts:
     unusual: list[bool] = field(default_factory=list)
     is_anomaly: list[bool] = field(default_factory=list)
     seasonal: list[bool] = field(default_factory=list)  # the seasonal forecaster was used
+    # What events are typed against (`kinds`): the chosen forecaster's expected value, not
+    # the young season look's (step 10), which gives a verdict on a few readings only: a
+    # baseline mixing the two forecasts reads the level's swings as a shift of the level.
+    typed_against: list[float] = field(default_factory=list)
     # Alarms that opened a drift (the call's index): "trend" or "spread" (`kinds`).
     drifts: dict[int, str] = field(default_factory=dict)
+
+    def add(
+        self,
+        expected: float,
+        typed_against: float,
+        half_width: float,
+        probability: float,
+        unusual: bool,
+        is_anomaly: bool,
+        seasonal: bool,
+    ) -> None:
+        """One reading's verdict (`seasonal`: the seasonal forecaster chose `expected`; only
+        for a judged reading, one whose expected value is a number)."""
+        self.expected.append(expected)
+        self.typed_against.append(typed_against)
+        self.half_width.append(half_width)
+        self.probability.append(probability)
+        self.unusual.append(unusual)
+        self.is_anomaly.append(is_anomaly)
+        self.seasonal.append(seasonal and not math.isnan(expected))
 
 
 def _advance(
@@ -635,11 +659,13 @@ class _Run:
         probability = chances[forecaster] if judged else 1.0
         # Sparse readings are judged against their level too (step 9).
         probability, band = self._sparse(value, forecaster, probability, band, judged)
+        forecast = expected  # what events are typed against (`_Verdicts.typed_against`)
         young = self._young_looks(reading, time, value, learnt, seasonal, probability, judged)
         if young is not None:  # steps 8 and 10
             expected, band, probability, by_season = young
             judged = not math.isnan(expected)
-            use_seasonal = use_seasonal or by_season
+            if not by_season:  # the young look judges the level (step 8)
+                forecast = expected
         unusual = probability <= settings.sensitivity
         surprise = -math.log(probability)
         quiet = reading - state.last_alarm <= settings.quiet
@@ -663,14 +689,10 @@ class _Run:
             or min(self.drift_chance[LEVEL], self.spread_chance[LEVEL]) > DRIFT_LEARN
         ):
             state.drifting = 0
-        verdicts = self.verdicts
-        verdicts.expected.append(expected if judged else NAN)
-        verdicts.half_width.append(band)
-        verdicts.probability.append(probability)
-        verdicts.unusual.append(unusual)
-        verdicts.is_anomaly.append(alarm)
-        verdicts.seasonal.append(use_seasonal and judged)
-        self._remember(time, learnt, seasonal, expected if judged else NAN)
+        if not judged:
+            expected = forecast = NAN
+        self.verdicts.add(expected, forecast, band, probability, unusual, alarm, use_seasonal)
+        self._remember(time, learnt, seasonal, forecast)
 
     def _young(self, reading: int, time: int, value: float) -> tuple[float, float, float] | None:
         """Before the tails can judge (module doc, step 8): the reading against the median of
@@ -1194,7 +1216,7 @@ def _result(
     past_expected = np.array(before.recent_expected[len(before.recent_expected) - shift :])
     kinds = describe_all(
         np.concatenate((past_values, values)),
-        np.concatenate((past_expected, expected)),
+        np.concatenate((past_expected, np.array(verdicts.typed_against, dtype=np.float64))),
         np.array([event.start_index + shift for event in events]),
         np.array([event.peak_index + shift for event in events]),
         drifts=[verdicts.drifts.get(event.start_index) for event in events],
