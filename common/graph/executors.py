@@ -266,9 +266,18 @@ class Neo4jExecutor:
     def _run(self, query: str, params: dict[str, Any] | None, routing: Any) -> list[Row]:
         errors = self._neo4j.exceptions
         try:
-            records, _, _ = self._driver.execute_query(
-                query, params or {}, database_=self._database, routing_=routing
-            )
+            try:
+                records, _, _ = self._driver.execute_query(
+                    query, params or {}, database_=self._database, routing_=routing
+                )
+            except errors.ResultFailedError as exc:
+                # The driver's rollback after a failed statement can raise this in place of
+                # the statement's own error (seen with two renames racing to one name): the
+                # statement's error is the one that says what happened.
+                failed = exc.__cause__ or exc.__context__
+                if isinstance(failed, errors.Neo4jError):
+                    raise failed from None
+                raise
         except (errors.ServiceUnavailable, errors.SessionExpired, OSError) as exc:
             raise DependencyUnavailableError(GRAPH, f"Neo4j at {self.address}: {exc}") from exc
         except errors.ConstraintError as exc:
