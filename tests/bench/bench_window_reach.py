@@ -96,6 +96,24 @@ def owner_with_metrics(store: Repositories, size: int, at_ms: int) -> str:
     return owner.id
 
 
+def time_writes(store: Repositories, only: str | None = None) -> list[float]:
+    """The seconds of each write statement the maintenance repository runs from now on
+    (`only`: that statement's alone), in a list that fills as they run."""
+    seconds: list[float] = []
+    write = store.maintenance.executor.write
+
+    def timed(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
+        started = time.perf_counter()
+        try:
+            return write(query, params)
+        finally:
+            if only is None or query == only:
+                seconds.append(time.perf_counter() - started)
+
+    store.maintenance.executor.write = timed  # type: ignore[method-assign]
+    return seconds
+
+
 def bench(size: int) -> None:
     with embedded_stack() as stack:
         store = stack.store
@@ -108,22 +126,14 @@ def bench(size: int) -> None:
             WindowSpec("migration", start_ms=at_ms - HOUR_MS // 2, end_ms=at_ms + HOUR_MS // 2),
             10,
         )
-        statements = 0
-        write = store.maintenance.executor.write
-
-        def counted(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
-            nonlocal statements
-            statements += 1
-            return write(query, params)
-
-        store.maintenance.executor.write = counted  # type: ignore[method-assign]
+        statements = time_writes(store)
         started = time.perf_counter()
         report = apply_reach(store.maintenance, window.id, lambda ids: set(), now_ms())
         seconds = time.perf_counter() - started
     assert report is not None
     print(
         f"window_reach_over_{size}_metrics: {seconds:.2f} s, "
-        f"{1e6 * seconds / size:.0f} us a metric, {statements} write statements, "
+        f"{1e6 * seconds / size:.0f} us a metric, {len(statements)} write statements, "
         f"{report.muted} anomalies muted, {report.relearnt} metrics marked (cores={CORES})",
         flush=True,
     )
@@ -156,17 +166,7 @@ def bench_dense(count: int) -> None:
             WindowSpec("migration", start_ms=times[0], end_ms=times[-1] + 1, metric_id=metric_id),
             10,
         )
-        seconds: list[float] = []
-        write = store.maintenance.executor.write
-
-        def timed(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
-            started = time.perf_counter()
-            try:
-                return write(query, params)
-            finally:
-                seconds.append(time.perf_counter() - started)
-
-        store.maintenance.executor.write = timed  # type: ignore[method-assign]
+        seconds = time_writes(store)
         started = time.perf_counter()
         report = apply_reach(store.maintenance, window.id, lambda ids: set(), now_ms())
         total = time.perf_counter() - started
@@ -206,18 +206,7 @@ def bench_resolved(count: int) -> None:
             ],
         )  # fmt: skip
         [opened] = build_incidents(store, ref, stored, settings)
-        resolve_seconds: list[float] = []
-        write = store.maintenance.executor.write
-
-        def timed(query: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
-            started = time.perf_counter()
-            try:
-                return write(query, params)
-            finally:
-                if query == maintenance_queries.RESOLVE_OR_UPDATE_MUTED_INCIDENTS:
-                    resolve_seconds.append(time.perf_counter() - started)
-
-        store.maintenance.executor.write = timed  # type: ignore[method-assign]
+        resolve_seconds = time_writes(store, maintenance_queries.RESOLVE_OR_UPDATE_MUTED_INCIDENTS)
         spans = [
             WindowSpec("drill", start_ms=times[0], end_ms=times[2], metric_id=metric.id),
             WindowSpec("drill", start_ms=times[0], end_ms=times[1], metric_id=metric.id),
