@@ -160,7 +160,7 @@ import numpy as np
 from common.detection.events import alarm_events
 from common.detection.kinds import BASELINE, describe_all
 from common.detection.result import DetectionError, DetectionResult
-from common.detection.seasonal import Season
+from common.detection.seasonal import DAY_MS, Season
 from common.detection.spread import MAD_TO_STD
 from common.detection.state import (
     AdaptiveSettings,
@@ -235,7 +235,6 @@ SPARSE_BAR = 16.0
 # unlabelled bursts come 4 hours apart).
 RETURNED_BAR = 3.0
 REOPEN_AFTER = 5
-DAY_MS = 86_400_000
 # A season the choice cannot weigh yet (fewer than `choice_window` errors of its own, or
 # provisional: step 10) judges through the young look's heavy tail from its
 # YOUNG_SEASON_ERRORS-th forecast, against its own error scale, while that scale is this
@@ -769,8 +768,7 @@ class _Run:
         spread = MAD_TO_STD * _median_deviation(window)
         if not spread > 0:
             return None
-        distance = abs(value - median) / spread
-        probability = min(1.0, max(TINIEST, self.settings.sensitivity ** (distance / bar)))
+        probability = _heavy_tail(self.settings.sensitivity, abs(value - median) / spread, bar)
         return median, bar * spread, probability
 
     def _young_looks(
@@ -788,17 +786,13 @@ class _Run:
         half-width, probability, and whether the season's look did; None where neither does."""
         young = None if judged else self._young(reading, time, value)
         beats = probability if young is None else young[2]
-        # The seasonal forecaster's errors before this reading's joined them (`_chance`).
-        total, count = self.choice.errors(SEASONAL)
-        if not math.isnan(seasonal):
-            total, count = total - abs(learnt - seasonal), count - 1
-        season = self._young_season(reading, seasonal, value, (total, count), beats)
+        season = self._young_season(reading, seasonal, value, learnt, beats)
         if season is not None:
             return (*season, True)
         return None if young is None else (*young, False)
 
     def _young_season(
-        self, reading: int, seasonal: float, value: float, errors: tuple[float, int], beats: float
+        self, reading: int, seasonal: float, value: float, learnt: float, beats: float
     ) -> tuple[float, float, float] | None:
         """A season too young for the choice (module doc, step 10): the reading against its
         forecast in units of its error scale, read as the young look reads the level
@@ -809,8 +803,12 @@ class _Run:
         half-width and probability if that probability is below `beats` (the reading's
         otherwise); None if not, while there is no such season, or while its errors are not
         clearly smaller than the level window's robust spread (YOUNG_SEASON_GAIN times)."""
-        total, count = errors
-        if math.isnan(seasonal) or count < YOUNG_SEASON_ERRORS:
+        if math.isnan(seasonal):
+            return None
+        # The seasonal forecaster's errors before this reading's joined them (`_chance`).
+        total, count = self.choice.errors(SEASONAL)
+        total, count = total - abs(learnt - seasonal), count - 1
+        if count < YOUNG_SEASON_ERRORS:
             return None
         if not (self.provisional or self.choice.seasonal_is_young(reading)):
             return None
@@ -819,8 +817,7 @@ class _Run:
         if not scale > 0:
             return None
         distance = abs(value - seasonal) / scale
-        sensitivity = self.settings.sensitivity
-        probability = min(1.0, max(TINIEST, sensitivity ** (distance / YOUNG_BAR)))
+        probability = _heavy_tail(self.settings.sensitivity, distance, YOUNG_BAR)
         # The level window's spread last: a walk over it, for the few readings this look
         # would judge more unusual than the others do.
         window = self.window
@@ -1003,6 +1000,13 @@ class _Run:
 
     def finish(self) -> None:
         _flush(self.state.season, self.waiting)
+
+
+def _heavy_tail(sensitivity: float, distance: float, bar: float) -> float:
+    """The probability of a reading `distance` scales from what it is judged against, read
+    as a tail so heavy that `bar` scales are as rare as the sensitivity (the young looks and
+    the sparse look: steps 8-10)."""
+    return min(1.0, max(TINIEST, float(sensitivity ** (distance / bar))))
 
 
 def _median_deviation(ordered: list[float]) -> float:
